@@ -1,0 +1,568 @@
+"""The one TOML configuration file read by both `mra` and `mda`.
+
+    [listen]                # absent or "" = that listener is off
+    imap  = "127.0.0.1:143"
+    imaps = "127.0.0.1:993"
+    pop3  = "127.0.0.1:110"
+    pop3s = "127.0.0.1:995"
+    [tls]
+    cert = "/etc/mra/cert.pem"
+    key  = "/etc/mra/key.pem"     # "" = the key is in the cert file
+    [auth]
+    passwd_file = "/etc/mra/passwd"   # "" = system users (/etc/passwd, ~/Maildir)
+    allow_plaintext = false       # cleartext logins on non-TLS, non-loopback connections
+    [mail]
+    location = "/var/vmail/%d/%n"  # %u user as in the passwd-file, %n local part, %d domain,
+                                   # %h or a leading ~ home, %% a percent sign
+    max_message_size = 52428800    # bytes
+    [maps]
+    aliases = "/etc/aliases"
+    virtusertable = "/etc/mail/virtusertable"
+    access = "/etc/mail/access"
+    local_domains = "/etc/mail/local-host-names"
+    [mda]
+    sendmail = "/usr/sbin/sendmail"
+    quota_bounce = false          # over quota: bounce at once instead of deferring
+    duplicate_window = 0          # seconds to suppress duplicate Message-IDs; 0 = off
+    program_timeout = 60          # seconds a |program delivery may run
+    mail_uid = ""                 # virtual mail user to run as ("" = do not change)
+    [server]
+    workers = 1                   # worker processes sharing the listening sockets
+    user = ""                     # unprivileged user to drop to after binding
+
+Every setting has a safe default, and `load_config(None)` gives all of them. Note that every
+listener is off by default: a configuration without a `[listen]` section serves nothing, so a
+server never opens a port nobody asked for.
+
+Relative paths in `[tls]`, `[auth]`, `[maps]` and `[mda] sendmail` are resolved against the
+directory of the configuration file, so a demo configuration and its files can be moved together.
+`[mail] location` is not a file path but a per-user template: a relative result is taken relative
+to the user's home (see `mailstore.userdb.expand_location`). A listener address of port 0 asks the
+system for any free port, which is what tests want.
+
+Validation reports every problem at once, each with the line it is on, so an administrator fixes
+a file in one pass rather than one error per restart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import difflib
+import enum
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, NamedTuple
+
+__all__ = [
+    "LOCATION_VARIABLES",
+    "AuthConfig",
+    "Config",
+    "ConfigError",
+    "ConfigProblem",
+    "Endpoint",
+    "ListenConfig",
+    "MailConfig",
+    "MapsConfig",
+    "MdaConfig",
+    "ServerConfig",
+    "TlsConfig",
+    "check_config",
+    "check_location",
+    "load_config",
+    "parse_endpoint",
+    "strip_location_prefix",
+]
+
+# The single letters a mail location template may use after '%' (and after '%L', lowercased).
+LOCATION_VARIABLES: Final = frozenset("undh")
+
+MIB: Final = 1024 * 1024
+
+
+class Endpoint(NamedTuple):
+    """A listening address; host "" means every interface."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        if ":" in self.host:
+            return f"[{self.host}]:{self.port}"
+        return f"{self.host}:{self.port}"
+
+
+_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+def parse_endpoint(value: str) -> Endpoint:
+    """Parse "HOST:PORT", "[IPV6]:PORT" or ":PORT" (every interface).
+
+    Raises ValueError with a message fit for a configuration problem.
+    """
+    text = value.strip()
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise ValueError("missing ']' after the IPv6 address")
+        host = text[1:close]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv6 address") from None
+        rest = text[close + 1 :]
+        if not rest.startswith(":"):
+            raise ValueError("expected ':PORT' after ']'")
+        port_text = rest[1:]
+    else:
+        host, colon, port_text = text.rpartition(":")
+        if not colon:
+            raise ValueError("expected HOST:PORT, like '127.0.0.1:143' or ':143'")
+        if ":" in host:
+            # Without brackets "::1:143" could be the address ::1:143 with no port at all.
+            raise ValueError("write an IPv6 address in brackets, like '[::1]:143'")
+        if host and not _HOSTNAME.fullmatch(host):
+            raise ValueError(f"bad host {host!r} (use ':PORT' for every interface)")
+    if not _PORT.fullmatch(port_text) or int(port_text) > 65535:
+        raise ValueError(f"bad port {port_text!r} (must be a number from 0 to 65535)")
+    return Endpoint(host, int(port_text))
+
+
+def strip_location_prefix(location: str) -> str:
+    """Drop Dovecot's optional "maildir:" driver prefix from a mail location."""
+    return location[len("maildir:") :] if location.startswith("maildir:") else location
+
+
+# Dovecot mail drivers we recognise so that a copied mail_location fails clearly.
+_OTHER_DRIVERS: Final = frozenset(
+    {"mbox", "mdbox", "sdbox", "dbox", "imapc", "pop3c", "obox", "cydir", "raw", "shared"}
+)
+_LOCATION_OPTION = re.compile(r":[A-Z_]+=")
+
+
+def check_location(location: str) -> str | None:
+    """The problem with a mail location template (after its "maildir:" prefix), or None."""
+    if not location:
+        return "must not be empty"
+    driver, colon, _ = location.partition(":")
+    if colon and driver in _OTHER_DRIVERS:
+        return f"only maildir is supported, not {driver!r}"
+    if _LOCATION_OPTION.search(location):
+        return "Dovecot location options (like ':INDEX=') are not supported"
+    i = 0
+    while i < len(location):
+        if location[i] != "%":
+            i += 1
+            continue
+        var = location[i + 1 : i + 2]
+        if var == "L":
+            var = location[i + 2 : i + 3]
+            i += 1
+        elif var == "%":
+            i += 2
+            continue
+        if var not in LOCATION_VARIABLES:
+            shown = f"%{var}" if var else "a lone '%'"
+            return f"unknown variable {shown} (known: %u %n %d %h, %L to lowercase, %% for '%')"
+        i += 2
+    return None
+
+
+class _Kind(enum.Enum):
+    PATH = "a string (a path)"
+    BOOL = "true or false"
+    INT = "an integer"
+    ENDPOINT = "a string like '127.0.0.1:143'"
+    USER = "a user name or number"
+    LOCATION = "a string like '~/Maildir'"
+
+
+def _setting(kind: _Kind, minimum: int | None = None) -> dict[str, Any]:
+    return {"kind": kind, "min": minimum}
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    """Where each protocol listens; None = that listener is off."""
+
+    imap: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    imaps: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    pop3: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    pop3s: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+
+    def enabled(self) -> dict[str, Endpoint]:
+        """The listeners that are on, by protocol name."""
+        return {
+            f.name: value
+            for f in dataclasses.fields(self)
+            if (value := getattr(self, f.name)) is not None
+        }
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """The certificate for imaps/pop3s and STARTTLS; "" = no TLS."""
+
+    cert: str = field(default="", metadata=_setting(_Kind.PATH))
+    key: str = field(default="", metadata=_setting(_Kind.PATH))
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    passwd_file: str = field(default="", metadata=_setting(_Kind.PATH))
+    allow_plaintext: bool = field(default=False, metadata=_setting(_Kind.BOOL))
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    location: str = field(default="~/Maildir", metadata=_setting(_Kind.LOCATION))
+    max_message_size: int = field(default=50 * MIB, metadata=_setting(_Kind.INT, 1))
+
+
+@dataclass(frozen=True)
+class MapsConfig:
+    """Sendmail-style maps; a missing map file is an empty map (the reader's business)."""
+
+    aliases: str = field(default="/etc/aliases", metadata=_setting(_Kind.PATH))
+    virtusertable: str = field(default="/etc/mail/virtusertable", metadata=_setting(_Kind.PATH))
+    access: str = field(default="/etc/mail/access", metadata=_setting(_Kind.PATH))
+    local_domains: str = field(default="/etc/mail/local-host-names", metadata=_setting(_Kind.PATH))
+
+
+@dataclass(frozen=True)
+class MdaConfig:
+    sendmail: str = field(default="/usr/sbin/sendmail", metadata=_setting(_Kind.PATH))
+    quota_bounce: bool = field(default=False, metadata=_setting(_Kind.BOOL))
+    duplicate_window: int = field(default=0, metadata=_setting(_Kind.INT, 0))
+    program_timeout: int = field(default=60, metadata=_setting(_Kind.INT, 1))
+    # Kept as written: resolving names needs the target host's user database.
+    mail_uid: str = field(default="", metadata=_setting(_Kind.USER))
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    workers: int = field(default=1, metadata=_setting(_Kind.INT, 1))
+    user: str = field(default="", metadata=_setting(_Kind.USER))
+
+
+@dataclass(frozen=True)
+class Config:
+    listen: ListenConfig = field(default_factory=ListenConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    mail: MailConfig = field(default_factory=MailConfig)
+    maps: MapsConfig = field(default_factory=MapsConfig)
+    mda: MdaConfig = field(default_factory=MdaConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    path: str | None = None  # the file it came from; None = built-in defaults
+
+
+_SECTIONS: Final[Mapping[str, type[Any]]] = {
+    "listen": ListenConfig,
+    "tls": TlsConfig,
+    "auth": AuthConfig,
+    "mail": MailConfig,
+    "maps": MapsConfig,
+    "mda": MdaConfig,
+    "server": ServerConfig,
+}
+_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
+    name: tuple(f.name for f in dataclasses.fields(cls)) for name, cls in _SECTIONS.items()
+}
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    line: int | None  # 1-based; None when the problem is with the file as a whole
+    message: str
+
+
+class ConfigError(Exception):
+    """Everything wrong with one configuration file."""
+
+    def __init__(self, problems: list[ConfigProblem], path: str | None = None) -> None:
+        super().__init__(problems)
+        self.problems = problems
+        self.path = path if path is not None else "<config>"
+
+    def __str__(self) -> str:
+        return "\n".join(
+            f"{self.path}:{p.line}: {p.message}"
+            if p.line is not None
+            else f"{self.path}: {p.message}"
+            for p in self.problems
+        )
+
+
+def load_config(path: str | None) -> Config:
+    """Read and validate the configuration; None gives the built-in defaults.
+
+    Raises ConfigError listing every problem, including a file that cannot be read.
+    """
+    if path is None:
+        return Config()
+    config, problems = _load(path)
+    if problems or config is None:
+        raise ConfigError(problems, path)
+    return config
+
+
+def check_config(path: str) -> list[ConfigProblem]:
+    """Every problem in the configuration file, in line order; [] if it is fine."""
+    return _load(path)[1]
+
+
+# --- finding line numbers -------------------------------------------------------------------
+#
+# tomllib reports no positions for keys, so a small scanner finds the `[section]` header and the
+# `key =` line inside it. It only has to be good enough to point at a line: anything it cannot
+# place (quoted keys, odd layouts) falls back to the section's line or to no line at all.
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\s-]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY_LINE = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*(?:\.\s*([A-Za-z0-9_-]+)\s*)?=")
+
+
+class _Lines:
+    def __init__(self, text: str) -> None:
+        self.sections: dict[str, int] = {}
+        self.keys: dict[tuple[str, str], int] = {}
+        current = ""
+        in_multiline = False
+        for number, line in enumerate(text.splitlines(), start=1):
+            # A key-like line inside a multi-line string is not a key.
+            quotes = line.count('"""') + line.count("'''")
+            if in_multiline:
+                in_multiline = quotes % 2 == 0
+                continue
+            if quotes % 2 == 1:
+                in_multiline = True
+            if header := _HEADER.match(line):
+                parts = [part.strip() for part in header.group(1).split(".")]
+                current = ".".join(parts)
+                self.sections.setdefault(parts[0], number)
+                if len(parts) > 1:
+                    self.keys.setdefault((parts[0], parts[1]), number)
+            elif key := _KEY_LINE.match(line):
+                if current == "" and key.group(2):
+                    # Top-level dotted key: `mail.location = ...`.
+                    self.sections.setdefault(key.group(1), number)
+                    self.keys.setdefault((key.group(1), key.group(2)), number)
+                else:
+                    self.keys.setdefault((current, key.group(1)), number)
+                    if current == "":
+                        # `mail = { ... }` opens the section on this line.
+                        self.sections.setdefault(key.group(1), number)
+
+    def section(self, name: str) -> int | None:
+        return self.sections.get(name)
+
+    def key(self, section: str, key: str) -> int | None:
+        return self.keys.get((section, key), self.sections.get(section))
+
+
+# --- validation -----------------------------------------------------------------------------
+
+_TOML_POSITION = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
+
+
+def _load(path: str) -> tuple[Config | None, list[ConfigProblem]]:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        return None, [ConfigProblem(None, f"cannot read the configuration: {e.strerror}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        return None, [ConfigProblem(line, "not valid UTF-8")]
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        return None, [_syntax_problem(e, text)]
+    base_dir = os.path.dirname(os.path.abspath(path))
+    config, problems = _build(data, _Lines(text), base_dir)
+    problems.sort(key=lambda p: (p.line is not None, p.line or 0))
+    if problems:
+        return None, problems
+    return dataclasses.replace(config, path=path), []
+
+
+def _syntax_problem(error: tomllib.TOMLDecodeError, text: str) -> ConfigProblem:
+    message = str(error)
+    match = _TOML_POSITION.search(message)
+    if match is None:
+        return ConfigProblem(None, f"TOML syntax error: {message}")
+    message = message[: match.start()]
+    if match.group(1) is None:
+        # "at end of document": the last line is where the reader gave up.
+        return ConfigProblem(max(1, len(text.splitlines())), f"TOML syntax error: {message}")
+    return ConfigProblem(
+        int(match.group(1)), f"TOML syntax error: {message} (column {match.group(2)})"
+    )
+
+
+def _show(value: object) -> str:
+    """A value the way the administrator wrote it, for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, datetime.date | datetime.time):
+        return f"the date/time {value.isoformat()}"
+    return repr(value)
+
+
+def _suggest(word: str, candidates: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(word, list(candidates), n=1)
+    return matches[0] if matches else None
+
+
+def _home_of(key: str) -> str | None:
+    """The section a misplaced key belongs to, when exactly one section has it."""
+    homes = [section for section, keys in _KEYS.items() if key in keys]
+    return homes[0] if len(homes) == 1 else None
+
+
+def _build(
+    data: dict[str, Any], lines: _Lines, base_dir: str
+) -> tuple[Config, list[ConfigProblem]]:
+    problems: list[ConfigProblem] = []
+    failed: set[tuple[str, str]] = set()  # settings already reported, not to be blamed twice
+    sections: dict[str, Any] = {}
+    for name, table in data.items():
+        if name not in _SECTIONS:
+            if isinstance(table, dict):
+                message = f"unknown section [{name}]"
+                if (close := _suggest(name, tuple(_SECTIONS))) is not None:
+                    message += f"; did you mean [{close}]?"
+                problems.append(ConfigProblem(lines.section(name), message))
+            else:
+                message = f"unknown key {name!r} outside any section"
+                if (home := _home_of(name)) is not None:
+                    message += f"; it belongs in [{home}]"
+                problems.append(ConfigProblem(lines.key("", name), message))
+            continue
+        if not isinstance(table, dict):
+            problems.append(
+                ConfigProblem(lines.key("", name), f"[{name}] must be a table, not {_show(table)}")
+            )
+            continue
+        sections[name] = _build_section(name, table, lines, base_dir, problems, failed)
+    config = Config(**sections)
+    return _cross_check(config, lines, problems, failed), problems
+
+
+def _build_section(
+    name: str,
+    table: dict[str, Any],
+    lines: _Lines,
+    base_dir: str,
+    problems: list[ConfigProblem],
+    failed: set[tuple[str, str]],
+) -> Any:
+    cls = _SECTIONS[name]
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        line = lines.key(name, key)
+        if key not in known:
+            message = f"unknown key {key!r} in [{name}]"
+            if (close := _suggest(key, tuple(known))) is not None:
+                message += f"; did you mean {close!r}?"
+            elif (home := _home_of(key)) is not None:
+                message += f"; it belongs in [{home}]"
+            problems.append(ConfigProblem(line, message))
+            continue
+        metadata = known[key].metadata
+        converted, problem = _convert(value, metadata["kind"], metadata["min"], base_dir)
+        if problem is not None:
+            problems.append(ConfigProblem(line, f"[{name}] {key} {problem}"))
+            failed.add((name, key))
+        else:
+            values[key] = converted
+    return cls(**values)
+
+
+def _convert(
+    value: object, kind: _Kind, minimum: int | None, base_dir: str
+) -> tuple[Any, str | None]:
+    """The setting's value, or a problem phrased to follow "[section] key "."""
+    wrong = f"must be {kind.value}, not {_show(value)}"
+    if kind is _Kind.BOOL:
+        return (value, None) if isinstance(value, bool) else (None, wrong)
+    if kind is _Kind.INT:
+        # bool is an int in Python, but `workers = true` is surely a mistake.
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None, wrong
+        if minimum is not None and value < minimum:
+            return None, f"must be at least {minimum}, not {value}"
+        return value, None
+    if kind is _Kind.USER:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return str(value), None
+        return (value, None) if isinstance(value, str) else (None, wrong)
+    if not isinstance(value, str):
+        return None, wrong
+    if "\0" in value:
+        return None, "must not contain a NUL character"
+    if kind is _Kind.ENDPOINT:
+        if not value.strip():
+            return None, None
+        try:
+            return parse_endpoint(value), None
+        except ValueError as e:
+            return None, f"= {value!r}: {e}"
+    if kind is _Kind.LOCATION:
+        location = strip_location_prefix(value)
+        problem = check_location(location)
+        return (location, None) if problem is None else (None, f"= {value!r}: {problem}")
+    # _Kind.PATH
+    if not value:
+        return "", None
+    if value.startswith("~"):
+        return None, (
+            f"= {value!r}: '~' is not expanded here; "
+            "write an absolute path or one relative to the configuration file"
+        )
+    return os.path.normpath(os.path.join(base_dir, value)), None
+
+
+_TLS_LISTENERS: Final = frozenset({"imaps", "pop3s"})
+
+
+def _cross_check(
+    config: Config,
+    lines: _Lines,
+    problems: list[ConfigProblem],
+    failed: set[tuple[str, str]],
+) -> Config:
+    """Problems only visible across settings; also fills in a key that lives in the cert."""
+    tls = config.tls
+    if tls.key and not tls.cert:
+        problems.append(ConfigProblem(lines.key("tls", "key"), "[tls] key is set but cert is not"))
+    if tls.cert and not tls.key:
+        # One PEM file may hold both, as many certificate tools write it.
+        config = dataclasses.replace(config, tls=dataclasses.replace(tls, key=tls.cert))
+    seen: dict[Endpoint, str] = {}
+    for name, endpoint in config.listen.enabled().items():
+        line = lines.key("listen", name)
+        if name in _TLS_LISTENERS and not config.tls.cert and ("tls", "cert") not in failed:
+            problems.append(ConfigProblem(line, f"[listen] {name} needs [tls] cert"))
+        if endpoint.port != 0 and endpoint in seen:
+            problems.append(
+                ConfigProblem(line, f"[listen] {name} uses {endpoint}, as does {seen[endpoint]}")
+            )
+        seen.setdefault(endpoint, name)
+    return config

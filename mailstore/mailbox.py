@@ -1,0 +1,812 @@
+"""One Maildir folder: its messages, their UIDs and flags, kept in sync with the disk.
+
+How synchronisation works (the design note; Dovecot's maildir-sync.c solves the same problem)
+============================================================================================
+The truth is on disk: a message exists while a file with its base name is in `new/` or `cur/`,
+its flags are the `:2,` letters of that name, and its UID is the `dovecot-uidlist` record of that
+base. Anything may change the disk at any time: another server process, the delivery agent,
+Dovecot itself, mutt. So every command starts with `sync()`, which must be cheap when nothing
+changed and proportional to one directory listing when something did:
+
+1. `dovecot-uidlist` and `dovecot-keywords` are re-read only when their stat identity changed,
+   and an appended-to uidlist is read from where we stopped (see uidlist.py).
+2. `new/` is stat()ed and listed only when its mtime changed; then `cur/`, in that order. A file
+   moving from new/ to cur/ between the two looks is seen in one or the other, never in neither,
+   because cur/ is looked at after new/. (A file seen in both is taken from cur/.)
+3. A directory's mtime has the kernel's clock granularity (a few ms): a change in the same tick
+   as our listing would leave the mtime we recorded unchanged. So a listing whose mtime was not
+   older than the moment the listing began (minus a margin) is remembered as "dirty" and listed
+   again at the next sync. In the steady state, a sync is three stat() calls.
+4. Files whose base has no UID get one under the uidlist lock, after listing new/ and cur/ again
+   under that lock: every file that some other writer gave a UID is linked before it got it, so
+   the listing under the lock sees all of them, and the UIDs we hand out are above every UID any
+   process can have shown. UIDs therefore appear in ascending order to every session.
+5. The result of a sync is a diff: UIDs added, UIDs removed, UIDs whose flags changed, the way
+   pymap's SelectedMailbox diffs snapshots. Sessions turn it into EXISTS/EXPUNGE/FETCH.
+
+Expunged messages leave dead records in the uidlist; it is rewritten (temp file + rename, under
+the lock, after listing again) when they are many. A uidlist whose UIDVALIDITY changed under us
+(a foreign rewrite, a restore from backup) resets the view: every UID is new.
+
+Safety: entries that are not regular files (symlinks, devices, directories) are skipped and logged;
+files are opened with O_NOFOLLOW; a file that is hard-linked from elsewhere and owned by somebody
+other than the folder's owner is not served (a planted link to someone else's file).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import time
+
+from mailstore import log
+from mailstore.content import VsizeCounter, vsize_of_file
+from mailstore.errors import MailError, NotFound, TemporaryFailure
+from mailstore.filenames import (
+    CHAR_TO_FLAG,
+    FLAG_TO_CHAR,
+    is_acceptable,
+    join_name,
+    sizes_of,
+    split_name,
+    unique_base,
+)
+from mailstore.keywords import NAME as KEYWORDS_NAME
+from mailstore.keywords import Keywords
+from mailstore.lock import DotLock
+from mailstore.uidlist import COURIER_NAME, Record, UidList
+from mailstore.uidlist import NAME as UIDLIST_NAME
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import BinaryIO
+
+    from mailstore.quota import MaildirQuota
+
+SUBDIRS = ("new", "cur")
+DIRTY_MARGIN_NS = 50_000_000  # more than the kernel's coarse clock tick (<= 10 ms at HZ=100)
+TMP_MAX_AGE = 36 * 3600  # maildir(5): files in tmp/ untouched for 36 hours are garbage
+REWRITE_MIN_DEAD = 64
+
+
+class Message:
+    """A message visible in the folder. Flags are the file name's letters."""
+
+    __slots__ = ("_internaldate", "base", "letters", "name", "size", "subdir", "uid", "vsize")
+
+    def __init__(self, uid: int, base: str, subdir: str, name: str) -> None:
+        self.uid = uid
+        self.base = base
+        self.subdir = subdir
+        self.name = name
+        self.letters = split_name(name)[1] or ""
+        self.size, self.vsize = sizes_of(base)
+        self._internaldate: float | None = None
+
+    @property
+    def recent(self) -> bool:
+        """Still in new/: no mail reader has looked at it yet (maildir(5))."""
+        return self.subdir == "new"
+
+    @property
+    def flags(self) -> frozenset[str]:
+        return frozenset(CHAR_TO_FLAG[c] for c in self.letters if c in CHAR_TO_FLAG)
+
+    def __repr__(self) -> str:
+        return f"<Message uid={self.uid} {self.subdir}/{self.name}>"
+
+
+class SyncResult:
+    """What changed since the previous sync, in UIDs."""
+
+    __slots__ = ("added", "changed", "removed", "uidvalidity_changed")
+
+    def __init__(self) -> None:
+        self.added: list[int] = []
+        self.removed: list[int] = []
+        self.changed: list[int] = []
+        self.uidvalidity_changed = False
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed or self.uidvalidity_changed)
+
+    def __repr__(self) -> str:
+        return f"<SyncResult +{self.added} -{self.removed} ~{self.changed}>"
+
+
+class _DirState:
+    __slots__ = ("dirty", "identity", "listing")
+
+    def __init__(self) -> None:
+        self.identity: tuple[int, int] | None = None  # (ino, mtime_ns)
+        self.dirty = True
+        self.listing: dict[str, str] = {}  # base -> file name
+
+
+class Mailbox:
+    """A Maildir folder. Not thread-safe: one owner (a server process, the mda) per object."""
+
+    def __init__(
+        self,
+        path: str,
+        name: str,
+        new_uidvalidity: Callable[[], int],
+        quota: MaildirQuota | None = None,
+    ) -> None:
+        self.path = path
+        self.name = name
+        self._new_uidvalidity = new_uidvalidity
+        self.quota = quota
+        self.tmp_dir = os.path.join(path, "tmp")
+        self._uidlist = UidList(os.path.join(path, UIDLIST_NAME))
+        self._keywords = Keywords(os.path.join(path, KEYWORDS_NAME))
+        self._dirs = {sub: _DirState() for sub in SUBDIRS}
+        self._by_base: dict[str, Message] = {}
+        self._by_uid: dict[int, Message] = {}
+        self._sorted: list[int] | None = []
+        self._loaded = False
+        self._uidvalidity = 0
+        self._warned: set[str] = set()
+        self._owner = -1
+
+    # -- public view ----------------------------------------------------------------------
+
+    @property
+    def uidvalidity(self) -> int:
+        self._ensure_loaded()
+        return self._uidvalidity
+
+    @property
+    def next_uid(self) -> int:
+        self._ensure_loaded()
+        return self._uidlist.next_uid
+
+    @property
+    def guid(self) -> str:
+        self._ensure_loaded()
+        return self._uidlist.guid
+
+    def uids(self) -> list[int]:
+        """Visible UIDs in ascending order."""
+        self._ensure_loaded()
+        if self._sorted is None:
+            self._sorted = sorted(self._by_uid)
+        return self._sorted
+
+    def messages(self) -> list[Message]:
+        by_uid = self._by_uid
+        return [by_uid[u] for u in self.uids()]
+
+    def __len__(self) -> int:
+        self._ensure_loaded()
+        return len(self._by_uid)
+
+    def get(self, uid: int) -> Message:
+        self._ensure_loaded()
+        msg = self._by_uid.get(uid)
+        if msg is None:
+            raise NotFound(f"no message with UID {uid}")
+        return msg
+
+    def keywords_of(self, msg: Message) -> list[str]:
+        return self._keywords.letters_to_names(msg.letters)
+
+    def all_flags(self, msg: Message) -> list[str]:
+        """System flags then keywords, as IMAP FETCH FLAGS shows them."""
+        out = sorted(msg.flags)
+        out.extend(self._keywords.letters_to_names(msg.letters))
+        return out
+
+    def known_keywords(self) -> list[str]:
+        self._ensure_loaded()
+        return [k for k in self._keywords.names if k is not None]
+
+    # -- sync -------------------------------------------------------------------------------
+
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            self.sync()
+
+    def sync(self) -> SyncResult:
+        result = SyncResult()
+        first = not self._loaded
+        if first:
+            self._open_checks()
+        self._keywords.refresh()
+        self._uidlist.refresh()
+        if not self._uidlist.exists:
+            self._create_uidlist()
+        if self._uidvalidity != self._uidlist.uidvalidity:
+            if self._loaded:
+                log.warn("uidvalidity-changed", path=self.path)
+                result.uidvalidity_changed = True
+                result.removed = sorted(self._by_uid)
+            self._uidvalidity = self._uidlist.uidvalidity
+            self._by_base.clear()
+            self._by_uid.clear()
+            self._sorted = []
+            for state in self._dirs.values():
+                state.identity = None
+                state.listing = {}
+        self._loaded = True
+        touched = self._scan_dirs(force=False)
+        if touched:
+            self._apply(touched, result)
+        if first:
+            self._clean_tmp()
+        return result
+
+    def _open_checks(self) -> None:
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            raise NotFound(f"mailbox {self.name} does not exist") from None
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot open mailbox {self.name}: {exc.strerror}") from exc
+        if not stat.S_ISDIR(st.st_mode):
+            log.warn("mailbox-not-a-directory", path=self.path)
+            raise NotFound(f"mailbox {self.name} does not exist")
+        self._owner = st.st_uid
+
+    def _scan_dirs(self, force: bool) -> set[str]:
+        """List new/ then cur/ where they changed; the bases whose location changed."""
+        touched: set[str] = set()
+        for sub in SUBDIRS:
+            state = self._dirs[sub]
+            path = os.path.join(self.path, sub)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                self._recreate_subdir(path)
+                st = os.stat(path)
+            except OSError as exc:
+                raise TemporaryFailure(f"cannot read {self.name}: {exc.strerror}") from exc
+            identity = (st.st_ino, st.st_mtime_ns)
+            if not force and not state.dirty and identity == state.identity:
+                continue
+            started = time.time_ns()
+            listing = self._list(path)
+            state.dirty = st.st_mtime_ns >= started - DIRTY_MARGIN_NS
+            state.identity = identity
+            old = state.listing
+            old_get = old.get
+            touched.update(b for b, n in listing.items() if old_get(b) != n)
+            touched.update(b for b in old if b not in listing)
+            state.listing = listing
+        return touched
+
+    def _recreate_subdir(self, path: str) -> None:
+        # A Maildir missing cur/ or new/ (a tool that prunes empty directories): repair it
+        # rather than fail, as Dovecot does.
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot create {path}: {exc.strerror}") from exc
+
+    def _list(self, path: str) -> dict[str, str]:
+        listing: dict[str, str] = {}
+        try:
+            with os.scandir(path) as it:
+                for entry in it:
+                    name = entry.name
+                    if name[0] == ".":
+                        continue
+                    if not entry.is_file(follow_symlinks=False):
+                        self._warn_once("not-a-regular-file", os.path.join(path, name))
+                        continue
+                    if not is_acceptable(name):
+                        self._warn_once("unusable-file-name", os.path.join(path, name))
+                        continue
+                    base = name.partition(":")[0]
+                    prev = listing.get(base)
+                    if prev is not None:
+                        self._warn_once("duplicate-base", os.path.join(path, name))
+                        if prev < name:
+                            continue
+                    listing[base] = name
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot list {path}: {exc.strerror}") from exc
+        return listing
+
+    def _warn_once(self, event: str, path: str) -> None:
+        if path not in self._warned:
+            self._warned.add(path)
+            log.warn(event, path=path)
+
+    def _locate(self, base: str) -> tuple[str, str] | None:
+        name = self._dirs["cur"].listing.get(base)
+        if name is not None:
+            return "cur", name
+        name = self._dirs["new"].listing.get(base)
+        if name is not None:
+            return "new", name
+        return None
+
+    def _apply(self, touched: set[str], result: SyncResult) -> None:
+        records = self._uidlist.records
+        unknown = [b for b in touched if b not in records and self._locate(b) is not None]
+        if unknown:
+            touched |= self._assign_unknown()
+        by_base, by_uid = self._by_base, self._by_uid
+        added: list[int] = []
+        for base in touched:
+            loc = self._locate(base)
+            msg = by_base.get(base)
+            if loc is None:
+                if msg is not None:
+                    del by_base[base]
+                    del by_uid[msg.uid]
+                    result.removed.append(msg.uid)
+                continue
+            rec = records.get(base)
+            if rec is None:  # vanished again while we assigned: seen next time
+                continue
+            sub, name = loc
+            if msg is None:
+                msg = Message(rec.uid, base, sub, name)
+                by_base[base] = msg
+                by_uid[rec.uid] = msg
+                added.append(rec.uid)
+            elif msg.name != name or msg.subdir != sub:
+                letters = msg.letters
+                msg.subdir, msg.name = sub, name
+                msg.letters = split_name(name)[1] or ""
+                if msg.letters != letters:
+                    result.changed.append(msg.uid)
+        if added or result.removed:
+            self._sorted = None
+        added.sort()
+        result.added.extend(added)
+        result.removed.sort()
+        result.changed.sort()
+        if result.removed:
+            self._maybe_rewrite()
+
+    def _assign_unknown(self) -> set[str]:
+        """Give UIDs to every listed file that has none: under the lock, after listing again."""
+        with DotLock(self._uidlist.path):
+            self._uidlist.refresh()
+            if not self._uidlist.exists:
+                self._write_new_uidlist()
+            touched = self._scan_dirs(force=True)
+            records = self._uidlist.records
+            new_files = []
+            for sub in ("cur", "new"):
+                for base, name in self._dirs[sub].listing.items():
+                    if base not in records:
+                        new_files.append((base, name))
+            if new_files:
+                # In name order, which is delivery-time order for names made per maildir(5).
+                seen: set[str] = set()
+                ordered = []
+                for base, name in sorted(new_files):
+                    if base not in seen:
+                        seen.add(base)
+                        ordered.append((base, name))
+                self._uidlist.append(ordered)
+        return touched
+
+    def _create_uidlist(self) -> None:
+        with DotLock(self._uidlist.path):
+            self._uidlist.refresh()
+            if not self._uidlist.exists:
+                self._write_new_uidlist()
+
+    def _write_new_uidlist(self) -> None:
+        """Create the uidlist (lock held): keep our view if we had one, else adopt Courier's."""
+        ul = self._uidlist
+        if self._loaded and self._uidvalidity:
+            # Somebody removed the file under us: write back what we know rather than
+            # invalidating every client's cache with a new UIDVALIDITY.
+            ul.uidvalidity = self._uidvalidity
+            ul.records = {m.base: _record_for(m) for m in self._by_base.values()}
+            ul.max_uid = max(self._by_uid, default=0)
+        elif not ul.load_foreign(os.path.join(self.path, COURIER_NAME)):
+            ul.uidvalidity = self._new_uidvalidity()
+            ul.header_next_uid = 1
+        if not ul.guid:
+            ul.guid = os.urandom(16).hex()
+        ul.rewrite(self.tmp_dir)
+
+    def _maybe_rewrite(self) -> None:
+        dead = len(self._uidlist.records) - len(self._by_base)
+        if dead < REWRITE_MIN_DEAD or dead * 4 < len(self._by_base):
+            return
+        try:
+            with DotLock(self._uidlist.path, timeout=2.0):
+                self._uidlist.refresh()
+                self._scan_dirs(force=True)
+                present = set(self._dirs["new"].listing)
+                present.update(self._dirs["cur"].listing)
+                self._uidlist.rewrite(self.tmp_dir, keep=present)
+        except MailError as exc:
+            log.info("uidlist-rewrite-postponed", path=self.path, reason=exc.message)
+
+    def _clean_tmp(self) -> None:
+        limit = time.time() - TMP_MAX_AGE
+        try:
+            with os.scandir(self.tmp_dir) as it:
+                for entry in it:
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                        if st.st_mtime < limit and st.st_atime < limit:
+                            os.unlink(entry.path)
+                    except OSError:
+                        continue
+        except OSError:
+            return
+
+    # -- reading messages -----------------------------------------------------------------
+
+    def open_message(self, uid: int) -> BinaryIO:
+        """The file of a message, opened for reading (bytes as stored: LF or CRLF)."""
+        msg = self.get(uid)
+        for _ in range(3):
+            path = os.path.join(self.path, msg.subdir, msg.name)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY)
+            except FileNotFoundError:
+                # Renamed (flags changed) or expunged by another process: look again.
+                self.sync()
+                msg = self.get(uid)
+                continue
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    self._warn_once("symlink-refused", path)
+                    raise NotFound(f"message {uid} is not readable") from None
+                raise TemporaryFailure(f"cannot read message {uid}: {exc.strerror}") from exc
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or (st.st_nlink > 1 and st.st_uid != self._owner):
+                os.close(fd)
+                self._warn_once("foreign-file-refused", path)
+                raise NotFound(f"message {uid} is not readable")
+            return os.fdopen(fd, "rb")
+        raise NotFound(f"message {uid} keeps moving")
+
+    def read_message(self, uid: int) -> bytes:
+        with self.open_message(uid) as f:
+            return f.read()
+
+    def message_vsize(self, msg: Message) -> int:
+        """CRLF size, from `,W=` or computed once from the file."""
+        if msg.vsize is None:
+            with self.open_message(msg.uid) as f:
+                msg.size, msg.vsize = vsize_of_file(f)
+        return msg.vsize
+
+    def message_size(self, msg: Message) -> int:
+        if msg.size is None:
+            self.message_vsize(msg)
+        assert msg.size is not None
+        return msg.size
+
+    def internaldate(self, msg: Message) -> float:
+        """The file's mtime: set at delivery/APPEND and never changed after (RFC 3501 2.3.3)."""
+        if msg._internaldate is None:
+            try:
+                st = os.stat(os.path.join(self.path, msg.subdir, msg.name))
+            except FileNotFoundError:
+                self.sync()
+                msg = self.get(msg.uid)
+                st = os.stat(os.path.join(self.path, msg.subdir, msg.name))
+            msg._internaldate = st.st_mtime
+        return msg._internaldate
+
+    # -- changing flags -------------------------------------------------------------------
+
+    def letters_for(self, flags: Iterable[str]) -> str:
+        """Maildir letters for IMAP flags (system flags and keywords; keywords get letters)."""
+        system = []
+        words = set()
+        for flag in flags:
+            ch = FLAG_TO_CHAR.get(_canonical_system(flag))
+            if ch is not None:
+                system.append(ch)
+            elif flag.startswith("\\"):
+                continue  # \Recent and unknown system flags cannot be stored
+            else:
+                words.add(flag)
+        letters = "".join(system)
+        if words:
+            letters += self._keywords.letters_for(words, self.tmp_dir)
+        return letters
+
+    def store_flags(self, uids: Iterable[int], mode: str, flags: Iterable[str]) -> list[int]:
+        """Change flags; mode is "set", "add" or "remove". Returns the UIDs that changed."""
+        self._ensure_loaded()
+        flags = list(flags)
+        letters = self._existing_letters(flags) if mode == "remove" else self.letters_for(flags)
+        changed = []
+        for uid in uids:
+            if self._change_letters(uid, mode, letters):
+                changed.append(uid)
+        return changed
+
+    def _existing_letters(self, flags: list[str]) -> str:
+        out = []
+        for flag in flags:
+            ch = FLAG_TO_CHAR.get(_canonical_system(flag))
+            if ch is None and not flag.startswith("\\"):
+                ch = self._keywords.letter_for(flag)
+            if ch is not None:
+                out.append(ch)
+        return "".join(out)
+
+    def _change_letters(self, uid: int, mode: str, letters: str) -> bool:
+        for _ in range(3):
+            msg = self._by_uid.get(uid)
+            if msg is None:
+                return False
+            old = msg.letters
+            if mode == "set":
+                # Keep what IMAP cannot express: `P`, and letters of keywords with no name.
+                kept = "".join(
+                    c
+                    for c in old
+                    if c not in CHAR_TO_FLAG
+                    and not ("a" <= c <= "z" and self._keywords.names[ord(c) - 97] is not None)
+                )
+                new = kept + letters
+            elif mode == "add":
+                new = old + letters
+            else:
+                new = "".join(c for c in old if c not in letters)
+            new = "".join(sorted(set(new)))
+            if new == old:
+                return False
+            name = join_name(msg.base, new)
+            src = os.path.join(self.path, msg.subdir, msg.name)
+            dst = os.path.join(self.path, "cur", name)
+            try:
+                os.rename(src, dst)
+            except FileNotFoundError:
+                self.sync()
+                continue
+            except OSError as exc:
+                raise TemporaryFailure(f"cannot change flags of {uid}: {exc.strerror}") from exc
+            self._moved(msg, "cur", name)
+            return new != old
+        return False
+
+    def _moved(self, msg: Message, sub: str, name: str) -> None:
+        """Record our own rename, so the next listing shows no change for it."""
+        self._dirs[msg.subdir].listing.pop(msg.base, None)
+        self._dirs[sub].listing[msg.base] = name
+        msg.subdir, msg.name = sub, name
+        msg.letters = split_name(name)[1] or ""
+
+    def mark_seen_by_reader(self, uids: Iterable[int]) -> None:
+        """Move messages from new/ to cur/ (no flag change): a reader has seen them arrive."""
+        for uid in uids:
+            msg = self._by_uid.get(uid)
+            if msg is None or msg.subdir != "new":
+                continue
+            name = join_name(msg.base, msg.letters)
+            try:
+                os.rename(
+                    os.path.join(self.path, "new", msg.name), os.path.join(self.path, "cur", name)
+                )
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise TemporaryFailure(f"cannot move message {uid}: {exc.strerror}") from exc
+            self._moved(msg, "cur", name)
+
+    # -- expunge --------------------------------------------------------------------------
+
+    def expunge(self, uids: Iterable[int]) -> list[int]:
+        """Delete messages. Returns the UIDs removed (already gone ones are skipped)."""
+        self._ensure_loaded()
+        removed = []
+        for uid in uids:
+            for _ in range(3):
+                msg = self._by_uid.get(uid)
+                if msg is None:
+                    break
+                try:
+                    os.unlink(os.path.join(self.path, msg.subdir, msg.name))
+                except FileNotFoundError:
+                    self.sync()
+                    continue
+                except OSError as exc:
+                    raise TemporaryFailure(f"cannot expunge {uid}: {exc.strerror}") from exc
+                self._dirs[msg.subdir].listing.pop(msg.base, None)
+                del self._by_base[msg.base]
+                del self._by_uid[uid]
+                self._sorted = None
+                removed.append(uid)
+                break
+        if removed:
+            self._maybe_rewrite()
+        return removed
+
+    # -- adding messages ------------------------------------------------------------------
+
+    def append(
+        self,
+        source: bytes | BinaryIO,
+        flags: Iterable[str] = (),
+        internaldate: float | None = None,
+    ) -> int:
+        """Store a message durably and give it a UID (the next sync shows it as added)."""
+        letters = self.letters_for(flags) if flags else ""
+        tmp_path, counter = self._write_tmp(source, internaldate)
+        return self._commit([(tmp_path, counter.size, counter.vsize, letters)])[0]
+
+    def _write_tmp(
+        self, source: bytes | BinaryIO, internaldate: float | None
+    ) -> tuple[str, VsizeCounter]:
+        counter = VsizeCounter()
+        for _ in range(5):
+            tmp_path = os.path.join(self.tmp_dir, unique_base())
+            try:
+                fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise TemporaryFailure(f"cannot create a file in tmp/: {exc.strerror}") from exc
+        else:
+            raise TemporaryFailure("cannot find a unique file name in tmp/")
+        try:
+            try:
+                if isinstance(source, bytes | bytearray | memoryview):
+                    counter.feed(bytes(source))
+                    _write_all(fd, source)
+                else:
+                    while chunk := source.read(1 << 16):
+                        counter.feed(chunk)
+                        _write_all(fd, chunk)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if internaldate is not None:
+                os.utime(tmp_path, (internaldate, internaldate))
+            if self.quota is not None:
+                self.quota.check(counter.size, 1)
+        except BaseException as exc:
+            _unlink_quietly(tmp_path)
+            if isinstance(exc, OSError):
+                raise TemporaryFailure(f"cannot write message: {exc.strerror}") from exc
+            raise
+        return tmp_path, counter
+
+    def _commit(self, files: list[tuple[str, int, int, str]]) -> list[int]:
+        """Link written tmp/ files into new/ (cur/ when flagged), fsync, then assign UIDs."""
+        hint = self._uidlist_hint()
+        entries: list[tuple[str, str]] = []
+        linked: list[str] = []
+        dirs_used = set()
+        try:
+            for tmp_path, size, vsize, letters in files:
+                sub = "cur" if letters else "new"
+                for attempt in range(5):
+                    unique = os.path.basename(tmp_path) if attempt == 0 else unique_base()
+                    base = f"{unique},S={size},W={vsize}"
+                    name = join_name(base, letters) if letters else base
+                    dest = os.path.join(self.path, sub, name)
+                    try:
+                        # link(), not rename(): it never replaces an existing name.
+                        os.link(tmp_path, dest)
+                        linked.append(dest)
+                        break
+                    except FileExistsError:
+                        continue
+                else:
+                    raise TemporaryFailure("cannot find a unique message file name")
+                _unlink_quietly(tmp_path)
+                entries.append((base, name))
+                dirs_used.add(sub)
+            for sub in dirs_used:
+                _fsync_dir(os.path.join(self.path, sub))
+        except OSError as exc:
+            # Not durable, so not acknowledged: take back what was linked, and the MTA's
+            # retry cannot produce a duplicate.
+            for dest in linked:
+                _unlink_quietly(dest)
+            raise TemporaryFailure(f"cannot deliver: {exc.strerror}") from exc
+        finally:
+            for tmp_path, *_ in files:
+                _unlink_quietly(tmp_path)
+        if self.quota is not None:
+            self.quota.add(sum(f[1] for f in files), len(files))
+        with DotLock(self._uidlist.path):
+            if hint is not None:
+                uids = self._uidlist.append_after(entries, hint)
+                if uids is not None:
+                    return uids
+            self._uidlist.refresh()
+            if not self._uidlist.exists:
+                self._write_new_uidlist()
+            return self._uidlist.append(entries)
+
+    def _uidlist_hint(self) -> tuple[int, int] | None:
+        """(inode, size) of the uidlist before our files are linked: any UID given to them
+        by another process is appended after that point (see UidList.append_after)."""
+        if self._loaded:
+            return None
+        try:
+            st = os.stat(self._uidlist.path)
+        except OSError:
+            return None
+        return st.st_ino, st.st_size
+
+    def copy_to(self, uids: Iterable[int], dest: Mailbox) -> list[tuple[int, int]]:
+        """Copy messages with their flags; returns (source UID, destination UID) pairs.
+
+        Hard links where possible (as Dovecot's maildir_copy_with_hardlinks), a byte copy
+        otherwise. Keyword letters are translated to the destination's keyword file.
+        """
+        self._ensure_loaded()
+        staged: list[tuple[str, int, int, str]] = []
+        sources: list[int] = []
+        try:
+            for uid in uids:
+                msg = self._by_uid.get(uid)
+                if msg is None:
+                    continue
+                flags = list(msg.flags) + self._keywords.letters_to_names(msg.letters)
+                letters = dest.letters_for(flags)
+                kept = "".join(c for c in msg.letters if c == "P")
+                tmp_path = os.path.join(dest.tmp_dir, unique_base())
+                vsize = self.message_vsize(msg)
+                size = self.message_size(msg)
+                try:
+                    os.link(os.path.join(self.path, msg.subdir, msg.name), tmp_path)
+                except FileNotFoundError:
+                    self.sync()
+                    if uid not in self._by_uid:
+                        continue
+                    with self.open_message(uid) as f:
+                        tmp_path, _ = dest._write_tmp(f, self.internaldate(msg))
+                except OSError:
+                    with self.open_message(uid) as f:
+                        tmp_path, _ = dest._write_tmp(f, self.internaldate(msg))
+                staged.append((tmp_path, size, vsize, letters + kept))
+                sources.append(uid)
+        except BaseException:
+            for tmp_path, *_ in staged:
+                _unlink_quietly(tmp_path)
+            raise
+        if not staged:
+            return []
+        if dest.quota is not None:
+            dest.quota.check(sum(s[1] for s in staged), len(staged))
+        new_uids = dest._commit(staged)
+        return list(zip(sources, new_uids, strict=True))
+
+
+def _record_for(msg: Message) -> Record:
+    return Record(msg.uid, msg.name)
+
+
+def _canonical_system(flag: str) -> str:
+    # System flags are case-insensitive (RFC 3501 section 2.3.2).
+    return "\\" + flag[1:].capitalize() if flag.startswith("\\") else flag
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

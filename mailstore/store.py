@@ -1,0 +1,281 @@
+"""A user's mail store: the Maildir++ root (INBOX) and its folders.
+
+Layout, as Dovecot's Maildir++ (`LAYOUT=maildir++`, the default): INBOX is the root with `cur/ new/
+tmp/`; folder `A.B` (`.` is the hierarchy separator) is the directory `.A.B/` in the root, named in
+modified UTF-7, holding a `maildirfolder` file; subscriptions are in `subscriptions` in the root.
+Every path is built from a validated name (names.py) and checked to stay inside the root, and
+folder directories that are symlinks are not followed.
+
+UIDVALIDITY values come from the root's `dovecot-uidvalidity` file (the last value given, in hex,
+as Dovecot keeps it): a new folder gets max(now, last + 1), so a folder deleted and re-created
+never gets its old UIDVALIDITY back (RFC 3501 2.3.1.1), and it is never 0 (Outlook breaks).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+
+from mailstore import log
+from mailstore.errors import AlreadyExists, InvalidName, NotFound, NotPossible, TemporaryFailure
+from mailstore.lock import DotLock
+from mailstore.mailbox import Mailbox
+from mailstore.names import INBOX, SEPARATOR, folder_dirname, is_inside, name_from_dirname
+from mailstore.names import validate_name as _validate
+from mailstore.uidlist import replace_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mailstore.quota import MaildirQuota, QuotaLimit
+
+UIDVALIDITY_FILE = "dovecot-uidvalidity"
+SUBSCRIPTIONS_FILE = "subscriptions"
+MAILDIRFOLDER = "maildirfolder"
+
+
+def make_maildir(path: str, folder: bool) -> None:
+    """Create a Maildir (cur/ new/ tmp/, and `maildirfolder` for a folder)."""
+    try:
+        os.makedirs(path, 0o700, exist_ok=True)
+        for sub in ("cur", "new", "tmp"):
+            try:
+                os.mkdir(os.path.join(path, sub), 0o700)
+            except FileExistsError:
+                pass
+        if folder:
+            fd = os.open(os.path.join(path, MAILDIRFOLDER), os.O_WRONLY | os.O_CREAT, 0o600)
+            os.close(fd)
+    except OSError as exc:
+        raise TemporaryFailure(f"cannot create mailbox: {exc.strerror}") from exc
+
+
+class MailStore:
+    """One user's Maildir++ tree. Keeps an open `Mailbox` per folder (so re-opening is a sync)."""
+
+    def __init__(
+        self, root: str, *, create: bool = True, quota_limit: QuotaLimit | None = None
+    ) -> None:
+        self.root = os.path.abspath(root)
+        if create:
+            make_maildir(self.root, folder=False)
+        elif not os.path.isdir(os.path.join(self.root, "cur")):
+            raise NotFound("mail store does not exist")
+        self._quota_limit = quota_limit
+        self._quota: MaildirQuota | None = None
+        self._mailboxes: dict[str, Mailbox] = {}
+
+    # -- names and paths ------------------------------------------------------------------
+
+    def path_of(self, name: str) -> str:
+        dirname = folder_dirname(name)
+        path = os.path.join(self.root, dirname) if dirname else self.root
+        if not is_inside(self.root, path):  # defence in depth: names.py already refuses it
+            raise InvalidName("invalid mailbox name")
+        return path
+
+    @property
+    def quota(self) -> MaildirQuota | None:
+        """The Maildir++ quota, when a limit is configured or a `maildirsize` file exists."""
+        if self._quota is None and (
+            self._quota_limit is not None or os.path.exists(os.path.join(self.root, "maildirsize"))
+        ):
+            from mailstore.quota import MaildirQuota
+
+            self._quota = MaildirQuota(self.root, self._quota_limit)
+        return self._quota
+
+    def exists(self, name: str) -> bool:
+        path = self.path_of(name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        return stat.S_ISDIR(st.st_mode) and os.path.isdir(os.path.join(path, "cur"))
+
+    # -- mailboxes ------------------------------------------------------------------------
+
+    def mailbox(self, name: str) -> Mailbox:
+        """The open folder `name` (synced on first use). NotFound if it does not exist."""
+        canonical = _validate(name, create=False)
+        box = self._mailboxes.get(canonical)
+        if box is not None:
+            if os.path.isdir(os.path.join(box.path, "cur")):
+                return box
+            del self._mailboxes[canonical]
+        if not self.exists(canonical):
+            raise NotFound(f"mailbox {canonical} does not exist")
+        box = Mailbox(self.path_of(canonical), canonical, self.new_uidvalidity, self.quota)
+        self._mailboxes[canonical] = box
+        return box
+
+    def list_folders(self) -> list[str]:
+        """INBOX and every folder, sorted (INBOX first)."""
+        names = []
+        try:
+            with os.scandir(self.root) as it:
+                for entry in it:
+                    if entry.name[0] != "." or not entry.is_dir(follow_symlinks=False):
+                        continue
+                    name = name_from_dirname(entry.name)
+                    if name is None:
+                        continue
+                    if not os.path.isdir(os.path.join(entry.path, "cur")):
+                        continue
+                    names.append(name)
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot list folders: {exc.strerror}") from exc
+        names.sort()
+        return [INBOX, *names]
+
+    def create_folder(self, name: str) -> None:
+        canonical = _validate(name, create=True)
+        if canonical == INBOX or self.exists(canonical):
+            raise AlreadyExists(f"mailbox {canonical} already exists")
+        path = self.path_of(canonical)
+        if os.path.lexists(path):
+            raise AlreadyExists(f"mailbox {canonical} already exists")
+        # Create under a temporary name and rename, so no half-made folder is ever listed.
+        tmp = os.path.join(self.root, "tmp", f"newfolder.{os.getpid()}.{time.time_ns()}")
+        make_maildir(tmp, folder=True)
+        try:
+            os.rename(tmp, path)
+        except OSError as exc:
+            _rmtree(tmp)
+            if os.path.isdir(path):
+                raise AlreadyExists(f"mailbox {canonical} already exists") from None
+            raise TemporaryFailure(f"cannot create mailbox: {exc.strerror}") from exc
+        # The UIDVALIDITY is fixed at creation, not at first open.
+        self.mailbox(canonical).sync()
+
+    def delete_folder(self, name: str) -> None:
+        canonical = _validate(name, create=False)
+        if canonical == INBOX:
+            raise NotPossible("INBOX cannot be deleted")
+        if not self.exists(canonical):
+            raise NotFound(f"mailbox {canonical} does not exist")
+        path = self.path_of(canonical)
+        # Rename first (atomic: the folder vanishes at once), then remove at leisure. The
+        # `..` prefix is never a folder name, so a crash leaves nothing listed.
+        trash = os.path.join(self.root, f"..deleted.{os.getpid()}.{time.time_ns()}")
+        try:
+            os.rename(path, trash)
+        except FileNotFoundError:
+            raise NotFound(f"mailbox {canonical} does not exist") from None
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot delete mailbox: {exc.strerror}") from exc
+        self._mailboxes.pop(canonical, None)
+        _rmtree(trash)
+
+    def rename_folder(self, old: str, new: str) -> None:
+        """Rename a folder and its children; renaming INBOX moves its messages (RFC 3501 6.3.5)."""
+        old_c = _validate(old, create=False)
+        new_c = _validate(new, create=True)
+        if new_c == INBOX or self.exists(new_c):
+            raise AlreadyExists(f"mailbox {new_c} already exists")
+        if old_c == INBOX:
+            self._rename_inbox(new_c)
+            return
+        if not self.exists(old_c):
+            raise NotFound(f"mailbox {old_c} does not exist")
+        if (new_c + SEPARATOR).startswith(old_c + SEPARATOR):
+            raise NotPossible("a mailbox cannot be moved into itself")
+        prefix = old_c + SEPARATOR
+        moves = [(old_c, new_c)]
+        moves += [(n, new_c + n[len(old_c) :]) for n in self.list_folders() if n.startswith(prefix)]
+        for _src, dst in moves:
+            if self.exists(dst):
+                raise AlreadyExists(f"mailbox {dst} already exists")
+        for src, dst in moves:
+            try:
+                os.rename(self.path_of(src), self.path_of(dst))
+            except OSError as exc:
+                raise TemporaryFailure(f"cannot rename mailbox: {exc.strerror}") from exc
+            self._mailboxes.pop(src, None)
+        subs = self.subscriptions()
+        if any(s == old_c or s.startswith(prefix) for s in subs):
+            self._write_subscriptions(
+                [new_c + s[len(old_c) :] if s == old_c or s.startswith(prefix) else s for s in subs]
+            )
+
+    def _rename_inbox(self, new: str) -> None:
+        inbox = self.mailbox(INBOX)
+        inbox.sync()
+        self.create_folder(new)
+        dest = self.mailbox(new)
+        pairs = inbox.copy_to(inbox.uids(), dest)
+        inbox.expunge([src for src, _ in pairs])
+
+    # -- subscriptions --------------------------------------------------------------------
+
+    def subscriptions(self) -> list[str]:
+        """Subscribed names. Reads Dovecot's format (one name per line) and skips junk."""
+        path = os.path.join(self.root, SUBSCRIPTIONS_FILE)
+        try:
+            with open(path, "rb") as f:
+                data = f.read(1 << 20)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot read subscriptions: {exc.strerror}") from exc
+        lines = data.decode("utf-8", "replace").splitlines()
+        if lines and lines[0].startswith("V\t"):
+            # Dovecot 2.3's version 2 header: names follow, levels separated by TAB.
+            lines = [ln.replace("\t", SEPARATOR) for ln in lines[1:]]
+        out = []
+        for line in lines:
+            if not line:
+                continue
+            try:
+                name = _validate(line, create=False)
+            except InvalidName:
+                log.warn("subscription-ignored", line=line[:80])
+                continue
+            if name not in out:
+                out.append(name)
+        return out
+
+    def subscribe(self, name: str) -> None:
+        canonical = _validate(name, create=False)
+        subs = self.subscriptions()
+        if canonical not in subs:
+            self._write_subscriptions([*subs, canonical])
+
+    def unsubscribe(self, name: str) -> None:
+        canonical = _validate(name, create=False)
+        subs = self.subscriptions()
+        if canonical in subs:
+            self._write_subscriptions([s for s in subs if s != canonical])
+
+    def _write_subscriptions(self, names: list[str]) -> None:
+        path = os.path.join(self.root, SUBSCRIPTIONS_FILE)
+        with DotLock(path):
+            data = "".join(f"{n}\n" for n in names).encode()
+            replace_file(path, data, os.path.join(self.root, "tmp"))
+
+    # -- UIDVALIDITY ----------------------------------------------------------------------
+
+    def new_uidvalidity(self) -> int:
+        path = os.path.join(self.root, UIDVALIDITY_FILE)
+        with DotLock(path):
+            last = 0
+            try:
+                with open(path, "rb") as f:
+                    text = f.read(64).decode("ascii", "replace").strip()
+                last = int(text, 16) if text else 0
+            except FileNotFoundError:
+                pass
+            except (OSError, ValueError):
+                log.warn("uidvalidity-file-unreadable", path=path)
+            value = max(int(time.time()), last + 1)
+            if value >= 2**32:
+                value = 1
+            replace_file(path, f"{value:08x}\n".encode(), os.path.join(self.root, "tmp"))
+        return value
+
+
+def _rmtree(path: str) -> None:
+    import shutil
+
+    # rmtree does not follow symlinks: a planted link cannot make us delete outside the tree.
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,393 @@
+"""`dovecot-uidlist`: the UID <-> file name map of one Maildir folder.
+
+Format (Dovecot's maildir-uidlist.c, version 3, what Dovecot 1.1+ writes):
+
+    3 V<uidvalidity> N<nextuid> G<mailbox guid hex> [other <key><value> fields, kept]
+    <uid> [<key><value> ...] :<file name>
+
+Version 1 (Dovecot 1.0, and Courier's `courierimapuiddb`, which is the same format) is read too:
+
+    1 <uidvalidity> <nextuid>
+    <uid> <file name>
+
+so that UIDs survive a migration; we always write version 3. Records are in ascending UID order.
+A message is matched by its base name (the file name up to `:`), since the flags part changes.
+
+How writers cooperate (see lock.py): every writer holds `dovecot-uidlist.lock`; new UIDs are
+*appended* as whole lines with one write() (the hot path: a delivery costs one short append), and
+the header's N is not rewritten then, exactly as Dovecot does; so the next UID is the larger of N
+and the highest UID listed plus one. A full rewrite (dropping expunged records) goes through a
+temporary file and rename(), so readers, who never lock, see either the old or the new file.
+Readers remember the inode and the offset they parsed up to and, when only appends happened, read
+just the new bytes.
+
+A damaged file never stops the mailbox from opening: an unreadable header means the file is
+treated as absent (new UIDVALIDITY, logged), a malformed or out-of-order record line is skipped
+(logged).
+"""
+
+from __future__ import annotations
+
+import os
+
+from mailstore import log
+from mailstore.errors import TemporaryFailure
+from mailstore.filenames import is_acceptable
+
+NAME = "dovecot-uidlist"
+COURIER_NAME = "courierimapuiddb"
+
+
+class Record:
+    """One uidlist line. `ext` is the raw `<key><value>` fields, kept as Dovecot wrote them."""
+
+    __slots__ = ("ext", "name", "uid")
+
+    def __init__(self, uid: int, name: str, ext: str = "") -> None:
+        self.uid = uid
+        self.name = name
+        self.ext = ext
+
+    def field(self, key: str) -> str | None:
+        for item in self.ext.split():
+            if item[:1] == key:
+                return item[1:]
+        return None
+
+    def line(self) -> str:
+        return f"{self.uid} {self.ext} :{self.name}\n" if self.ext else f"{self.uid} :{self.name}\n"
+
+
+class UidList:
+    """The parsed state of one uidlist file, kept up to date incrementally."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.exists = False
+        self.uidvalidity = 0
+        self.header_next_uid = 1
+        self.guid = ""
+        self.header_extra: list[str] = []
+        self.version = 3
+        self.records: dict[str, Record] = {}  # base -> record
+        self.max_uid = 0
+        self._identity: tuple[int, int, int, int] | None = None  # dev, ino, size, mtime_ns
+        self._offset = 0  # bytes parsed, always at a line boundary
+
+    @property
+    def next_uid(self) -> int:
+        return max(self.header_next_uid, self.max_uid + 1)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def refresh(self) -> bool:
+        """Bring the state up to date with the file; True when anything changed."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            if self.exists or self._identity is not None:
+                self._reset()
+                return True
+            return False
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot stat {NAME}: {exc.strerror}") from exc
+        identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if identity == self._identity:
+            return False
+        old = self._identity
+        if old is not None and old[:2] == identity[:2] and st.st_size >= self._offset > 0:
+            self._read_appended()
+        else:
+            self._read_all()
+        return True
+
+    def _reset(self) -> None:
+        self.__init__(self.path)  # type: ignore[misc]
+
+    def _open(self) -> int:
+        try:
+            return os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return -1
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot read {NAME}: {exc.strerror}") from exc
+
+    def _read_all(self) -> None:
+        self._reset()
+        fd = self._open()
+        if fd < 0:
+            return
+        try:
+            st = os.fstat(fd)
+            data = _read_fd(fd, 0)
+        finally:
+            os.close(fd)
+        self._identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        end = data.rfind(b"\n") + 1
+        text = data[:end].decode("utf-8", "surrogateescape")
+        header, _, body = text.partition("\n")
+        if not self._parse_header(header):
+            log.warn("uidlist-corrupt-header", path=self.path, header=header[:80])
+            self._identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            self.exists = False
+            return
+        self.exists = True
+        self._parse_records(body)
+        self._offset = end
+
+    def _read_appended(self) -> None:
+        fd = self._open()
+        if fd < 0:
+            self._reset()
+            return
+        try:
+            st = os.fstat(fd)
+            data = _read_fd(fd, self._offset)
+        finally:
+            os.close(fd)
+        end = data.rfind(b"\n") + 1
+        self._parse_records(data[:end].decode("utf-8", "surrogateescape"))
+        self._offset += end
+        self._identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _parse_header(self, header: str) -> bool:
+        parts = header.split()
+        if not parts:
+            return False
+        if parts[0] == "1" and len(parts) >= 3 and parts[1].isdigit() and parts[2].isdigit():
+            self.version = 1
+            self.uidvalidity, self.header_next_uid = int(parts[1]), int(parts[2])
+        elif parts[0] == "3":
+            self.version = 3
+            for field in parts[1:]:
+                key, value = field[:1], field[1:]
+                if key == "V" and value.isdigit():
+                    self.uidvalidity = int(value)
+                elif key == "N" and value.isdigit():
+                    self.header_next_uid = int(value)
+                elif key == "G":
+                    self.guid = value
+                else:
+                    self.header_extra.append(field)
+        else:
+            return False
+        return 0 < self.uidvalidity < 2**32 and 0 < self.header_next_uid < 2**32
+
+    def _parse_records(self, text: str) -> None:
+        records = self.records
+        max_uid = self.max_uid
+        v1 = self.version == 1
+        for line in text.splitlines():
+            uid_text, _, rest = line.partition(" ")
+            if v1:
+                ext, name = "", rest
+            elif rest[:1] == ":":
+                ext, name = "", rest[1:]
+            else:
+                ext, _, name = rest.partition(" :")
+            if not uid_text.isdigit() or not is_acceptable(name):
+                log.warn("uidlist-bad-line", path=self.path, line=line[:120])
+                continue
+            uid = int(uid_text)
+            if uid <= max_uid or uid >= 2**32:
+                log.warn("uidlist-uid-out-of-order", path=self.path, line=line[:120])
+                continue
+            max_uid = uid
+            base = name.partition(":")[0]
+            old = records.get(base)
+            if old is not None:
+                # Dovecot keeps the first UID a base got; a later duplicate is corruption.
+                log.warn("uidlist-duplicate-file", path=self.path, uid=uid, first=old.uid)
+                continue
+            records[base] = Record(uid, name, ext.strip())
+        self.max_uid = max_uid
+
+    def load_foreign(self, path: str) -> bool:
+        """Adopt a version 1 file at `path` (Courier's courierimapuiddb) as our state."""
+        other = UidList(path)
+        other.refresh()
+        if not other.exists:
+            return False
+        self.uidvalidity = other.uidvalidity
+        self.header_next_uid = other.header_next_uid
+        self.records = other.records
+        self.max_uid = other.max_uid
+        self.version = 3
+        self.exists = True
+        return True
+
+    # -- writing (the caller holds the dot-lock) --------------------------------------------
+
+    def append(self, entries: list[tuple[str, str]]) -> list[int]:
+        """Give each (base, name) not yet listed the next UID, appending one line each.
+
+        Bases that got a UID from another writer meanwhile keep it. Returns the UIDs in order.
+        """
+        self.refresh()
+        if not self.exists:
+            raise TemporaryFailure(f"{NAME} vanished while locked")
+        uids: list[int] = []
+        lines: list[str] = []
+        next_uid = self.next_uid
+        for base, name in entries:
+            rec = self.records.get(base)
+            if rec is None:
+                rec = Record(next_uid, name)
+                next_uid += 1
+                self.records[base] = rec
+                lines.append(rec.line())
+            uids.append(rec.uid)
+        if lines:
+            if self._identity is not None and self._identity[2] != self._offset:
+                # A writer died mid-line: end that line so ours stays parseable.
+                lines.insert(0, "\n")
+            data = "".join(lines).encode("utf-8", "surrogateescape")
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+                try:
+                    _write_all(fd, data)
+                    st = os.fstat(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                raise TemporaryFailure(f"cannot append to {NAME}: {exc.strerror}") from exc
+            self.max_uid = next_uid - 1
+            self._offset += len(data)
+            self._identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        return uids
+
+    def append_after(
+        self, entries: list[tuple[str, str]], hint: tuple[int, int]
+    ) -> list[int] | None:
+        """`append` without reading the whole file: the delivery agent's hot path.
+
+        `hint` is the (inode, size) of the file taken before the entries' files were linked.
+        Another process can only have given them UIDs after they were linked, by appending
+        after `hint`'s size, so reading from there (and the last 4 KiB, for the highest UID)
+        suffices. Returns None when that does not hold (file replaced, damaged tail): the
+        caller then takes the full path. Leaves this object unloaded.
+        """
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            if st.st_ino != hint[0] or st.st_size < hint[1]:
+                return None
+            rfd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                head = os.pread(rfd, 1024, 0)
+                header_end = head.find(b"\n") + 1
+                if header_end <= 0:
+                    return None
+                start = max(header_end, min(hint[1], st.st_size - 4096))
+                if start > header_end:
+                    start -= 1  # include the previous byte, to know if we start mid-line
+                tail = _read_fd(rfd, start)
+            finally:
+                os.close(rfd)
+            if not tail.endswith(b"\n") and len(tail) > 0:
+                return None
+            self._reset()
+            if not self._parse_header(head[: header_end - 1].decode("ascii", "replace")):
+                self._reset()
+                return None
+            if self.version != 3:
+                self._reset()
+                return None
+            text = tail.decode("utf-8", "surrogateescape")
+            if start > header_end:
+                text = text.partition("\n")[2]
+            found: dict[str, int] = {}
+            last = 0
+            for line in text.splitlines():
+                uid_text, _, rest = line.partition(" ")
+                if uid_text.isdigit():
+                    last = max(last, int(uid_text))
+                    name = rest[1:] if rest[:1] == ":" else rest.partition(" :")[2]
+                    found[name.partition(":")[0]] = int(uid_text)
+            next_uid = max(self.header_next_uid, last + 1)
+            uids: list[int] = []
+            lines: list[str] = []
+            for base, name in entries:
+                uid = found.get(base)
+                if uid is None:
+                    uid = next_uid
+                    next_uid += 1
+                    lines.append(Record(uid, name).line())
+                uids.append(uid)
+            if lines:
+                _write_all(fd, "".join(lines).encode("utf-8", "surrogateescape"))
+            return uids
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot append to {NAME}: {exc.strerror}") from exc
+        finally:
+            os.close(fd)
+            self._reset()
+
+    def rewrite(self, tmp_dir: str, keep: set[str] | None = None) -> None:
+        """Write the whole file anew (dropping records whose base is not in `keep`)."""
+        if keep is not None:
+            self.records = {b: r for b, r in self.records.items() if b in keep}
+        header = [f"3 V{self.uidvalidity} N{self.next_uid}"]
+        if self.guid:
+            header.append(f"G{self.guid}")
+        header.extend(self.header_extra)
+        parts = [" ".join(header), "\n"]
+        parts.extend(r.line() for r in sorted(self.records.values(), key=_uid_key))
+        data = "".join(parts).encode("utf-8", "surrogateescape")
+        replace_file(self.path, data, tmp_dir)
+        self.header_next_uid = self.next_uid
+        self.version = 3
+        self.exists = True
+        st = os.stat(self.path)
+        self._identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        self._offset = len(data)
+
+
+def _uid_key(rec: Record) -> int:
+    return rec.uid
+
+
+def _read_fd(fd: int, offset: int) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        chunk = os.pread(fd, 1 << 20, offset)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def replace_file(path: str, data: bytes, tmp_dir: str, mode: int = 0o600) -> None:
+    """Atomically replace `path` with `data`: temp file in `tmp_dir`, fsync, rename().
+
+    The temporary file lives in the folder's own `tmp/` (same file system, so rename() is
+    atomic) and is named like any Maildir temporary file, so a crash leaves nothing that the
+    usual tmp/ clean-up does not remove.
+    """
+    from mailstore.filenames import unique_base
+
+    tmp = os.path.join(tmp_dir, unique_base() + "." + os.path.basename(path))
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise TemporaryFailure(f"cannot write {os.path.basename(path)}: {exc.strerror}") from exc
