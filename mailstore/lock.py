@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 STALE_AFTER = 120.0  # seconds, Dovecot's MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT
+EMPTY_STALE_AFTER = 2.0
 DEFAULT_TIMEOUT = 30.0
 
 
@@ -79,8 +80,13 @@ class DotLock:
             return True  # released meanwhile: try again at once
         except OSError:
             return False
-        stale = time.time() - st.st_mtime > STALE_AFTER
-        if not stale:
+        age = time.time() - st.st_mtime
+        stale = age > STALE_AFTER
+        if not stale and not content:
+            # Created but never written: its creator died between open() and write(), which
+            # are microseconds apart for a live one.
+            stale = age > EMPTY_STALE_AFTER
+        elif not stale:
             pid_text, _, host = content.decode("ascii", "replace").partition(":")
             if host == hostname() and pid_text.isdigit() and not _alive(int(pid_text)):
                 stale = True

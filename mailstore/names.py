@@ -17,6 +17,7 @@ import os
 from mailstore.errors import InvalidName
 
 __all__ = [
+    "INBOX",
     "MAX_COMPONENT_OCTETS",
     "MAX_NAME_OCTETS",
     "SEPARATOR",
@@ -37,7 +38,7 @@ MAX_NAME_OCTETS = 255
 """Longest on-disk directory name (`.` + encoded name): NAME_MAX of Linux file systems."""
 
 MAX_COMPONENT_OCTETS = 200
-"""Longest encoded hierarchy component, a margin under NAME_MAX like Dovecot keeps."""
+"""Longest encoded hierarchy level: the store's own limit, so one level cannot use up NAME_MAX."""
 
 # RFC 3501 5.1.3: "modified BASE64, with a further modification from [UTF-7] that ',' is used
 # instead of '/'".
@@ -201,7 +202,8 @@ def validate_name(name: str, *, create: bool = True) -> str:
         if create and ch in _WILDCARDS:
             raise _refuse(name, "the IMAP wildcards '%' and '*' are not allowed")
     if name.startswith("~"):
-        # Dovecot's Maildir++ list refuses a leading '~' (home directory expansion elsewhere).
+        # Dovecot's mailbox_list_is_valid_fs_name() refuses "Begins with '~'": with full
+        # filesystem access such a name means a home directory, so it is never a plain folder.
         raise _refuse(name, "a name may not start with '~'")
     components = name.split(SEPARATOR)
     for component in components:

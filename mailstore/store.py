@@ -21,7 +21,15 @@ from mailstore import log
 from mailstore.errors import AlreadyExists, InvalidName, NotFound, NotPossible, TemporaryFailure
 from mailstore.lock import DotLock
 from mailstore.mailbox import Mailbox
-from mailstore.names import INBOX, SEPARATOR, folder_dirname, is_inside, name_from_dirname
+from mailstore.names import (
+    INBOX,
+    SEPARATOR,
+    decode_mutf7,
+    encode_mutf7,
+    folder_dirname,
+    is_inside,
+    name_from_dirname,
+)
 from mailstore.names import validate_name as _validate
 from mailstore.uidlist import replace_file
 
@@ -209,7 +217,7 @@ class MailStore:
     # -- subscriptions --------------------------------------------------------------------
 
     def subscriptions(self) -> list[str]:
-        """Subscribed names. Reads Dovecot's format (one name per line) and skips junk."""
+        """Subscribed names, from Dovecot's `subscriptions` file (version 2 or the older 1)."""
         path = os.path.join(self.root, SUBSCRIPTIONS_FILE)
         try:
             with open(path, "rb") as f:
@@ -220,14 +228,15 @@ class MailStore:
             raise TemporaryFailure(f"cannot read subscriptions: {exc.strerror}") from exc
         lines = data.decode("utf-8", "replace").splitlines()
         if lines and lines[0].startswith("V\t"):
-            # Dovecot 2.3's version 2 header: names follow, levels separated by TAB.
-            lines = [ln.replace("\t", SEPARATOR) for ln in lines[1:]]
+            # Version 2 (Dovecot 2.3): a header and a blank line, then one name per line in
+            # modified UTF-7 with TAB between hierarchy levels.
+            lines = [ln.replace("\t", SEPARATOR) for ln in lines[2:]]
         out = []
         for line in lines:
             if not line:
                 continue
             try:
-                name = _validate(line, create=False)
+                name = _validate(decode_mutf7(line), create=False)
             except InvalidName:
                 log.warn("subscription-ignored", line=line[:80])
                 continue
@@ -250,12 +259,15 @@ class MailStore:
     def _write_subscriptions(self, names: list[str]) -> None:
         path = os.path.join(self.root, SUBSCRIPTIONS_FILE)
         with DotLock(path):
-            data = "".join(f"{n}\n" for n in names).encode()
+            lines = [encode_mutf7(n).replace(SEPARATOR, "\t") + "\n" for n in names]
+            data = ("V\t2\n\n" + "".join(lines)).encode()
             replace_file(path, data, os.path.join(self.root, "tmp"))
 
     # -- UIDVALIDITY ----------------------------------------------------------------------
 
     def new_uidvalidity(self) -> int:
+        """The next UIDVALIDITY, kept as Dovecot keeps it: `dovecot-uidvalidity` holds the last
+        value in hex, and an empty `dovecot-uidvalidity.<hex>` file marks it."""
         path = os.path.join(self.root, UIDVALIDITY_FILE)
         with DotLock(path):
             last = 0
@@ -270,7 +282,15 @@ class MailStore:
             value = max(int(time.time()), last + 1)
             if value >= 2**32:
                 value = 1
-            replace_file(path, f"{value:08x}\n".encode(), os.path.join(self.root, "tmp"))
+            replace_file(path, f"{value:08x}".encode(), os.path.join(self.root, "tmp"))
+            marker = f"{path}.{value:08x}"
+            try:
+                os.rename(f"{path}.{last:08x}", marker)
+            except OSError:
+                try:
+                    os.close(os.open(marker, os.O_WRONLY | os.O_CREAT, 0o444))
+                except OSError:
+                    pass
         return value
 
 

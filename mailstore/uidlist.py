@@ -229,6 +229,10 @@ class UidList:
         uids: list[int] = []
         lines: list[str] = []
         next_uid = self.next_uid
+        torn = self._identity is not None and self._identity[2] != self._offset
+        if torn:
+            # A writer died mid-line. Once ended, that line is a record: never reuse its UID.
+            next_uid = max(next_uid, self._torn_uid() + 1)
         for base, name in entries:
             rec = self.records.get(base)
             if rec is None:
@@ -238,8 +242,7 @@ class UidList:
                 lines.append(rec.line())
             uids.append(rec.uid)
         if lines:
-            if self._identity is not None and self._identity[2] != self._offset:
-                # A writer died mid-line: end that line so ours stays parseable.
+            if torn:
                 lines.insert(0, "\n")
             data = "".join(lines).encode("utf-8", "surrogateescape")
             try:
@@ -255,6 +258,17 @@ class UidList:
             self._offset += len(data)
             self._identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         return uids
+
+    def _torn_uid(self) -> int:
+        fd = self._open()
+        if fd < 0:
+            return 0
+        try:
+            tail = os.pread(fd, 32, self._offset)
+        finally:
+            os.close(fd)
+        digits = tail.split(b" ", 1)[0]
+        return int(digits) if digits.isdigit() and len(digits) < 11 else 0
 
     def append_after(
         self, entries: list[tuple[str, str]], hint: tuple[int, int]

@@ -40,7 +40,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypedDict
 
-DOVECOT_LIBEXEC = Path("/usr/lib/dovecot")
+# Where Debian puts Dovecot's service binaries; DOVECOT_LIBEXEC overrides it.
+DOVECOT_LIBEXEC = Path(os.environ.get("DOVECOT_LIBEXEC", "/usr/lib/dovecot"))
 DOVECOT_IMAP = DOVECOT_LIBEXEC / "imap"
 DOVECOT_POP3 = DOVECOT_LIBEXEC / "pop3"
 DOVECOT_CONF_BINARY = Path("/usr/bin/doveconf")  # ``imap -c`` runs it to parse the config
@@ -440,13 +441,26 @@ class _Session:
         return self._proc
 
     def send_raw(self, data: bytes) -> None:
+        """Write ``data`` to Dovecot's stdin; each wait for pipe space is bounded too."""
         proc = self._proc_or_fail()
         assert proc.stdin is not None
-        try:
-            proc.stdin.write(data)
-            proc.stdin.flush()
-        except (BrokenPipeError, ValueError) as exc:
-            raise self._fail(f"cannot write to dovecot: {exc}") from exc
+        fd = proc.stdin.fileno()
+        os.set_blocking(fd, False)  # partial writes instead of blocking on a full pipe
+        view = memoryview(data)
+        while view:
+            _, ready, _ = select.select([], [fd], [], self.timeout)
+            if not ready:
+                self.kill()
+                raise self._fail(
+                    f"timed out after {self.timeout}s writing to dovecot", DovecotTimeout
+                )
+            try:
+                written = os.write(fd, view)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                raise self._fail(f"cannot write to dovecot: {exc}") from exc
+            view = view[written:]
 
     def _fill(self, what: str) -> None:
         """Read at least one more byte from Dovecot, waiting at most ``timeout``."""
@@ -583,11 +597,19 @@ class DovecotImap(_Session):
             out += line
         return bytes(out)
 
-    def _read_until_tagged(self, tag: str) -> list[bytes]:
+    def _read_until_tagged(self, tag: str, command: str) -> list[bytes]:
         prefix = tag.encode() + b" "
         lines: list[bytes] = []
         while True:
-            line = self.read_response()
+            try:
+                line = self.read_response()
+            except DovecotError as exc:
+                got = b"".join(lines)[-2000:].decode("utf-8", "replace")
+                raise type(exc)(
+                    f"{exc.args[0].split(chr(10))[0]}\n"
+                    f"command: {tag} {command}\nreceived so far:\n{got}",
+                    exc.log,
+                ) from exc
             lines.append(line)
             if line.startswith(prefix):
                 return lines
@@ -597,7 +619,7 @@ class DovecotImap(_Session):
         tagged completion.  With ``check=True`` a NO/BAD raises DovecotCommandError."""
         tag = self.next_tag()
         self.send_raw(f"{tag} {line}\r\n".encode())
-        lines = self._read_until_tagged(tag)
+        lines = self._read_until_tagged(tag, line)
         if check:
             self._check(line, tag, lines)
         return lines
@@ -648,7 +670,7 @@ class DovecotImap(_Session):
             if resp.startswith(tag.encode() + b" "):  # refused before the literal
                 raise DovecotCommandError(line, lines, self.read_log())
         self.send_raw(message + b"\r\n")
-        lines += self._read_until_tagged(tag)
+        lines += self._read_until_tagged(tag, line)
         self._check(line, tag, lines)
         m = re.search(rb"\[APPENDUID \d+ (\d+)\]", lines[-1], re.IGNORECASE)
         return int(m.group(1)) if m else None

@@ -1,0 +1,152 @@
+"""dovecot-uidlist parsing and writing, on real files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mailstore.lock import DotLock
+from mailstore.uidlist import UidList
+
+V3 = (
+    "3 V1275660208 N25022 G3085f01b7f11094c501100008c4a11c1\n"
+    "25006 :1276528487.M364837P9451.kurkku,S=1977,W=2022:2,S\n"
+    "25017 W2481 :1276533073.M242911P3620.kurkku:2,F\n"
+)
+
+
+def write(path: Path, text: str) -> UidList:
+    path.write_text(text)
+    ul = UidList(str(path))
+    ul.refresh()
+    return ul
+
+
+def test_parses_dovecot_v3(tmp_path: Path) -> None:
+    ul = write(tmp_path / "dovecot-uidlist", V3)
+    assert ul.exists and ul.version == 3
+    assert ul.uidvalidity == 1275660208
+    assert ul.guid == "3085f01b7f11094c501100008c4a11c1"
+    assert ul.next_uid == 25022
+    rec = ul.records["1276528487.M364837P9451.kurkku,S=1977,W=2022"]
+    assert rec.uid == 25006 and rec.ext == ""
+    rec = ul.records["1276533073.M242911P3620.kurkku"]
+    assert rec.uid == 25017 and rec.field("W") == "2481"
+
+
+def test_next_uid_is_above_every_listed_uid_even_when_header_lags(tmp_path: Path) -> None:
+    ul = write(tmp_path / "u", "3 V5 N2\n1 :a\n7 :b\n")
+    assert ul.next_uid == 8
+
+
+def test_parses_version_1_and_courier(tmp_path: Path) -> None:
+    ul = write(
+        tmp_path / "courierimapuiddb", "1 1100000000 4\n1 1100.M1P2.host\n3 1101.M1P2.host\n"
+    )
+    assert ul.version == 1 and ul.uidvalidity == 1100000000
+    assert {b: r.uid for b, r in ul.records.items()} == {"1100.M1P2.host": 1, "1101.M1P2.host": 3}
+    assert ul.next_uid == 4
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "garbage\n", "3 N5\n1 :a\n", "3 V0 N1\n", "9 V1 N1\n", "1 x y\n", "\x00\xff\n"],
+)
+def test_corrupt_header_is_treated_as_absent(tmp_path: Path, text: str) -> None:
+    ul = write(tmp_path / "u", text)
+    assert not ul.exists
+
+
+def test_bad_and_out_of_order_lines_are_skipped(tmp_path: Path) -> None:
+    ul = write(
+        tmp_path / "u",
+        "3 V9 N1\n5 :five\nxx :junk\n3 :three-out-of-order\n6 :five:2,S\n8 W1 :eight\n"
+        "9 :has space\n10\n",
+    )
+    assert {b: r.uid for b, r in ul.records.items()} == {"five": 5, "eight": 8}
+    assert ul.next_uid == 9  # UIDs seen in skipped lines are not reused either... 6 was a dup
+
+
+def test_incremental_read_of_appended_lines(tmp_path: Path) -> None:
+    path = tmp_path / "u"
+    ul = write(path, "3 V9 N1\n1 :a\n")
+    with open(path, "a") as f:
+        f.write("2 :b\n3 :c")  # the last line is still being written
+    assert ul.refresh()
+    assert set(ul.records) == {"a", "b"}
+    with open(path, "a") as f:
+        f.write("\n")
+    assert ul.refresh()
+    assert set(ul.records) == {"a", "b", "c"}
+    assert not ul.refresh()
+
+
+def test_replaced_file_is_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "u"
+    ul = write(path, "3 V9 N1\n1 :a\n2 :b\n")
+    tmp = tmp_path / "new"
+    tmp.write_text("3 V9 N3\n2 :b\n")
+    os.rename(tmp, path)
+    assert ul.refresh()
+    assert set(ul.records) == {"b"}
+
+
+def test_append_and_rewrite_round_trip(tmp_path: Path) -> None:
+    (tmp_path / "tmp").mkdir()
+    path = tmp_path / "dovecot-uidlist"
+    ul = write(path, "3 V77 N1 Gabc Xkeep\n")
+    with DotLock(str(path)):
+        assert ul.append([("m1", "m1:2,S"), ("m2", "m2")]) == [1, 2]
+        assert ul.append([("m2", "m2"), ("m3", "m3")]) == [2, 3]
+    assert path.read_text() == "3 V77 N1 Gabc Xkeep\n1 :m1:2,S\n2 :m2\n3 :m3\n"
+    with DotLock(str(path)):
+        ul.rewrite(str(tmp_path / "tmp"), keep={"m1", "m3"})
+    assert path.read_text() == "3 V77 N4 Gabc Xkeep\n1 :m1:2,S\n3 :m3\n"
+    again = UidList(str(path))
+    again.refresh()
+    assert again.next_uid == 4 and set(again.records) == {"m1", "m3"}
+    assert os.listdir(tmp_path / "tmp") == []
+
+
+def test_append_after_a_torn_last_line_keeps_the_file_parseable(tmp_path: Path) -> None:
+    path = tmp_path / "u"
+    ul = write(path, "3 V1 N1\n1 :a\n")
+    with open(path, "a") as f:
+        f.write("2 :b-torn")
+    ul.refresh()
+    with DotLock(str(path)):
+        # The torn line is a record once ended: its UID is not given again.
+        assert ul.append([("c", "c")]) == [3]
+    fresh = UidList(str(path))
+    fresh.refresh()
+    assert {b: r.uid for b, r in fresh.records.items()} == {"a": 1, "b-torn": 2, "c": 3}
+
+
+def test_append_after_reads_only_what_it_needs(tmp_path: Path) -> None:
+    path = tmp_path / "u"
+    lines = "".join(f"{i} :msg{i}\n" for i in range(1, 5001))
+    path.write_text("3 V1 N1\n" + lines)
+    st = path.stat()
+    ul = UidList(str(path))
+    # Another writer gave "late" a UID after our hint was taken.
+    with open(path, "a") as f:
+        f.write("5001 :late:2,S\n")
+    with DotLock(str(path)):
+        assert ul.append_after([("late", "late"), ("mine", "mine")], (st.st_ino, st.st_size)) == [
+            5001,
+            5002,
+        ]
+    assert path.read_text().endswith("5001 :late:2,S\n5002 :mine\n")
+
+
+def test_append_after_declines_a_replaced_file(tmp_path: Path) -> None:
+    path = tmp_path / "u"
+    path.write_text("3 V1 N1\n")
+    st = path.stat()
+    replacement = tmp_path / "r"
+    replacement.write_text("3 V1 N1\n")
+    os.rename(replacement, path)
+    ul = UidList(str(path))
+    assert ul.append_after([("x", "x")], (st.st_ino, st.st_size)) is None
