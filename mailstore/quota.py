@@ -15,16 +15,13 @@ replaces the file through a temporary file in `tmp/` and rename().
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import re
-import secrets
 import stat
 import time
-from dataclasses import dataclass
 
 from mailstore.errors import NoQuota, TemporaryFailure
+from mailstore.filenames import sizes_of
 
 __all__ = ["MAILDIRSIZE", "MaildirQuota", "QuotaLimit"]
 
@@ -41,30 +38,63 @@ _STALE_SECONDS = 15 * 60
 # How often one cur/ or new/ is re-read when its mtime moved while it was being summed.
 _SCAN_ATTEMPTS = 3
 
-_DEFINITION_PART = re.compile(r"([0-9]+)([SC])")
-_DELTA_LINE = re.compile(r"[ \t]*(-?[0-9]+)[ \t]+(-?[0-9]+)[ \t]*")
-# The size Dovecot/Courier put in a message's base name: ",S=<size>" ended by ',' or the end of
-# the base name (the part before the ":2," info).
-_SIZE_IN_NAME = re.compile(r",S=([0-9]+)(?=,|\Z)")
+# No `re`, `dataclasses` or `secrets` here: this module is on the delivery agent's start-up path.
 
 
-@dataclass(frozen=True)
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def _definition_part(part: str) -> tuple[int, str] | None:
+    """`<digits>S` or `<digits>C` -> (value, letter)."""
+    if len(part) >= 2 and part[-1] in "SC" and _digits(part[:-1]):
+        return int(part[:-1]), part[-1]
+    return None
+
+
+def _delta_line(line: str) -> tuple[int, int] | None:
+    """`<bytes> <count>` (signed, separated and surrounded by spaces or tabs)."""
+    fields = line.replace("\t", " ").split(" ")
+    fields = [f for f in fields if f]
+    if len(fields) != 2:
+        return None
+    values = []
+    for field in fields:
+        sign = -1 if field.startswith("-") else 1
+        digits = field[1:] if sign < 0 else field
+        if not _digits(digits):
+            return None
+        values.append(sign * int(digits))
+    return values[0], values[1]
+
+
 class QuotaLimit:
     """A Maildir++ quota definition. None (or 0, normalised to None) means unlimited."""
 
+    __slots__ = ("bytes", "messages")
     bytes: int | None
     messages: int | None
 
-    def __post_init__(self) -> None:
-        for field in ("bytes", "messages"):
-            value = getattr(self, field)
-            if value is None:
-                continue
-            if value < 0:
+    def __init__(self, bytes: int | None, messages: int | None) -> None:
+        for field, value in (("bytes", bytes), ("messages", messages)):
+            if value is not None and value < 0:
                 raise ValueError(f"quota {field} limit must not be negative: {value}")
-            if value == 0:
-                # Maildir++: "0S" means no byte limit; one spelling keeps comparisons honest.
-                object.__setattr__(self, field, None)
+            # Maildir++: "0S" means no byte limit; one spelling keeps comparisons honest.
+            object.__setattr__(self, field, value or None)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("QuotaLimit is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, QuotaLimit):
+            return NotImplemented
+        return (self.bytes, self.messages) == (other.bytes, other.messages)
+
+    def __hash__(self) -> int:
+        return hash((self.bytes, self.messages))
+
+    def __repr__(self) -> str:
+        return f"QuotaLimit(bytes={self.bytes!r}, messages={self.messages!r})"
 
     @property
     def unlimited(self) -> bool:
@@ -85,12 +115,12 @@ class QuotaLimit:
         """
         values: dict[str, int] = {}
         for part in text.split(","):
-            m = _DEFINITION_PART.fullmatch(part)
-            if m is None:
+            parsed = _definition_part(part)
+            if parsed is None:
                 raise ValueError(f"invalid Maildir++ quota definition: {text!r}")
-            if m.group(2) in values:
-                raise ValueError(f"Maildir++ quota definition repeats {m.group(2)!r}: {text!r}")
-            values[m.group(2)] = int(m.group(1))
+            if parsed[1] in values:
+                raise ValueError(f"Maildir++ quota definition repeats {parsed[1]!r}: {text!r}")
+            values[parsed[1]] = parsed[0]
         return cls(bytes=values.get("S"), messages=values.get("C"))
 
     @classmethod
@@ -99,9 +129,9 @@ class QuotaLimit:
         # parts it does not understand are skipped, the last of a repeated part wins.
         values: dict[str, int] = {}
         for part in text.split(","):
-            m = _DEFINITION_PART.fullmatch(part.strip())
-            if m is not None:
-                values[m.group(2)] = int(m.group(1))
+            parsed = _definition_part(part.strip())
+            if parsed is not None:
+                values[parsed[1]] = parsed[0]
         return cls(bytes=values.get("S"), messages=values.get("C"))
 
     def __str__(self) -> str:
@@ -118,22 +148,26 @@ class QuotaLimit:
 UNLIMITED = QuotaLimit(bytes=None, messages=None)
 
 
-@dataclass(frozen=True)
 class _FileState:
     """What one read of maildirsize found."""
 
-    definition: QuotaLimit
-    used_bytes: int
-    used_messages: int
-    delta_lines: int
-    mtime: float
-    usable: bool  # False: broken or too large, the sums must not be used
+    __slots__ = ("definition", "delta_lines", "mtime", "usable", "used_bytes", "used_messages")
 
-
-def _size_from_name(name: str) -> int | None:
-    base = name.split(":", 1)[0]
-    m = _SIZE_IN_NAME.search(base)
-    return int(m.group(1)) if m is not None else None
+    def __init__(
+        self,
+        definition: QuotaLimit,
+        used_bytes: int,
+        used_messages: int,
+        delta_lines: int,
+        mtime: float,
+        usable: bool,  # False: broken or too large, the sums must not be used
+    ) -> None:
+        self.definition = definition
+        self.used_bytes = used_bytes
+        self.used_messages = used_messages
+        self.delta_lines = delta_lines
+        self.mtime = mtime
+        self.usable = usable
 
 
 def _temporary(action: str, exc: OSError) -> TemporaryFailure:
@@ -293,12 +327,12 @@ class MaildirQuota:
         used_bytes = used_messages = 0
         if usable:
             for line in lines[1:]:
-                m = _DELTA_LINE.fullmatch(line)
-                if m is None:
+                delta = _delta_line(line)
+                if delta is None:
                     usable = False
                     break
-                used_bytes += int(m.group(1))
-                used_messages += int(m.group(2))
+                used_bytes += delta[0]
+                used_messages += delta[1]
             if used_bytes < 0 or used_messages < 0:
                 usable = False  # corrupt: more was removed than was ever added
         return _FileState(
@@ -376,7 +410,7 @@ class MaildirQuota:
                     for entry in it:
                         if entry.name.startswith("."):
                             continue  # Maildir readers skip dot files (cr.yp.to/proto/maildir)
-                        size = _size_from_name(entry.name)
+                        size = sizes_of(entry.name.partition(":")[0])[0]
                         if size is None:
                             try:
                                 st = entry.stat()
@@ -422,7 +456,7 @@ class MaildirQuota:
         tmp_dir = os.path.join(self.root, "tmp")
         # Unique like a Maildir tmp name (time, pid, random), so concurrent rebuilds never share
         # a temporary file; the last rename() wins and both wrote a complete file.
-        tmp_name = f"{time.time_ns()}.P{os.getpid()}R{secrets.token_hex(8)}.{MAILDIRSIZE}"
+        tmp_name = f"{time.time_ns()}.P{os.getpid()}R{os.urandom(8).hex()}.{MAILDIRSIZE}"
         tmp_path = os.path.join(tmp_dir, tmp_name)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         try:
@@ -444,6 +478,8 @@ class MaildirQuota:
                 os.close(fd)
             os.rename(tmp_path, self.path)
         except OSError as exc:
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(tmp_path)
+            except OSError:
+                pass
             raise _temporary("writing maildirsize", exc) from exc
