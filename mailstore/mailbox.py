@@ -46,16 +46,14 @@ from mailstore.errors import MailError, NotFound, TemporaryFailure
 from mailstore.filenames import (
     CHAR_TO_FLAG,
     FLAG_TO_CHAR,
-    is_acceptable,
     join_name,
     sizes_of,
-    split_name,
     unique_base,
 )
 from mailstore.keywords import NAME as KEYWORDS_NAME
 from mailstore.keywords import Keywords
 from mailstore.lock import DotLock
-from mailstore.uidlist import COURIER_NAME, Record, UidList
+from mailstore.uidlist import COURIER_NAME, UidList
 from mailstore.uidlist import NAME as UIDLIST_NAME
 
 TYPE_CHECKING = False
@@ -72,18 +70,36 @@ REWRITE_MIN_DEAD = 64
 
 
 class Message:
-    """A message visible in the folder. Flags are the file name's letters."""
+    """A message visible in the folder. Flags are the file name's letters.
 
-    __slots__ = ("_internaldate", "base", "letters", "name", "size", "subdir", "uid", "vsize")
+    Sizes come from the base name's `,S=`/`,W=` on first use, not at load: a cold open of a
+    100,000-message folder must not parse 100,000 names it may never be asked about.
+    """
+
+    __slots__ = ("_internaldate", "_sizes", "base", "letters", "name", "subdir", "uid")
 
     def __init__(self, uid: int, base: str, subdir: str, name: str) -> None:
         self.uid = uid
         self.base = base
         self.subdir = subdir
         self.name = name
-        self.letters = split_name(name)[1] or ""
-        self.size, self.vsize = sizes_of(base)
+        self.letters = _letters(name)
+        self._sizes: tuple[int | None, int | None] | None = None
         self._internaldate: float | None = None
+
+    @property
+    def size(self) -> int | None:
+        """Bytes on disk, when the name says (else see Mailbox.message_size)."""
+        if self._sizes is None:
+            self._sizes = sizes_of(self.base)
+        return self._sizes[0]
+
+    @property
+    def vsize(self) -> int | None:
+        """CRLF size, when the name says (else see Mailbox.message_vsize)."""
+        if self._sizes is None:
+            self._sizes = sizes_of(self.base)
+        return self._sizes[1]
 
     @property
     def recent(self) -> bool:
@@ -143,8 +159,11 @@ class Mailbox:
         self._uidlist = UidList(os.path.join(path, UIDLIST_NAME))
         self._keywords = Keywords(os.path.join(path, KEYWORDS_NAME))
         self._dirs = {sub: _DirState() for sub in SUBDIRS}
-        self._by_base: dict[str, Message] = {}
-        self._by_uid: dict[int, Message] = {}
+        # The visible messages: bases with a UID that are listed in new/ or cur/. Message
+        # objects are made on demand (and kept): a cold open creates none.
+        self._uid_of: dict[str, int] = {}
+        self._base_of: dict[int, str] = {}
+        self._cache: dict[int, Message] = {}
         self._sorted: list[int] | None = []
         self._loaded = False
         self._uidvalidity = 0
@@ -172,23 +191,38 @@ class Mailbox:
         """Visible UIDs in ascending order."""
         self._ensure_loaded()
         if self._sorted is None:
-            self._sorted = sorted(self._by_uid)
+            self._sorted = sorted(self._base_of)
         return self._sorted
 
     def messages(self) -> list[Message]:
-        by_uid = self._by_uid
-        return [by_uid[u] for u in self.uids()]
+        get = self.get
+        return [get(u) for u in self.uids()]
 
     def __len__(self) -> int:
         self._ensure_loaded()
-        return len(self._by_uid)
+        return len(self._base_of)
+
+    def __contains__(self, uid: int) -> bool:
+        self._ensure_loaded()
+        return uid in self._base_of
 
     def get(self, uid: int) -> Message:
+        msg = self._cache.get(uid)
+        if msg is not None:
+            return msg
         self._ensure_loaded()
-        msg = self._by_uid.get(uid)
-        if msg is None:
+        base = self._base_of.get(uid)
+        loc = None if base is None else self._locate(base)
+        if base is None or loc is None:
             raise NotFound(f"no message with UID {uid}")
+        msg = self._cache[uid] = Message(uid, base, loc[0], loc[1])
         return msg
+
+    def _peek(self, uid: int) -> Message | None:
+        try:
+            return self.get(uid)
+        except NotFound:
+            return None
 
     def keywords_of(self, msg: Message) -> list[str]:
         return self._keywords.letters_to_names(msg.letters)
@@ -222,18 +256,20 @@ class Mailbox:
             if self._loaded:
                 log.warn("uidvalidity-changed", path=self.path)
                 result.uidvalidity_changed = True
-                result.removed = sorted(self._by_uid)
+                result.removed = sorted(self._base_of)
             self._uidvalidity = self._uidlist.uidvalidity
-            self._by_base.clear()
-            self._by_uid.clear()
+            self._uid_of.clear()
+            self._base_of.clear()
+            self._cache.clear()
             self._sorted = []
             for state in self._dirs.values():
                 state.identity = None
                 state.listing = {}
         self._loaded = True
+        previous = {sub: self._dirs[sub].listing for sub in SUBDIRS}
         touched = self._scan_dirs(force=False)
         if touched:
-            self._apply(touched, result)
+            self._apply(touched, previous, result)
         if first:
             self._clean_tmp()
         return result
@@ -271,9 +307,12 @@ class Mailbox:
             state.dirty = st.st_mtime_ns >= started - DIRTY_MARGIN_NS
             state.identity = identity
             old = state.listing
-            old_get = old.get
-            touched.update(b for b, n in listing.items() if old_get(b) != n)
-            touched.update(b for b in old if b not in listing)
+            if not old:
+                touched.update(listing)
+            else:
+                old_get = old.get
+                touched.update(b for b, n in listing.items() if old_get(b) != n)
+                touched.update(b for b in old if b not in listing)
             state.listing = listing
         return touched
 
@@ -295,11 +334,12 @@ class Mailbox:
                     name = entry.name
                     if name[0] == ".":
                         continue
+                    # is_acceptable(), inlined: this loop runs once per message on a cold open.
+                    if not (name.isascii() and name.isprintable()) or " " in name:
+                        self._warn_once("unusable-file-name", os.path.join(path, name))
+                        continue
                     if not entry.is_file(follow_symlinks=False):
                         self._warn_once("not-a-regular-file", os.path.join(path, name))
-                        continue
-                    if not is_acceptable(name):
-                        self._warn_once("unusable-file-name", os.path.join(path, name))
                         continue
                     base = name.partition(":")[0]
                     prev = listing.get(base)
@@ -328,45 +368,61 @@ class Mailbox:
             return "new", name
         return None
 
-    def _apply(self, touched: set[str], result: SyncResult) -> None:
+    def _apply(
+        self, touched: set[str], previous: dict[str, dict[str, str]], result: SyncResult
+    ) -> None:
+        """Turn listing changes into the visible state and the diff. `previous` holds the
+        listings as they were before this sync, to tell flag changes from mere moves."""
         records = self._uidlist.records
-        unknown = [b for b in touched if b not in records and self._locate(b) is not None]
-        if unknown:
-            touched |= self._assign_unknown()
-        by_base, by_uid = self._by_base, self._by_uid
-        added: list[int] = []
+        if not records.keys() >= touched:
+            unknown = [b for b in touched if b not in records and self._locate(b) is not None]
+            if unknown:
+                touched |= self._assign_unknown()
+        if not self._uid_of:
+            self._load_all(result.added)
+            touched = set()
+        uid_of, base_of, cache = self._uid_of, self._base_of, self._cache
+        added = result.added
         for base in touched:
             loc = self._locate(base)
-            msg = by_base.get(base)
+            uid = uid_of.get(base)
             if loc is None:
-                if msg is not None:
-                    del by_base[base]
-                    del by_uid[msg.uid]
-                    result.removed.append(msg.uid)
+                if uid is not None:
+                    del uid_of[base]
+                    del base_of[uid]
+                    cache.pop(uid, None)
+                    result.removed.append(uid)
                 continue
-            rec = records.get(base)
-            if rec is None:  # vanished again while we assigned: seen next time
+            if uid is None:
+                rec = records.get(base)
+                if rec is not None:  # else it vanished again while we assigned: next time
+                    uid = rec[0]
+                    uid_of[base] = uid
+                    base_of[uid] = base
+                    added.append(uid)
                 continue
-            sub, name = loc
-            if msg is None:
-                msg = Message(rec.uid, base, sub, name)
-                by_base[base] = msg
-                by_uid[rec.uid] = msg
-                added.append(rec.uid)
-            elif msg.name != name or msg.subdir != sub:
-                letters = msg.letters
-                msg.subdir, msg.name = sub, name
-                msg.letters = split_name(name)[1] or ""
-                if msg.letters != letters:
-                    result.changed.append(msg.uid)
+            old_name = previous["cur"].get(base) or previous["new"].get(base) or ""
+            if _letters(old_name) != _letters(loc[1]):
+                result.changed.append(uid)
+            msg = cache.get(uid)
+            if msg is not None:
+                msg.subdir, msg.name = loc
+                msg.letters = _letters(loc[1])
         if added or result.removed:
             self._sorted = None
         added.sort()
-        result.added.extend(added)
         result.removed.sort()
         result.changed.sort()
         if result.removed:
             self._maybe_rewrite()
+
+    def _load_all(self, added: list[int]) -> None:
+        """The first load: every listed file with a UID is visible (no diffing, no objects)."""
+        records = self._uidlist.records
+        bases = self._dirs["cur"].listing.keys() | self._dirs["new"].listing.keys()
+        self._uid_of = {b: records[b][0] for b in bases if b in records}
+        self._base_of = {u: b for b, u in self._uid_of.items()}
+        added.extend(self._base_of)
 
     def _assign_unknown(self) -> set[str]:
         """Give UIDs to every listed file that has none: under the lock, after listing again."""
@@ -405,8 +461,8 @@ class Mailbox:
             # Somebody removed the file under us: write back what we know rather than
             # invalidating every client's cache with a new UIDVALIDITY.
             ul.uidvalidity = self._uidvalidity
-            ul.records = {m.base: _record_for(m) for m in self._by_base.values()}
-            ul.max_uid = max(self._by_uid, default=0)
+            ul.records = {b: (u, b, "") for b, u in self._uid_of.items()}
+            ul.max_uid = max(self._base_of, default=0)
         elif not ul.load_foreign(os.path.join(self.path, COURIER_NAME)):
             ul.uidvalidity = self._new_uidvalidity()
             ul.header_next_uid = 1
@@ -415,8 +471,8 @@ class Mailbox:
         ul.rewrite(self.tmp_dir)
 
     def _maybe_rewrite(self) -> None:
-        dead = len(self._uidlist.records) - len(self._by_base)
-        if dead < REWRITE_MIN_DEAD or dead * 4 < len(self._by_base):
+        dead = len(self._uidlist.records) - len(self._uid_of)
+        if dead < REWRITE_MIN_DEAD or dead * 4 < len(self._uid_of):
             return
         try:
             with DotLock(self._uidlist.path, timeout=2.0):
@@ -475,16 +531,21 @@ class Mailbox:
 
     def message_vsize(self, msg: Message) -> int:
         """CRLF size, from `,W=` or computed once from the file."""
-        if msg.vsize is None:
+        vsize = msg.vsize
+        if vsize is None:
             with self.open_message(msg.uid) as f:
-                msg.size, msg.vsize = vsize_of_file(f)
-        return msg.vsize
+                msg._sizes = vsize_of_file(f)
+            vsize = msg._sizes[1]
+            assert vsize is not None
+        return vsize
 
     def message_size(self, msg: Message) -> int:
-        if msg.size is None:
+        size = msg.size
+        if size is None:
             self.message_vsize(msg)
-        assert msg.size is not None
-        return msg.size
+            size = msg.size
+            assert size is not None
+        return size
 
     def internaldate(self, msg: Message) -> float:
         """The file's mtime: set at delivery/APPEND and never changed after (RFC 3501 2.3.3)."""
@@ -540,7 +601,7 @@ class Mailbox:
 
     def _change_letters(self, uid: int, mode: str, letters: str) -> bool:
         for _ in range(3):
-            msg = self._by_uid.get(uid)
+            msg = self._peek(uid)
             if msg is None:
                 return False
             old = msg.letters
@@ -579,12 +640,12 @@ class Mailbox:
         self._dirs[msg.subdir].listing.pop(msg.base, None)
         self._dirs[sub].listing[msg.base] = name
         msg.subdir, msg.name = sub, name
-        msg.letters = split_name(name)[1] or ""
+        msg.letters = _letters(name)
 
     def mark_seen_by_reader(self, uids: Iterable[int]) -> None:
         """Move messages from new/ to cur/ (no flag change): a reader has seen them arrive."""
         for uid in uids:
-            msg = self._by_uid.get(uid)
+            msg = self._peek(uid)
             if msg is None or msg.subdir != "new":
                 continue
             name = join_name(msg.base, msg.letters)
@@ -606,7 +667,7 @@ class Mailbox:
         removed = []
         for uid in uids:
             for _ in range(3):
-                msg = self._by_uid.get(uid)
+                msg = self._peek(uid)
                 if msg is None:
                     break
                 try:
@@ -617,8 +678,9 @@ class Mailbox:
                 except OSError as exc:
                     raise TemporaryFailure(f"cannot expunge {uid}: {exc.strerror}") from exc
                 self._dirs[msg.subdir].listing.pop(msg.base, None)
-                del self._by_base[msg.base]
-                del self._by_uid[uid]
+                del self._uid_of[msg.base]
+                del self._base_of[uid]
+                del self._cache[uid]
                 self._sorted = None
                 removed.append(uid)
                 break
@@ -748,7 +810,7 @@ class Mailbox:
         sources: list[int] = []
         try:
             for uid in uids:
-                msg = self._by_uid.get(uid)
+                msg = self._peek(uid)
                 if msg is None:
                     continue
                 flags = list(msg.flags) + self._keywords.letters_to_names(msg.letters)
@@ -761,7 +823,7 @@ class Mailbox:
                     os.link(os.path.join(self.path, msg.subdir, msg.name), tmp_path)
                 except FileNotFoundError:
                     self.sync()
-                    if uid not in self._by_uid:
+                    if uid not in self._base_of:
                         continue
                     with self.open_message(uid) as f:
                         tmp_path, _ = dest._write_tmp(f, self.internaldate(msg))
@@ -782,8 +844,9 @@ class Mailbox:
         return list(zip(sources, new_uids, strict=True))
 
 
-def _record_for(msg: Message) -> Record:
-    return Record(msg.uid, msg.name)
+def _letters(name: str) -> str:
+    i = name.find(":2,")
+    return name[i + 3 :] if i >= 0 else ""
 
 
 def _canonical_system(flag: str) -> str:

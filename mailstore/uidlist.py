@@ -32,30 +32,29 @@ import os
 
 from mailstore import log
 from mailstore.errors import TemporaryFailure
-from mailstore.filenames import is_acceptable
 
 NAME = "dovecot-uidlist"
 COURIER_NAME = "courierimapuiddb"
 
 
-class Record:
-    """One uidlist line. `ext` is the raw `<key><value>` fields, kept as Dovecot wrote them."""
+# A record is a plain (uid, file name, raw extension fields) tuple: a cold open of a big folder
+# builds one per message, and tuples cost a fraction of objects.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    Record = tuple[int, str, str]
 
-    __slots__ = ("ext", "name", "uid")
 
-    def __init__(self, uid: int, name: str, ext: str = "") -> None:
-        self.uid = uid
-        self.name = name
-        self.ext = ext
+def record_line(rec: Record) -> str:
+    uid, name, ext = rec
+    return f"{uid} {ext} :{name}\n" if ext else f"{uid} :{name}\n"
 
-    def field(self, key: str) -> str | None:
-        for item in self.ext.split():
-            if item[:1] == key:
-                return item[1:]
-        return None
 
-    def line(self) -> str:
-        return f"{self.uid} {self.ext} :{self.name}\n" if self.ext else f"{self.uid} :{self.name}\n"
+def record_field(rec: Record, key: str) -> str | None:
+    """The value of one `<key><value>` extension field (e.g. `W` the CRLF size, `P` UIDL)."""
+    for item in rec[2].split():
+        if item[:1] == key:
+            return item[1:]
+    return None
 
 
 class UidList:
@@ -174,18 +173,28 @@ class UidList:
         return 0 < self.uidvalidity < 2**32 and 0 < self.header_next_uid < 2**32
 
     def _parse_records(self, text: str) -> None:
+        # Written for speed: this runs once per message on a cold open of a big folder.
         records = self.records
         max_uid = self.max_uid
         v1 = self.version == 1
-        for line in text.splitlines():
-            uid_text, _, rest = line.partition(" ")
+        # One check of the whole text spares a per-name one in the common, clean case.
+        clean = text.isascii() and text.replace("\n", "").isprintable()
+        for line in text.split("\n"):
+            if not line:
+                continue
             if v1:
-                ext, name = "", rest
-            elif rest[:1] == ":":
-                ext, name = "", rest[1:]
+                uid_text, _, name = line.partition(" ")
+                ext = ""
             else:
-                ext, _, name = rest.partition(" :")
-            if not uid_text.isdigit() or not is_acceptable(name):
+                head, _, name = line.partition(" :")
+                uid_text, _, ext = head.partition(" ")
+            if (
+                not uid_text.isdigit()
+                or not name
+                or " " in name
+                or name[0] == "."
+                or not (clean or (name.isascii() and name.isprintable()))
+            ):
                 log.warn("uidlist-bad-line", path=self.path, line=line[:120])
                 continue
             uid = int(uid_text)
@@ -194,12 +203,11 @@ class UidList:
                 continue
             max_uid = uid
             base = name.partition(":")[0]
-            old = records.get(base)
-            if old is not None:
+            if base in records:
                 # Dovecot keeps the first UID a base got; a later duplicate is corruption.
-                log.warn("uidlist-duplicate-file", path=self.path, uid=uid, first=old.uid)
+                log.warn("uidlist-duplicate-file", path=self.path, uid=uid)
                 continue
-            records[base] = Record(uid, name, ext.strip())
+            records[base] = (uid, name, ext)
         self.max_uid = max_uid
 
     def load_foreign(self, path: str) -> bool:
@@ -233,14 +241,15 @@ class UidList:
         if torn:
             # A writer died mid-line. Once ended, that line is a record: never reuse its UID.
             next_uid = max(next_uid, self._torn_uid() + 1)
-        for base, name in entries:
+        for base, _name in entries:
             rec = self.records.get(base)
             if rec is None:
-                rec = Record(next_uid, name)
+                # The base, without flags: what Dovecot writes (flags live in the file name).
+                rec = (next_uid, base, "")
                 next_uid += 1
                 self.records[base] = rec
-                lines.append(rec.line())
-            uids.append(rec.uid)
+                lines.append(record_line(rec))
+            uids.append(rec[0])
         if lines:
             if torn:
                 lines.insert(0, "\n")
@@ -324,12 +333,12 @@ class UidList:
             next_uid = max(self.header_next_uid, last + 1)
             uids: list[int] = []
             lines: list[str] = []
-            for base, name in entries:
+            for base, _name in entries:
                 uid = found.get(base)
                 if uid is None:
                     uid = next_uid
                     next_uid += 1
-                    lines.append(Record(uid, name).line())
+                    lines.append(record_line((uid, base, "")))
                 uids.append(uid)
             if lines:
                 _write_all(fd, "".join(lines).encode("utf-8", "surrogateescape"))
@@ -349,7 +358,7 @@ class UidList:
             header.append(f"G{self.guid}")
         header.extend(self.header_extra)
         parts = [" ".join(header), "\n"]
-        parts.extend(r.line() for r in sorted(self.records.values(), key=_uid_key))
+        parts.extend(record_line(r) for r in sorted(self.records.values(), key=_uid_key))
         data = "".join(parts).encode("utf-8", "surrogateescape")
         replace_file(self.path, data, tmp_dir)
         self.header_next_uid = self.next_uid
@@ -361,7 +370,7 @@ class UidList:
 
 
 def _uid_key(rec: Record) -> int:
-    return rec.uid
+    return rec[0]
 
 
 def _read_fd(fd: int, offset: int) -> bytes:

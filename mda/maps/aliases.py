@@ -21,8 +21,10 @@ Targets (aliases(5)): a local name (another alias or a user), `user@domain`, `:i
 
 Expansion follows sendmail (alias.c alias(), recipient.c recipient()):
 
-- Recursive, at most `max_depth` (MaxAliasRecursion, 10) aliases deep; deeper gives
-  `554 5.4.6 aliasing/forwarding loop broken`.
+- Recursive. The address asked for is at level 0 and each alias expansion adds a level (the
+  members of an `:include:` file stay at the include's level, as in sendmail's include()); an
+  address deeper than `max_depth` (MaxAliasRecursion, 10) becomes
+  `554 5.4.6 aliasing/forwarding loop broken (N aliases deep; 10 max)`.
 - A name met again inside its own expansion (`bob: bob, bob@elsewhere`, or a cycle
   a -> b -> a) is a self-reference: sendmail marks it QSELFREF and delivers it to the local
   user of that name instead of expanding it again. A name met again elsewhere (two lists
@@ -409,17 +411,19 @@ class _Expander:
             # recipient.c: only an alias or .forward may name a program, file or include.
             self.refuse(text, Refusal("550", "5.7.1", direct[kind]), (), ORIGIN_ADDRESS, 0)
             return
-        self.visit(text, (), frozenset(), 0, ORIGIN_ADDRESS, False)
+        self.visit(text, (), {}, 0, ORIGIN_ADDRESS, False)
 
     def visit(
         self,
         text: str,
         chain: tuple[str, ...],
-        ancestors: frozenset[str],
+        ancestors: dict[str, str],
         level: int,
         origin: str,
         trusted: bool,
     ) -> None:
+        """Expand one target text. `ancestors` maps each alias name and include being expanded
+        on the way here to the +detail it was reached with (for self-references)."""
         aliases = self.aliases
         if level > aliases.max_depth:
             msg = f"aliasing/forwarding loop broken ({level} aliases deep; {aliases.max_depth} max)"
@@ -435,7 +439,8 @@ class _Expander:
                 why = "it comes from an :include: file"
             else:
                 why = f"{origin} is not owned by root, or is writable by others"
-            msg = f"Address {text} is unsafe for mailing to {kind}s: {why}"
+            shown = f"|{value}" if kind == "program" else value
+            msg = f"Address {shown} is unsafe for mailing to {kind}s: {why}"
             self.refuse(text, Refusal("550", "5.7.1", msg), chain, origin, level)
         elif kind == "include":
             self.include(value, text, chain, ancestors, level)
@@ -458,19 +463,22 @@ class _Expander:
             self.local(value, chain, ancestors, level, origin)
 
     def local(
-        self, name: str, chain: tuple[str, ...], ancestors: frozenset[str], level: int, origin: str
+        self, name: str, chain: tuple[str, ...], ancestors: dict[str, str], level: int, origin: str
     ) -> None:
         full = name.lower()  # the local mailer has no `u` flag: user names are case-folded
         user, detail, has_plus = split_detail(full)
-        here = Target("local", user, detail=detail, chain=chain, origin=origin)
         if full in ancestors:
+            # QSELFREF: `bob: bob, bob@elsewhere` keeps a copy in bob's own mailbox, and the
+            # detail that led into the alias (bob+x -> bob) stays with that copy.
             self.note(level, f"{full}: self-reference, delivered to the local user")
-            self.emit(here, level)
+            carried = detail or ancestors[full]
+            self.emit(Target("local", user, detail=carried, chain=chain, origin=origin), level)
             return
         if full in self.expanded:
             self.note(level, f"{full}: already expanded")
             return
         match = self.aliases.find(full, user, has_plus)
+        here = Target("local", user, detail=detail, chain=chain, origin=origin)
         if match is None:
             self.emit(here, level)
             return
@@ -482,7 +490,7 @@ class _Expander:
         self.expanded.add(full)
         via = "" if key == full else f" (no alias {full}, using {key})"
         self.note(level, f"{full}: aliased to {rhs}{via}")
-        inner = ancestors | {full, key}
+        inner = {**ancestors, full: detail, key: detail}
         trusted = self.aliases.programs_allowed
         for element in split_targets(rhs):
             self.visit(element, (*chain, key), inner, level + 1, self.aliases.path, trusted)
@@ -492,7 +500,7 @@ class _Expander:
         path: str,
         text: str,
         chain: tuple[str, ...],
-        ancestors: frozenset[str],
+        ancestors: dict[str, str],
         level: int,
     ) -> None:
         ikey = f":include:{path}"
@@ -516,7 +524,7 @@ class _Expander:
         self.note(level, f"{ikey}: {len(elements)} target(s)")
         # sendmail's include() hands its lines to sendtolist() at the include's own level.
         for element in elements:
-            self.visit(element, (*chain, ikey), ancestors | {ikey}, level, ikey, False)
+            self.visit(element, (*chain, ikey), {**ancestors, ikey: ""}, level, ikey, False)
 
 
 class Aliases:

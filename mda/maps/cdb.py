@@ -82,17 +82,19 @@ class CdbReader:
             if st.st_size < _HEADER_SIZE:
                 raise CdbFormatError(f"{path}: shorter than a cdb header")
             # The map keeps its own reference to the file: the descriptor can go at once.
-            self._mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
         finally:
             os.close(fd)
-        self.path = path
-        self.size = len(self._mm)
-        self.stat = st
         # 256 cheap checks now save a bounds check per probe later.
         for i in range(256):
-            pos, slots = _u32(self._mm, i * 8), _u32(self._mm, i * 8 + 4)
-            if slots and (pos < _HEADER_SIZE or pos + slots * 8 > self.size):
+            pos, slots = _u32(mm, i * 8), _u32(mm, i * 8 + 4)
+            if slots and (pos < _HEADER_SIZE or pos + slots * 8 > len(mm)):
+                mm.close()
                 raise CdbFormatError(f"{path}: hash table {i} lies outside the file")
+        self._mm = mm
+        self.path = path
+        self.size = len(mm)
+        self.stat = st
 
     def get(self, key: bytes) -> bytes | None:
         """The data of the first record with this key, or None."""

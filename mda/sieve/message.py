@@ -195,6 +195,7 @@ def unfold(value: str) -> str:
 # RFC 2047 encoded-words
 
 _ESPECIALS = frozenset('()<>@,;:"/[]?.= \t')
+_BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
 
 def _decode_word(word: str) -> str | None:
@@ -212,6 +213,8 @@ def _decode_word(word: str) -> str | None:
         return None
     enc = encoding.lower()
     if enc == "b":
+        if any(c not in _BASE64 for c in text):
+            return None
         try:
             data = binascii.a2b_base64(text + "=" * (-len(text) % 4))
         except binascii.Error:
@@ -304,12 +307,14 @@ def _encoded_word_end(value: str, start: int) -> int:
 
 def _tokens(value: str) -> list[tuple[str, str]]:
     """Tokens of an address list: ("special", c), ("word", text), ("quoted", text),
-    ("literal", "[...]"); comments and blanks are dropped."""
+    ("literal", "[...]"), and ("space", " ") where blanks or comments separated two tokens."""
     tokens: list[tuple[str, str]] = []
     i = 0
     n = len(value)
     while i < n:
         c = value[i]
+        if c in " \t\r\n(" and tokens and tokens[-1][0] != "space":
+            tokens.append(("space", " "))
         if c in " \t\r\n":
             i += 1
         elif c == "(":
@@ -356,9 +361,25 @@ def _tokens(value: str) -> list[tuple[str, str]]:
 
 
 def _addr_spec(tokens: list[tuple[str, str]]) -> str:
-    """Join the tokens of an addr-spec (local-part "@" domain) without blanks or comments; a
-    quoted local-part is unquoted."""
-    return "".join(tok for _, tok in tokens)
+    """Join the tokens of an addr-spec (local-part "@" domain), a quoted local-part unquoted.
+
+    Blanks and comments are dropped around "@" and "." (RFC 5322 obsolete syntax allows
+    them there), but kept between two words, which no valid address has ("a b@c")."""
+    out: list[str] = []
+    for index, (kind, tok) in enumerate(tokens):
+        if kind == "space":
+            before = tokens[index - 1] if index > 0 else ("special", "")
+            after = tokens[index + 1] if index + 1 < len(tokens) else ("special", "")
+            if (
+                before[0] != "special"
+                and after[0] not in ("special", "space")
+                and not before[1].endswith(".")
+                and not after[1].startswith(".")
+            ):
+                out.append(" ")
+            continue
+        out.append(tok)
+    return "".join(out).strip()
 
 
 def parse_address_list(value: str) -> list[str]:
@@ -374,11 +395,8 @@ def parse_address_list(value: str) -> list[str]:
     def flush() -> None:
         nonlocal saw_angle
         if not saw_angle and pending:
-            if any(t == ("special", "@") for t in pending):
-                result.append(_addr_spec(pending))
-            else:
-                # No "@": a bare local part ("root"), or junk; only :all can match it.
-                result.append(" ".join(tok for _, tok in pending))
+            # Without "@" this is a bare local part ("root") or junk: only :all matches it.
+            result.append(_addr_spec(pending))
         pending.clear()
         saw_angle = False
 

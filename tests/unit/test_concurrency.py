@@ -100,7 +100,7 @@ def test_concurrent_writers_lose_nothing_and_never_reuse_uids(tmp_path: Path) ->
 
     ul = UidList(os.path.join(root, "dovecot-uidlist"))
     ul.refresh()
-    uids = [r.uid for r in ul.records.values()]
+    uids = [r[0] for r in ul.records.values()]
     assert len(uids) == len(set(uids)), "a UID was given twice"
     # Every file on disk has the UID the uidlist gives its base, and UIDs rise with the file.
     lines = Path(root, "dovecot-uidlist").read_text().splitlines()[1:]

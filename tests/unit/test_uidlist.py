@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mailstore.lock import DotLock
-from mailstore.uidlist import UidList
+from mailstore.uidlist import UidList, record_field
 
 V3 = (
     "3 V1275660208 N25022 G3085f01b7f11094c501100008c4a11c1\n"
@@ -31,9 +31,9 @@ def test_parses_dovecot_v3(tmp_path: Path) -> None:
     assert ul.guid == "3085f01b7f11094c501100008c4a11c1"
     assert ul.next_uid == 25022
     rec = ul.records["1276528487.M364837P9451.kurkku,S=1977,W=2022"]
-    assert rec.uid == 25006 and rec.ext == ""
+    assert rec == (25006, "1276528487.M364837P9451.kurkku,S=1977,W=2022:2,S", "")
     rec = ul.records["1276533073.M242911P3620.kurkku"]
-    assert rec.uid == 25017 and rec.field("W") == "2481"
+    assert rec[0] == 25017 and record_field(rec, "W") == "2481"
 
 
 def test_next_uid_is_above_every_listed_uid_even_when_header_lags(tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ def test_parses_version_1_and_courier(tmp_path: Path) -> None:
         tmp_path / "courierimapuiddb", "1 1100000000 4\n1 1100.M1P2.host\n3 1101.M1P2.host\n"
     )
     assert ul.version == 1 and ul.uidvalidity == 1100000000
-    assert {b: r.uid for b, r in ul.records.items()} == {"1100.M1P2.host": 1, "1101.M1P2.host": 3}
+    assert {b: r[0] for b, r in ul.records.items()} == {"1100.M1P2.host": 1, "1101.M1P2.host": 3}
     assert ul.next_uid == 4
 
 
@@ -65,7 +65,7 @@ def test_bad_and_out_of_order_lines_are_skipped(tmp_path: Path) -> None:
         "3 V9 N1\n5 :five\nxx :junk\n3 :three-out-of-order\n6 :five:2,S\n8 W1 :eight\n"
         "9 :has space\n10\n",
     )
-    assert {b: r.uid for b, r in ul.records.items()} == {"five": 5, "eight": 8}
+    assert {b: r[0] for b, r in ul.records.items()} == {"five": 5, "eight": 8}
     assert ul.next_uid == 9  # UIDs seen in skipped lines are not reused either... 6 was a dup
 
 
@@ -100,10 +100,10 @@ def test_append_and_rewrite_round_trip(tmp_path: Path) -> None:
     with DotLock(str(path)):
         assert ul.append([("m1", "m1:2,S"), ("m2", "m2")]) == [1, 2]
         assert ul.append([("m2", "m2"), ("m3", "m3")]) == [2, 3]
-    assert path.read_text() == "3 V77 N1 Gabc Xkeep\n1 :m1:2,S\n2 :m2\n3 :m3\n"
+    assert path.read_text() == "3 V77 N1 Gabc Xkeep\n1 :m1\n2 :m2\n3 :m3\n"
     with DotLock(str(path)):
         ul.rewrite(str(tmp_path / "tmp"), keep={"m1", "m3"})
-    assert path.read_text() == "3 V77 N4 Gabc Xkeep\n1 :m1:2,S\n3 :m3\n"
+    assert path.read_text() == "3 V77 N4 Gabc Xkeep\n1 :m1\n3 :m3\n"
     again = UidList(str(path))
     again.refresh()
     assert again.next_uid == 4 and set(again.records) == {"m1", "m3"}
@@ -121,7 +121,7 @@ def test_append_after_a_torn_last_line_keeps_the_file_parseable(tmp_path: Path) 
         assert ul.append([("c", "c")]) == [3]
     fresh = UidList(str(path))
     fresh.refresh()
-    assert {b: r.uid for b, r in fresh.records.items()} == {"a": 1, "b-torn": 2, "c": 3}
+    assert {b: r[0] for b, r in fresh.records.items()} == {"a": 1, "b-torn": 2, "c": 3}
 
 
 def test_append_after_reads_only_what_it_needs(tmp_path: Path) -> None:

@@ -202,8 +202,10 @@ def test_tokenize_only_raises_sieve_error(text: str) -> None:
 @given(
     st.lists(
         st.sampled_from(
-            ['"s"', "[", "]", "(", ")", "{", "}", ",", ";", ":is", "10K", "text:\nx\n.\n"]
-            + ["if", "keep", "header", "not", "anyof", "require", "else", "# c\n", "/* c */"]
+            [
+                *['"s"', "[", "]", "(", ")", "{", "}", ",", ";", ":is", "10K", "text:\nx\n.\n"],
+                *["if", "keep", "header", "not", "anyof", "require", "else", "# c\n", "/* c */"],
+            ]
         ),
         max_size=30,
     )
