@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	  { echo "python3 -m venv failed: on Debian, apt-get install python3-venv"; exit 1; }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m mda.launcher $(BIN)/mda
 	@touch $@
 
 run: $(STAMP)

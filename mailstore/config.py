@@ -58,6 +58,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
+from mailstore.location import LOCATION_VARIABLES, check_location, strip_location_prefix
+
 __all__ = [
     "LOCATION_VARIABLES",
     "AuthConfig",
@@ -74,12 +76,10 @@ __all__ = [
     "check_config",
     "check_location",
     "load_config",
+    "parse_config",
     "parse_endpoint",
     "strip_location_prefix",
 ]
-
-# The single letters a mail location template may use after '%' (and after '%L', lowercased).
-LOCATION_VARIABLES: Final = frozenset("undh")
 
 MIB: Final = 1024 * 1024
 
@@ -131,46 +131,6 @@ def parse_endpoint(value: str) -> Endpoint:
     if not _PORT.fullmatch(port_text) or int(port_text) > 65535:
         raise ValueError(f"bad port {port_text!r} (must be a number from 0 to 65535)")
     return Endpoint(host, int(port_text))
-
-
-def strip_location_prefix(location: str) -> str:
-    """Drop Dovecot's optional "maildir:" driver prefix from a mail location."""
-    return location[len("maildir:") :] if location.startswith("maildir:") else location
-
-
-# Dovecot mail drivers we recognise so that a copied mail_location fails clearly.
-_OTHER_DRIVERS: Final = frozenset(
-    {"mbox", "mdbox", "sdbox", "dbox", "imapc", "pop3c", "obox", "cydir", "raw", "shared"}
-)
-_LOCATION_OPTION = re.compile(r":[A-Z_]+=")
-
-
-def check_location(location: str) -> str | None:
-    """The problem with a mail location template (after its "maildir:" prefix), or None."""
-    if not location:
-        return "must not be empty"
-    driver, colon, _ = location.partition(":")
-    if colon and driver in _OTHER_DRIVERS:
-        return f"only maildir is supported, not {driver!r}"
-    if _LOCATION_OPTION.search(location):
-        return "Dovecot location options (like ':INDEX=') are not supported"
-    i = 0
-    while i < len(location):
-        if location[i] != "%":
-            i += 1
-            continue
-        var = location[i + 1 : i + 2]
-        if var == "L":
-            var = location[i + 2 : i + 3]
-            i += 1
-        elif var == "%":
-            i += 2
-            continue
-        if var not in LOCATION_VARIABLES:
-            shown = f"%{var}" if var else "a lone '%'"
-            return f"unknown variable {shown} (known: %u %n %d %h, %L to lowercase, %% for '%')"
-        i += 2
-    return None
 
 
 class _Kind(enum.Enum):
@@ -242,6 +202,10 @@ class MdaConfig:
     program_timeout: int = field(default=60, metadata=_setting(_Kind.INT, 1))
     # Kept as written: resolving names needs the target host's user database.
     mail_uid: str = field(default="", metadata=_setting(_Kind.USER))
+    program_shell: bool = field(default=False, metadata=_setting(_Kind.BOOL))
+    # Global Sieve scripts run before and after each user's ~/.dovecot.sieve ("" = none).
+    sieve_before: str = field(default="", metadata=_setting(_Kind.PATH))
+    sieve_after: str = field(default="", metadata=_setting(_Kind.PATH))
 
 
 @dataclass(frozen=True)
@@ -312,6 +276,19 @@ def load_config(path: str | None) -> Config:
     return config
 
 
+def parse_config(data: bytes, path: str) -> Config:
+    """`load_config` for the contents of `path` already read: what the file held, exactly.
+
+    `mailstore.configcache` uses it so that the cache it writes matches the bytes it read even
+    if the file is being replaced at the same moment. Relative paths are resolved against the
+    directory of `path`, which is not read. Raises ConfigError listing every problem.
+    """
+    config, problems = _parse(data, path)
+    if problems or config is None:
+        raise ConfigError(problems, path)
+    return config
+
+
 def check_config(path: str) -> list[ConfigProblem]:
     """Every problem in the configuration file, in line order; [] if it is fine."""
     return _load(path)[1]
@@ -376,6 +353,10 @@ def _load(path: str) -> tuple[Config | None, list[ConfigProblem]]:
             raw = f.read()
     except OSError as e:
         return None, [ConfigProblem(None, f"cannot read the configuration: {e.strerror}")]
+    return _parse(raw, path)
+
+
+def _parse(raw: bytes, path: str) -> tuple[Config | None, list[ConfigProblem]]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

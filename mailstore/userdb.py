@@ -28,21 +28,22 @@ root: a value with a `/`, or one that is empty, `.` or `..`, is refused with Per
 from __future__ import annotations
 
 import grp
-import logging
 import os
 import pwd
-import re
-from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
 
-from mailstore.config import (
-    LOCATION_VARIABLES,
-    Config,
-    check_location,
-    strip_location_prefix,
-)
 from mailstore.errors import MailError, PermissionDenied, TemporaryFailure
+from mailstore.location import LOCATION_VARIABLES, check_location, strip_location_prefix
+
+# This module is on the delivery agent's start-up path: no `typing`, `dataclasses`, `logging`,
+# `re` or `collections` at run time (see mailstore/filenames.py), and not `mailstore.config`.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterator, Mapping
+    from types import MappingProxyType
+
+    from mailstore.config import Config
+else:
+    MappingProxyType = type(type.__dict__)  # types.MappingProxyType, without importing `types`
 
 __all__ = [
     "PasswdFile",
@@ -53,24 +54,142 @@ __all__ = [
     "parse_quota_rule",
 ]
 
-log = logging.getLogger("mailstore.userdb")
+_WARNING = 30  # logging.WARNING
+_ERROR = 40  # logging.ERROR
 
 
-@dataclass(frozen=True)
+def _log(level: int, message: str, *args: object) -> None:
+    """Log to "mailstore.userdb", importing `logging` only when there is something to log."""
+    import logging
+
+    logging.getLogger("mailstore.userdb").log(level, message, *args)
+
+
+_NO_EXTRA: Mapping[str, str] = MappingProxyType({})
+
+
 class User:
-    """One user, with the mail location already expanded."""
+    """One user, with the mail location already expanded. Immutable and hashable.
 
-    name: str  # as written in the passwd-file: "alice@example.test" or "wendy"
-    local: str  # the part before '@' (the whole name for a bare user)
-    domain: str  # "" for a bare (every local domain) or system user
-    # "{SCHEME}hash" as stored; "" = none, so nobody can log in with a password.
-    password: str = field(repr=False)
-    uid: int | None
-    gid: int | None
-    home: str  # "" when the entry has none
-    mail_root: str  # absolute, normalised Maildir root
-    quota_bytes: int | None  # None = no limit
-    extra: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    Equality compares every field; the hash leaves out `extra` (a mapping) and `repr` leaves out
+    the password.
+    """
+
+    __slots__ = (
+        "domain",
+        "extra",
+        "gid",
+        "home",
+        "local",
+        "mail_root",
+        "name",
+        "password",
+        "quota_bytes",
+        "uid",
+    )
+    __match_args__ = (
+        "name",
+        "local",
+        "domain",
+        "password",
+        "uid",
+        "gid",
+        "home",
+        "mail_root",
+        "quota_bytes",
+        "extra",
+    )
+
+    if TYPE_CHECKING:
+        # Read-only to the type checker too, as the fields of a frozen dataclass are.
+
+        @property
+        def name(self) -> str: ...  # as written in the passwd-file: "alice@example.test", "wendy"
+        @property
+        def local(self) -> str: ...  # the part before '@' (the whole name for a bare user)
+        @property
+        def domain(self) -> str: ...  # "" for a bare (every local domain) or system user
+        @property
+        def password(self) -> str: ...  # "{SCHEME}hash" as stored; "" = none, nobody logs in
+        @property
+        def uid(self) -> int | None: ...
+        @property
+        def gid(self) -> int | None: ...
+        @property
+        def home(self) -> str: ...  # "" when the entry has none
+        @property
+        def mail_root(self) -> str: ...  # absolute, normalised Maildir root
+        @property
+        def quota_bytes(self) -> int | None: ...  # None = no limit
+        @property
+        def extra(self) -> Mapping[str, str]: ...  # the passwd-file's extra fields
+
+    def __init__(
+        self,
+        name: str,
+        local: str,
+        domain: str,
+        password: str,
+        uid: int | None,
+        gid: int | None,
+        home: str,
+        mail_root: str,
+        quota_bytes: int | None,
+        extra: Mapping[str, str] = _NO_EXTRA,
+    ) -> None:
+        init = object.__setattr__
+        init(self, "name", name)
+        init(self, "local", local)
+        init(self, "domain", domain)
+        init(self, "password", password)
+        init(self, "uid", uid)
+        init(self, "gid", gid)
+        init(self, "home", home)
+        init(self, "mail_root", mail_root)
+        init(self, "quota_bytes", quota_bytes)
+        init(self, "extra", extra)
+
+    def _key(self) -> tuple[object, ...]:
+        return (
+            self.name,
+            self.local,
+            self.domain,
+            self.password,
+            self.uid,
+            self.gid,
+            self.home,
+            self.mail_root,
+            self.quota_bytes,
+        )
+
+    def __reduce__(self) -> tuple[type[User], tuple[object, ...]]:
+        # For copy and pickle: the default would restore the slots by refused assignments.
+        return self.__class__, (*self._key(), self.extra)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, User) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() == other._key() and self.extra == other.extra
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__qualname__}(name={self.name!r}, local={self.local!r},"
+            f" domain={self.domain!r}, uid={self.uid!r}, gid={self.gid!r}, home={self.home!r},"
+            f" mail_root={self.mail_root!r}, quota_bytes={self.quota_bytes!r},"
+            f" extra={self.extra!r})"
+        )
+
+    if not TYPE_CHECKING:
+        # Hidden from the type checker, which then reports assignments to unknown attributes.
+
+        def __setattr__(self, name: str, value: object) -> None:
+            raise AttributeError(f"cannot assign to field {name!r}: a User is immutable")
+
+        def __delattr__(self, name: str) -> None:
+            raise AttributeError(f"cannot delete field {name!r}: a User is immutable")
 
 
 def expand_location(template: str, *, user: str, local: str, domain: str, home: str) -> str:
@@ -135,7 +254,7 @@ def _check_component(what: str, value: str) -> None:
         raise PermissionDenied(f"the {what} {value!r} cannot be part of a path")
 
 
-_QUOTA_LIMIT = re.compile(r"([0-9]+)([A-Za-z%]?)")
+_UNIT_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz%")
 _UNITS = {"": None, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
@@ -158,26 +277,29 @@ def parse_quota_rule(rule: str) -> int | None:
         key, _, value = limit.partition("=")
         if key not in ("storage", "bytes", "messages"):
             raise ValueError(f"unknown quota limit {key!r}")
-        match = _QUOTA_LIMIT.fullmatch(value)
-        if match is None:
+        # NUMBER[UNIT]: ASCII digits, then at most one letter or '%'.
+        digits, unit = (value[:-1], value[-1]) if value[-1:] in _UNIT_LETTERS else (value, "")
+        if not (digits.isascii() and digits.isdigit()):
             raise ValueError(f"bad quota limit {limit!r}")
-        unit = match.group(2).upper()
+        unit = unit.upper()
         if unit not in _UNITS:
             raise ValueError(f"bad unit in quota limit {limit!r}")
         if key == "messages":
             continue  # only the size limit is ours to enforce
         multiplier = _UNITS[unit] or (1024 if key == "storage" else 1)
-        quota = int(match.group(1)) * multiplier
+        quota = int(digits) * multiplier
     return quota or None
 
 
-@dataclass(frozen=True)
 class _Broken:
     """An entry whose user exists but cannot be used: lookups say so instead of "no such user",
     so that mail for them is deferred, not bounced, while the administrator fixes the file."""
 
-    error: Callable[[str], MailError]
-    message: str
+    __slots__ = ("error", "message")
+
+    def __init__(self, error: Callable[[str], MailError], message: str) -> None:
+        self.error = error
+        self.message = message
 
 
 _Entry = User | _Broken
@@ -229,7 +351,7 @@ class PasswdFile:
                 st = os.fstat(f.fileno())
                 data = f.read()
         except OSError as e:
-            log.error("passwd-file %s: cannot read: %s", self.path, e.strerror)
+            _log(_ERROR, "passwd-file %s: cannot read: %s", self.path, e.strerror)
             # The path stays out of the message: clients may be shown it.
             raise TemporaryFailure("the user database is unavailable") from e
         self._entries = self._parse(data)
@@ -299,7 +421,7 @@ class PasswdFile:
         return entries
 
     def _warn(self, number: int, message: str) -> None:
-        log.warning("passwd-file %s line %d: %s", self.path, number, message)
+        _log(_WARNING, "passwd-file %s line %d: %s", self.path, number, message)
 
     def _user(self, name: str, parts: tuple[str, str], fields: list[str]) -> User:
         _, password, uid_text, gid_text, _gecos, home, _shell, extra_text = fields
@@ -404,7 +526,11 @@ class SystemUsers:
 
 
 def open_userdb(config: Config) -> PasswdFile | SystemUsers:
-    """The user database the configuration names; raises TemporaryFailure if unreadable."""
+    """The user database the configuration names; raises TemporaryFailure if unreadable.
+
+    Only `config.auth.passwd_file` and `config.mail.location` are read, so the configuration may
+    also be the cached one of `mailstore.configcache.load_cached`.
+    """
     if config.auth.passwd_file:
         return PasswdFile.load(config.auth.passwd_file, location=config.mail.location)
     return SystemUsers(location=config.mail.location)

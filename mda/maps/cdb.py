@@ -262,6 +262,8 @@ def _decode(b: bytes) -> str:
 class Table:
     """Read access to a map's entries: the index or, failing that, the parsed source."""
 
+    __slots__ = ()
+
     def get(self, key: str) -> str | None:
         raise NotImplementedError
 

@@ -117,7 +117,7 @@ class _Run:
             # RFC 5228 section 2.10.2; RFC 5232 section 3: it takes the internal variable.
             self.line = 0
             self.store(None, self.internal_flags.as_tuple(), create=False)
-        if any(not isinstance(a, Discard) for a in self.actions):
+        if self.actions:  # Discard is never among them
             return list(self.actions)
         return [Discard()] if self.discarded else [Keep()]
 

@@ -138,28 +138,23 @@ def _quoted_string(text: str, i: int, line: int) -> tuple[str, int, int]:
     start_line = line
     parts: list[str] = []
     n = len(text)
-    start = i
     while True:
-        if i >= n:
-            raise SieveError("unterminated quoted string", start_line)
-        ch = text[i]
-        if ch == '"':
-            parts.append(text[start:i])
-            return "".join(parts), i + 1, line
-        if ch == "\\":
-            parts.append(text[start:i])
-            if i + 1 >= n:
-                raise SieveError("unterminated quoted string", start_line)
-            escaped = text[i + 1]
-            if escaped == "\n":
-                line += 1
-            parts.append(escaped)
-            i += 2
-            start = i
+        quote = text.find('"', i)
+        backslash = text.find("\\", i, quote if quote >= 0 else n)
+        if backslash >= 0:
+            parts.append(text[i:backslash])
+            line += text.count("\n", i, backslash + 2)
+            if backslash + 1 >= n:
+                break
+            parts.append(text[backslash + 1])
+            i = backslash + 2
             continue
-        if ch == "\n":
-            line += 1
-        i += 1
+        if quote < 0:
+            break
+        parts.append(text[i:quote])
+        line += text.count("\n", i, quote)
+        return "".join(parts), quote + 1, line
+    raise SieveError("unterminated quoted string", start_line)
 
 
 def _multiline_string(text: str, i: int, line: int) -> tuple[str, int, int]:

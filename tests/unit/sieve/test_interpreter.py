@@ -11,6 +11,7 @@ from mda.sieve import (
     Keep,
     Limits,
     Redirect,
+    SieveEnvelope,
     SieveError,
     SieveMessage,
     SieveRuntimeError,
@@ -295,3 +296,20 @@ def test_chain_runtime_error_anywhere_fails_the_whole_sequence() -> None:
 
 def test_empty_chain_keeps() -> None:
     assert evaluate_chain([], SieveMessage.from_bytes(MESSAGE_A), ENVELOPE) == [Keep()]
+
+
+def test_envelope_and_limits_are_immutable_values() -> None:
+    env = SieveEnvelope("a@b", "c@d")
+    assert env == SieveEnvelope("a@b", "c@d") and env != SieveEnvelope("", "c@d")
+    assert hash(env) == hash(SieveEnvelope("a@b", "c@d"))
+    assert repr(env) == "SieveEnvelope(sender='a@b', recipient='c@d')"
+    with pytest.raises(AttributeError):
+        env.sender = "x"
+    with pytest.raises(AttributeError):
+        del env.recipient
+    limits = Limits(max_redirects=1)
+    assert limits == Limits(1 << 20, 32, 32, 1) and limits != DEFAULT_LIMITS
+    assert hash(limits) == hash(Limits(max_redirects=1))
+    assert "max_redirects=1" in repr(limits)
+    with pytest.raises(AttributeError):
+        limits.max_actions = 1

@@ -154,6 +154,12 @@ def test_bracket_comments_do_not_nest() -> None:
     assert "unexpected character" in lex_error("/* a /* b */ */").message
 
 
+def test_line_numbers_after_strings() -> None:
+    tokens = tokenize('"a\nb\\\nc\\\\" x\n"\\"" y')
+    assert tokens[0].value == "a\nb\nc\\"
+    assert [(t.value, t.line) for t in tokens if t.kind == IDENT] == [("x", 3), ("y", 4)]
+
+
 def test_line_numbers() -> None:
     tokens = tokenize("a\nb /* x\ny */ c\r\n\r\n# z\nd")
     assert [(t.value, t.line) for t in tokens if t.kind == IDENT] == [

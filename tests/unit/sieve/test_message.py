@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from mda.sieve import SieveMessage
+from mda.sieve import SieveEnvelope, SieveMessage, evaluate, parse
 from mda.sieve.message import (
     address_part,
     decode_rfc2047,
@@ -91,6 +93,10 @@ def test_eight_bit_headers() -> None:
         ("=?utf-8?q?=3D=3F?=", "=?"),
         ("=?utf-8?q?bad=ZZ?=", "bad=ZZ"),
         ("=?x-unknown?q?abc?=", "=?x-unknown?q?abc?="),  # left encoded
+        ("=?base64?q?YWJj?=", "=?base64?q?YWJj?="),  # not text encodings
+        ("=?rot13?q?abc?=", "=?rot13?q?abc?="),
+        ("=?hex?q?616263?=", "=?hex?q?616263?="),
+        ("=?idna?q?xn--=FF?=", "=?idna?q?xn--=FF?="),
         ("=?utf-8?x?abc?=", "=?utf-8?x?abc?="),
         ("=?utf-8?b?!!!!?=", "=?utf-8?b?!!!!?="),
         ("=?utf-8?q?a b?=", "=?utf-8?q?a b?="),  # no blanks inside an encoded-word
@@ -207,3 +213,38 @@ def test_email_package_is_not_imported() -> None:
     import mda.sieve.message as module
 
     assert "email" not in vars(module)
+
+
+HEADER_BYTES = st.binary(max_size=300) | st.lists(
+    st.sampled_from(
+        [
+            *[b"From: ", b"To: ", b"Subject: ", b"Cc:", b"\r\n", b"\n", b" ", b"\t", b"a@b"],
+            *[b"<", b">", b",", b";", b":", b"(", b")", b'"', b"\\", b"=?utf-8?q?", b"=?x?b?"],
+            *[b"?=", b"\xff"],
+        ]
+    ),
+    max_size=60,
+).map(b"".join)
+
+
+@given(HEADER_BYTES)
+def test_any_bytes_give_a_usable_message(raw: bytes) -> None:
+    msg = SieveMessage.from_bytes(raw)
+    for name in ("from", "to", "subject", "cc"):
+        msg.header(name)
+        for address in msg.addresses(name):
+            for part in ("all", "localpart", "domain", "user", "detail"):
+                address_part(address, part)
+    assert msg.size >= len(raw)
+
+
+@given(HEADER_BYTES)
+def test_evaluation_never_fails_on_odd_messages(raw: bytes) -> None:
+    script = parse(
+        'require ["envelope", "subaddress", "imap4flags"];\n'
+        'if anyof (header :matches ["subject", "from"] "*a?b*",\n'
+        '          address :detail :contains ["from", "to", "cc"] "",\n'
+        '          address :domain :is "to" "b",\n'
+        '          exists "cc", size :over 10) { addflag "x"; }'
+    )
+    evaluate(script, SieveMessage.from_bytes(raw), SieveEnvelope("", "a+b@c"))

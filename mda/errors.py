@@ -1,0 +1,115 @@
+"""What the MTA is told: every failure is a type, mapped to a sysexits code here and only here.
+
+Both sendmail and Postfix retry a delivery only on 75 (EX_TEMPFAIL) and 71 (EX_OSERR), or when
+the agent dies by a signal; every other non-zero code bounces the message, 1 included. So the
+rule is: a permanent code only when we are sure the message can never be delivered (unknown
+user, a refusal by policy, a loop); anything else, including every error we did not foresee, is
+75. Postfix quotes our output in the bounce and takes a leading `5.x.x`/`4.x.x` as the DSN
+status, so the one line we print starts with the DSN.
+"""
+
+from __future__ import annotations
+
+EX_OK = 0
+EX_USAGE = 64
+EX_DATAERR = 65
+EX_NOUSER = 67
+EX_UNAVAILABLE = 69
+EX_TEMPFAIL = 75
+
+
+class DeliveryError(Exception):
+    """A failure with its exit code and the DSN status the MTA will show."""
+
+    exit_code = EX_TEMPFAIL
+    dsn = "4.3.0"
+
+    def __init__(self, text: str, address: str = "", dsn: str | None = None) -> None:
+        super().__init__(text)
+        self.text = text
+        self.address = address
+        if dsn is not None:
+            self.dsn = dsn
+
+    def line(self) -> str:
+        """The one line for stderr: `5.1.1 <bob@example.test>: user unknown`."""
+        who = f"<{self.address}>: " if self.address else ""
+        return f"{self.dsn} {who}{self.text}"
+
+
+class UsageError(DeliveryError):
+    exit_code = EX_USAGE
+    dsn = "5.3.5"
+
+
+class BadMessage(DeliveryError):
+    exit_code = EX_DATAERR
+    dsn = "5.6.0"
+
+
+class UnknownUser(DeliveryError):
+    exit_code = EX_NOUSER
+    dsn = "5.1.1"
+
+
+class Refused(DeliveryError):
+    """Permanent refusal: access REJECT, `error:` 5xx, a loop, a message too big."""
+
+    exit_code = EX_UNAVAILABLE
+    dsn = "5.7.1"
+
+
+class TempFailure(DeliveryError):
+    exit_code = EX_TEMPFAIL
+    dsn = "4.3.0"
+
+
+def refusal_error(refusal: object, address: str) -> DeliveryError:
+    """A map's `Refusal` (code, dsn, text) as the error of the right kind."""
+    code = str(getattr(refusal, "code", "550"))
+    dsn = str(getattr(refusal, "dsn", "5.0.0"))
+    text = str(getattr(refusal, "text", "refused"))
+    if code.startswith("4"):
+        return TempFailure(text, address, dsn)
+    if dsn == "5.1.1":
+        return UnknownUser(text, address, dsn)
+    return Refused(text, address, dsn)
+
+
+def classify(exc: BaseException, quota_bounce: bool = False) -> DeliveryError:
+    """Any exception as a DeliveryError: store and map errors by kind, the rest transient."""
+    if isinstance(exc, DeliveryError):
+        return exc
+    from mailstore.errors import ErrorKind, MailError
+
+    if isinstance(exc, MailError):
+        if exc.kind == ErrorKind.NO_QUOTA:
+            if quota_bounce:
+                return Refused(exc.message, dsn="5.2.2")
+            return TempFailure(exc.message, dsn="4.2.2")
+        return TempFailure(exc.message, dsn="4.3.0")
+    if isinstance(exc, OSError):
+        return TempFailure(f"system error: {exc.strerror or exc}", dsn="4.3.0")
+    name = type(exc).__name__
+    if name == "Interrupted":
+        return TempFailure(str(exc), dsn="4.3.0")
+    if name == "MapError":
+        return TempFailure(str(exc), dsn="4.3.5")
+    if name == "ConfigError":
+        return TempFailure(f"configuration error: {str(exc).splitlines()[0]}", dsn="4.3.5")
+    return TempFailure(f"internal error ({name})", dsn="4.3.0")
+
+
+def worst(codes: list[int]) -> int:
+    """One exit code for several recipients: a retry beats a bounce beats success.
+
+    The MTA applies our one status to every recipient of the invocation, so a transient failure
+    for one must make it retry (the others are protected by duplicate suppression or get a
+    second copy), and a permanent one must bounce rather than be lost.
+    """
+    if not codes:
+        return EX_OK
+    if EX_TEMPFAIL in codes:
+        return EX_TEMPFAIL
+    failures = [c for c in codes if c != EX_OK]
+    return failures[0] if failures else EX_OK

@@ -1,0 +1,359 @@
+"""From a recipient to where the message goes: sendmail's order, with our user database.
+
+For a full address (`-r`, Postfix's RECIPIENT): the `To:` access check, then virtusertable
+(before aliases, as both sendmail and Postfix do), then aliases(5) for local names, then the
+user database. For `-d USER` (sendmail's local mailer, Postfix's mailbox_command): the MTA has
+already applied its aliases, so the user is looked up directly, as procmail and mail.local do.
+
+A domain is ours when it is in `local_domains` (sendmail's local-host-names, plus `localhost`),
+when the virtusertable has entries for it, or when the passwd-file has users of it. An address
+in any other domain is somebody else's: handed back to the MTA when an alias or virtual entry
+points there, and "user unknown" when we were asked to deliver to it directly.
+
+Every step can be explained (`mda check ADDRESS`): each function takes an optional list that
+collects what was looked up and why it matched.
+"""
+
+from __future__ import annotations
+
+import os
+
+from mda.errors import DeliveryError, TempFailure, UnknownUser, refusal_error
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mailstore.config import Config
+    from mailstore.userdb import PasswdFile, SystemUsers, User
+    from mda.maps.access import AccessMap
+    from mda.maps.aliases import Aliases
+    from mda.maps.virtusertable import VirtUserTable
+
+
+class MailboxTarget:
+    """A user's Maildir: `folder` None means INBOX or whatever the user's Sieve script says."""
+
+    __slots__ = ("address", "chain", "detail", "folder", "user")
+
+    def __init__(
+        self, user: User, address: str, detail: str = "", folder: str | None = None,
+        chain: tuple[str, ...] = (),
+    ) -> None:
+        self.user = user
+        self.address = address  # what Delivered-To says and Sieve's envelope "to" sees
+        self.detail = detail
+        self.folder = folder
+        self.chain = chain
+
+    def key(self) -> tuple[str, str]:
+        return (self.user.mail_root, self.folder or "")
+
+    def describe(self) -> str:
+        where = self.user.mail_root + (f" folder {self.folder}" if self.folder else "")
+        extra = f", detail {self.detail}" if self.detail else ""
+        return f"mailbox of {self.user.name}: {where}{extra}"
+
+
+class ForwardTarget:
+    """An address elsewhere: handed back to the MTA."""
+
+    __slots__ = ("address", "chain")
+
+    def __init__(self, address: str, chain: tuple[str, ...] = ()) -> None:
+        self.address = address
+        self.chain = chain
+
+    def key(self) -> tuple[str, str]:
+        return ("forward", self.address.lower())
+
+    def describe(self) -> str:
+        return f"forward to {self.address} through the MTA"
+
+
+class ProgramTarget:
+    __slots__ = ("chain", "command")
+
+    def __init__(self, command: str, chain: tuple[str, ...] = ()) -> None:
+        self.command = command
+        self.chain = chain
+
+    def key(self) -> tuple[str, str]:
+        return ("program", self.command)
+
+    def describe(self) -> str:
+        return f'pipe to program "{self.command}"'
+
+
+class FileTarget:
+    __slots__ = ("chain", "path")
+
+    def __init__(self, path: str, chain: tuple[str, ...] = ()) -> None:
+        self.path = path
+        self.chain = chain
+
+    def key(self) -> tuple[str, str]:
+        return ("file", self.path)
+
+    def describe(self) -> str:
+        return f"append to mbox file {self.path}"
+
+
+class DiscardTarget:
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def key(self) -> tuple[str, str]:
+        return ("discard", "")
+
+    def describe(self) -> str:
+        return f"discarded ({self.reason})"
+
+
+if TYPE_CHECKING:
+    Target = MailboxTarget | ForwardTarget | ProgramTarget | FileTarget | DiscardTarget
+
+
+def bare(address: str) -> str:
+    a = address.strip()
+    if a.startswith("<") and a.endswith(">"):
+        a = a[1:-1].strip()
+    return a
+
+
+class Resolver:
+    """Opens each map on first use: a delivery to `-d user` never reads the aliases."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._aliases: Aliases | None = None
+        self._virtusers: VirtUserTable | None = None
+        self._access: AccessMap | None = None
+        self._userdb: PasswdFile | SystemUsers | None = None
+        self._system: SystemUsers | None = None
+        self._local_domains: frozenset[str] | None = None
+        # Targets an expansion could not deliver to while others of it could: reported and
+        # counted in the exit status, but they do not stop the rest.
+        self.problems: list[DeliveryError] = []
+
+    # -- maps, opened lazily ------------------------------------------------------------
+
+    @property
+    def local_domains(self) -> frozenset[str]:
+        if self._local_domains is None:
+            names = {"localhost"}
+            path = self.config.maps.local_domains
+            try:
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    for line in f:
+                        word = line.split("#", 1)[0].strip().lower().rstrip(".")
+                        if word:
+                            names.add(word)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise TempFailure(f"cannot read {path}: {exc.strerror}", dsn="4.3.5") from exc
+            self._local_domains = frozenset(names)
+        return self._local_domains
+
+    def aliases(self) -> Aliases | None:
+        if self._aliases is None and os.path.exists(self.config.maps.aliases):
+            from mda.maps.aliases import Aliases
+
+            self._aliases = Aliases(self.config.maps.aliases, local_domains=self.local_domains)
+        return self._aliases
+
+    def virtusers(self) -> VirtUserTable | None:
+        if self._virtusers is None and os.path.exists(self.config.maps.virtusertable):
+            from mda.maps.virtusertable import VirtUserTable
+
+            self._virtusers = VirtUserTable(self.config.maps.virtusertable)
+        return self._virtusers
+
+    def access(self) -> AccessMap | None:
+        if self._access is None and os.path.exists(self.config.maps.access):
+            from mda.maps.access import AccessMap
+
+            self._access = AccessMap(self.config.maps.access)
+        return self._access
+
+    def userdb(self) -> PasswdFile | SystemUsers:
+        if self._userdb is None:
+            from mailstore.userdb import open_userdb
+
+            self._userdb = open_userdb(self.config)
+        return self._userdb
+
+    def find_user(self, name: str) -> User | None:
+        """A user by login or address: the passwd-file, then (for bare names) the system."""
+        user = self.userdb().lookup(name, self.local_domains)
+        if user is None and "@" not in name and self.config.auth.passwd_file:
+            from mailstore.userdb import SystemUsers
+
+            if self._system is None:
+                self._system = SystemUsers()
+            user = self._system.lookup(name)
+        return user
+
+    def is_our_domain(self, domain: str) -> bool:
+        domain = domain.lower().rstrip(".")
+        if not domain or domain in self.local_domains:
+            return True
+        virt = self.virtusers()
+        if virt is not None and virt.map.get(f"@{domain}") is not None:
+            return True
+        db = self.userdb()
+        users = getattr(db, "users", None)
+        if users is not None and self.config.auth.passwd_file:
+            return any(u.domain.lower() == domain for u in users())
+        return False
+
+    # -- resolution ---------------------------------------------------------------------
+
+    def check_sender(self, sender: str, trace: list[str] | None = None) -> Target | None:
+        """The access map's `From:` verdict on the envelope sender (None: carry on)."""
+        access = self.access()
+        if access is None or not sender:
+            return None
+        decision = access.check_sender(sender, trace=trace)
+        return self._access_outcome(decision, sender)
+
+    def _access_outcome(self, decision: object, address: str) -> Target | None:
+        if decision is None:
+            return None
+        refusal = getattr(decision, "refusal", None)
+        if refusal is not None:
+            raise refusal_error(refusal, address)
+        if getattr(decision, "action", "") == "DISCARD":
+            return DiscardTarget(f"access map: {getattr(decision, 'key', '')} DISCARD")
+        return None
+
+    def resolve_user(self, name: str, detail: str = "", folder: str | None = None) -> Target:
+        """`-d USER`: a local user, not aliased again (the MTA did that)."""
+        user = self.find_user(name)
+        if user is None:
+            raise UnknownUser("user unknown", name)
+        return MailboxTarget(user, name, detail, folder)
+
+    def resolve_address(
+        self, address: str, folder: str | None = None, trace: list[str] | None = None
+    ) -> list[Target]:
+        """A full address, through access, virtusertable, aliases and the user database."""
+        addr = bare(address)
+        if not addr:
+            raise UnknownUser("empty recipient address")
+        note = trace.append if trace is not None else _ignore
+        access = self.access()
+        if access is not None:
+            domain = addr.rpartition("@")[2] if "@" in addr else ""
+            decision = access.check_recipient(addr, local=self.is_our_domain(domain), trace=trace)
+            outcome = self._access_outcome(decision, addr)
+            if outcome is not None:
+                note(f"{addr}: {outcome.describe()}")
+                return [outcome]
+        local, at, domain = addr.rpartition("@")
+        if at:
+            virt = self.virtusers()
+            hops = virt.resolve(addr) if virt is not None else []
+            for hop in hops:
+                note(hop.describe())
+            if hops:
+                last = hops[-1]
+                if last.refusal is not None:
+                    raise refusal_error(last.refusal, addr)
+                if last.is_local:
+                    return self._expand(last.result, addr, folder, trace)
+                return self._address_target(last.result, addr, folder, trace)
+            if not self.is_our_domain(domain):
+                user = self.find_user(addr)
+                if user is not None:
+                    note(f"{addr}: virtual user {user.name}")
+                    return [MailboxTarget(user, addr, folder=folder)]
+                note(f"{addr}: {domain} is not a local domain and has no virtual users")
+                raise UnknownUser("user unknown", addr)
+            # A virtual user of a local domain is matched whole before aliasing a bare name.
+            user = self.userdb().lookup(addr, ())
+            if user is not None and user.domain:
+                note(f"{addr}: virtual user {user.name}")
+                return [MailboxTarget(user, addr, folder=folder)]
+            return self._expand(local, addr, folder, trace)
+        return self._expand(addr, addr, folder, trace)
+
+    def _address_target(
+        self, target: str, original: str, folder: str | None, trace: list[str] | None
+    ) -> list[Target]:
+        """A virtusertable result that is an address: ours (again) or somebody else's."""
+        local, _, domain = target.rpartition("@")
+        if self.is_our_domain(domain):
+            user = self.userdb().lookup(target, ())
+            if user is not None and user.domain:
+                return [MailboxTarget(user, target, folder=folder)]
+            return self._expand(local, target, folder, trace)
+        user = self.find_user(target)
+        if user is not None:
+            return [MailboxTarget(user, target, folder=folder)]
+        return [ForwardTarget(target, (original,))]
+
+    def _expand(
+        self, name: str, original: str, folder: str | None, trace: list[str] | None
+    ) -> list[Target]:
+        """Aliases for a local name, then the user database for each local result."""
+        note = trace.append if trace is not None else _ignore
+        aliases = self.aliases()
+        if aliases is None:
+            from mda.maps.aliases import Target as AliasTarget
+            from mda.maps.aliases import split_detail
+
+            user_part, detail, _ = split_detail(name.lstrip("\\").lower())
+            found = [AliasTarget("local", user_part, detail=detail)]
+            note(f"{name}: no aliases file, local name")
+        else:
+            if trace is not None:
+                trace.extend(aliases.explain(name)[1:])
+            found = aliases.expand(name)
+        out: list[Target] = []
+        errors: list[DeliveryError] = []
+        for t in found:
+            if t.kind == "local":
+                user = self.find_user(t.value)
+                if user is None:
+                    errors.append(UnknownUser("user unknown", t.address if t.chain else original))
+                    continue
+                address = original if not t.chain else _with_domain(t.value, original)
+                out.append(MailboxTarget(user, address, t.detail, folder, t.chain))
+            elif t.kind == "remote":
+                out.append(ForwardTarget(t.value, t.chain))
+            elif t.kind == "program":
+                out.append(ProgramTarget(t.value, t.chain))
+            elif t.kind == "file":
+                out.append(FileTarget(t.value, t.chain))
+            else:
+                assert t.refusal is not None
+                errors.append(refusal_error(t.refusal, t.value))
+        if errors and not out:
+            raise errors[0]
+        for err in errors:
+            note(f"not delivered: {err.line()}")
+        self.problems.extend(errors)
+        return out
+
+
+def _with_domain(user: str, original: str) -> str:
+    domain = original.rpartition("@")[2] if "@" in original else ""
+    return f"{user}@{domain}" if domain else user
+
+
+def _ignore(_: str) -> None:
+    return None
+
+
+def dedupe(targets: list[Target]) -> list[Target]:
+    """One copy per mailbox (and per program, file or forward), in first-seen order."""
+    seen = set()
+    out = []
+    for t in targets:
+        k = t.key()
+        if k not in seen:
+            seen.add(k)
+            out.append(t)
+    return out
