@@ -36,7 +36,9 @@ def make_folder(root: Path, count: int) -> None:
     size, vsize = len(MSG), len(MSG) + MSG.count(b"\n")
     now = int(time.time()) - 86400
     for i in range(count):
-        name = f"{now + i // 1000}.M{i % 1000}P1Q{i}.bench,S={size},W={vsize}:2,{'S' if i % 3 else ''}"
+        name = (
+            f"{now + i // 1000}.M{i % 1000}P1Q{i}.bench,S={size},W={vsize}:2,{'S' if i % 3 else ''}"
+        )
         fd = os.open(root / "cur" / name, os.O_WRONLY | os.O_CREAT, 0o600)
         os.write(fd, MSG)
         os.close(fd)
@@ -105,8 +107,14 @@ def dovecot_examine(root: Path) -> float | None:
         # One run without the EXAMINE gives the process start-up cost to subtract.
         def run(data: bytes) -> float:
             t0 = time.perf_counter()
-            subprocess.run([DOVECOT_IMAP, "-c", str(conf)], input=data, env=env,
-                           capture_output=True, check=True, timeout=300)
+            subprocess.run(
+                [DOVECOT_IMAP, "-c", str(conf)],
+                input=data,
+                env=env,
+                capture_output=True,
+                check=True,
+                timeout=300,
+            )
             return time.perf_counter() - t0
 
         base = min(run(b"b LOGOUT\r\n") for _ in range(3))
@@ -119,7 +127,7 @@ def chown_to_nobody(root: Path) -> None:
     if os.geteuid() != 0:
         return
     pw = pwd.getpwnam("nobody")
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _dirnames, filenames in os.walk(root):
         os.chown(dirpath, pw.pw_uid, pw.pw_gid)
         for name in filenames:
             os.chown(os.path.join(dirpath, name), pw.pw_uid, pw.pw_gid)
@@ -139,12 +147,15 @@ def folder_rows(count: int, base: Path) -> list[tuple[str, str, str, str]]:
         rows.append((f"{count:,}: {cold_label}, caches dropped)", ms(cold), "", ""))
     cold = min(in_child("MailStore(sys.argv[1]).mailbox('INBOX').sync()", root) for _ in range(3))
     target = "< 1000 ms" if count >= 100_000 else ""
-    rows.append((f"{count:,}: {cold_label}, page cache warm)", ms(cold), ratio(cold, reference),
-                 target))
+    rows.append(
+        (f"{count:,}: {cold_label}, page cache warm)", ms(cold), ratio(cold, reference), target)
+    )
     box = MailStore(str(root)).mailbox("INBOX")
     box.sync()
     warm = timed(box.sync, repeat=200)
-    rows.append((f"{count:,}: warm re-sync, unchanged", ms(warm), "", "< 5 ms" if count >= 100_000 else ""))
+    rows.append(
+        (f"{count:,}: warm re-sync, unchanged", ms(warm), "", "< 5 ms" if count >= 100_000 else "")
+    )
     # One delivery by another process, then the re-sync that picks it up.
     Mailbox(str(root), "INBOX", lambda: 1).append(MSG)
     one = timed(box.sync)
@@ -154,7 +165,9 @@ def folder_rows(count: int, base: Path) -> list[tuple[str, str, str, str]]:
     flag = timed(box.sync)
     rows.append((f"{count:,}: re-sync after a flag change (lists cur/)", ms(flag), "", ""))
     if reference is not None:
-        rows.append((f"{count:,}: Dovecot EXAMINE, no index (reference)", ms(reference), "1.00", ""))
+        rows.append(
+            (f"{count:,}: Dovecot EXAMINE, no index (reference)", ms(reference), "1.00", "")
+        )
     shutil.rmtree(root)
     return rows
 

@@ -42,6 +42,10 @@ system for any free port, which is what tests want.
 
 Validation reports every problem at once, each with the line it is on, so an administrator fixes
 a file in one pass rather than one error per restart.
+
+This module is too costly to import for the delivery agent, which runs once per message: `mda`
+reads the configuration through `mailstore.configcache` (a validated copy kept in `<file>.cache`),
+and the location helpers live in `mailstore.location` (re-exported here).
 """
 
 from __future__ import annotations

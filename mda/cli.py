@@ -40,7 +40,7 @@ def harden() -> None:
     # A death by signal is bounced by Postfix's /bin/sh path: turn the usual ones into an
     # orderly exit 75 instead (the MTA retries; nothing was acknowledged). `_signal`, not
     # `signal`, which would import `enum` at start-up.
-    import _signal
+    import _signal  # type: ignore[import-not-found]
 
     for signum in (_signal.SIGTERM, _signal.SIGHUP, _signal.SIGINT, _signal.SIGXCPU):
         _signal.signal(signum, _interrupted)
@@ -108,6 +108,8 @@ def parse(argv: list[str]) -> tuple[str, Request, list[str]]:
         else:
             rest.append(arg)
         i += 1
+    if command == "deliver" and rest and rest[0] in ("check", "newaliases"):
+        command = rest.pop(0)  # `mda --config X check ADDRESS`
     if command == "deliver" and rest:
         raise UsageError(f"unexpected argument {rest[0]!r}")
     return command, req, rest

@@ -143,10 +143,15 @@ def deliver_target(target: Target, msg: Incoming, sender: str, config: Config) -
         msg.check_loop(target.address)
         data = msg.for_delivery(sender, target.address)
         ids = target_ids(target, config)
-        as_user(ids, lambda: store_in_mailbox(target, data, msg, sender, config))
+        if ids is not None:
+            _preload(*_modules_for(target, config))
+        work = lambda: store_in_mailbox(target, data, msg, sender, config)  # noqa: E731
+        as_user(ids, work, config.mda.quota_bounce)
         return
     data = msg.for_delivery(sender, "")
     ids = unprivileged_ids(config)
+    if ids is not None:
+        _preload("subprocess", "shlex", "fcntl")
     if isinstance(target, ForwardTarget):
         as_user(ids, lambda: forward(config, sender, target.address, data))
     elif isinstance(target, ProgramTarget):
@@ -156,6 +161,22 @@ def deliver_target(target: Target, msg: Incoming, sender: str, config: Config) -
 
 
 # -- privileges ---------------------------------------------------------------------------
+
+
+def _preload(*modules: str) -> None:
+    """Import, while still root, what the unprivileged child will need: the installation may
+    not be readable by the mailbox owner (a venv under /root, for instance)."""
+    for name in modules:
+        __import__(name)
+
+
+def _modules_for(target: MailboxTarget, config: Config) -> list[str]:
+    names = ["mailstore.store", "mailstore.quota"]
+    if config.mda.duplicate_window:
+        names += ["hashlib", "mda.dupes"]
+    if sieve_scripts(target, config):
+        names += ["mda.sieve", "subprocess"]
+    return names
 
 
 def target_ids(target: MailboxTarget, config: Config) -> tuple[int, int] | None:
@@ -203,7 +224,9 @@ def _named_ids(name: str) -> tuple[int, int]:
     return pw.pw_uid, pw.pw_gid
 
 
-def as_user(ids: tuple[int, int] | None, work: Callable[[], None]) -> None:
+def as_user(
+    ids: tuple[int, int] | None, work: Callable[[], None], quota_bounce: bool = False
+) -> None:
     """Run `work` with the given ids: in a forked child when we are root, so the parent keeps
     its privileges for the next recipient. The child's DeliveryError comes back as its line."""
     if ids is None:
@@ -222,7 +245,7 @@ def as_user(ids: tuple[int, int] | None, work: Callable[[], None]) -> None:
                 work()
                 status = 0
             except BaseException as exc:
-                failure = classify(exc)
+                failure = classify(exc, quota_bounce)
                 report = f"{failure.exit_code} {failure.dsn} {failure.text}"
                 os.write(write_fd, report.encode("utf-8", "replace"))
                 status = failure.exit_code
@@ -344,7 +367,11 @@ def sieve_actions(
 
 
 def perform(
-    actions: list[object], store: MailStore, default: str, data: bytes, sender: str,
+    actions: list[object],
+    store: MailStore,
+    default: str,
+    data: bytes,
+    sender: str,
     config: Config,
 ) -> None:
     from mda.sieve import Discard, FileInto, Keep, Redirect
@@ -382,7 +409,10 @@ def forward(config: Config, sender: str, address: str, data: bytes) -> None:
     cmd = [config.mda.sendmail, "-i", "-f", sender or "<>", "--", address]
     try:
         proc = subprocess.run(
-            cmd, input=data, capture_output=True, env=clean_env(),
+            cmd,
+            input=data,
+            capture_output=True,
+            env=clean_env(),
             timeout=config.mda.program_timeout,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -409,7 +439,11 @@ def run_program(config: Config, command: str, data: bytes, sender: str) -> None:
     env["SENDER"] = sender
     try:
         proc = subprocess.run(
-            argv, input=data, capture_output=True, env=env, cwd="/",
+            argv,
+            input=data,
+            capture_output=True,
+            env=env,
+            cwd="/",
             timeout=config.mda.program_timeout,
         )
     except subprocess.TimeoutExpired:
@@ -441,7 +475,7 @@ def append_mbox(path: str, data: bytes, sender: str) -> None:
         try:
             view = memoryview(entry)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         except OSError as exc:
             os.ftruncate(fd, start)  # no partial message left in the mbox

@@ -97,6 +97,9 @@ def classify(exc: BaseException, quota_bounce: bool = False) -> DeliveryError:
         return TempFailure(str(exc), dsn="4.3.5")
     if name == "ConfigError":
         return TempFailure(f"configuration error: {str(exc).splitlines()[0]}", dsn="4.3.5")
+    if isinstance(exc, ImportError):
+        # An installation the delivering user cannot read, typically: say which module.
+        return TempFailure(f"internal error ({name}: {exc.name})", dsn="4.3.0")
     return TempFailure(f"internal error ({name})", dsn="4.3.0")
 
 

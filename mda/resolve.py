@@ -20,6 +20,9 @@ import os
 
 from mda.errors import DeliveryError, TempFailure, UnknownUser, refusal_error
 
+# Debian's first uid for people (adduser.conf FIRST_UID): system accounts get no mail.
+FIRST_UID = 1000
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mailstore.config import Config
@@ -35,7 +38,11 @@ class MailboxTarget:
     __slots__ = ("address", "chain", "detail", "folder", "user")
 
     def __init__(
-        self, user: User, address: str, detail: str = "", folder: str | None = None,
+        self,
+        user: User,
+        address: str,
+        detail: str = "",
+        folder: str | None = None,
         chain: tuple[str, ...] = (),
     ) -> None:
         self.user = user
@@ -184,15 +191,40 @@ class Resolver:
             self._userdb = open_userdb(self.config)
         return self._userdb
 
-    def find_user(self, name: str) -> User | None:
-        """A user by login or address: the passwd-file, then (for bare names) the system."""
-        user = self.userdb().lookup(name, self.local_domains)
-        if user is None and "@" not in name and self.config.auth.passwd_file:
+    def find_user(self, name: str, domain: str = "") -> User | None:
+        """A user by login or address: the passwd-file, then (for bare names) the system.
+
+        A local name reached from an address of a domain (an alias target `alice` for mail to
+        `list@virt.test`) is first tried as that domain's virtual user `alice@virt.test`.
+        System accounts below FIRST_UID (daemon, bin, nobody...) never receive mail.
+        """
+        db = self.userdb()
+        if domain and "@" not in name:
+            user = db.lookup(f"{name}@{domain}", ())
+            if user is not None and user.domain:
+                return user
+        if self.config.auth.passwd_file:
+            user = db.lookup(name, self.local_domains)
+            if user is not None or "@" in name:
+                return user
+            # `alice` in an aliases file for the virtual user alice@example.test of the one
+            # local domain that has an alice.
+            found = [
+                u
+                for d in sorted(self.local_domains)
+                if (u := db.lookup(f"{name}@{d}", ())) is not None and u.domain
+            ]
+            if len(found) == 1:
+                return found[0]
             from mailstore.userdb import SystemUsers
 
             if self._system is None:
                 self._system = SystemUsers()
             user = self._system.lookup(name)
+        else:
+            user = db.lookup(name, self.local_domains)
+        if user is not None and user.uid is not None and user.uid < FIRST_UID:
+            return None  # root or a system account: their mail goes through an alias
         return user
 
     def is_our_domain(self, domain: str) -> bool:
@@ -315,7 +347,8 @@ class Resolver:
         errors: list[DeliveryError] = []
         for t in found:
             if t.kind == "local":
-                user = self.find_user(t.value)
+                domain = original.rpartition("@")[2] if "@" in original else ""
+                user = self.find_user(t.value, domain)
                 if user is None:
                     errors.append(UnknownUser("user unknown", t.address if t.chain else original))
                     continue
@@ -329,7 +362,7 @@ class Resolver:
                 out.append(FileTarget(t.value, t.chain))
             else:
                 assert t.refusal is not None
-                errors.append(refusal_error(t.refusal, t.value))
+                errors.append(refusal_error(t.refusal, original))
         if errors and not out:
             raise errors[0]
         for err in errors:

@@ -11,11 +11,12 @@ no syslog is needed).  A Postfix the package may have started (the default insta
 Facts this harness relies on (checked against Debian 12's Postfix 3.7.11):
 
 * ``postfix -c DIR start`` must be run as root, and accepts a non-default configuration
-  directory from root without ``alternate_config_directories``.  It creates the missing
-  queue directories itself (``post-install create-missing``) and waits until the master
-  is up (``master -w``).
+  directory from root without ``alternate_config_directories``.  The queue directory must
+  exist (root-owned); Postfix creates what is missing below it and the data directory
+  itself, and waits until the master is up (``master -w``).  A listener that cannot bind
+  makes ``postfix start`` fail with ``fatal: bind ...: Address already in use`` in the log.
 * Postfix passes ``MAIL_CONFIG=DIR`` in the environment of the master and of every daemon
-  it starts (and on to ``mailbox_command`` and pipe(8) commands).  :meth:`PostfixInstance.stop`
+  it starts.  :meth:`PostfixInstance.stop`
   uses it to find, by process id, anything of this instance that outlived ``postfix stop``.
 * ``maillog_file`` must start with one of ``maillog_file_prefixes``, which is set to the
   instance's own directory.
@@ -44,7 +45,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from pathlib import Path
@@ -164,14 +165,15 @@ def create_system_user(name: str, home: Path) -> pwd.struct_passwd:
     return pwd.getpwnam(name)
 
 
-def remove_system_user(name: str) -> None:
-    """``userdel -r``; quiet if the user is already gone."""
+def remove_system_user(name: str, *, remove_home: bool = True) -> None:
+    """``userdel -r`` (``userdel`` if not ``remove_home``); quiet if the user is gone."""
     try:
         pwd.getpwnam(name)
     except KeyError:
         return
     # userdel -r complains (exit 12) when the user has no mail spool; the user is gone anyway.
-    subprocess.run(["userdel", "-r", name], capture_output=True, timeout=COMMAND_TIMEOUT)
+    argv = ["userdel", "-r", name] if remove_home else ["userdel", name]
+    subprocess.run(argv, capture_output=True, timeout=COMMAND_TIMEOUT)
 
 
 def unique_name(prefix: str) -> str:
@@ -185,10 +187,9 @@ def unique_name(prefix: str) -> str:
     raise PostfixError("could not find a free user name")
 
 
-def check_runnable_as(user: str, argv: Sequence[str], timeout: float = COMMAND_TIMEOUT) -> str:
-    """Run ``argv`` as ``user`` (cwd ``/``, no stdin); return "" if it exits 0, else
-    what went wrong.  Used to find out, before Postfix does, whether a delivery user can
-    run the delivery command at all."""
+def run_as(user: str, argv: Sequence[str], timeout: float = COMMAND_TIMEOUT) -> tuple[int, str]:
+    """Run ``argv`` as ``user`` (its primary group only, cwd ``/``, no stdin); return the
+    exit status (-1 if it could not be started or timed out) and its output."""
     try:
         proc = subprocess.run(
             list(argv),
@@ -201,11 +202,15 @@ def check_runnable_as(user: str, argv: Sequence[str], timeout: float = COMMAND_T
             timeout=timeout,
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        return f"{argv[0]}: {exc}"
-    if proc.returncode == 0:
-        return ""
-    out = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip()
-    return f"exit {proc.returncode}: {out[-2000:]}"
+        return -1, f"{argv[0]}: {exc}"
+    return proc.returncode, (proc.stdout + proc.stderr).decode("utf-8", "replace").strip()
+
+
+def check_runnable_as(user: str, argv: Sequence[str], timeout: float = COMMAND_TIMEOUT) -> str:
+    """ "" if ``argv`` run as ``user`` exits 0, else what went wrong.  Used to find out,
+    before Postfix does, whether a delivery user can run the delivery command at all."""
+    status, output = run_as(user, argv, timeout)
+    return "" if status == 0 else f"exit {status}: {output[-2000:]}"
 
 
 # --------------------------------------------------------------------------------------
@@ -242,9 +247,7 @@ class LogEntry:
         status = _STATUS_RE.search(rest)
         if not status:
             return None
-        fields = dict(
-            f.split("=", 1) for f in rest[: status.start()].split(", ") if "=" in f
-        )
+        fields = dict(f.split("=", 1) for f in rest[: status.start()].split(", ") if "=" in f)
         return cls(
             line=line,
             program=m.group("program"),
@@ -310,6 +313,7 @@ class PostfixInstance:
         self.data_dir = self.base / "data"
         self.maillog = self.base / "maillog"
         self.host = "127.0.0.1"
+        self._fixed_port = port is not None
         self.port = port or free_port(self.host)
         self.hostname = hostname
         self.timeout = timeout
@@ -415,12 +419,25 @@ class PostfixInstance:
     def start(self) -> Self:
         if not running_as_root():
             raise PostfixError("Postfix must be started as root")
-        self.write_config()
         self._started = True  # from here on stop() has something to clean up
-        check = self.run("postfix", "check", check=False)
-        if check.returncode != 0:
-            raise PostfixError(f"postfix check failed:\n{check.stdout}{check.stderr}", self.log())
-        self.run("postfix", "start")
+        for attempt in range(3):
+            self.write_config()
+            check = self.run("postfix", "check", check=False)
+            if check.returncode != 0:
+                raise PostfixError(
+                    f"postfix check failed:\n{check.stdout}{check.stderr}", self.log()
+                )
+            try:
+                self.run("postfix", "start")
+                break
+            except PostfixError as exc:
+                # The port we were given by the kernel was taken in between: take another.
+                lost_race = f"port {self.port}: Address already in use" in exc.log
+                if self._fixed_port or not lost_race or attempt == 2:
+                    raise
+                self.stop()
+                self._started = True
+                self.port = free_port(self.host)
         self._wait_for_port()
         return self
 
@@ -436,9 +453,7 @@ class PostfixInstance:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise PostfixTimeout(
-                    f"smtpd did not answer on {self.host}:{self.port}", self.log()
-                )
+                raise PostfixTimeout(f"smtpd did not answer on {self.host}:{self.port}", self.log())
             time.sleep(0.1)
 
     def master_pid(self) -> int | None:
@@ -538,7 +553,7 @@ class PostfixInstance:
                 if code not in (250, 251):
                     refused[rcpt] = (code, reply)
             if refused:
-                raise smtplib.SMTPRecipientsRefused(refused)  # type: ignore[arg-type]
+                raise smtplib.SMTPRecipientsRefused(refused)
             code, reply = smtp.data(data)
             if code != 250:
                 raise smtplib.SMTPDataError(code, reply)
@@ -555,22 +570,26 @@ class PostfixInstance:
         out = self.run("postqueue", "-j").stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
+    def _queue_dump(self) -> str:
+        try:
+            return f"queue: {self.queue()}"
+        except PostfixError as exc:
+            return f"queue: unknown ({exc.args[0]})"
+
     def queue_ids(self) -> set[str]:
         return {str(m["queue_id"]) for m in self.queue()}
 
     def wait_for_queue_empty(self, timeout: float | None = None) -> None:
-        def empty() -> bool:
-            return not self.queue()
-
-        self._wait(empty, timeout, "the queue to empty", lambda: f"queue: {self.queue()}")
+        """Wait until no message is left in any queue (``postqueue -j`` prints nothing)."""
+        self.wait_until(lambda: not self.queue(), "the queue to empty", timeout, self._queue_dump)
 
     def wait_until_gone(self, queue_id: str, timeout: float | None = None) -> None:
         """Wait until ``queue_id`` has left the queue (delivered or bounced)."""
-        self._wait(
+        self.wait_until(
             lambda: queue_id not in self.queue_ids(),
-            timeout,
             f"{queue_id} to leave the queue",
-            lambda: f"queue: {self.queue()}",
+            timeout,
+            self._queue_dump,
         )
 
     def flush(self, queue_id: str | None = None) -> None:
@@ -642,21 +661,23 @@ class PostfixInstance:
             ]
             return bool(found)
 
-        self._wait(
+        self.wait_until(
             seen,
-            timeout,
             f"status {'/'.join(sorted(wanted))} of {queue_id} to <{recipient}>",
-            lambda: f"queue: {self.queue()}",
+            timeout,
+            self._queue_dump,
         )
         return found[0]
 
-    def _wait(
+    def wait_until(
         self,
-        condition: Any,
-        timeout: float | None,
+        condition: Callable[[], bool],
         what: str,
-        details: Any = None,
+        timeout: float | None = None,
+        details: Callable[[], str] | None = None,
     ) -> None:
+        """Poll ``condition`` until it is true; after ``timeout`` seconds (default: the
+        instance's) raise PostfixTimeout naming ``what``, with ``details()`` and the log."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         delay = 0.05
         while not condition():

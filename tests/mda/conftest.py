@@ -70,7 +70,8 @@ class MdaEnv:
             "#!/bin/sh\n"
             f'echo "$@" >> {self.sendmail_log}\n'
             f"cat >> {self.sendmail_log}\n"
-            'exit "${FAKE_SENDMAIL_STATUS:-0}"\n'
+            f"test -e {base}/fail-sendmail && exit 1\n"
+            "exit 0\n"
         )
         self.sendmail.chmod(0o755)
         self.sendmail_log.touch()
@@ -136,4 +137,7 @@ def env() -> Iterator[MdaEnv]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-MSG = b"From: sender@remote.test\nTo: alice@example.test\nSubject: hello\nMessage-ID: <m1@remote.test>\n\nHello Alice.\n"
+MSG = (
+    b"From: sender@remote.test\nTo: alice@example.test\nSubject: hello\n"
+    b"Message-ID: <m1@remote.test>\n\nHello Alice.\n"
+)

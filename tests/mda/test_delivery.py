@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +27,9 @@ def test_sendmail_local_mailer_style(env: MdaEnv) -> None:
     r = env.run("-Y", "-f", "sender@remote.test", "-d", "alice@example.test", stdin=msg)
     assert (r.returncode, r.stderr) == (0, b"")
     stored = only(env, "alice@example.test")
-    assert stored.startswith(b"Delivered-To: alice@example.test\nReturn-Path: <sender@remote.test>\n")
+    assert stored.startswith(
+        b"Delivered-To: alice@example.test\nReturn-Path: <sender@remote.test>\n"
+    )
     assert stored.count(b"Return-Path:") == 1
     assert stored.endswith(b"Hello Alice.\n")
 
@@ -51,8 +55,13 @@ def test_postfix_mailbox_command_environment(env: MdaEnv) -> None:
         b"Delivered-To: wendy@example.test\n" + MSG
     )
     environ = {
-        "SENDER": "sender@remote.test", "RECIPIENT": "wendy@example.test", "USER": "wendy",
-        "LOCAL": "wendy", "EXTENSION": "", "DOMAIN": "example.test", "HOME": "/nonexistent",
+        "SENDER": "sender@remote.test",
+        "RECIPIENT": "wendy@example.test",
+        "USER": "wendy",
+        "LOCAL": "wendy",
+        "EXTENSION": "",
+        "DOMAIN": "example.test",
+        "HOME": "/nonexistent",
     }
     r = env.run(stdin=msg, env=environ)
     assert r.returncode == 0, r.stderr
@@ -65,7 +74,9 @@ def test_postfix_mailbox_command_environment(env: MdaEnv) -> None:
 def test_postfix_pipe_style_full_address(env: MdaEnv) -> None:
     r = env.run("-f", "s@remote.test", "-r", "carol@virt.test", stdin=MSG)
     assert r.returncode == 0, r.stderr
-    assert only(env, "carol@virt.test").startswith(b"Return-Path: <s@remote.test>\nDelivered-To: carol@virt.test\n")
+    assert only(env, "carol@virt.test").startswith(
+        b"Return-Path: <s@remote.test>\nDelivered-To: carol@virt.test\n"
+    )
 
 
 def test_virtusertable_then_aliases_with_one_copy_per_mailbox(env: MdaEnv) -> None:
@@ -79,7 +90,9 @@ def test_virtusertable_then_aliases_with_one_copy_per_mailbox(env: MdaEnv) -> No
 def test_virtusertable_to_a_user(env: MdaEnv) -> None:
     r = env.run("-f", "s@remote.test", "--recipient", "info@virt.test", stdin=MSG)
     assert r.returncode == 0, r.stderr
-    assert only(env, "bob@example.test").startswith(b"Return-Path: <s@remote.test>\nDelivered-To: bob@example.test\n")
+    assert only(env, "bob@example.test").startswith(
+        b"Return-Path: <s@remote.test>\nDelivered-To: bob@example.test\n"
+    )
 
 
 def test_unknown_user_is_67_with_one_clear_line(env: MdaEnv) -> None:
@@ -93,7 +106,9 @@ def test_unknown_user_is_67_with_one_clear_line(env: MdaEnv) -> None:
 
 def test_virtusertable_error_codes(env: MdaEnv) -> None:
     r = env.run("-r", "gone@virt.test", stdin=MSG)
-    assert r.returncode == 67 and r.stderr.decode().startswith("5.1.1 <gone@virt.test>: this address is gone")
+    assert r.returncode == 67 and r.stderr.decode().startswith(
+        "5.1.1 <gone@virt.test>: this address is gone"
+    )
     r = env.run("-r", "busy@virt.test", stdin=MSG)
     assert r.returncode == 75 and r.stderr.decode().startswith("4.2.1")
 
@@ -101,7 +116,7 @@ def test_virtusertable_error_codes(env: MdaEnv) -> None:
 def test_alias_error_target_is_honoured(env: MdaEnv) -> None:
     env.aliases.write_text("old: error:5.1.6:550 moved to new@example.test\n")
     r = env.run("-r", "old@example.test", stdin=MSG)
-    assert r.returncode == 69 and b"5.1.6 <old>: moved to new@example.test" in r.stderr
+    assert r.returncode == 69 and b"5.1.6 <old@example.test>: moved to new@example.test" in r.stderr
 
 
 def test_access_rules(env: MdaEnv) -> None:
@@ -149,8 +164,8 @@ def test_forward_to_remote_goes_through_the_mta(env: MdaEnv) -> None:
     log = env.sendmail_log.read_bytes()
     assert log.startswith(b"-i -f s@remote.test -- someone@far.test\n")
     assert MSG in log
-    r = env.run("-f", "s@remote.test", "-r", "fwd@example.test", stdin=MSG,
-                env={"FAKE_SENDMAIL_STATUS": "1"})
+    (env.base / "fail-sendmail").touch()
+    r = env.run("-f", "s@remote.test", "-r", "fwd@example.test", stdin=MSG)
     assert r.returncode == 75
 
 
@@ -175,11 +190,20 @@ def test_program_and_file_targets_from_root_owned_aliases(env: MdaEnv) -> None:
 
 
 def test_program_target_from_include_is_refused(env: MdaEnv) -> None:
-    inc = env.etc / "list.inc"
-    inc.write_text('"|/bin/true"\n')
-    env.aliases.write_text(f"inc: :include:{inc}\n")
-    r = env.run("-r", "inc@example.test", stdin=MSG)
-    assert r.returncode == 69 and b"unsafe" in r.stderr
+    # Not below /tmp: include files in world-writable directories are refused outright.
+    safe = Path(tempfile.mkdtemp(dir=os.path.expanduser("~")))
+    try:
+        inc = safe / "list.inc"
+        inc.write_text('"|/bin/true"\n')
+        env.aliases.write_text(f"inc: :include:{inc}\n")
+        r = env.run("-r", "inc@example.test", stdin=MSG)
+        assert r.returncode == 69 and b"unsafe" in r.stderr, r.stderr
+        env.aliases.write_text(f"inc2: :include:{env.etc}/list.inc\n")
+        (env.etc / "list.inc").write_text("alice@example.test\n")
+        r = env.run("-r", "inc2@example.test", stdin=MSG)
+        assert r.returncode == 69 and b"world-writable directory" in r.stderr
+    finally:
+        shutil.rmtree(safe)
 
 
 def test_sieve_filing_and_broken_script(env: MdaEnv) -> None:
@@ -206,7 +230,9 @@ def test_sieve_discard_and_create(env: MdaEnv) -> None:
     )
     assert env.run("-d", "bob@example.test", stdin=MSG).returncode == 0
     only(env, "bob@example.test", "Remote.Lists")
-    assert env.run("-d", "bob@example.test", stdin=b"X-Spam: yes\nFrom: a@b.c\n\nx\n").returncode == 0
+    assert (
+        env.run("-d", "bob@example.test", stdin=b"X-Spam: yes\nFrom: a@b.c\n\nx\n").returncode == 0
+    )
     assert env.messages("bob@example.test") == []
 
 
@@ -223,7 +249,7 @@ def test_duplicates_are_dropped_when_enabled(env: MdaEnv) -> None:
 
 def test_quota_is_a_temporary_failure_and_leaves_nothing(env: MdaEnv) -> None:
     text = env.passwd.read_text().replace(
-        f"{env.base}/home/alice::", f"{env.base}/home/alice::userdb_quota_rule=*:bytes=150"
+        f"{env.base}/home/alice::", f"{env.base}/home/alice::userdb_quota_rule=*:bytes=250"
     )
     env.passwd.write_text(text)
     assert env.run("-d", "alice@example.test", stdin=MSG).returncode == 0
@@ -263,10 +289,14 @@ def test_unreadable_map_is_temporary(env: MdaEnv) -> None:
 
 @pytest.mark.skipif(not ROOT, reason="mounting a file system needs root")
 @pytest.mark.parametrize("options", ["size=16k", "ro"])
-def test_full_or_read_only_file_system_is_75_with_nothing_partial(env: MdaEnv, options: str) -> None:
+def test_full_or_read_only_file_system_is_75_with_nothing_partial(
+    env: MdaEnv, options: str
+) -> None:
     root = env.root_of("alice@example.test")
     root.mkdir(parents=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"mode=0755,{options}", "tmpfs", str(root)], check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"mode=0755,{options}", "tmpfs", str(root)], check=True
+    )
     try:
         if options != "ro":
             os.chown(root, env.uid, env.gid)
@@ -288,7 +318,9 @@ def test_terminating_signal_means_retry(env: MdaEnv) -> None:
     death by signal), and nothing is stored."""
     proc = subprocess.Popen(
         [MDA, "--config", str(env.config), "-d", "alice@example.test"],
-        stdin=subprocess.PIPE, stderr=subprocess.PIPE, env={"PATH": "/usr/bin:/bin"},
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin"},
     )
     assert proc.stdin is not None
     proc.stdin.write(MSG[:20])
@@ -330,7 +362,9 @@ def test_no_partial_file_when_killed(env: MdaEnv) -> None:
     for i in range(30):
         proc = subprocess.Popen(
             [MDA, "--config", str(env.config), "-d", "alice@example.test"],
-            stdin=subprocess.PIPE, stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
+            stdin=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={"PATH": "/usr/bin:/bin"},
         )
         assert proc.stdin is not None
         try:

@@ -16,6 +16,7 @@ from mailstore.config import (
     Endpoint,
     check_config,
     load_config,
+    parse_config,
     parse_endpoint,
 )
 
@@ -509,3 +510,55 @@ def test_same_key_in_two_sections_gets_the_right_line(tmp_path: Path) -> None:
 def test_config_error_without_line_or_path() -> None:
     error = ConfigError([ConfigProblem(None, "a"), ConfigProblem(7, "b")])
     assert str(error) == "<config>: a\n<config>:7: b"
+
+
+# --- location helpers and parsing bytes ---------------------------------------------------------
+
+
+def test_location_helpers_are_reexported() -> None:
+    from mailstore import config, location
+
+    assert config.LOCATION_VARIABLES is location.LOCATION_VARIABLES
+    assert config.check_location is location.check_location
+    assert config.strip_location_prefix is location.strip_location_prefix
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "~/Maildir:INDEX=/x",
+        "/m:LAYOUT=fs",
+        "/m:A_B=1",
+        "/m:_=1",
+        "/m:=1",
+        "/m:index=1",
+        "/m:INDEX",
+        "/m:INDEX:DIRNAME=x",
+        "/m::INDEX=",
+        "/m:IN DEX=",
+        "/m:ÉTÉ=1",
+        ":X=",
+        "/m:",
+    ],
+)
+def test_location_option_detection_matches_the_pattern(text: str) -> None:
+    """Without `re` (the delivery agent checks locations), as r":[A-Z_]+=" did."""
+    from mailstore.location import check_location
+
+    expected = re.search(r":[A-Z_]+=", text) is not None
+    assert ("location options" in (check_location(text) or "")) is expected
+
+
+def test_parse_config_is_load_config_for_bytes(tmp_path: Path) -> None:
+    path = write(tmp_path, FULL)
+    with open(path, "rb") as f:
+        data = f.read()
+    assert parse_config(data, path) == load_config(path)
+    # The bytes are what counts, not the file; relative paths follow `path`.
+    other = str(tmp_path / "sub" / "mra.toml")
+    config = parse_config(b'[auth]\npasswd_file = "passwd"\n', other)
+    assert config.path == other
+    assert config.auth.passwd_file == str(tmp_path / "sub" / "passwd")
+    with pytest.raises(ConfigError) as info:
+        parse_config(b"[server]\nworkers = 0\n", path)
+    assert str(info.value) == f"{path}:2: [server] workers must be at least 1, not 0"

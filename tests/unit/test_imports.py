@@ -18,7 +18,14 @@ import mda
 FORBIDDEN_EVERYWHERE = ("twisted", "passlib", "zope", "OpenSSL", "cryptography")
 # Each of these costs the delivery agent milliseconds at start-up (see mailstore/filenames.py).
 COSTLY = ("typing", "dataclasses", "logging", "re", "enum", "email", "socket", "tomllib", "inspect")
-DELIVERY_PATH = ["mailstore.store", "mailstore.mailbox", "mailstore.quota", "mailstore.names"]
+DELIVERY_PATH = [
+    "mailstore.store",
+    "mailstore.mailbox",
+    "mailstore.quota",
+    "mailstore.names",
+    "mailstore.userdb",
+    "mailstore.configcache",
+]
 
 
 def modules_after_import(names: list[str]) -> list[str]:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import pwd
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
 from mailstore.config import load_config
+from mailstore.configcache import load_cached, write_cache
 from mailstore.errors import PermissionDenied, TemporaryFailure
 from mailstore.userdb import (
     PasswdFile,
@@ -109,6 +112,44 @@ def test_extra_fields_are_a_read_only_mapping(db: PasswdFile) -> None:
     with pytest.raises(TypeError):
         dave.extra["x"] = "y"  # type: ignore[index]
     hash(dave)  # a frozen User stays hashable despite its mapping
+
+
+def test_user_is_immutable(db: PasswdFile) -> None:
+    alice = db.lookup("alice@example.test")
+    assert alice is not None
+    with pytest.raises(AttributeError):
+        alice.home = "/elsewhere"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        del alice.uid
+    with pytest.raises(AttributeError):
+        alice.other = 1  # type: ignore[attr-defined]
+    assert alice.home == "/home/vmail/alice"
+    twin = copy.copy(alice)
+    assert twin == alice and twin is not alice
+    assert twin.password == SHA512
+
+
+def test_user_equality_and_hash() -> None:
+    fields = ("u@d", "u", "d", "{PLAIN}x", 1000, 1000, "/h", "/h/Maildir", None)
+    user = User(*fields)
+    assert user.extra == {}
+    assert user == User(*fields, extra={})
+    assert hash(user) == hash(User(*fields, extra=MappingProxyType({})))
+    with_extra = User(*fields, extra={"k": "v"})
+    assert with_extra != user
+    assert hash(with_extra) == hash(user)  # extra is compared, not hashed
+    assert (
+        User("u@d", "u", "d", "{PLAIN}y", 1000, 1000, "/h", "/h/Maildir", None) != user
+    )  # the password counts
+    assert len({user, User(*fields)}) == 1
+    assert user != fields
+    assert repr(user) == (
+        "User(name='u@d', local='u', domain='d', uid=1000, gid=1000, home='/h',"
+        " mail_root='/h/Maildir', quota_bytes=None, extra=mappingproxy({}))"
+    )
+    match user:
+        case User(name, local, domain):
+            assert (name, local, domain) == ("u@d", "u", "d")
 
 
 def test_extra_fields_override_location_and_quota(db: PasswdFile) -> None:
@@ -480,6 +521,32 @@ def test_open_userdb_passwd_file(tmp_path: Path) -> None:
     user = userdb.lookup("alice@example.test")
     assert user is not None
     assert user.mail_root == "/v/example.test/alice"
+
+
+def test_open_userdb_with_the_cached_config(tmp_path: Path) -> None:
+    write(tmp_path, "alice@example.test:{PLAIN}x:1000:1000::/home/alice\n")
+    conf = tmp_path / "mra.toml"
+    conf.write_text('[auth]\npasswd_file = "passwd"\n[mail]\nlocation = "maildir:/v/%d/%n"\n')
+    write_cache(str(conf))
+    config = load_cached(str(conf))
+    assert type(config).__name__ == "CachedConfig"
+    userdb = open_userdb(config)
+    assert isinstance(userdb, PasswdFile)
+    assert userdb.path == str(tmp_path / "passwd")
+    user = userdb.lookup("alice@example.test")
+    assert user is not None
+    assert user.mail_root == "/v/example.test/alice"
+    system = open_userdb(load_cached(None))
+    assert isinstance(system, SystemUsers)
+    assert system.location == "~/Maildir"
+
+
+@pytest.mark.parametrize(
+    "rule", ["*:storage=G", "*:storage=1 G", "*:storage=\u0661", "*:storage=1GB"]
+)
+def test_parse_quota_rule_rejects_odd_numbers(rule: str) -> None:
+    with pytest.raises(ValueError):
+        parse_quota_rule(rule)
 
 
 def test_open_userdb_missing_passwd_file(tmp_path: Path) -> None:
