@@ -50,10 +50,8 @@ from mailstore.filenames import (
     sizes_of,
     unique_base,
 )
-from mailstore.keywords import NAME as KEYWORDS_NAME
-from mailstore.keywords import Keywords
 from mailstore.lock import DotLock
-from mailstore.uidlist import COURIER_NAME, UidList
+from mailstore.uidlist import COURIER_NAME, UidList, record_field
 from mailstore.uidlist import NAME as UIDLIST_NAME
 
 TYPE_CHECKING = False
@@ -61,6 +59,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import BinaryIO
 
+    from mailstore.keywords import Keywords
     from mailstore.quota import MaildirQuota
 
 SUBDIRS = ("new", "cur")
@@ -157,7 +156,7 @@ class Mailbox:
         self.quota = quota
         self.tmp_dir = os.path.join(path, "tmp")
         self._uidlist = UidList(os.path.join(path, UIDLIST_NAME))
-        self._keywords = Keywords(os.path.join(path, KEYWORDS_NAME))
+        self._keywords_obj: Keywords | None = None
         self._dirs = {sub: _DirState() for sub in SUBDIRS}
         # The visible messages: bases with a UID that are listed in new/ or cur/. Message
         # objects are made on demand (and kept): a cold open creates none.
@@ -169,6 +168,15 @@ class Mailbox:
         self._uidvalidity = 0
         self._warned: set[str] = set()
         self._owner = -1
+
+    @property
+    def _keywords(self) -> Keywords:
+        # Imported on first use: a plain delivery (no flags) never needs the keywords file.
+        if self._keywords_obj is None:
+            from mailstore.keywords import NAME, Keywords
+
+            self._keywords_obj = Keywords(os.path.join(self.path, NAME))
+        return self._keywords_obj
 
     # -- public view ----------------------------------------------------------------------
 
@@ -223,6 +231,11 @@ class Mailbox:
             return self.get(uid)
         except NotFound:
             return None
+
+    def record_field(self, msg: Message, key: str) -> str | None:
+        """An extension field of the message's uidlist record (`P`: a POP3 UIDL override)."""
+        rec = self._uidlist.records.get(msg.base)
+        return None if rec is None else record_field(rec, key)
 
     def keywords_of(self, msg: Message) -> list[str]:
         return self._keywords.letters_to_names(msg.letters)

@@ -11,7 +11,6 @@ Nothing here touches the file system; the callers do, and `is_inside` is their l
 
 from __future__ import annotations
 
-import binascii
 import os
 
 from mailstore.errors import InvalidName
@@ -63,7 +62,10 @@ def _encode_run(run: str) -> str:
         # but a str built by other code can.
         raise InvalidName("mailbox name contains an unpaired surrogate") from exc
     # RFC 3501 5.1.3 (via RFC 2152): modified BASE64 is written without '=' padding.
-    # binascii rather than base64: `base64` imports `re`, which the delivery agent cannot afford.
+    # binascii rather than base64: `base64` imports `re`, which the delivery agent cannot afford;
+    # and only here, since most names are plain ASCII.
+    import binascii
+
     b64 = binascii.b2a_base64(utf16, newline=False).rstrip(b"=").replace(b"/", b",")
     return "&" + b64.decode("ascii") + "-"
 

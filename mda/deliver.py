@@ -98,9 +98,10 @@ def run(request: Request, config: Config, stdin_fd: int = 0) -> int:
             codes.append(_report(exc, config, rcpt))
     for problem in resolver.problems:
         codes.append(_report(problem, config, ""))
-    for target in dedupe(targets):
+    final = dedupe(targets)
+    for i, target in enumerate(final):
         try:
-            deliver_target(target, msg, sender, config)
+            deliver_target(target, msg, sender, config, last=i == len(final) - 1)
             codes.append(EX_OK)
         except Exception as exc:
             codes.append(_report(exc, config, getattr(target, "address", "")))
@@ -135,7 +136,11 @@ def _bare(address: str) -> str:
     return a
 
 
-def deliver_target(target: Target, msg: Incoming, sender: str, config: Config) -> None:
+def deliver_target(
+    target: Target, msg: Incoming, sender: str, config: Config, last: bool = False
+) -> None:
+    """Deliver one copy. `last`: nothing needs root after this one, so privileges can be
+    dropped for good instead of in a forked child (a fork less per ordinary delivery)."""
     if isinstance(target, DiscardTarget):
         say(f"discarded: {target.reason}")
         return
@@ -146,18 +151,19 @@ def deliver_target(target: Target, msg: Incoming, sender: str, config: Config) -
         if ids is not None:
             _preload(*_modules_for(target, config))
         work = lambda: store_in_mailbox(target, data, msg, sender, config)  # noqa: E731
-        as_user(ids, work, config.mda.quota_bounce)
+        as_user(ids, work, config.mda.quota_bounce, fork=not last)
         return
     data = msg.for_delivery(sender, "")
     ids = unprivileged_ids(config)
     if ids is not None:
         _preload("subprocess", "shlex", "fcntl")
     if isinstance(target, ForwardTarget):
-        as_user(ids, lambda: forward(config, sender, target.address, data))
+        as_user(ids, lambda: forward(config, sender, target.address, data), fork=not last)
     elif isinstance(target, ProgramTarget):
-        as_user(ids, lambda: run_program(config, target.command, data, sender))
+        as_user(ids, lambda: run_program(config, target.command, data, sender), fork=not last)
     elif isinstance(target, FileTarget):
-        as_user(file_ids(target.path, ids), lambda: append_mbox(target.path, data, sender))
+        ids = file_ids(target.path, ids)
+        as_user(ids, lambda: append_mbox(target.path, data, sender), fork=not last)
 
 
 # -- privileges ---------------------------------------------------------------------------
@@ -171,7 +177,9 @@ def _preload(*modules: str) -> None:
 
 
 def _modules_for(target: MailboxTarget, config: Config) -> list[str]:
-    names = ["mailstore.store", "mailstore.quota"]
+    names = ["mailstore.store"]
+    if target.user.quota_bytes:
+        names.append("mailstore.quota")
     if config.mda.duplicate_window:
         names += ["hashlib", "mda.dupes"]
     if sieve_scripts(target, config):
@@ -225,11 +233,21 @@ def _named_ids(name: str) -> tuple[int, int]:
 
 
 def as_user(
-    ids: tuple[int, int] | None, work: Callable[[], None], quota_bounce: bool = False
+    ids: tuple[int, int] | None,
+    work: Callable[[], None],
+    quota_bounce: bool = False,
+    fork: bool = True,
 ) -> None:
-    """Run `work` with the given ids: in a forked child when we are root, so the parent keeps
-    its privileges for the next recipient. The child's DeliveryError comes back as its line."""
+    """Run `work` with the given ids: in a forked child when we are root and more work needs
+    root afterwards, so the parent keeps its privileges for the next recipient (the child's
+    DeliveryError comes back as its line); otherwise by dropping privileges for good."""
     if ids is None:
+        work()
+        return
+    if not fork:
+        os.setgroups([])
+        os.setgid(ids[1])
+        os.setuid(ids[0])
         work()
         return
     read_fd, write_fd = os.pipe()

@@ -171,14 +171,17 @@ class Resolver:
         return self._aliases
 
     def virtusers(self) -> VirtUserTable | None:
-        if self._virtusers is None and os.path.exists(self.config.maps.virtusertable):
+        path = self.config.maps.virtusertable
+        if self._virtusers is None and os.path.exists(path) and os.path.getsize(path) > 0:
             from mda.maps.virtusertable import VirtUserTable
 
             self._virtusers = VirtUserTable(self.config.maps.virtusertable)
         return self._virtusers
 
     def access(self) -> AccessMap | None:
-        if self._access is None and os.path.exists(self.config.maps.access):
+        path = self.config.maps.access
+        # An empty access file (the usual state) is no map: spare the delivery its import.
+        if self._access is None and os.path.exists(path) and os.path.getsize(path) > 0:
             from mda.maps.access import AccessMap
 
             self._access = AccessMap(self.config.maps.access)

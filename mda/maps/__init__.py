@@ -2,7 +2,7 @@
 
 Each map is its own module and nothing is re-exported here on purpose: `mda` is started once per
 message, so importing `mda.maps.aliases` must not drag in the access map or anything else. The
-modules import only interpreter-cheap stdlib modules (os, mmap, errno); `typing` and
+modules import only interpreter-cheap stdlib modules (os, errno); `typing` and
 `dataclasses` are avoided at run time because, measured with `python -X importtime`, each costs
 more than a whole bare interpreter start.
 

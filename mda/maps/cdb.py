@@ -26,7 +26,6 @@ parsed map is used from memory: slower, never wrong, and nothing to log.
 
 from __future__ import annotations
 
-import mmap
 import os
 
 from mda.maps.errors import MapError
@@ -61,14 +60,37 @@ def cdb_hash(key: bytes) -> int:
     return h
 
 
-def _u32(buf: mmap.mmap | bytes, pos: int) -> int:
+def _u32(buf: _Pread | bytes, pos: int) -> int:
     return int.from_bytes(buf[pos : pos + 4], "little")
 
 
-class CdbReader:
-    """O(1) lookups in a cdb file through a read-only memory map."""
+class _Pread:
+    """Slices of an open file read with pread(): a lookup reads a few dozen bytes, and the
+    `mmap` module would cost the delivery agent more to import than all its lookups."""
 
-    __slots__ = ("_mm", "path", "size", "stat")
+    __slots__ = ("fd", "size")
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd = fd
+        self.size = size
+
+    def __getitem__(self, span: slice) -> bytes:
+        start, stop = span.start, span.stop
+        return os.pread(self.fd, stop - start, start)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class CdbReader:
+    """O(1) lookups in a cdb file, read with pread()."""
+
+    __slots__ = ("_header", "_mm", "path", "size", "stat")
 
     def __init__(self, path: str, *, nofollow: bool = False) -> None:
         flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
@@ -81,16 +103,18 @@ class CdbReader:
                 raise CdbFormatError(f"{path}: not a regular file")
             if st.st_size < _HEADER_SIZE:
                 raise CdbFormatError(f"{path}: shorter than a cdb header")
-            # The map keeps its own reference to the file: the descriptor can go at once.
-            mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-        finally:
+            header = os.pread(fd, _HEADER_SIZE, 0)
+        except BaseException:
             os.close(fd)
+            raise
+        mm = _Pread(fd, st.st_size)
         # 256 cheap checks now save a bounds check per probe later.
         for i in range(256):
-            pos, slots = _u32(mm, i * 8), _u32(mm, i * 8 + 4)
+            pos, slots = _u32(header, i * 8), _u32(header, i * 8 + 4)
             if slots and (pos < _HEADER_SIZE or pos + slots * 8 > len(mm)):
                 mm.close()
                 raise CdbFormatError(f"{path}: hash table {i} lies outside the file")
+        self._header = header
         self._mm = mm
         self.path = path
         self.size = len(mm)
@@ -113,7 +137,7 @@ class CdbReader:
         mm, size = self._mm, self.size
         h = cdb_hash(key)
         table = (h & 0xFF) << 3
-        tpos, slots = _u32(mm, table), _u32(mm, table + 4)
+        tpos, slots = _u32(self._header, table), _u32(self._header, table + 4)
         if not slots:
             return
         slot = (h >> 8) % slots
@@ -139,7 +163,9 @@ class CdbReader:
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """Every record in file order (a sequential scan, for tools and tests)."""
         mm = self._mm
-        end = min(_u32(mm, i * 8) for i in range(256))  # the first hash table ends the records
+        end = min(
+            _u32(self._header, i * 8) for i in range(256)
+        )  # the first hash table ends the records
         pos = _HEADER_SIZE
         while pos < end:
             klen, dlen = _u32(mm, pos), _u32(mm, pos + 4)

@@ -1,0 +1,22 @@
+"""`python -m bench` (`make bench`): every benchmark in turn, each with its defaults.
+
+Run one alone for its options: `python -m bench.store --help`, `python -m bench.mda --help`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bench import mda, store
+
+
+def main() -> int:
+    del sys.argv[1:]  # the benchmarks parse sys.argv: give them their defaults
+    print("== bench.store ==", flush=True)
+    store.main()
+    print("\n== bench.mda ==", flush=True)
+    return mda.main([])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

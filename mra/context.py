@@ -1,0 +1,109 @@
+"""What a protocol session may know about its connection and use of the server.
+
+Twisted-free, so sessions stay sans-I/O: `Connection` describes one client connection,
+`Services` is the per-process toolbox (user database, authentication, stores, locks) that the
+network layer builds once from the configuration.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+
+from mailstore.store import MailStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mailstore.config import Config
+    from mailstore.userdb import User
+
+
+class Connection:
+    """One client connection, as the session sees it."""
+
+    def __init__(
+        self,
+        listener: str,
+        peer_ip: str,
+        peer_port: int = 0,
+        local_port: int = 0,
+        tls: bool = False,
+        tls_available: bool = False,
+        exempt: bool = False,
+    ) -> None:
+        self.listener = listener  # "imap", "imaps", "pop3", "pop3s"
+        self.peer_ip = peer_ip
+        self.peer_port = peer_port
+        self.local_port = local_port
+        self.tls = tls
+        self.tls_available = tls_available
+        self.exempt = exempt  # the access map said OK: no throttles
+        self.id = os.urandom(4).hex()
+
+    @property
+    def loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.peer_ip).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def secure(self) -> bool:
+        """Cleartext passwords may cross this connection (TLS, or never leaves the host)."""
+        return self.tls or self.loopback
+
+
+class Services:
+    """Per-process services shared by every session."""
+
+    def __init__(self, config: Config, auth: object) -> None:
+        self.config = config
+        self.auth = auth
+        self.hostname = socket.gethostname() or "localhost"
+        self.on_login: list[Callable[[User], None]] = []
+
+    def plaintext_allowed(self, conn: Connection) -> bool:
+        return conn.secure or self.config.auth.allow_plaintext
+
+    def open_store(self, user: User) -> MailStore:
+        quota = None
+        if user.quota_bytes:
+            from mailstore.quota import QuotaLimit
+
+            quota = QuotaLimit(bytes=user.quota_bytes, messages=None)
+        return MailStore(user.mail_root, quota_limit=quota)
+
+
+class SessionLock:
+    """An exclusive lock on a mailbox for a POP3 session (RFC 1939 section 8, `[IN-USE]`).
+
+    fcntl.flock on a file in the Maildir root: it holds across worker processes (and two
+    sessions in one process, whose open file descriptions differ), and the kernel releases it
+    when the holder dies, so a crash cannot leave a mailbox locked.
+    """
+
+    NAME = "mra-pop3.lock"
+
+    def __init__(self, root: str) -> None:
+        self.path = os.path.join(root, self.NAME)
+        self.fd = -1
+
+    def acquire(self) -> bool:
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1

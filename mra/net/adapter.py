@@ -1,0 +1,197 @@
+"""The Twisted side of a session: moves bytes, runs blocking work in threads, keeps timers.
+
+One `SessionProtocol` per connection carries out a session's outputs (see mra/session.py) in
+order. While a `Call`, `Delay` or `Stream` is under way, further input is queued, not handed to
+the session, so a pipelining client's commands still run one after the other; if the queue
+grows past a limit the client is not reading our answers and we stop reading it (back-pressure,
+`pauseProducing`). Streams are written through a pull producer, so a 50 MB RETR takes a chunk
+of memory at a time, at the pace of the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from twisted.internet import interfaces, protocol, reactor, threads
+from twisted.internet.base import DelayedCall
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from mra import log
+from mra.session import Call, Close, Delay, Output, Send, Session, StartTLS, Stream
+
+MAX_QUEUED_INPUT = 1 << 20  # bytes held back while a command runs, before we stop reading
+
+
+@implementer(interfaces.IPullProducer)
+class _ChunkProducer:
+    def __init__(self, proto: SessionProtocol, chunks: Iterator[bytes], done: Callable[[], None]):
+        self.proto = proto
+        self.chunks = chunks
+        self.done = done
+
+    def resumeProducing(self) -> None:
+        transport = self.proto.transport
+        if transport is None:
+            return
+        try:
+            chunk = next(self.chunks)
+        except StopIteration:
+            transport.unregisterProducer()
+            self.done()
+            return
+        except Exception as exc:  # a message vanished mid-stream, an I/O error
+            log.error("stream-failed", error=repr(exc))
+            transport.unregisterProducer()
+            transport.loseConnection()
+            return
+        transport.write(chunk)
+
+    def stopProducing(self) -> None:
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()
+
+
+class SessionProtocol(protocol.Protocol):
+    def __init__(self, make_session: Callable[[SessionProtocol], Session]) -> None:
+        self._make_session = make_session
+        self.session: Session | None = None
+        self._busy = False
+        self._queued: list[bytes] = []
+        self._queued_size = 0
+        self._paused = False
+        self._timer: DelayedCall | None = None
+        self._closed = False
+        self.tls_context: Any = None  # set by the factory when STARTTLS is possible
+
+    # -- Twisted events -------------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        self.session = self._make_session(self)
+        self._reset_timer()
+        self._carry_out(self.session.greeting())
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.session is None or self._closed:
+            return
+        self._reset_timer()
+        if self._busy:
+            self._queued.append(data)
+            self._queued_size += len(data)
+            if self._queued_size > MAX_QUEUED_INPUT and not self._paused:
+                self._paused = True
+                self.transport.pauseProducing()
+            return
+        self._carry_out(self.session.data_received(data))
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        self._closed = True
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        if self.session is not None:
+            try:
+                self.session.connection_lost()
+            except Exception as exc:
+                log.error("session-cleanup-failed", error=repr(exc))
+
+    # -- server events --------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        if self.session is not None and not self._closed:
+            self._carry_out(self.session.shutdown())
+
+    def mailbox_changed(self) -> None:
+        if self.session is not None and not self._closed and not self._busy:
+            self._carry_out(self.session.mailbox_changed())
+
+    # -- outputs --------------------------------------------------------------------------
+
+    def _carry_out(self, outputs: list[Output]) -> None:
+        for i, out in enumerate(outputs):
+            if self._closed:
+                return
+            if isinstance(out, Send):
+                self.transport.write(out.data)
+            elif isinstance(out, Close):
+                self._closed = True
+                self.transport.loseConnection()
+                return
+            elif isinstance(out, StartTLS):
+                # Whatever the client sent after STARTTLS was sent in the clear: drop it.
+                self._queued.clear()
+                self._queued_size = 0
+                self.transport.startTLS(self.tls_context)
+                assert self.session is not None
+                self._carry_out(self.session.tls_started())
+            elif isinstance(out, Call):
+                self._wait(outputs[i + 1 :])
+                d = threads.deferToThread(out.fn)
+                d.addBoth(self._called, out.then)
+                return
+            elif isinstance(out, Delay):
+                self._wait(outputs[i + 1 :])
+                reactor.callLater(out.seconds, self._resume, out.then)
+                return
+            elif isinstance(out, Stream):
+                self._wait(outputs[i + 1 :])
+                producer = _ChunkProducer(
+                    self, out.chunks, lambda then=out.then: self._resume(then)
+                )
+                self.transport.registerProducer(producer, False)
+                return
+        if not self._busy:
+            self._drain()
+
+    def _wait(self, rest: list[Output]) -> None:
+        if rest:
+            raise RuntimeError("a blocking output must be the last of its list")
+        self._busy = True
+
+    def _called(self, result: object, then: Callable[[object], list[Output]]) -> None:
+        value = result.value if isinstance(result, Failure) else result
+        self._resume(lambda: then(value))
+
+    def _resume(self, then: Callable[[], list[Output]]) -> None:
+        self._busy = False
+        if self._closed:
+            return
+        try:
+            outputs = then()
+        except Exception as exc:
+            log.error("session-failed", error=repr(exc))
+            self.transport.loseConnection()
+            return
+        self._carry_out(outputs)
+
+    def _drain(self) -> None:
+        """Feed queued input to the session, now that it can take it."""
+        while self._queued and not self._busy and not self._closed:
+            data = b"".join(self._queued)
+            self._queued.clear()
+            self._queued_size = 0
+            assert self.session is not None
+            self._carry_out(self.session.data_received(data))
+        if self._paused and not self._busy and not self._closed:
+            self._paused = False
+            self.transport.resumeProducing()
+
+    # -- idle timeout ---------------------------------------------------------------------
+
+    def _reset_timer(self) -> None:
+        if self.session is None:
+            return
+        seconds = self.session.timeout
+        if self._timer is not None and self._timer.active():
+            self._timer.reset(seconds)
+        else:
+            self._timer = reactor.callLater(seconds, self._timed_out)
+
+    def _timed_out(self) -> None:
+        if self.session is None or self._closed:
+            return
+        if self._busy:
+            self._reset_timer()  # our own work is not the client's silence
+            return
+        self._carry_out(self.session.idle_timeout())

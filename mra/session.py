@@ -1,0 +1,125 @@
+"""The contract between a sans-I/O protocol session (POP3, IMAP) and the code that moves bytes.
+
+A session never touches a socket, a thread or a timer. It is fed events and answers with a list
+of outputs, which the adapter (mra/net/adapter.py, the only Twisted code) carries out in order:
+
+    Send(data)            write bytes
+    Stream(chunks, then)  write an iterator of byte chunks with back-pressure (RETR, FETCH of a
+                          big body), then call `then()` for more outputs
+    Call(fn, then)        run the blocking `fn()` in the thread pool (password hashing, opening
+                          a big mailbox); `then(result_or_exception)` gives the next outputs.
+                          Input is held back until it completes, so commands run in order
+    Delay(seconds, then)  wait (the pause after a failed login), then `then()`
+    StartTLS()            start TLS now; input already received after the command is dropped
+                          (CVE-2011-0411: nothing sent in plaintext may run as if encrypted)
+    Close()               close after what was written so far is flushed
+
+Events a session receives: `greeting()`, `data_received(bytes)`, `tls_started()`,
+`idle_timeout()`, `shutdown()` (the server is stopping), `mailbox_changed()` (IDLE push) and
+`connection_lost()`. `timeout` says how long the connection may stay silent before
+`idle_timeout()`; the session changes it as its state changes (short before login).
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+
+class Output:
+    __slots__ = ()
+
+
+class Send(Output):
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"Send({self.data!r})"
+
+
+class Stream(Output):
+    __slots__ = ("chunks", "then")
+
+    def __init__(self, chunks: Iterator[bytes], then: Callable[[], list[Output]]) -> None:
+        self.chunks = chunks
+        self.then = then
+
+
+class Call(Output):
+    __slots__ = ("fn", "then")
+
+    def __init__(self, fn: Callable[[], object], then: Callable[[object], list[Output]]) -> None:
+        self.fn = fn
+        self.then = then
+
+
+class Delay(Output):
+    __slots__ = ("seconds", "then")
+
+    def __init__(self, seconds: float, then: Callable[[], list[Output]]) -> None:
+        self.seconds = seconds
+        self.then = then
+
+
+class StartTLS(Output):
+    __slots__ = ()
+
+
+class Close(Output):
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Close()"
+
+
+class Session:
+    """Base of the protocol sessions: the events, all of them doing nothing by default."""
+
+    timeout: float = 60.0
+
+    def greeting(self) -> list[Output]:
+        return []
+
+    def data_received(self, data: bytes) -> list[Output]:
+        raise NotImplementedError
+
+    def tls_started(self) -> list[Output]:
+        return []
+
+    def idle_timeout(self) -> list[Output]:
+        return [Close()]
+
+    def shutdown(self) -> list[Output]:
+        return [Close()]
+
+    def mailbox_changed(self) -> list[Output]:
+        return []
+
+    def connection_lost(self) -> None:
+        return None
+
+
+def run_blocking(outputs: list[Output]) -> list[Output]:
+    """Carry out Call, Delay and Stream outputs synchronously, keeping the rest (for tests)."""
+    done: list[Output] = []
+    queue = list(outputs)
+    while queue:
+        out = queue.pop(0)
+        if isinstance(out, Call):
+            try:
+                result: object = out.fn()
+            except Exception as exc:
+                result = exc
+            queue[:0] = out.then(result)
+        elif isinstance(out, Delay):
+            queue[:0] = out.then()
+        elif isinstance(out, Stream):
+            done.append(Send(b"".join(out.chunks)))
+            queue[:0] = out.then()
+        else:
+            done.append(out)
+    return done

@@ -1,0 +1,152 @@
+"""Regenerate ``golden.py``: what Dovecot 2.3 answers for every message of ``corpus.py``.
+
+Run as ``.venv/bin/python -m tests.unit.imap_mime.capture_dovecot`` (root or a user Dovecot
+can run as; see ``tests/interop/dovecot.py``).  Each corpus message is dropped into a fresh
+Maildir as a file (the way our store keeps it, LF or CRLF), then fetched with ENVELOPE, BODY,
+BODYSTRUCTURE, RFC822.SIZE, every section of ``corpus.SECTIONS`` and every partial of
+``corpus.PARTIALS``.  The items are kept as the exact text Dovecot sent.
+"""
+
+from __future__ import annotations
+
+import pprint
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.interop.dovecot import (
+    DovecotImap,
+    deliver_foreign,
+    make_maildir,
+    parse_imap,
+    remove_tree,
+    traversable_tempdir,
+)
+from tests.unit.imap_mime.corpus import CORPUS, PARTIALS, SECTIONS
+
+GOLDEN = Path(__file__).with_name("golden.py")
+
+
+def raw_value(data: bytes, pos: int) -> tuple[bytes, int]:
+    """The exact text of the IMAP value starting at ``data[pos]`` and the index after it."""
+    start = pos
+    depth = 0
+    while True:
+        c = data[pos : pos + 1]
+        if c == b"(":
+            depth += 1
+            pos += 1
+        elif c == b")":
+            depth -= 1
+            pos += 1
+        elif c == b'"':
+            pos += 1
+            while data[pos : pos + 1] != b'"':
+                pos += 2 if data[pos : pos + 1] == b"\\" else 1
+            pos += 1
+        elif c == b"{":
+            m = re.match(rb"\{(\d+)\}\r\n", data[pos:])
+            assert m is not None, data[pos : pos + 20]
+            pos += m.end() + int(m.group(1))
+        elif c == b" ":
+            pos += 1
+            continue
+        else:
+            m = re.match(rb"[^ ()\r\n]+", data[pos:])
+            assert m is not None
+            pos += m.end()
+        if depth == 0:
+            return data[start:pos], pos
+
+
+def fetch_raw(imap: DovecotImap, uid: int, item: str) -> bytes:
+    lines = imap.ok(f"UID FETCH {uid} ({item})")
+    resp = b"".join(ln for ln in lines if ln.startswith(b"* "))
+    key = item.upper().encode() + b" "
+    idx = resp.find(key)
+    assert idx >= 0, (item, resp)
+    value, _ = raw_value(resp, idx + len(key))
+    return value
+
+
+def fetch_section(imap: DovecotImap, uid: int, spec: str, partial: str = "") -> bytes | None:
+    lines = imap.command(f"UID FETCH {uid} (BODY.PEEK[{spec}]{partial})")
+    status = DovecotImap.tagged_status(lines)
+    if status != "OK":
+        return b"<" + status.encode() + b">"
+    resp = b"".join(ln for ln in lines if ln.startswith(b"* "))
+    data = parse_imap(resp)[3]
+    assert isinstance(data, list)
+    for key, value in zip(data[::2], data[1::2], strict=True):
+        if isinstance(key, bytes) and key.upper().startswith(b"BODY["):
+            assert value is None or isinstance(value, bytes)
+            return value
+    raise AssertionError(resp)
+
+
+def capture() -> dict[str, dict[str, object]]:
+    base = traversable_tempdir("mime-golden-")
+    try:
+        maildir = make_maildir(base / "Maildir")
+        names = list(CORPUS)
+        for n, name in enumerate(names):
+            deliver_foreign(maildir, f"{1700000000 + n}.M1P1.golden,S={len(CORPUS[name])}", CORPUS[name])
+        out: dict[str, dict[str, object]] = {}
+        with DovecotImap(maildir) as imap:
+            imap.select("INBOX")
+            bodies = {uid: v["BODY[]"] for uid, v in imap.fetch("1:*", "(UID BODY.PEEK[])").items()}
+            for name in names:
+                want = CORPUS[name].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+                want = want.replace(b"\x00", b"\x80")
+                uids = [uid for uid, body in bodies.items() if body == want]
+                assert len(uids) == 1, (name, uids)
+                uid = uids[0]
+                entry: dict[str, object] = {}
+                for item in ("ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822.SIZE"):
+                    entry[item] = fetch_raw(imap, uid, item)
+                sections: dict[str, bytes | None] = {}
+                for spec in SECTIONS:
+                    sections[spec] = fetch_section(imap, uid, spec)
+                entry["sections"] = sections
+                partials: dict[str, bytes | None] = {}
+                for spec, origin, count in PARTIALS:
+                    partials[f"{spec}<{origin}.{count}>"] = fetch_section(
+                        imap, uid, spec, f"<{origin}.{count}>"
+                    )
+                entry["partials"] = partials
+                out[name] = entry
+        return out
+    finally:
+        remove_tree(base)
+
+
+def dovecot_package_version() -> str:
+    """The installed package version (``doveconf --version`` does not exist in 2.3)."""
+    try:
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f", "${Version}", "dovecot-imapd"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "2.3"
+    return out.stdout.strip()
+
+
+def main() -> None:
+    data = capture()
+    text = (
+        '"""Answers of Dovecot {version} for ``corpus.CORPUS``.\n\n'
+        "Generated by ``python -m tests.unit.imap_mime.capture_dovecot``; do not edit by hand.\n"
+        '"""\n\n'
+        "# ruff: noqa: E501\n"
+        "GOLDEN: dict[str, dict[str, object]] = {data}\n"
+    ).format(version=dovecot_package_version(), data=pprint.pformat(data, width=100))
+    GOLDEN.write_text(text)
+    print(f"wrote {GOLDEN}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,481 @@
+"""Messages for the MIME/ENVELOPE/BODYSTRUCTURE/SEARCH tests.
+
+Each entry is stored as given (some LF-only, some CRLF); IMAP serves them with CRLF.  The
+expected answers in ``golden.py`` were produced by Dovecot 2.3 from exactly these bytes (see
+``capture_dovecot.py``).
+"""
+
+from __future__ import annotations
+
+
+def lf(text: str) -> bytes:
+    """A message written with bare LF line ends (as an MTA pipes it in)."""
+    return text.encode("utf-8")
+
+
+def crlf(text: str) -> bytes:
+    """The same text with CRLF line ends (as an IMAP APPEND stores it)."""
+    return text.replace("\n", "\r\n").encode("utf-8")
+
+
+PLAIN = lf(
+    """\
+Return-Path: <alice@example.org>
+Received: from mx.example.org (mx.example.org [192.0.2.1])
+\tby mail.example.com with ESMTP id 4F3A2
+\tfor <bob@example.com>; Mon, 6 May 2024 10:15:02 +0200
+Date: Mon, 6 May 2024 10:15:00 +0200
+From: Alice Example <alice@example.org>
+To: Bob <bob@example.com>, carol@example.net
+Cc: "Dave, the Reviewer" <dave@example.net>
+Subject: Quarterly report
+Message-ID: <20240506101500.GA1234@example.org>
+In-Reply-To: <prev-1@example.com>
+References: <prev-0@example.com> <prev-1@example.com>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=us-ascii
+Content-Transfer-Encoding: 7bit
+
+Hi Bob,
+
+please find the quarterly numbers below.  Revenue is up.
+
+-- 
+Alice
+"""
+)
+
+ALTERNATIVE = crlf(
+    """\
+Date: Tue, 7 May 2024 08:00:00 -0400
+From: "Newsletter" <news@shop.example>
+To: subscriber@example.com
+Subject: =?UTF-8?B?U3BlY2lhbCBvZmZlciDigJMgMjAlIG9mZg==?=
+Message-ID: <nl-2024-05@shop.example>
+MIME-Version: 1.0
+Content-Type: multipart/alternative; boundary="=_alt_boundary_42"
+
+This is a multi-part message in MIME format.
+
+--=_alt_boundary_42
+Content-Type: text/plain; charset="utf-8"
+Content-Transfer-Encoding: quoted-printable
+
+Special offer =E2=80=93 twenty percent off everything in the caf=C3=A9 this=
+ week.
+--=_alt_boundary_42
+Content-Type: text/html; charset="utf-8"
+Content-Transfer-Encoding: quoted-printable
+
+<html><body><p>Special offer =E2=80=93 <b>20% off</b> in the caf=C3=A9.</p></body></html>
+
+--=_alt_boundary_42--
+
+Epilogue text that nobody reads.
+"""
+)
+
+MIXED = lf(
+    """\
+Date: Wed, 8 May 2024 16:20:31 +0000
+From: Erin <erin@example.org>
+Sender: Mailing List <list-bounces@lists.example.org>
+Reply-To: team@lists.example.org
+To: team@lists.example.org
+Bcc: archive@example.org
+Subject: Fwd: contract draft and the original thread
+Message-ID: <mixed-1@example.org>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="outer"
+Content-Language: en
+
+preamble line
+
+--outer
+Content-Type: text/plain; charset=utf-8; format=flowed
+Content-Transfer-Encoding: 8bit
+Content-Language: en-GB, de
+
+See the attached contract.  Grüße, Erin
+
+--outer
+Content-Type: application/pdf; name="contract draft.pdf"
+Content-Transfer-Encoding: base64
+Content-Disposition: attachment; filename="contract draft.pdf"; size=37
+Content-Description: The contract
+Content-ID: <part2.contract@example.org>
+Content-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==
+Content-Location: http://example.org/contract.pdf
+
+JVBERi0xLjQKJcOkw7zDtsOfCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9nPj4KZW5kb2JqCg==
+--outer
+Content-Type: message/rfc822
+Content-Disposition: inline
+
+Date: Thu, 2 May 2024 09:00:00 +0200
+From: Frank <frank@example.com>
+To: Erin <erin@example.org>
+Subject: Original thread
+Message-ID: <orig-7@example.com>
+MIME-Version: 1.0
+Content-Type: multipart/alternative; boundary="inner"
+
+--inner
+Content-Type: text/plain
+
+The original plain text.
+--inner
+Content-Type: text/html
+
+<p>The original <i>HTML</i>.</p>
+--inner--
+--outer--
+"""
+)
+
+ENCODED_WORDS = lf(
+    """\
+Date: Fri, 10 May 2024 12:00:00 +0200
+From: =?ISO-8859-1?Q?J=F6rg_M=FCller?= <joerg@example.de>
+To: =?utf-8?q?Bj=C3=B6rn?= <bjoern@example.se>, "=?utf-8?B?w4lsb2RpZQ==?=" <elodie@example.fr>
+Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?= und =?ISO-8859-1?Q?Z=FCrich?=
+ =?UTF-8?B?IOKAkyBuZXh0IHdlZWs=?=
+Message-ID: <enc-1@example.de>
+Content-Type: text/plain; charset=iso-8859-1
+Content-Transfer-Encoding: quoted-printable
+
+Sch=F6ne Gr=FC=DFe aus K=F6ln!
+"""
+)
+
+GROUPS = lf(
+    """\
+Date: Sat, 11 May 2024 07:30:00 +0000
+From: Grace <grace@example.org>
+To: undisclosed-recipients:;
+Cc: Project Team: heidi@example.org, "Ivan I." <ivan@example.org>;, judy@example.org
+Bcc: (a comment only) kim@example.org (Kim K.)
+Subject: Group addresses
+Message-ID: <groups@example.org>
+
+Body.
+"""
+)
+
+MISSING_HEADERS = lf(
+    """\
+Subject: no date, no from, no message-id
+X-Mailer: handwritten
+
+Just a body
+without a final newline"""
+)
+
+NO_BODY = lf(
+    """\
+From: Leo <leo@example.org>
+Subject: headers only, no blank line
+"""
+)
+
+MALFORMED = (
+    b"From nobody Mon May 13 00:00:00 2024\n"
+    b" leading continuation line\n"
+    b"Subject: Caf\xc3\xa9 \xe2\x80\x93 raw UTF-8 subject\n"
+    b"From: M\xfcller <mueller@example.de>\n"
+    b"this line has no colon at all\n"
+    b"To: <>, @route-only, broken@, \"unterminated <x@y>\n"
+    b"Content-Type: text/plain; charset=\n"
+    b"Date: not a date\n"
+    b"Subject: second subject\n"
+    b"\n"
+    b"Body with \x00 NUL byte and \xff octet.\n"
+)
+
+NO_BOUNDARY = crlf(
+    """\
+From: Mallory <mallory@example.org>
+Subject: multipart without a boundary
+MIME-Version: 1.0
+Content-Type: multipart/mixed
+
+--whatever
+Content-Type: text/plain
+
+text
+--whatever--
+"""
+)
+
+EMPTY_MULTIPART = crlf(
+    """\
+From: Nina <nina@example.org>
+Subject: multipart that ends at once
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary=b1
+
+--b1--
+"""
+)
+
+UNCLOSED = lf(
+    """\
+From: Oscar <oscar@example.org>
+Subject: boundary never closed, headers cut by boundary
+MIME-Version: 1.0
+Content-Type: multipart/related; boundary="rel"; type="text/html"
+
+--rel
+Content-Type: text/html; charset=us-ascii
+--rel
+Content-Type: image/png
+Content-Transfer-Encoding: base64
+Content-ID: <img1>
+
+iVBORw0KGgo=
+--rel
+"""
+)
+
+DIGEST = lf(
+    """\
+From: Digest <digest@lists.example.org>
+Subject: List digest, Vol 1, Issue 2
+MIME-Version: 1.0
+Content-Type: multipart/digest; boundary="dig"
+
+--dig
+
+From: Pat <pat@example.org>
+Subject: first
+
+first message
+--dig
+Content-Type: message/rfc822
+
+From: Quinn <quinn@example.org>
+Subject: second
+Content-Type: text/plain; charset=utf-8
+
+second message
+--dig
+Content-Type: text/plain
+
+not a message
+--dig--
+"""
+)
+
+RFC2231 = lf(
+    """\
+From: Rita <rita@example.org>
+Subject: RFC 2231 parameters
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="p"
+
+--p
+Content-Type: application/octet-stream;
+ name*0*=utf-8''%E2%82%AC%20rates;
+ name*1*=%20and%20fees.txt
+Content-Disposition: attachment;
+ filename*0="long file name ";
+ filename*1="continued.txt"
+Content-Transfer-Encoding: BASE64
+
+cmF0ZXM=
+--p
+Content-Type: TEXT/PLAIN; CHARSET=ISO-8859-1; Format="Flowed"
+
+upper case
+--p--
+"""
+)
+
+FOLDED = lf(
+    """\
+Date: Sun, 12 May 2024
+  21:05:00 +0100
+From: "Sam \\"the man\\" Smith" <sam@example.org>
+To: Terry
+ <terry@example.org>,
+ Uma <uma@example.org>
+Subject: a folded
+\tsubject with  double  spaces and "quotes" and \\backslash\\
+Message-ID:
+ <folded@example.org>
+In-Reply-To: <a@example.org> (comment)
+
+body
+"""
+)
+
+QUOTES = lf(
+    """\
+From: "a\\"b" <ab@example.org>
+Subject: "q" "u" "o" "t" "e" "s"
+Message-ID: <"weird\\"id"@example.org>
+
+.
+"""
+)
+
+TOP_RFC822 = lf(
+    """\
+From: Victor <victor@example.org>
+Subject: the whole message is message/rfc822
+MIME-Version: 1.0
+Content-Type: message/rfc822
+
+From: Wendy <wendy@example.org>
+Subject: inner
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary=x
+
+--x
+Content-Type: text/plain
+
+inner part one
+--x
+Content-Type: text/plain
+
+inner part two
+--x--
+"""
+)
+
+NESTED = crlf(
+    """\
+From: Xavier <xavier@example.org>
+To: Yolanda <yolanda@example.org>
+Subject: nested multiparts
+Date: Mon, 13 May 2024 23:59:59 -1200
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="L1"
+
+--L1
+Content-Type: multipart/alternative; boundary="L1-alt"
+
+--L1-alt
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: base64
+
+SGVsbG8gd29ybGQsIGNhZsOpIG9uIHRoZSBjb3JuZXIu
+--L1-alt
+Content-Type: multipart/related; boundary="L1"
+
+--L1
+Content-Type: text/html
+
+<b>same boundary as the outer one</b>
+--L1-alt--
+--L1
+Content-Type: application/zip
+Content-Disposition: attachment; filename=a.zip
+
+PK
+--L1--
+"""
+)
+
+CONTENT_ONLY_NO_MIME = lf(
+    """\
+From: Zed <zed@example.org>
+Subject: Content-Transfer-Encoding without MIME-Version
+Content-Transfer-Encoding: base64
+Content-Description: ignored without MIME
+
+aGVsbG8=
+"""
+)
+
+ODD_CONTENT_TYPE = lf(
+    """\
+From: Zoe <zoe@example.org>
+Subject: broken content type
+MIME-Version: 1.0
+Content-Type: garbage
+Content-Transfer-Encoding: x-uuencode
+
+body
+"""
+)
+
+EMPTY_BODY = crlf(
+    """\
+From: Abe <abe@example.org>
+Subject: empty body
+Content-Type: text/plain
+
+"""
+)
+
+CORPUS: dict[str, bytes] = {
+    "plain": PLAIN,
+    "alternative": ALTERNATIVE,
+    "mixed": MIXED,
+    "encoded_words": ENCODED_WORDS,
+    "groups": GROUPS,
+    "missing_headers": MISSING_HEADERS,
+    "no_body": NO_BODY,
+    "malformed": MALFORMED,
+    "no_boundary": NO_BOUNDARY,
+    "empty_multipart": EMPTY_MULTIPART,
+    "unclosed": UNCLOSED,
+    "digest": DIGEST,
+    "rfc2231": RFC2231,
+    "folded": FOLDED,
+    "quotes": QUOTES,
+    "top_rfc822": TOP_RFC822,
+    "nested": NESTED,
+    "content_only_no_mime": CONTENT_ONLY_NO_MIME,
+    "odd_content_type": ODD_CONTENT_TYPE,
+    "empty_body": EMPTY_BODY,
+}
+
+# Section specifiers fetched for every message (BODY.PEEK[<spec>]); partials are added in
+# the capture as BODY.PEEK[<spec>]<origin.count>.
+SECTIONS: list[str] = [
+    "",
+    "HEADER",
+    "TEXT",
+    "HEADER.FIELDS (SUBJECT FROM)",
+    "HEADER.FIELDS (to cc x-nonexistent)",
+    "HEADER.FIELDS.NOT (SUBJECT FROM RECEIVED)",
+    "1",
+    "1.MIME",
+    "1.HEADER",
+    "1.TEXT",
+    "1.1",
+    "1.2",
+    "2",
+    "2.MIME",
+    "2.HEADER",
+    "2.TEXT",
+    "2.HEADER.FIELDS (SUBJECT)",
+    "2.1",
+    "2.1.MIME",
+    "2.2",
+    "2.1.1",
+    "3",
+    "3.MIME",
+    "3.HEADER",
+    "3.TEXT",
+    "3.1",
+    "3.2",
+    "3.1.MIME",
+    "3.2.MIME",
+    "3.HEADER.FIELDS (Subject Date)",
+    "3.HEADER.FIELDS.NOT (Subject Date)",
+    "4",
+    "9",
+    "1.9",
+]
+
+PARTIALS: list[tuple[str, int, int]] = [
+    ("", 0, 10),
+    ("", 5, 0),
+    ("HEADER", 3, 7),
+    ("TEXT", 2, 100000),
+    ("1", 1, 5),
+    ("2", 10000, 5),
+]
