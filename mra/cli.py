@@ -114,7 +114,7 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("action", choices=["add", "passwd", "del", "list"])
     u.add_argument("name", nargs="?")
     u.add_argument("--password-stdin", action="store_true")
-    u.add_argument("--scheme", default="ARGON2ID")
+    u.add_argument("--scheme", default=None, help="password scheme (default: ARGON2ID)")
     u.add_argument("--config", default=argparse.SUPPRESS)
     u.set_defaults(func=cmd_user)
     return p

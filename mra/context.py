@@ -15,8 +15,6 @@ from mailstore.store import MailStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from mailstore.config import Config
     from mailstore.userdb import User
 
@@ -63,7 +61,9 @@ class Services:
         self.config = config
         self.auth = auth
         self.hostname = socket.gethostname() or "localhost"
-        self.on_login: list[Callable[[User], None]] = []
+        from mra.auth.throttle import ConnectionLimits
+
+        self.limits = ConnectionLimits()
 
     def plaintext_allowed(self, conn: Connection) -> bool:
         return conn.secure or self.config.auth.allow_plaintext

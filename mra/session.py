@@ -84,6 +84,10 @@ class Session:
     def greeting(self) -> list[Output]:
         return []
 
+    def refuse(self, text: str) -> list[Output]:
+        """The access map or a limit refuses the connection: say so in the protocol, close."""
+        return [Close()]
+
     def data_received(self, data: bytes) -> list[Output]:
         raise NotImplementedError
 

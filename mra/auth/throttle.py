@@ -13,7 +13,9 @@ and is never refused; its failures count against nothing, though it still gets t
 
 Memory is bounded: records expire once nothing has happened to them for the window (or the
 block), and each table keeps at most `max_tracked` keys, dropping the least recently active
-first. Not thread-safe: use one instance from one thread (the reactor's).
+first. A flood from more addresses than that can push old records out, blocks included: size
+it above the number of addresses a busy hour brings. Not thread-safe: use one instance from
+one thread (the reactor's).
 
 A per-user block also locks the real user out while it lasts, whoever caused it: that is why
 its threshold is higher than the per-address one, and why a success does not lift it.

@@ -13,13 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from twisted.internet import interfaces, protocol, reactor, threads
+from twisted.internet import interfaces, protocol, threads
+from twisted.internet import reactor as _reactor
 from twisted.internet.base import DelayedCall
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from mra import log
 from mra.session import Call, Close, Delay, Output, Send, Session, StartTLS, Stream
+
+# Twisted's global reactor is typed as a module; it is an IReactorCore, IReactorTime, ...
+reactor: Any = _reactor
 
 MAX_QUEUED_INPUT = 1 << 20  # bytes held back while a command runs, before we stop reading
 
@@ -55,6 +59,8 @@ class _ChunkProducer:
 
 
 class SessionProtocol(protocol.Protocol):
+    transport: Any  # an ITCPTransport and ITLSTransport; Twisted's stubs say less
+
     def __init__(self, make_session: Callable[[SessionProtocol], Session]) -> None:
         self._make_session = make_session
         self.session: Session | None = None
@@ -72,6 +78,16 @@ class SessionProtocol(protocol.Protocol):
         self.session = self._make_session(self)
         self._reset_timer()
         self._carry_out(self.session.greeting())
+
+    def start_held(self) -> None:
+        """Make the session but hold input back until `release()` (an access check runs)."""
+        self.session = self._make_session(self)
+        self._busy = True
+
+    def release(self, outputs: list[Output]) -> None:
+        self._busy = False
+        self._reset_timer()
+        self._carry_out(outputs)
 
     def dataReceived(self, data: bytes) -> None:
         if self.session is None or self._closed:

@@ -18,8 +18,11 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
-from twisted.internet import protocol, reactor
+from twisted.internet import protocol, threads
+from twisted.internet import reactor as _reactor
+from twisted.python.failure import Failure
 
 from mailstore.config import Config, Endpoint
 from mra import log
@@ -27,6 +30,9 @@ from mra.context import Connection, Services
 from mra.net.adapter import SessionProtocol
 from mra.net.tls import TLSContext
 from mra.session import Session
+
+# Twisted's global reactor is typed as a module; it is an IReactorCore, IReactorTime, ...
+reactor: Any = _reactor
 
 PROTOCOLS = {
     "imap": ("imap", False),
@@ -81,6 +87,31 @@ class Server:
     def port(self, name: str) -> int:
         return int(self.sockets[name].getsockname()[1])
 
+    def load_access(self) -> None:
+        """The access map, if it has any entries (`Connect:` rules apply to every listener)."""
+        path = self.config.maps.access
+        try:
+            if os.path.getsize(path) == 0:
+                self.access = None
+                return
+        except OSError:
+            self.access = None
+            return
+        from mda.maps.access import AccessMap
+
+        self.access = AccessMap(path)
+
+    def connect_decision(self, ip: str) -> object:
+        """In a thread: the access map's verdict on a client, by host name and address."""
+        access = self.access
+        if access is None:
+            return None
+        try:
+            hostname: str | None = socket.gethostbyaddr(ip)[0]
+        except OSError:
+            hostname = None
+        return access.check_connect(hostname, ip)  # type: ignore[attr-defined]
+
     def make_services(self) -> Services:
         from mra.auth.glue import make_authenticator
 
@@ -115,7 +146,9 @@ class Server:
 
     def start_listening(self) -> None:
         """Adopt the bound sockets into this process's reactor."""
-        self.services = self.make_services()
+        if self.services is None:
+            self.services = self.make_services()
+        self.load_access()
         for name, sock in self.sockets.items():
             factory = _Factory(self, self._session_factory(name))
             if PROTOCOLS[name][1]:
@@ -129,6 +162,10 @@ class Server:
         log.info("reload")
         if self.tls is not None:
             self.tls.reload()
+        try:
+            self.load_access()
+        except Exception as exc:
+            log.error("access-reload-failed", error=repr(exc))
         if self.services is not None:
             refresh = getattr(self.services.auth, "reload", None)
             if refresh is not None:
@@ -166,19 +203,102 @@ class _Factory(protocol.Factory):
 
 
 class _TrackedProtocol(SessionProtocol):
+    """A connection that first passes the access map's `Connect:` rules and the per-address
+    connection limit, then gets its greeting."""
+
     server: Server
+    _lease: Any = None
 
     def connectionMade(self) -> None:
         self.server.connections.add(self)
-        super().connectionMade()
+        self.start_held()
+        conn = self.session.conn  # type: ignore[union-attr]
+        if self.server.access is None:
+            self._admit(None)
+            return
+        d = threads.deferToThread(self.server.connect_decision, conn.peer_ip)
+        d.addBoth(self._admit)
+
+    def _admit(self, decision: object) -> None:
+        session = self.session
+        assert session is not None
+        conn = session.conn  # type: ignore[attr-defined]
+        if isinstance(decision, Failure):
+            log.error("access-check-failed", ip=conn.peer_ip, error=repr(decision.value))
+            self.release(session.refuse("Temporary failure, try again later"))
+            return
+        action = getattr(decision, "action", None)
+        refusal = getattr(decision, "refusal", None)
+        if refusal is not None:
+            log.info("connect-refused", ip=conn.peer_ip, rule=getattr(decision, "key", ""))
+            self.release(session.refuse(f"Access denied: {refusal.text}"))
+            return
+        if action == "DISCARD":
+            log.info("connect-discarded", ip=conn.peer_ip, rule=getattr(decision, "key", ""))
+            self._closed = True
+            self.transport.loseConnection()
+            return
+        conn.exempt = action == "OK"
+        assert self.server.services is not None
+        self._lease = self.server.services.limits.connect(conn.peer_ip, exempt=conn.exempt)
+        if self._lease is None:
+            log.warn("connect-limit", ip=conn.peer_ip)
+            self.release(session.refuse("Too many connections from your address"))
+            return
+        self.release(session.greeting())
 
     def connectionLost(self, reason: object = None) -> None:  # type: ignore[override]
         self.server.connections.discard(self)
+        if self._lease is not None:
+            self._lease.release()
         super().connectionLost(reason)  # type: ignore[arg-type]
+
+
+# Imported before privileges are dropped: the installation (or the interpreter's own library,
+# a pyenv under /root for instance) may be unreadable for the unprivileged user.
+PRELOAD_PACKAGES = ("mailstore", "mra", "mda.maps", "mda.sieve")
+PRELOAD_MODULES = (
+    "fcntl",
+    "hashlib",
+    "secrets",
+    "shutil",
+    "logging",
+    "binascii",
+    "struct",
+    "shlex",
+    "email",
+    "email.parser",
+    "email.policy",
+    "email.header",
+    "email.utils",
+    "twisted.internet.inotify",
+    "mda.resolve",
+    "mda.errors",
+)
+
+
+def preload() -> None:
+    import importlib
+    import pkgutil
+
+    for name in PRELOAD_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    for package_name in PRELOAD_PACKAGES:
+        package = importlib.import_module(package_name)
+        for info in pkgutil.walk_packages(package.__path__, package_name + "."):
+            if info.name.endswith(("__main__", ".demo", ".cli")):
+                continue
+            importlib.import_module(info.name)
 
 
 def serve(config: Config) -> int:
     server = Server(config)
+    if config.server.user and os.geteuid() == 0:
+        preload()
+        server.services = server.make_services()
     drop_privileges(config.server.user)
     workers = config.server.workers
     if workers <= 1:

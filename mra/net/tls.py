@@ -13,10 +13,13 @@ import os
 
 from OpenSSL import SSL
 from twisted.internet import ssl
+from twisted.internet.interfaces import IOpenSSLContextFactory
+from zope.interface import implementer
 
 from mra import log
 
 
+@implementer(IOpenSSLContextFactory)
 class TLSContext:
     """A context factory whose certificate can be replaced while connections stay up."""
 
@@ -67,7 +70,7 @@ def generate_self_signed(cert_path: str, key_path: str, hostname: str = "localho
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 MAX_LINE = 1024  # RFC 2449 section 4: at least 255 octets of argument; we allow more
 MAX_BAD = 10
-AUTH_FAIL_DELAY = 2.0
 PREAUTH_TIMEOUT = 60.0
 TIMEOUT = 600.0
 
@@ -65,6 +64,7 @@ class Pop3Session(Session):
         self.user: User | None = None
         self.mailbox: Mailbox | None = None
         self._lock: SessionLock | None = None
+        self._user_lease: object = None
         self._messages: list[Message] = []
         self._sizes: list[int] = []
         self._deleted: set[int] = set()
@@ -74,6 +74,9 @@ class Pop3Session(Session):
 
     def greeting(self) -> list[Output]:
         return [self._ok(f"{self.services.hostname} POP3 ready")]
+
+    def refuse(self, text: str) -> list[Output]:
+        return [self._err(f"{CODE_PERM}{text}"), Close()]
 
     def shutdown(self) -> list[Output]:
         self._unlock()
@@ -265,14 +268,16 @@ class Pop3Session(Session):
         return self._authenticated(login, user, self._sasl_mech)
 
     def _authenticated(self, login: str, result: object, mech: str) -> list[Output]:
-        if isinstance(result, BaseException) or result is None:
-            if isinstance(result, BaseException):
-                log.error("pop3-auth-error", login=login, error=repr(result))
-            else:
-                log.info("login-failed", proto="pop3", login=login, ip=self.conn.peer_ip, mech=mech)
-            return [
-                Delay(AUTH_FAIL_DELAY, lambda: [self._err(f"{CODE_AUTH}Authentication failed")])
-            ]
+        auth = self.services.auth
+        if isinstance(result, BaseException):
+            log.error("pop3-auth-error", login=login, error=repr(result))
+            return [self._err(f"{CODE_TEMP}Authentication is unavailable, try again later")]
+        if result is None:
+            log.info("login-failed", proto="pop3", login=login, ip=self.conn.peer_ip, mech=mech)
+            delay = auth.failure_delay(self.conn, login)  # type: ignore[attr-defined]
+            failed = self._err(f"{CODE_AUTH}Authentication failed")
+            return [Delay(delay, lambda: [failed])]
+        auth.succeeded(self.conn, login)  # type: ignore[attr-defined]
         user: User = result  # type: ignore[assignment]
         return [Call(lambda: self._open(user), lambda res: self._opened(user, res, mech))]
 
@@ -303,6 +308,11 @@ class Pop3Session(Session):
             code = error_code(result) if isinstance(result, MailError) else CODE_TEMP
             return [self._err(f"{code}Cannot open the mailbox, try again later")]
         assert isinstance(result, tuple)
+        lease = self.services.limits.login(user.name, exempt=self.conn.exempt)
+        if lease is None:
+            self._unlock()
+            return [self._err(f"{CODE_IN_USE}Too many sessions for this user")]
+        self._user_lease = lease
         self._messages, self._sizes = result
         self.user = user
         self.state = "TRANSACTION"
@@ -441,6 +451,9 @@ class Pop3Session(Session):
         return [self._ok("Logging out."), Close()]
 
     def _unlock(self) -> None:
+        if self._user_lease is not None:
+            self._user_lease.release()
+            self._user_lease = None
         if self._lock is not None:
             self._lock.release()
             self._lock = None

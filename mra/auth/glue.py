@@ -1,0 +1,129 @@
+"""The authentication services the protocol sessions use: throttled logins and SASL exchanges.
+
+`AuthService` puts the throttles (mra/auth/throttle.py) in front of the `Authenticator`, so that
+POP3 and IMAP get the same policy: a blocked address or login is refused before any password is
+checked, and a failure is answered only after the throttle's delay (2 s, growing with repeated
+failures). `sasl_outputs` drives a `SaslServer` for a session as `Call`/`Send` outputs, so the
+slow steps (password hashing) run in the thread pool.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from mailstore.config import Config
+from mailstore.errors import MailError
+from mra import log
+from mra.auth.authenticator import Authenticator
+from mra.auth.sasl import (
+    Challenge,
+    Failure,
+    NeedsLookup,
+    NeedsVerification,
+    PlaintextNotAllowed,
+    SaslServer,
+    Success,
+    UnknownMechanism,
+)
+from mra.auth.throttle import AuthThrottle
+from mra.context import Connection
+from mra.session import Call, Output
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from mailstore.userdb import User
+
+    class SaslSession(Protocol):
+        _sasl: object
+
+        def sasl_challenge(self, challenge: bytes) -> list[Output]: ...
+
+        def sasl_done(self, login: str, user: User | None) -> list[Output]: ...
+
+
+class LoginRefused(Exception):
+    """The throttle refuses this attempt (too many failures from this address or for this
+    login); answered like a failed login, after the delay."""
+
+
+class AuthService:
+    def __init__(self, config: Config) -> None:
+        from mda.resolve import Resolver
+
+        self.config = config
+        resolver = Resolver(config)
+        self.authenticator = Authenticator.from_config(
+            config, local_domains=lambda: resolver.local_domains
+        )
+        self.throttle = AuthThrottle()
+
+    def reload(self) -> None:
+        refresh = getattr(self.authenticator.userdb, "refresh", None)
+        if refresh is not None:
+            try:
+                refresh()
+            except MailError as exc:
+                log.error("userdb-reload-failed", error=exc.message)
+
+    def mechanisms(self, plaintext_allowed: bool) -> list[str]:
+        return self.authenticator.mechanisms(plaintext_allowed)
+
+    def failure_delay(self, conn: Connection, login: str | None) -> float:
+        return self.throttle.failed(conn.peer_ip, login, exempt=conn.exempt)
+
+    def succeeded(self, conn: Connection, login: str) -> None:
+        self.throttle.succeeded(conn.peer_ip, login, exempt=conn.exempt)
+
+    def authenticate(self, login: str, password: str, conn: Connection) -> User | None:
+        """Blocking (run it in a thread): the user, or None. Raises MailError when the user
+        database cannot answer (a temporary failure, not a wrong password)."""
+        verdict = self.throttle.check(conn.peer_ip, login, exempt=conn.exempt)
+        if not verdict.allowed:
+            log.warn("login-throttled", ip=conn.peer_ip, login=login, blocked=verdict.blocked)
+            return None
+        return self.authenticator.authenticate(login, password)
+
+    def start_sasl(self, mechanism: str, conn: Connection) -> SaslServer[User] | None:
+        verdict = self.throttle.check(conn.peer_ip, None, exempt=conn.exempt)
+        if not verdict.allowed:
+            return None
+        try:
+            return self.authenticator.sasl_server(mechanism, secure=conn.secure)
+        except (UnknownMechanism, PlaintextNotAllowed):
+            return None
+
+
+def make_authenticator(config: Config) -> AuthService:
+    return AuthService(config)
+
+
+def sasl_outputs(session: SaslSession, data: bytes | None) -> list[Output]:
+    """One step of the session's SASL exchange, as outputs."""
+    server = session._sasl
+    assert isinstance(server, SaslServer)
+    return _outcome(session, server, server.step(data))
+
+
+def _outcome(session: SaslSession, server: SaslServer[User], outcome: object) -> list[Output]:
+    if isinstance(outcome, (NeedsLookup, NeedsVerification)):
+        return [Call(outcome.run, lambda result: _completed(session, server, result))]
+    if isinstance(outcome, Challenge):
+        return session.sasl_challenge(outcome.data)
+    if isinstance(outcome, Success):
+        return session.sasl_done(outcome.authcid, outcome.account)
+    assert isinstance(outcome, Failure)
+    log.info("sasl-failed", reason=outcome.reason, login=outcome.authcid)
+    return session.sasl_done(outcome.authcid or "", None)
+
+
+def _completed(session: SaslSession, server: SaslServer[User], result: object) -> list[Output]:
+    if isinstance(result, BaseException):
+        log.error("sasl-backend-failed", error=repr(result))
+        return session.sasl_done("", None)
+    return _outcome(session, server, server.complete(result))
+
+
+def b64(data: bytes) -> bytes:
+    return base64.b64encode(data)

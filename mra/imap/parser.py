@@ -1,0 +1,1035 @@
+"""The IMAP command reader: bytes in, events out (RFC 3501 section 9, RFC 7888 LITERAL+).
+
+No I/O here. The connection feeds whatever bytes arrived, `reader.feed(data)`, and gets back a
+list of events to act on in order; the session writes every answer with `mra.imap.response`.
+
+Events
+------
+`Command(tag, name, args, raw_size)`
+    One complete command. `name` is upper-case (`UID FETCH` arrives as name `UID` with first
+    argument `Atom("FETCH")`); `args` is the generic token tree below; `raw_size` counts every
+    octet of the command as received, literals and line ends included.
+`NeedContinuation(tag, size, name)`
+    A synchronizing literal `{size}` ended a line. The reader waits until the session calls
+    `accept_literal()` (after writing `+ Ready`: the events that method returns come after the
+    `+`) or `reject_literal()` (after writing `tag NO|BAD ...`: the client will not send the
+    literal, RFC 3501 7.5, and the reader reads a new command). This is where APPEND checks the
+    size against the largest message before the client sends a byte of it.
+`BadCommand(tag, message, code)`
+    Malformed input: answer `tag BAD [code] message`, or `* BAD` when the tag is None. The reader
+    has already skipped what is left of the command (see resynchronising) and carries on.
+    Subclasses say which limit was hit: `LimitExceeded(limit)`, `LineTooLong`,
+    `LiteralTooLarge(size)` (code `TOOBIG`).
+`ContinuationLine(data)`
+    In `expect_line()` mode (AUTHENTICATE), the next line, without its CRLF. `*` cancels.
+`IdleDone()`
+    In `expect_done()` mode (IDLE), the client sent `DONE`.
+`Fatal(message)`
+    The client sent too much while the reader was waiting for the session (below): answer
+    `* BYE message` and close. Nothing else ever ends the connection.
+
+Values (`Value` = Atom | String | ParenList | FetchAtt)
+------------------------------------------------------
+`Atom(value: str)`
+    Any run of non-special CHARs, as sent (not upper-cased): keywords, flags (`\\Seen`), numbers,
+    sequence sets (`1:*`), LIST patterns (`%`), dates (`1-Feb-1994`), mailbox names. The reader
+    cannot tell `12` the number from `12` the set or the mailbox, so it does not try: the
+    `as_*` helpers below interpret a value in the place the command gives it.
+`Nil(value: str)`
+    An `Atom` spelling NIL in any case. It is an Atom, so `as_astring(Nil("nil"))` is b"nil", a
+    mailbox named nil; match `Nil()` before `Atom()` where NIL means nil.
+`String(value: bytes, is_literal: bool)`
+    A quoted string (escapes removed) or a literal, synchronizing or not.
+`ParenList(items: tuple[Value, ...])`
+    A parenthesized list.
+`FetchAtt(name, section, partial)`
+    `BODY[...]`, `BODY.PEEK[...]`, `BINARY[...]`, `BINARY.PEEK[...]`, `BINARY.SIZE[...]`, whose
+    brackets hold spaces and a list and so cannot be an atom: `Section(part, text, fields)` and
+    `partial = (origin, count)` for `<origin.count>`.
+
+Strictness
+----------
+As RFC 3501 says, except where clients are known to differ and the difference is harmless:
+
+* 8-bit octets and NUL are refused outside literals, also in quoted strings (RFC 3501 `CHAR`
+  is 7-bit; UTF8=ACCEPT is not offered): the client is told to send a literal. Literal octets
+  are not inspected (NUL included); the command decides what it accepts.
+* Quoted strings allow only the escapes `\\"` and `\\\\`.
+* Lines may end in a bare LF; runs of spaces between arguments and before the line end are
+  accepted (Dovecot does the same); an empty line is ignored.
+* A literal announcement must end its line. `~{n}` (RFC 3516 literal8) is not supported.
+
+Limits (all in `Limits`; the DoS reasoning)
+-----------------------------------------
+The reader holds at most one command: its text (all lines together, literals excluded) is
+bounded by `max_line_length` and its literals together by `max_literal_size_preauth` or, once
+the session sets `reader.authenticated`, `max_literal_size` (the largest APPEND). A literal size
+is only a number until its octets arrive: the reader never allocates from it, it gathers the
+chunks as they come and refuses a size over the budget before the client sends anything.
+`max_depth` bounds list nesting (the parser recurses per level) and `max_tokens` the values in
+one command. Every read is O(octets received): a line is searched for LF only in new data.
+
+Resynchronising
+---------------
+After a BadCommand the rest of the command is skipped: up to the end of the current line and,
+if that line announced a non-synchronizing literal `{n+}`, its n octets (counted, not kept) and
+the line after them, and so on. A line that ends with a synchronizing `{n}` ends the command:
+the client waits for a `+` it will never get and reads our BAD instead.
+
+Modes and suspension
+--------------------
+Some commands change how the following bytes must be read: after IDLE only `DONE` may come,
+after AUTHENTICATE a SASL line, after LOGIN the literal limit changes, after STARTTLS and
+COMPRESS the bytes are no longer plain text. So after a command named in `SUSPENDING_COMMANDS`,
+and after each `ContinuationLine`, the reader is *suspended*: it parses nothing more until the
+session calls exactly one of `resume()`, `expect_done()` (the next line must be DONE; then back
+to commands) or `expect_line()` (the next line is a ContinuationLine; then suspended again). A
+session that decides asynchronously should stop reading the socket while `reader.suspended`;
+bytes fed meanwhile are kept, up to one command's worth (`max_line_length +
+max_literal_size`), beyond which the reader gives `Fatal` and stops. `take_buffered()` hands
+over the bytes that arrived before STARTTLS (to drop: RFC 3501 6.2.1 and the usual plaintext
+injection) or COMPRESS (to inflate and feed again).
+
+Calling a mode method in the wrong state is a bug in the session: RuntimeError.
+
+Helpers
+-------
+`as_astring`, `as_string`, `as_nstring`, `as_atom`, `as_number`, `as_list`, `as_flag`,
+`as_flag_list`, `as_mailbox` (modified UTF-7 decoded, INBOX in any case is "INBOX"),
+`as_list_mailbox` (LIST patterns), `as_sequence_set`, `as_date`, `as_date_time` interpret one
+value, raising `ArgumentError` (answer BAD with its message); `as_mailbox` may also raise the
+store's `InvalidName` for bad modified UTF-7 (answer as a store error).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from mailstore.names import INBOX, decode_mutf7
+from mra.imap.sequence import SequenceError, SequenceSet
+
+__all__ = [
+    "SUSPENDING_COMMANDS",
+    "ArgumentError",
+    "Atom",
+    "BadCommand",
+    "Command",
+    "CommandReader",
+    "ContinuationLine",
+    "Event",
+    "Fatal",
+    "FetchAtt",
+    "IdleDone",
+    "LimitExceeded",
+    "Limits",
+    "LineTooLong",
+    "LiteralTooLarge",
+    "NeedContinuation",
+    "Nil",
+    "ParenList",
+    "Section",
+    "String",
+    "Value",
+    "as_astring",
+    "as_atom",
+    "as_date",
+    "as_date_time",
+    "as_flag",
+    "as_flag_list",
+    "as_list",
+    "as_list_mailbox",
+    "as_mailbox",
+    "as_nstring",
+    "as_number",
+    "as_sequence_set",
+    "as_string",
+]
+
+# --- values ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Atom:
+    """An atom as sent (ASCII, case kept)."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Nil(Atom):
+    """The atom NIL (any case): nil where the grammar has `nstring`, else the atom itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class String:
+    """A quoted string (escapes removed) or a literal."""
+
+    value: bytes
+    is_literal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """The inside of `BODY[...]` (RFC 3501 `section`); `BODY[]` is `Section()`.
+
+    `part` is the MIME part path (`1.2` -> (1, 2)); `text` is None, "HEADER", "HEADER.FIELDS",
+    "HEADER.FIELDS.NOT", "TEXT" or "MIME" (upper-cased); `fields` the header names of
+    HEADER.FIELDS[.NOT], as sent.
+    """
+
+    part: tuple[int, ...] = ()
+    text: str | None = None
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FetchAtt:
+    """A FETCH item with a section: `BODY.PEEK[1.HEADER]<0.100>`.
+
+    `name` is upper-case: BODY, BODY.PEEK, BINARY, BINARY.PEEK or BINARY.SIZE; `partial` is
+    `(origin, count)` (count > 0) or None.
+    """
+
+    name: str
+    section: Section
+    partial: tuple[int, int] | None = None
+
+    @property
+    def peek(self) -> bool:
+        """True for the .PEEK forms, which do not set \\Seen."""
+        return self.name.endswith(".PEEK")
+
+
+Value: TypeAlias = "Atom | String | ParenList | FetchAtt"
+
+
+@dataclass(frozen=True, slots=True)
+class ParenList:
+    """A parenthesized list."""
+
+    items: tuple[Value, ...]
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    tag: str
+    name: str
+    args: list[Value]
+    raw_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class NeedContinuation:
+    tag: str
+    size: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class BadCommand:
+    """Answer `tag BAD [code] message` (or `* BAD` when tag is None); the reader has resynced."""
+
+    tag: str | None
+    message: str
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitExceeded(BadCommand):
+    """A configured limit was hit; `limit` is the name of the `Limits` field."""
+
+    limit: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LineTooLong(LimitExceeded):
+    """The command's text (or a DONE/continuation line) exceeded `max_line_length`."""
+
+
+@dataclass(frozen=True, slots=True)
+class LiteralTooLarge(LimitExceeded):
+    """A literal was announced over the budget; refused before any of it was read."""
+
+    size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ContinuationLine:
+    data: bytes
+
+    @property
+    def cancelled(self) -> bool:
+        """RFC 3501 6.2.2: a line of just `*` cancels the AUTHENTICATE exchange."""
+        return self.data == b"*"
+
+
+@dataclass(frozen=True, slots=True)
+class IdleDone:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Fatal:
+    message: str
+
+
+Event: TypeAlias = Command | NeedContinuation | BadCommand | ContinuationLine | IdleDone | Fatal
+
+# --- limits ---------------------------------------------------------------------------------
+
+KIB = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on what one command may make the reader hold (see the module docstring)."""
+
+    max_line_length: int = 64 * KIB
+    """The command's text, all its lines together, literals excluded (Dovecot's default)."""
+    max_literal_size_preauth: int = 8 * KIB
+    """All literals of one command before `reader.authenticated` is set."""
+    max_literal_size: int = 50 * KIB * KIB
+    """All literals of one command once authenticated: set it to the largest message size."""
+    max_depth: int = 64
+    """Nesting of parenthesized lists."""
+    max_tokens: int = 10_000
+    """Values (atoms, strings, lists, header names) in one command."""
+
+
+SUSPENDING_COMMANDS = frozenset(
+    {"AUTHENTICATE", "LOGIN", "IDLE", "STARTTLS", "COMPRESS", "UNAUTHENTICATE"}
+)
+"""Commands after which the reader waits for the session (see "Modes and suspension")."""
+
+# --- grammar --------------------------------------------------------------------------------
+
+SP = 0x20
+LPAREN = 0x28
+RPAREN = 0x29
+DQUOTE = 0x22
+LBRACE = 0x7B
+
+# tag = 1*<any ASTRING-CHAR except "+">; ASTRING-CHAR = ATOM-CHAR / "]"; ATOM-CHAR is any CHAR
+# but atom-specials: ( ) { SP CTL % * " \ ]
+_TAG_RE = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\+]+')
+_NAME_RE = re.compile(rb"[A-Za-z][A-Za-z0-9_.-]*")
+# The generic token: what is left once lists, quoted strings and literals are taken out. Wider
+# than ATOM-CHAR on purpose (flags `\Seen`, patterns `%`, sets `*`, `]`): the as_* helpers check.
+_ATOM_RE = re.compile(rb'[^\x00-\x20\x7f-\xff(){"]+')
+_QUOTED_RE = re.compile(rb'"((?:[^"\\\x00\r\n\x80-\xff]++|\\["\\])*+)"')
+_UNESCAPE_RE = re.compile(rb'\\(["\\])')
+_LITERAL_RE = re.compile(rb"\{([0-9]{1,20})(\+?)\}")
+_ANNOUNCE_RE = re.compile(rb"\{([0-9]{1,20})(\+?)\}\r?$")
+_SECTION_PART_RE = re.compile(rb"[1-9][0-9]{0,9}(?:\.[1-9][0-9]{0,9})*")
+_SECTION_TEXT_RE = re.compile(rb"HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT|MIME", re.I)
+_PARTIAL_RE = re.compile(rb"<([0-9]{1,10})\.([0-9]{1,10})>")
+_FETCH_SECTION_NAMES = frozenset({b"BODY", b"BODY.PEEK", b"BINARY", b"BINARY.PEEK", b"BINARY.SIZE"})
+_FIELD_NAME_RE = re.compile(rb"[!-9;-~]+")  # RFC 5322 ftext: printable US-ASCII except ":"
+_MAX_NUMBER = 2**32 - 1
+_TAIL = 32  # octets of a skipped line kept to spot a literal announcement at its end
+
+_COMMAND = "command"
+_SUSPENDED = "suspended"
+_DONE = "done"
+_LINE = "line"
+_DEAD = "dead"
+
+
+class _Bad(Exception):
+    """Raised inside the parser; becomes the event and a resync."""
+
+    def __init__(self, event: BadCommand, *, line_pending: bool = False, literals: bool = True):
+        super().__init__(event.message)
+        self.event = event
+        self.line_pending = line_pending  # the rest of the current line is still in the buffer
+        self.literals = literals  # skipping honours {n+} announcements (command mode only)
+
+
+class _Abandon(Exception):
+    """The session refused a synchronizing literal: forget the command."""
+
+
+_Reading: TypeAlias = Generator[None, None, None]
+
+
+class CommandReader:
+    """Incremental IMAP command reader; see the module docstring for the protocol."""
+
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        *,
+        suspend_after: frozenset[str] = SUSPENDING_COMMANDS,
+    ) -> None:
+        self.limits = limits if limits is not None else Limits()
+        self.authenticated = False
+        """Set by the session after LOGIN/AUTHENTICATE: the next command gets the larger
+        literal budget."""
+        self._suspend_after = suspend_after
+        self._buf = bytearray()
+        self._events: list[Event] = []
+        self._mode = _COMMAND
+        self._awaiting_literal = False
+        self._literal_accepted = False
+        self._consumed = 0  # octets taken from the buffer since the start: raw_size
+        # The command being read.
+        self._tag: str | None = None
+        self._name = ""
+        self._line = b""
+        self._lpos = 0
+        self._line_budget = 0
+        self._literal_budget = 0
+        self._tokens = 0
+        self._gen = self._main()
+        next(self._gen)
+
+    # --- the session's side ---------------------------------------------------------------
+
+    @property
+    def suspended(self) -> bool:
+        """True while the reader waits for the session (a literal decision or a mode)."""
+        return self._awaiting_literal or self._mode in (_SUSPENDED, _DEAD)
+
+    @property
+    def buffered(self) -> int:
+        """Octets received and not yet consumed."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Event]:
+        """Take received bytes; return the events they complete, in order."""
+        if self._mode == _DEAD:
+            return []
+        self._buf += data
+        if self.suspended:
+            if len(self._buf) > self.limits.max_line_length + self.limits.max_literal_size:
+                self._mode = _DEAD
+                self._awaiting_literal = False
+                self._buf.clear()
+                return [Fatal("too much data sent without waiting for the server")]
+            return []
+        return self._run()
+
+    def accept_literal(self) -> list[Event]:
+        """Go on reading the announced literal (write `+ ...` first, then handle the events)."""
+        if not self._awaiting_literal:
+            raise RuntimeError("no literal is waiting for a decision")
+        self._awaiting_literal = False
+        self._literal_accepted = True
+        return self._run()
+
+    def reject_literal(self) -> list[Event]:
+        """Drop the command whose literal was announced (write the tagged NO/BAD yourself)."""
+        if not self._awaiting_literal:
+            raise RuntimeError("no literal is waiting for a decision")
+        self._awaiting_literal = False
+        self._literal_accepted = False
+        return self._run()
+
+    def resume(self) -> list[Event]:
+        """Go back to reading commands after a suspension."""
+        return self._switch(_COMMAND)
+
+    def expect_done(self) -> list[Event]:
+        """IDLE: the next line must be DONE (IdleDone) or it is a BadCommand; then commands."""
+        return self._switch(_DONE)
+
+    def expect_line(self) -> list[Event]:
+        """AUTHENTICATE: report the next line as a ContinuationLine, then suspend again."""
+        return self._switch(_LINE)
+
+    def take_buffered(self) -> bytes:
+        """While suspended: remove and return the bytes received but not read (STARTTLS)."""
+        if self._mode != _SUSPENDED or self._awaiting_literal:
+            raise RuntimeError("take_buffered() is only possible while suspended")
+        data = bytes(self._buf)
+        self._buf.clear()
+        return data
+
+    def _switch(self, mode: str) -> list[Event]:
+        if self._mode != _SUSPENDED or self._awaiting_literal:
+            raise RuntimeError(f"the reader is not suspended (mode {self._mode})")
+        self._mode = mode
+        return self._run()
+
+    def _run(self) -> list[Event]:
+        next(self._gen)
+        events = self._events
+        self._events = []
+        return events
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def _main(self) -> _Reading:
+        while True:
+            mode = self._mode
+            if mode in (_SUSPENDED, _DEAD):
+                yield
+                continue
+            try:
+                if mode == _COMMAND:
+                    yield from self._command()
+                elif mode == _DONE:
+                    yield from self._done_line()
+                else:
+                    yield from self._continuation_line()
+            except _Bad as exc:
+                self._events.append(exc.event)
+                yield from self._resync(exc)
+            except _Abandon:
+                pass
+            # The one-line modes end after their line, resync included.
+            if mode == _DONE:
+                self._mode = _COMMAND
+            elif mode == _LINE:
+                self._mode = _SUSPENDED
+
+    def _done_line(self) -> _Reading:
+        self._tag = None
+        line = yield from self._read_line(self.limits.max_line_length, literals=False)
+        if line.upper() == b"DONE":
+            self._events.append(IdleDone())
+        else:
+            self._events.append(BadCommand(None, "expected DONE"))
+
+    def _continuation_line(self) -> _Reading:
+        self._tag = None
+        line = yield from self._read_line(self.limits.max_line_length, literals=False)
+        self._events.append(ContinuationLine(line))
+
+    def _command(self) -> _Reading:
+        limits = self.limits
+        self._tag = None
+        self._name = ""
+        self._line_budget = limits.max_line_length
+        self._tokens = 0
+        start = self._consumed
+        line = yield from self._next_line(first=True)
+        if not line:
+            return  # an empty line: ignored
+        # Read now, not before the line arrived: the session may have changed it meanwhile.
+        limits = self.limits
+        self._literal_budget = (
+            limits.max_literal_size if self.authenticated else limits.max_literal_size_preauth
+        )
+        m = _TAG_RE.match(line)
+        if m is None or (m.end() < len(line) and line[m.end()] != SP):
+            raise self._bad("missing or invalid tag")
+        self._tag = m.group().decode("ascii")
+        pos = m.end()
+        while pos < len(line) and line[pos] == SP:
+            pos += 1
+        m = _NAME_RE.match(line, pos)
+        if m is None:
+            raise self._bad("missing or invalid command name")
+        if m.end() < len(line) and line[m.end()] != SP:
+            raise self._bad("invalid command name")
+        name = m.group().decode("ascii").upper()
+        self._name = name
+        self._lpos = m.end()
+        args = yield from self._items(0, in_list=False)
+        self._events.append(Command(self._tag, name, args, self._consumed - start))
+        if name in self._suspend_after:
+            self._mode = _SUSPENDED
+
+    # --- tokens -----------------------------------------------------------------------------
+
+    def _items(self, depth: int, *, in_list: bool) -> Generator[None, None, list[Value]]:
+        """Values up to the end of the command (or the `)` closing this list)."""
+        items: list[Value] = []
+        while True:
+            line = self._line
+            pos = self._lpos
+            end = len(line)
+            while pos < end and line[pos] == SP:
+                pos += 1
+            self._lpos = pos
+            if pos == end:
+                if in_list:
+                    raise self._bad("missing ')'")
+                return items
+            c = line[pos]
+            if c == RPAREN:
+                if not in_list:
+                    raise self._bad("unexpected ')'")
+                self._lpos = pos + 1
+                return items
+            self._count_token()
+            value: Value
+            if c == LPAREN:
+                if depth >= self.limits.max_depth:
+                    raise self._limit("lists nested too deeply", "max_depth")
+                self._lpos = pos + 1
+                value = ParenList(tuple((yield from self._items(depth + 1, in_list=True))))
+            elif c == DQUOTE:
+                value = String(self._quoted(), False)
+            elif c == LBRACE:
+                value = yield from self._literal()
+            else:
+                atom = self._atom()
+                if isinstance(atom, str):
+                    value = yield from self._fetch_att(atom, depth)
+                else:
+                    value = atom
+            items.append(value)
+            # Values are separated by a space; a list may close right after one.
+            line = self._line
+            pos = self._lpos
+            if pos < len(line) and line[pos] != SP and line[pos] != RPAREN:
+                raise self._bad(self._unexpected(line[pos], "expected a space"))
+
+    def _count_token(self) -> None:
+        self._tokens += 1
+        if self._tokens > self.limits.max_tokens:
+            raise self._limit("too many arguments", "max_tokens")
+
+    def _unexpected(self, c: int, what: str) -> str:
+        if c >= 0x80:
+            return "8-bit characters are only allowed in literals"
+        if c < 0x20 or c == 0x7F:
+            return f"control character 0x{c:02x} in command"
+        return f"{what}, not {chr(c)!r}"
+
+    def _quoted(self) -> bytes:
+        line = self._line
+        pos = self._lpos
+        m = _QUOTED_RE.match(line, pos)
+        if m is None:
+            raise self._bad(self._quoted_error(line, pos + 1))
+        self._lpos = m.end()
+        body = m.group(1)
+        return _UNESCAPE_RE.sub(rb"\1", body) if b"\\" in body else body
+
+    def _quoted_error(self, line: bytes, i: int) -> str:
+        while i < len(line):
+            c = line[i]
+            if c == DQUOTE:
+                break
+            if c == 0x5C:
+                if i + 1 >= len(line) or line[i + 1] not in b'"\\':
+                    return 'invalid escape in quoted string: only \\" and \\\\ are allowed'
+                i += 2
+                continue
+            if c >= 0x80:
+                return "8-bit characters in a quoted string: send a literal"
+            if c in (0, 0x0D, 0x0A):
+                return f"control character 0x{c:02x} in a quoted string"
+            i += 1
+        return "unterminated quoted string"
+
+    def _literal(self) -> Generator[None, None, String]:
+        line = self._line
+        m = _LITERAL_RE.match(line, self._lpos)
+        if m is None:
+            raise self._bad("invalid literal")
+        if m.end() != len(line):
+            raise self._bad("a literal announcement must end the line")
+        self._lpos = m.end()
+        size = int(m.group(1))
+        if size > self._literal_budget:
+            limit = "max_literal_size" if self.authenticated else "max_literal_size_preauth"
+            raise _Bad(
+                LiteralTooLarge(
+                    self._tag, f"literal of {size} octets is too large", "TOOBIG", limit, size
+                )
+            )
+        if not m.group(2):
+            assert self._tag is not None
+            self._events.append(NeedContinuation(self._tag, size, self._name))
+            self._awaiting_literal = True
+            yield
+            if not self._literal_accepted:
+                raise _Abandon
+        data = yield from self._read_exact(size)
+        self._literal_budget -= size
+        yield from self._next_line()
+        return String(data, True)
+
+    def _atom(self) -> Atom | str:
+        """An atom; or, for `BODY[` and the like, the upper-cased name to parse a section for.
+
+        A plain function, not a generator: atoms are most tokens, and only sections can hold a
+        literal.
+        """
+        line = self._line
+        pos = self._lpos
+        m = _ATOM_RE.match(line, pos)
+        if m is None:
+            raise self._bad(self._unexpected(line[pos], "unexpected character"))
+        text = m.group()
+        bracket = text.find(b"[")
+        if bracket > 0:
+            name = text[:bracket].upper()
+            if name in _FETCH_SECTION_NAMES:
+                self._lpos = pos + bracket + 1
+                return name.decode("ascii")
+        self._lpos = m.end()
+        value = text.decode("ascii")
+        return Nil(value) if value.upper() == "NIL" else Atom(value)
+
+    def _fetch_att(self, name: str, depth: int) -> Generator[None, None, FetchAtt]:
+        """After `BODY[`: section-spec `]` [`<` origin `.` count `>`] (RFC 3501, RFC 3516)."""
+        line = self._line
+        pos = self._lpos
+        part: tuple[int, ...] = ()
+        text: str | None = None
+        fields: tuple[str, ...] = ()
+        m = _SECTION_PART_RE.match(line, pos)
+        more = True  # a section-msgtext may follow: at the start, or after "<part>."
+        if m is not None:
+            numbers = [int(n) for n in m.group().split(b".")]
+            if any(n > _MAX_NUMBER for n in numbers):
+                raise self._bad("section part number too large")
+            part = tuple(numbers)
+            pos = m.end()
+            more = line[pos : pos + 1] == b"."
+            if more:
+                pos += 1
+        m = _SECTION_TEXT_RE.match(line, pos) if more else None
+        if m is None and part and more:
+            raise self._bad("invalid section")
+        if m is not None:
+            text = m.group().decode("ascii").upper()
+            pos = m.end()
+            if name.startswith("BINARY"):
+                raise self._bad(f"{name}[] takes only a part number")
+            if text == "MIME" and not part:
+                raise self._bad("MIME needs a part number")
+            if text.startswith("HEADER.FIELDS"):
+                if line[pos : pos + 2] != b" (":
+                    raise self._bad(f"{text} needs a list of header names")
+                self._lpos = pos + 2
+                self._count_token()
+                if depth >= self.limits.max_depth:
+                    raise self._limit("lists nested too deeply", "max_depth")
+                names = yield from self._items(depth + 1, in_list=True)
+                if not names:
+                    raise self._bad(f"{text} needs at least one header name")
+                fields = tuple(self._field_name(v) for v in names)
+                line = self._line
+                pos = self._lpos
+        if line[pos : pos + 1] != b"]":
+            raise self._bad("invalid section")
+        pos += 1
+        partial: tuple[int, int] | None = None
+        if line[pos : pos + 1] == b"<":
+            m = _PARTIAL_RE.match(line, pos)
+            if m is None or name == "BINARY.SIZE":
+                raise self._bad("invalid partial range: expected <origin.count>")
+            origin, count = int(m.group(1)), int(m.group(2))
+            if origin > _MAX_NUMBER or not 0 < count <= _MAX_NUMBER:
+                raise self._bad("invalid partial range: the count must be 1 to 2^32-1")
+            partial = (origin, count)
+            pos = m.end()
+        self._lpos = pos
+        return FetchAtt(name, Section(part, text, fields), partial)
+
+    def _field_name(self, value: Value) -> str:
+        try:
+            raw = as_astring(value)
+        except ArgumentError:
+            raise self._bad("header field names must be strings") from None
+        if not _FIELD_NAME_RE.fullmatch(raw):
+            raise self._bad("invalid header field name")
+        return raw.decode("ascii")
+
+    # --- errors -----------------------------------------------------------------------------
+
+    def _bad(self, message: str) -> _Bad:
+        return _Bad(BadCommand(self._tag, message))
+
+    def _limit(self, message: str, limit: str) -> _Bad:
+        return _Bad(LimitExceeded(self._tag, message, "LIMIT", limit))
+
+    def _resync(self, exc: _Bad) -> _Reading:
+        """Skip what is left of the failed command (module docstring: resynchronising)."""
+        if exc.line_pending:
+            tail = yield from self._skip_line()
+        elif exc.literals:
+            tail = self._line
+        else:
+            return
+        if not exc.literals:
+            return
+        while True:
+            m = _ANNOUNCE_RE.search(tail)
+            if m is None or not m.group(2):
+                return  # no literal, or a synchronizing one the client will not send
+            yield from self._skip(int(m.group(1)))
+            tail = yield from self._skip_line()
+
+    # --- the buffer -------------------------------------------------------------------------
+
+    def _next_line(self, *, first: bool = False) -> Generator[None, None, bytes]:
+        """Read the command's next line into self._line, charging the line budget."""
+        line = yield from self._read_line(self._line_budget, first=first)
+        self._line_budget -= len(line)
+        self._line = line
+        self._lpos = 0
+        return line
+
+    def _read_line(
+        self, limit: int, *, first: bool = False, literals: bool = True
+    ) -> Generator[None, None, bytes]:
+        """The next line without its line end; `_Bad(LineTooLong)` past `limit` octets."""
+        buf = self._buf
+        scanned = 0
+        while True:
+            idx = buf.find(b"\n", scanned)
+            if idx >= 0:
+                break
+            if len(buf) > limit + 1:  # + 1: a CR may yet turn out to be the line end
+                raise self._too_long(first, literals)
+            scanned = len(buf)
+            yield
+        length = idx - 1 if idx > 0 and buf[idx - 1] == 0x0D else idx
+        if length > limit:
+            raise self._too_long(first, literals)
+        line = bytes(buf[:length])
+        del buf[: idx + 1]
+        self._consumed += idx + 1
+        return line
+
+    def _too_long(self, first: bool, literals: bool) -> _Bad:
+        tag = self._tag
+        if first and tag is None:
+            m = _TAG_RE.match(self._buf, 0, 256)
+            if m is not None and self._buf[m.end() : m.end() + 1] == b" ":
+                tag = m.group().decode("ascii")
+        event = LineTooLong(tag, "command line too long", "LIMIT", "max_line_length")
+        return _Bad(event, line_pending=True, literals=literals)
+
+    def _read_exact(self, n: int) -> Generator[None, None, bytes]:
+        """n octets, gathered as they arrive (never allocated up front)."""
+        buf = self._buf
+        if len(buf) >= n:
+            data = bytes(buf[:n])
+            del buf[:n]
+            self._consumed += n
+            return data
+        chunks: list[bytes | bytearray] = []
+        remaining = n
+        while remaining:
+            if not buf:
+                yield
+                continue
+            k = min(remaining, len(buf))
+            chunks.append(buf[:k])
+            del buf[:k]
+            self._consumed += k
+            remaining -= k
+        return b"".join(chunks)
+
+    def _skip(self, n: int) -> _Reading:
+        buf = self._buf
+        while n:
+            if not buf:
+                yield
+                continue
+            k = min(n, len(buf))
+            del buf[:k]
+            self._consumed += k
+            n -= k
+
+    def _skip_line(self) -> Generator[None, None, bytes]:
+        """Discard through the next LF; return the line's last octets (without CRLF)."""
+        buf = self._buf
+        tail = b""
+        while True:
+            idx = buf.find(b"\n")
+            if idx >= 0:
+                tail = (tail + bytes(buf[max(0, idx - _TAIL) : idx]))[-_TAIL:]
+                del buf[: idx + 1]
+                self._consumed += idx + 1
+                return tail[:-1] if tail.endswith(b"\r") else tail
+            tail = (tail + bytes(buf[-_TAIL:]))[-_TAIL:]
+            self._consumed += len(buf)
+            buf.clear()
+            yield
+
+
+# --- interpreting values --------------------------------------------------------------------
+
+
+class ArgumentError(ValueError):
+    """An argument of the wrong kind or form: answer `tag BAD <message>`."""
+
+
+_ASTRING_ATOM_RE = re.compile(r'[^\x00-\x20\x7f-\uffff(){%*"\\]+')
+_LIST_ATOM_RE = re.compile(r'[^\x00-\x20\x7f-\uffff(){"\\]+')
+_KEYWORD_RE = re.compile(r'[^\x00-\x20\x7f-\uffff(){%*"\\\]]+')
+_SYSTEM_FLAGS = {
+    f.upper(): f for f in ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+}
+_NUMBER_RE = re.compile(r"[0-9]{1,20}")
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DATE_RE = re.compile(rb"([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})")
+_DATE_TIME_RE = re.compile(
+    rb"( [0-9]|[0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})"
+    rb" ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{4})"
+)
+
+
+def _kind(value: Value) -> str:
+    return type(value).__name__.lower()
+
+
+def as_astring(value: Value) -> bytes:
+    """`astring`: an atom of ASTRING-CHARs (so NIL is the three letters) or a string."""
+    if isinstance(value, String):
+        return value.value
+    if isinstance(value, Atom) and _ASTRING_ATOM_RE.fullmatch(value.value):
+        return value.value.encode("ascii")
+    raise ArgumentError(f"expected a string, got {_kind(value)}")
+
+
+def as_string(value: Value) -> bytes:
+    """`string`: quoted or literal, not an atom."""
+    if isinstance(value, String):
+        return value.value
+    raise ArgumentError(f"expected a quoted string or literal, got {_kind(value)}")
+
+
+def as_nstring(value: Value) -> bytes | None:
+    """`nstring`: NIL (None) or a string."""
+    if isinstance(value, Nil):
+        return None
+    return as_string(value)
+
+
+def as_atom(value: Value) -> str:
+    """An atom's text as sent (NIL included); upper-case it to compare with keywords."""
+    if isinstance(value, Atom):
+        return value.value
+    raise ArgumentError(f"expected an atom, got {_kind(value)}")
+
+
+def as_number(value: Value, *, nonzero: bool = False, maximum: int = _MAX_NUMBER) -> int:
+    """`number` (unsigned 32-bit by default; RFC 9051 number64: maximum=2**63 - 1)."""
+    if isinstance(value, Atom) and _NUMBER_RE.fullmatch(value.value):
+        n = int(value.value)
+        if n > maximum:
+            raise ArgumentError(f"number {value.value} is too large")
+        if nonzero and n == 0:
+            raise ArgumentError("expected a number greater than zero")
+        return n
+    raise ArgumentError("expected a number")
+
+
+def as_list(value: Value) -> tuple[Value, ...]:
+    """A parenthesized list's items."""
+    if isinstance(value, ParenList):
+        return value.items
+    raise ArgumentError(f"expected a parenthesized list, got {_kind(value)}")
+
+
+def as_flag(value: Value) -> str:
+    """`flag`: a system flag (case normalised: `\\seen` -> `\\Seen`), `\\`-extension or keyword."""
+    if isinstance(value, Atom) and not isinstance(value, Nil):
+        text = value.value
+        if text.startswith("\\"):
+            if _KEYWORD_RE.fullmatch(text, 1):
+                return _SYSTEM_FLAGS.get(text.upper(), text)
+        elif _KEYWORD_RE.fullmatch(text):
+            return text
+    raise ArgumentError("invalid flag")
+
+
+def as_flag_list(value: Value) -> list[str]:
+    """`flag-list`: `(flag *(SP flag))`, possibly empty."""
+    return [as_flag(item) for item in as_list(value)]
+
+
+def _ascii(raw: bytes) -> str:
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise ArgumentError("mailbox names are 7-bit: modified UTF-7 (RFC 3501 5.1.3)") from None
+
+
+def as_mailbox(value: Value) -> str:
+    """`mailbox`: an astring in modified UTF-7, decoded; INBOX in any case is "INBOX".
+
+    Raises ArgumentError, or the store's InvalidName for malformed modified UTF-7.
+    """
+    text = _ascii(as_astring(value))
+    if text.upper() == INBOX:
+        return INBOX
+    return decode_mutf7(text)
+
+
+def as_list_mailbox(value: Value) -> str:
+    """`list-mailbox` (LIST/LSUB patterns): like a mailbox, but atoms may hold `%` and `*`."""
+    if isinstance(value, String):
+        text = _ascii(value.value)
+    elif isinstance(value, Atom) and _LIST_ATOM_RE.fullmatch(value.value):
+        text = value.value
+    else:
+        raise ArgumentError(f"expected a mailbox pattern, got {_kind(value)}")
+    return decode_mutf7(text)
+
+
+def as_sequence_set(value: Value) -> SequenceSet:
+    """`sequence-set` (resolve it with the mailbox: see sequence.py)."""
+    if isinstance(value, Atom):
+        try:
+            return SequenceSet.parse(value.value)
+        except SequenceError as exc:
+            raise ArgumentError(str(exc)) from None
+    raise ArgumentError(f"expected a sequence set, got {_kind(value)}")
+
+
+def _month(name: bytes) -> int:
+    try:
+        return _MONTHS.index(name.decode("ascii").upper()) + 1
+    except ValueError:
+        raise ArgumentError("invalid month name") from None
+
+
+def as_date(value: Value) -> datetime.date:
+    """`date` (SEARCH SINCE ...): `1-Feb-1994`, bare or quoted."""
+    if isinstance(value, Atom):
+        raw = value.value.encode("ascii")
+    elif isinstance(value, String):
+        raw = value.value
+    else:
+        raise ArgumentError(f"expected a date, got {_kind(value)}")
+    m = _DATE_RE.fullmatch(raw)
+    if m is None:
+        raise ArgumentError("invalid date: expected d-Mon-yyyy")
+    try:
+        return datetime.date(int(m.group(3)), _month(m.group(2)), int(m.group(1)))
+    except ValueError:
+        raise ArgumentError("invalid date") from None
+
+
+def as_date_time(value: Value) -> datetime.datetime:
+    """`date-time` (APPEND): `"dd-Mon-yyyy hh:mm:ss +zzzz"`, as an aware datetime."""
+    if not isinstance(value, String):
+        raise ArgumentError(f"expected a quoted date-time, got {_kind(value)}")
+    m = _DATE_TIME_RE.fullmatch(value.value)
+    if m is None:
+        raise ArgumentError('invalid date-time: expected "dd-Mon-yyyy hh:mm:ss +zzzz"')
+    zone = int(m.group(8))
+    hours, minutes = divmod(zone, 100)
+    if minutes >= 60:
+        raise ArgumentError("invalid time zone")
+    offset = datetime.timedelta(hours=hours, minutes=minutes)
+    try:
+        return datetime.datetime(
+            int(m.group(3)),
+            _month(m.group(2)),
+            int(m.group(1)),
+            int(m.group(4)),
+            int(m.group(5)),
+            int(m.group(6)),
+            tzinfo=datetime.timezone(-offset if m.group(7) == b"-" else offset),
+        )
+    except ValueError:
+        raise ArgumentError("invalid date-time") from None

@@ -1,0 +1,449 @@
+"""The only writer of IMAP bytes: values, response codes and whole response lines.
+
+Every function returns `bytes`. Value functions (`astring`, `nstring`, `flag_list`, `mailbox`,
+`paren`...) return a fragment to place inside a response; line functions (`tagged`, `untagged`,
+`continuation`, `fetch_response`...) return whole lines ending in CRLF. A fragment may contain a
+literal, whose `{n}` CRLF sits inside the line: that is how IMAP carries such strings.
+
+Choosing the form of a string (RFC 3501 section 4.3, 9)
+-------------------------------------------------------
+* an atom, for `astring` only, when every octet is an ASTRING-CHAR and it does not spell NIL (a
+  mailbox named NIL would read as nil to a careless client);
+* a quoted string when every octet is 7-bit TEXT-CHAR (no NUL, CR, LF, nothing above 0x7f) and it
+  is at most `QUOTED_MAX` octets; `"` and `\\` are escaped with `\\`;
+* otherwise a literal `{n}` CRLF octets. NUL is not a CHAR8 either, but a message with NUL in it
+  is still best sent as a literal than not at all (RFC 3516 literal8 is not used).
+
+`mra.imap.parser` reads every one of these forms back to the same octets (tests prove it).
+
+Text
+----
+Human-readable text (`resp-text`) is 7-bit and single-line: control characters become spaces,
+non-ASCII becomes `?`, it is cut at `TEXT_MAX`, and never empty. Nothing a caller passes can add a
+line to the response.
+
+Store errors
+------------
+`error_code(kind)` and `store_error(tag, error)` are the one place the IMAP side maps the store's
+`ErrorKind` to RFC 5530 response codes, as Dovecot's `imap_get_error_string()` does.
+"""
+
+from __future__ import annotations
+
+import binascii
+import datetime
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from mailstore.errors import ErrorKind, MailError
+from mailstore.names import INBOX, encode_mutf7
+from mra.imap.parser import BadCommand, FetchAtt
+from mra.imap.sequence import format_set
+
+__all__ = [
+    "CRLF",
+    "QUOTED_MAX",
+    "TEXT_MAX",
+    "Code",
+    "astring",
+    "bad",
+    "bad_command",
+    "capability_response",
+    "continuation",
+    "continuation_data",
+    "date_time",
+    "error_code",
+    "exists",
+    "expunge",
+    "fetch_response",
+    "flag_list",
+    "flags_response",
+    "list_response",
+    "literal",
+    "mailbox",
+    "nstring",
+    "number",
+    "paren",
+    "quoted",
+    "recent",
+    "search_response",
+    "section_key",
+    "status_response",
+    "store_error",
+    "string",
+    "tagged",
+    "untagged",
+    "untagged_status",
+]
+
+CRLF = b"\r\n"
+QUOTED_MAX = 1024
+"""Longest string written quoted; longer ones go as literals (shorter lines, no escaping)."""
+TEXT_MAX = 1024
+"""Longest human-readable text in a status response, in characters."""
+
+_ASTRING_ATOM_RE = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\]+')
+_ATOM_RE = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\\]]+')
+_NOT_QUOTABLE_RE = re.compile(rb"[\x00\r\n\x80-\xff]")
+_ESCAPE_RE = re.compile(rb'(["\\])')
+_TAG_RE = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\+]+')
+_TEXT_BAD_RE = re.compile(r"[\x00-\x1f\x7f]")
+_STATUSES = frozenset({"OK", "NO", "BAD", "BYE", "PREAUTH"})
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _bytes(data: bytes | str) -> bytes:
+    return data.encode("utf-8") if isinstance(data, str) else data
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+def number(n: int) -> bytes:
+    if n < 0:
+        raise ValueError(f"IMAP numbers are unsigned: {n}")
+    return b"%d" % n
+
+
+def quoted(data: bytes | str) -> bytes:
+    """`"..."` with `"` and `\\` escaped; ValueError if the octets cannot be quoted."""
+    raw = _bytes(data)
+    if _NOT_QUOTABLE_RE.search(raw):
+        raise ValueError("NUL, CR, LF and 8-bit octets cannot be quoted")
+    return b'"' + _ESCAPE_RE.sub(rb"\\\1", raw) + b'"'
+
+
+def literal(data: bytes | str) -> bytes:
+    """`{n}` CRLF and the octets."""
+    raw = _bytes(data)
+    return b"{%d}\r\n" % len(raw) + raw
+
+
+def string(data: bytes | str) -> bytes:
+    """`string`: quoted when possible, else a literal."""
+    raw = _bytes(data)
+    if len(raw) <= QUOTED_MAX and not _NOT_QUOTABLE_RE.search(raw):
+        return b'"' + _ESCAPE_RE.sub(rb"\\\1", raw) + b'"'
+    return literal(raw)
+
+
+def astring(data: bytes | str) -> bytes:
+    """`astring`: an atom when it can be one (and is not NIL), else a string."""
+    raw = _bytes(data)
+    if len(raw) <= QUOTED_MAX and _ASTRING_ATOM_RE.fullmatch(raw) and raw.upper() != b"NIL":
+        return raw
+    return string(raw)
+
+
+def nstring(data: bytes | str | None) -> bytes:
+    """`nstring`: NIL for None, else a string."""
+    return b"NIL" if data is None else string(data)
+
+
+def paren(items: Iterable[bytes]) -> bytes:
+    """`(a b c)` from already-written fragments."""
+    return b"(" + b" ".join(items) + b")"
+
+
+def _flag(flag: str) -> bytes:
+    raw = flag.encode("ascii", "ignore")
+    if len(raw) != len(flag):
+        raise ValueError(f"{flag!r} cannot be written as a flag")
+    body = raw[1:] if raw.startswith(b"\\") else raw
+    if raw != b"\\*" and not _ATOM_RE.fullmatch(body):
+        raise ValueError(f"{flag!r} cannot be written as a flag")
+    return raw
+
+
+def flag_list(flags: Iterable[str]) -> bytes:
+    """`(\\Seen $Forwarded)`; `\\*` is allowed for PERMANENTFLAGS. ValueError for a non-flag."""
+    return paren(_flag(f) for f in flags)
+
+
+def mailbox(name: str) -> bytes:
+    """A mailbox name: modified UTF-7 (RFC 3501 5.1.3) as an astring; INBOX always `INBOX`."""
+    if name.upper() == INBOX:
+        return b"INBOX"
+    return astring(encode_mutf7(name).encode("ascii"))
+
+
+def date_time(dt: datetime.datetime) -> bytes:
+    """`date-time` (INTERNALDATE): `"17-Jul-1996 02:44:25 -0700"`; a naive dt is taken as UTC."""
+    offset = dt.utcoffset() or datetime.timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    hours, mins = divmod(abs(minutes), 60)
+    month = _MONTHS[dt.month - 1]
+    text = (
+        f'"{dt.day:2d}-{month}-{dt.year:04d} {dt.hour:02d}:{dt.minute:02d}:{dt.second:02d} '
+        f'{sign}{hours:02d}{mins:02d}"'
+    )
+    return text.encode("ascii")
+
+
+def section_key(att: FetchAtt) -> bytes:
+    """The FETCH response item for a request (RFC 3501 7.4.2): `BODY[1.HEADER]<0>`.
+
+    `.PEEK` is dropped, header names are echoed as astrings, a partial request answers with its
+    origin only.
+    """
+    name = att.name.replace(".PEEK", "").encode("ascii")
+    section = att.section
+    spec = b".".join(b"%d" % n for n in section.part)
+    if section.text is not None:
+        spec += (b"." if spec else b"") + section.text.encode("ascii")
+    if section.fields:
+        spec += b" " + paren(astring(f) for f in section.fields)
+    key = name + b"[" + spec + b"]"
+    if att.partial is not None:
+        key += b"<%d>" % att.partial[0]
+    return key
+
+
+# --- response codes -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    """A response code, written `[NAME data]` (RFC 3501 7.1, RFC 5530, RFC 4315...).
+
+    Constants for the codes without data (`Code.ALERT`, `Code.NONEXISTENT`...), class methods for
+    the others (`Code.uidnext(5)`, `Code.copyuid(v, src, dst)`).
+    """
+
+    name: str
+    data: bytes = b""
+
+    def render(self) -> bytes:
+        text = self.name.encode("ascii")
+        return b"[" + text + (b" " + self.data if self.data else b"") + b"]"
+
+    # RFC 3501
+    ALERT: ClassVar[Code]
+    PARSE: ClassVar[Code]
+    READ_ONLY: ClassVar[Code]
+    READ_WRITE: ClassVar[Code]
+    TRYCREATE: ClassVar[Code]
+    # RFC 4315 UIDPLUS, RFC 4469/7889 TOOBIG, RFC 7162 CLOSED
+    UIDNOTSTICKY: ClassVar[Code]
+    TOOBIG: ClassVar[Code]
+    CLOSED: ClassVar[Code]
+    # RFC 5530
+    UNAVAILABLE: ClassVar[Code]
+    AUTHENTICATIONFAILED: ClassVar[Code]
+    AUTHORIZATIONFAILED: ClassVar[Code]
+    EXPIRED: ClassVar[Code]
+    PRIVACYREQUIRED: ClassVar[Code]
+    CONTACTADMIN: ClassVar[Code]
+    NOPERM: ClassVar[Code]
+    INUSE: ClassVar[Code]
+    EXPUNGEISSUED: ClassVar[Code]
+    CORRUPTION: ClassVar[Code]
+    SERVERBUG: ClassVar[Code]
+    CLIENTBUG: ClassVar[Code]
+    CANNOT: ClassVar[Code]
+    LIMIT: ClassVar[Code]
+    OVERQUOTA: ClassVar[Code]
+    ALREADYEXISTS: ClassVar[Code]
+    NONEXISTENT: ClassVar[Code]
+
+    @classmethod
+    def capability(cls, capabilities: Iterable[str]) -> Code:
+        return cls("CAPABILITY", _atoms(capabilities))
+
+    @classmethod
+    def permanentflags(cls, flags: Iterable[str]) -> Code:
+        """Include `\\*` in `flags` when clients may create keywords."""
+        return cls("PERMANENTFLAGS", flag_list(flags))
+
+    @classmethod
+    def uidnext(cls, uid: int) -> Code:
+        return cls("UIDNEXT", number(uid))
+
+    @classmethod
+    def uidvalidity(cls, uidvalidity: int) -> Code:
+        return cls("UIDVALIDITY", number(uidvalidity))
+
+    @classmethod
+    def unseen(cls, seq: int) -> Code:
+        return cls("UNSEEN", number(seq))
+
+    @classmethod
+    def appenduid(cls, uidvalidity: int, uids: int | Iterable[int]) -> Code:
+        """RFC 4315: `APPENDUID <uidvalidity> <uid-set>` (a set after MULTIAPPEND)."""
+        uid_set = format_set([uids] if isinstance(uids, int) else uids)
+        return cls("APPENDUID", number(uidvalidity) + b" " + uid_set.encode("ascii"))
+
+    @classmethod
+    def copyuid(cls, uidvalidity: int, source: Iterable[int], dest: Iterable[int]) -> Code:
+        """RFC 4315: `COPYUID <uidvalidity> <source set> <dest set>`, paired by position."""
+        src = list(source)
+        dst = list(dest)
+        if len(src) != len(dst):
+            raise ValueError("COPYUID needs as many destination UIDs as source UIDs")
+        sets = format_set(src) + " " + format_set(dst)
+        return cls("COPYUID", number(uidvalidity) + b" " + sets.encode("ascii"))
+
+    @classmethod
+    def badcharset(cls, charsets: Iterable[str] = ()) -> Code:
+        """`BADCHARSET (UTF-8 US-ASCII)`: the charsets SEARCH supports."""
+        names = [astring(c.encode("ascii")) for c in charsets]
+        return cls("BADCHARSET", paren(names) if names else b"")
+
+
+def _atoms(words: Iterable[str]) -> bytes:
+    out = []
+    for word in words:
+        raw = word.encode("ascii")
+        if not _ASTRING_ATOM_RE.fullmatch(raw):
+            raise ValueError(f"{word!r} is not an atom")
+        out.append(raw)
+    return b" ".join(out)
+
+
+_SIMPLE_CODES = (
+    "ALERT PARSE READ-ONLY READ-WRITE TRYCREATE UIDNOTSTICKY TOOBIG CLOSED UNAVAILABLE "
+    "AUTHENTICATIONFAILED AUTHORIZATIONFAILED EXPIRED PRIVACYREQUIRED CONTACTADMIN NOPERM INUSE "
+    "EXPUNGEISSUED CORRUPTION SERVERBUG CLIENTBUG CANNOT LIMIT OVERQUOTA ALREADYEXISTS NONEXISTENT"
+)
+for _name in _SIMPLE_CODES.split():
+    setattr(Code, _name.replace("-", "_"), Code(_name))
+del _name
+
+
+# --- lines ----------------------------------------------------------------------------------
+
+
+def _text(text: str) -> bytes:
+    """resp-text's text: one line of 7-bit, never empty."""
+    cleaned = _TEXT_BAD_RE.sub(" ", text[:TEXT_MAX]).strip()
+    return cleaned.encode("ascii", "replace") if cleaned else b"-"
+
+
+def _status(prefix: bytes, status: str, text: str, code: Code | None) -> bytes:
+    if status not in _STATUSES:
+        raise ValueError(f"{status!r} is not an IMAP status")
+    head = prefix + b" " + status.encode("ascii") + b" "
+    if code is not None:
+        head += code.render() + b" "
+    return head + _text(text) + CRLF
+
+
+def tagged(tag: str, status: str, text: str, code: Code | None = None) -> bytes:
+    """`tag OK|NO|BAD [code] text` CRLF."""
+    raw = tag.encode("ascii", "replace")
+    if not _TAG_RE.fullmatch(raw):
+        raise ValueError(f"{tag!r} is not a valid tag")
+    return _status(raw, status, text, code)
+
+
+def untagged_status(status: str, text: str, code: Code | None = None) -> bytes:
+    """`* OK|NO|BAD|BYE|PREAUTH [code] text` CRLF."""
+    return _status(b"*", status, text, code)
+
+
+def bad(tag: str | None, text: str, code: Code | None = None) -> bytes:
+    """`tag BAD ...`, or `* BAD ...` when the tag is unknown."""
+    if tag is None:
+        return untagged_status("BAD", text, code)
+    return tagged(tag, "BAD", text, code)
+
+
+def bad_command(event: BadCommand) -> bytes:
+    """The answer to the reader's BadCommand (and its LimitExceeded subclasses)."""
+    code = Code(event.code) if event.code else None
+    return bad(event.tag, event.message, code)
+
+
+def untagged(*parts: bytes) -> bytes:
+    """`* part part ...` CRLF from written fragments: `untagged(b"FLAGS", flag_list(...))`."""
+    return b"* " + b" ".join(parts) + CRLF
+
+
+def continuation(text: str = "Ready") -> bytes:
+    """`+ text` CRLF: the go-ahead for a literal, or `+ idling`."""
+    return b"+ " + _text(text) + CRLF
+
+
+def continuation_data(data: bytes) -> bytes:
+    """`+ <base64>` CRLF: a SASL challenge (empty data gives `+ ` CRLF)."""
+    return b"+ " + binascii.b2a_base64(data, newline=False) + CRLF
+
+
+def capability_response(capabilities: Iterable[str]) -> bytes:
+    return untagged(b"CAPABILITY", _atoms(capabilities))
+
+
+def flags_response(flags: Iterable[str]) -> bytes:
+    return untagged(b"FLAGS", flag_list(flags))
+
+
+def exists(count: int) -> bytes:
+    return untagged(number(count), b"EXISTS")
+
+
+def recent(count: int) -> bytes:
+    return untagged(number(count), b"RECENT")
+
+
+def expunge(seq: int) -> bytes:
+    return untagged(number(seq), b"EXPUNGE")
+
+
+def fetch_response(seq: int, items: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """`* seq FETCH (UID 4 FLAGS (\\Seen))` from (name, written value) pairs."""
+    return untagged(number(seq), b"FETCH", paren(k + b" " + v for k, v in items))
+
+
+def search_response(numbers: Iterable[int]) -> bytes:
+    """`* SEARCH 2 84 882` (numbers as given, space separated; none gives `* SEARCH`)."""
+    return b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + CRLF
+
+
+def list_response(
+    attributes: Iterable[str], delimiter: str | None, name: str, command: str = "LIST"
+) -> bytes:
+    """`* LIST (\\HasNoChildren) "." INBOX` (also LSUB); a None delimiter is NIL."""
+    attrs = paren(_flag(a) for a in attributes)
+    delim = b"NIL" if delimiter is None else quoted(delimiter)
+    return untagged(command.encode("ascii"), attrs, delim, mailbox(name))
+
+
+def status_response(name: str, items: Mapping[str, int]) -> bytes:
+    """`* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)`."""
+    body = paren(_atoms([k]) + b" " + number(v) for k, v in items.items())
+    return untagged(b"STATUS", mailbox(name), body)
+
+
+# --- store errors ---------------------------------------------------------------------------
+
+_ERROR_CODES = {
+    ErrorKind.NOT_FOUND: Code.NONEXISTENT,
+    ErrorKind.EXISTS: Code.ALREADYEXISTS,
+    ErrorKind.INVALID_NAME: Code.CANNOT,
+    ErrorKind.NO_QUOTA: Code.OVERQUOTA,
+    ErrorKind.TEMPORARY: Code.UNAVAILABLE,
+    ErrorKind.IN_USE: Code.INUSE,
+    ErrorKind.PERMISSION: Code.NOPERM,
+    ErrorKind.LIMIT: Code.LIMIT,
+    ErrorKind.CORRUPT: Code.CORRUPTION,
+    ErrorKind.NOT_POSSIBLE: Code.CANNOT,
+}
+
+
+def error_code(kind: str, *, trycreate: bool = False) -> Code:
+    """The response code for a store error kind (unknown kinds: SERVERBUG).
+
+    `trycreate=True` for APPEND/COPY/MOVE targets: a missing mailbox is then `TRYCREATE`
+    (RFC 3501 6.3.11, 6.4.7) rather than `NONEXISTENT`.
+    """
+    if trycreate and kind == ErrorKind.NOT_FOUND:
+        return Code.TRYCREATE
+    return _ERROR_CODES.get(kind, Code.SERVERBUG)
+
+
+def store_error(tag: str, error: MailError, *, trycreate: bool = False) -> bytes:
+    """`tag NO [CODE] message` CRLF for a store failure."""
+    return tagged(tag, "NO", error.message, error_code(error.kind, trycreate=trycreate))
