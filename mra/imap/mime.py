@@ -255,8 +255,9 @@ class _Tok:
 
     def skip_comment(self) -> int:
         d, n = self.d, self.n
-        if self.comment is not None:
-            self.comment.clear()
+        comment = self.comment
+        if comment is not None:
+            comment.clear()
         self.i += 1
         start = self.i
         level = 1
@@ -267,17 +268,25 @@ class _Tok:
             elif c == 0x29:
                 level -= 1
                 if level == 0:
-                    if self.comment is not None:
-                        self.comment += d[start : self.i]
+                    if comment is not None:
+                        comment += d[start : self.i]
                     self.i += 1
                     return 1 if self.i < n else 0
+            elif c == 0x0A and self.i + 2 < n:  # folding: drop the (CR)LF
+                if comment is not None:
+                    stop = self.i - 1 if self.i > start and d[self.i - 1] == 0x0D else self.i
+                    comment += d[start:stop]
+                    start = self.i + 1
             elif c == 0x5C:
-                if self.comment is not None:
-                    self.comment += d[start : self.i]
+                if comment is not None:
+                    comment += d[start : self.i]
                 start = self.i + 1
                 self.i += 1
                 if self.i >= n:
                     return -1
+                if d[self.i] in b"\r\n\0":  # no quoted-pair: the backslash stays
+                    start = self.i - 1
+                    continue
             self.i += 1
         return -1
 
@@ -369,16 +378,19 @@ class _Tok:
                 out += d[start : self.i]
                 self.i += 1
                 return self.skip_lwsp()
-            if c == 0x0A:  # folding: drop the (CR)LF
+            if c == 0x0A and self.i + 2 < n:  # folding: drop the (CR)LF
                 stop = self.i - 1 if self.i > start and d[self.i - 1] == 0x0D else self.i
                 out += d[start:stop]
                 start = self.i + 1
             elif c == 0x5C:
+                out += d[start : self.i]
+                start = self.i + 1
                 self.i += 1
                 if self.i >= n:
                     return -1
-                out += d[start : self.i - 1]
-                start = self.i
+                if d[self.i] in b"\r\n\0":  # no quoted-pair: the backslash stays
+                    start = self.i - 1
+                    continue
             self.i += 1
         return -1
 

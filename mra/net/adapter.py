@@ -77,7 +77,7 @@ class SessionProtocol(protocol.Protocol):
     def connectionMade(self) -> None:
         self.session = self._make_session(self)
         self._reset_timer()
-        self._carry_out(self.session.greeting())
+        self._perform(self.session.greeting())
 
     def start_held(self) -> None:
         """Make the session but hold input back until `release()` (an access check runs)."""
@@ -87,7 +87,8 @@ class SessionProtocol(protocol.Protocol):
     def release(self, outputs: list[Output]) -> None:
         self._busy = False
         self._reset_timer()
-        self._carry_out(outputs)
+        self._perform(outputs)
+        self._feed(b"")
 
     def dataReceived(self, data: bytes) -> None:
         if self.session is None or self._closed:
@@ -100,7 +101,7 @@ class SessionProtocol(protocol.Protocol):
                 self._paused = True
                 self.transport.pauseProducing()
             return
-        self._carry_out(self.session.data_received(data))
+        self._feed(data)
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self._closed = True
@@ -116,15 +117,30 @@ class SessionProtocol(protocol.Protocol):
 
     def shutdown(self) -> None:
         if self.session is not None and not self._closed:
-            self._carry_out(self.session.shutdown())
+            self._perform(self.session.shutdown())
 
     def mailbox_changed(self) -> None:
         if self.session is not None and not self._closed and not self._busy:
-            self._carry_out(self.session.mailbox_changed())
+            self._perform(self.session.mailbox_changed())
 
     # -- outputs --------------------------------------------------------------------------
 
-    def _carry_out(self, outputs: list[Output]) -> None:
+    def _feed(self, data: bytes) -> None:
+        """Hand input to the session (b"" lets it go on with commands it holds buffered),
+        then whatever was queued while it was busy."""
+        if self.session is None or self._closed:
+            return
+        self._perform(self.session.data_received(data))
+        while self._queued and not self._busy and not self._closed:
+            data = b"".join(self._queued)
+            self._queued.clear()
+            self._queued_size = 0
+            self._perform(self.session.data_received(data))
+        if self._paused and not self._busy and not self._closed:
+            self._paused = False
+            self.transport.resumeProducing()
+
+    def _perform(self, outputs: list[Output]) -> None:
         for i, out in enumerate(outputs):
             if self._closed:
                 return
@@ -140,7 +156,7 @@ class SessionProtocol(protocol.Protocol):
                 self._queued_size = 0
                 self.transport.startTLS(self.tls_context)
                 assert self.session is not None
-                self._carry_out(self.session.tls_started())
+                self._perform(self.session.tls_started())
             elif isinstance(out, Call):
                 self._wait(outputs[i + 1 :])
                 d = threads.deferToThread(out.fn)
@@ -157,8 +173,6 @@ class SessionProtocol(protocol.Protocol):
                 )
                 self.transport.registerProducer(producer, False)
                 return
-        if not self._busy:
-            self._drain()
 
     def _wait(self, rest: list[Output]) -> None:
         if rest:
@@ -179,19 +193,9 @@ class SessionProtocol(protocol.Protocol):
             log.error("session-failed", error=repr(exc))
             self.transport.loseConnection()
             return
-        self._carry_out(outputs)
-
-    def _drain(self) -> None:
-        """Feed queued input to the session, now that it can take it."""
-        while self._queued and not self._busy and not self._closed:
-            data = b"".join(self._queued)
-            self._queued.clear()
-            self._queued_size = 0
-            assert self.session is not None
-            self._carry_out(self.session.data_received(data))
-        if self._paused and not self._busy and not self._closed:
-            self._paused = False
-            self.transport.resumeProducing()
+        self._perform(outputs)
+        if not self._busy:
+            self._feed(b"")
 
     # -- idle timeout ---------------------------------------------------------------------
 
@@ -210,4 +214,4 @@ class SessionProtocol(protocol.Protocol):
         if self._busy:
             self._reset_timer()  # our own work is not the client's silence
             return
-        self._carry_out(self.session.idle_timeout())
+        self._perform(self.session.idle_timeout())
