@@ -185,7 +185,7 @@ class Part:
     def param(self, name: str) -> str | None:
         """A Content-Type parameter (first match, name case-insensitive)."""
         key = name.encode("latin-1").lower()
-        for k, v in self.data.params:
+        for k, v in self.data.params or ():
             if k.lower() == key:
                 return v.decode("utf-8", "replace")
         return None
@@ -278,15 +278,15 @@ class _Tok:
                     comment += d[start:stop]
                     start = self.i + 1
             elif c == 0x5C:
-                if comment is not None:
-                    comment += d[start : self.i]
-                start = self.i + 1
                 self.i += 1
                 if self.i >= n:
                     return -1
+                if comment is not None:
+                    comment += d[start : self.i - 1]
                 if d[self.i] in b"\r\n\0":  # no quoted-pair: the backslash stays
                     start = self.i - 1
                     continue
+                start = self.i
             self.i += 1
         return -1
 
@@ -383,14 +383,14 @@ class _Tok:
                 out += d[start:stop]
                 start = self.i + 1
             elif c == 0x5C:
-                out += d[start : self.i]
-                start = self.i + 1
                 self.i += 1
                 if self.i >= n:
                     return -1
+                out += d[start : self.i - 1]
                 if d[self.i] in b"\r\n\0":  # no quoted-pair: the backslash stays
                     start = self.i - 1
                     continue
+                start = self.i
             self.i += 1
         return -1
 
@@ -408,10 +408,7 @@ class _Tok:
         if self.d[self.i] == 0x2E:
             return -1
         while True:
-            if self.d[self.i] == 0x22:
-                ret = self.quoted_string(out)
-            else:
-                ret = self.atom_or_dot(out)
+            ret = self.quoted_string(out) if self.d[self.i] == 0x22 else self.atom_or_dot(out)
             if ret <= 0:
                 return ret
             c = self.d[self.i]
@@ -1164,9 +1161,10 @@ class _AddressParser:
             t.i = start
             self._clear()
             ret = self.addr_spec()
-            if self.invalid and self.name is None and self.mailbox is not None:
-                if self.domain is None:  # "Some Name" alone is a name, not a mailbox
-                    self.name, self.mailbox = self.mailbox, None
+            # "Some Name" alone is a display name, not a mailbox
+            lone_word = self.mailbox is not None and self.domain is None
+            if self.invalid and self.name is None and lone_word:
+                self.name, self.mailbox = self.mailbox, None
         self.add_fixed()
         return ret
 

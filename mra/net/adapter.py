@@ -70,6 +70,7 @@ class SessionProtocol(protocol.Protocol):
         self._paused = False
         self._timer: DelayedCall | None = None
         self._closed = False
+        self._poller: DelayedCall | None = None
         self.tls_context: Any = None  # set by the factory when STARTTLS is possible
 
     # -- Twisted events -------------------------------------------------------------------
@@ -105,6 +106,8 @@ class SessionProtocol(protocol.Protocol):
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self._closed = True
+        if self._poller is not None and self._poller.active():
+            self._poller.cancel()
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         if self.session is not None:
@@ -140,7 +143,32 @@ class SessionProtocol(protocol.Protocol):
             self._paused = False
             self.transport.resumeProducing()
 
+    def _poll(self) -> None:
+        """A session that asks to be polled (IMAP IDLE: `poll_interval`) gets a timer that
+        calls `mailbox_changed()`; the store's sync costs three stat() calls when nothing
+        changed, so hundreds of idling sessions cost little."""
+        interval = getattr(self.session, "poll_interval", None)
+        if interval is None or self._closed:
+            if self._poller is not None and self._poller.active():
+                self._poller.cancel()
+            self._poller = None
+            return
+        if self._poller is None or not self._poller.active():
+            self._poller = reactor.callLater(interval, self._polled)
+
+    def _polled(self) -> None:
+        self._poller = None
+        if self.session is None or self._closed:
+            return
+        if not self._busy:
+            self._perform(self.session.mailbox_changed())
+        self._poll()
+
     def _perform(self, outputs: list[Output]) -> None:
+        self._perform_outputs(outputs)
+        self._poll()
+
+    def _perform_outputs(self, outputs: list[Output]) -> None:
         for i, out in enumerate(outputs):
             if self._closed:
                 return

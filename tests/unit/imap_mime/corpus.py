@@ -184,7 +184,7 @@ MALFORMED = (
     b"Subject: Caf\xc3\xa9 \xe2\x80\x93 raw UTF-8 subject\n"
     b"From: M\xfcller <mueller@example.de>\n"
     b"this line has no colon at all\n"
-    b"To: <>, @route-only, broken@, \"unterminated <x@y>\n"
+    b'To: <>, @route-only, broken@, "unterminated <x@y>\n'
     b"Content-Type: text/plain; charset=\n"
     b"Date: not a date\n"
     b"Subject: second subject\n"
@@ -478,4 +478,113 @@ PARTIALS: list[tuple[str, int, int]] = [
     ("TEXT", 2, 100000),
     ("1", 1, 5),
     ("2", 10000, 5),
+]
+
+# SEARCH set-up: flags, keywords and INTERNALDATE (epoch seconds, UTC) per message.  Every
+# message is delivered into new/, so Dovecot also reports \Recent for all of them.
+SEARCH_STATE: dict[str, tuple[tuple[str, ...], int]] = {
+    "plain": (("\\Seen", "\\Answered"), 1714983302),  # 2024-05-06 08:15:02
+    "alternative": (("\\Seen", "$Label1"), 1715083200),  # 2024-05-07 12:00:00
+    "mixed": (("\\Flagged", "Work"), 1715185231),  # 2024-05-08 16:20:31
+    "encoded_words": (("\\Seen", "\\Flagged"), 1715335199),  # 2024-05-10 09:59:59
+    "groups": (("\\Deleted",), 1715412600),  # 2024-05-11 07:30:00
+    "missing_headers": (("\\Draft",), 1715472000),  # 2024-05-12 00:00:00
+    "no_body": ((), 1715558399),  # 2024-05-12 23:59:59
+    "malformed": (("\\Seen", "$label1"), 1715558400),  # 2024-05-13 00:00:00
+    "no_boundary": (("\\Seen",), 1700000000),
+    "empty_multipart": (("\\Answered", "\\Deleted"), 1700000000),
+    "unclosed": ((), 1700000000),
+    "digest": (("\\Seen",), 1700000000),
+    "rfc2231": (("\\Seen", "Work"), 1700000000),
+    "folded": ((), 1715548000),
+    "quotes": (("\\Flagged",), 1700000000),
+    "top_rfc822": ((), 1700000000),
+    "nested": (("\\Seen", "\\Draft"), 1715700000),
+    "content_only_no_mime": ((), 1700000000),
+    "odd_content_type": ((), 1700000000),
+    "empty_body": (("\\Seen",), 1700000000),
+}
+
+# SEARCH programs run against the corpus (as sent on the wire, after "UID SEARCH ").
+# {n+} literals carry the 8-bit strings.
+SEARCHES: list[str] = [
+    "ALL",
+    "ANSWERED",
+    "UNANSWERED",
+    "DELETED",
+    "UNDELETED",
+    "DRAFT",
+    "UNDRAFT",
+    "FLAGGED",
+    "UNFLAGGED",
+    "SEEN",
+    "UNSEEN",
+    "RECENT",
+    "NEW",
+    "OLD",
+    "KEYWORD $Label1",
+    "UNKEYWORD $Label1",
+    "KEYWORD work",
+    "KEYWORD Work",
+    "KEYWORD nosuchkeyword",
+    "LARGER 700",
+    "SMALLER 150",
+    "LARGER 1463",
+    "BEFORE 12-May-2024",
+    "ON 12-May-2024",
+    "SINCE 12-May-2024",
+    "ON 13-May-2024",
+    "SENTBEFORE 8-May-2024",
+    "SENTON 12-May-2024",
+    "SENTSINCE 10-May-2024",
+    "SENTON 13-May-2024",
+    "SENTBEFORE 1-Jan-1971",
+    "FROM alice",
+    "FROM example.org",
+    'FROM "Alice Example"',
+    "FROM joerg@example.de",
+    "TO bob",
+    "TO undisclosed",
+    "CC dave",
+    'CC "Ivan I."',
+    "BCC archive",
+    "BCC kim",
+    "SUBJECT report",
+    "SUBJECT REPORT",
+    "SUBJECT {5+}\r\nK\u00f6ln",
+    "CHARSET UTF-8 SUBJECT {7+}\r\nGr\u00fc\u00dfe",
+    "SUBJECT {1+}\r\nZ",
+    'SUBJECT "special offer"',
+    'SUBJECT "a folded"',
+    'HEADER X-Mailer "handwritten"',
+    'HEADER Message-ID ""',
+    'HEADER References "prev-0"',
+    'HEADER Content-Type "multipart"',
+    "BODY quarterly",
+    "BODY {5+}\r\ncaf\u00e9",
+    "CHARSET UTF-8 BODY {7+}\r\nSch\u00f6ne",
+    "BODY rates",
+    "BODY Catalog",
+    'BODY "original plain"',
+    'BODY "Special offer"',
+    "BODY subject",
+    'BODY "hello world"',
+    'BODY "first message"',
+    'TEXT "Original thread"',
+    "TEXT alice",
+    "TEXT quarterly",
+    'TEXT "multipart/mixed"',
+    "NOT SEEN",
+    "OR SEEN FLAGGED",
+    "(SEEN FLAGGED)",
+    "NOT (SEEN FLAGGED)",
+    "OR (DELETED DRAFT) KEYWORD Work",
+    "UID 1:3",
+    "2:4",
+    "*",
+    "UID *",
+    "1,3,5:6",
+    "SEEN NOT FROM alice",
+    "OR BODY quarterly SUBJECT nested",
+    "CHARSET US-ASCII FROM alice",
 ]

@@ -1,0 +1,148 @@
+"""FETCH (RFC 3501 6.4.5 and 7.4.2): which items a client asked for, and their response text.
+
+Bodies are served with CRLF line ends, whatever the file holds, and every size and offset a
+client sees (RFC822.SIZE, `<origin.count>` partials) counts in that form. The message is read
+and parsed once per message and FETCH, only when an item needs more than flags and sizes.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from mra.imap import mime
+from mra.imap import response as r
+from mra.imap.parser import ArgumentError, Atom, FetchAtt, ParenList, Section, Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mra.imap.selected import SelectedView
+
+MACROS = {
+    "ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
+    "FAST": ["FLAGS", "INTERNALDATE", "RFC822.SIZE"],
+    "FULL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"],
+}
+SIMPLE = {
+    "FLAGS",
+    "INTERNALDATE",
+    "RFC822.SIZE",
+    "ENVELOPE",
+    "BODY",
+    "BODYSTRUCTURE",
+    "UID",
+    "RFC822",
+    "RFC822.HEADER",
+    "RFC822.TEXT",
+}
+NEEDS_CONTENT = {"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
+SETS_SEEN = {"RFC822", "RFC822.TEXT"}
+
+Item = str | FetchAtt
+
+
+def parse_items(value: Value) -> list[Item]:
+    """The fetch attributes of a FETCH command: a macro, one item or a list of items."""
+    if isinstance(value, ParenList):
+        values = list(value.items)
+        if not values:
+            raise ArgumentError("FETCH needs at least one item")
+    else:
+        values = [value]
+        if isinstance(value, Atom) and value.value.upper() in MACROS:
+            return list(MACROS[value.value.upper()])
+    items: list[Item] = []
+    for v in values:
+        if isinstance(v, FetchAtt):
+            if v.name.startswith("BINARY"):
+                raise ArgumentError("BINARY is not supported")
+            items.append(v)
+        elif isinstance(v, Atom) and v.value.upper() in SIMPLE:
+            items.append(v.value.upper())
+        else:
+            raise ArgumentError("unknown FETCH item")
+    return items
+
+
+def _section_spec(section: Section) -> mime.SectionSpec:
+    return mime.SectionSpec(
+        part=section.part,
+        text=section.text or "",
+        fields=tuple(f.upper().encode() for f in section.fields),
+    )
+
+
+def needs_content(items: list[Item]) -> bool:
+    return any(isinstance(i, FetchAtt) or i in NEEDS_CONTENT for i in items)
+
+
+def sets_seen(items: list[Item]) -> bool:
+    return any((isinstance(i, FetchAtt) and not i.peek) or i in SETS_SEEN for i in items)
+
+
+def internaldate(seconds: float) -> bytes:
+    dt = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    return r.date_time(dt)
+
+
+def render(
+    view: SelectedView,
+    uid: int,
+    seq: int,
+    items: list[Item],
+    with_uid: bool,
+    seen_now: bool,
+) -> bytes:
+    """`* seq FETCH (...)` for one message. `seen_now`: \\Seen was just set by this FETCH, so
+    FLAGS goes along even when not asked for (RFC 3501 6.4.5)."""
+    box = view.box
+    msg = view.message(uid)
+    if msg is None:
+        raise LookupError(uid)
+    out: list[tuple[bytes, bytes]] = []
+    part: mime.Part | None = None
+    raw: bytes | None = None
+
+    def content() -> mime.Part:
+        nonlocal part, raw
+        if part is None:
+            raw = mime.crlf(box.read_message(uid))
+            part = mime.parse(raw)
+        return part
+
+    wanted = list(items)
+    if with_uid and "UID" not in wanted:
+        wanted.insert(0, "UID")
+    if seen_now and "FLAGS" not in wanted:
+        wanted.append("FLAGS")
+    for item in wanted:
+        if isinstance(item, FetchAtt):
+            data = mime.section(content(), _section_spec(item.section))
+            if data is None:
+                raise ArgumentError("invalid section")
+            if item.partial is not None:
+                origin, count = item.partial
+                data = mime.partial(data, origin, count)
+            out.append((r.section_key(item), r.literal(data) if data else b'""'))
+        elif item == "UID":
+            out.append((b"UID", r.number(uid)))
+        elif item == "FLAGS":
+            out.append((b"FLAGS", r.flag_list(view.flags_of(uid))))
+        elif item == "INTERNALDATE":
+            out.append((b"INTERNALDATE", internaldate(box.internaldate(msg))))
+        elif item == "RFC822.SIZE":
+            out.append((b"RFC822.SIZE", r.number(box.message_vsize(msg))))
+        elif item == "ENVELOPE":
+            out.append((b"ENVELOPE", mime.envelope(content())))
+        elif item == "BODYSTRUCTURE":
+            out.append((b"BODYSTRUCTURE", mime.bodystructure(content(), True)))
+        elif item == "BODY":
+            out.append((b"BODY", mime.bodystructure(content(), False)))
+        elif item == "RFC822":
+            content()
+            assert raw is not None
+            out.append((b"RFC822", r.literal(raw)))
+        elif item == "RFC822.HEADER":
+            out.append((b"RFC822.HEADER", r.literal(content().header)))
+        elif item == "RFC822.TEXT":
+            out.append((b"RFC822.TEXT", r.literal(content().body)))
+    return r.fetch_response(seq, out)

@@ -1,0 +1,641 @@
+"""IMAP SEARCH programs (RFC 3501 section 6.4.4): parsing and matching, as pure functions.
+
+Input: the SEARCH arguments as the command parser has tokenised them, a list of
+:data:`Token`: atoms, quoted strings and literals as ``bytes``, parenthesised lists as
+nested Python lists.  ``[b"CHARSET", b"UTF-8", b"OR", b"FROM", b"bob", b"SEEN"]`` or
+``[b"NOT", [b"SEEN", b"1:5"], b"SUBJECT", b"caf\\xc3\\xa9"]``.  Atoms and strings are not
+told apart: a key name given as a quoted string is accepted too.
+
+:func:`parse_search` returns a :class:`SearchProgram` or raises :class:`SearchError`
+(answer BAD) or :class:`BadCharsetError` (answer ``NO [BADCHARSET (UTF-8 US-ASCII)]``).
+The charset is optional (UTF-8 when absent, as Dovecot does); the strings must then be
+valid UTF-8 (US-ASCII is a subset).
+
+Message sets: a sequence-set argument (``1:4,7``, ``5:*``, and ``$`` of RFC 5182) and the
+argument of ``UID`` are handed to the caller's ``resolve_set(raw, uid)`` hook, which returns
+the member numbers (anything with ``in``), so that ``*``, the sequence-to-UID mapping and
+``$`` stay the caller's business.  Without a hook, :class:`SequenceSet` is used and ``*``
+means "no upper bound".
+
+Matching, :meth:`SearchProgram.matches`, reads a :class:`SearchContext`.  Keys on flags,
+sizes, dates and numbers never call ``raw()``; the message is loaded (once) and parsed only
+for header and body keys, and only if the cheaper keys of an AND/OR did not settle it.
+
+- String keys match case-insensitively as substrings (NFKC + casefold) of decoded text:
+  headers RFC 2047-decoded and unfolded, bodies of text parts transfer-decoded and
+  charset-decoded.  BODY searches the text parts, TEXT the header fields of the message
+  and of its parts plus the text parts.  ``HEADER name ""`` matches when the field exists.
+- BEFORE/ON/SINCE compare the date of the INTERNALDATE in the server's time zone (the
+  ``tz`` argument of ``matches``; None means the local zone of this process).
+- SENTBEFORE/SENTON/SENTSINCE compare the date written in the Date header, ignoring its
+  time and zone (RFC 3501).  A message without a parseable Date is sent on 1-Jan-1970,
+  as in Dovecot.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import unicodedata
+from collections.abc import Callable, Container, Iterator, Sequence, Set
+from dataclasses import dataclass, field
+from email.utils import parsedate_tz
+from typing import Protocol, TypeAlias
+
+from mra.imap import mime
+
+__all__ = [
+    "BadCharsetError",
+    "MessageContext",
+    "SearchContext",
+    "SearchError",
+    "SearchProgram",
+    "SequenceSet",
+    "Token",
+    "parse_search",
+]
+
+Token: TypeAlias = "bytes | list[Token]"
+SetResolver: TypeAlias = Callable[[bytes, bool], Container[int]]
+
+CHARSETS = ("UTF-8", "US-ASCII")
+
+
+class SearchError(Exception):
+    """A malformed search program: answer ``BAD`` (``status``) with this message."""
+
+    status = "BAD"
+    code: bytes | None = None
+
+
+class BadCharsetError(SearchError):
+    """An unsupported CHARSET: answer ``NO [BADCHARSET (UTF-8 US-ASCII)]``."""
+
+    status = "NO"
+    code = b"BADCHARSET (UTF-8 US-ASCII)"
+
+
+# ---------------------------------------------------------------------------------------------
+# What a message looks like to SEARCH
+
+
+class SearchContext(Protocol):
+    """One message as SEARCH sees it.  ``flags`` are the system flags it has, backslash
+    included (``\\Seen``, ``\\Answered``, ``\\Flagged``, ``\\Deleted``, ``\\Draft`` and the
+    session's ``\\Recent``); ``keywords`` its keywords; ``internaldate`` in seconds since the
+    epoch; ``size`` the RFC822.SIZE (CRLF octets).  ``raw()`` returns the message as stored;
+    it is only called when a key needs the header or body."""
+
+    @property
+    def uid(self) -> int: ...
+    @property
+    def seqno(self) -> int: ...
+    @property
+    def flags(self) -> Set[str]: ...
+    @property
+    def keywords(self) -> Set[str]: ...
+    @property
+    def internaldate(self) -> float: ...
+    @property
+    def size(self) -> int: ...
+    def raw(self) -> bytes: ...
+
+
+@dataclass
+class MessageContext:
+    """A ready-made :class:`SearchContext`: the message bytes come from ``loader``, called
+    at most once (``loads`` counts the calls, for tests)."""
+
+    uid: int
+    seqno: int
+    flags: Set[str]
+    keywords: Set[str]
+    internaldate: float
+    size: int
+    loader: Callable[[], bytes]
+    loads: int = 0
+    _raw: bytes | None = field(default=None, repr=False)
+
+    def raw(self) -> bytes:
+        if self._raw is None:
+            self.loads += 1
+            self._raw = self.loader()
+        return self._raw
+
+
+# ---------------------------------------------------------------------------------------------
+# Sequence sets
+
+
+_SET_ATOM = re.compile(rb"(?:[0-9]+|\*)(?::(?:[0-9]+|\*))?(?:,(?:[0-9]+|\*)(?::(?:[0-9]+|\*))?)*")
+
+
+def is_sequence_set(raw: bytes) -> bool:
+    """True for ``sequence-set`` syntax (RFC 3501) or ``$`` (RFC 5182)."""
+    return raw == b"$" or _SET_ATOM.fullmatch(raw) is not None
+
+
+@dataclass(frozen=True)
+class SequenceSet:
+    """A parsed sequence-set; ``None`` stands for ``*``.  Ranges are kept low..high."""
+
+    ranges: tuple[tuple[int | None, int | None], ...]
+
+    @classmethod
+    def parse(cls, raw: bytes) -> SequenceSet:
+        if _SET_ATOM.fullmatch(raw) is None:
+            raise SearchError(f"invalid sequence set {raw.decode('latin-1')!r}")
+        ranges: list[tuple[int | None, int | None]] = []
+        for item in raw.split(b","):
+            first, _, last = item.partition(b":")
+            lo = None if first == b"*" else int(first)
+            hi = lo if not last else (None if last == b"*" else int(last))
+            if lo == 0 or hi == 0:
+                raise SearchError("0 is not a valid message number")
+            if lo is None or (hi is not None and lo > hi):
+                lo, hi = hi, lo
+            ranges.append((lo, hi))
+        return cls(tuple(ranges))
+
+    def resolve(self, largest: int | None) -> SequenceSet:
+        """``*`` replaced by ``largest`` (RFC 3501: ``5:*`` in a 3-message mailbox is 3:5)."""
+        if largest is None:
+            return self
+        out: list[tuple[int | None, int | None]] = []
+        for lo, hi in self.ranges:
+            lo2 = largest if lo is None else lo
+            hi2 = largest if hi is None else hi
+            out.append((min(lo2, hi2), max(lo2, hi2)))
+        return SequenceSet(tuple(out))
+
+    def __contains__(self, n: object) -> bool:
+        if not isinstance(n, int):
+            return False
+        for lo, hi in self.ranges:
+            if lo is None:  # "*" alone: the largest, unknown here
+                continue
+            if n >= lo and (hi is None or n <= hi):
+                return True
+        return False
+
+
+def _default_resolver(raw: bytes, uid: bool) -> Container[int]:
+    if raw == b"$":
+        raise SearchError("$ (SEARCHRES) needs a saved result")
+    return SequenceSet.parse(raw)
+
+
+# ---------------------------------------------------------------------------------------------
+# The program: a tree of keys
+
+COST_FLAGS = 0  # flags, sizes, dates, numbers: no message access
+COST_HEADER = 1
+COST_BODY = 2
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+class _Message:
+    """What matching needs of one message; the message itself is parsed lazily."""
+
+    __slots__ = ("_body", "_headers", "_part", "_text", "ctx", "flags", "keywords", "tz")
+
+    def __init__(self, ctx: SearchContext, tz: _dt.tzinfo | None) -> None:
+        self.ctx = ctx
+        self.tz = tz
+        self.flags = {f.lower() for f in ctx.flags}
+        self.keywords = {k.lower() for k in ctx.keywords}
+        self._part: mime.Part | None = None
+        self._headers: dict[str, list[str]] = {}
+        self._body: str | None = None
+        self._text: str | None = None
+
+    @property
+    def part(self) -> mime.Part:
+        if self._part is None:
+            self._part = mime.parse(self.ctx.raw())
+        return self._part
+
+    def header(self, name: str) -> list[str]:
+        key = name.lower()
+        values = self._headers.get(key)
+        if values is None:
+            values = [_fold(v) for v in mime.header_values(self.part, key)]
+            self._headers[key] = values
+        return values
+
+    def body(self) -> str:
+        if self._body is None:
+            self._body = _fold("\n".join(mime.body_texts(self.part)))
+        return self._body
+
+    def text(self) -> str:
+        if self._text is None:
+            headers = "\n".join(mime.all_header_texts(self.part))
+            self._text = _fold(headers) + "\n" + self.body()
+        return self._text
+
+    def internal_date(self) -> _dt.date:
+        stamp = self.ctx.internaldate
+        if self.tz is None:
+            return _dt.datetime.fromtimestamp(stamp).date()
+        return _dt.datetime.fromtimestamp(stamp, self.tz).date()
+
+    def sent_date(self) -> _dt.date:
+        for value in mime.header_values(self.part, "date"):
+            parsed = parsedate_tz(value)
+            if parsed is not None:
+                y, m, d = parsed[0], parsed[1], parsed[2]
+                try:
+                    return _dt.date(y, m, d)
+                except ValueError:
+                    continue
+            break  # Dovecot looks at the first Date field only
+        return _dt.date(1970, 1, 1)
+
+
+class Key:
+    """A search key; ``cost`` orders the evaluation of AND/OR operands."""
+
+    @property
+    def cost(self) -> int:
+        return COST_FLAGS
+
+    def match(self, m: _Message) -> bool:
+        raise NotImplementedError
+
+    def walk(self) -> Iterator[Key]:
+        yield self
+
+
+@dataclass(frozen=True)
+class All(Key):
+    def match(self, m: _Message) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class Flag(Key):
+    """A system flag (``\\seen``, lower case) is set, or (``present=False``) is not."""
+
+    flag: str
+    present: bool = True
+
+    def match(self, m: _Message) -> bool:
+        return (self.flag in m.flags) == self.present
+
+
+@dataclass(frozen=True)
+class Keyword(Key):
+    keyword: str
+    present: bool = True
+
+    def match(self, m: _Message) -> bool:
+        return (self.keyword.lower() in m.keywords) == self.present
+
+
+@dataclass(frozen=True)
+class Size(Key):
+    larger: bool
+    octets: int
+
+    def match(self, m: _Message) -> bool:
+        size = m.ctx.size
+        return size > self.octets if self.larger else size < self.octets
+
+
+@dataclass(frozen=True)
+class Date(Key):
+    """``op`` is "before", "on" or "since"; ``sent`` picks the Date header over the
+    INTERNALDATE."""
+
+    op: str
+    date: _dt.date
+    sent: bool = False
+
+    @property
+    def cost(self) -> int:
+        return COST_HEADER if self.sent else COST_FLAGS
+
+    def match(self, m: _Message) -> bool:
+        day = m.sent_date() if self.sent else m.internal_date()
+        if self.op == "before":
+            return day < self.date
+        if self.op == "on":
+            return day == self.date
+        return day >= self.date
+
+
+@dataclass(frozen=True)
+class MessageSet(Key):
+    """A sequence-set (``uid=False``) or ``UID`` set, as resolved by the caller's hook."""
+
+    raw: bytes
+    uid: bool
+    members: Container[int] = field(compare=False)
+
+    def match(self, m: _Message) -> bool:
+        return (m.ctx.uid if self.uid else m.ctx.seqno) in self.members
+
+
+@dataclass(frozen=True)
+class Header(Key):
+    """A header field contains ``text`` (FROM, TO, CC, BCC, SUBJECT and HEADER)."""
+
+    name: str
+    text: str
+
+    @property
+    def cost(self) -> int:
+        return COST_HEADER
+
+    def match(self, m: _Message) -> bool:
+        needle = _fold(self.text)
+        return any(needle in value for value in m.header(self.name))
+
+
+@dataclass(frozen=True)
+class Body(Key):
+    text: str
+
+    @property
+    def cost(self) -> int:
+        return COST_BODY
+
+    def match(self, m: _Message) -> bool:
+        return _fold(self.text) in m.body()
+
+
+@dataclass(frozen=True)
+class Text(Key):
+    text: str
+
+    @property
+    def cost(self) -> int:
+        return COST_BODY
+
+    def match(self, m: _Message) -> bool:
+        return _fold(self.text) in m.text()
+
+
+@dataclass(frozen=True)
+class Not(Key):
+    key: Key
+
+    @property
+    def cost(self) -> int:
+        return self.key.cost
+
+    def match(self, m: _Message) -> bool:
+        return not self.key.match(m)
+
+    def walk(self) -> Iterator[Key]:
+        yield self
+        yield from self.key.walk()
+
+
+@dataclass(frozen=True)
+class Or(Key):
+    """Either key; built with the cheaper key on the left (it is tried first)."""
+
+    left: Key
+    right: Key
+
+    @property
+    def cost(self) -> int:
+        return max(self.left.cost, self.right.cost)
+
+    def match(self, m: _Message) -> bool:
+        return self.left.match(m) or self.right.match(m)
+
+    def walk(self) -> Iterator[Key]:
+        yield self
+        yield from self.left.walk()
+        yield from self.right.walk()
+
+
+@dataclass(frozen=True)
+class And(Key):
+    """All keys; built cheapest first, so that flags can settle it before the message
+    is read."""
+
+    keys: tuple[Key, ...]
+
+    @property
+    def cost(self) -> int:
+        return max((k.cost for k in self.keys), default=COST_FLAGS)
+
+    def match(self, m: _Message) -> bool:
+        return all(k.match(m) for k in self.keys)
+
+    def walk(self) -> Iterator[Key]:
+        yield self
+        for k in self.keys:
+            yield from k.walk()
+
+
+@dataclass(frozen=True)
+class SearchProgram:
+    """A parsed search program: ``key`` (an AND of the top-level keys) and the charset."""
+
+    key: Key
+    charset: str = "UTF-8"
+
+    @property
+    def needs_message(self) -> bool:
+        """True if some key reads the header or body (``raw()`` may be called)."""
+        return self.key.cost > COST_FLAGS
+
+    def matches(self, ctx: SearchContext, tz: _dt.tzinfo | None = None) -> bool:
+        return self.key.match(_Message(ctx, tz))
+
+    def search(self, contexts: Sequence[SearchContext], tz: _dt.tzinfo | None = None) -> list[int]:
+        """The sequence numbers of the matching messages, in order (a convenience)."""
+        return [c.seqno for c in contexts if self.matches(c, tz)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+_FLAG_KEYS = {
+    b"ANSWERED": ("\\answered", True),
+    b"DELETED": ("\\deleted", True),
+    b"DRAFT": ("\\draft", True),
+    b"FLAGGED": ("\\flagged", True),
+    b"RECENT": ("\\recent", True),
+    b"SEEN": ("\\seen", True),
+    b"UNANSWERED": ("\\answered", False),
+    b"UNDELETED": ("\\deleted", False),
+    b"UNDRAFT": ("\\draft", False),
+    b"UNFLAGGED": ("\\flagged", False),
+    b"UNSEEN": ("\\seen", False),
+    b"OLD": ("\\recent", False),
+}
+_HEADER_KEYS = {b"FROM": "from", b"TO": "to", b"CC": "cc", b"BCC": "bcc", b"SUBJECT": "subject"}
+_DATE_KEYS = {
+    b"BEFORE": ("before", False),
+    b"ON": ("on", False),
+    b"SINCE": ("since", False),
+    b"SENTBEFORE": ("before", True),
+    b"SENTON": ("on", True),
+    b"SENTSINCE": ("since", True),
+}
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        [
+            b"JAN",
+            b"FEB",
+            b"MAR",
+            b"APR",
+            b"MAY",
+            b"JUN",
+            b"JUL",
+            b"AUG",
+            b"SEP",
+            b"OCT",
+            b"NOV",
+            b"DEC",
+        ]
+    )
+}
+_DATE = re.compile(rb"([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})")
+_NUMBER = re.compile(rb"[0-9]+")
+_FIELD_NAME = re.compile(rb"[!-9;-~]+")  # RFC 5322 ftext
+
+
+def parse_date(raw: bytes) -> _dt.date:
+    """An IMAP ``date`` (``1-Feb-1994``, quotes already removed by the tokenizer)."""
+    m = _DATE.fullmatch(raw)
+    month = _MONTHS.get(m.group(2).upper()) if m else None
+    if m is None or month is None:
+        raise SearchError(f"invalid date {raw.decode('latin-1')!r}")
+    try:
+        return _dt.date(int(m.group(3)), month, int(m.group(1)))
+    except ValueError:
+        raise SearchError(f"invalid date {raw.decode('latin-1')!r}") from None
+
+
+def _and(keys: list[Key]) -> Key:
+    if len(keys) == 1:
+        return keys[0]
+    return And(tuple(sorted(keys, key=lambda k: k.cost)))  # sorted() is stable
+
+
+class _Parser:
+    def __init__(self, resolve_set: SetResolver) -> None:
+        self.resolve_set = resolve_set
+
+    def string(self, token: Token, what: str) -> str:
+        if not isinstance(token, bytes):
+            raise SearchError(f"{what}: a string is needed, not a list")
+        try:
+            return token.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SearchError(f"{what}: the string is not valid UTF-8") from None
+
+    def atom(self, token: Token, what: str) -> bytes:
+        if not isinstance(token, bytes):
+            raise SearchError(f"{what}: an atom is needed, not a list")
+        return token
+
+    def keys(self, tokens: Sequence[Token]) -> list[Key]:
+        keys: list[Key] = []
+        i = 0
+        while i < len(tokens):
+            key, i = self.key(tokens, i)
+            keys.append(key)
+        return keys
+
+    def arg(self, tokens: Sequence[Token], i: int, name: bytes) -> Token:
+        if i >= len(tokens):
+            raise SearchError(f"{name.decode()} needs an argument")
+        return tokens[i]
+
+    def key(self, tokens: Sequence[Token], i: int) -> tuple[Key, int]:
+        token = tokens[i]
+        i += 1
+        if isinstance(token, list):
+            if not token:
+                raise SearchError("empty parenthesised search key list")
+            return _and(self.keys(token)), i
+        name = token.upper()
+        if name == b"ALL":
+            return All(), i
+        if name in _FLAG_KEYS:
+            flag, present = _FLAG_KEYS[name]
+            return Flag(flag, present), i
+        if name == b"NEW":
+            return _and([Flag("\\recent"), Flag("\\seen", False)]), i
+        if name in (b"KEYWORD", b"UNKEYWORD"):
+            kw = self.atom(self.arg(tokens, i, name), "KEYWORD")
+            return Keyword(kw.decode("utf-8", "replace"), name == b"KEYWORD"), i + 1
+        if name in _HEADER_KEYS:
+            text = self.string(self.arg(tokens, i, name), name.decode())
+            return Header(_HEADER_KEYS[name], text), i + 1
+        if name == b"HEADER":
+            field_name = self.atom(self.arg(tokens, i, name), "HEADER")
+            if _FIELD_NAME.fullmatch(field_name) is None:
+                raise SearchError("HEADER: invalid field name")
+            text = self.string(self.arg(tokens, i + 1, name), "HEADER")
+            return Header(field_name.decode("ascii"), text), i + 2
+        if name == b"BODY":
+            return Body(self.string(self.arg(tokens, i, name), "BODY")), i + 1
+        if name == b"TEXT":
+            return Text(self.string(self.arg(tokens, i, name), "TEXT")), i + 1
+        if name in (b"LARGER", b"SMALLER"):
+            number = self.atom(self.arg(tokens, i, name), name.decode())
+            if _NUMBER.fullmatch(number) is None or len(number) > 20:
+                raise SearchError(f"{name.decode()}: invalid number")
+            return Size(name == b"LARGER", int(number)), i + 1
+        if name in _DATE_KEYS:
+            op, sent = _DATE_KEYS[name]
+            date = parse_date(self.atom(self.arg(tokens, i, name), name.decode()))
+            return Date(op, date, sent), i + 1
+        if name == b"NOT":
+            if i >= len(tokens):
+                raise SearchError("NOT needs a search key")
+            inner, i = self.key(tokens, i)
+            return Not(inner), i
+        if name == b"OR":
+            if i >= len(tokens):
+                raise SearchError("OR needs two search keys")
+            left, i = self.key(tokens, i)
+            if i >= len(tokens):
+                raise SearchError("OR needs two search keys")
+            right, i = self.key(tokens, i)
+            if right.cost < left.cost:
+                left, right = right, left
+            return Or(left, right), i
+        if name == b"UID":
+            raw = self.atom(self.arg(tokens, i, name), "UID")
+            if not is_sequence_set(raw):
+                raise SearchError("UID: invalid sequence set")
+            return MessageSet(raw, True, self.resolve_set(raw, True)), i + 1
+        if is_sequence_set(token):
+            return MessageSet(token, False, self.resolve_set(token, False)), i
+        raise SearchError(f"unknown search key {token.decode('latin-1')!r}")
+
+
+def parse_search(args: Sequence[Token], *, resolve_set: SetResolver | None = None) -> SearchProgram:
+    """Parse the arguments of SEARCH (after the command name, ``CHARSET x`` included).
+
+    ``resolve_set(raw, uid)`` turns a sequence set (``uid=False``) or the argument of
+    ``UID`` (``uid=True``) into the numbers it contains; it may raise :class:`SearchError`.
+    """
+    tokens = list(args)
+    charset = "UTF-8"
+    if tokens and isinstance(tokens[0], bytes) and tokens[0].upper() == b"CHARSET":
+        if len(tokens) < 2 or not isinstance(tokens[1], bytes):
+            raise SearchError("CHARSET needs a charset name")
+        name = tokens[1].decode("latin-1").upper()
+        if name not in CHARSETS:
+            raise BadCharsetError(f"unsupported charset {name}")
+        charset = name
+        tokens = tokens[2:]
+    if not tokens:
+        raise SearchError("empty search program")
+    keys = _Parser(resolve_set or _default_resolver).keys(tokens)
+    return SearchProgram(_and(keys), charset)

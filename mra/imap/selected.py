@@ -1,0 +1,124 @@
+"""One session's view of its selected mailbox: sequence numbers and the updates it owes.
+
+Sequence numbers are this session's alone: message n is `uids[n - 1]`. The store is the truth
+and changes under us (other sessions, other processes, mda, Dovecot); each `sync()` of the
+store gives a diff, which this view turns into the untagged responses RFC 3501 7.4 asks for:
+`* n EXISTS` for new mail, `* n FETCH (FLAGS ...)` for flags changed elsewhere, and
+`* n EXPUNGE` for messages gone. EXPUNGE renumbers, so it is held back while the client may be
+relying on sequence numbers (RFC 3501 7.4.1: never during FETCH, STORE or SEARCH): until then
+the message keeps its number, and reading it answers NO [EXPUNGEISSUED] (RFC 5530).
+
+`\\Recent` (RFC 3501 2.3.2) is per session here as in Dovecot: a read-write SELECT claims the
+messages still in new/ by moving them to cur/, and only that session sees them as recent.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from mra.imap import response as r
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mailstore.mailbox import Mailbox, Message
+
+
+class SelectedView:
+    def __init__(self, box: Mailbox, readonly: bool) -> None:
+        self.box = box
+        self.readonly = readonly
+        box.sync()
+        self.uids: list[int] = list(box.uids())
+        self.recent: set[int] = set()
+        self.gone: set[int] = set()  # expunged in the store, not yet reported
+        if not readonly:
+            self._claim_recent(self.uids)
+
+    @property
+    def name(self) -> str:
+        return self.box.name
+
+    def _claim_recent(self, uids: list[int]) -> None:
+        new = [u for u in uids if self.box.get(u).recent]
+        if new:
+            self.box.mark_seen_by_reader(new)
+            self.recent.update(new)
+
+    def __len__(self) -> int:
+        return len(self.uids)
+
+    def seq_of(self, uid: int) -> int | None:
+        i = bisect.bisect_left(self.uids, uid)
+        return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
+
+    def message(self, uid: int) -> Message | None:
+        """The store's message, or None when it was expunged (reported or not)."""
+        if uid in self.gone:
+            return None
+        try:
+            return self.box.get(uid)
+        except Exception:
+            return None
+
+    def flags_of(self, uid: int) -> list[str]:
+        msg = self.message(uid)
+        if msg is None:
+            return []
+        flags = self.box.all_flags(msg)
+        if uid in self.recent:
+            flags.append("\\Recent")
+        return flags
+
+    def first_unseen(self) -> int | None:
+        for i, uid in enumerate(self.uids, 1):
+            msg = self.message(uid)
+            if msg is not None and "S" not in msg.letters:
+                return i
+        return None
+
+    def updates(self, expunges: bool) -> list[bytes]:
+        """Sync with the store; the untagged responses for what changed.
+
+        `expunges`: whether EXPUNGE responses may be sent now (not during FETCH, STORE, SEARCH).
+        """
+        result = self.box.sync()
+        out: list[bytes] = []
+        if result.uidvalidity_changed:
+            return [r.untagged_status("BYE", "The mailbox was replaced, select it again")]
+        present = set(self.uids)
+        for uid in result.removed:
+            if uid in present:
+                self.gone.add(uid)
+            self.recent.discard(uid)
+        if expunges and self.gone:
+            out += self.report_expunges()
+        added = [u for u in result.added if not self.uids or u > self.uids[-1]]
+        if added:
+            self.uids.extend(added)
+            if not self.readonly:
+                self._claim_recent(added)
+            out.append(r.exists(len(self.uids)))
+            out.append(r.recent(len(self.recent)))
+        for uid in result.changed:
+            seq = self.seq_of(uid)
+            if seq is not None and uid not in self.gone:
+                out.append(r.fetch_response(seq, [(b"FLAGS", r.flag_list(self.flags_of(uid)))]))
+        return out
+
+    def report_expunges(self) -> list[bytes]:
+        """`* n EXPUNGE` for every message gone, highest first so each number is still right."""
+        out = []
+        for uid in sorted(self.gone, reverse=True):
+            seq = self.seq_of(uid)
+            if seq is not None:
+                out.append(r.expunge(seq))
+                del self.uids[seq - 1]
+        self.gone.clear()
+        return out
+
+    def forget(self, uids: list[int]) -> list[bytes]:
+        """Our own EXPUNGE removed these: report them now (the caller may send EXPUNGE)."""
+        self.gone.update(u for u in uids if self.seq_of(u) is not None)
+        for u in uids:
+            self.recent.discard(u)
+        return self.report_expunges()
