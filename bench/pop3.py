@@ -66,7 +66,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from mailstore.store import MailStore
 from mra.auth.passwords import hash_password
@@ -265,8 +265,15 @@ def free_port() -> int:
 # Processes and their CPU time
 
 
-def proc_table() -> dict[int, tuple[int, int, int]]:
-    """pid -> (ppid, start time, CPU ticks of the process and of its reaped children)."""
+class Proc(NamedTuple):
+    ppid: int
+    sid: int  # session: every process a server starts stays in its session, even orphaned
+    start: int  # start time (ticks after boot): tells a process from a later one with its pid
+    ticks: int  # CPU of the process and of the children it reaped
+    zombie: bool
+
+
+def proc_table() -> dict[int, Proc]:
     table = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -278,14 +285,16 @@ def proc_table() -> dict[int, tuple[int, int, int]]:
             continue
         fields = data.rsplit(b")", 1)[1].split()
         ticks = int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
-        table[int(entry)] = (int(fields[1]), int(fields[19]), ticks)
+        table[int(entry)] = Proc(
+            int(fields[1]), int(fields[3]), int(fields[19]), ticks, fields[0] == b"Z"
+        )
     return table
 
 
-def descendants(table: dict[int, tuple[int, int, int]], root: int) -> set[int]:
+def descendants(table: dict[int, Proc], root: int) -> set[int]:
     children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
+    for pid, proc in table.items():
+        children.setdefault(proc.ppid, []).append(pid)
     found: set[int] = set()
     todo = [root]
     while todo:
@@ -301,7 +310,7 @@ def tree_cpu(root: int) -> float:
     children it reaped (Dovecot's per-connection processes end up in the master's)."""
     table = proc_table()
     pids = descendants(table, root) | {root}
-    return sum(table[p][2] for p in pids if p in table) / CLK_TCK
+    return sum(table[p].ticks for p in pids if p in table) / CLK_TCK
 
 
 def host_idle() -> tuple[int, int]:
@@ -348,37 +357,49 @@ class Daemon:
         return self.proc is not None and self.proc.poll() is None
 
     def problems(self) -> list[str]:
-        """Error lines of the server's log."""
+        """The error lines of the server's log so far."""
         return []
 
+    def _session(self) -> dict[int, int]:
+        """Live processes of the server's session (it is the session leader): pid -> start."""
+        assert self.proc is not None
+        sid = self.proc.pid
+        return {p: t.start for p, t in proc_table().items() if t.sid == sid and not t.zombie}
+
     def stop(self) -> list[str]:
-        """SIGTERM, wait, then SIGKILL what is left (by pid, checking it is still the same
-        process). Returns what had to be killed."""
+        """SIGTERM to the server; if it hangs, SIGTERM to every process of its session, and
+        SIGKILL to whatever is still left (by pid, checking each is still the same process).
+        Returns what did not stop on its own."""
         killed: list[str] = []
         if self.proc is None:
             return killed
-        table = proc_table()
-        family = {p: table[p][1] for p in descendants(table, self.proc.pid)}
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                killed.append(f"{self.label}: master {self.proc.pid}")
+                killed.append(f"{self.label}: {self.proc.pid} ignored SIGTERM for 10 s")
+                for pid in self._session():
+                    try:
+                        os.kill(pid, signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
         deadline = time.monotonic() + 10
-        while family and time.monotonic() < deadline:
-            table = proc_table()
-            family = {p: s for p, s in family.items() if p in table and table[p][1] == s}
-            if family:
-                time.sleep(0.1)
-        for pid in family:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed.append(f"{self.label}: child {pid}")
-            except ProcessLookupError:
-                pass
+        while (left := self._session()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        table = proc_table()
+        for pid, start in left.items():
+            if pid in table and table[pid].start == start:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(f"{self.label}: {pid} was still running, killed")
+                except ProcessLookupError:
+                    pass
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
@@ -418,7 +439,7 @@ class MraDaemon(Daemon):
         raise RuntimeError(f"{self.label} did not start:\n{self.log()}")
 
     def problems(self) -> list[str]:
-        return [ln for ln in self.log().splitlines() if re.search(r"Z (error|warn) ", ln)]
+        return [ln for ln in self.log().splitlines() if re.search(r"Z error ", ln)]
 
 
 class DovecotDaemon(Daemon):
@@ -485,7 +506,7 @@ class DovecotDaemon(Daemon):
 
     def problems(self) -> list[str]:
         text = self.log() + self._dovecot_log()
-        return [ln for ln in text.splitlines() if re.search(r"(Error|Fatal|Panic|Warning):", ln)]
+        return [ln for ln in text.splitlines() if re.search(r"(Error|Fatal|Panic):", ln)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -707,7 +728,8 @@ class Cell:
     host_idle: float = 0.0  # fraction of the machine idle during the window
     sessions: int = 0
     messages: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # what the clients saw
+    logged: list[str] = field(default_factory=list)  # error lines the server logged meanwhile
 
     @property
     def server_ms_per_unit(self) -> float:
@@ -738,6 +760,7 @@ def run_cell(
     seconds: float,
 ) -> Cell:
     cell = Cell(workload, clients, server.label)
+    logged = len(server.problems())
     stop = threading.Event()
     counters = [Counters() for _ in range(clients)]
     threads = [
@@ -774,6 +797,7 @@ def run_cell(
     cell.errors += [c.error for c in counters if c.error]
     if not server.alive():
         cell.errors.append(f"{server.label} is not running any more")
+    cell.logged = server.problems()[logged:]
     return cell
 
 
@@ -810,6 +834,8 @@ def report(cells: list[Cell], servers: list[str], seconds: float) -> list[str]:
                     else f"{cell.messages} RETR, {cell.sessions} sessions"
                 )
                 check = f"ERROR: {cell.errors[0]}" if cell.errors else f"ok ({done})"
+                if cell.logged:
+                    check += f"; SERVER LOGGED {len(cell.logged)} ERRORS"
                 print(
                     f"{workload:<11} {clients:>7}  {name:<{width}}  {fmt_rate(cell.rate):>8} "
                     f"{UNITS[workload]:<10} {ratio:>9}  {cell.server_cores:>9.2f}  "
@@ -940,6 +966,10 @@ def _interleaved(setup: Setup, clients: list[int]) -> Iterator[tuple[str, int, D
             turn += 1
 
 
+# What varies between otherwise equal log lines: time stamps, process and session ids.
+_VARYING = re.compile(r"^(?:\S+Z|\w{3} +\d+ [\d:]+) |\bpid=\d+|<\d+><[^>]*>")
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -996,13 +1026,18 @@ def main(argv: list[str] | None = None) -> int:
             cell = run_cell(daemon, workload, n, setup.users, exp, args.warmup, args.seconds)
             cells.append(cell)
         report(cells, [d.label for d in setup.daemons], args.seconds)
-        failed = [c for c in cells if c.errors]
+        failed = [c for c in cells if c.errors or c.logged]
         for cell in failed:
             for error in cell.errors[:3]:
                 print(f"ERROR: {cell.workload} x{cell.clients} {cell.server}: {error}")
         for daemon in setup.daemons:
-            for line in daemon.problems()[:5]:
-                print(f"log of {daemon.label}: {line}")
+            logged = daemon.problems()
+            if logged:
+                # Distinct lines, without the time stamps and process ids that vary.
+                distinct = list(dict.fromkeys(re.sub(_VARYING, "", ln) for ln in logged))
+                print(f"\n{daemon.label} logged {len(logged)} errors, {len(distinct)} distinct:")
+                for line in distinct[:5]:
+                    print(f"  {line}")
         status = 1 if failed else 0
         print(f"\n(total {time.perf_counter() - t0:.0f} s)")
     finally:

@@ -21,9 +21,12 @@ from Dovecot 2.3.19 (``tests/unit/imap_mime/golden.py``).  The rules, briefly:
 - A boundary line is ``--`` followed by the boundary of any enclosing multipart as a
   *prefix* (the longest match wins, the innermost on a tie); ``--boundary--`` closes that
   multipart and drops the boundaries opened inside it.  The CRLF before a boundary line
-  belongs to the boundary, except at the very start of a body.  A multipart without a
+  belongs to the boundary, except at the very start of a body.  If the line after the
+  empty line of a header is an enclosing boundary, that empty line is the boundary's CRLF
+  (the header then has no empty line and the body is empty).  A multipart without a
   boundary parameter (or whose header has no empty line) has no children.
 - message/rfc822 parts hold the encapsulated message as their only child.
+- Nesting stops at 100 levels and 10000 parts (Dovecot's limits): deeper parts are leaves.
 
 Sections (RFC 3501 section 6.4.5): :func:`section` returns the octets of a section, ``b""``
 for a part that does not exist (RFC 3501 leaves it open; Dovecot, Cyrus and UW-IMAP send an
@@ -32,8 +35,13 @@ BAD).  The ``<origin.count>`` partial is applied by the caller with :func:`parti
 choosing the section.  Sections are raw octets: IMAP literals must not contain NUL, which a
 broken message may have; Dovecot sends 0x80 instead, see :func:`without_nuls`.
 
-SEARCH support: :func:`header_values` (RFC 2047 decoded, unfolded) and :func:`body_texts` /
-:func:`header_texts` (Content-Transfer-Encoding and charset decoded text).
+One difference from Dovecot is kept on purpose: HEADER.FIELDS[.NOT] of an encapsulated
+message (``2.HEADER.FIELDS (..)``) filters that message's header as parsed here, the same
+header ``2.HEADER`` returns.  Dovecot re-reads the part from its start up to the next empty
+line, ignoring boundaries, which only differs when a boundary cuts that header short.
+
+SEARCH support: :func:`header_values` (RFC 2047 decoded, unfolded), :func:`body_texts`
+(text parts, Content-Transfer-Encoding and charset decoded) and :func:`all_header_texts`.
 """
 
 from __future__ import annotations
@@ -48,8 +56,10 @@ from mailstore.content import to_crlf
 
 __all__ = [
     "Address",
+    "Field",
     "Part",
     "SectionSpec",
+    "all_header_texts",
     "body_texts",
     "bodystructure",
     "crlf",
@@ -60,6 +70,7 @@ __all__ = [
     "header_values",
     "parse",
     "parse_section_spec",
+    "part_text",
     "partial",
     "section",
     "without_nuls",
@@ -591,6 +602,7 @@ class _Parser:
         self.n = len(buf)
         self.stack: list[_Boundary] = []
         self.total = 0
+        self.exhausted = False
 
     def parse(self) -> Part:
         root, _ = self.entity(0, depth=0, mime_child=False, in_digest=False)
@@ -744,11 +756,17 @@ class _Parser:
         """Parse the entity starting at ``start``; returns it and the boundary line of an
         enclosing multipart that ended it (None: it ran to the end of the message)."""
         self.total += 1
+        if self.total >= MAX_TOTAL_PARTS:
+            # the last part Dovecot creates: it runs to the end of the message
+            self.stack.clear()
+            self.exhausted = True
         part = Part(self.buf, start)
         m = self.header(part)
         boundary = self.classify(part, mime_child, in_digest)
-        limited = depth >= MAX_NESTED_PARTS or self.total >= MAX_TOTAL_PARTS
-        own = boundary if part.multipart and part.has_eoh and not limited else None
+        if depth + 1 >= MAX_NESTED_PARTS or self.exhausted:
+            # too deep or too many: a leaf whatever it says it is
+            part.multipart = part.digest = part.rfc822 = False
+        own = boundary if part.multipart and part.has_eoh else None
         if m is None and part.has_eoh:
             m = self.boundary_after_eoh(part, own)
         if m is not None:
@@ -756,10 +774,10 @@ class _Parser:
             # part holds an empty message) and the line end before the boundary belongs to
             # the enclosing part's body.
             part.end = part.header_end
-            if part.rfc822 and not limited:
+            if part.rfc822:
                 part.children.append(Part(self.buf, part.header_end))
             return part, m
-        if part.rfc822 and not limited:
+        if part.rfc822:
             child, m = self.entity(
                 part.header_end, depth=depth + 1, mime_child=False, in_digest=False
             )
@@ -1345,9 +1363,12 @@ def _bodystructure_of(part: Part, ext: bool) -> bytes:
     elif d.content_type is None:
         text = True
         out = b'"text" "plain"'
-    elif d.content_type.lower() == b"multipart":
-        # "Content-Type: multipart" without a subtype is no multipart: Dovecot calls it
-        # application/octet-stream rather than contradict the part's structure
+    elif d.content_type.lower() == b"multipart" or (
+        d.content_type.lower() == b"message" and (d.content_subtype or b"").lower() == b"rfc822"
+    ):
+        # A part that says multipart (even without a subtype) or message/rfc822 but is not
+        # parsed as one (broken, or past the nesting limits): Dovecot calls it
+        # application/octet-stream rather than contradict the part's structure.
         out = b'"application" "octet-stream"'
     else:
         text = d.content_type.lower() == b"text"
@@ -1402,6 +1423,7 @@ class SectionSpec:
 
 
 _PART_NUMBERS = re.compile(rb"(?:[1-9][0-9]*)(?:\.[1-9][0-9]*)*")
+_LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n")
 _ASTRING_ATOM = re.compile(rb'[^\x00-\x20\x7f()"{%*\\]+')
 
 
@@ -1435,7 +1457,7 @@ def _header_list(data: bytes) -> tuple[bytes, ...] | None:
             i += 1
             names.append(bytes(buf))
         elif data[i] == 0x7B:
-            m = re.compile(rb"\{(\d+)\+?\}\r\n").match(data, i)
+            m = _LITERAL.match(data, i)
             if m is None:
                 return None
             size = int(m.group(1))
@@ -1575,7 +1597,6 @@ def partial(data: bytes, origin: int, count: int | None = None) -> bytes:
 # Decoded text, for SEARCH and SORT
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
-_BLANKS_BETWEEN_WORDS = re.compile(r"(\?=)[ \t\r\n]+(=\?)")
 
 
 def _decode_charset(data: bytes, charset: str | None) -> str:
@@ -1596,7 +1617,8 @@ def _decode_charset(data: bytes, charset: str | None) -> str:
         return data.decode("utf-8", "replace")
 
 
-def _decode_word(m: re.Match[str]) -> str:
+def _decode_word(m: re.Match[str]) -> str | None:
+    """One encoded-word, or None if it cannot be decoded (unknown charset, bad base64)."""
     charset, enc, text = m.group(1), m.group(2).lower(), m.group(3)
     charset = charset.split("*", 1)[0]  # RFC 2231 section 5: charset*language
     raw = text.encode("latin-1", "replace")
@@ -1605,22 +1627,35 @@ def _decode_word(m: re.Match[str]) -> str:
             data = binascii.a2b_base64(raw + b"=" * (-len(raw) % 4))
         else:
             data = binascii.a2b_qp(raw, header=True)
-    except (binascii.Error, ValueError):
-        return m.group(0)
-    try:
         codecs.lookup(charset)
-    except LookupError:
-        return m.group(0)
+    except (binascii.Error, ValueError, LookupError):
+        return None
     return _decode_charset(data, charset)
 
 
 def decode_rfc2047(value: str) -> str:
-    """Decode RFC 2047 encoded-words anywhere in ``value`` (blanks between two adjacent
-    words are dropped; words that cannot be decoded are left as they are)."""
+    """Decode RFC 2047 encoded-words anywhere in ``value`` (also inside quotes, as mail
+    clients write them).  Blanks between two decoded words are dropped; words that cannot
+    be decoded stay as they are."""
     if "=?" not in value:
         return value
-    value = _BLANKS_BETWEEN_WORDS.sub(r"\1\2", value)
-    return _ENCODED_WORD.sub(_decode_word, value)
+    out: list[str] = []
+    pos = 0
+    last_decoded = False
+    for m in _ENCODED_WORD.finditer(value):
+        between = value[pos : m.start()]
+        decoded = _decode_word(m)
+        if decoded is None:
+            out.append(between + m.group(0))
+            last_decoded = False
+        else:
+            if not (last_decoded and not between.strip(" \t\r\n")):
+                out.append(between)
+            out.append(decoded)
+            last_decoded = True
+        pos = m.end()
+    out.append(value[pos:])
+    return "".join(out)
 
 
 def _header_octets(data: bytes) -> str:

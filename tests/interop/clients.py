@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import pwd
 import random
@@ -316,8 +317,14 @@ def _fill(out: bytearray, rng: random.Random, end: int, eol: bytes) -> None:
 
 
 def seed_messages() -> list[Seed]:
+    """The messages every client must get back intact (the same bytes on every call)."""
+    return list(_seeds())
+
+
+@functools.cache
+def _seeds() -> tuple[Seed, ...]:
     rng = random.Random(1939)
-    return [
+    return (
         Seed("dot-line", _dot_lines()),
         Seed("double-dot", _double_dots(), "cur", ":2,S"),
         Seed("multipart", _multipart(rng), size_in_name=True),
@@ -326,7 +333,7 @@ def seed_messages() -> list[Seed]:
         Seed("no-newline", _no_final_newline(), "cur", ":2,FS", size_in_name=True),
         Seed("dot-no-newline", _dot_without_newline()),
         Seed("big", _big(rng)),
-    ]
+    )
 
 
 def seed_maildir(root: Path, seeds: Sequence[Seed]) -> dict[str, Path]:
@@ -410,12 +417,21 @@ def assert_same_bytes(label: str, got: bytes, want: bytes) -> None:
 
 
 def assert_all_delivered(
-    label: str, delivered: Mapping[str, bytes], seeds: Sequence[Seed], *, lf: bool
+    label: str,
+    delivered: Mapping[str, bytes],
+    seeds: Sequence[Seed],
+    *,
+    lf: bool,
+    trace: str = "",
 ) -> None:
-    """Every seed delivered once, each byte for byte as it should arrive."""
-    assert sorted(delivered) == sorted(s.name for s in seeds), (
-        f"{label}: delivered {sorted(delivered)}"
-    )
+    """Every seed delivered once, each byte for byte as it should arrive (`trace`: the
+    client's output, shown when a message is missing)."""
+    names = sorted(s.name for s in seeds)
+    if sorted(delivered) != names:
+        pytest.fail(
+            f"{label}: delivered {sorted(delivered)}, expected {names}\n{_tail(trace, 4000)}",
+            pytrace=False,
+        )
     for seed in seeds:
         want = with_lf(seed.data) if lf else on_the_wire(seed.data)
         assert_same_bytes(f"{label}: message {seed.name!r}", delivered[seed.name], want)

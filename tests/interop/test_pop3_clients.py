@@ -63,7 +63,6 @@ CLIENT_TIMEOUT = 20  # the clients' own network timeouts, in seconds
 class Seeded:
     server: MraServer
     seeds: list[Seed]
-    files: dict[str, Path]  # seed name -> the file as delivered into the Maildir
     maildir: Path  # alice's INBOX
     work: Path  # for client configs and deliveries (mode 0755: nobody may enter)
     cert: Path  # the server's self-signed certificate, readable by nobody
@@ -97,12 +96,12 @@ def seeded() -> Iterator[Seeded]:
     try:
         maildir = server.mail / "example.test" / "alice"
         seeds = seed_messages()
-        files = seed_maildir(maildir, seeds)
+        seed_maildir(maildir, seeds)
         cert = work / "cert.pem"
         shutil.copyfile(certificate()[0], cert)
         cert.chmod(0o644)
         server.start()
-        yield Seeded(server, seeds, files, maildir, work, cert)
+        yield Seeded(server, seeds, maildir, work, cert)
     finally:
         server.stop()
         if not os.environ.get("POP3_INTEROP_KEEP"):
@@ -233,9 +232,11 @@ def test_curl_stls_ssl_reqd(curl: str, seeded: Seeded) -> None:
 FETCHMAIL_NO_MAIL = 1  # fetchmail's exit status when there was nothing to fetch
 
 
-def _fetchmail(fetchmail: str, s: Seeded, port: int, options: str, keep: bool) -> str:
-    """One fetchmail run delivering each message through an MDA into ``work/fetchmail``;
-    its verbose protocol trace."""
+def _fetchmail(
+    fetchmail: str, s: Seeded, port: int, options: str, *, keep: bool, status: int = 0
+) -> str:
+    """One fetchmail run delivering each message through an MDA into ``work/fetchmail``,
+    exiting with `status`; its verbose protocol trace."""
     out = s.work / "fetchmail"
     out.mkdir(exist_ok=True)
     deliver = s.work / "fetchmail-deliver.sh"
@@ -264,7 +265,7 @@ def _fetchmail(fetchmail: str, s: Seeded, port: int, options: str, keep: bool) -
             "-v",
         ],
         env=env,
-        ok=(0, FETCHMAIL_NO_MAIL),
+        ok=(status,),
     )
     return (result.stdout + result.stderr).decode(errors="replace")
 
@@ -283,11 +284,11 @@ def test_fetchmail_keep_then_nothing_new(fetchmail: str, seeded: Seeded) -> None
     s = seeded
     trace = _fetchmail(fetchmail, s, s.pop3, "sslproto ''", keep=True)  # plaintext, no STLS
     assert "POP3> STLS" not in trace
-    assert_all_delivered("fetchmail keep", _fetchmail_delivered(s), s.seeds, lf=True)
+    assert_all_delivered("fetchmail keep", _fetchmail_delivered(s), s.seeds, lf=True, trace=trace)
     s.check_log("fetchmail keep")
     s.assert_untouched()
 
-    trace = _fetchmail(fetchmail, s, s.pop3, "sslproto ''", keep=True)
+    trace = _fetchmail(fetchmail, s, s.pop3, "sslproto ''", keep=True, status=FETCHMAIL_NO_MAIL)
     assert len(list((s.work / "fetchmail").iterdir())) == len(s.seeds), trace
     assert "reading message" not in trace, trace
     s.check_log("fetchmail keep, second run")
@@ -298,7 +299,9 @@ def test_fetchmail_no_keep_deletes(fetchmail: str, seeded: Seeded) -> None:
     s = seeded
     trace = _fetchmail(fetchmail, s, s.pop3, "sslproto ''", keep=False)
     assert trace.count("POP3> DELE ") == len(s.seeds), trace
-    assert_all_delivered("fetchmail no keep", _fetchmail_delivered(s), s.seeds, lf=True)
+    assert_all_delivered(
+        "fetchmail no keep", _fetchmail_delivered(s), s.seeds, lf=True, trace=trace
+    )
     assert maildir_files(s.maildir) == [], "messages left on the server after QUIT"
     s.check_log("fetchmail no keep")
 
@@ -307,7 +310,7 @@ def test_fetchmail_pop3s(fetchmail: str, seeded: Seeded) -> None:
     s = seeded
     trace = _fetchmail(fetchmail, s, s.pop3s, "ssl " + _tls_options(s), keep=True)
     assert re.search(r"SSL/TLS: using protocol TLSv1\.[23]", trace), trace[-3000:]
-    assert_all_delivered("fetchmail ssl", _fetchmail_delivered(s), s.seeds, lf=True)
+    assert_all_delivered("fetchmail ssl", _fetchmail_delivered(s), s.seeds, lf=True, trace=trace)
     s.check_log("fetchmail ssl")
 
 
@@ -317,7 +320,7 @@ def test_fetchmail_stls(fetchmail: str, seeded: Seeded) -> None:
     assert "POP3> STLS" in trace, trace[-3000:]
     assert re.search(r"SSL/TLS: using protocol TLSv1\.[23]", trace), trace[-3000:]
     assert trace.index("POP3> STLS") < trace.index("POP3> USER"), trace[-3000:]
-    assert_all_delivered("fetchmail STLS", _fetchmail_delivered(s), s.seeds, lf=True)
+    assert_all_delivered("fetchmail STLS", _fetchmail_delivered(s), s.seeds, lf=True, trace=trace)
     s.check_log("fetchmail STLS")
 
 
@@ -440,7 +443,7 @@ def test_mpop_plain_keep_then_nothing_new(mpop: str, seeded: Seeded) -> None:
     s = seeded
     trace = _mpop(mpop, s, "tls off\nauth user", "--keep")
     assert "--> STLS" not in trace and "--> USER " in trace
-    assert_all_delivered("mpop plain", _mpop_delivered(s), s.seeds, lf=True)
+    assert_all_delivered("mpop plain", _mpop_delivered(s), s.seeds, lf=True, trace=trace)
     s.check_log("mpop plain")
     s.assert_untouched()
 
@@ -458,7 +461,7 @@ def test_mpop_stls(mpop: str, seeded: Seeded) -> None:
     head = trace.split("--> RETR", 1)[0]
     assert "--> STLS" in head and "TLS session parameters" in head, head[-3000:]
     assert head.index("--> STLS") < head.index("--> AUTH PLAIN"), head[-3000:]
-    assert_all_delivered("mpop STLS", _mpop_delivered(s), s.seeds, lf=True)
+    assert_all_delivered("mpop STLS", _mpop_delivered(s), s.seeds, lf=True, trace=trace)
     s.check_log("mpop STLS")
     s.assert_untouched()
 
@@ -468,6 +471,6 @@ def test_mpop_pop3s_delete(mpop: str, seeded: Seeded) -> None:
     trace = _mpop(mpop, s, "tls on\ntls_starttls off\ntls_certcheck off\nauth login")
     head = trace.split("--> RETR", 1)[0]
     assert "TLS session parameters" in head and "--> AUTH LOGIN" in head, head[-3000:]
-    assert_all_delivered("mpop pop3s", _mpop_delivered(s), s.seeds, lf=True)
+    assert_all_delivered("mpop pop3s", _mpop_delivered(s), s.seeds, lf=True, trace=trace)
     assert maildir_files(s.maildir) == [], "messages left on the server after QUIT"
     s.check_log("mpop pop3s")

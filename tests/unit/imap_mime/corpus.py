@@ -1,3 +1,4 @@
+# ruff: noqa: W291
 """Messages for the MIME/ENVELOPE/BODYSTRUCTURE/SEARCH tests.
 
 Each entry is stored as given (some LF-only, some CRLF); IMAP serves them with CRLF.  The
@@ -587,4 +588,103 @@ SEARCHES: list[str] = [
     "SEEN NOT FROM alice",
     "OR BODY quarterly SUBJECT nested",
     "CHARSET US-ASCII FROM alice",
+]
+
+# Short malformed or unusual messages: each one pins down a parser rule that Dovecot 2.3
+# follows (boundaries, Content-Type fallbacks, address syntax errors, folding, NULs).
+EDGE_CASES: list[bytes] = [
+    # address lists
+    b"From: Grp: a@b\nFrom: c@d\nSubject: two From fields\n\nx\n",
+    b'To: a..b@c, .a@b, a.@b, "x"@y, a@b.c., <a@b> (comment after)\n\nx\n',
+    b"To: a@b.c.\nCc: a@b. c\nBcc: a @ b . c, <a . b @ c . d>\n\nx\n",
+    b"From: (c1) name (c2) <a@b>\nTo: a@b (c3), c@d (c4) (c5)\n"
+    b"Cc: <@a:b@c>, <@a,@b c@d>, <@a b@c>\n\nx\n",
+    b'To: a@b (Comment Name), "Quoted Name" <c@d>, Name With Dots J. R. <e@f>, '
+    b'<@route1,@route2:g@h>, i@[1.2.3.4], "j k"@l, m.n @ o . p, Group: ;, <q@r> trailing junk, s\n'
+    b'Cc: Grp: a@b, c@d\nFrom: "" <e@f>, "  spaced   name " <g@h>\n\nx\n',
+    b"From: =?utf-8?q?a?= <x@y>\nSubject: tab\there   and  \t spaces  \nTo: Foo Bar\n <foo@bar>\n"
+    b"Cc: a@b c@d\nBcc: foo bar baz\n\nx\n",
+    b"To: (only a comment)\nCc: <>\nFrom: undisclosed-recipients: ;\nReply-To: a@b, \n"
+    b"Sender: <a@b>, c\n\nx\n",
+    b'From: "Sam \\"the man\\" Smith" [<sam@example.org>\nTo: "unterminated\n'
+    b'Cc: x "a\\b\n \nBcc: a@b(@x.y@N N\\\n \nReply-To: bob((c)\\example.org(c)\\\n N N\n\nx\n',
+    b'From: "a\n b" <x@y>\nTo: "a\n\tb"@y\nCc: N N"a\\"b\nBcc: (co\n mment) a@b\n\nx\n',
+    # header values
+    b"Subject: a\n\nMessage-ID: <x>\n \nIn-Reply-To: <y>\n \n z\n\nb\n",
+    b"Subject:\nFrom:\nTo:   \nCc: ,\nBcc: ,,a@b,,\nMessage-ID:   <x>  \nDate:\n  \n\n",
+    b"Subject: nul\x00here\ttab\xe9\n\nx\n",
+    b"Date: x\n\ty\nMessage-ID: <a>\n\t<b>\nSubject: s\nMIME-Version: 1.0\n"
+    b"Content-Description: first\n\tsecond\n  third\nContent-ID: <id>\n\t(c)\n\nb\n",
+    b"Date: real\nDate\nSubject\nSubject: s\nTo\n\nb\n",
+    b"Subject : spaced colon\nFROM : A <a@b>\n\nx\n",
+    b'Subject:  "\\\\\\\\\\"\nIn-Reply-To: x\n  y\nMessage-ID: a\\b"c\\d"e\\f\n\nx\n',
+    # Content-Type and friends
+    b"MIME-Version: 1.0\nContent-Type: text/plain foo\n\nbody\n",
+    b"MIME-Version: 1.0\nContent-Type: text/plain:\n\nbody\n",
+    b"MIME-Version: 1.0\nContent-Type: text/\n\nbody\n",
+    b"MIME-Version: 1.0\nContent-Type: /plain\n\nbody\n",
+    b"MIME-Version: 1.0\nContent-Type: text\n\nbody\n",
+    b"MIME-Version: 1.0\nContent-Type: multipart\n\nbody\n",
+    b"MIME-Version: 1.0\nContent-Type: message\n\nbody\n",
+    b"MIME-Version: 1.0\nContent-Type: text/plain; charset=x garbage; format=flowed\n\nb\n",
+    b"Content-Type: Text/Plain (comment); charset=utf-8 (c)\n\nb\n",
+    b'Content-Type: text/plain; charset="a\\"b"\n\nb\n',
+    b"Content-Type: application/x; name*0=a; name*2=b; x*=utf-8''%41; y=1\n\nx\n",
+    b'Content-Type: application/x; name="caf\xc3\xa9"\n\nx\n',
+    b'Content-Type: application/x; name="\\"\\"\\"\\"\\""\n\nx\n',
+    b"Content-Type: image/png; name=a.png\nContent-Type: text/plain\n\nx\n",
+    b"Content-Type: text/plain\nContent-Transfer-Encoding: base64 junk\n\nx\n",
+    b"Content-Type: text/plain\nContent-Transfer-Encoding:  QUOTED-PRINTABLE \n\nx\n",
+    b"Content-Type: text/plain\nContent-Disposition: inline\n"
+    b"Content-Disposition: attachment; filename=x\n\nx\n",
+    b"MIME-Version: 1.0\nContent-Disposition: attachment; filename=x\n"
+    b"Content-Language: en, , fr\nContent-Location: a\n b\n\nbody\n",
+    b"Content-Disposition: attachment; filename=x\nContent-Language: en\n\nno MIME-Version\n",
+    b"Content-Type\nSubject: Content-Type without a colon\n\nbody\n",
+    # boundaries
+    b'Content-Type: multipart/mixed; boundary=""\n\n--\nContent-Type: text/plain\n\nx\n----\n',
+    b"Content-Type: multipart/mixed; boundary=b\n\n--b  junk after\n\nx\n--b-- trailing\nepi\n",
+    b"Content-Type: multipart/mixed; boundary=abc\n\n--abcdef\n\nx\n--abc--\n",
+    b"Content-Type: multipart/mixed; boundary=x\n\n--x\n--x\n\n--x\nA: b\n--x--",
+    b"Content-Type: multipart/mixed; boundary=x\n\n--x\nB: c\n\n--x\n\n--x\nA: b\n--x--",
+    b"Content-Type: multipart/mixed; boundary=x\n\n--x\n\n--x\n\nbody\n--x--",
+    b"Content-Type: multipart/mixed; boundary=x\n\n--x\nB: c\n\n\n--x--\n",
+    b"Content-Type: multipart/mixed; boundary=x\n\n--x\nContent-Type: message/rfc822\n\n--x--\n",
+    b"Content-Type: multipart/mixed; boundary=x\n\n--x\n"
+    b"Content-Type: multipart/mixed; boundary=y\n\n--x--\n",
+    b"Content-Type: multipart/mixed; boundary=x\n\n--x\nContent-Type: message/rfc822\n\n"
+    b"Subject: s\n\n--x--\n",
+    b"Content-Type: multipart/mixed; boundary=a\n\n--a\nContent-Type: message/rfc822\n"
+    b"Content-Transfer-Encoding: base64\n\nU3ViamVjdDogeA==\n--a--\n",
+    b"Content-Type: multipart/mixed; boundary=x\n\n--x\nContent-Type: text/plain\n\nno end",
+    b"Content-Type: multipart/mixed; boundary=x\n\n--x",
+    b"Content-Type: multipart/mixed; boundary=x\n\n\n\n--x\n\n\n\n--x--\n\n",
+    b'Content-Type: multipart/alternative; boundary="b"\n\n--b\r\nContent-Type: text/plain\r\n'
+    b"\r\nmixed line ends\n--b\nContent-Type: text/html\n\n<p>\r\n--b--\r\n",
+    b"MIME-Version: 1.0\nContent-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: in digest\n"
+    b"\nbody\n--d\nContent-Type: multipart/digest; boundary=e\n\n--e\n\nSubject: deep\n\nx\n--e--\n"
+    b"--d--\n",
+    b"Content-Type: message/rfc822\n\nFrom: a@b\nFrom: c@d\nSubject: one\nSubject: two\n"
+    b"To: x@y\nTo: z@w\n\ninner\n",
+    # degenerate messages
+    b"\n\nbody only, empty header\n",
+    b"X",
+    b"Subject: x\r\n\r\n",
+    b"Received: a\n\tb\n c\nSubject: with\n  folding\nTo: <a@b>,\n\t<c@d>\n\nbody\n",
+    b"Subject: " + b"x" * 5000 + b"\n\nlong\n",
+]
+
+EDGE_SECTIONS: list[str] = [
+    "HEADER",
+    "TEXT",
+    "1",
+    "1.MIME",
+    "2",
+    "2.MIME",
+    "3.MIME",
+    "1.1",
+    "1.HEADER",
+    "1.TEXT",
+    "HEADER.FIELDS (SUBJECT FROM TO)",
+    "HEADER.FIELDS.NOT (SUBJECT)",
 ]
