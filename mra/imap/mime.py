@@ -1624,7 +1624,7 @@ def _decode_word(m: re.Match[str]) -> str | None:
     raw = text.encode("latin-1", "replace")
     try:
         if enc == "b":
-            data = binascii.a2b_base64(raw + b"=" * (-len(raw) % 4))
+            data = binascii.a2b_base64(raw + b"=" * (-len(raw) % 4), strict_mode=True)
         else:
             data = binascii.a2b_qp(raw, header=True)
         codecs.lookup(charset)

@@ -21,7 +21,8 @@ Matching, :meth:`SearchProgram.matches`, reads a :class:`SearchContext`.  Keys o
 sizes, dates and numbers never call ``raw()``; the message is loaded (once) and parsed only
 for header and body keys, and only if the cheaper keys of an AND/OR did not settle it.
 
-- String keys match case-insensitively as substrings (NFKC + casefold) of decoded text:
+- String keys match case-insensitively as substrings of decoded text (compared after
+  canonical decomposition and lower-casing, as Dovecot does; "ß" is not "ss"):
   headers RFC 2047-decoded and unfolded, bodies of text parts transfer-decoded and
   charset-decoded.  BODY searches the text parts, TEXT the header fields of the message
   and of its parts plus the text parts.  ``HEADER name ""`` matches when the field exists.
@@ -194,7 +195,9 @@ COST_BODY = 2
 
 
 def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
+    """Comparison form, close to Dovecot's: canonical decomposition (so "ö" precomposed
+    or not is the same) and simple lower case (no "ß" -> "ss", no ligature splitting)."""
+    return unicodedata.normalize("NFD", text).lower().replace("\u03c2", "\u03c3")
 
 
 class _Message:
