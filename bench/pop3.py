@@ -78,6 +78,7 @@ PASSWORD = "bench-Pop3-42"
 MAIL_USER = "nobody"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TIMEOUT = 60.0  # seconds any one socket operation may take before the client gives up
+STOP_WAIT = 6.0  # seconds a server may take to stop (mra gives sessions 5 s to finish)
 RECV = 256 * 1024
 MB = 1_000_000
 WORKLOADS = ("sessions", "retr")
@@ -376,9 +377,9 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=STOP_WAIT)
             except subprocess.TimeoutExpired:
-                killed.append(f"{self.label}: {self.proc.pid} ignored SIGTERM for 10 s")
+                killed.append(f"{self.label}: {self.proc.pid} ignored SIGTERM for {STOP_WAIT:g} s")
                 for pid in self._session():
                     try:
                         os.kill(pid, signal.SIGTERM)
@@ -726,6 +727,7 @@ class Cell:
     server_cores: float = 0.0
     client_cores: float = 0.0
     host_idle: float = 0.0  # fraction of the machine idle during the window
+    other_cores: float = 0.0  # busy, but neither the server nor the client: other load
     sessions: int = 0
     messages: int = 0
     errors: list[str] = field(default_factory=list)  # what the clients saw
@@ -794,6 +796,8 @@ def run_cell(
     cell.server_cores = (srv1 - srv0) / elapsed
     cell.client_cores = (cli1 - cli0) / elapsed
     cell.host_idle = (idle1 - idle0) / max(1, all1 - all0)
+    busy = (all1 - all0 - (idle1 - idle0)) / CLK_TCK / elapsed
+    cell.other_cores = busy - cell.server_cores - cell.client_cores
     cell.errors += [c.error for c in counters if c.error]
     if not server.alive():
         cell.errors.append(f"{server.label} is not running any more")
@@ -816,7 +820,7 @@ def report(cells: list[Cell], servers: list[str], seconds: float) -> list[str]:
     head = (
         f"{'workload':<11} {'clients':>7}  {'server':<{width}}  {'rate':>8} {'unit':<10} "
         f"{'x dovecot':>9}  {'srv cores':>9}  {'srv ms/unit':>11}  {'cli cores':>9}  "
-        f"{'idle':>5}  check"
+        f"{'other':>5}  {'idle':>4}  check"
     )
     print(head)
     print("-" * len(head))
@@ -840,14 +844,15 @@ def report(cells: list[Cell], servers: list[str], seconds: float) -> list[str]:
                     f"{workload:<11} {clients:>7}  {name:<{width}}  {fmt_rate(cell.rate):>8} "
                     f"{UNITS[workload]:<10} {ratio:>9}  {cell.server_cores:>9.2f}  "
                     f"{cell.server_ms_per_unit:>11.2f}  {cell.client_cores:>9.2f}  "
-                    f"{cell.host_idle:>5.0%}  {check}"
+                    f"{cell.other_cores:>5.2f}  {cell.host_idle:>4.0%}  {check}"
                 )
         print()
     print(
         f"(rate over a {seconds:g} s window after the warm-up; x dovecot: rate / Dovecot's in the "
         "same run;\n srv cores: server CPU over the window, whole process tree; srv ms/unit: "
-        "server CPU ms per session or per MB;\n cli cores: the benchmark client's CPU; idle: the "
-        "machine's idle share of its cores)"
+        "server CPU ms per session or per MB;\n cli cores: the benchmark client's CPU; other: "
+        "the rest of the busy CPU (other load, unattributed kernel work);\n idle: the machine's "
+        "idle share of its cores)"
     )
     missed: list[str] = []
     target = "mra workers=2"

@@ -182,7 +182,7 @@ class Part:
     @property
     def content_type(self) -> tuple[str, str]:
         """(type, subtype) lower-cased, with the defaults applied (text/plain, or
-        message/rfc822 in a digest); ("multipart", "x-unknown")-style for odd input."""
+        message/rfc822 in a digest); a broken Content-Type gives ("", "") or ("text", "")."""
         d = self.data
         if self.rfc822:
             return "message", "rfc822"
@@ -239,10 +239,6 @@ for _c in range(256):
         _ATEXT[_c] = 2
 ATEXT = bytes(_ATEXT)
 _LWSP = b" \t\r\n"
-
-
-def _is_atext(c: int) -> bool:
-    return ATEXT[c] != 0
 
 
 def _is_token(c: int) -> bool:

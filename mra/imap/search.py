@@ -194,6 +194,9 @@ COST_HEADER = 1
 COST_BODY = 2
 
 
+_DAY_OF_WEEK = re.compile(r"^\s*[A-Za-z]+\s*,")
+
+
 def _fold(text: str) -> str:
     """Comparison form, close to Dovecot's: canonical decomposition (so "ö" precomposed
     or not is the same) and simple lower case (no "ß" -> "ss", no ligature splitting)."""
@@ -247,15 +250,16 @@ class _Message:
         return _dt.datetime.fromtimestamp(stamp, self.tz).date()
 
     def sent_date(self) -> _dt.date:
-        for value in mime.header_values(self.part, "date"):
-            parsed = parsedate_tz(value)
+        """The date written in the first Date field; 1-Jan-1970 if there is none or it
+        cannot be parsed (as Dovecot: later Date fields are not looked at)."""
+        values = mime.header_values(self.part, "date")
+        if values:
+            parsed = parsedate_tz(_DAY_OF_WEEK.sub("", values[0]))
             if parsed is not None:
-                y, m, d = parsed[0], parsed[1], parsed[2]
                 try:
-                    return _dt.date(y, m, d)
+                    return _dt.date(parsed[0], parsed[1], parsed[2])
                 except ValueError:
-                    continue
-            break  # Dovecot looks at the first Date field only
+                    pass
         return _dt.date(1970, 1, 1)
 
 

@@ -809,10 +809,13 @@ class ImapSession(Session):
         return self.cmd_copy(tag, args, uid=uid, move=True)
 
     def cmd_search(self, tag: str, args: list[Value], uid: bool = False) -> list[Output]:
-        from mra.imap.searching import run_search
+        from mra.imap.searching import SearchFailed, run_search
 
         view = self._view()
-        numbers = run_search(view, args, uid)
+        try:
+            numbers = run_search(view, args, uid)
+        except SearchFailed as exc:
+            return [Send(r.tagged(tag, "NO", str(exc), r.Code("BADCHARSET", b"(UTF-8 US-ASCII)")))]
         command = "UID SEARCH" if uid else "SEARCH"
         return self._ok(tag, command, untagged=r.search_response(numbers))
 

@@ -8,12 +8,13 @@ into a Maildir as a file, the way our store keeps it, and fetches it over IMAP).
 from __future__ import annotations
 
 import datetime
+import functools
 from typing import cast
 
 import pytest
 
 from mra.imap import mime
-from mra.imap.search import MessageContext, SequenceSet, parse_search
+from mra.imap.search import MessageContext, SequenceSet, Token, parse_search
 from tests.interop.dovecot import parse_imap
 from tests.unit.imap_mime.corpus import (
     CORPUS,
@@ -107,7 +108,7 @@ def contexts() -> list[MessageContext]:
                 keywords={f for f in flags if not f.startswith("\\")},
                 internaldate=stamp,
                 size=int(cast(bytes, st["size"])),
-                loader=lambda raw=CORPUS[name]: raw,
+                loader=functools.partial(bytes, CORPUS[name]),
             )
         )
     return sorted(out, key=lambda c: c.seqno)
@@ -122,9 +123,9 @@ def test_search(program: str) -> None:
     def resolve(raw: bytes, uid: bool) -> SequenceSet:
         return SequenceSet.parse(raw).resolve(largest_uid if uid else largest_seq)
 
-    tokens = parse_imap(program.encode())
+    tokens = cast(list[Token], parse_imap(program.encode()))  # no NIL in these programs
     parsed = parse_search(tokens, resolve_set=resolve)
-    found = [by_uid[c.uid] for c in ctxs if parsed.matches(c, datetime.timezone.utc)]
+    found = [by_uid[c.uid] for c in ctxs if parsed.matches(c, datetime.UTC)]
     assert found == RESULTS[program]
     if not parsed.needs_message:
         assert all(c.loads == 0 for c in ctxs)

@@ -241,10 +241,10 @@ def test_header_values() -> None:
 
 def test_body_texts_decode_transfer_encoding_and_charset() -> None:
     assert list(mime.body_texts(corpus.ENCODED_WORDS)) == ["Schöne Grüße aus Köln!\r\n"]
-    assert list(mime.body_texts(corpus.ALTERNATIVE))[0] == (
-        "Special offer – twenty percent off everything in the café this week."
-    )
-    assert list(mime.body_texts(corpus.NESTED))[0] == "Hello world, café on the corner."
+    alternative = list(mime.body_texts(corpus.ALTERNATIVE))
+    assert alternative[0] == "Special offer – twenty percent off everything in the café this week."
+    nested = list(mime.body_texts(corpus.NESTED))
+    assert nested[0] == "Hello world, café on the corner."
     # attachments are not text; text inside a forwarded message is
     assert list(mime.body_texts(corpus.MIXED)) == [
         "See the attached contract.  Grüße, Erin\r\n",

@@ -22,7 +22,7 @@ from mra.imap.search import (
 )
 from tests.unit.imap_mime import corpus
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 # 2024-05-12 23:30:00 UTC: already the 13th in UTC+02:00
 LATE = datetime.datetime(2024, 5, 12, 23, 30, tzinfo=UTC).timestamp()
 
@@ -164,9 +164,8 @@ def test_sizes() -> None:
 
 def test_flag_only_programs_never_read_the_message() -> None:
     c = ctx(flags=("\\Seen",))
-    program = parse_search(
-        [b"OR", b"SEEN", b"DELETED", b"NOT", b"KEYWORD", b"x", b"LARGER", b"1", b"SINCE", b"1-Jan-2000"]
-    )
+    keys: list[Token] = [b"OR", b"SEEN", b"DELETED", b"NOT", b"KEYWORD", b"x"]
+    program = parse_search([*keys, b"LARGER", b"1", b"SINCE", b"1-Jan-2000"])
     assert not program.needs_message
     assert program.matches(c, UTC)
     assert c.loads == 0
@@ -300,3 +299,63 @@ def test_search_helper_returns_sequence_numbers() -> None:
     contexts = [ctx(seqno=n, flags=("\\Seen",) if n % 2 else ()) for n in range(1, 6)]
     assert parse_search([b"SEEN"]).search(contexts) == [1, 3, 5]
     assert parse_search([b"2:4", b"UNSEEN"]).search(contexts) == [2, 4]
+
+
+# ---------------------------------------------------------------------------------------------
+# More answers observed from Dovecot 2.3.19 (UID SEARCH on these messages)
+
+SCOPE_MESSAGES = [
+    corpus.ALTERNATIVE,
+    corpus.MIXED,
+    b"Content-Type: text/plain\n\ncaf\xe9 latin1 without charset\n",
+    b"Content-Type: text/plain; charset=x-unknown\n\ncaf\xc3\xa9 unknown charset\n",
+    b"Content-Type: text/plain; charset=iso-8859-1\n\ncaf\xe9 latin1\n",
+    b"Subject: hdr\n\nbody with header-like line\nSubject: fake\n",
+    b"Content-Type: multipart/mixed; boundary=b\n\npreamble words\n--b\n\npart\n--b--\n"
+    b"epilogue words\n",
+]
+
+
+@pytest.mark.parametrize(
+    ("program", "found"),
+    [
+        ([b"BODY", b"<b>"], [1]),  # HTML is searched as it is
+        ([b"BODY", "café".encode()], [1, 4, 5]),  # no charset: not Latin-1
+        ([b"BODY", b"latin1"], [3, 5]),
+        ([b"BODY", b"fake"], [6]),
+        ([b"BODY", b"preamble"], []),  # preamble and epilogue are not text
+        ([b"BODY", b"epilogue"], []),
+        ([b"TEXT", b"preamble"], []),
+        ([b"BODY", b"caf"], [1, 3, 4, 5]),
+        ([b"TEXT", b"Content-Type: text/plain"], [1, 2, 3, 4, 5]),  # MIME headers too
+        ([b"BODY", b"unknown charset"], [4]),
+        ([b"TEXT", b"boundary"], [1, 2, 7]),
+        ([b"BODY", "café latin1".encode()], [5]),
+    ],
+)
+def test_body_and_text_scope(program: list[Token], found: list[int]) -> None:
+    parsed = parse_search(program)
+    contexts = [ctx(raw, seqno=n) for n, raw in enumerate(SCOPE_MESSAGES, start=1)]
+    assert parsed.search(contexts) == found
+
+
+@pytest.mark.parametrize(
+    ("date", "day"),
+    [
+        (b"12 May 2024", "1-Jan-1970"),  # no time: invalid
+        (b"Sun, 12 May 24 10:00 +0000", "12-May-2024"),
+        (b"12 May 2024 10:00:00 GMT", "12-May-2024"),
+        (b"Mon, 32 May 2024 10:00:00 +0000", "1-Jan-1970"),
+        (b"12-May-2024", "1-Jan-1970"),
+        (b"Sun, 12 May 2024 10:00:00", "12-May-2024"),
+        (b"12 May 2024 23:00:00 -1100", "12-May-2024"),
+        (b"  Sun , 12 May 2024 10:00 EDT", "12-May-2024"),
+        (b"Sun, 12 May 1999 10:00:00 +0000 (comment)", "12-May-1999"),
+        (b"Sun, 12 May 80 10:00:00 +0000", "12-May-1980"),
+        (b"garbage\nDate: Sun, 12 May 2024 10:00:00 +0000", "1-Jan-1970"),  # first Date only
+        (b"Sun, 12 May 2024 10:00:00 +0000\nDate: garbage", "12-May-2024"),
+    ],
+)
+def test_sent_date_formats(date: bytes, day: str) -> None:
+    c = ctx(b"Date: " + date + b"\nSubject: s\n\nx\n")
+    assert matches([b"SENTON", day.encode()], c)

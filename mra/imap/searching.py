@@ -1,0 +1,76 @@
+"""SEARCH over the selected view: the parser's values become search.py's tokens, sequence sets
+resolve against this session's numbering, and each message is read only if a key needs it."""
+
+from __future__ import annotations
+
+from mra.imap import search
+from mra.imap.parser import ArgumentError, Atom, FetchAtt, ParenList, String, Value
+from mra.imap.sequence import SequenceError, SequenceSet
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Container
+
+    from mra.imap.selected import SelectedView
+
+
+class SearchFailed(Exception):
+    """NO with a response code (BADCHARSET)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def to_tokens(values: list[Value] | tuple[Value, ...]) -> list[object]:
+    out: list[object] = []
+    for v in values:
+        if isinstance(v, ParenList):
+            out.append(to_tokens(v.items))
+        elif isinstance(v, String):
+            out.append(v.value)
+        elif isinstance(v, Atom):
+            out.append(v.value.encode())
+        elif isinstance(v, FetchAtt):
+            raise ArgumentError("unexpected item in SEARCH")
+    return out
+
+
+def run_search(view: SelectedView, args: list[Value], uid: bool) -> list[int]:
+    """Matching sequence numbers (or UIDs for UID SEARCH), ascending."""
+    uids = view.uids
+
+    def resolve(raw: bytes, as_uid: bool) -> Container[int]:
+        try:
+            sset = SequenceSet.parse(raw.decode("ascii"))
+            ranges = sset.resolve_uids(uids) if as_uid else sset.resolve_seqs(len(uids))
+        except (SequenceError, UnicodeDecodeError, ValueError) as exc:
+            raise search.SearchError(f"invalid sequence set: {exc}") from exc
+        # Both resolve to sequence numbers; the contexts below are numbered the same way.
+        return {i for rng in ranges for i in rng}
+
+    try:
+        program = search.parse_search(to_tokens(args), resolve_set=resolve)  # type: ignore[arg-type]
+    except search.BadCharsetError as exc:
+        raise SearchFailed(str(exc), "BADCHARSET (UTF-8 US-ASCII)") from exc
+    except search.SearchError as exc:
+        raise ArgumentError(str(exc)) from exc
+    box = view.box
+    found = []
+    for seq, u in enumerate(uids, 1):
+        msg = view.message(u)
+        if msg is None:
+            continue
+        flags = set(view.flags_of(u))
+        ctx = search.MessageContext(
+            uid=seq,  # UID keys were resolved to sequence numbers above
+            seqno=seq,
+            flags={f for f in flags if f.startswith("\\")},
+            keywords={f for f in flags if not f.startswith("\\")},
+            internaldate=box.internaldate(msg),
+            size=box.message_vsize(msg),
+            loader=lambda u=u: box.read_message(u),
+        )
+        if program.matches(ctx):
+            found.append(u if uid else seq)
+    return found
