@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import mda, store
+from bench import mda, pop3, store
 
 
 def main() -> int:
@@ -15,7 +15,9 @@ def main() -> int:
     print("== bench.store ==", flush=True)
     store.main()
     print("\n== bench.mda ==", flush=True)
-    return mda.main([])
+    status = mda.main([])
+    print("\n== bench.pop3 ==", flush=True)
+    return pop3.main([]) or status
 
 
 if __name__ == "__main__":

@@ -33,8 +33,10 @@ measured for --seconds (the clients keep running across the boundary: steady sta
 Correctness, so that a failure cannot pass for speed: before the run, one session per server
 RETRieves every message and compares it byte for byte with what was seeded (CRLF), and the UIDL
 listings of the servers are compared; during the run, every STAT must give the seeded count and
-size, every UIDL listing every message, every LIST the seeded sizes, and every RETR (unstuffed)
-exactly its LIST size. A client that sees an error stops and the cell is marked ERROR.
+size, every UIDL list every message, every LIST give the seeded sizes, and every RETR send
+exactly its LIST size plus one octet per dot-stuffed line (so the bytes RETRieved are the LIST
+sizes). A client that sees an error stops and the cell is marked ERROR; so is a cell during which
+the server logged an error.
 
 The cells of one (workload, clients) pair run back to back for every server, in rotated order,
 because these machines are noisy and only ratios measured side by side mean anything. The
@@ -181,7 +183,8 @@ class Expected:
     """What every user's INBOX holds, as a client sees it."""
 
     contents: list[bytes]  # CRLF, in UID order
-    sizes: list[int]
+    sizes: list[int]  # what LIST must say
+    wire: list[int]  # what RETR must send before `.CRLF`: the size plus one per stuffed dot
     count: int
     total: int
 
@@ -189,7 +192,10 @@ class Expected:
     def of(cls, messages: list[bytes]) -> Expected:
         contents = [crlf(m) for m in messages]
         sizes = [len(c) for c in contents]
-        return cls(contents, sizes, len(sizes), sum(sizes))
+        wire = [
+            len(c) + sum(1 for line in c.split(b"\r\n") if line.startswith(b".")) for c in contents
+        ]
+        return cls(contents, sizes, wire, len(sizes), sum(sizes))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -361,11 +367,11 @@ class Daemon:
         """The error lines of the server's log so far."""
         return []
 
-    def _session(self) -> dict[int, int]:
-        """Live processes of the server's session (it is the session leader): pid -> start."""
+    def _session(self) -> dict[int, Proc]:
+        """Processes of the server's session (it is the session leader), zombies included."""
         assert self.proc is not None
         sid = self.proc.pid
-        return {p: t.start for p, t in proc_table().items() if t.sid == sid and not t.zombie}
+        return {pid: p for pid, p in proc_table().items() if p.sid == sid}
 
     def stop(self) -> list[str]:
         """SIGTERM to the server; if it hangs, SIGTERM to every process of its session, and
@@ -379,8 +385,10 @@ class Daemon:
             try:
                 self.proc.wait(timeout=STOP_WAIT)
             except subprocess.TimeoutExpired:
-                killed.append(f"{self.label}: {self.proc.pid} ignored SIGTERM for {STOP_WAIT:g} s")
-                for pid in self._session():
+                killed.append(f"{self.label}: still running {STOP_WAIT:g} s after SIGTERM")
+                for pid, p in self._session().items():
+                    if p.zombie:
+                        continue
                     try:
                         os.kill(pid, signal.SIGTERM)
                     except ProcessLookupError:
@@ -390,12 +398,13 @@ class Daemon:
                 except subprocess.TimeoutExpired:
                     self.proc.kill()
                     self.proc.wait()
+        # Orphans are reaped by init; wait for them to be gone, zombies included.
         deadline = time.monotonic() + 10
         while (left := self._session()) and time.monotonic() < deadline:
             time.sleep(0.1)
         table = proc_table()
-        for pid, start in left.items():
-            if pid in table and table[pid].start == start:
+        for pid, p in left.items():
+            if pid in table and table[pid].start == p.start and not p.zombie:
                 try:
                     os.kill(pid, signal.SIGKILL)
                     killed.append(f"{self.label}: {pid} was still running, killed")
@@ -566,18 +575,19 @@ class Conn:
         return line
 
     def multiline(self) -> int:
-        """Wait for a whole multi-line answer; it is `buf[:n]` (dot-stuffed, ending with CRLF
-        unless empty) and `.CRLF` follows. Returns n; the caller removes n + 3 bytes."""
+        """Wait for a whole multi-line answer: `buf[:n]` (dot-stuffed, ending with CRLF unless
+        empty), then `.CRLF`. Returns n; the caller removes n + 3 bytes.
+
+        `CRLF.CRLF` cannot occur inside the data (a lone dot is stuffed), and we never
+        pipeline, so the server sends nothing after it: the answer is complete exactly when
+        the buffer ends with it. Checking the end of the buffer, not searching all of it,
+        keeps the client's cost per MB at the cost of receiving it."""
         buf = self.buf
-        while len(buf) < 3:
+        while not buf.endswith(b"\r\n.\r\n"):
+            if buf == b".\r\n":
+                return 0
             self._fill()
-        if buf.startswith(b".\r\n"):
-            return 0
-        start = 0
-        while (end := buf.find(b"\r\n.\r\n", start)) < 0:
-            start = max(0, len(buf) - 4)
-            self._fill()
-        return end + 2
+        return len(buf) - 3
 
     def take(self, n: int) -> bytes:
         data = bytes(self.buf[:n])
@@ -608,16 +618,14 @@ class Conn:
         self.ok(b"UIDL\r\n")
         return self.take(self.multiline()).split(b"\r\n")[:-1]
 
-    def retr_checked(self, n: int, size: int) -> int:
-        """RETR n; its unstuffed length must be `size` (without copying the message)."""
+    def retr_checked(self, n: int, wire: int) -> None:
+        """RETR n, which must send exactly `wire` octets before `.CRLF` (without copying or
+        scanning the message: the content itself was compared before the run)."""
         self.ok(b"RETR %d\r\n" % n)
         end = self.multiline()
-        buf = self.buf
-        stuffed = buf.count(b"\r\n..", 0, end) + (1 if buf.startswith(b"..") else 0)
-        del buf[: end + 3]
-        if end - stuffed != size:
-            raise Pop3Error(f"RETR {n}: {end - stuffed} octets, LIST said {size}")
-        return size
+        del self.buf[: end + 3]
+        if end != wire:
+            raise Pop3Error(f"RETR {n}: {end} octets on the wire, expected {wire}")
 
     def retr(self, n: int) -> bytes:
         """RETR n, unstuffed."""
@@ -657,11 +665,12 @@ def retr_once(
         if sizes != expected.sizes:
             raise Pop3Error("LIST sizes differ from the seeded messages")
         complete = True
-        for n, size in enumerate(sizes, 1):
+        for n, (size, wire) in enumerate(zip(sizes, expected.wire, strict=True), 1):
             if stop.is_set():
                 complete = False
                 break
-            counters.payload += conn.retr_checked(n, size)
+            conn.retr_checked(n, wire)
+            counters.payload += size
             counters.messages += 1
         conn.quit()
     finally:

@@ -9,8 +9,9 @@ from mra.imap.sequence import SequenceError, SequenceSet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Container
+    from collections.abc import Callable, Container
 
+    from mailstore.mailbox import Mailbox
     from mra.imap.selected import SelectedView
 
 
@@ -34,6 +35,10 @@ def to_tokens(values: list[Value] | tuple[Value, ...]) -> list[object]:
         elif isinstance(v, FetchAtt):
             raise ArgumentError("unexpected item in SEARCH")
     return out
+
+
+def _loader(box: Mailbox, uid: int) -> Callable[[], bytes]:
+    return lambda: box.read_message(uid)
 
 
 def run_search(view: SelectedView, args: list[Value], uid: bool) -> list[int]:
@@ -69,7 +74,7 @@ def run_search(view: SelectedView, args: list[Value], uid: bool) -> list[int]:
             keywords={f for f in flags if not f.startswith("\\")},
             internaldate=box.internaldate(msg),
             size=box.message_vsize(msg),
-            loader=lambda u=u: box.read_message(u),
+            loader=_loader(box, u),
         )
         if program.matches(ctx):
             found.append(u if uid else seq)

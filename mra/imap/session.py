@@ -212,9 +212,10 @@ class ImapSession(Session):
         name = cmd.name
         args = list(cmd.args)
         if name == "UID":
-            if not args or not isinstance(args[0], Atom):
+            first = args.pop(0) if args else None
+            if not isinstance(first, Atom):
                 return self._bad_input(r.bad(cmd.tag, "UID needs a command"))
-            name = "UID " + args.pop(0).value.upper()
+            name = "UID " + first.value.upper()
         handler = COMMANDS.get(name)
         if handler is None:
             self._resume_if_suspended()

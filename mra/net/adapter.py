@@ -196,9 +196,7 @@ class SessionProtocol(protocol.Protocol):
                 return
             elif isinstance(out, Stream):
                 self._wait(outputs[i + 1 :])
-                producer = _ChunkProducer(
-                    self, out.chunks, lambda then=out.then: self._resume(then)
-                )
+                producer = _ChunkProducer(self, out.chunks, self._resumer(out.then))
                 self.transport.registerProducer(producer, False)
                 return
 
@@ -210,6 +208,9 @@ class SessionProtocol(protocol.Protocol):
     def _called(self, result: object, then: Callable[[object], list[Output]]) -> None:
         value = result.value if isinstance(result, Failure) else result
         self._resume(lambda: then(value))
+
+    def _resumer(self, then: Callable[[], list[Output]]) -> Callable[[], None]:
+        return lambda: self._resume(then)
 
     def _resume(self, then: Callable[[], list[Output]]) -> None:
         self._busy = False

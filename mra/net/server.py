@@ -155,8 +155,14 @@ class Server:
                 from twisted.protocols.tls import TLSMemoryBIOFactory
 
                 assert self.tls is not None
-                factory = TLSMemoryBIOFactory(self.tls, False, factory)  # type: ignore[assignment]
-            reactor.adoptStreamPort(sock.fileno(), sock.family, factory)  # type: ignore[attr-defined]
+                tls_factory = TLSMemoryBIOFactory(
+                    self.tls,  # type: ignore[arg-type]
+                    False,
+                    factory,  # type: ignore[arg-type]
+                )
+                reactor.adoptStreamPort(sock.fileno(), sock.family, tls_factory)
+                continue
+            reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
 
     def reload(self) -> None:
         log.info("reload")
@@ -247,7 +253,7 @@ class _TrackedProtocol(SessionProtocol):
             return
         self.release(session.greeting())
 
-    def connectionLost(self, reason: object = None) -> None:  # type: ignore[override]
+    def connectionLost(self, reason: object = None) -> None:
         self.server.connections.discard(self)
         if self._lease is not None:
             self._lease.release()

@@ -25,6 +25,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mailstore.mailbox import Mailbox, Message
     from mailstore.userdb import User
+    from mra.auth.throttle import Lease
     from mra.context import Connection, Services
 
 MAX_LINE = 1024  # RFC 2449 section 4: at least 255 octets of argument; we allow more
@@ -64,7 +65,7 @@ class Pop3Session(Session):
         self.user: User | None = None
         self.mailbox: Mailbox | None = None
         self._lock: SessionLock | None = None
-        self._user_lease: object = None
+        self._user_lease: Lease | None = None
         self._messages: list[Message] = []
         self._sizes: list[int] = []
         self._deleted: set[int] = set()

@@ -68,7 +68,7 @@ class MraServer:
         return MailStore(str(self.mail / domain / local))
 
     def start(self) -> None:
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (kept open for the server)
         self.proc = subprocess.Popen(
             [MRA, "serve", "--config", str(self.config)],
             stdout=self._log,

@@ -122,7 +122,7 @@ def test_expunge_is_reported_to_the_other_session_at_the_right_time(server: MraS
     a.store("1", "+FLAGS", "(\\Deleted)")
     a.expunge()
     # During FETCH, b must not be told (its sequence numbers would shift under it).
-    typ, data = b.fetch("2", "(FLAGS)")
+    typ, _data = b.fetch("2", "(FLAGS)")
     assert typ == "OK" and not b.response("EXPUNGE")[1][0]
     typ, _ = b.noop()
     assert b.response("EXPUNGE")[1] == [b"1"]
@@ -155,7 +155,9 @@ def test_idle_reports_a_delivery_by_mda(server: MraServer) -> None:
     c.idle()
     proc = subprocess.run(
         [MDA, "--config", str(config), "-d", "alice@example.test"],
-        input=b"Subject: pushed\n\nnew mail\n", capture_output=True, timeout=60,
+        input=b"Subject: pushed\n\nnew mail\n",
+        capture_output=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     started = time.monotonic()
@@ -173,16 +175,25 @@ def test_bad_commands_get_bad_and_the_session_goes_on(server: MraServer) -> None
     s = socket.create_connection(("127.0.0.1", server.ports["imap"]), timeout=10)
     f = s.makefile("rb")
     f.readline()
-    for line, tag in ((b"a1 FROB\r\n", b"a1"), (b"a2 FETCH 1 FLAGS\r\n", b"a2"),
-                      (b"a3 LOGIN\r\n", b"a3"), (b"((((\r\n", b"*")):
+    for line, tag in (
+        (b"a1 FROB\r\n", b"a1"),
+        (b"a2 FETCH 1 FLAGS\r\n", b"a2"),
+        (b"a3 LOGIN\r\n", b"a3"),
+        (b"((((\r\n", b"*"),
+    ):
         s.sendall(line)
         got = f.readline()
         assert got.startswith(tag + b" BAD"), (line, got)
     s.sendall(b"a4 LOGIN alice@example.test " + PASSWORD.encode() + b"\r\na5 SELECT INBOX\r\n")
     while not f.readline().startswith(b"a5 "):
         pass
-    for cmd in (b"b1 FETCH 99 FLAGS\r\n", b"b2 FETCH 1 (NOPE)\r\n", b"b3 STORE 1 FLOGS x\r\n",
-                b"b4 STATUS INBOX (BOGUS)\r\n", b"b5 UID FETCH\r\n"):
+    for cmd in (
+        b"b1 FETCH 99 FLAGS\r\n",
+        b"b2 FETCH 1 (NOPE)\r\n",
+        b"b3 STORE 1 FLOGS x\r\n",
+        b"b4 STATUS INBOX (BOGUS)\r\n",
+        b"b5 UID FETCH\r\n",
+    ):
         s.sendall(cmd)
         got = f.readline()
         while got.startswith(b"* "):
@@ -231,7 +242,9 @@ def test_list_and_status(server: MraServer) -> None:
     assert set(names) >= {"INBOX", "Lists", "Lists.python", "Entwürfe"}
     assert b"\\Noselect" in names["Lists"] and b"\\HasChildren" in names["Lists"]
     assert c.folder_status("INBOX", ["MESSAGES", "UNSEEN", "UIDNEXT"]) == {
-        b"MESSAGES": 2, b"UNSEEN": 2, b"UIDNEXT": 3
+        b"MESSAGES": 2,
+        b"UNSEEN": 2,
+        b"UIDNEXT": 3,
     }
     c.subscribe_folder("Entwürfe")
     assert [f[2] for f in c.list_sub_folders()] == ["Entwürfe"]

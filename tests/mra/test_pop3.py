@@ -49,7 +49,7 @@ def test_stat_list_uidl_retr_top(server: MraServer) -> None:
     assert [int(line.split()[1]) for line in p.list()[1]] == sizes
     uidls = [line.split()[1].decode() for line in p.uidl()[1]]
     assert uidls == [f"{u:08x}{box.uidvalidity:08x}" for u in box.uids()]
-    resp, lines, octets = p.retr(1)
+    _resp, lines, _octets = p.retr(1)
     assert b"\r\n".join(lines) + b"\r\n" == crlf(files[0])  # poplib un-stuffs the "." line
     assert lines[4] == b"."
     assert p.top(2, 0)[1] == [b"From: carol@example.test", b"Subject: two", b""]

@@ -57,5 +57,8 @@ def test_dot_heavy_inputs(parts: list[bytes], chunk: int) -> None:
 
 def test_top_gives_header_and_n_lines() -> None:
     data = b"A: 1\nB: 2\n\nl1\nl2\nl3\n"
-    assert b"".join(stuffed(top_lines(io.BytesIO(data), 2))) == b"A: 1\r\nB: 2\r\n\r\nl1\r\nl2\r\n.\r\n"
+    assert (
+        b"".join(stuffed(top_lines(io.BytesIO(data), 2)))
+        == b"A: 1\r\nB: 2\r\n\r\nl1\r\nl2\r\n.\r\n"
+    )
     assert b"".join(stuffed(top_lines(io.BytesIO(data), 0))) == b"A: 1\r\nB: 2\r\n\r\n.\r\n"
