@@ -846,13 +846,14 @@ def report(cells: list[Cell], servers: list[str], seconds: float) -> list[str]:
                     if workload == "sessions"
                     else f"{cell.messages} RETR, {cell.sessions} sessions"
                 )
+                per_unit = f"{cell.server_ms_per_unit:.2f}" if cell.rate else "-"
                 check = f"ERROR: {cell.errors[0]}" if cell.errors else f"ok ({done})"
                 if cell.logged:
                     check += f"; SERVER LOGGED {len(cell.logged)} ERRORS"
                 print(
                     f"{workload:<11} {clients:>7}  {name:<{width}}  {fmt_rate(cell.rate):>8} "
                     f"{UNITS[workload]:<10} {ratio:>9}  {cell.server_cores:>9.2f}  "
-                    f"{cell.server_ms_per_unit:>11.2f}  {cell.client_cores:>9.2f}  "
+                    f"{per_unit:>11}  {cell.client_cores:>9.2f}  "
                     f"{cell.other_cores:>5.2f}  {cell.host_idle:>4.0%}  {check}"
                 )
         print()
@@ -871,7 +872,11 @@ def report(cells: list[Cell], servers: list[str], seconds: float) -> list[str]:
             for clients in sorted({c.clients for c in cells if c.workload == workload}):
                 ours = by_key.get((workload, clients, target))
                 ref = by_key.get((workload, clients, REFERENCE))
-                if ours is None or ref is None or not ref.rate:
+                if ours is None or ref is None:
+                    continue
+                if ours.errors or ref.errors or not ref.rate:
+                    missed.append(f"{workload} x{clients}")
+                    print(f"  {UNITS[workload]:<10} {clients:>3} clients: not judged, errors")
                     continue
                 times = ours.rate / ref.rate
                 verdict = "ok" if times >= 1.0 else "MISSED"
@@ -942,12 +947,26 @@ def start_servers(setup: Setup, with_dovecot: bool) -> None:
 
 
 def preflight(setup: Setup) -> list[str]:
-    """Every message of user 0 byte for byte from every server; UIDLs compared; then one plain
-    session for every user (Dovecot builds its index files on a user's first login)."""
+    """Every message of user 0 byte for byte from every server (the servers in parallel);
+    UIDLs compared; then one plain session for every user (Dovecot builds its index files on
+    a user's first login)."""
     problems: list[str] = []
     listings: dict[str, list[bytes]] = {}
+    results: dict[str, tuple[list[str], list[bytes]]] = {}
+
+    def check(daemon: Daemon) -> None:
+        try:
+            results[daemon.label] = full_check(daemon, setup.users[0], setup.expected)
+        except Exception as exc:
+            results[daemon.label] = ([f"{daemon.label}: {exc!r}"], [])
+
+    threads = [threading.Thread(target=check, args=(d,), daemon=True) for d in setup.daemons]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     for daemon in setup.daemons:
-        found, uidls = full_check(daemon, setup.users[0], setup.expected)
+        found, uidls = results.get(daemon.label, ([f"{daemon.label}: no result"], []))
         problems += found
         listings[daemon.label] = uidls
     ref = listings.get(REFERENCE)
@@ -1054,6 +1073,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {line}")
         status = 1 if failed else 0
         print(f"\n(total {time.perf_counter() - t0:.0f} s)")
+    except KeyboardInterrupt:
+        print("interrupted: stopping the servers", file=sys.stderr)
+        status = 130
     finally:
         if setup is not None:
             for daemon in setup.daemons:

@@ -94,6 +94,7 @@ class ImapSession(Session):
         self._idle_since = 0.0
         self._lease: object = None
         self.poll_interval: float | None = None
+        self.watch_paths: list[str] = []
         self._more: list[Event] = []
         self._resumed = False
 
@@ -648,12 +649,15 @@ class ImapSession(Session):
         self._idle_tag = tag
         self._idle_since = time.monotonic()
         self.poll_interval = IDLE_POLL
+        if self.view is not None:
+            self.watch_paths = [f"{self.view.box.path}/new", f"{self.view.box.path}/cur"]
         self._feed_reader(self.reader.expect_done())
         return [Send(self._updates("IDLE") + r.continuation("idling"))]
 
     def _idle_done(self, problem: str | None) -> list[Output]:
         tag, self._idle_tag = self._idle_tag, None
         self.poll_interval = None
+        self.watch_paths = []
         assert tag is not None
         if problem is not None:
             return [Send(r.tagged(tag, "BAD", f"IDLE ended: {problem}"))]

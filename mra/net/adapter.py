@@ -25,6 +25,8 @@ from mra.session import Call, Close, Delay, Output, Send, Session, StartTLS, Str
 # Twisted's global reactor is typed as a module; it is an IReactorCore, IReactorTime, ...
 reactor: Any = _reactor
 
+WATCHED_POLL = 30.0  # seconds between polls of a directory inotify watches anyway
+NOTIFY_DELAY = 0.05  # after an inotify event, before looking
 MAX_QUEUED_INPUT = 1 << 20  # bytes held back while a command runs, before we stop reading
 
 
@@ -71,6 +73,7 @@ class SessionProtocol(protocol.Protocol):
         self._timer: DelayedCall | None = None
         self._closed = False
         self._poller: DelayedCall | None = None
+        self._watched: list[str] = []
         self.tls_context: Any = None  # set by the factory when STARTTLS is possible
 
     # -- Twisted events -------------------------------------------------------------------
@@ -108,6 +111,7 @@ class SessionProtocol(protocol.Protocol):
         self._closed = True
         if self._poller is not None and self._poller.active():
             self._poller.cancel()
+        self._unwatch()
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         if self.session is not None:
@@ -144,17 +148,49 @@ class SessionProtocol(protocol.Protocol):
             self.transport.resumeProducing()
 
     def _poll(self) -> None:
-        """A session that asks to be polled (IMAP IDLE: `poll_interval`) gets a timer that
-        calls `mailbox_changed()`; the store's sync costs three stat() calls when nothing
-        changed, so hundreds of idling sessions cost little."""
+        """A session that asks to be polled (IMAP IDLE: `poll_interval`, `watch_paths`) gets
+        inotify watches on those directories, which call `mailbox_changed()` at once, and a
+        timer as the fallback (every `poll_interval` without inotify, every 30 s with it).
+        The store's sync costs three stat() calls when nothing changed."""
         interval = getattr(self.session, "poll_interval", None)
         if interval is None or self._closed:
             if self._poller is not None and self._poller.active():
                 self._poller.cancel()
             self._poller = None
+            self._unwatch()
             return
+        paths = list(getattr(self.session, "watch_paths", ()))
+        if paths and not self._watched:
+            from mra.net.watch import watcher
+
+            w = watcher()
+            if all(w.watch(p, self._notified) for p in paths):
+                self._watched = paths
+                log.debug("watching", paths=",".join(paths))
+            else:
+                for p in paths:
+                    w.unwatch(p, self._notified)
+        if self._watched:
+            interval = max(interval, WATCHED_POLL)
         if self._poller is None or not self._poller.active():
             self._poller = reactor.callLater(interval, self._polled)
+
+    def _unwatch(self) -> None:
+        if self._watched:
+            from mra.net.watch import watcher
+
+            for p in self._watched:
+                watcher().unwatch(p, self._notified)
+            self._watched = []
+
+    def _notified(self) -> None:
+        """inotify saw a change: look soon (a delivery makes several events at once)."""
+        if self._closed:
+            return
+        if self._poller is not None and self._poller.active():
+            self._poller.reset(NOTIFY_DELAY)
+        else:
+            self._poller = reactor.callLater(NOTIFY_DELAY, self._polled)
 
     def _polled(self) -> None:
         self._poller = None

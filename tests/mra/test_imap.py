@@ -164,6 +164,8 @@ def test_idle_reports_a_delivery_by_mda(server: MraServer) -> None:
     responses = c.idle_check(timeout=10)
     assert (3, b"EXISTS") in responses
     assert time.monotonic() - started < 10
+    log = server.log()  # pushed by inotify (polling falls back to 30 s when watching)
+    assert "inotify-unavailable" not in log and "inotify-watch-failed" not in log
     c.idle_done()
     assert c.fetch([3], ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"])[3][
         b"BODY[HEADER.FIELDS (SUBJECT)]"
