@@ -231,18 +231,28 @@ class ImapSession(Session):
             }[self.state]
             return self._bad_input(r.bad(cmd.tag, f"{name} is not valid {where}"))
         self._bad = 0
+        if name in THREADED:
+            # Work that grows with the mailbox (a SEARCH of 100,000 bodies, a STORE 1:*)
+            # goes to the thread pool; the session is held until it is done, so nothing else
+            # touches its state meanwhile.
+            return [Call(lambda: self._run(name, func, cmd.tag, args), _outputs)]
+        return self._run(name, func, cmd.tag, args)
+
+    def _run(
+        self, name: str, func: Callable[..., list[Output]], tag: str, args: list[Value]
+    ) -> list[Output]:
         try:
-            return func(self, cmd.tag, args)
+            return func(self, tag, args)
         except ArgumentError as exc:
             self._resume_if_suspended()
-            return self._bad_input(r.bad(cmd.tag, f"{name}: {exc}"))
+            return self._bad_input(r.bad(tag, f"{name}: {exc}"))
         except MailError as exc:
             self._resume_if_suspended()
-            return [Send(self._updates(name) + r.store_error(cmd.tag, exc))]
+            return [Send(self._updates(name) + r.store_error(tag, exc))]
         except Exception as exc:
             self._resume_if_suspended()
             log.error("imap-command-failed", command=name, error=repr(exc))
-            return [Send(r.tagged(cmd.tag, "NO", "Internal error", r.Code.SERVERBUG))]
+            return [Send(r.tagged(tag, "NO", "Internal error", r.Code.SERVERBUG))]
 
     def _resume_if_suspended(self) -> None:
         if self.reader.suspended:
@@ -842,6 +852,28 @@ class ImapSession(Session):
 
 
 STATUS_ITEMS = {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN"}
+THREADED = {
+    "SEARCH",
+    "UID SEARCH",
+    "STORE",
+    "UID STORE",
+    "COPY",
+    "UID COPY",
+    "MOVE",
+    "UID MOVE",
+    "EXPUNGE",
+    "UID EXPUNGE",
+    "STATUS",
+    "APPEND",
+    "CLOSE",
+}
+
+
+def _outputs(result: object) -> list[Output]:
+    if isinstance(result, list):
+        return result
+    log.error("imap-command-failed", error=repr(result))
+    return [Close()]
 
 
 def _resolve_seqs(sset: object, count: int) -> list[range]:
