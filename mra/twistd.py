@@ -32,10 +32,10 @@ class MraService(service.Service):
         self.server = Server(config)
         drop_privileges(config.server.user)
         self.server.start_listening()
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call]
 
     def stopService(self) -> None:
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]
         if self.server is not None:
             for conn in list(self.server.connections):
                 conn.shutdown()
@@ -48,7 +48,7 @@ class ServiceMaker:
     options = Options
 
     def makeService(self, options: Options) -> service.IService:
-        return MraService(options["config"])
+        return MraService(options["config"])  # type: ignore[return-value]
 
 
 serviceMaker = ServiceMaker()
