@@ -41,8 +41,9 @@ the server logged an error.
 The cells of one (workload, clients) pair run back to back for every server, in rotated order,
 because these machines are noisy and only ratios measured side by side mean anything. The
 server's CPU (the whole process tree, reaped children included) and the client's are measured
-over each window: `srv ms` is server CPU per session or per MB, independent of how busy the
-2 cores were; `cli cores` says whether the client came close to being the bottleneck.
+over each window: `srv ms/unit` is server CPU per session or per MB, independent of how busy
+the 2 cores were; `cli cores` says whether the client came close to being the bottleneck, and
+`other` how much of the machine something else (another job on the VM) took meanwhile.
 
 Target (the issue's): `mra workers=2` at least Dovecot's throughput in every cell.
 """

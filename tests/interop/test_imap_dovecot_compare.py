@@ -1,11 +1,19 @@
 """One Maildir, two IMAP servers: what Dovecot 2.3 shows a client and what we show must agree.
 
 Each test writes a mailbox through one server's IMAP (APPEND with flags, keywords and dates,
-CREATE, STORE, EXPUNGE, SUBSCRIBE; some messages are also dropped in ``new/`` and ``cur/``
-as another MDA would), takes that server's view of it, then serves the same Maildir with the
-other server and compares: LIST and LSUB, SELECT's UIDVALIDITY, UIDNEXT, EXISTS and FLAGS
-(keywords), and for every message its UID, FLAGS (less \\Recent), RFC822.SIZE, INTERNALDATE,
-ENVELOPE, BODYSTRUCTURE and BODY.PEEK[].
+CREATE, STORE, EXPUNGE, SUBSCRIBE; two messages are also dropped in ``new/`` and ``cur/`` as
+another MDA would), takes that server's view of it, then serves the same Maildir with the
+other server and compares: LIST (``*`` with attributes, and a few other patterns), LSUB,
+STATUS, SELECT's UIDVALIDITY, UIDNEXT, EXISTS, UNSEEN and FLAGS (keywords), and for every
+message its UID, FLAGS (less \\Recent), RFC822.SIZE, INTERNALDATE, ENVELOPE, BODYSTRUCTURE
+and BODY.PEEK[]. Then the first server looks again: the second one must not have changed
+what it sees.
+
+Harmless differences, allowed here: INTERNALDATE's day is space-padded by us and zero-padded
+by Dovecot (RFC 3501 date-day-fixed allows both); SELECT's FLAGS names every keyword of the
+folder's ``dovecot-keywords`` with us, only those some message has with Dovecot (INDEX=MEMORY);
+LSUB attributes (we add \\HasNoChildren, Dovecot none) and the root ``LIST "Lists." ""``
+returns (Dovecot ``Lists.``, we ``""``) are not compared.
 
 Dovecot runs PREAUTH (``/usr/lib/dovecot/imap``, see ``tests/interop/dovecot.py``) with
 INDEX=MEMORY, so all it knows comes from the files; as root it accesses mail as ``nobody``,
@@ -55,6 +63,10 @@ HOST = "127.0.0.1"
 TIMEOUT = 20.0
 FETCH_ITEMS = "(UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE BODYSTRUCTURE BODY.PEEK[])"
 FOLDERS = ("Archive", "Lists.python", "Entwürfe", "Sent Items")
+STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN")
+# LIST (reference, pattern) pairs besides "" "*". Not `"Lists." ""`: Dovecot answers the
+# root "Lists.", we answer "" (RFC 3501 6.3.8 allows both for a non-rooted reference).
+LIST_PATTERNS = (("", "%"), ("", "Lists.%"), ("", "*python"), ("Lists.", "%"), ("", "inbox"))
 
 
 # --------------------------------------------------------------------------------------
@@ -127,24 +139,35 @@ class MailboxView:
     uidvalidity: int
     uidnext: int
     exists: int
+    unseen: int | None  # SELECT's [UNSEEN n]: the first unseen message's number
     flags: list[str]  # the untagged FLAGS of SELECT: system flags and the keywords
     messages: dict[int, dict[str, Any]]  # UID -> FETCH items (FLAGS as a sorted list)
+    status: dict[str, int]  # STATUS (MESSAGES UIDNEXT UIDVALIDITY UNSEEN), before SELECT
 
 
 @dataclass
 class View:
     listing: dict[str, tuple[list[str], str | None]]  # LIST: name -> (attributes, delimiter)
-    subscribed: list[str]
+    patterns: dict[str, list[str]]  # LIST with other patterns: the names it returns
+    subscribed: list[str]  # LSUB's names (we add \HasNoChildren there, Dovecot nothing)
     mailboxes: dict[str, MailboxView]
 
 
 def take_view(imap: DovecotImap, *, readonly: bool) -> View:
     """Everything a client can see: LIST, LSUB, and every selectable mailbox."""
     listing = {name: (sorted(attrs), delim) for attrs, delim, name in imap.list_entries("", "*")}
+    patterns = {
+        f"{ref!r} {pattern!r}": sorted(name for _, _, name in imap.list_entries(ref, pattern))
+        for ref, pattern in LIST_PATTERNS
+    }
+    selectable = [
+        name
+        for name, (attrs, _) in sorted(listing.items())
+        if not {"\\Noselect", "\\NonExistent"} & set(attrs)
+    ]
+    status = {name: imap.status(name, STATUS_ITEMS) for name in selectable}
     mailboxes: dict[str, MailboxView] = {}
-    for name, (attrs, _) in sorted(listing.items()):
-        if {"\\Noselect", "\\NonExistent"} & set(attrs):
-            continue
+    for name in selectable:
         info = imap.select(name, readonly=readonly)
         messages: dict[int, dict[str, Any]] = {}
         if info.get("exists"):
@@ -159,10 +182,12 @@ def take_view(imap: DovecotImap, *, readonly: bool) -> View:
             info["uidvalidity"],
             info["uidnext"],
             info.get("exists", 0),
+            info.get("unseen"),
             sorted(info.get("flags", [])),
             messages,
+            status[name],
         )
-    return View(listing, sorted(imap.lsub()), mailboxes)
+    return View(listing, patterns, sorted(imap.lsub()), mailboxes)
 
 
 def assert_same_view(label: str, ours: View, dovecot: View) -> None:
@@ -170,16 +195,20 @@ def assert_same_view(label: str, ours: View, dovecot: View) -> None:
     assert sorted(ours.listing) == sorted(dovecot.listing), f"{label}: LIST names"
     for name, (attrs, delim) in dovecot.listing.items():
         assert ours.listing[name] == (attrs, delim), f"{label}: LIST {name}"
+    for pattern, names in dovecot.patterns.items():
+        assert ours.patterns[pattern] == names, f"{label}: LIST {pattern}"
     assert ours.subscribed == dovecot.subscribed, f"{label}: LSUB"
     assert sorted(ours.mailboxes) == sorted(dovecot.mailboxes), f"{label}: mailboxes"
     for name, want in dovecot.mailboxes.items():
         got = ours.mailboxes[name]
         where = f"{label}: {name}"
-        assert (got.uidvalidity, got.uidnext, got.exists) == (
+        assert (got.uidvalidity, got.uidnext, got.exists, got.unseen) == (
             want.uidvalidity,
             want.uidnext,
             want.exists,
-        ), f"{where}: UIDVALIDITY, UIDNEXT, EXISTS"
+            want.unseen,
+        ), f"{where}: UIDVALIDITY, UIDNEXT, EXISTS, UNSEEN"
+        assert got.status == want.status, f"{where}: STATUS"
         # FLAGS: Dovecot (INDEX=MEMORY) names the keywords some message has now; we name
         # every keyword of the folder's dovecot-keywords. Both are "defined flags".
         system = {f for f in want.flags if f.startswith("\\")}
