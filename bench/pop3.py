@@ -386,7 +386,10 @@ class Daemon:
             try:
                 self.proc.wait(timeout=STOP_WAIT)
             except subprocess.TimeoutExpired:
-                killed.append(f"{self.label}: still running {STOP_WAIT:g} s after SIGTERM")
+                killed.append(
+                    f"{self.label}: still running {STOP_WAIT:g} s after SIGTERM, "
+                    "sent SIGTERM to every process of its session"
+                )
                 for pid, p in self._session().items():
                     if p.zombie:
                         continue
@@ -1081,7 +1084,7 @@ def main(argv: list[str] | None = None) -> int:
         if setup is not None:
             for daemon in setup.daemons:
                 for leftover in daemon.stop():
-                    print(f"had to kill {leftover}", file=sys.stderr)
+                    print(f"stopping {leftover}", file=sys.stderr)
         if args.keep:
             print(f"kept {base}")
         else:

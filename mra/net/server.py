@@ -21,18 +21,15 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import protocol, threads
-from twisted.internet import reactor as _reactor
 from twisted.python.failure import Failure
 
 from mailstore.config import Config, Endpoint
 from mra import log
 from mra.context import Connection, Services
 from mra.net.adapter import SessionProtocol
+from mra.net.reactor import reactor
 from mra.net.tls import TLSContext
 from mra.session import Session
-
-# Twisted's global reactor is typed as a module; it is an IReactorCore, IReactorTime, ...
-reactor: Any = _reactor
 
 PROTOCOLS = {
     "imap": ("imap", False),
@@ -371,7 +368,8 @@ def _supervise(server: Server, workers: int) -> int:
         if number is not None and not stopping:
             log.error("worker-died", worker=number, status=status)
             time.sleep(1)
-            spawn(number)
+            if not stopping:  # a SIGTERM during the pause must not leave a new worker behind
+                spawn(number)
     log.info("stopped")
     sys.stdout.flush()
     return 0

@@ -21,6 +21,7 @@ def stuffed(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """CRLF-convert and dot-stuff a message, then end it with `.CRLF` (after a CRLF)."""
     tail = b"\r\n"  # the start of the message counts as the start of a line
     after_cr = False
+    pending = b""
     for raw in chunks:
         if not raw:
             continue
@@ -29,9 +30,11 @@ def stuffed(chunks: Iterable[bytes]) -> Iterator[bytes]:
         joined = tail + converted
         out = joined.replace(b"\r\n.", b"\r\n..")[len(tail) :]
         tail = joined[-2:]
-        if out:
-            yield out
-    yield TERMINATOR if tail == b"\r\n" else b"\r\n" + TERMINATOR
+        if pending:
+            yield pending
+        pending = out
+    # The terminator goes out with the last chunk: one write, one packet, no extra round trip.
+    yield pending + (TERMINATOR if tail == b"\r\n" else b"\r\n" + TERMINATOR)
 
 
 def file_chunks(f: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:

@@ -171,10 +171,16 @@ def test_workers_share_the_sockets(server_factory: type[MraServer]) -> None:
     while len(children_of(s.proc.pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(children_of(s.proc.pid)) == 2
-    for _ in range(6):
+    workers = set(children_of(s.proc.pid))
+    for _ in range(20):
         p = poplib.POP3("127.0.0.1", s.ports["pop3"])
         assert p.getwelcome().startswith(b"+OK")
         p.quit()
+    time.sleep(1.5)
+    # Both workers kept serving: none crashed and was restarted (a shared reactor would).
+    assert set(children_of(s.proc.pid)) == workers
+    log = s.log()
+    assert "worker-crashed" not in log and "worker-died" not in log
     assert s.stop() == 0
 
 

@@ -1,0 +1,22 @@
+"""The Twisted reactor, installed on first use rather than on import.
+
+`mra serve` with `workers = N` binds its sockets and forks before serving; a reactor created
+in the parent (an epoll instance) would be shared by every worker, which then fight over it.
+So nothing here touches the reactor until a process actually serves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class _Reactor:
+    def __getattr__(self, name: str) -> Any:
+        from twisted.internet import reactor
+
+        return getattr(reactor, name)
+
+
+# Typed as Any: Twisted's global reactor is a module to type checkers, an IReactorCore,
+# IReactorTime, IReactorSocket... at run time.
+reactor: Any = _Reactor()
