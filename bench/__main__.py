@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import mda, pop3, store
+from bench import imap, mda, pop3, store
 
 
 def main() -> int:
@@ -17,7 +17,9 @@ def main() -> int:
     print("\n== bench.mda ==", flush=True)
     status = mda.main([])
     print("\n== bench.pop3 ==", flush=True)
-    return pop3.main([]) or status
+    status = pop3.main([]) or status
+    print("\n== bench.imap ==", flush=True)
+    return imap.main([]) or status
 
 
 if __name__ == "__main__":

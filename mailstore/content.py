@@ -53,7 +53,10 @@ def to_crlf(chunk: bytes, after_cr: bool = False) -> bytes:
     """Bare LF -> CRLF in one chunk; `after_cr` says the previous chunk ended with CR."""
     if b"\n" not in chunk:
         return chunk
-    out = chunk.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if b"\r" in chunk:
+        out = chunk.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    else:
+        out = chunk.replace(b"\n", b"\r\n")  # the usual file from an MTA: one pass
     if after_cr and chunk[0] == 10:
         out = out[1:]  # the CR is already on the wire, at the end of the previous chunk
     return out

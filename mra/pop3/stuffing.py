@@ -27,9 +27,13 @@ def stuffed(chunks: Iterable[bytes]) -> Iterator[bytes]:
             continue
         converted = to_crlf(raw, after_cr)
         after_cr = raw[-1] == 13
-        joined = tail + converted
-        out = joined.replace(b"\r\n.", b"\r\n..")[len(tail) :]
-        tail = joined[-2:]
+        out = converted.replace(b"\r\n.", b"\r\n..")
+        # A line start that the previous chunk's end made: the replace above cannot see it.
+        if tail == b"\r\n" and out[:1] == b".":
+            out = b"." + out
+        elif tail[-1:] == b"\r" and converted[:2] == b"\n.":
+            out = b"\n." + out[1:]
+        tail = (tail + converted)[-2:] if len(converted) < 2 else converted[-2:]
         if pending:
             yield pending
         pending = out
