@@ -164,6 +164,7 @@ class Mailbox:
         self._base_of: dict[int, str] = {}
         self._cache: dict[int, Message] = {}
         self._sorted: list[int] | None = []
+        self._journal: list[SyncResult] = []
         self._loaded = False
         self._uidvalidity = 0
         self._warned: set[str] = set()
@@ -285,7 +286,32 @@ class Mailbox:
             self._apply(touched, previous, result)
         if first:
             self._clean_tmp()
+        elif result:
+            self._journal.append(result)
         return result
+
+    def take_changes(self) -> SyncResult:
+        """Everything syncs found since the last call, merged, whoever ran them.
+
+        A sync can happen inside another call (reading a message that was renamed or
+        expunged meanwhile syncs to find it again); a session's view of the mailbox must still
+        hear of those changes, so they are journaled here until taken. A message that came
+        and went between two calls is left out.
+        """
+        self.sync()
+        merged = SyncResult()
+        journal, self._journal = self._journal, []
+        for r in journal:
+            merged.uidvalidity_changed |= r.uidvalidity_changed
+            merged.added.extend(r.added)
+            merged.removed.extend(r.removed)
+            merged.changed.extend(r.changed)
+        if len(journal) > 1:
+            both = set(merged.added) & set(merged.removed)
+            merged.added = sorted(set(merged.added) - both)
+            merged.removed = sorted(set(merged.removed) - both)
+            merged.changed = sorted(set(merged.changed) - set(merged.removed))
+        return merged
 
     def _open_checks(self) -> None:
         try:

@@ -27,7 +27,7 @@ class SelectedView:
     def __init__(self, box: Mailbox, readonly: bool) -> None:
         self.box = box
         self.readonly = readonly
-        box.sync()
+        box.take_changes()  # what happened before this view began is in its snapshot
         self.uids: list[int] = list(box.uids())
         self.recent: set[int] = set()
         self.gone: set[int] = set()  # expunged in the store, not yet reported
@@ -81,7 +81,7 @@ class SelectedView:
 
         `expunges`: whether EXPUNGE responses may be sent now (not during FETCH, STORE, SEARCH).
         """
-        result = self.box.sync()
+        result = self.box.take_changes()
         out: list[bytes] = []
         if result.uidvalidity_changed:
             return [r.untagged_status("BYE", "The mailbox was replaced, select it again")]

@@ -43,6 +43,7 @@ from mra.imap.parser import (
     as_sequence_set,
 )
 from mra.imap.selected import SelectedView
+from mra.imap.sequence import SequenceError
 from mra.session import Call, Close, Delay, Output, Send, Session, StartTLS, Stream
 
 TYPE_CHECKING = False
@@ -243,7 +244,7 @@ class ImapSession(Session):
     ) -> list[Output]:
         try:
             return func(self, tag, args)
-        except ArgumentError as exc:
+        except (ArgumentError, SequenceError) as exc:
             self._resume_if_suspended()
             return self._bad_input(r.bad(tag, f"{name}: {exc}"))
         except MailError as exc:
