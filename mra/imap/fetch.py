@@ -102,11 +102,16 @@ def render(
     part: mime.Part | None = None
     raw: bytes | None = None
 
-    def content() -> mime.Part:
-        nonlocal part, raw
-        if part is None:
+    def whole() -> bytes:
+        nonlocal raw
+        if raw is None:
             raw = mime.crlf(box.read_message(uid))
-            part = mime.parse(raw)
+        return raw
+
+    def content() -> mime.Part:
+        nonlocal part
+        if part is None:
+            part = mime.parse(whole())
         return part
 
     wanted = list(items)
@@ -116,7 +121,11 @@ def render(
         wanted.append("FLAGS")
     for item in wanted:
         if isinstance(item, FetchAtt):
-            data = mime.section(content(), _section_spec(item.section))
+            section = item.section
+            if not section.part and not section.text:
+                data: bytes | None = whole()  # BODY[]: the bytes, no MIME parse needed
+            else:
+                data = mime.section(content(), _section_spec(section))
             if data is None:
                 raise ArgumentError("invalid section")
             if item.partial is not None:
@@ -138,9 +147,7 @@ def render(
         elif item == "BODY":
             out.append((b"BODY", mime.bodystructure(content(), False)))
         elif item == "RFC822":
-            content()
-            assert raw is not None
-            out.append((b"RFC822", r.literal(raw)))
+            out.append((b"RFC822", r.literal(whole())))
         elif item == "RFC822.HEADER":
             out.append((b"RFC822.HEADER", r.literal(content().header)))
         elif item == "RFC822.TEXT":

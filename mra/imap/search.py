@@ -203,10 +203,16 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFD", text).lower().replace("\u03c2", "\u03c3")
 
 
+def _header_end(raw: bytes) -> int:
+    """Where the header block ends (after its blank line), or the whole message."""
+    ends = [i + n for i, n in ((raw.find(b"\r\n\r\n"), 4), (raw.find(b"\n\n"), 2)) if i >= 0]
+    return min(ends) if ends else len(raw)
+
+
 class _Message:
     """What matching needs of one message; the message itself is parsed lazily."""
 
-    __slots__ = ("_body", "_headers", "_part", "_text", "ctx", "flags", "keywords", "tz")
+    __slots__ = ("_body", "_headers", "_part", "_text", "_top", "ctx", "flags", "keywords", "tz")
 
     def __init__(self, ctx: SearchContext, tz: _dt.tzinfo | None) -> None:
         self.ctx = ctx
@@ -214,6 +220,7 @@ class _Message:
         self.flags = {f.lower() for f in ctx.flags}
         self.keywords = {k.lower() for k in ctx.keywords}
         self._part: mime.Part | None = None
+        self._top: mime.Part | None = None
         self._headers: dict[str, list[str]] = {}
         self._body: str | None = None
         self._text: str | None = None
@@ -224,11 +231,23 @@ class _Message:
             self._part = mime.parse(self.ctx.raw())
         return self._part
 
+    @property
+    def top(self) -> mime.Part:
+        """The top-level header alone: parsed without the body's MIME structure, which a
+        header key (SUBJECT, FROM, HEADER...) never needs."""
+        if self._part is not None:
+            return self._part
+        if self._top is None:
+            raw = self.ctx.raw()
+            end = _header_end(raw)
+            self._top = mime.parse(raw[:end])
+        return self._top
+
     def header(self, name: str) -> list[str]:
         key = name.lower()
         values = self._headers.get(key)
         if values is None:
-            values = [_fold(v) for v in mime.header_values(self.part, key)]
+            values = [_fold(v) for v in mime.header_values(self.top, key)]
             self._headers[key] = values
         return values
 
@@ -252,7 +271,7 @@ class _Message:
     def sent_date(self) -> _dt.date:
         """The date written in the first Date field; 1-Jan-1970 if there is none or it
         cannot be parsed (as Dovecot: later Date fields are not looked at)."""
-        values = mime.header_values(self.part, "date")
+        values = mime.header_values(self.top, "date")
         if values:
             parsed = parsedate_tz(_DAY_OF_WEEK.sub("", values[0]))
             if parsed is not None:

@@ -73,6 +73,7 @@ BASE_CAPS = [
     "CHILDREN",
 ]
 NO_EXPUNGE_DURING = {"FETCH", "STORE", "SEARCH"}
+FETCH_BATCH = 64 * 1024
 
 
 class ImapSession(Session):
@@ -738,12 +739,24 @@ class ImapSession(Session):
                 seen_now = set(view.box.store_flags(unseen, "add", ["\\Seen"]))
 
         def lines() -> Iterator[bytes]:
+            # Responses are gathered into writes of about 64 KiB: a write per message would
+            # cost a system call and a reactor pass each for `FETCH 1:* FLAGS`.
             missing = False
+            batch: list[bytes] = []
+            size = 0
             for seq, u in pairs:
                 try:
-                    yield fetching.render(view, u, seq, items, uid, u in seen_now)
+                    data = fetching.render(view, u, seq, items, uid, u in seen_now)
                 except (LookupError, NotFound):
                     missing = True
+                    continue
+                batch.append(data)
+                size += len(data)
+                if size >= FETCH_BATCH:
+                    yield b"".join(batch)
+                    batch, size = [], 0
+            if batch:
+                yield b"".join(batch)
             tail = self._updates(command)
             if missing:
                 yield tail + r.tagged(
