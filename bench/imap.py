@@ -54,7 +54,6 @@ import hashlib
 import itertools
 import os
 import pstats
-import pwd
 import random
 import re
 import shutil
@@ -72,6 +71,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from bench.common import MAIL_USER, free_port, mail_ids, traversable_tempdir
 from mra.auth.passwords import hash_password
 
 PYTHON = sys.executable
@@ -79,7 +79,6 @@ MRA = str(Path(PYTHON).parent / "mra")
 DOVECOT = "/usr/sbin/dovecot"
 DOMAIN = "example.test"
 PASSWORD = "bench-Imap-42"
-MAIL_USER = "nobody"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TIMEOUT = 120.0  # seconds any one socket operation may take before the client gives up
 RECV = 256 * 1024
@@ -297,24 +296,6 @@ def lf(data: bytes) -> bytes:
 # Processes
 
 
-def mail_ids() -> tuple[int, int]:
-    """Who owns the mail: nobody as root (Dovecot refuses to access mail as root)."""
-    if os.geteuid() == 0:
-        pw = pwd.getpwnam(MAIL_USER)
-        return pw.pw_uid, pw.pw_gid
-    return os.getuid(), os.getgid()
-
-
-def traversable_tempdir(prefix: str) -> Path:
-    """A fresh mode-0755 directory whose ancestors all let the mail user through."""
-    for parent in (Path(tempfile.gettempdir()), Path("/var/tmp"), Path("/tmp")):
-        if parent.is_dir() and all(p.stat().st_mode & 0o001 for p in [parent, *parent.parents]):
-            path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-            path.chmod(0o755)
-            return path
-    raise SystemExit("no temporary directory that the mail user can traverse")
-
-
 def make_maildir(path: Path, ids: tuple[int, int] | None) -> None:
     """An empty Maildir, owned by the mail user."""
     for sub in ("cur", "new", "tmp"):
@@ -322,12 +303,6 @@ def make_maildir(path: Path, ids: tuple[int, int] | None) -> None:
     if ids is not None and os.geteuid() == 0:
         for p in [path.parent, path, *(path / s for s in ("cur", "new", "tmp"))]:
             os.chown(p, *ids)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def tree_cpu(root: int) -> float:

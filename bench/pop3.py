@@ -53,7 +53,6 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import pwd
 import random
 import re
 import resource
@@ -62,7 +61,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -71,6 +69,7 @@ from pathlib import Path
 from types import FrameType
 from typing import NamedTuple, TextIO
 
+from bench.common import MAIL_USER, free_port, mail_ids, traversable_tempdir
 from mailstore.store import MailStore
 from mra.auth.passwords import hash_password
 
@@ -78,7 +77,6 @@ MRA = str(Path(sys.executable).parent / "mra")
 DOVECOT = "/usr/sbin/dovecot"
 DOMAIN = "example.test"
 PASSWORD = "bench-Pop3-42"
-MAIL_USER = "nobody"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TIMEOUT = 60.0  # seconds any one socket operation may take before the client gives up
 STOP_WAIT = 6.0  # seconds a server may take to stop (mra gives sessions 5 s to finish)
@@ -203,28 +201,6 @@ class Expected:
 # Files
 
 
-def mail_ids() -> tuple[int, int]:
-    """Who owns the mail: nobody as root (Dovecot refuses to access mail as root)."""
-    if os.geteuid() == 0:
-        pw = pwd.getpwnam(MAIL_USER)
-        return pw.pw_uid, pw.pw_gid
-    return os.getuid(), os.getgid()
-
-
-def traversable_tempdir(prefix: str) -> Path:
-    """A fresh mode-0755 directory whose ancestors all let the mail user through."""
-
-    def ok(path: Path) -> bool:
-        return all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
-
-    for parent in (Path(tempfile.gettempdir()), Path("/var/tmp"), Path("/tmp")):
-        if parent.is_dir() and ok(parent):
-            path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-            path.chmod(0o755)
-            return path
-    raise SystemExit("no temporary directory that the mail user can traverse")
-
-
 def chown_tree(root: Path, ids: tuple[int, int]) -> None:
     if os.geteuid() != 0:
         return
@@ -261,12 +237,6 @@ def clone(template: Path, dest: Path) -> None:
 
 def user_names(count: int) -> list[str]:
     return [f"u{i:03d}@{DOMAIN}" for i in range(count)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ----------------------------------------------------------------------------------------------

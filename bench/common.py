@@ -1,0 +1,39 @@
+"""What the protocol benchmarks share: who owns the mail, where it can live, free ports."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import socket
+import tempfile
+from pathlib import Path
+
+MAIL_USER = "nobody"  # Dovecot refuses to access mail as root
+
+
+def mail_ids() -> tuple[int, int]:
+    """Who owns the mail: nobody as root (Dovecot refuses to access mail as root)."""
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam(MAIL_USER)
+        return pw.pw_uid, pw.pw_gid
+    return os.getuid(), os.getgid()
+
+
+def traversable_tempdir(prefix: str) -> Path:
+    """A fresh mode-0755 directory whose ancestors all let the mail user through."""
+
+    def ok(path: Path) -> bool:
+        return all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
+
+    for parent in (Path(tempfile.gettempdir()), Path("/var/tmp"), Path("/tmp")):
+        if parent.is_dir() and ok(parent):
+            path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+            path.chmod(0o755)
+            return path
+    raise SystemExit("no temporary directory that the mail user can traverse")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
