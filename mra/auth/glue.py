@@ -31,6 +31,7 @@ from mra.session import Call, Output
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Protocol
 
     from mailstore.userdb import User
@@ -54,8 +55,15 @@ class AuthService:
 
         self.config = config
         resolver = Resolver(config)
+        userdb = None
+        if not config.auth.passwd_file:
+            from mailstore.userdb import open_userdb
+
+            userdb = ShadowUsers(open_userdb(config))
         self.authenticator = Authenticator.from_config(
-            config, local_domains=lambda: resolver.local_domains
+            config,
+            userdb=userdb,
+            local_domains=lambda: resolver.local_domains,
         )
         self.throttle = AuthThrottle()
 
@@ -127,3 +135,63 @@ def _completed(session: SaslSession, server: SaslServer[User], result: object) -
 
 def b64(data: bytes) -> bytes:
     return base64.b64encode(data)
+
+
+class ShadowUsers:
+    """System users with their /etc/shadow hashes, for `[auth] passwd_file = ""`.
+
+    /etc/shadow is readable by root only, and the server gives root up once its ports are
+    bound: so the hashes are read at start-up (and again on SIGHUP, while that still works),
+    and kept in memory. Accounts below uid 1000 (system accounts) and locked or passwordless
+    ones (`!`, `*`, empty) cannot log in.
+    """
+
+    FIRST_UID = 1000
+    PATH = "/etc/shadow"
+
+    def __init__(self, system: object) -> None:
+        self.system = system
+        self.hashes: dict[str, str] = {}
+        self.refresh()
+
+    def refresh(self) -> bool:
+        try:
+            with open(self.PATH, encoding="utf-8", errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError as exc:
+            if not self.hashes:
+                log.warn("shadow-unreadable", path=self.PATH, error=exc.strerror)
+            return False
+        hashes = {}
+        for line in lines:
+            fields = line.split(":")
+            if len(fields) >= 2 and fields[1] and fields[1][0] not in "!*":
+                hashes[fields[0]] = fields[1]
+        self.hashes = hashes
+        return True
+
+    def lookup(self, address: str, local_domains: object = ()) -> User | None:
+        user: User | None = self.system.lookup(address, local_domains)  # type: ignore[attr-defined]
+        if user is None or user.uid is None or user.uid < self.FIRST_UID:
+            return None
+        stored = self.hashes.get(user.name)
+        if not stored:
+            return user
+        from mailstore.userdb import User
+
+        # {CRYPT}: crypt(3), as Dovecot's shadow passdb checks it ($6$, $y$ yescrypt...).
+        return User(
+            name=user.name,
+            local=user.local,
+            domain=user.domain,
+            password="{CRYPT}" + stored,
+            uid=user.uid,
+            gid=user.gid,
+            home=user.home,
+            mail_root=user.mail_root,
+            quota_bytes=user.quota_bytes,
+            extra=user.extra,
+        )
+
+    def users(self) -> Iterator[User]:
+        return iter(())  # their passwords are not offered to SASL mechanisms needing secrets

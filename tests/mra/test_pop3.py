@@ -208,10 +208,17 @@ def transcript(session: Pop3Session, *lines: bytes) -> bytes:
     return b"".join(o.data for o in out if isinstance(o, Send))
 
 
-def make_session(tmp_path: Path, peer: str = "127.0.0.1") -> Pop3Session:
+def make_session(tmp_path: Path, peer: str = "127.0.0.1", real_auth: bool = False) -> Pop3Session:
     (tmp_path / "passwd").write_text(f"u@example.test:{{PLAIN}}pw::::{tmp_path}::\n")
-    config = load_config(None)
-    services = Services(config, _Auth(tmp_path / "passwd"))
+    if real_auth:
+        from mra.auth.glue import AuthService
+
+        (tmp_path / "mra.toml").write_text(f'[auth]\npasswd_file = "{tmp_path}/passwd"\n')
+        config = load_config(str(tmp_path / "mra.toml"))
+        services = Services(config, AuthService(config))
+    else:
+        config = load_config(None)
+        services = Services(config, _Auth(tmp_path / "passwd"))
     services.open_store = lambda user: __import__("mailstore.store").store.MailStore(  # type: ignore[method-assign]
         str(tmp_path / "mail")
     )
@@ -253,3 +260,117 @@ def test_transcript_commands_split_across_packets(tmp_path: Path) -> None:
         out += run_blocking(session.data_received(data[i : i + 1]))
     sent = b"".join(o.data for o in out if isinstance(o, Send))
     assert sent.count(b"+OK") == 5 and isinstance(out[-1], Close)
+
+
+def test_transcript_every_command(tmp_path: Path) -> None:
+    import base64
+
+    session = make_session(tmp_path, real_auth=True)
+    from mailstore.store import MailStore
+
+    box = MailStore(str(tmp_path / "mail")).mailbox("INBOX")
+    box.append(b"Subject: a\n\n.dot\nbody\n")
+    box.append(b"Subject: b\r\n\r\nsecond\r\n")
+    box.sync()
+    uv = box.uidvalidity
+    token = base64.b64encode(b"\0u@example.test\0pw").decode()
+    wire = transcript(
+        session,
+        b"CAPA\r\n",
+        b"STLS\r\n",
+        b"AUTH PLAIN " + token.encode() + b"\r\n",
+        b"STAT\r\n",
+        b"LIST\r\n",
+        b"LIST 2\r\n",
+        b"UIDL\r\n",
+        b"UIDL 1\r\n",
+        b"TOP 1 0\r\n",
+        b"RETR 1\r\n",
+        b"DELE 1\r\n",
+        b"RETR 1\r\n",
+        b"LIST\r\n",
+        b"RSET\r\n",
+        b"NOOP\r\n",
+        b"DELE 2\r\n",
+        b"QUIT\r\n",
+    ).decode()
+    expected = [
+        "+OK {host} POP3 ready",
+        "+OK Capability list follows",
+        "TOP",
+        "UIDL",
+        "RESP-CODES",
+        "PIPELINING",
+        "AUTH-RESP-CODE",
+        "USER",
+        "SASL SCRAM-SHA-256 CRAM-MD5 PLAIN LOGIN",
+        "IMPLEMENTATION mra",
+        ".",
+        "-ERR TLS is not available",
+        "+OK Logged in.",
+        "+OK 2 48",
+        "+OK scan listing follows",
+        "1 26",
+        "2 22",
+        ".",
+        "+OK 2 22",
+        "+OK unique-id listing follows",
+        f"1 {1:08x}{uv:08x}",
+        f"2 {2:08x}{uv:08x}",
+        ".",
+        f"+OK 1 {1:08x}{uv:08x}",
+        "+OK Top of message follows",
+        "Subject: a",
+        "",
+        ".",
+        "+OK 26 octets",
+        "Subject: a",
+        "",
+        "..dot",
+        "body",
+        ".",
+        "+OK Marked to be deleted.",
+        "-ERR No such message",
+        "+OK scan listing follows",
+        "2 22",
+        ".",
+        "+OK",
+        "+OK",
+        "+OK Marked to be deleted.",
+        "+OK Logging out.",
+        "",
+    ]
+    lines = wire.split("\r\n")
+    lines[0] = lines[0].replace(session.services.hostname, "{host}")
+    assert lines == expected
+    box.sync()
+    # RSET undid the DELE and also the \\Seen the RETR would have set (nothing is committed).
+    assert box.uids() == [1] and box.get(1).flags == frozenset()
+
+
+def test_transcript_wrong_state_and_bad_arguments(tmp_path: Path) -> None:
+    wire = transcript(
+        make_session(tmp_path, real_auth=True),
+        b"STAT\r\n",
+        b"PASS x\r\n",
+        b"AUTH BOGUS\r\n",
+        b"USER u@example.test\r\n",
+        b"PASS nope\r\n",
+        b"USER u@example.test\r\n",
+        b"PASS pw\r\n",
+        b"USER x\r\n",
+        b"TOP x y\r\n",
+        b"AUTH\r\n",
+    ).decode()
+    assert wire.split("\r\n")[1:-1] == [
+        "-ERR STAT needs a login first",
+        "-ERR USER first",
+        "-ERR [AUTH] Unsupported authentication mechanism",
+        "+OK",
+        "-ERR [AUTH] Authentication failed",
+        "+OK",
+        "+OK Logged in.",
+        "-ERR USER is not valid in this state",
+        "-ERR TOP needs a message number and a line count",
+        "-ERR AUTH is not valid in this state",
+    ]

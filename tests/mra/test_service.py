@@ -194,3 +194,36 @@ def test_plaintext_login_refused_off_loopback_without_tls() -> None:
     remote.tls = True
     assert services.plaintext_allowed(remote)
     assert services.plaintext_allowed(Connection("pop3", "127.0.0.1"))
+
+
+@pytest.mark.skipif(not ROOT, reason="creating a system user needs root")
+def test_system_users_log_in_with_their_shadow_password(server_factory: type[MraServer]) -> None:
+    import pwd
+    import shutil
+    import subprocess
+    import tempfile
+
+    name = f"mratest{os.getpid() % 100000}"
+    home = tempfile.mkdtemp(prefix="mra-home-")
+    shutil.rmtree(home)
+    subprocess.run(["useradd", "-m", "-d", home, "-s", "/usr/sbin/nologin", name], check=True)
+    try:
+        subprocess.run(["chpasswd"], input=f"{name}:Shadow-pw-9\n", text=True, check=True)
+        s = server_factory(listeners=("pop3",))
+        text = s.config.read_text()
+        text = text.replace(f'passwd_file = "{s.passwd}"', 'passwd_file = ""')
+        text = text.replace(f'location = "{s.mail}/%d/%n"', 'location = "~/Maildir"')
+        s.config.write_text(text)
+        s.start()
+        p = poplib.POP3("127.0.0.1", s.ports["pop3"], timeout=30)
+        p.user(name)
+        assert p.pass_("Shadow-pw-9").startswith(b"+OK")
+        assert p.stat() == (0, 0)
+        p.quit()
+        assert os.path.isdir(os.path.join(pwd.getpwnam(name).pw_dir, "Maildir", "cur"))
+        p = poplib.POP3("127.0.0.1", s.ports["pop3"], timeout=30)
+        p.user("daemon")  # a system account: never, whatever its password
+        with pytest.raises(poplib.error_proto):
+            p.pass_("x")
+    finally:
+        subprocess.run(["userdel", "-r", name], capture_output=True)
