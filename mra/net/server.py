@@ -303,6 +303,8 @@ def serve(config: Config) -> int:
         preload()
         server.services = server.make_services()
     drop_privileges(config.server.user)
+    if os.geteuid() == 0:
+        log.warn("running-as-root", hint="set [server] user to the mail user")
     workers = config.server.workers
     if workers <= 1:
         return _run(server, None)
