@@ -62,6 +62,13 @@ def to_crlf(chunk: bytes, after_cr: bool = False) -> bytes:
     return out
 
 
+def header_end(data: bytes) -> int:
+    """The offset just after the blank line that ends the header block, or -1 if there is
+    none in `data` (a header-only message, or a truncated read)."""
+    ends = [i + n for i, n in ((data.find(b"\r\n\r\n"), 4), (data.find(b"\n\n"), 2)) if i >= 0]
+    return min(ends) if ends else -1
+
+
 def vsize_of_file(f: BinaryIO) -> tuple[int, int]:
     """(size, CRLF size) of a whole file, read in chunks."""
     counter = VsizeCounter()

@@ -41,7 +41,7 @@ import stat
 import time
 
 from mailstore import log
-from mailstore.content import VsizeCounter, vsize_of_file
+from mailstore.content import VsizeCounter, header_end, vsize_of_file
 from mailstore.errors import MailError, NotFound, TemporaryFailure
 from mailstore.filenames import (
     CHAR_TO_FLAG,
@@ -165,6 +165,7 @@ class Mailbox:
         self._cache: dict[int, Message] = {}
         self._sorted: list[int] | None = []
         self._journal: list[SyncResult] = []
+        self._headers: dict[str, bytes] = {}  # base -> header block (see read_header)
         self._loaded = False
         self._uidvalidity = 0
         self._warned: set[str] = set()
@@ -566,7 +567,35 @@ class Mailbox:
 
     def read_message(self, uid: int) -> bytes:
         with self.open_message(uid) as f:
-            return f.read()
+            data = f.read()
+        self._remember_header(uid, data)
+        return data
+
+    def read_header(self, uid: int) -> bytes:
+        """The header block (up to and with its blank line), cached: a message file never
+        changes, so a SEARCH of header fields after a FETCH reads no file (as Dovecot's cache)."""
+        msg = self.get(uid)
+        cached = self._headers.get(msg.base)
+        if cached is not None:
+            return cached
+        with self.open_message(uid) as f:
+            data = f.read(HEADER_READ)
+            while header_end(data) < 0 and len(data) < HEADER_MAX:
+                more = f.read(HEADER_READ)
+                if not more:
+                    break
+                data += more
+        return self._remember_header(uid, data)
+
+    def _remember_header(self, uid: int, data: bytes) -> bytes:
+        end = header_end(data)
+        header = data if end < 0 else data[:end]
+        if len(self._headers) >= HEADER_CACHE:
+            self._headers.clear()  # bounded memory; refilled by the next FETCH or SEARCH
+        msg = self._peek(uid)
+        if msg is not None:
+            self._headers[msg.base] = header
+        return header
 
     def message_vsize(self, msg: Message) -> int:
         """CRLF size, from `,W=` or computed once from the file."""
@@ -881,6 +910,11 @@ class Mailbox:
             dest.quota.check(sum(s[1] for s in staged), len(staged))
         new_uids = dest._commit(staged)
         return list(zip(sources, new_uids, strict=True))
+
+
+HEADER_READ = 8192
+HEADER_MAX = 1 << 20
+HEADER_CACHE = 5_000  # messages per open mailbox: a few KiB each in practice
 
 
 def _letters(name: str) -> str:

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_tz
 from typing import Protocol, TypeAlias
 
+from mailstore.content import header_end
 from mra.imap import mime
 
 __all__ = [
@@ -116,12 +117,20 @@ class MessageContext:
     loader: Callable[[], bytes]
     loads: int = 0
     _raw: bytes | None = field(default=None, repr=False)
+    # Optional: the header block alone, e.g. from a cache, so header keys need no file read.
+    header_loader: Callable[[], bytes] | None = None
 
     def raw(self) -> bytes:
         if self._raw is None:
             self.loads += 1
             self._raw = self.loader()
         return self._raw
+
+    def header_block(self) -> bytes:
+        if self._raw is None and self.header_loader is not None:
+            return self.header_loader()
+        raw = self.raw()
+        return raw[: _header_end(raw)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,8 +214,8 @@ def _fold(text: str) -> str:
 
 def _header_end(raw: bytes) -> int:
     """Where the header block ends (after its blank line), or the whole message."""
-    ends = [i + n for i, n in ((raw.find(b"\r\n\r\n"), 4), (raw.find(b"\n\n"), 2)) if i >= 0]
-    return min(ends) if ends else len(raw)
+    end = header_end(raw)
+    return end if end >= 0 else len(raw)
 
 
 class _Message:
@@ -238,9 +247,12 @@ class _Message:
         if self._part is not None:
             return self._part
         if self._top is None:
-            raw = self.ctx.raw()
-            end = _header_end(raw)
-            self._top = mime.parse(raw[:end])
+            block = getattr(self.ctx, "header_block", None)
+            if block is not None:
+                self._top = mime.parse(block())
+            else:
+                raw = self.ctx.raw()
+                self._top = mime.parse(raw[: _header_end(raw)])
         return self._top
 
     def header(self, name: str) -> list[str]:

@@ -41,6 +41,10 @@ def _loader(box: Mailbox, uid: int) -> Callable[[], bytes]:
     return lambda: box.read_message(uid)
 
 
+def _header_loader(box: Mailbox, uid: int) -> Callable[[], bytes]:
+    return lambda: box.read_header(uid)
+
+
 def run_search(view: SelectedView, args: list[Value], uid: bool) -> list[int]:
     """Matching sequence numbers (or UIDs for UID SEARCH), ascending."""
     uids = view.uids
@@ -75,6 +79,7 @@ def run_search(view: SelectedView, args: list[Value], uid: bool) -> list[int]:
             internaldate=box.internaldate(msg),
             size=box.message_vsize(msg),
             loader=_loader(box, u),
+            header_loader=_header_loader(box, u),
         )
         if program.matches(ctx):
             found.append(u if uid else seq)

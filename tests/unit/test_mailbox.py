@@ -331,3 +331,17 @@ def test_malformed_names_and_junk_are_ignored(inbox: Mailbox) -> None:
     inbox.sync()
     assert sorted(m.base for m in inbox.messages()) == ["good", "weird"]
     assert inbox.get(inbox.uids()[1]).flags == frozenset()
+
+
+def test_header_block_is_read_once_and_cached(inbox: Mailbox) -> None:
+    uid = inbox.append(b"Subject: cached\nFrom: a@b\n\n" + b"body\n" * 10000)
+    inbox.sync()
+    assert inbox.read_header(uid) == b"Subject: cached\nFrom: a@b\n\n"
+    msg = inbox.get(uid)
+    # Gone from disk behind our back: the cached header still answers (files never change).
+    os.rename(os.path.join(inbox.path, msg.subdir, msg.name), os.path.join(inbox.path, "moved"))
+    assert inbox.read_header(uid) == b"Subject: cached\nFrom: a@b\n\n"
+    os.rename(os.path.join(inbox.path, "moved"), os.path.join(inbox.path, msg.subdir, msg.name))
+    headerless = inbox.append(b"no blank line at all")
+    inbox.sync()
+    assert inbox.read_header(headerless) == b"no blank line at all"
