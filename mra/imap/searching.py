@@ -9,9 +9,9 @@ from mra.imap.sequence import SequenceError, SequenceSet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Container
+    from collections.abc import Container
 
-    from mailstore.mailbox import Mailbox
+    from mailstore.mailbox import Message
     from mra.imap.selected import SelectedView
 
 
@@ -37,14 +37,6 @@ def to_tokens(values: list[Value] | tuple[Value, ...]) -> list[object]:
     return out
 
 
-def _loader(box: Mailbox, uid: int) -> Callable[[], bytes]:
-    return lambda: box.read_message(uid)
-
-
-def _header_loader(box: Mailbox, uid: int) -> Callable[[], bytes]:
-    return lambda: box.read_header(uid)
-
-
 def run_search(view: SelectedView, args: list[Value], uid: bool) -> list[int]:
     """Matching sequence numbers (or UIDs for UID SEARCH), ascending."""
     uids = view.uids
@@ -64,23 +56,52 @@ def run_search(view: SelectedView, args: list[Value], uid: bool) -> list[int]:
         raise SearchFailed(str(exc), "BADCHARSET (UTF-8 US-ASCII)") from exc
     except search.SearchError as exc:
         raise ArgumentError(str(exc)) from exc
-    box = view.box
     found = []
     for seq, u in enumerate(uids, 1):
         msg = view.message(u)
         if msg is None:
             continue
-        flags = set(view.flags_of(u))
-        ctx = search.MessageContext(
-            uid=seq,  # UID keys were resolved to sequence numbers above
-            seqno=seq,
-            flags={f for f in flags if f.startswith("\\")},
-            keywords={f for f in flags if not f.startswith("\\")},
-            internaldate=box.internaldate(msg),
-            size=box.message_vsize(msg),
-            loader=_loader(box, u),
-            header_loader=_header_loader(box, u),
-        )
-        if program.matches(ctx):
+        if program.matches(_Context(view, msg, seq)):
             found.append(u if uid else seq)
     return found
+
+
+class _Context:
+    """One message as search.py sees it. Only what a key asks for is computed: UNSEEN needs
+    no stat() of INTERNALDATE, no size, and certainly no file read."""
+
+    __slots__ = ("_flags", "_view", "msg", "seqno", "uid")
+
+    def __init__(self, view: SelectedView, msg: Message, seq: int) -> None:
+        self._view = view
+        self.msg = msg
+        self.seqno = seq
+        self.uid = seq  # UID keys were resolved to sequence numbers (see `resolve` above)
+        self._flags: list[str] | None = None
+
+    def _all(self) -> list[str]:
+        if self._flags is None:
+            self._flags = self._view.flags_of(self.msg.uid)
+        return self._flags
+
+    @property
+    def flags(self) -> set[str]:
+        return {f for f in self._all() if f.startswith("\\")}
+
+    @property
+    def keywords(self) -> set[str]:
+        return {f for f in self._all() if not f.startswith("\\")}
+
+    @property
+    def internaldate(self) -> float:
+        return self._view.box.internaldate(self.msg)
+
+    @property
+    def size(self) -> int:
+        return self._view.box.message_vsize(self.msg)
+
+    def raw(self) -> bytes:
+        return self._view.box.read_message(self.msg.uid)
+
+    def header_block(self) -> bytes:
+        return self._view.box.read_header(self.msg.uid)
