@@ -80,3 +80,19 @@ def dovecot(dovecot_maildir: Path) -> Iterator[DovecotFactory]:
         yield factory
     finally:
         factory.close_all()
+
+
+# Client fixtures shared by the POP3 and IMAP client tests. Requested before a test's server
+# fixture, so that a missing client skips (or, under CI, fails) before a server starts.
+@pytest.fixture
+def curl() -> str:
+    from tests.interop.clients import require
+
+    return require("curl", "curl")
+
+
+@pytest.fixture
+def getmail() -> str:
+    from tests.interop.clients import require
+
+    return require("getmail", "getmail6")

@@ -302,11 +302,6 @@ def seeded_keywords(seed: Seed) -> str:
 
 # Requested before `seeded` so that a missing client skips before a server starts.
 @pytest.fixture
-def curl() -> str:
-    return require("curl", "curl")
-
-
-@pytest.fixture
 def mbsync() -> str:
     return require("mbsync", "isync")
 
@@ -314,11 +309,6 @@ def mbsync() -> str:
 @pytest.fixture
 def offlineimap() -> str:
     return require("offlineimap", "offlineimap3")
-
-
-@pytest.fixture
-def getmail() -> str:
-    return require("getmail", "getmail6")
 
 
 @pytest.fixture

@@ -111,18 +111,8 @@ def seeded() -> Iterator[Seeded]:
 
 # Requested before `seeded` so that a missing client skips before a server starts.
 @pytest.fixture
-def curl() -> str:
-    return require("curl", "curl")
-
-
-@pytest.fixture
 def fetchmail() -> str:
     return require("fetchmail", "fetchmail")
-
-
-@pytest.fixture
-def getmail() -> str:
-    return require("getmail", "getmail6")
 
 
 @pytest.fixture
