@@ -165,6 +165,7 @@ class Mailbox:
         self._cache: dict[int, Message] = {}
         self._sorted: list[int] | None = []
         self._journal: list[SyncResult] = []
+        self._journaling = False
         self._headers: dict[str, bytes] = {}  # base -> header block (see read_header)
         self._loaded = False
         self._uidvalidity = 0
@@ -287,7 +288,7 @@ class Mailbox:
             self._apply(touched, previous, result)
         if first:
             self._clean_tmp()
-        elif result:
+        elif result and self._journaling:
             self._journal.append(result)
         return result
 
@@ -299,6 +300,7 @@ class Mailbox:
         hear of those changes, so they are journaled here until taken. A message that came
         and went between two calls is left out.
         """
+        self._journaling = True  # from now on: a mailbox nobody views keeps no journal
         self.sync()
         merged = SyncResult()
         journal, self._journal = self._journal, []
