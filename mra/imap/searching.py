@@ -37,8 +37,9 @@ def to_tokens(values: list[Value] | tuple[Value, ...]) -> list[object]:
     return out
 
 
-def run_search(view: SelectedView, args: list[Value], uid: bool) -> list[int]:
-    """Matching sequence numbers (or UIDs for UID SEARCH), ascending."""
+def compile_search(view: SelectedView, args: list[Value]) -> search.SearchProgram:
+    """The search program of a SEARCH command, its sequence sets resolved against the view.
+    Raises ArgumentError (BAD) or SearchFailed (NO [BADCHARSET])."""
     uids = view.uids
 
     def resolve(raw: bytes, as_uid: bool) -> Container[int]:
@@ -56,8 +57,13 @@ def run_search(view: SelectedView, args: list[Value], uid: bool) -> list[int]:
         raise SearchFailed(str(exc), "BADCHARSET (UTF-8 US-ASCII)") from exc
     except search.SearchError as exc:
         raise ArgumentError(str(exc)) from exc
+    return program
+
+
+def run_search(view: SelectedView, program: search.SearchProgram, uid: bool) -> list[int]:
+    """Matching sequence numbers (or UIDs for UID SEARCH), ascending."""
     found = []
-    for seq, u in enumerate(uids, 1):
+    for seq, u in enumerate(view.uids, 1):
         msg = view.message(u)
         if msg is None:
             continue

@@ -838,15 +838,23 @@ class ImapSession(Session):
         return self.cmd_copy(tag, args, uid=uid, move=True)
 
     def cmd_search(self, tag: str, args: list[Value], uid: bool = False) -> list[Output]:
-        from mra.imap.searching import SearchFailed, run_search
+        from mra.imap.searching import SearchFailed, compile_search, run_search
 
         view = self._view()
         try:
-            numbers = run_search(view, args, uid)
+            program = compile_search(view, args)
         except SearchFailed as exc:
             return [Send(r.tagged(tag, "NO", str(exc), r.Code("BADCHARSET", b"(UTF-8 US-ASCII)")))]
         command = "UID SEARCH" if uid else "SEARCH"
-        return self._ok(tag, command, untagged=r.search_response(numbers))
+
+        def run() -> list[Output]:
+            numbers = run_search(view, program, uid)
+            return self._ok(tag, command, untagged=r.search_response(numbers))
+
+        if program.needs_message or len(view) > INLINE_SEARCH_MAX:
+            # Reading messages (or a very big folder): in the thread pool.
+            return [Call(lambda: self._run(command, lambda _s, _t, _a: run(), tag, []), _outputs)]
+        return run()  # flags, sizes, dates, sets: a few milliseconds, no thread hop
 
     # UID variants
     def cmd_uid_fetch(self, tag: str, args: list[Value]) -> list[Output]:
@@ -866,9 +874,8 @@ class ImapSession(Session):
 
 
 STATUS_ITEMS = {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN"}
+INLINE_SEARCH_MAX = 20_000  # messages a SEARCH without message keys runs on the reactor
 THREADED = {
-    "SEARCH",
-    "UID SEARCH",
     "STORE",
     "UID STORE",
     "COPY",
