@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import socket
+import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 MAIL_USER = "nobody"  # Dovecot refuses to access mail as root
@@ -37,3 +41,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_for_mra(
+    log: Callable[[], str],
+    proc: subprocess.Popen[bytes],
+    listener: str,
+    label: str,
+    timeout: float,
+) -> int:
+    """Wait until `mra serve` says `ready`; the port its `listener` got (it was asked for 0)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log()
+        m = re.search(rf"listening listener={listener} address=[\d.]+:(\d+)", text)
+        if m and " ready " in text:
+            return int(m.group(1))
+        if proc.poll() is not None:
+            raise RuntimeError(f"{label} exited {proc.returncode}:\n{text}")
+        time.sleep(0.05)
+    raise RuntimeError(f"{label} did not start:\n{log()}")

@@ -71,7 +71,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from bench.common import MAIL_USER, free_port, mail_ids, traversable_tempdir
+from bench.common import MAIL_USER, free_port, mail_ids, traversable_tempdir, wait_for_mra
 from mra.auth.passwords import hash_password
 
 PYTHON = sys.executable
@@ -444,17 +444,7 @@ class MraServer(Server):
         else:
             self.spawn([PYTHON, "-c", PROFILE_WRAPPER, str(self.profile), *serve])
         assert self.proc is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            text = self.log()
-            m = re.search(r"listening listener=imap address=[\d.]+:(\d+)", text)
-            if m and " ready " in text:
-                self.port = int(m.group(1))
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mra serve exited {self.proc.returncode}:\n{text}")
-            time.sleep(0.05)
-        raise RuntimeError(f"mra serve did not start:\n{self.log()}")
+        self.port = wait_for_mra(self.log, self.proc, "imap", "mra serve", 60)
 
     def problems(self) -> list[str]:
         return [ln for ln in self.log().splitlines() if re.search(r"Z error |Traceback", ln)]

@@ -69,7 +69,7 @@ from pathlib import Path
 from types import FrameType
 from typing import NamedTuple, TextIO
 
-from bench.common import MAIL_USER, free_port, mail_ids, traversable_tempdir
+from bench.common import MAIL_USER, free_port, mail_ids, traversable_tempdir, wait_for_mra
 from mailstore.store import MailStore
 from mra.auth.passwords import hash_password
 
@@ -410,17 +410,7 @@ class MraDaemon(Daemon):
     def start(self) -> None:
         self.spawn([MRA, "serve", "--config", str(self.config)])
         assert self.proc is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            text = self.log()
-            m = re.search(r"listening listener=pop3 address=[\d.]+:(\d+)", text)
-            if m and " ready " in text:
-                self.port = int(m.group(1))
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.label} exited {self.proc.returncode}:\n{text}")
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.label} did not start:\n{self.log()}")
+        self.port = wait_for_mra(self.log, self.proc, "pop3", self.label, 30)
 
     def problems(self) -> list[str]:
         return [ln for ln in self.log().splitlines() if re.search(r"Z error ", ln)]

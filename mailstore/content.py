@@ -9,7 +9,6 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` is not imported at run time: it costs mda milliseconds
-    from collections.abc import Iterator
     from typing import BinaryIO
 
 CHUNK = 64 * 1024
@@ -36,17 +35,6 @@ class VsizeCounter:
         self.size += n
         self.vsize += n + lf - crlf
         self.last_cr = chunk[-1] == 13
-
-
-def crlf_chunks(f: BinaryIO, chunk_size: int = CHUNK) -> Iterator[bytes]:
-    """Yield the content of `f` with every bare LF turned into CRLF."""
-    last_cr = False
-    while True:
-        chunk = f.read(chunk_size)
-        if not chunk:
-            return
-        yield to_crlf(chunk, last_cr)
-        last_cr = chunk[-1] == 13
 
 
 def to_crlf(chunk: bytes, after_cr: bool = False) -> bytes:

@@ -67,17 +67,6 @@ def unique_base(size: int | None = None, vsize: int | None = None) -> str:
     return base
 
 
-def split_name(name: str) -> tuple[str, str | None]:
-    """(base, flag letters or None when the name carries no `:2,` info)."""
-    base, sep, info = name.partition(INFO_SEP)
-    if not sep:
-        return name, None
-    if info.startswith("2,"):
-        return base, info[2:]
-    # `:1,` (experimental semantics) or anything else: no flags we understand.
-    return base, None
-
-
 def base_of(name: str) -> str:
     return name.partition(INFO_SEP)[0]
 
@@ -104,14 +93,3 @@ def join_name(base: str, letters: str | None) -> str:
     if letters is None:
         return base
     return base + INFO_PREFIX + "".join(sorted(set(letters)))
-
-
-def is_acceptable(name: str) -> bool:
-    """Whether a directory entry may be treated as a message file.
-
-    Names the uidlist could not store (it is line and space based) or that are hidden are left
-    alone; Dovecot ignores dot files in cur/ and new/ the same way.
-    """
-    if not name or name[0] == "." or len(name) > 255:
-        return False
-    return name.isprintable() and " " not in name and name.isascii()

@@ -51,7 +51,7 @@ from mailstore.filenames import (
     unique_base,
 )
 from mailstore.lock import DotLock
-from mailstore.uidlist import COURIER_NAME, UidList, record_field
+from mailstore.uidlist import COURIER_NAME, UidList, record_field, write_all
 from mailstore.uidlist import NAME as UIDLIST_NAME
 
 TYPE_CHECKING = False
@@ -240,9 +240,6 @@ class Mailbox:
         rec = self._uidlist.records.get(msg.base)
         return None if rec is None else record_field(rec, key)
 
-    def keywords_of(self, msg: Message) -> list[str]:
-        return self._keywords.letters_to_names(msg.letters)
-
     def all_flags(self, msg: Message) -> list[str]:
         """System flags then keywords, as IMAP FETCH FLAGS shows them."""
         out = sorted(msg.flags)
@@ -376,7 +373,8 @@ class Mailbox:
                     name = entry.name
                     if name[0] == ".":
                         continue
-                    # is_acceptable(), inlined: this loop runs once per message on a cold open.
+                    # Names the line- and space-based uidlist could not store are left alone
+                    # (checked inline: this loop runs once per message on a cold open).
                     if not (name.isascii() and name.isprintable()) or " " in name:
                         self._warn_once("unusable-file-name", os.path.join(path, name))
                         continue
@@ -790,11 +788,11 @@ class Mailbox:
             try:
                 if isinstance(source, bytes | bytearray | memoryview):
                     counter.feed(bytes(source))
-                    _write_all(fd, source)
+                    write_all(fd, source)
                 else:
                     while chunk := source.read(1 << 16):
                         counter.feed(chunk)
-                        _write_all(fd, chunk)
+                        write_all(fd, chunk)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -927,12 +925,6 @@ def _letters(name: str) -> str:
 def _canonical_system(flag: str) -> str:
     # System flags are case-insensitive (RFC 3501 section 2.3.2).
     return "\\" + flag[1:].capitalize() if flag.startswith("\\") else flag
-
-
-def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _fsync_dir(path: str) -> None:

@@ -257,7 +257,7 @@ class UidList:
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
                 try:
-                    _write_all(fd, data)
+                    write_all(fd, data)
                     st = os.fstat(fd)
                 finally:
                     os.close(fd)
@@ -341,7 +341,7 @@ class UidList:
                     lines.append(record_line((uid, base, "")))
                 uids.append(uid)
             if lines:
-                _write_all(fd, "".join(lines).encode("utf-8", "surrogateescape"))
+                write_all(fd, "".join(lines).encode("utf-8", "surrogateescape"))
             return uids
         except OSError as exc:
             raise TemporaryFailure(f"cannot append to {NAME}: {exc.strerror}") from exc
@@ -383,7 +383,7 @@ def _read_fd(fd: int, offset: int) -> bytes:
         offset += len(chunk)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         n = os.write(fd, view)
@@ -403,7 +403,7 @@ def replace_file(path: str, data: bytes, tmp_dir: str, mode: int = 0o600) -> Non
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)

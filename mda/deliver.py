@@ -30,6 +30,7 @@ from mda.resolve import (
     MailboxTarget,
     ProgramTarget,
     Resolver,
+    bare,
     dedupe,
 )
 
@@ -119,21 +120,14 @@ def _report(exc: BaseException, config: Config, address: str) -> int:
 def _sender(request: Request, msg: Incoming) -> str:
     """-f, else Postfix's SENDER, else the mbox From line, else the MTA's Return-Path."""
     if request.sender is not None:
-        return _bare(request.sender)
+        return bare(request.sender)
     env = os.environ.get("SENDER")
     if env is not None:
-        return _bare(env)
+        return bare(env)
     if msg.from_line_sender:
-        return "" if msg.from_line_sender == "MAILER-DAEMON" else _bare(msg.from_line_sender)
+        return "" if msg.from_line_sender == "MAILER-DAEMON" else bare(msg.from_line_sender)
     paths = msg.top_values("return-path")
-    return _bare(paths[0]) if paths else ""
-
-
-def _bare(address: str) -> str:
-    a = address.strip()
-    if a.startswith("<") and a.endswith(">"):
-        a = a[1:-1].strip()
-    return a
+    return bare(paths[0]) if paths else ""
 
 
 def deliver_target(

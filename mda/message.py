@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from mda.errors import BadMessage, Refused
+from mda.resolve import bare
 
 # Headers an MTA puts on top for this very delivery (Postfix local(8) and pipe(8) flags D, R, O;
 # sendmail's P flag): they belong to the current hop, not to an earlier one.
@@ -132,7 +133,4 @@ def _text(data: bytes) -> str:
 
 
 def _bare(address: str) -> str:
-    a = address.strip()
-    if a.startswith("<") and a.endswith(">"):
-        a = a[1:-1]
-    return a.strip().lower()
+    return bare(address).lower()

@@ -9,8 +9,6 @@ slow steps (password hashing) run in the thread pool.
 
 from __future__ import annotations
 
-import base64
-
 from mailstore.config import Config
 from mailstore.errors import MailError
 from mra import log
@@ -131,10 +129,6 @@ def _completed(session: SaslSession, server: SaslServer[User], result: object) -
         log.error("sasl-backend-failed", error=repr(result))
         return session.sasl_done("", None)
     return _outcome(session, server, server.complete(result))
-
-
-def b64(data: bytes) -> bytes:
-    return base64.b64encode(data)
 
 
 class ShadowUsers:
