@@ -53,8 +53,12 @@ def to_crlf(chunk: bytes, after_cr: bool = False) -> bytes:
 def header_end(data: bytes) -> int:
     """The offset just after the blank line that ends the header block, or -1 if there is
     none in `data` (a header-only message, or a truncated read)."""
-    ends = [i + n for i, n in ((data.find(b"\r\n\r\n"), 4), (data.find(b"\n\n"), 2)) if i >= 0]
-    return min(ends) if ends else -1
+    crlf = data.find(b"\r\n\r\n")
+    # A bare "\n\n" counts only before the first CRLF CRLF: no need to scan the body for it.
+    lf = data.find(b"\n\n", 0, len(data) if crlf < 0 else crlf + 2)
+    if lf >= 0:
+        return lf + 2
+    return crlf + 4 if crlf >= 0 else -1
 
 
 def vsize_of_file(f: BinaryIO) -> tuple[int, int]:

@@ -167,6 +167,8 @@ class Mailbox:
         self._journal: list[SyncResult] = []
         self._journaling = False
         self._headers: dict[str, bytes] = {}  # base -> header block (see read_header)
+        self._names_table: list[str | None] | None = None
+        self._names_of: dict[str, tuple[str, ...]] = {}  # see flag_names
         self._loaded = False
         self._uidvalidity = 0
         self._warned: set[str] = set()
@@ -242,9 +244,21 @@ class Mailbox:
 
     def all_flags(self, msg: Message) -> list[str]:
         """System flags then keywords, as IMAP FETCH FLAGS shows them."""
-        out = sorted(msg.flags)
-        out.extend(self._keywords.letters_to_names(msg.letters))
-        return out
+        return list(self.flag_names(msg.letters))
+
+    def flag_names(self, letters: str) -> tuple[str, ...]:
+        """System flags then keywords for a file name's letters. Remembered per letters: a
+        folder has few distinct combinations, and FETCH FLAGS 1:* asks for every message."""
+        table = self._keywords.names
+        if table is not self._names_table:
+            self._names_table = table  # a re-read keywords file is a new list
+            self._names_of.clear()
+        names = self._names_of.get(letters)
+        if names is None:
+            flags = sorted(CHAR_TO_FLAG[c] for c in letters if c in CHAR_TO_FLAG)
+            names = tuple(flags + self._keywords.letters_to_names(letters))
+            self._names_of[letters] = names
+        return names
 
     def known_keywords(self) -> list[str]:
         self._ensure_loaded()
@@ -542,6 +556,11 @@ class Mailbox:
 
     def open_message(self, uid: int) -> BinaryIO:
         """The file of a message, opened for reading (bytes as stored: LF or CRLF)."""
+        fd, _ = self._open_fd(uid)
+        return os.fdopen(fd, "rb")
+
+    def _open_fd(self, uid: int) -> tuple[int, int]:
+        """A descriptor of the message's file, and the file's size."""
         msg = self.get(uid)
         for _ in range(3):
             path = os.path.join(self.path, msg.subdir, msg.name)
@@ -562,13 +581,25 @@ class Mailbox:
                 os.close(fd)
                 self._warn_once("foreign-file-refused", path)
                 raise NotFound(f"message {uid} is not readable")
-            return os.fdopen(fd, "rb")
+            return fd, st.st_size
         raise NotFound(f"message {uid} keeps moving")
 
     def read_message(self, uid: int) -> bytes:
-        with self.open_message(uid) as f:
-            data = f.read()
-        self._remember_header(uid, data)
+        # os.read() straight into one bytes object: no buffered file object per message. A
+        # message file never changes, so its size from fstat() is the whole of it.
+        fd, size = self._open_fd(uid)
+        try:
+            data = os.read(fd, size)
+            while len(data) < size:
+                more = os.read(fd, size - len(data))
+                if not more:
+                    break
+                data += more
+        finally:
+            os.close(fd)
+        msg = self._peek(uid)
+        if msg is not None and msg.base not in self._headers:
+            self._remember_header(uid, data)
         return data
 
     def read_header(self, uid: int) -> bytes:

@@ -98,14 +98,18 @@ def render(
     msg = view.message(uid)
     if msg is None:
         raise LookupError(uid)
-    out: list[tuple[bytes, bytes]] = []
+    out: list[bytes] = []
     part: mime.Part | None = None
     raw: bytes | None = None
 
     def whole() -> bytes:
         nonlocal raw
         if raw is None:
-            raw = mime.crlf(box.read_message(uid))
+            raw = box.read_message(uid)
+            # `,S=` equal to `,W=` and to the length read: no bare LF to convert, no need to
+            # count line ends through the message.
+            if not (msg.size == len(raw) and msg.vsize == msg.size):
+                raw = mime.crlf(raw)
         return raw
 
     def content() -> mime.Part:
@@ -114,12 +118,9 @@ def render(
             part = mime.parse(whole())
         return part
 
-    wanted = list(items)
-    if with_uid and "UID" not in wanted:
-        wanted.insert(0, "UID")
-    if seen_now and "FLAGS" not in wanted:
-        wanted.append("FLAGS")
-    for item in wanted:
+    if with_uid and "UID" not in items:
+        out.append(b"UID %d" % uid)
+    for item in items:
         if isinstance(item, FetchAtt):
             section = item.section
             if not section.part and not section.text:
@@ -131,25 +132,27 @@ def render(
             if item.partial is not None:
                 origin, count = item.partial
                 data = mime.partial(data, origin, count)
-            out.append((r.section_key(item), r.literal(data) if data else b'""'))
+            out.append(r.section_key(item) + b" " + (r.literal(data) if data else b'""'))
         elif item == "UID":
-            out.append((b"UID", r.number(uid)))
+            out.append(b"UID %d" % uid)
         elif item == "FLAGS":
-            out.append((b"FLAGS", r.flag_list(view.flags_of(uid))))
+            out.append(b"FLAGS " + view.flag_list(uid))
         elif item == "INTERNALDATE":
-            out.append((b"INTERNALDATE", internaldate(box.internaldate(msg))))
+            out.append(b"INTERNALDATE " + internaldate(box.internaldate(msg)))
         elif item == "RFC822.SIZE":
-            out.append((b"RFC822.SIZE", r.number(box.message_vsize(msg))))
+            out.append(b"RFC822.SIZE %d" % box.message_vsize(msg))
         elif item == "ENVELOPE":
-            out.append((b"ENVELOPE", mime.envelope(content())))
+            out.append(b"ENVELOPE " + mime.envelope(content()))
         elif item == "BODYSTRUCTURE":
-            out.append((b"BODYSTRUCTURE", mime.bodystructure(content(), True)))
+            out.append(b"BODYSTRUCTURE " + mime.bodystructure(content(), True))
         elif item == "BODY":
-            out.append((b"BODY", mime.bodystructure(content(), False)))
+            out.append(b"BODY " + mime.bodystructure(content(), False))
         elif item == "RFC822":
-            out.append((b"RFC822", r.literal(whole())))
+            out.append(b"RFC822 " + r.literal(whole()))
         elif item == "RFC822.HEADER":
-            out.append((b"RFC822.HEADER", r.literal(content().header)))
+            out.append(b"RFC822.HEADER " + r.literal(content().header))
         elif item == "RFC822.TEXT":
-            out.append((b"RFC822.TEXT", r.literal(content().body)))
-    return r.fetch_response(seq, out)
+            out.append(b"RFC822.TEXT " + r.literal(content().body))
+    if seen_now and "FLAGS" not in items:
+        out.append(b"FLAGS " + view.flag_list(uid))
+    return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(out))

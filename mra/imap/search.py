@@ -203,6 +203,12 @@ COST_HEADER = 1
 COST_BODY = 2
 
 
+# See _Message.plain. A charset name counts only when nothing but a delimiter follows it.
+_IDENTITY_CHARSET = re.compile(
+    rb"charset[ \t\r\n]*=[ \t\r\n]*\"?"
+    rb"(?:us-ascii|ascii|utf-8|utf8|iso-8859-[0-9]{1,2}|windows-125[0-8]|koi8-[ru])"
+    rb"(?=[\";\s]|$)"
+)
 _DAY_OF_WEEK = re.compile(r"^\s*[A-Za-z]+\s*,")
 
 
@@ -221,13 +227,29 @@ def _header_end(raw: bytes) -> int:
 class _Message:
     """What matching needs of one message; the message itself is parsed lazily."""
 
-    __slots__ = ("_body", "_headers", "_part", "_text", "_top", "ctx", "flags", "keywords", "tz")
+    __slots__ = (
+        "_body",
+        "_flags",
+        "_headers",
+        "_keywords",
+        "_part",
+        "_plain",
+        "_plain_header",
+        "_raw",
+        "_text",
+        "_top",
+        "ctx",
+        "tz",
+    )
 
     def __init__(self, ctx: SearchContext, tz: _dt.tzinfo | None) -> None:
         self.ctx = ctx
         self.tz = tz
-        self.flags = {f.lower() for f in ctx.flags}
-        self.keywords = {k.lower() for k in ctx.keywords}
+        self._flags: Set[str] | None = None
+        self._keywords: Set[str] | None = None
+        self._plain: bytes | bool | None = False  # False: not looked at yet (see plain)
+        self._plain_header: bytes | bool | None = False
+        self._raw: bytes | None = None
         self._part: mime.Part | None = None
         self._top: mime.Part | None = None
         self._headers: dict[str, list[str]] = {}
@@ -235,9 +257,33 @@ class _Message:
         self._text: str | None = None
 
     @property
+    def flags(self) -> Set[str]:
+        """Lower case. A context may offer them folded already (`folded_flags`): a server
+        can remember the sets per combination of flags instead of folding per message."""
+        if self._flags is None:
+            folded = getattr(self.ctx, "folded_flags", None)
+            self._flags = folded if folded is not None else {f.lower() for f in self.ctx.flags}
+        return self._flags
+
+    @property
+    def keywords(self) -> Set[str]:
+        if self._keywords is None:
+            folded = getattr(self.ctx, "folded_keywords", None)
+            if folded is not None:
+                self._keywords = folded
+            else:
+                self._keywords = {k.lower() for k in self.ctx.keywords}
+        return self._keywords
+
+    def raw(self) -> bytes:
+        if self._raw is None:
+            self._raw = self.ctx.raw()  # a file read, for a server: once per message
+        return self._raw
+
+    @property
     def part(self) -> mime.Part:
         if self._part is None:
-            self._part = mime.parse(self.ctx.raw())
+            self._part = mime.parse(self.raw())
         return self._part
 
     @property
@@ -247,12 +293,7 @@ class _Message:
         if self._part is not None:
             return self._part
         if self._top is None:
-            block = getattr(self.ctx, "header_block", None)
-            if block is not None:
-                self._top = mime.parse(block())
-            else:
-                raw = self.ctx.raw()
-                self._top = mime.parse(raw[: _header_end(raw)])
+            self._top = mime.parse(self._header_block())
         return self._top
 
     def header(self, name: str) -> list[str]:
@@ -262,6 +303,63 @@ class _Message:
             values = [_fold(v) for v in mime.header_values(self.top, key)]
             self._headers[key] = values
         return values
+
+    def plain(self) -> bytes | None:
+        """The message in lower case when its body text is the message's own bytes, or None.
+
+        That holds when the message is ASCII, no part is base64 or quoted-printable, and every
+        charset named maps ASCII to itself: then decoding the text parts changes nothing and
+        folding is ASCII lower case, so the body text is made of pieces of these bytes, and a
+        BODY key whose folded text (with no line break) is not in them cannot match. Most
+        messages of a mailbox are like that, and proving the absence costs a scan instead of a
+        MIME parse.
+        """
+        if self._plain is False:
+            raw = self.raw()
+            low = raw.lower() if raw.isascii() else b""
+            if (
+                low
+                and b"base64" not in low
+                and b"quoted-printable" not in low
+                and low.count(b"charset") == len(_IDENTITY_CHARSET.findall(low))
+            ):
+                self._plain = low
+            else:
+                self._plain = None
+        return self._plain if isinstance(self._plain, bytes) else None
+
+    def plain_header(self) -> bytes | None:
+        """The header block unfolded (line ends removed) in lower case, when every field value
+        is a piece of it: the block is ASCII and holds no encoded word (RFC 2047) once
+        unfolded. Otherwise None. (See plain: the same argument, for header keys.)"""
+        if self._plain_header is False:
+            block = self._header_block()
+            low = block.lower().replace(b"\r\n", b"").replace(b"\n", b"")
+            ok = block.isascii() and b"=?" not in low
+            self._plain_header = low if ok else None
+        return self._plain_header if isinstance(self._plain_header, bytes) else None
+
+    def _header_block(self) -> bytes:
+        block = getattr(self.ctx, "header_block", None)
+        if block is not None:
+            return block()  # type: ignore[no-any-return]
+        raw = self.raw()
+        return raw[: _header_end(raw)]
+
+    def body_contains(self, needle: str, quick: bytes | None) -> bool:
+        """Whether the folded body text holds `needle`; `quick` is its octets when it has no
+        line break (see plain)."""
+        if self._body is not None or quick is None:
+            return needle in self.body()
+        plain = self.plain()
+        if plain is not None and quick not in plain:
+            return False
+        # body() joins the parts' texts with line breaks, which `needle` does not hold: a
+        # match is inside one part, and an ASCII text folds by lower case alone.
+        for text in mime.body_texts(self.part):
+            if needle in (text.lower() if text.isascii() else _fold(text)):
+                return True
+        return False
 
     def body(self) -> str:
         if self._body is None:
@@ -384,26 +482,48 @@ class Header(Key):
 
     name: str
     text: str
+    folded: str = field(init=False, repr=False, compare=False)
+    quick: bytes | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _set_needle(self)
 
     @property
     def cost(self) -> int:
         return COST_HEADER
 
     def match(self, m: _Message) -> bool:
-        needle = _fold(self.text)
+        if self.quick is not None:
+            plain = m.plain_header()
+            if plain is not None and self.quick not in plain:
+                return False
+        needle = self.folded
         return any(needle in value for value in m.header(self.name))
 
 
 @dataclass(frozen=True)
 class Body(Key):
     text: str
+    folded: str = field(init=False, repr=False, compare=False)
+    quick: bytes | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _set_needle(self)
 
     @property
     def cost(self) -> int:
         return COST_BODY
 
     def match(self, m: _Message) -> bool:
-        return _fold(self.text) in m.body()
+        return m.body_contains(self.folded, self.quick)
+
+
+def _set_needle(key: Header | Body) -> None:
+    """The folded text, once per search; `quick`, its octets for the scans of
+    _Message.plain and plain_header, when it holds no line break or other control."""
+    folded = _fold(key.text)
+    object.__setattr__(key, "folded", folded)
+    object.__setattr__(key, "quick", folded.encode() if folded.isprintable() else None)
 
 
 @dataclass(frozen=True)
@@ -480,6 +600,12 @@ class SearchProgram:
 
     key: Key
     charset: str = "UTF-8"
+
+    @property
+    def flags_only(self) -> bool:
+        """True if the answer for a message depends on its flags and keywords alone, so one
+        evaluation per combination of flags answers for every message that has it."""
+        return all(isinstance(k, (All, Flag, Keyword, Not, Or, And)) for k in self.key.walk())
 
     @property
     def needs_message(self) -> bool:

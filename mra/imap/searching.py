@@ -63,6 +63,22 @@ def compile_search(view: SelectedView, args: list[Value]) -> search.SearchProgra
 def run_search(view: SelectedView, program: search.SearchProgram, uid: bool) -> list[int]:
     """Matching sequence numbers (or UIDs for UID SEARCH), ascending."""
     found = []
+    if program.flags_only:
+        # UNSEEN, DELETED, KEYWORD $Junk...: decided once per combination of flags, which a
+        # mailbox has few of, instead of once per message.
+        recent = view.recent
+        verdicts: dict[tuple[str, bool], bool] = {}
+        for seq, u in enumerate(view.uids, 1):
+            msg = view.message(u)
+            if msg is None:
+                continue
+            key = (msg.letters, u in recent)
+            verdict = verdicts.get(key)
+            if verdict is None:
+                verdict = verdicts[key] = program.matches(_Context(view, msg, seq))
+            if verdict:
+                found.append(u if uid else seq)
+        return found
     for seq, u in enumerate(view.uids, 1):
         msg = view.message(u)
         if msg is None:
@@ -76,7 +92,7 @@ class _Context:
     """One message as search.py sees it. Only what a key asks for is computed: UNSEEN needs
     no stat() of INTERNALDATE, no size, and certainly no file read."""
 
-    __slots__ = ("_flags", "_view", "msg", "seqno", "uid")
+    __slots__ = ("_flags", "_folded", "_view", "msg", "seqno", "uid")
 
     def __init__(self, view: SelectedView, msg: Message, seq: int) -> None:
         self._view = view
@@ -84,6 +100,7 @@ class _Context:
         self.seqno = seq
         self.uid = seq  # UID keys were resolved to sequence numbers (see `resolve` above)
         self._flags: list[str] | None = None
+        self._folded: tuple[frozenset[str], frozenset[str]] | None = None
 
     def _all(self) -> list[str]:
         if self._flags is None:
@@ -97,6 +114,18 @@ class _Context:
     @property
     def keywords(self) -> set[str]:
         return {f for f in self._all() if not f.startswith("\\")}
+
+    @property
+    def folded_flags(self) -> frozenset[str]:
+        if self._folded is None:
+            self._folded = self._view.folded_flags(self.msg)
+        return self._folded[0]
+
+    @property
+    def folded_keywords(self) -> frozenset[str]:
+        if self._folded is None:
+            self._folded = self._view.folded_flags(self.msg)
+        return self._folded[1]
 
     @property
     def internaldate(self) -> float:

@@ -22,6 +22,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mailstore.mailbox import Mailbox, Message
 
+Folded = tuple[frozenset[str], frozenset[str]]
+
 
 class SelectedView:
     def __init__(self, box: Mailbox, readonly: bool) -> None:
@@ -31,6 +33,8 @@ class SelectedView:
         self.uids: list[int] = list(box.uids())
         self.recent: set[int] = set()
         self.gone: set[int] = set()  # expunged in the store, not yet reported
+        self._flag_text: dict[tuple[tuple[str, ...], bool], bytes] = {}  # see flag_list
+        self._folded: dict[tuple[tuple[str, ...], bool], Folded] = {}  # see folded_flags
         if not readonly:
             self._claim_recent(self.uids)
 
@@ -69,6 +73,36 @@ class SelectedView:
             flags.append("\\Recent")
         return flags
 
+    def flag_list(self, uid: int) -> bytes:
+        """`(\\Seen $Label1)` of a message, as FETCH FLAGS sends it; the text is made once per
+        combination of flags, not once per message."""
+        msg = self.message(uid)
+        if msg is None:
+            return b"()"
+        key = (self.box.flag_names(msg.letters), uid in self.recent)
+        text = self._flag_text.get(key)
+        if text is None:
+            if len(self._flag_text) > 4096:
+                self._flag_text.clear()
+            text = self._flag_text[key] = r.flag_list(self.flags_of(uid))
+        return text
+
+    def folded_flags(self, msg: Message) -> Folded:
+        """(system flags, keywords) of a message in lower case, as SEARCH compares them; the
+        sets are made once per combination of flags, not once per message."""
+        key = (self.box.flag_names(msg.letters), msg.uid in self.recent)
+        folded = self._folded.get(key)
+        if folded is None:
+            if len(self._folded) > 4096:
+                self._folded.clear()
+            names, recent = key
+            system = {f.lower() for f in names if f.startswith("\\")}
+            if recent:
+                system.add("\\recent")
+            keywords = frozenset(f.lower() for f in names if not f.startswith("\\"))
+            folded = self._folded[key] = (frozenset(system), keywords)
+        return folded
+
     def first_unseen(self) -> int | None:
         for i, uid in enumerate(self.uids, 1):
             msg = self.message(uid)
@@ -102,7 +136,7 @@ class SelectedView:
         for uid in result.changed:
             seq = self.seq_of(uid)
             if seq is not None and uid not in self.gone:
-                out.append(r.fetch_response(seq, [(b"FLAGS", r.flag_list(self.flags_of(uid)))]))
+                out.append(r.fetch_response(seq, [(b"FLAGS", self.flag_list(uid))]))
         return out
 
     def report_expunges(self) -> list[bytes]:

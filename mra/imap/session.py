@@ -790,7 +790,7 @@ class ImapSession(Session):
         out = []
         if not silent or uid:
             for seq, u in live:
-                items = [(b"FLAGS", r.flag_list(view.flags_of(u)))]
+                items = [(b"FLAGS", view.flag_list(u))]
                 if uid:
                     items.insert(0, (b"UID", r.number(u)))
                 if not silent or uid:
