@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import BinaryIO
 
+    from mailstore.dirwatch import DirWatch
     from mailstore.keywords import Keywords
     from mailstore.quota import MaildirQuota
 
@@ -132,12 +133,41 @@ class SyncResult:
 
 
 class _DirState:
-    __slots__ = ("dirty", "identity", "listing")
+    __slots__ = ("__weakref__", "dirty", "events", "identity", "listing", "wd")
 
     def __init__(self) -> None:
         self.identity: tuple[int, int] | None = None  # (ino, mtime_ns)
         self.dirty = True
         self.listing: dict[str, str] = {}  # base -> file name
+        # With a DirWatch (dirwatch.py): the changes since the last sync, or None when the
+        # directory must be listed (not watched yet, or its events were lost).
+        self.events: list[tuple[int, str]] | None = None
+        self.wd = -1
+
+
+class _Before:
+    """The listing of one directory as it was at the previous sync, for the names touched since
+    (see Mailbox._apply): the old names are kept, the untouched ones are the live listing's."""
+
+    __slots__ = ("old", "state")
+
+    def __init__(self, state: _DirState) -> None:
+        self.state = state
+        self.old: dict[str, str | None] = {}
+
+    def remember(self, base: str, name: str | None) -> None:
+        if base not in self.old:
+            self.old[base] = name
+
+    def get(self, base: str) -> str | None:
+        if base in self.old:
+            return self.old[base]
+        return self.state.listing.get(base)
+
+
+# Set by dirwatch.enable() in a long-lived process (the server): mailboxes opened from then on
+# learn of changes from inotify instead of listing changed directories again.
+dir_watch: DirWatch | None = None
 
 
 class Mailbox:
@@ -158,6 +188,11 @@ class Mailbox:
         self._uidlist = UidList(os.path.join(path, UIDLIST_NAME))
         self._keywords_obj: Keywords | None = None
         self._dirs = {sub: _DirState() for sub in SUBDIRS}
+        watch = dir_watch
+        self._watch = watch if watch is not None and watch.usable else None
+        # What listings and events changed since the last _apply, and what was there before.
+        self._touched: set[str] = set()
+        self._before = {sub: _Before(self._dirs[sub]) for sub in SUBDIRS}
         # The visible messages: bases with a UID that are listed in new/ or cur/. Message
         # objects are made on demand (and kept): a cold open creates none.
         self._uid_of: dict[str, int] = {}
@@ -292,11 +327,15 @@ class Mailbox:
             for state in self._dirs.values():
                 state.identity = None
                 state.listing = {}
+                if state.events is not None:
+                    state.events = None  # listed again in full
+            self._touched.clear()
+            self._before = {sub: _Before(self._dirs[sub]) for sub in SUBDIRS}
         self._loaded = True
-        previous = {sub: self._dirs[sub].listing for sub in SUBDIRS}
-        touched = self._scan_dirs(force=False)
-        if touched:
-            self._apply(touched, previous, result)
+        self._scan_dirs(force=False)
+        if self._touched:
+            touched, before = self._take_touched()
+            self._apply(touched, before, result)
         if first:
             self._clean_tmp()
         elif result and self._journaling:
@@ -339,35 +378,122 @@ class Mailbox:
             raise NotFound(f"mailbox {self.name} does not exist")
         self._owner = st.st_uid
 
-    def _scan_dirs(self, force: bool) -> set[str]:
-        """List new/ then cur/ where they changed; the bases whose location changed."""
-        touched: set[str] = set()
+    def _take_touched(self) -> tuple[set[str], dict[str, _Before]]:
+        touched, before = self._touched, self._before
+        self._touched = set()
+        self._before = {sub: _Before(self._dirs[sub]) for sub in SUBDIRS}
+        return touched, before
+
+    def _scan_dirs(self, force: bool) -> None:
+        """Bring the listings of new/ then cur/ up to date; the bases whose location changed
+        go to self._touched. `force`: list even if the mtime did not change (with events there
+        is no need: reading the queue to its end is as good as listing)."""
+        watch = self._watch
+        if watch is not None:
+            if not watch.usable:
+                self._stop_watching()
+                watch = None
+            else:
+                watch.drain()
         for sub in SUBDIRS:
             state = self._dirs[sub]
             path = os.path.join(self.path, sub)
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                self._recreate_subdir(path)
-                st = os.stat(path)
-            except OSError as exc:
-                raise TemporaryFailure(f"cannot read {self.name}: {exc.strerror}") from exc
-            identity = (st.st_ino, st.st_mtime_ns)
-            if not force and not state.dirty and identity == state.identity:
+            if watch is not None:
+                events = watch.take(state)
+                if events is not None:
+                    if events and not self._replay(sub, state, events):
+                        watch.unwatch(state)
+                        self._list_dir(sub, state, path, watch)
+                    continue
+            self._list_dir(sub, state, path, watch, force)
+
+    def _stop_watching(self) -> None:
+        self._watch = None
+        for state in self._dirs.values():
+            state.events = None
+            state.wd = -1
+            state.identity = None  # listed again, by mtime from now on
+
+    def _list_dir(
+        self,
+        sub: str,
+        state: _DirState,
+        path: str,
+        watch: DirWatch | None,
+        force: bool = True,
+    ) -> None:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            self._recreate_subdir(path)
+            st = os.stat(path)
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot read {self.name}: {exc.strerror}") from exc
+        identity = (st.st_ino, st.st_mtime_ns)
+        if watch is not None:
+            # Watched before listing: a change during the listing is queued, and replaying it
+            # over a listing that already has it changes nothing.
+            if state.wd >= 0:
+                watch.unwatch(state)
+            if not watch.watch(path, state, self):
+                self._watch = watch = None  # out of watches: this mailbox syncs by mtime
+        elif not force and not state.dirty and identity == state.identity:
+            return
+        started = time.time_ns()
+        listing = self._list(path)
+        state.dirty = st.st_mtime_ns >= started - DIRTY_MARGIN_NS
+        state.identity = identity
+        old = state.listing
+        before = self._before[sub]
+        if not old:
+            changed: Iterable[str] = listing
+        else:
+            old_get = old.get
+            changed = [b for b, n in listing.items() if old_get(b) != n]
+            changed += [b for b in old if b not in listing]
+        for b in changed:
+            before.remember(b, old.get(b))
+        self._touched.update(changed)
+        state.listing = listing
+
+    def _replay(self, sub: str, state: _DirState, events: list[tuple[int, str]]) -> bool:
+        """Apply queued inotify events to the listing, in order. False when a listing must
+        decide instead (two files with one base name)."""
+        from mailstore.dirwatch import REMOVED
+
+        listing = state.listing
+        before = self._before[sub]
+        touched = self._touched
+        for mask, name in events:
+            if not name or name[0] == ".":
                 continue
-            started = time.time_ns()
-            listing = self._list(path)
-            state.dirty = st.st_mtime_ns >= started - DIRTY_MARGIN_NS
-            state.identity = identity
-            old = state.listing
-            if not old:
-                touched.update(listing)
-            else:
-                old_get = old.get
-                touched.update(b for b, n in listing.items() if old_get(b) != n)
-                touched.update(b for b in old if b not in listing)
-            state.listing = listing
-        return touched
+            base = name.partition(":")[0]
+            current = listing.get(base)
+            if mask & REMOVED:
+                if current == name:
+                    before.remember(base, name)
+                    del listing[base]
+                    touched.add(base)
+                continue
+            if current == name:
+                continue
+            path = os.path.join(self.path, sub, name)
+            if not (name.isascii() and name.isprintable()) or " " in name:
+                self._warn_once("unusable-file-name", path)
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue  # gone again: its removal is queued after this
+            if not stat.S_ISREG(st.st_mode):
+                self._warn_once("not-a-regular-file", path)
+                continue
+            if current is not None:
+                return False
+            before.remember(base, None)
+            listing[base] = name
+            touched.add(base)
+        return True
 
     def _recreate_subdir(self, path: str) -> None:
         # A Maildir missing cur/ or new/ (a tool that prunes empty directories): repair it
@@ -422,16 +548,18 @@ class Mailbox:
             return "new", name
         return None
 
-    def _apply(
-        self, touched: set[str], previous: dict[str, dict[str, str]], result: SyncResult
-    ) -> None:
+    def _apply(self, touched: set[str], previous: dict[str, _Before], result: SyncResult) -> None:
         """Turn listing changes into the visible state and the diff. `previous` holds the
         listings as they were before this sync, to tell flag changes from mere moves."""
         records = self._uidlist.records
         if not records.keys() >= touched:
             unknown = [b for b in touched if b not in records and self._locate(b) is not None]
             if unknown:
-                touched |= self._assign_unknown()
+                more, before = self._assign_unknown()
+                touched |= more
+                for sub in SUBDIRS:
+                    for base, name in before[sub].old.items():
+                        previous[sub].remember(base, name)
         if not self._uid_of:
             self._load_all(result.added)
             touched = set()
@@ -462,9 +590,16 @@ class Mailbox:
             if msg is not None:
                 msg.subdir, msg.name = loc
                 msg.letters = _letters(loc[1])
-        if added or result.removed:
-            self._sorted = None
         added.sort()
+        ordered = self._sorted
+        if result.removed:
+            self._sorted = None
+        elif added and ordered is not None:
+            if not ordered or added[0] > ordered[-1]:
+                # New mail: a copy, not a sort (callers may hold the old list).
+                self._sorted = ordered + added
+            else:
+                self._sorted = None
         result.removed.sort()
         result.changed.sort()
         if result.removed:
@@ -478,13 +613,15 @@ class Mailbox:
         self._base_of = {u: b for b, u in self._uid_of.items()}
         added.extend(self._base_of)
 
-    def _assign_unknown(self) -> set[str]:
-        """Give UIDs to every listed file that has none: under the lock, after listing again."""
+    def _assign_unknown(self) -> tuple[set[str], dict[str, _Before]]:
+        """Give UIDs to every listed file that has none: under the lock, after listing again.
+        Returns what that listing changed, as _take_touched."""
         with DotLock(self._uidlist.path):
             self._uidlist.refresh()
             if not self._uidlist.exists:
                 self._write_new_uidlist()
-            touched = self._scan_dirs(force=True)
+            self._scan_dirs(force=True)
+            touched = self._take_touched()
             records = self._uidlist.records
             new_files = []
             for sub in ("cur", "new"):

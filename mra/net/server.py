@@ -143,6 +143,10 @@ class Server:
 
     def start_listening(self) -> None:
         """Adopt the bound sockets into this process's reactor."""
+        from mailstore import dirwatch
+
+        # Per process (after the fork of workers): each has its own inotify queue.
+        dirwatch.enable()
         if self.services is None:
             self.services = self.make_services()
         self.load_access()

@@ -8,9 +8,13 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from mailstore.mailbox import Mailbox
 from mailstore.store import MailStore
 from mailstore.uidlist import UidList
+
+pytestmark = pytest.mark.usefixtures("sync_mode")
 
 
 def message(tag: str) -> bytes:

@@ -12,6 +12,8 @@ from mailstore.store import MailStore
 
 MSG = b"Subject: hi\n\nbody\n"
 
+pytestmark = pytest.mark.usefixtures("sync_mode")
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> MailStore:
