@@ -119,9 +119,8 @@ class SelectedView:
         out: list[bytes] = []
         if result.uidvalidity_changed:
             return [r.untagged_status("BYE", "The mailbox was replaced, select it again")]
-        present = set(self.uids)
         for uid in result.removed:
-            if uid in present:
+            if self.seq_of(uid) is not None:
                 self.gone.add(uid)
             self.recent.discard(uid)
         if expunges and self.gone:
