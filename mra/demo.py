@@ -204,14 +204,18 @@ def deliver_demo_mail(config: Path, base: Path, mail_user: str) -> None:
             raise SystemExit(f"mda could not deliver the demo mail: {result.stderr.decode()}")
 
 
-def banner(passwords: dict[str, str]) -> str:
+def banner(passwords: dict[str, str], base: Path) -> str:
     alice = passwords.get("alice@example.test", "?")
+    try:
+        where = str(base.relative_to(Path.cwd()))
+    except ValueError:
+        where = str(base)  # MRA_DEMO_DIR outside the working directory
     lines = [
         "",
-        "mra demo: serving the mail in maildirs/ on 127.0.0.1",
+        f"mra demo: serving the mail in {where}/ on 127.0.0.1",
         "  IMAP 1143 (STARTTLS), IMAPS 1993, POP3 1110 (STLS), POP3S 1995",
         "",
-        "Users (passwords are in maildirs/demo-passwords):",
+        f"Users (passwords are in {where}/demo-passwords):",
         *(f"  {u}  password: {p}" for u, p in passwords.items()),
         "",
         "Try it:",
@@ -223,7 +227,7 @@ def banner(passwords: dict[str, str]) -> str:
         "  incoming IMAP, server 127.0.0.1, port 1993, SSL/TLS, normal password,",
         "  username alice@example.test; accept the self-signed certificate when asked.",
         "",
-        "Deliver more mail:  .venv/bin/mda --config maildirs/demo.toml -r alice@example.test < msg",
+        f"Deliver more mail:  .venv/bin/mda --config {where}/demo.toml -r alice@example.test < msg",
         "Stop with Ctrl-C.",
         "",
     ]
@@ -235,7 +239,7 @@ def main() -> int:
     config, passwords, delivered = setup(base)
     if delivered:
         print(f"delivered {len(demo_messages())} demo messages through mda")
-    print(banner(passwords), flush=True)
+    print(banner(passwords, base), flush=True)
     from mailstore.config import load_config
     from mra.net.server import serve
 

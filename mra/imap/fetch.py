@@ -15,6 +15,7 @@ from mra.imap.parser import ArgumentError, Atom, FetchAtt, ParenList, Section, V
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from mailstore.mailbox import Mailbox, Message
     from mra.imap.selected import SelectedView
 
 MACROS = {
@@ -99,34 +100,17 @@ def render(
     if msg is None:
         raise LookupError(uid)
     out: list[bytes] = []
-    part: mime.Part | None = None
-    raw: bytes | None = None
-
-    def whole() -> bytes:
-        nonlocal raw
-        if raw is None:
-            raw = box.read_message(uid)
-            # `,S=` equal to `,W=` and to the length read: no bare LF to convert, no need to
-            # count line ends through the message.
-            if not (msg.size == len(raw) and msg.vsize == msg.size):
-                raw = mime.crlf(raw)
-        return raw
-
-    def content() -> mime.Part:
-        nonlocal part
-        if part is None:
-            part = mime.parse(whole())
-        return part
-
+    body: _Body | None = None  # made only for items that read the message
     if with_uid and "UID" not in items:
         out.append(b"UID %d" % uid)
     for item in items:
         if isinstance(item, FetchAtt):
+            body = body or _Body(box, msg)
             section = item.section
             if not section.part and not section.text:
-                data: bytes | None = whole()  # BODY[]: the bytes, no MIME parse needed
+                data: bytes | None = body.whole()  # BODY[]: the bytes, no MIME parse needed
             else:
-                data = mime.section(content(), _section_spec(section))
+                data = mime.section(body.content(), _section_spec(section))
             if data is None:
                 raise ArgumentError("invalid section")
             if item.partial is not None:
@@ -136,23 +120,54 @@ def render(
         elif item == "UID":
             out.append(b"UID %d" % uid)
         elif item == "FLAGS":
-            out.append(b"FLAGS " + view.flag_list(uid))
+            out.append(b"FLAGS " + view.flag_text(msg))
         elif item == "INTERNALDATE":
             out.append(b"INTERNALDATE " + internaldate(box.internaldate(msg)))
         elif item == "RFC822.SIZE":
-            out.append(b"RFC822.SIZE %d" % box.message_vsize(msg))
-        elif item == "ENVELOPE":
-            out.append(b"ENVELOPE " + mime.envelope(content()))
-        elif item == "BODYSTRUCTURE":
-            out.append(b"BODYSTRUCTURE " + mime.bodystructure(content(), True))
-        elif item == "BODY":
-            out.append(b"BODY " + mime.bodystructure(content(), False))
-        elif item == "RFC822":
-            out.append(b"RFC822 " + r.literal(whole()))
-        elif item == "RFC822.HEADER":
-            out.append(b"RFC822.HEADER " + r.literal(content().header))
-        elif item == "RFC822.TEXT":
-            out.append(b"RFC822.TEXT " + r.literal(content().body))
+            vsize = msg.vsize
+            out.append(b"RFC822.SIZE %d" % (box.message_vsize(msg) if vsize is None else vsize))
+        else:
+            body = body or _Body(box, msg)
+            if item == "ENVELOPE":
+                out.append(b"ENVELOPE " + mime.envelope(body.content()))
+            elif item == "BODYSTRUCTURE":
+                out.append(b"BODYSTRUCTURE " + mime.bodystructure(body.content(), True))
+            elif item == "BODY":
+                out.append(b"BODY " + mime.bodystructure(body.content(), False))
+            elif item == "RFC822":
+                out.append(b"RFC822 " + r.literal(body.whole()))
+            elif item == "RFC822.HEADER":
+                out.append(b"RFC822.HEADER " + r.literal(body.content().header))
+            elif item == "RFC822.TEXT":
+                out.append(b"RFC822.TEXT " + r.literal(body.content().body))
     if seen_now and "FLAGS" not in items:
-        out.append(b"FLAGS " + view.flag_list(uid))
+        out.append(b"FLAGS " + view.flag_text(msg))
     return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(out))
+
+
+class _Body:
+    """One message's bytes (CRLF) and MIME structure, read and parsed at most once per FETCH."""
+
+    __slots__ = ("_box", "_msg", "_part", "_raw")
+
+    def __init__(self, box: Mailbox, msg: Message) -> None:
+        self._box = box
+        self._msg = msg
+        self._raw: bytes | None = None
+        self._part: mime.Part | None = None
+
+    def whole(self) -> bytes:
+        if self._raw is None:
+            msg = self._msg
+            raw = self._box.read_message(msg.uid)
+            # `,S=` equal to `,W=` and to the length read: no bare LF to convert, no need to
+            # count line ends through the message.
+            if not (msg.size == len(raw) and msg.vsize == msg.size):
+                raw = mime.crlf(raw)
+            self._raw = raw
+        return self._raw
+
+    def content(self) -> mime.Part:
+        if self._part is None:
+            self._part = mime.parse(self.whole())
+        return self._part

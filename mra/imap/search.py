@@ -523,7 +523,9 @@ def _set_needle(key: Header | Body) -> None:
     _Message.plain and plain_header, when it holds no line break or other control."""
     folded = _fold(key.text)
     object.__setattr__(key, "folded", folded)
-    object.__setattr__(key, "quick", folded.encode() if folded.isprintable() else None)
+    # An empty text matches wherever the field (or, for BODY, anything) exists: no shortcut.
+    quick = folded.encode() if folded and folded.isprintable() else None
+    object.__setattr__(key, "quick", quick)
 
 
 @dataclass(frozen=True)

@@ -77,14 +77,16 @@ class SelectedView:
         """`(\\Seen $Label1)` of a message, as FETCH FLAGS sends it; the text is made once per
         combination of flags, not once per message."""
         msg = self.message(uid)
-        if msg is None:
-            return b"()"
-        key = (self.box.flag_names(msg.letters), uid in self.recent)
+        return b"()" if msg is None else self.flag_text(msg)
+
+    def flag_text(self, msg: Message) -> bytes:
+        """flag_list of a message at hand."""
+        key = (self.box.flag_names(msg.letters), msg.uid in self.recent)
         text = self._flag_text.get(key)
         if text is None:
             if len(self._flag_text) > 4096:
                 self._flag_text.clear()
-            text = self._flag_text[key] = r.flag_list(self.flags_of(uid))
+            text = self._flag_text[key] = r.flag_list(self.flags_of(msg.uid))
         return text
 
     def folded_flags(self, msg: Message) -> Folded:
