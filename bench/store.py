@@ -164,6 +164,21 @@ def folder_rows(count: int, base: Path) -> list[tuple[str, str, str, str]]:
     box.store_flags([uid], "add", ["\\Flagged"])
     flag = timed(box.sync)
     rows.append((f"{count:,}: re-sync after a flag change (lists cur/)", ms(flag), "", ""))
+    # The server's way (mailstore/dirwatch.py): inotify names what changed, nothing is listed.
+    from mailstore import dirwatch
+
+    if dirwatch.enable() is not None:
+        watched = MailStore(str(root)).mailbox("INBOX")
+        watched.sync()
+        Mailbox(str(root), "INBOX", lambda: 1).append(MSG)
+        one = timed(watched.sync)
+        rows.append((f"{count:,}: server (inotify): re-sync after a delivery", ms(one), "", ""))
+        box.sync()
+        box.store_flags([box.uids()[len(box) // 3]], "add", ["\\Flagged"])
+        flag = timed(watched.sync)
+        label = f"{count:,}: server (inotify): re-sync after a flag change elsewhere"
+        rows.append((label, ms(flag), "", ""))
+        dirwatch.disable()
     if reference is not None:
         rows.append(
             (f"{count:,}: Dovecot EXAMINE, no index (reference)", ms(reference), "1.00", "")
