@@ -149,11 +149,12 @@ class _Before:
     """The listing of one directory as it was at the previous sync, for the names touched since
     (see Mailbox._apply): the old names are kept, the untouched ones are the live listing's."""
 
-    __slots__ = ("old", "state")
+    __slots__ = ("absent", "old", "state")
 
     def __init__(self, state: _DirState) -> None:
         self.state = state
         self.old: dict[str, str | None] = {}
+        self.absent = False  # the directory was empty then: no need to remember each name
 
     def remember(self, base: str, name: str | None) -> None:
         if base not in self.old:
@@ -162,7 +163,7 @@ class _Before:
     def get(self, base: str) -> str | None:
         if base in self.old:
             return self.old[base]
-        return self.state.listing.get(base)
+        return None if self.absent else self.state.listing.get(base)
 
 
 # Set by dirwatch.enable() in a long-lived process (the server): mailboxes opened from then on
@@ -327,8 +328,7 @@ class Mailbox:
             for state in self._dirs.values():
                 state.identity = None
                 state.listing = {}
-                if state.events is not None:
-                    state.events = None  # listed again in full
+                state.events = None  # listed again in full
             self._touched.clear()
             self._before = {sub: _Before(self._dirs[sub]) for sub in SUBDIRS}
         self._loaded = True
@@ -391,7 +391,7 @@ class Mailbox:
         watch = self._watch
         if watch is not None:
             if not watch.usable:
-                self._stop_watching()
+                self._stop_watching(watch)
                 watch = None
             else:
                 watch.drain()
@@ -407,12 +407,15 @@ class Mailbox:
                     continue
             self._list_dir(sub, state, path, watch, force)
 
-    def _stop_watching(self) -> None:
+    def _stop_watching(self, watch: DirWatch) -> None:
+        """Sync by mtime from now on (out of watches, or the watch is not ours to read)."""
         self._watch = None
         for state in self._dirs.values():
+            if state.wd >= 0 and watch.usable:
+                watch.unwatch(state)
             state.events = None
             state.wd = -1
-            state.identity = None  # listed again, by mtime from now on
+            state.identity = None  # listed again
 
     def _list_dir(
         self,
@@ -436,7 +439,8 @@ class Mailbox:
             if state.wd >= 0:
                 watch.unwatch(state)
             if not watch.watch(path, state, self):
-                self._watch = watch = None  # out of watches: this mailbox syncs by mtime
+                self._stop_watching(watch)  # out of watches
+                watch = None
         elif not force and not state.dirty and identity == state.identity:
             return
         started = time.time_ns()
@@ -446,14 +450,15 @@ class Mailbox:
         old = state.listing
         before = self._before[sub]
         if not old:
-            changed: Iterable[str] = listing
+            before.absent = True  # a first listing: 100,000 names need no remembering
+            self._touched.update(listing)
         else:
             old_get = old.get
             changed = [b for b, n in listing.items() if old_get(b) != n]
             changed += [b for b in old if b not in listing]
-        for b in changed:
-            before.remember(b, old.get(b))
-        self._touched.update(changed)
+            for b in changed:
+                before.remember(b, old_get(b))
+            self._touched.update(changed)
         state.listing = listing
 
     def _replay(self, sub: str, state: _DirState, events: list[tuple[int, str]]) -> bool:

@@ -170,3 +170,14 @@ def test_a_mailbox_that_is_gone_releases_its_watches(root: str, watch: dirwatch.
     gc.collect()
     watch.drain()
     assert not watch._states
+
+
+def test_out_of_watches_the_mailbox_syncs_by_mtime(
+    root: str, watch: dirwatch.DirWatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dirwatch.DirWatch, "watch", lambda *_: False)  # ENOSPC from the kernel
+    box = reader(root)
+    assert box._watch is None and not watch._states
+    other = writer(root)
+    uid = other.append(MSG, flags=["\\Seen"])
+    assert box.sync().added == [uid]
