@@ -22,9 +22,11 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import stat
 import struct
 import threading
 import weakref
+from collections.abc import Callable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,23 +69,55 @@ class DirWatch:
             raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
         self.fd: int = fd
         self.pid = os.getpid()
-        self._states: dict[int, list[_DirState]] = {}  # wd -> states watching it
+        self._states: dict[int, list[_DirState | _Shared]] = {}  # wd -> who takes its events
         self._lock = threading.Lock()  # reading and routing stay in order across threads
         self._released: list[tuple[int, _DirState]] = []
+        # wd -> the process's own copy of that directory's listing, kept current under the
+        # lock: a session opening a folder that another session has open copies it instead
+        # of listing 100,000 names again.
+        self._known: dict[int, _Shared] = {}
 
-    def watch(self, path: str, state: _DirState, owner: object) -> bool:
-        """Queue the changes of directory `path` for `state` from now on; False when the
-        kernel refuses (out of watches, not a directory). Released when `owner` is gone."""
+    def watch(
+        self, path: str, state: _DirState, owner: object
+    ) -> tuple[bool, dict[str, str] | None]:
+        """Queue the changes of directory `path` for `state` from now on. Returns (False,
+        None) when the kernel refuses (out of watches, not a directory); else True and, when
+        the process already knows the directory, its current listing (a copy) so that the
+        caller need not list it; with None the caller lists it and hands the listing to
+        `seed`. Released when `owner` is gone."""
         with self._lock:
             self._forget()
             wd = self._add(self.fd, os.fsencode(path), _MASK)
             if wd < 0:
-                return False
+                return False, None
+            self._read_all()  # the shared listing is current up to this moment
+            shared = self._known.get(wd)
+            if shared is None:
+                shared = self._known[wd] = _Shared(path, wd)
+                self._states.setdefault(wd, []).append(shared)
+            snapshot = None
+            if shared.listing is not None:
+                snapshot = dict(shared.listing)
+            else:
+                # Its listing will be the caller's, taken after this: the events from now on
+                # bring it up to date (replaying what a listing already shows is harmless).
+                shared.events = []
+                shared.seeder = state
             state.events = []
             state.wd = wd
             self._states.setdefault(wd, []).append(state)
         weakref.finalize(owner, self._release, wd, state)
-        return True
+        return True, snapshot
+
+    def seed(self, state: _DirState, listing: dict[str, str]) -> None:
+        """The listing `state`'s owner made after `watch` returned no snapshot."""
+        with self._lock:
+            shared = self._known.get(state.wd)
+            if shared is None or shared.seeder is not state or shared.events is None:
+                return
+            shared.listing = dict(listing)
+            shared.seeder = None
+            self._bring_up_to_date(shared)
 
     def _release(self, wd: int, state: _DirState) -> None:
         # Called by the garbage collector, maybe inside drain() (holding the lock) in this
@@ -98,8 +132,9 @@ class DirWatch:
             if states is None:
                 continue
             states[:] = [s for s in states if s is not state]
-            if not states:
+            if all(isinstance(s, _Shared) for s in states):
                 del self._states[wd]
+                self._known.pop(wd, None)
                 if self.fd >= 0:
                     self._rm(self.fd, wd)
 
@@ -115,16 +150,36 @@ class DirWatch:
         """Read every queued event and hand each to the states of its directory."""
         with self._lock:
             self._forget()
-            while True:
-                try:
-                    data = os.read(self.fd, 65536)
-                except BlockingIOError:
-                    return
-                except OSError as exc:
-                    if exc.errno == errno.EINTR:
-                        continue
-                    raise
-                self._route(data)
+            self._read_all()
+
+    def _read_all(self) -> None:
+        """drain() with the lock held; the shared listings are brought up to date."""
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno == errno.EINTR:
+                    continue
+                raise
+            self._route(data)
+        for wd, shared in list(self._known.items()):
+            if shared.events is None:  # events lost: the next session to come lists
+                self._known.pop(wd, None)
+                states = self._states.get(wd)
+                if states is not None:
+                    states[:] = [s for s in states if s is not shared]
+            elif shared.events and shared.listing is not None:
+                self._bring_up_to_date(shared)
+
+    def _bring_up_to_date(self, shared: _Shared) -> None:
+        events = shared.events
+        assert shared.listing is not None and events is not None
+        shared.events = []
+        if not replay(shared.listing, shared.path, events, None, None):
+            shared.listing = None  # two files with one base: sessions list it themselves
+            shared.events = None
 
     def _route(self, data: bytes) -> None:
         offset = 0
@@ -148,6 +203,7 @@ class DirWatch:
                     state.events = None
                     state.wd = -1
                 del self._states[wd]
+                self._known.pop(wd, None)
                 if not mask & IN_IGNORED:
                     self._rm(self.fd, wd)
                 continue
@@ -169,6 +225,7 @@ class DirWatch:
                 os.close(self.fd)
                 self.fd = -1
                 self._states.clear()
+                self._known.clear()
 
     @property
     def usable(self) -> bool:
@@ -182,6 +239,65 @@ class DirWatch:
             if events:
                 state.events = []
             return events
+
+
+class _Shared:
+    """A directory's listing kept by the DirWatch itself (see DirWatch._known). It takes
+    events like a mailbox's _DirState; `listing` is None until a session has listed."""
+
+    __slots__ = ("__weakref__", "events", "listing", "path", "seeder", "wd")
+
+    def __init__(self, path: str, wd: int) -> None:
+        self.path = path
+        self.wd = wd
+        self.listing: dict[str, str] | None = None
+        self.events: list[tuple[int, str]] | None = []
+        self.seeder: _DirState | None = None
+
+
+def replay(
+    listing: dict[str, str],
+    path: str,
+    events: list[tuple[int, str]],
+    changed: Callable[[str, str | None], None] | None,
+    warn: Callable[[str, str], None] | None,
+) -> bool:
+    """Apply the events of directory `path` to its listing (base -> file name), in order, as
+    a listing would see the result: names starting with a dot, names a uidlist cannot hold
+    and anything but regular files are left out. `changed(base, old name)` is told before
+    each change. False when a listing must decide instead (two files with one base name)."""
+    for mask, name in events:
+        if not name or name[0] == ".":
+            continue
+        base = name.partition(":")[0]
+        current = listing.get(base)
+        if mask & REMOVED:
+            if current == name:
+                if changed is not None:
+                    changed(base, name)
+                del listing[base]
+            continue
+        if current == name:
+            continue
+        full = os.path.join(path, name)
+        if not (name.isascii() and name.isprintable()) or " " in name:
+            if warn is not None:
+                warn("unusable-file-name", full)
+            continue
+        try:
+            st = os.lstat(full)
+        except OSError:
+            continue  # gone again: its removal is queued after this
+        if not stat.S_ISREG(st.st_mode):
+            if warn is not None:
+                warn("not-a-regular-file", full)
+            continue
+        if current is not None:
+            return False
+        if changed is not None:
+            changed(base, None)
+        listing[base] = name
+    return True
 
 
 _shared: DirWatch | None = None
@@ -199,18 +315,20 @@ def enable() -> DirWatch | None:
 
             log.info("inotify-unavailable", error=repr(exc))
             return None
-        from mailstore import mailbox
+        from mailstore import mailbox, uidlist
 
         mailbox.dir_watch = _shared
+        uidlist.remembered = {}  # with the listings kept current, the parses are worth keeping
     return _shared
 
 
 def disable() -> None:
     """Mailboxes opened from now on sync by mtime (tests use both ways)."""
     global _shared
-    from mailstore import mailbox
+    from mailstore import mailbox, uidlist
 
     mailbox.dir_watch = None
+    uidlist.remembered = None
     if _shared is not None:
         _shared.close()
     _shared = None

@@ -433,18 +433,25 @@ class Mailbox:
         except OSError as exc:
             raise TemporaryFailure(f"cannot read {self.name}: {exc.strerror}") from exc
         identity = (st.st_ino, st.st_mtime_ns)
+        snapshot = None
         if watch is not None:
             # Watched before listing: a change during the listing is queued, and replaying it
             # over a listing that already has it changes nothing.
             if state.wd >= 0:
                 watch.unwatch(state)
-            if not watch.watch(path, state, self):
+            ok, snapshot = watch.watch(path, state, self)
+            if not ok:
                 self._stop_watching(watch)  # out of watches
                 watch = None
         elif not force and not state.dirty and identity == state.identity:
             return
         started = time.time_ns()
-        listing = self._list(path)
+        if snapshot is not None:
+            listing = snapshot  # another session of this process has the folder open
+        else:
+            listing = self._list(path)
+            if watch is not None:
+                watch.seed(state, listing)
         state.dirty = st.st_mtime_ns >= started - DIRTY_MARGIN_NS
         state.identity = identity
         old = state.listing
@@ -462,43 +469,18 @@ class Mailbox:
         state.listing = listing
 
     def _replay(self, sub: str, state: _DirState, events: list[tuple[int, str]]) -> bool:
-        """Apply queued inotify events to the listing, in order. False when a listing must
-        decide instead (two files with one base name)."""
-        from mailstore.dirwatch import REMOVED
+        """Apply queued inotify events to the listing (see dirwatch.replay)."""
+        from mailstore.dirwatch import replay
 
-        listing = state.listing
         before = self._before[sub]
         touched = self._touched
-        for mask, name in events:
-            if not name or name[0] == ".":
-                continue
-            base = name.partition(":")[0]
-            current = listing.get(base)
-            if mask & REMOVED:
-                if current == name:
-                    before.remember(base, name)
-                    del listing[base]
-                    touched.add(base)
-                continue
-            if current == name:
-                continue
-            path = os.path.join(self.path, sub, name)
-            if not (name.isascii() and name.isprintable()) or " " in name:
-                self._warn_once("unusable-file-name", path)
-                continue
-            try:
-                st = os.lstat(path)
-            except OSError:
-                continue  # gone again: its removal is queued after this
-            if not stat.S_ISREG(st.st_mode):
-                self._warn_once("not-a-regular-file", path)
-                continue
-            if current is not None:
-                return False
-            before.remember(base, None)
-            listing[base] = name
+
+        def changed(base: str, old: str | None) -> None:
+            before.remember(base, old)
             touched.add(base)
-        return True
+
+        path = os.path.join(self.path, sub)
+        return replay(state.listing, path, events, changed, self._warn_once)
 
     def _recreate_subdir(self, path: str) -> None:
         # A Maildir missing cur/ or new/ (a tool that prunes empty directories): repair it

@@ -57,6 +57,38 @@ def record_field(rec: Record, key: str) -> str | None:
     return None
 
 
+# A long-lived process (the server, see dirwatch.enable) keeps the parse of big uidlists, so
+# that the next session opening the folder copies it instead of parsing 100,000 lines again.
+# None: nothing is kept (mda, one delivery per process).
+remembered: dict[str, _Parsed] | None = None
+REMEMBER_MIN = 5_000  # records; a smaller file parses in a few milliseconds
+REMEMBER_MAX = 32  # files
+
+
+class _Parsed:
+    """A uidlist as parsed up to `offset`, while the file is the same (inode) and not shorter:
+    Dovecot and we only ever append to a uidlist or replace it (a new inode)."""
+
+    def __init__(self, ul: UidList, st: os.stat_result) -> None:
+        self.dev, self.ino = st.st_dev, st.st_ino
+        self.offset = ul._offset
+        self.header = (ul.version, ul.uidvalidity, ul.header_next_uid, ul.guid)
+        self.header_extra = list(ul.header_extra)
+        self.records = dict(ul.records)
+        self.max_uid = ul.max_uid
+
+    def same_file(self, st: os.stat_result) -> bool:
+        return (st.st_dev, st.st_ino) == (self.dev, self.ino) and st.st_size >= self.offset
+
+    def restore(self, ul: UidList) -> None:
+        ul.version, ul.uidvalidity, ul.header_next_uid, ul.guid = self.header
+        ul.header_extra = list(self.header_extra)
+        ul.records = dict(self.records)
+        ul.max_uid = self.max_uid
+        ul._offset = self.offset
+        ul.exists = True
+
+
 class UidList:
     """The parsed state of one uidlist file, kept up to date incrementally."""
 
@@ -118,10 +150,22 @@ class UidList:
             return
         try:
             st = os.fstat(fd)
-            data = _read_fd(fd, 0)
+            kept = remembered.get(self.path) if remembered is not None else None
+            if kept is not None and kept.same_file(st):
+                # Parsed before in this process: that state, and the lines added since.
+                kept.restore(self)
+                data = _read_fd(fd, self._offset)
+            else:
+                kept = None
+                data = _read_fd(fd, 0)
         finally:
             os.close(fd)
         self._identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if kept is not None:
+            end = data.rfind(b"\n") + 1
+            self._parse_records(data[:end].decode("utf-8", "surrogateescape"))
+            self._offset += end
+            return
         end = data.rfind(b"\n") + 1
         text = data[:end].decode("utf-8", "surrogateescape")
         header, _, body = text.partition("\n")
@@ -133,6 +177,10 @@ class UidList:
         self.exists = True
         self._parse_records(body)
         self._offset = end
+        if remembered is not None and len(self.records) >= REMEMBER_MIN:
+            if len(remembered) >= REMEMBER_MAX:
+                remembered.pop(next(iter(remembered)))
+            remembered[self.path] = _Parsed(self, st)
 
     def _read_appended(self) -> None:
         fd = self._open()

@@ -175,10 +175,54 @@ def test_a_mailbox_that_is_gone_releases_its_watches(root: str, watch: dirwatch.
 def test_out_of_watches_the_mailbox_syncs_by_mtime(
     root: str, watch: dirwatch.DirWatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dirwatch.DirWatch, "watch", lambda *_: False)  # ENOSPC from the kernel
+    monkeypatch.setattr(dirwatch.DirWatch, "watch", lambda *_: (False, None))  # ENOSPC
     box = reader(root)
     registered = [state for states in watch._states.values() for state in states]
     assert box._watch is None and not any(s in registered for s in box._dirs.values())
     other = writer(root)
     uid = other.append(MSG, flags=["\\Seen"])
     assert box.sync().added == [uid]
+
+
+def test_a_second_session_copies_the_listing_the_process_keeps(
+    root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = reader(root)
+    other = writer(root)
+    uids = [other.append(MSG) for _ in range(3)] + [other.append(MSG, flags=["\\Seen"])]
+    first.sync()
+    other.sync()
+    other.store_flags(uids[:1], "add", ["\\Flagged"])
+    other.expunge(uids[1:2])
+    later = other.append(MSG, flags=["\\Draft"])
+    # Not synced by `first` yet: the process's copy follows the events all the same.
+    monkeypatch.setattr(Mailbox, "_list", lambda *_: pytest.fail("listed a directory"))
+    second = reader(root)
+    assert second.uids() == [uids[0], uids[2], uids[3], later]
+    first.sync()
+    assert first.uids() == second.uids()
+    for uid in second.uids():
+        assert first.all_flags(first.get(uid)) == second.all_flags(second.get(uid))
+        assert first.get(uid).name == second.get(uid).name
+
+
+def test_a_lost_copy_is_made_again_by_the_next_listing(
+    root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = reader(root)
+    other = writer(root)
+    monkeypatch.setattr(dirwatch, "QUEUE_MAX", 3)
+    uids = [other.append(MSG) for _ in range(6)]  # more events than a queue keeps
+    listed: list[str] = []
+    real_list = Mailbox._list
+
+    def counting(self: Mailbox, path: str) -> dict[str, str]:
+        listed.append(os.path.basename(path))
+        return real_list(self, path)
+
+    monkeypatch.setattr(Mailbox, "_list", counting)
+    assert first.sync().added == uids  # new/ listed again, and the process's copy made anew
+    assert listed == ["new"]
+    second = reader(root)
+    third = reader(root)
+    assert second.uids() == third.uids() == uids and listed == ["new"]

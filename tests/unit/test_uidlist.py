@@ -150,3 +150,43 @@ def test_append_after_declines_a_replaced_file(tmp_path: Path) -> None:
     os.rename(replacement, path)
     ul = UidList(str(path))
     assert ul.append_after([("x", "x")], (st.st_ino, st.st_size)) is None
+
+
+def test_a_process_keeps_big_parses_and_reads_only_what_was_added(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailstore import uidlist
+
+    monkeypatch.setattr(uidlist, "remembered", {})
+    monkeypatch.setattr(uidlist, "REMEMBER_MIN", 2)
+    path = tmp_path / "dovecot-uidlist"
+    first = write(path, V3)
+    parsed: list[str] = []
+    real = UidList._parse_records
+
+    def spy(self: UidList, text: str) -> None:
+        parsed.append(text)
+        real(self, text)
+
+    monkeypatch.setattr(UidList, "_parse_records", spy)
+    with path.open("a") as f:
+        f.write("25030 :1276540000.M1P1.kurkku,S=10:2,\n")
+    second = UidList(str(path))
+    second.refresh()
+    assert parsed == ["25030 :1276540000.M1P1.kurkku,S=10:2,\n"]  # only the new line
+    monkeypatch.setattr(uidlist, "remembered", None)
+    fresh = UidList(str(path))
+    fresh.refresh()
+    assert second.records == fresh.records and second.next_uid == fresh.next_uid
+    assert (second.uidvalidity, second.guid) == (fresh.uidvalidity, fresh.guid)
+    assert first.records != second.records  # the kept parse was a copy
+    # A replaced file (new inode) is parsed whole again.
+    monkeypatch.setattr(uidlist, "remembered", {str(path): uidlist._Parsed(first, os.stat(path))})
+    parsed.clear()
+    replacement = tmp_path / "new"
+    replacement.write_text("3 V9 N3\n1 :x\n2 :y\n")
+    os.replace(replacement, path)
+    again = UidList(str(path))
+    again.refresh()
+    assert again.uidvalidity == 9 and set(again.records) == {"x", "y"}
+    assert parsed == ["1 :x\n2 :y\n"]
