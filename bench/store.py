@@ -178,6 +178,10 @@ def folder_rows(count: int, base: Path) -> list[tuple[str, str, str, str]]:
         flag = timed(watched.sync)
         label = f"{count:,}: server (inotify): re-sync after a flag change elsewhere"
         rows.append((label, ms(flag), "", ""))
+        # A second session of the same process: the kept listings and uidlist parse.
+        second = timed(lambda: MailStore(str(root)).mailbox("INBOX").sync(), repeat=3)
+        label = f"{count:,}: server (inotify): open by a second session"
+        rows.append((label, ms(second), ratio(second, reference), ""))
         dirwatch.disable()
     if reference is not None:
         rows.append(

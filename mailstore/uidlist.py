@@ -62,7 +62,7 @@ def record_field(rec: Record, key: str) -> str | None:
 # None: nothing is kept (mda, one delivery per process).
 remembered: dict[str, _Parsed] | None = None
 REMEMBER_MIN = 5_000  # records; a smaller file parses in a few milliseconds
-REMEMBER_MAX = 32  # files
+REMEMBER_MAX = 400_000  # records kept in all (about 200 bytes each), oldest dropped first
 
 
 class _Parsed:
@@ -177,9 +177,11 @@ class UidList:
         self.exists = True
         self._parse_records(body)
         self._offset = end
-        if remembered is not None and len(self.records) >= REMEMBER_MIN:
-            if len(remembered) >= REMEMBER_MAX:
-                remembered.pop(next(iter(remembered)))
+        if remembered is not None and REMEMBER_MIN <= len(self.records) <= REMEMBER_MAX:
+            remembered.pop(self.path, None)
+            total = sum(len(p.records) for p in remembered.values())
+            while remembered and total + len(self.records) > REMEMBER_MAX:
+                total -= len(remembered.pop(next(iter(remembered))).records)
             remembered[self.path] = _Parsed(self, st)
 
     def _read_appended(self) -> None:
