@@ -192,6 +192,9 @@ def folder_rows(count: int, base: Path) -> list[tuple[str, str, str, str]]:
 
 
 def delivery_rows(count: int, base: Path) -> list[tuple[str, str, str, str]]:
+    # The folders above left a lot of writeback behind: let it finish, or it lands in the
+    # fsyncs measured here.
+    os.sync()
     root = base / "deliver"
     MailStore(str(root)).mailbox("INBOX").sync()
     # The floor: what any durable Maildir delivery costs (write, fsync file, link, fsync dir).
