@@ -52,6 +52,7 @@ REMOVED = IN_DELETE | IN_MOVED_FROM
 _GONE = IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT | IN_IGNORED
 _MASK = ADDED | REMOVED | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR
 _HEADER = struct.Struct("iIII")
+Event = tuple[int, str, int]  # mask, file name, cookie (pairs the two halves of a rename)
 QUEUE_MAX = 8192  # events kept per directory and mailbox; beyond, a full listing is cheaper
 
 
@@ -185,7 +186,7 @@ class DirWatch:
         offset = 0
         end = len(data)
         while offset < end:
-            wd, mask, _cookie, length = _HEADER.unpack_from(data, offset)
+            wd, mask, cookie, length = _HEADER.unpack_from(data, offset)
             offset += _HEADER.size
             name = data[offset : offset + length].rstrip(b"\0")
             offset += length
@@ -217,7 +218,7 @@ class DirWatch:
                 if len(events) >= QUEUE_MAX:
                     state.events = None
                 else:
-                    events.append((mask, text))
+                    events.append((mask, text, cookie))
 
     def close(self) -> None:
         with self._lock:
@@ -232,7 +233,7 @@ class DirWatch:
         """Open, and ours: a forked child must not read (and steal) the parent's events."""
         return self.fd >= 0 and self.pid == os.getpid()
 
-    def take(self, state: _DirState) -> list[tuple[int, str]] | None:
+    def take(self, state: _DirState) -> list[Event] | None:
         """The events queued for `state` since the last take (None: list the directory)."""
         with self._lock:
             events = state.events
@@ -251,14 +252,14 @@ class _Shared:
         self.path = path
         self.wd = wd
         self.listing: dict[str, str] | None = None
-        self.events: list[tuple[int, str]] | None = []
+        self.events: list[Event] | None = []
         self.seeder: _DirState | None = None
 
 
 def replay(
     listing: dict[str, str],
     path: str,
-    events: list[tuple[int, str]],
+    events: list[Event],
     changed: Callable[[str, str | None], None] | None,
     warn: Callable[[str, str], None] | None,
 ) -> bool:
@@ -266,7 +267,8 @@ def replay(
     a listing would see the result: names starting with a dot, names a uidlist cannot hold
     and anything but regular files are left out. `changed(base, old name)` is told before
     each change. False when a listing must decide instead (two files with one base name)."""
-    for mask, name in events:
+    renamed: set[int] = set()  # cookies of listed files renamed within the directory
+    for mask, name, cookie in events:
         if not name or name[0] == ".":
             continue
         base = name.partition(":")[0]
@@ -276,6 +278,8 @@ def replay(
                 if changed is not None:
                     changed(base, name)
                 del listing[base]
+                if mask & IN_MOVED_FROM:
+                    renamed.add(cookie)
             continue
         if current == name:
             continue
@@ -284,14 +288,17 @@ def replay(
             if warn is not None:
                 warn("unusable-file-name", full)
             continue
-        try:
-            st = os.lstat(full)
-        except OSError:
-            continue  # gone again: its removal is queued after this
-        if not stat.S_ISREG(st.st_mode):
-            if warn is not None:
-                warn("not-a-regular-file", full)
-            continue
+        if not (mask & IN_MOVED_TO and cookie in renamed):
+            # A rename of a listed file (a flag change) is still a regular file; anything
+            # else is looked at.
+            try:
+                st = os.lstat(full)
+            except OSError:
+                continue  # gone again: its removal is queued after this
+            if not stat.S_ISREG(st.st_mode):
+                if warn is not None:
+                    warn("not-a-regular-file", full)
+                continue
         if current is not None:
             return False
         if changed is not None:

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import BinaryIO
 
-    from mailstore.dirwatch import DirWatch
+    from mailstore.dirwatch import DirWatch, Event
     from mailstore.keywords import Keywords
     from mailstore.quota import MaildirQuota
 
@@ -141,7 +141,7 @@ class _DirState:
         self.listing: dict[str, str] = {}  # base -> file name
         # With a DirWatch (dirwatch.py): the changes since the last sync, or None when the
         # directory must be listed (not watched yet, or its events were lost).
-        self.events: list[tuple[int, str]] | None = None
+        self.events: list[Event] | None = None
         self.wd = -1
 
 
@@ -468,7 +468,7 @@ class Mailbox:
             self._touched.update(changed)
         state.listing = listing
 
-    def _replay(self, sub: str, state: _DirState, events: list[tuple[int, str]]) -> bool:
+    def _replay(self, sub: str, state: _DirState, events: list[Event]) -> bool:
         """Apply queued inotify events to the listing (see dirwatch.replay)."""
         from mailstore.dirwatch import replay
 
