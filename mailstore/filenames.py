@@ -73,6 +73,17 @@ def base_of(name: str) -> str:
 
 def sizes_of(base: str) -> tuple[int | None, int | None]:
     """The `,S=` and `,W=` values of a base, or None where absent or malformed."""
+    # The usual name ends `,S=<n>,W=<n>` (ours and Dovecot's): two rpartitions, no split.
+    # FETCH RFC822.SIZE 1:* asks this of every message of a folder.
+    head, sep, w = base.rpartition(",W=")
+    if sep and w.isdigit() and len(w) < 19:
+        rest, sep, s = head.rpartition(",S=")
+        if sep and s.isdigit() and len(s) < 19:
+            return int(s), int(w)
+    return _sizes_of_fields(base)
+
+
+def _sizes_of_fields(base: str) -> tuple[int | None, int | None]:
     size = vsize = None
     if "," not in base:
         return None, None
