@@ -77,7 +77,7 @@ def sizes_of(base: str) -> tuple[int | None, int | None]:
     # FETCH RFC822.SIZE 1:* asks this of every message of a folder.
     head, sep, w = base.rpartition(",W=")
     if sep and w.isdigit() and len(w) < 19:
-        rest, sep, s = head.rpartition(",S=")
+        _, sep, s = head.rpartition(",S=")
         if sep and s.isdigit() and len(s) < 19:
             return int(s), int(w)
     return _sizes_of_fields(base)
