@@ -35,7 +35,6 @@ SIMPLE = {
     "RFC822.HEADER",
     "RFC822.TEXT",
 }
-NEEDS_CONTENT = {"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
 SETS_SEEN = {"RFC822", "RFC822.TEXT"}
 
 Item = str | FetchAtt
@@ -70,10 +69,6 @@ def _section_spec(section: Section) -> mime.SectionSpec:
         text=section.text or "",
         fields=tuple(f.upper().encode() for f in section.fields),
     )
-
-
-def needs_content(items: list[Item]) -> bool:
-    return any(isinstance(i, FetchAtt) or i in NEEDS_CONTENT for i in items)
 
 
 def sets_seen(items: list[Item]) -> bool:

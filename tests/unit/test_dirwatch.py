@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mailstore import dirwatch
+from mailstore import dirwatch, mailbox
 from mailstore.mailbox import Mailbox
 from mailstore.store import MailStore
 
@@ -42,13 +42,13 @@ def reader(root: str) -> Mailbox:
 
 def writer(root: str) -> Mailbox:
     """Another process's view: syncs by mtime, as mda does."""
-    saved, dirwatch_mod = dirwatch._shared, __import__("mailstore.mailbox").mailbox
-    dirwatch_mod.dir_watch = None
+    saved = mailbox.dir_watch
+    mailbox.dir_watch = None  # what a mailbox reads when it is made
     try:
         box = MailStore(root).mailbox("INBOX")
         box.sync()
     finally:
-        dirwatch_mod.dir_watch = saved
+        mailbox.dir_watch = saved
     return box
 
 
