@@ -110,6 +110,20 @@ class Message:
     def flags(self) -> frozenset[str]:
         return frozenset(CHAR_TO_FLAG[c] for c in self.letters if c in CHAR_TO_FLAG)
 
+    @property
+    def seen(self) -> bool:
+        return "S" in self.letters
+
+    @property
+    def deleted(self) -> bool:
+        return "T" in self.letters
+
+    @property
+    def flag_key(self) -> str:
+        """Equal for messages with equal flags and keywords: a cache key for what a protocol
+        derives from flags (see Mailbox.flag_names)."""
+        return self.letters
+
     def __repr__(self) -> str:
         return f"<Message uid={self.uid} {self.subdir}/{self.name}>"
 

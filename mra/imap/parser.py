@@ -80,7 +80,8 @@ Modes and suspension
 --------------------
 Some commands change how the following bytes must be read: after IDLE only `DONE` may come,
 after AUTHENTICATE a SASL line, after LOGIN the literal limit changes, after STARTTLS and
-COMPRESS the bytes are no longer plain text. So after a command named in `SUSPENDING_COMMANDS`,
+COMPRESS the bytes are no longer plain text. So after a command named in `suspend_after` (the
+session passes the commands its table marks `suspends`),
 and after each `ContinuationLine`, the reader is *suspended*: it parses nothing more until the
 session calls exactly one of `resume()`, `expect_done()` (the next line must be DONE; then back
 to commands) or `expect_line()` (the next line is a ContinuationLine; then suspended again). A
@@ -113,7 +114,6 @@ from mailstore.names import INBOX, decode_mutf7
 from mra.imap.sequence import SequenceError, SequenceSet
 
 __all__ = [
-    "SUSPENDING_COMMANDS",
     "ArgumentError",
     "Atom",
     "BadCommand",
@@ -303,11 +303,6 @@ class Limits:
     """Values (atoms, strings, lists, header names) in one command."""
 
 
-SUSPENDING_COMMANDS = frozenset(
-    {"AUTHENTICATE", "LOGIN", "IDLE", "STARTTLS", "COMPRESS", "UNAUTHENTICATE"}
-)
-"""Commands after which the reader waits for the session (see "Modes and suspension")."""
-
 # --- grammar --------------------------------------------------------------------------------
 
 SP = 0x20
@@ -366,7 +361,7 @@ class CommandReader:
         self,
         limits: Limits | None = None,
         *,
-        suspend_after: frozenset[str] = SUSPENDING_COMMANDS,
+        suspend_after: frozenset[str] = frozenset(),
     ) -> None:
         self.limits = limits if limits is not None else Limits()
         self.authenticated = False
@@ -396,6 +391,12 @@ class CommandReader:
     def suspended(self) -> bool:
         """True while the reader waits for the session (a literal decision or a mode)."""
         return self._awaiting_literal or self._mode in (_SUSPENDED, _DEAD)
+
+    @property
+    def resumable(self) -> bool:
+        """Suspended after a command (not waiting for a literal decision, not dead):
+        `resume()` may be called."""
+        return self._mode == _SUSPENDED and not self._awaiting_literal
 
     @property
     def buffered(self) -> int:

@@ -22,6 +22,14 @@ Human-readable text (`resp-text`) is 7-bit and single-line: control characters b
 non-ASCII becomes `?`, it is cut at `TEXT_MAX`, and never empty. Nothing a caller passes can add a
 line to the response.
 
+Status texts
+------------
+Every fixed status the server says (greeting, BYE, the NO of a read-only mailbox, a missing
+APPEND/COPY target, a failed login...) is a `Say` constant below, written by `say()`. A command
+that ends in one of them raises `Refusal(SAY)` and the dispatcher writes it after the updates the
+session owes (mra/imap/session.py), so TRYCREATE, BADCHARSET, IN-USE and the rest go out one way.
+Texts of syntax errors (BAD) stay with the grammar they describe (parser.py, the commands).
+
 Store errors
 ------------
 `error_code(kind)` and `store_error(tag, error)` are the one place the IMAP side maps the store's
@@ -47,10 +55,13 @@ __all__ = [
     "QUOTED_MAX",
     "TEXT_MAX",
     "Code",
+    "Refusal",
+    "Say",
     "astring",
     "bad",
     "bad_command",
     "capability_response",
+    "completed",
     "continuation",
     "continuation_data",
     "date_time",
@@ -68,6 +79,7 @@ __all__ = [
     "paren",
     "quoted",
     "recent",
+    "say",
     "search_response",
     "section_key",
     "status_response",
@@ -447,3 +459,102 @@ def error_code(kind: str, *, trycreate: bool = False) -> Code:
 def store_error(tag: str, error: MailError, *, trycreate: bool = False) -> bytes:
     """`tag NO [CODE] message` CRLF for a store failure."""
     return tagged(tag, "NO", error.message, error_code(error.kind, trycreate=trycreate))
+
+
+# --- status texts ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """A fixed status response: `status [code] text`. `text` may hold `{name}` fields, filled
+    by `say(..., name=value)`."""
+
+    status: str
+    text: str
+    code: Code | None = None
+
+
+def say(tag: str | None, what: Say, code: Code | None = None, **details: object) -> bytes:
+    """The line for `what`: tagged, or untagged when `tag` is None. `code` replaces the
+    constant's code (a CAPABILITY list, a COPYUID)."""
+    text = what.text.format(**details) if details else what.text
+    code = code or what.code
+    if tag is None:
+        return untagged_status(what.status, text, code)
+    return tagged(tag, what.status, text, code)
+
+
+def completed(tag: str, command: str, code: Code | None = None, text: str = "") -> bytes:
+    """`tag OK [code] COMMAND completed`: the usual end of a command."""
+    return tagged(tag, "OK", text or f"{command} completed", code)
+
+
+class Refusal(Exception):
+    """A command ends in a fixed NO (or BAD): raised by a handler, written by the dispatcher
+    after the untagged updates the session owes."""
+
+    def __init__(self, what: Say, code: Code | None = None, **details: object) -> None:
+        super().__init__(what.text)
+        self.what = what
+        self.code = code
+        self.details = details
+
+    def line(self, tag: str) -> bytes:
+        return say(tag, self.what, self.code, **self.details)
+
+
+# Connection
+GREETING = Say("OK", "mra ready.")
+SHUTTING_DOWN = Say("BYE", "Server shutting down.")
+INACTIVE = Say("BYE", "Disconnected for inactivity.")
+TOO_MANY_ERRORS = Say("BYE", "Too many invalid commands.")
+LOGGING_OUT = Say("BYE", "Logging out")
+LOGOUT_DONE = Say("OK", "Logout completed")
+SERVER_BUG = Say("NO", "Internal error", Code.SERVERBUG)
+# Dispatch
+UID_NEEDS_COMMAND = Say("BAD", "UID needs a command")
+UNKNOWN_COMMAND = Say("BAD", "Unknown command {name}")
+NOT_BEFORE_LOGIN = Say("BAD", "{name} is not valid before login")
+NOT_WITHOUT_MAILBOX = Say("BAD", "{name} is not valid without a selected mailbox")
+NOT_IN_STATE = Say("BAD", "{name} is not valid in this state")
+NO_UID_FORM = Say("BAD", "{name} has no UID form")
+# TLS and login
+TLS_ACTIVE = Say("BAD", "TLS is already active")
+TLS_UNAVAILABLE = Say("BAD", "TLS is not available")
+TLS_BEGIN = Say("OK", "Begin TLS negotiation now")
+PLAINTEXT_DISABLED = Say(
+    "NO", "Plaintext authentication is disabled: use STARTTLS", Code.PRIVACYREQUIRED
+)
+UNSUPPORTED_MECHANISM = Say("NO", "Unsupported authentication mechanism", Code.CANNOT)
+AUTH_CANCELLED = Say("BAD", "Authentication cancelled")
+INVALID_BASE64 = Say("BAD", "Invalid base64 data")
+AUTH_UNAVAILABLE = Say("NO", "Authentication is unavailable, try again later", Code.UNAVAILABLE)
+AUTH_FAILED = Say("NO", "Authentication failed", Code.AUTHENTICATIONFAILED)
+TOO_MANY_SESSIONS = Say("NO", "Too many sessions for this user", Code.LIMIT)
+LOGGED_IN = Say("OK", "Logged in")
+ALREADY_AUTHENTICATED = Say("BAD", "Already logged in")
+# Mailboxes
+PREVIOUS_CLOSED = Say("OK", "Previous mailbox closed.", Code.CLOSED)
+CANNOT_OPEN = Say("NO", "Cannot open the mailbox", Code.SERVERBUG)
+SELECTED = Say("OK", "Select completed")
+EXAMINED = Say("OK", "Examine completed")
+FLAGS_PERMITTED = Say("OK", "Flags permitted.")
+FIRST_UNSEEN = Say("OK", "First unseen.")
+UIDS_VALID = Say("OK", "UIDs valid")
+NEXT_UID = Say("OK", "Predicted next UID")
+MAILBOX_REPLACED = Say("BYE", "The mailbox was replaced, select it again")
+NO_TARGET = Say("NO", "Mailbox does not exist", Code.TRYCREATE)
+READ_ONLY = Say("NO", "Mailbox is read-only", Code.READ_ONLY)
+CLOSED = Say("OK", "Close completed")
+UNSELECTED = Say("OK", "Unselect completed")
+# Messages
+TOO_BIG = Say("NO", "Message too big (over {limit} octets)", Code.TOOBIG)
+EMPTY_MESSAGE = Say("NO", "Refusing to save an empty message", Code.CANNOT)
+EXPUNGE_ISSUED = Say("NO", "Some messages were expunged", Code.EXPUNGEISSUED)
+MOVED = Say("OK", "Moved")
+BAD_CHARSET = Say("NO", "{reason}")  # with Code.badcharset(...)
+# IDLE
+IDLING = "idling"
+STILL_HERE = Say("OK", "Still here")
+IDLE_DONE = Say("OK", "IDLE terminated")
+IDLE_BROKEN = Say("BAD", "IDLE ended: {problem}")

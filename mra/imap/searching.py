@@ -16,11 +16,11 @@ if TYPE_CHECKING:
 
 
 class SearchFailed(Exception):
-    """NO with a response code (BADCHARSET)."""
+    """A CHARSET the server cannot search in: NO [BADCHARSET (charsets)] (RFC 3501 6.4.4)."""
 
-    def __init__(self, message: str, code: str) -> None:
+    def __init__(self, message: str, charsets: tuple[str, ...]) -> None:
         super().__init__(message)
-        self.code = code
+        self.charsets = charsets
 
 
 def to_tokens(values: list[Value] | tuple[Value, ...]) -> list[object]:
@@ -54,7 +54,7 @@ def compile_search(view: SelectedView, args: list[Value]) -> search.SearchProgra
     try:
         program = search.parse_search(to_tokens(args), resolve_set=resolve)  # type: ignore[arg-type]
     except search.BadCharsetError as exc:
-        raise SearchFailed(str(exc), "BADCHARSET (UTF-8 US-ASCII)") from exc
+        raise SearchFailed(str(exc), search.CHARSETS) from exc
     except search.SearchError as exc:
         raise ArgumentError(str(exc)) from exc
     return program
@@ -72,7 +72,7 @@ def run_search(view: SelectedView, program: search.SearchProgram, uid: bool) -> 
             msg = view.message(u)
             if msg is None:
                 continue
-            key = (msg.letters, u in recent)
+            key = (msg.flag_key, u in recent)
             verdict = verdicts.get(key)
             if verdict is None:
                 verdict = verdicts[key] = program.matches(_Context(view, msg, seq))

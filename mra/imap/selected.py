@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 
 from mra.imap import response as r
+from mra.imap.parser import Value, as_sequence_set
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,6 +48,13 @@ class SelectedView:
         if new:
             self.box.mark_seen_by_reader(new)
             self.recent.update(new)
+
+    def resolve(self, value: Value, uid: bool) -> list[tuple[int, int]]:
+        """(seq, uid) pairs of a command's sequence set, of sequence numbers or of UIDs."""
+        sset = as_sequence_set(value)
+        uids = self.uids
+        ranges = sset.resolve_uids(uids) if uid else sset.resolve_seqs(len(uids))
+        return [(i, uids[i - 1]) for rng in ranges for i in rng]
 
     def __len__(self) -> int:
         return len(self.uids)
@@ -81,7 +89,7 @@ class SelectedView:
 
     def flag_text(self, msg: Message) -> bytes:
         """flag_list of a message at hand."""
-        key = (self.box.flag_names(msg.letters), msg.uid in self.recent)
+        key = (self.box.flag_names(msg.flag_key), msg.uid in self.recent)
         text = self._flag_text.get(key)
         if text is None:
             if len(self._flag_text) > 4096:
@@ -92,7 +100,7 @@ class SelectedView:
     def folded_flags(self, msg: Message) -> Folded:
         """(system flags, keywords) of a message in lower case, as SEARCH compares them; the
         sets are made once per combination of flags, not once per message."""
-        key = (self.box.flag_names(msg.letters), msg.uid in self.recent)
+        key = (self.box.flag_names(msg.flag_key), msg.uid in self.recent)
         folded = self._folded.get(key)
         if folded is None:
             if len(self._folded) > 4096:
@@ -108,7 +116,7 @@ class SelectedView:
     def first_unseen(self) -> int | None:
         for i, uid in enumerate(self.uids, 1):
             msg = self.message(uid)
-            if msg is not None and "S" not in msg.letters:
+            if msg is not None and not msg.seen:
                 return i
         return None
 
@@ -120,7 +128,7 @@ class SelectedView:
         result = self.box.take_changes()
         out: list[bytes] = []
         if result.uidvalidity_changed:
-            return [r.untagged_status("BYE", "The mailbox was replaced, select it again")]
+            return [r.say(None, r.MAILBOX_REPLACED)]
         for uid in result.removed:
             if self.seq_of(uid) is not None:
                 self.gone.add(uid)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from mra.imap.commands import SUSPENDING
 from mra.imap.parser import (
-    SUSPENDING_COMMANDS,
     Command,
     CommandReader,
     Event,
@@ -23,7 +23,7 @@ def drive(reader: CommandReader, chunks: Iterable[bytes], *, resume: bool = True
             out.append(event)
             if isinstance(event, NeedContinuation):
                 handle(reader.accept_literal())
-            elif resume and isinstance(event, Command) and event.name in SUSPENDING_COMMANDS:
+            elif resume and isinstance(event, Command) and event.name in SUSPENDING:
                 handle(reader.resume())
 
     for chunk in chunks:
@@ -33,7 +33,7 @@ def drive(reader: CommandReader, chunks: Iterable[bytes], *, resume: bool = True
 
 def parse(data: bytes, limits: Limits | None = None, *, authenticated: bool = False) -> list[Event]:
     """All the events of `data` fed in one piece."""
-    reader = CommandReader(limits)
+    reader = CommandReader(limits, suspend_after=SUSPENDING)
     reader.authenticated = authenticated
     return drive(reader, [data])
 

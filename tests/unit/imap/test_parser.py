@@ -6,6 +6,7 @@ import tracemalloc
 
 import pytest
 
+from mra.imap.commands import SUSPENDING
 from mra.imap.parser import (
     Atom,
     BadCommand,
@@ -144,7 +145,7 @@ def test_rfc3501_append_example() -> None:
         b"Hello Joe, do you think we can meet at 3:30 tomorrow?\r\n"
     )
     head = b"A003 APPEND saved-messages (\\Seen) {%d}\r\n" % len(message)
-    reader = CommandReader()
+    reader = CommandReader(suspend_after=SUSPENDING)
     reader.authenticated = True
     assert reader.feed(head) == [NeedContinuation("A003", len(message), "APPEND")]
     assert reader.suspended
@@ -162,7 +163,7 @@ def test_rfc3501_append_example() -> None:
 
 def test_authenticate_exchange() -> None:
     # RFC 3501 6.2.2, with PLAIN: the continuation lines come through expect_line().
-    reader = CommandReader()
+    reader = CommandReader(suspend_after=SUSPENDING)
     events = reader.feed(b"A001 AUTHENTICATE PLAIN\r\n")
     assert events == [Command("A001", "AUTHENTICATE", [Atom("PLAIN")], 25)]
     assert reader.suspended
@@ -374,7 +375,7 @@ def test_literal_with_bare_lf_announcement() -> None:
 
 
 def test_reject_literal_drops_the_command() -> None:
-    reader = CommandReader()
+    reader = CommandReader(suspend_after=SUSPENDING)
     assert reader.feed(b"a1 APPEND INBOX {100}\r\n") == [NeedContinuation("a1", 100, "APPEND")]
     assert reader.reject_literal() == []
     assert not reader.suspended
@@ -382,7 +383,7 @@ def test_reject_literal_drops_the_command() -> None:
 
 
 def test_literal_decisions_out_of_turn_are_bugs() -> None:
-    reader = CommandReader()
+    reader = CommandReader(suspend_after=SUSPENDING)
     with pytest.raises(RuntimeError):
         reader.accept_literal()
     with pytest.raises(RuntimeError):
@@ -400,7 +401,7 @@ def test_literal_decisions_out_of_turn_are_bugs() -> None:
 
 def test_data_before_the_literal_decision_is_kept() -> None:
     # A client that sends its literal without waiting for "+": kept until the decision.
-    reader = CommandReader()
+    reader = CommandReader(suspend_after=SUSPENDING)
     assert reader.feed(b"a1 X {3}\r\nabc\r\na2 NOOP\r\n") == [NeedContinuation("a1", 3, "X")]
     assert reader.feed(b"a3 NOOP\r\n") == []
     assert [e.tag for e in reader.accept_literal() if isinstance(e, Command)] == ["a1", "a2", "a3"]
@@ -410,7 +411,7 @@ def test_data_before_the_literal_decision_is_kept() -> None:
 
 
 def test_literal_plus_needs_no_continuation() -> None:
-    reader = CommandReader()
+    reader = CommandReader(suspend_after=SUSPENDING)
     reader.authenticated = True
     events = reader.feed(b"a1 APPEND INBOX {5+}\r\nhello {3+}\r\nabc\r\n")
     assert events == [
@@ -419,7 +420,7 @@ def test_literal_plus_needs_no_continuation() -> None:
 
 
 def test_literal_plus_split_inside_the_announcement() -> None:
-    reader = CommandReader()
+    reader = CommandReader(suspend_after=SUSPENDING)
     events = drive(reader, [b"a1 X {1", b"0", b"+", b"}", b"\r", b"\n0123", b"456789", b"\r\n"])
     assert events == [Command("a1", "X", [String(b"0123456789", True)], 24)]
 
@@ -447,7 +448,7 @@ def test_line_exactly_at_the_limit() -> None:
 
 
 def test_an_endless_line_is_not_buffered() -> None:
-    reader = CommandReader(Limits(max_line_length=1000))
+    reader = CommandReader(Limits(max_line_length=1000), suspend_after=SUSPENDING)
     events = reader.feed(b"a1 X ")
     for _ in range(100):
         events += reader.feed(b"x" * 10_000)
@@ -475,7 +476,7 @@ def test_a_long_line_that_announces_a_literal_plus() -> None:
 
 
 def test_sync_literal_over_the_preauth_limit_is_refused_up_front() -> None:
-    reader = CommandReader()
+    reader = CommandReader(suspend_after=SUSPENDING)
     events = reader.feed(b"a1 LOGIN {9000}\r\n")
     assert events == [
         LiteralTooLarge(
@@ -487,10 +488,10 @@ def test_sync_literal_over_the_preauth_limit_is_refused_up_front() -> None:
 
 
 def test_literal_limit_grows_after_authentication() -> None:
-    reader = CommandReader()
+    reader = CommandReader(suspend_after=SUSPENDING)
     reader.authenticated = True
     assert reader.feed(b"a1 APPEND INBOX {9000}\r\n") == [NeedContinuation("a1", 9000, "APPEND")]
-    reader = CommandReader(Limits(max_literal_size=10_000))
+    reader = CommandReader(Limits(max_literal_size=10_000), suspend_after=SUSPENDING)
     reader.authenticated = True
     events = reader.feed(b"a1 APPEND INBOX {10001}\r\n")
     assert isinstance(events[0], LiteralTooLarge) and events[0].limit == "max_literal_size"
@@ -504,7 +505,7 @@ def test_literals_of_one_command_share_the_budget() -> None:
 
 
 def test_non_sync_literal_over_the_limit_is_skipped_not_stored() -> None:
-    reader = CommandReader()
+    reader = CommandReader(suspend_after=SUSPENDING)
     events = reader.feed(b"a1 APPEND INBOX {1000000+}\r\n")
     assert [type(e) for e in events] == [LiteralTooLarge]
     for _ in range(100):
@@ -514,7 +515,7 @@ def test_non_sync_literal_over_the_limit_is_skipped_not_stored() -> None:
 
 
 def test_a_huge_announced_literal_allocates_nothing() -> None:
-    reader = CommandReader(Limits(max_literal_size=2**40))
+    reader = CommandReader(Limits(max_literal_size=2**40), suspend_after=SUSPENDING)
     reader.authenticated = True
     tracemalloc.start()
     try:
@@ -564,7 +565,7 @@ def test_token_limit() -> None:
 
 
 def test_idle_done() -> None:
-    reader = CommandReader()
+    reader = CommandReader(suspend_after=SUSPENDING)
     reader.authenticated = True
     assert reader.feed(b"a1 IDLE\r\n") == [Command("a1", "IDLE", [], 9)]
     assert reader.suspended
@@ -574,13 +575,13 @@ def test_idle_done() -> None:
 
 
 def test_done_sent_before_the_mode_switch_is_kept() -> None:
-    reader = CommandReader()
+    reader = CommandReader(suspend_after=SUSPENDING)
     assert reader.feed(b"a1 IDLE\r\nDONE\r\na2 NOOP\r\n") == [Command("a1", "IDLE", [], 9)]
     assert reader.expect_done() == [IdleDone(), Command("a2", "NOOP", [], 9)]
 
 
 def test_idle_anything_but_done_is_bad_and_ends_idle() -> None:
-    reader = CommandReader()
+    reader = CommandReader(suspend_after=SUSPENDING)
     reader.feed(b"a1 IDLE\r\n")
     reader.expect_done()
     assert reader.feed(b"a2 NOOP\r\n") == [BadCommand(None, "expected DONE")]
@@ -588,7 +589,7 @@ def test_idle_anything_but_done_is_bad_and_ends_idle() -> None:
 
 
 def test_idle_long_line() -> None:
-    reader = CommandReader(Limits(max_line_length=10))
+    reader = CommandReader(Limits(max_line_length=10), suspend_after=SUSPENDING)
     reader.feed(b"a1 IDLE\r\n")
     reader.expect_done()
     events = reader.feed(b"x" * 50 + b" {5+}\r\na2 NOOP\r\n")
@@ -598,7 +599,7 @@ def test_idle_long_line() -> None:
 
 
 def test_continuation_line_cancel_and_limit() -> None:
-    reader = CommandReader(Limits(max_line_length=30))
+    reader = CommandReader(Limits(max_line_length=30), suspend_after=SUSPENDING)
     reader.feed(b"a1 AUTHENTICATE PLAIN\r\n")
     reader.expect_line()
     (line,) = reader.feed(b"*\r\n")
@@ -612,7 +613,7 @@ def test_continuation_line_cancel_and_limit() -> None:
 
 
 def test_starttls_leftovers_can_be_taken() -> None:
-    reader = CommandReader()
+    reader = CommandReader(suspend_after=SUSPENDING)
     assert reader.feed(b"a1 STARTTLS\r\na2 LOGIN evil injected\r\n") == [
         Command("a1", "STARTTLS", [], 13)
     ]
@@ -622,7 +623,7 @@ def test_starttls_leftovers_can_be_taken() -> None:
 
 
 def test_login_suspends_so_limits_change_before_the_next_command() -> None:
-    reader = CommandReader()
+    reader = CommandReader(suspend_after=SUSPENDING)
     assert reader.feed(b"a1 LOGIN u p\r\na2 APPEND INBOX {9000}\r\n") == [
         Command("a1", "LOGIN", [Atom("u"), Atom("p")], 14)
     ]
@@ -636,7 +637,9 @@ def test_custom_suspending_commands() -> None:
 
 
 def test_flooding_a_suspended_reader_is_fatal() -> None:
-    reader = CommandReader(Limits(max_line_length=100, max_literal_size=100))
+    reader = CommandReader(
+        Limits(max_line_length=100, max_literal_size=100), suspend_after=SUSPENDING
+    )
     reader.feed(b"a1 IDLE\r\n")
     assert reader.feed(b"x" * 200) == []
     assert reader.feed(b"x") == [Fatal("too much data sent without waiting for the server")]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mra.imap.commands import SUSPENDING
 from mra.imap.parser import (
-    SUSPENDING_COMMANDS,
     Atom,
     Command,
     CommandReader,
@@ -76,7 +76,7 @@ def commands(draw: st.DrawFn) -> tuple[bytes, Command]:
     # Not a suspending command: this test is about bytes, the mode tests are elsewhere.
     name = draw(
         st.from_regex(r"[A-Za-z]{1,8}", fullmatch=True).filter(
-            lambda n: n.upper() not in SUSPENDING_COMMANDS
+            lambda n: n.upper() not in SUSPENDING
         )
     )
     args = draw(st.lists(values, max_size=6))
@@ -98,7 +98,7 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
 
 
 def events_of(chunks: list[bytes]) -> list[Event]:
-    reader = CommandReader()
+    reader = CommandReader(suspend_after=SUSPENDING)
     reader.authenticated = True
     return drive(reader, chunks)
 
@@ -131,7 +131,10 @@ def test_every_byte_boundary() -> None:
 )
 @settings(max_examples=300)
 def test_garbage_never_raises(chunks: list[bytes], decisions: list[bool]) -> None:
-    reader = CommandReader(Limits(max_line_length=64, max_literal_size_preauth=16, max_depth=3))
+    reader = CommandReader(
+        Limits(max_line_length=64, max_literal_size_preauth=16, max_depth=3),
+        suspend_after=SUSPENDING,
+    )
     turn = 0
 
     def handle(events: list[Event]) -> None:
@@ -141,7 +144,7 @@ def test_garbage_never_raises(chunks: list[bytes], decisions: list[bool]) -> Non
             if isinstance(event, NeedContinuation):
                 accept = decisions[turn % len(decisions)]
                 handle(reader.accept_literal() if accept else reader.reject_literal())
-            elif isinstance(event, Command) and event.name in SUSPENDING_COMMANDS:
+            elif isinstance(event, Command) and event.name in SUSPENDING:
                 handle(reader.resume())
 
     for chunk in chunks:

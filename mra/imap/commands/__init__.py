@@ -1,0 +1,102 @@
+"""The IMAP command table: every command the server knows, and what it does, in one place.
+
+As Dovecot's `imap-commands.c`, one row per command says where it may run and how the
+dispatcher (mra/imap/session.py) must treat it; the handlers live one module per family:
+
+    auth.py        CAPABILITY NOOP LOGOUT ID STARTTLS LOGIN AUTHENTICATE
+    mailboxes.py   NAMESPACE CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE LIST LSUB STATUS
+    select.py      SELECT EXAMINE CHECK CLOSE UNSELECT EXPUNGE
+    fetch.py       FETCH
+    store.py       STORE COPY MOVE
+    search.py      SEARCH
+    append.py      APPEND (and the go-ahead for literals)
+    idle.py        IDLE
+
+The columns are `spec.Spec`'s: `uses_seqs` (EXPUNGE held back while it runs), `thread` (runs
+in the thread pool), `suspends` (the reader waits after its line), `uid` (has a UID form).
+`capabilities()` is built from what is here: a capability is offered only with the code that
+implements it.
+"""
+
+from __future__ import annotations
+
+from mra.imap.commands import append, auth, fetch, idle, mailboxes, search, select, store
+from mra.imap.commands.spec import (
+    ANY,
+    AUTHENTICATED,
+    NOTAUTH,
+    ONLY_NOTAUTH,
+    ONLY_SELECTED,
+    Spec,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mra.imap.session import ImapSession
+
+_TABLE = [
+    # any state (RFC 3501 6.1)
+    Spec("CAPABILITY", auth.capability, ANY),
+    Spec("NOOP", auth.noop, ANY),
+    Spec("LOGOUT", auth.logout, ANY),
+    Spec("ID", auth.id_, ANY),
+    # not authenticated (6.2)
+    Spec("STARTTLS", auth.starttls, ONLY_NOTAUTH, suspends=True),
+    Spec("LOGIN", auth.login, ONLY_NOTAUTH, suspends=True),
+    Spec("AUTHENTICATE", auth.authenticate, ONLY_NOTAUTH, suspends=True),
+    # authenticated (6.3)
+    Spec("NAMESPACE", mailboxes.namespace, AUTHENTICATED),
+    Spec("SELECT", select.select, AUTHENTICATED),
+    Spec("EXAMINE", select.select, AUTHENTICATED),
+    Spec("CREATE", mailboxes.create, AUTHENTICATED),
+    Spec("DELETE", mailboxes.delete, AUTHENTICATED),
+    Spec("RENAME", mailboxes.rename, AUTHENTICATED),
+    Spec("SUBSCRIBE", mailboxes.subscribe, AUTHENTICATED),
+    Spec("UNSUBSCRIBE", mailboxes.unsubscribe, AUTHENTICATED),
+    Spec("LIST", mailboxes.list_, AUTHENTICATED, thread=True),
+    Spec("LSUB", mailboxes.list_, AUTHENTICATED, thread=True),
+    Spec("STATUS", mailboxes.status, AUTHENTICATED, thread=True),
+    Spec("APPEND", append.append, AUTHENTICATED, thread=True),
+    Spec("IDLE", idle.idle, AUTHENTICATED, suspends=True),
+    # selected (6.4)
+    Spec("CHECK", select.check, ONLY_SELECTED),
+    Spec("CLOSE", select.close, ONLY_SELECTED, thread=True),
+    Spec("UNSELECT", select.close, ONLY_SELECTED),
+    Spec("EXPUNGE", select.expunge, ONLY_SELECTED, thread=True, uid=True),
+    Spec("SEARCH", search.search, ONLY_SELECTED, uses_seqs=True, uid=True),
+    Spec("FETCH", fetch.fetch, ONLY_SELECTED, uses_seqs=True, uid=True),
+    Spec("STORE", store.store, ONLY_SELECTED, uses_seqs=True, thread=True, uid=True),
+    Spec("COPY", store.copy, ONLY_SELECTED, uses_seqs=True, thread=True, uid=True),
+    Spec("MOVE", store.copy, ONLY_SELECTED, uses_seqs=True, thread=True, uid=True),
+]
+
+COMMANDS: dict[str, Spec] = {spec.name: spec for spec in _TABLE}
+SUSPENDING = frozenset(spec.name for spec in _TABLE if spec.suspends)
+
+_BASE_CAPABILITIES = [
+    "IMAP4rev1",
+    "LITERAL+",
+    "SASL-IR",
+    "ID",
+    "IDLE",
+    "NAMESPACE",
+    "UIDPLUS",
+    "MOVE",
+    "UNSELECT",
+    "CHILDREN",
+]
+
+
+def capabilities(s: ImapSession) -> list[str]:
+    """What the session offers now (RFC 3501 7.2.1): the login ones before login."""
+    caps = list(_BASE_CAPABILITIES)
+    if s.state == NOTAUTH:
+        if s.conn.tls_available and not s.conn.tls:
+            caps.append("STARTTLS")
+        plaintext = s.services.plaintext_allowed(s.conn)
+        if not plaintext:
+            caps.append("LOGINDISABLED")
+        mechanisms = getattr(s.services.auth, "mechanisms", None)
+        if mechanisms is not None:
+            caps += [f"AUTH={m}" for m in mechanisms(plaintext)]
+    return caps

@@ -1,0 +1,107 @@
+"""Selecting and leaving a mailbox: SELECT, EXAMINE (RFC 3501 6.3.1-2), CLOSE, UNSELECT
+(RFC 3691), CHECK, EXPUNGE and UID EXPUNGE (RFC 3501 6.4, RFC 4315 2.1).
+
+Opening a mailbox reads its listing and uidlist, which grows with the folder: it runs in the
+thread pool. A SELECT of another mailbox first leaves the current one (`[CLOSED]`, RFC 7162
+3.2.11), so a failed SELECT leaves the session in the authenticated state (RFC 3501 6.3.1).
+"""
+
+from __future__ import annotations
+
+from mailstore.errors import MailError
+from mra import log
+from mra.imap import response as r
+from mra.imap.commands.spec import Request
+from mra.imap.parser import ArgumentError, as_mailbox, as_sequence_set
+from mra.imap.selected import SelectedView
+from mra.session import Call, Output, Send
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mra.imap.session import ImapSession
+
+SYSTEM_FLAGS = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"]
+MAX_KEYWORDS = 26  # Dovecot's Maildir keyword letters a-z: past them no new keyword fits
+
+
+def select(s: ImapSession, req: Request) -> list[Output]:
+    if len(req.args) != 1:
+        raise ArgumentError(f"{req.name} needs a mailbox name")
+    name = as_mailbox(req.args[0])
+    readonly = req.name == "EXAMINE"
+    store = s.mailstore()
+    closed = r.say(None, r.PREVIOUS_CLOSED) if s.view is not None else b""
+    s.unselect()
+
+    def opened(result: object) -> list[Output]:
+        if isinstance(result, MailError):
+            return [Send(closed + r.store_error(req.tag, result))]
+        if isinstance(result, BaseException):
+            log.error("select-failed", mailbox=name, error=repr(result))
+            return [Send(closed + r.say(req.tag, r.CANNOT_OPEN))]
+        assert isinstance(result, SelectedView)
+        s.select(result)
+        done = r.say(
+            req.tag,
+            r.EXAMINED if readonly else r.SELECTED,
+            r.Code.READ_ONLY if readonly else r.Code.READ_WRITE,
+        )
+        return [Send(closed + _select_response(result) + done)]
+
+    return [Call(lambda: SelectedView(store.mailbox(name), readonly), opened)]
+
+
+def _select_response(view: SelectedView) -> bytes:
+    box = view.box
+    keywords = box.known_keywords()
+    flags = SYSTEM_FLAGS + keywords
+    if view.readonly:
+        permanent: list[str] = []
+    else:
+        permanent = [*flags, "\\*"] if len(keywords) < MAX_KEYWORDS else flags
+    out = [
+        r.flags_response(flags),
+        r.say(None, r.FLAGS_PERMITTED, r.Code.permanentflags(permanent)),
+        r.exists(len(view)),
+        r.recent(len(view.recent)),
+    ]
+    unseen = view.first_unseen()
+    if unseen is not None:
+        out.append(r.say(None, r.FIRST_UNSEEN, r.Code.unseen(unseen)))
+    out.append(r.say(None, r.UIDS_VALID, r.Code.uidvalidity(box.uidvalidity)))
+    out.append(r.say(None, r.NEXT_UID, r.Code.uidnext(box.next_uid)))
+    return b"".join(out)
+
+
+def check(s: ImapSession, req: Request) -> list[Output]:
+    return s.ok(req)
+
+
+def close(s: ImapSession, req: Request) -> list[Output]:
+    """CLOSE expunges silently (RFC 3501 6.4.2); UNSELECT does not (RFC 3691)."""
+    view = s.selected()
+    if req.name == "CLOSE" and not view.readonly:
+        view.box.expunge([u for u in view.uids if _deleted(view, u)])
+    s.unselect()
+    return [Send(r.say(req.tag, r.CLOSED if req.name == "CLOSE" else r.UNSELECTED))]
+
+
+def _deleted(view: SelectedView, uid: int) -> bool:
+    msg = view.message(uid)
+    return msg is not None and msg.deleted
+
+
+def expunge(s: ImapSession, req: Request) -> list[Output]:
+    view = s.selected()
+    if view.readonly:
+        raise r.Refusal(r.READ_ONLY)
+    candidates = view.uids
+    if req.uid:
+        if len(req.args) != 1:
+            raise ArgumentError("UID EXPUNGE needs a UID set")
+        wanted = as_sequence_set(req.args[0]).resolve_uids(view.uids)
+        candidates = [view.uids[i - 1] for rng in wanted for i in rng]
+    elif req.args:
+        raise ArgumentError("EXPUNGE takes no arguments")
+    removed = view.box.expunge([u for u in candidates if _deleted(view, u)])
+    return s.ok(req, untagged=b"".join(view.forget(removed)))
