@@ -1,11 +1,15 @@
-"""IMAP4rev1 (RFC 3501), sans-I/O: bytes in, events out; responses built as bytes.
+"""IMAP4rev1 (RFC 3501) and its extensions, sans-I/O: bytes in, events out; responses as bytes.
 
-- `mra.imap.parser`: `CommandReader` turns received bytes into `Command`, `NeedContinuation`,
-  `BadCommand`... events holding typed values (`Atom`, `String`, `ParenList`, `FetchAtt`), and
-  the `as_*` helpers interpret those values.
-- `mra.imap.response`: the only writer of bytes: quoting, response codes, response lines, and
-  the one mapping of store errors to `NO [CODE]`.
-- `mra.imap.sequence`: sequence sets: parse, resolve against a mailbox, format.
+- `parser`: `CommandReader` turns received bytes into `Command`, `NeedContinuation`,
+  `BadCommand`... events holding the values of `values` (`Atom`, `String`, `ParenList`,
+  `FetchAtt`); `arguments`' `as_*` helpers interpret those values where a command puts them.
+- `session`: the connection's state and the dispatcher; `commands/`: the command table and one
+  handler module per command family.
+- `response`: the only writer of bytes: quoting, response codes, response lines, every fixed
+  status text, and the one mapping of store errors to `NO [CODE]`.
+- `selected`: one session's view of its selected mailbox (sequence numbers, untagged updates).
+- `fetch`, `search` + `searching`, `mime`, `patterns`, `sequence`: what FETCH, SEARCH and LIST
+  compute, and sequence sets.
 
 Nothing in this package does I/O or imports Twisted; `mra.net` adapts it to connections.
 """

@@ -11,7 +11,8 @@ import datetime
 
 from mra.imap import mime
 from mra.imap import response as r
-from mra.imap.parser import ArgumentError, Atom, FetchAtt, ParenList, Section, Value
+from mra.imap.arguments import ArgumentError
+from mra.imap.values import Atom, FetchAtt, ParenList, Section, Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -28,24 +28,7 @@ Events
     The client sent too much while the reader was waiting for the session (below): answer
     `* BYE message` and close. Nothing else ever ends the connection.
 
-Values (`Value` = Atom | String | ParenList | FetchAtt)
-------------------------------------------------------
-`Atom(value: str)`
-    Any run of non-special CHARs, as sent (not upper-cased): keywords, flags (`\\Seen`), numbers,
-    sequence sets (`1:*`), LIST patterns (`%`), dates (`1-Feb-1994`), mailbox names. The reader
-    cannot tell `12` the number from `12` the set or the mailbox, so it does not try: the
-    `as_*` helpers below interpret a value in the place the command gives it.
-`Nil(value: str)`
-    An `Atom` spelling NIL in any case. It is an Atom, so `as_astring(Nil("nil"))` is b"nil", a
-    mailbox named nil; match `Nil()` before `Atom()` where NIL means nil.
-`String(value: bytes, is_literal: bool)`
-    A quoted string (escapes removed) or a literal, synchronizing or not.
-`ParenList(items: tuple[Value, ...])`
-    A parenthesized list.
-`FetchAtt(name, section, partial)`
-    `BODY[...]`, `BODY.PEEK[...]`, `BINARY[...]`, `BINARY.PEEK[...]`, `BINARY.SIZE[...]`, whose
-    brackets hold spaces and a list and so cannot be an atom: `Section(part, text, fields)` and
-    `partial = (origin, count)` for `<origin.count>`.
+Values: see values.py. The `as_*` helpers that interpret them: see arguments.py.
 
 Strictness
 ----------
@@ -93,126 +76,32 @@ injection) or COMPRESS (to inflate and feed again).
 
 Calling a mode method in the wrong state is a bug in the session: RuntimeError.
 
-Helpers
--------
-`as_astring`, `as_string`, `as_nstring`, `as_atom`, `as_number`, `as_list`, `as_flag`,
-`as_flag_list`, `as_mailbox` (modified UTF-7 decoded, INBOX in any case is "INBOX"),
-`as_list_mailbox` (LIST patterns), `as_sequence_set`, `as_date`, `as_date_time` interpret one
-value, raising `ArgumentError` (answer BAD with its message); `as_mailbox` may also raise the
-store's `InvalidName` for bad modified UTF-7 (answer as a store error).
 """
 
 from __future__ import annotations
 
-import datetime
 import re
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from mailstore.names import INBOX, decode_mutf7
-from mra.imap.sequence import SequenceError, SequenceSet
+from mra.imap.arguments import ArgumentError, as_astring
+from mra.imap.values import Atom, FetchAtt, Nil, ParenList, Section, String, Value
 
 __all__ = [
-    "ArgumentError",
-    "Atom",
     "BadCommand",
     "Command",
     "CommandReader",
     "ContinuationLine",
     "Event",
     "Fatal",
-    "FetchAtt",
     "IdleDone",
     "LimitExceeded",
     "Limits",
     "LineTooLong",
     "LiteralTooLarge",
     "NeedContinuation",
-    "Nil",
-    "ParenList",
-    "Section",
-    "String",
-    "Value",
-    "as_astring",
-    "as_atom",
-    "as_date",
-    "as_date_time",
-    "as_flag",
-    "as_flag_list",
-    "as_list",
-    "as_list_mailbox",
-    "as_mailbox",
-    "as_nstring",
-    "as_number",
-    "as_sequence_set",
-    "as_string",
 ]
-
-# --- values ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Atom:
-    """An atom as sent (ASCII, case kept)."""
-
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class Nil(Atom):
-    """The atom NIL (any case): nil where the grammar has `nstring`, else the atom itself."""
-
-
-@dataclass(frozen=True, slots=True)
-class String:
-    """A quoted string (escapes removed) or a literal."""
-
-    value: bytes
-    is_literal: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Section:
-    """The inside of `BODY[...]` (RFC 3501 `section`); `BODY[]` is `Section()`.
-
-    `part` is the MIME part path (`1.2` -> (1, 2)); `text` is None, "HEADER", "HEADER.FIELDS",
-    "HEADER.FIELDS.NOT", "TEXT" or "MIME" (upper-cased); `fields` the header names of
-    HEADER.FIELDS[.NOT], as sent.
-    """
-
-    part: tuple[int, ...] = ()
-    text: str | None = None
-    fields: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class FetchAtt:
-    """A FETCH item with a section: `BODY.PEEK[1.HEADER]<0.100>`.
-
-    `name` is upper-case: BODY, BODY.PEEK, BINARY, BINARY.PEEK or BINARY.SIZE; `partial` is
-    `(origin, count)` (count > 0) or None.
-    """
-
-    name: str
-    section: Section
-    partial: tuple[int, int] | None = None
-
-    @property
-    def peek(self) -> bool:
-        """True for the .PEEK forms, which do not set \\Seen."""
-        return self.name.endswith(".PEEK")
-
-
-Value: TypeAlias = "Atom | String | ParenList | FetchAtt"
-
-
-@dataclass(frozen=True, slots=True)
-class ParenList:
-    """A parenthesized list."""
-
-    items: tuple[Value, ...]
-
 
 # --- events ---------------------------------------------------------------------------------
 
@@ -853,184 +742,3 @@ class CommandReader:
             self._consumed += len(buf)
             buf.clear()
             yield
-
-
-# --- interpreting values --------------------------------------------------------------------
-
-
-class ArgumentError(ValueError):
-    """An argument of the wrong kind or form: answer `tag BAD <message>`."""
-
-
-_ASTRING_ATOM_RE = re.compile(r'[^\x00-\x20\x7f-\uffff(){%*"\\]+')
-_LIST_ATOM_RE = re.compile(r'[^\x00-\x20\x7f-\uffff(){"\\]+')
-_KEYWORD_RE = re.compile(r'[^\x00-\x20\x7f-\uffff(){%*"\\\]]+')
-_SYSTEM_FLAGS = {
-    f.upper(): f for f in ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
-}
-_NUMBER_RE = re.compile(r"[0-9]{1,20}")
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_DATE_RE = re.compile(rb"([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})")
-_DATE_TIME_RE = re.compile(
-    rb"( [0-9]|[0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})"
-    rb" ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{4})"
-)
-
-
-def _kind(value: Value) -> str:
-    return type(value).__name__.lower()
-
-
-def as_astring(value: Value) -> bytes:
-    """`astring`: an atom of ASTRING-CHARs (so NIL is the three letters) or a string."""
-    if isinstance(value, String):
-        return value.value
-    if isinstance(value, Atom) and _ASTRING_ATOM_RE.fullmatch(value.value):
-        return value.value.encode("ascii")
-    raise ArgumentError(f"expected a string, got {_kind(value)}")
-
-
-def as_string(value: Value) -> bytes:
-    """`string`: quoted or literal, not an atom."""
-    if isinstance(value, String):
-        return value.value
-    raise ArgumentError(f"expected a quoted string or literal, got {_kind(value)}")
-
-
-def as_nstring(value: Value) -> bytes | None:
-    """`nstring`: NIL (None) or a string."""
-    if isinstance(value, Nil):
-        return None
-    return as_string(value)
-
-
-def as_atom(value: Value) -> str:
-    """An atom's text as sent (NIL included); upper-case it to compare with keywords."""
-    if isinstance(value, Atom):
-        return value.value
-    raise ArgumentError(f"expected an atom, got {_kind(value)}")
-
-
-def as_number(value: Value, *, nonzero: bool = False, maximum: int = _MAX_NUMBER) -> int:
-    """`number` (unsigned 32-bit by default; RFC 9051 number64: maximum=2**63 - 1)."""
-    if isinstance(value, Atom) and _NUMBER_RE.fullmatch(value.value):
-        n = int(value.value)
-        if n > maximum:
-            raise ArgumentError(f"number {value.value} is too large")
-        if nonzero and n == 0:
-            raise ArgumentError("expected a number greater than zero")
-        return n
-    raise ArgumentError("expected a number")
-
-
-def as_list(value: Value) -> tuple[Value, ...]:
-    """A parenthesized list's items."""
-    if isinstance(value, ParenList):
-        return value.items
-    raise ArgumentError(f"expected a parenthesized list, got {_kind(value)}")
-
-
-def as_flag(value: Value) -> str:
-    """`flag`: a system flag (case normalised: `\\seen` -> `\\Seen`), `\\`-extension or keyword."""
-    if isinstance(value, Atom) and not isinstance(value, Nil):
-        text = value.value
-        if text.startswith("\\"):
-            if _KEYWORD_RE.fullmatch(text, 1):
-                return _SYSTEM_FLAGS.get(text.upper(), text)
-        elif _KEYWORD_RE.fullmatch(text):
-            return text
-    raise ArgumentError("invalid flag")
-
-
-def as_flag_list(value: Value) -> list[str]:
-    """`flag-list`: `(flag *(SP flag))`, possibly empty."""
-    return [as_flag(item) for item in as_list(value)]
-
-
-def _ascii(raw: bytes) -> str:
-    try:
-        return raw.decode("ascii")
-    except UnicodeDecodeError:
-        raise ArgumentError("mailbox names are 7-bit: modified UTF-7 (RFC 3501 5.1.3)") from None
-
-
-def as_mailbox(value: Value) -> str:
-    """`mailbox`: an astring in modified UTF-7, decoded; INBOX in any case is "INBOX".
-
-    Raises ArgumentError, or the store's InvalidName for malformed modified UTF-7.
-    """
-    text = _ascii(as_astring(value))
-    if text.upper() == INBOX:
-        return INBOX
-    return decode_mutf7(text)
-
-
-def as_list_mailbox(value: Value) -> str:
-    """`list-mailbox` (LIST/LSUB patterns): like a mailbox, but atoms may hold `%` and `*`."""
-    if isinstance(value, String):
-        text = _ascii(value.value)
-    elif isinstance(value, Atom) and _LIST_ATOM_RE.fullmatch(value.value):
-        text = value.value
-    else:
-        raise ArgumentError(f"expected a mailbox pattern, got {_kind(value)}")
-    return decode_mutf7(text)
-
-
-def as_sequence_set(value: Value) -> SequenceSet:
-    """`sequence-set` (resolve it with the mailbox: see sequence.py)."""
-    if isinstance(value, Atom):
-        try:
-            return SequenceSet.parse(value.value)
-        except SequenceError as exc:
-            raise ArgumentError(str(exc)) from None
-    raise ArgumentError(f"expected a sequence set, got {_kind(value)}")
-
-
-def _month(name: bytes) -> int:
-    try:
-        return _MONTHS.index(name.decode("ascii").upper()) + 1
-    except ValueError:
-        raise ArgumentError("invalid month name") from None
-
-
-def as_date(value: Value) -> datetime.date:
-    """`date` (SEARCH SINCE ...): `1-Feb-1994`, bare or quoted."""
-    if isinstance(value, Atom):
-        raw = value.value.encode("ascii")
-    elif isinstance(value, String):
-        raw = value.value
-    else:
-        raise ArgumentError(f"expected a date, got {_kind(value)}")
-    m = _DATE_RE.fullmatch(raw)
-    if m is None:
-        raise ArgumentError("invalid date: expected d-Mon-yyyy")
-    try:
-        return datetime.date(int(m.group(3)), _month(m.group(2)), int(m.group(1)))
-    except ValueError:
-        raise ArgumentError("invalid date") from None
-
-
-def as_date_time(value: Value) -> datetime.datetime:
-    """`date-time` (APPEND): `"dd-Mon-yyyy hh:mm:ss +zzzz"`, as an aware datetime."""
-    if not isinstance(value, String):
-        raise ArgumentError(f"expected a quoted date-time, got {_kind(value)}")
-    m = _DATE_TIME_RE.fullmatch(value.value)
-    if m is None:
-        raise ArgumentError('invalid date-time: expected "dd-Mon-yyyy hh:mm:ss +zzzz"')
-    zone = int(m.group(8))
-    hours, minutes = divmod(zone, 100)
-    if minutes >= 60:
-        raise ArgumentError("invalid time zone")
-    offset = datetime.timedelta(hours=hours, minutes=minutes)
-    try:
-        return datetime.datetime(
-            int(m.group(3)),
-            _month(m.group(2)),
-            int(m.group(1)),
-            int(m.group(4)),
-            int(m.group(5)),
-            int(m.group(6)),
-            tzinfo=datetime.timezone(-offset if m.group(7) == b"-" else offset),
-        )
-    except ValueError:
-        raise ArgumentError("invalid date-time") from None

@@ -47,8 +47,9 @@ from typing import ClassVar
 
 from mailstore.errors import ErrorKind, MailError
 from mailstore.names import INBOX, encode_mutf7
-from mra.imap.parser import BadCommand, FetchAtt
+from mra.imap.parser import BadCommand
 from mra.imap.sequence import format_set
+from mra.imap.values import FetchAtt
 
 __all__ = [
     "CRLF",

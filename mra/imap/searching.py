@@ -4,8 +4,9 @@ resolve against this session's numbering, and each message is read only if a key
 from __future__ import annotations
 
 from mra.imap import search
-from mra.imap.parser import ArgumentError, Atom, FetchAtt, ParenList, String, Value
+from mra.imap.arguments import ArgumentError
 from mra.imap.sequence import SequenceError, SequenceSet
+from mra.imap.values import Atom, FetchAtt, ParenList, String, Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import bisect
 
 from mra.imap import response as r
-from mra.imap.parser import Value, as_sequence_set
+from mra.imap.arguments import as_sequence_set
+from mra.imap.values import Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -32,11 +32,10 @@ from mailstore.errors import MailError
 from mra import log
 from mra.imap import commands
 from mra.imap import response as r
+from mra.imap.arguments import ArgumentError
 from mra.imap.commands import append, auth, idle
 from mra.imap.commands.spec import AUTH, AUTHENTICATED, NOTAUTH, SELECTED, Request
 from mra.imap.parser import (
-    ArgumentError,
-    Atom,
     BadCommand,
     Command,
     CommandReader,
@@ -48,6 +47,7 @@ from mra.imap.parser import (
     NeedContinuation,
 )
 from mra.imap.sequence import SequenceError
+from mra.imap.values import Atom
 from mra.session import Call, Close, Delay, Output, Send, Session, StartTLS, Stream
 
 TYPE_CHECKING = False

@@ -9,17 +9,11 @@ the store before the tagged OK: the handler runs in the thread pool.
 from __future__ import annotations
 
 from mra.imap import response as r
+from mra.imap.arguments import ArgumentError, as_date_time, as_flag_list, as_mailbox
 from mra.imap.commands.spec import Request
 from mra.imap.commands.store import target
-from mra.imap.parser import (
-    ArgumentError,
-    NeedContinuation,
-    ParenList,
-    String,
-    as_date_time,
-    as_flag_list,
-    as_mailbox,
-)
+from mra.imap.parser import NeedContinuation
+from mra.imap.values import ParenList, String
 from mra.session import Output, Send
 
 TYPE_CHECKING = False

@@ -14,8 +14,10 @@ import binascii
 from mra import log
 from mra.auth.glue import sasl_outputs
 from mra.imap import response as r
+from mra.imap.arguments import ArgumentError, as_astring
 from mra.imap.commands.spec import LOGOUT, Request
-from mra.imap.parser import ArgumentError, Atom, ContinuationLine, as_astring
+from mra.imap.parser import ContinuationLine
+from mra.imap.values import Atom
 from mra.session import Call, Close, Delay, Output, Send, StartTLS
 
 TYPE_CHECKING = False

@@ -12,8 +12,8 @@ from __future__ import annotations
 from mailstore.errors import NotFound
 from mra.imap import fetch as items
 from mra.imap import response as r
+from mra.imap.arguments import ArgumentError
 from mra.imap.commands.spec import Request
-from mra.imap.parser import ArgumentError
 from mra.session import Output, Stream
 
 TYPE_CHECKING = False

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from mailstore.names import INBOX, SEPARATOR
 from mra.imap import response as r
+from mra.imap.arguments import ArgumentError, as_list_mailbox, as_mailbox
 from mra.imap.commands.spec import Request
-from mra.imap.parser import ArgumentError, Atom, ParenList, as_list_mailbox, as_mailbox
 from mra.imap.patterns import Pattern
+from mra.imap.values import Atom, ParenList
 from mra.session import Output
 
 TYPE_CHECKING = False

@@ -11,8 +11,8 @@ from __future__ import annotations
 from mailstore.errors import MailError
 from mra import log
 from mra.imap import response as r
+from mra.imap.arguments import ArgumentError, as_mailbox, as_sequence_set
 from mra.imap.commands.spec import Request
-from mra.imap.parser import ArgumentError, as_mailbox, as_sequence_set
 from mra.imap.selected import SelectedView
 from mra.session import Call, Output, Send
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from mra.imap.parser import Value
+from mra.imap.values import Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from mailstore.errors import NotFound
 from mra.imap import response as r
+from mra.imap.arguments import ArgumentError, as_flag_list, as_mailbox
 from mra.imap.commands.spec import Request
-from mra.imap.parser import ArgumentError, Atom, ParenList, as_flag_list, as_mailbox
+from mra.imap.values import Atom, ParenList
 from mra.session import Output, Send
 
 TYPE_CHECKING = False

@@ -5,13 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from mra.imap.commands import SUSPENDING
-from mra.imap.parser import (
-    Command,
-    CommandReader,
-    Event,
-    Limits,
-    NeedContinuation,
-)
+from mra.imap.parser import Command, CommandReader, Event, Limits, NeedContinuation
 
 
 def drive(reader: CommandReader, chunks: Iterable[bytes], *, resume: bool = True) -> list[Event]:

@@ -7,14 +7,8 @@ import datetime
 import pytest
 
 from mailstore.errors import InvalidName
-from mra.imap.parser import (
+from mra.imap.arguments import (
     ArgumentError,
-    Atom,
-    FetchAtt,
-    Nil,
-    ParenList,
-    Section,
-    String,
     as_astring,
     as_atom,
     as_date,
@@ -30,6 +24,7 @@ from mra.imap.parser import (
     as_string,
 )
 from mra.imap.sequence import SequenceSet
+from mra.imap.values import Atom, FetchAtt, Nil, ParenList, Section, String
 from tests.unit.imap._util import command
 
 

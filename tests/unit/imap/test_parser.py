@@ -8,24 +8,19 @@ import pytest
 
 from mra.imap.commands import SUSPENDING
 from mra.imap.parser import (
-    Atom,
     BadCommand,
     Command,
     CommandReader,
     ContinuationLine,
     Fatal,
-    FetchAtt,
     IdleDone,
     LimitExceeded,
     Limits,
     LineTooLong,
     LiteralTooLarge,
     NeedContinuation,
-    Nil,
-    ParenList,
-    Section,
-    String,
 )
+from mra.imap.values import Atom, FetchAtt, Nil, ParenList, Section, String
 from tests.unit.imap._util import command, drive, parse
 
 # --- RFC 3501 transcripts -----------------------------------------------------------------------

@@ -6,20 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mra.imap.commands import SUSPENDING
-from mra.imap.parser import (
-    Atom,
-    Command,
-    CommandReader,
-    Event,
-    FetchAtt,
-    Limits,
-    NeedContinuation,
-    Nil,
-    ParenList,
-    Section,
-    String,
-    Value,
-)
+from mra.imap.parser import Command, CommandReader, Event, Limits, NeedContinuation
+from mra.imap.values import Atom, FetchAtt, Nil, ParenList, Section, String, Value
 from tests.unit.imap._util import drive
 
 Encoded = tuple[bytes, Value]

@@ -16,18 +16,9 @@ from mailstore.errors import (
     NotFound,
 )
 from mra.imap import response as r
-from mra.imap.parser import (
-    BadCommand,
-    FetchAtt,
-    LineTooLong,
-    LiteralTooLarge,
-    Nil,
-    String,
-    Value,
-    as_astring,
-    as_mailbox,
-    as_nstring,
-)
+from mra.imap.arguments import as_astring, as_mailbox, as_nstring
+from mra.imap.parser import BadCommand, LineTooLong, LiteralTooLarge
+from mra.imap.values import FetchAtt, Nil, String, Value
 from tests.unit.imap._util import command
 
 # --- values -------------------------------------------------------------------------------------
