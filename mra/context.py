@@ -64,6 +64,10 @@ class Services:
         from mra.auth.throttle import ConnectionLimits
 
         self.limits = ConnectionLimits()
+        from mra.imap.parser import LiteralPool
+
+        # IMAP literal octets all sessions of this process may hold at once (SECURITY.md 2).
+        self.literal_pool = LiteralPool(256 * 1024 * 1024)
 
     def plaintext_allowed(self, conn: Connection) -> bool:
         return conn.secure or self.config.auth.allow_plaintext

@@ -4,8 +4,11 @@ A session never touches a socket, a thread or a timer. It is fed events and answ
 of outputs, which the adapter (mra/net/adapter.py, the only Twisted code) carries out in order:
 
     Send(data)            write bytes
-    Stream(chunks, then)  write an iterator of byte chunks with back-pressure (RETR, FETCH of a
-                          big body), then call `then()` for more outputs
+    Stream(chunks, then, threaded=False)
+                          write an iterator of byte chunks with back-pressure (RETR, FETCH of a
+                          big body), then call `then()` for more outputs. `threaded=True`: each
+                          `next(chunks)` runs in the thread pool, one at a time, because making
+                          a chunk reads and parses messages (FETCH); the reactor only writes
     Call(fn, then)        run the blocking `fn()` in the thread pool (password hashing, opening
                           a big mailbox); `then(result_or_exception)` gives the next outputs.
                           Input is held back until it completes, so commands run in order
@@ -42,11 +45,14 @@ class Send(Output):
 
 
 class Stream(Output):
-    __slots__ = ("chunks", "then")
+    __slots__ = ("chunks", "then", "threaded")
 
-    def __init__(self, chunks: Iterator[bytes], then: Callable[[], list[Output]]) -> None:
+    def __init__(
+        self, chunks: Iterator[bytes], then: Callable[[], list[Output]], threaded: bool = False
+    ) -> None:
         self.chunks = chunks
         self.then = then
+        self.threaded = threaded
 
 
 class Call(Output):

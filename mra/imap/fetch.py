@@ -76,6 +76,14 @@ def sets_seen(items: list[Item]) -> bool:
     return any((isinstance(i, FetchAtt) and not i.peek) or i in SETS_SEEN for i in items)
 
 
+CHEAP = frozenset({"UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE"})
+
+
+def reads_messages(items: list[Item]) -> bool:
+    """Whether rendering opens message files (anything but UID, FLAGS, sizes and dates)."""
+    return any(i not in CHEAP for i in items)
+
+
 def internaldate(seconds: float) -> bytes:
     dt = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
     return r.date_time(dt)

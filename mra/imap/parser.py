@@ -82,7 +82,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from mra.imap.arguments import ArgumentError, as_astring
@@ -99,8 +99,10 @@ __all__ = [
     "LimitExceeded",
     "Limits",
     "LineTooLong",
+    "LiteralPool",
     "LiteralTooLarge",
     "NeedContinuation",
+    "ServerBusy",
 ]
 
 # --- events ---------------------------------------------------------------------------------
@@ -112,6 +114,9 @@ class Command:
     name: str
     args: list[Value]
     raw_size: int
+    literal_size: int = field(default=0, compare=False)
+    """Octets of its literals, reserved in the reader's `LiteralPool`: the session gives them
+    back (`pool.release`) once the command has finished."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +133,8 @@ class BadCommand:
     tag: str | None
     message: str
     code: str | None = None
+
+    status = "BAD"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +154,14 @@ class LiteralTooLarge(LimitExceeded):
     """A literal was announced over the budget; refused before any of it was read."""
 
     size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerBusy(BadCommand):
+    """The process already holds all the literal octets it may (`LiteralPool`): answer `NO
+    [UNAVAILABLE]`, the client may try again; nothing of the literal was kept."""
+
+    status = "NO"
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,11 +200,38 @@ class Limits:
     max_literal_size_preauth: int = 8 * KIB
     """All literals of one command before `reader.authenticated` is set."""
     max_literal_size: int = 50 * KIB * KIB
-    """All literals of one command once authenticated: set it to the largest message size."""
+    """All literals of one command that carries messages (APPEND: the session names them,
+    `message_commands`) once authenticated: set it to the largest message size."""
+    max_other_literal_size: int = 64 * KIB
+    """All literals of any other command once authenticated (a SEARCH string, a mailbox
+    name): they are never messages, and 10 unfinished 45 MB SEARCH literals held 460 MB."""
     max_depth: int = 64
     """Nesting of parenthesized lists."""
     max_tokens: int = 10_000
     """Values (atoms, strings, lists, header names) in one command."""
+
+
+class LiteralPool:
+    """The literal octets every reader of a process may hold at once (issue #17).
+
+    A literal is reserved when announced, before any of it is read, and stays reserved while
+    its command waits and runs; the reader gives back what it abandons, the session what a
+    finished command held (`Command.literal_size`) and, on close, everything. One pool per
+    process, shared by its sessions on the reactor thread.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def reserve(self, n: int) -> bool:
+        if self.held + n > self.limit:
+            return False
+        self.held += n
+        return True
+
+    def release(self, n: int) -> None:
+        self.held = max(0, self.held - n)
 
 
 # --- grammar --------------------------------------------------------------------------------
@@ -251,12 +293,17 @@ class CommandReader:
         limits: Limits | None = None,
         *,
         suspend_after: frozenset[str] = frozenset(),
+        message_commands: frozenset[str] = frozenset({"APPEND"}),
+        pool: LiteralPool | None = None,
     ) -> None:
         self.limits = limits if limits is not None else Limits()
         self.authenticated = False
         """Set by the session after LOGIN/AUTHENTICATE: the next command gets the larger
         literal budget."""
         self._suspend_after = suspend_after
+        self._message_commands = message_commands
+        self._pool = pool if pool is not None else LiteralPool(2**62)
+        self._reserved = 0  # octets of the command being read, reserved in the pool
         self._buf = bytearray()
         self._events: list[Event] = []
         self._mode = _COMMAND
@@ -342,6 +389,20 @@ class CommandReader:
         self._buf.clear()
         return data
 
+    def close(self) -> None:
+        """The connection is gone: give back what the command being read had reserved, and
+        free what it holds now rather than when the garbage collector finds the cycle
+        between the reader and its generator (an idle server may not look for hours)."""
+        self._give_back()
+        self._gen.close()
+        self._buf.clear()
+        self._events.clear()
+        self._mode = _DEAD
+
+    def _give_back(self) -> None:
+        self._pool.release(self._reserved)
+        self._reserved = 0
+
     def _switch(self, mode: str) -> list[Event]:
         if self._mode != _SUSPENDED or self._awaiting_literal:
             raise RuntimeError(f"the reader is not suspended (mode {self._mode})")
@@ -370,10 +431,11 @@ class CommandReader:
                 else:
                     yield from self._continuation_line()
             except _Bad as exc:
+                self._give_back()
                 self._events.append(exc.event)
                 yield from self._resync(exc)
             except _Abandon:
-                pass
+                self._give_back()
             # The one-line modes end after their line, resync included.
             if mode == _DONE:
                 self._mode = _COMMAND
@@ -403,11 +465,6 @@ class CommandReader:
         line = yield from self._next_line(first=True)
         if not line:
             return  # an empty line: ignored
-        # Read now, not before the line arrived: the session may have changed it meanwhile.
-        limits = self.limits
-        self._literal_budget = (
-            limits.max_literal_size if self.authenticated else limits.max_literal_size_preauth
-        )
         m = _TAG_RE.match(line)
         if m is None or (m.end() < len(line) and line[m.end()] != SP):
             raise self._bad("missing or invalid tag")
@@ -422,9 +479,18 @@ class CommandReader:
             raise self._bad("invalid command name")
         name = m.group().decode("ascii").upper()
         self._name = name
+        # Read now, not before the line arrived: the session may have changed it meanwhile.
+        limits = self.limits
+        if not self.authenticated:
+            self._literal_budget = limits.max_literal_size_preauth
+        elif name in self._message_commands:
+            self._literal_budget = limits.max_literal_size
+        else:
+            self._literal_budget = limits.max_other_literal_size
         self._lpos = m.end()
         args = yield from self._items(0, in_list=False)
-        self._events.append(Command(self._tag, name, args, self._consumed - start))
+        held, self._reserved = self._reserved, 0  # now the session's to give back
+        self._events.append(Command(self._tag, name, args, self._consumed - start, held))
         if name in self._suspend_after:
             self._mode = _SUSPENDED
 
@@ -523,12 +589,20 @@ class CommandReader:
         self._lpos = m.end()
         size = int(m.group(1))
         if size > self._literal_budget:
-            limit = "max_literal_size" if self.authenticated else "max_literal_size_preauth"
+            if not self.authenticated:
+                limit = "max_literal_size_preauth"
+            elif self._name in self._message_commands:
+                limit = "max_literal_size"
+            else:
+                limit = "max_other_literal_size"
             raise _Bad(
                 LiteralTooLarge(
                     self._tag, f"literal of {size} octets is too large", "TOOBIG", limit, size
                 )
             )
+        if not self._pool.reserve(size):
+            raise _Bad(ServerBusy(self._tag, "Server busy, try again later", "UNAVAILABLE"))
+        self._reserved += size
         if not m.group(2):
             assert self._tag is not None
             self._events.append(NeedContinuation(self._tag, size, self._name))
@@ -703,18 +777,21 @@ class CommandReader:
             del buf[:n]
             self._consumed += n
             return data
-        chunks: list[bytes | bytearray] = []
+        # One growing buffer, not a list of the received pieces: a big literal then lives in
+        # one mapping that goes back to the system when freed, where 700 pieces of 64 KiB
+        # would leave the heap fragmented and the process as big as before.
+        data = bytearray()
         remaining = n
         while remaining:
             if not buf:
                 yield
                 continue
             k = min(remaining, len(buf))
-            chunks.append(buf[:k])
+            data += buf[:k]
             del buf[:k]
             self._consumed += k
             remaining -= k
-        return b"".join(chunks)
+        return bytes(data)
 
     def _skip(self, n: int) -> _Reading:
         buf = self._buf

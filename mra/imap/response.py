@@ -365,8 +365,11 @@ def bad(tag: str | None, text: str, code: Code | None = None) -> bytes:
 
 
 def bad_command(event: BadCommand) -> bytes:
-    """The answer to the reader's BadCommand (and its LimitExceeded subclasses)."""
+    """The answer to the reader's BadCommand (and its subclasses: LimitExceeded, and
+    ServerBusy, which is a NO)."""
     code = Code(event.code) if event.code else None
+    if event.tag is not None and event.status != "BAD":
+        return tagged(event.tag, event.status, event.message, code)
     return bad(event.tag, event.message, code)
 
 

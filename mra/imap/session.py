@@ -73,7 +73,14 @@ class ImapSession(Session):
         self.timeout = PREAUTH_TIMEOUT
         self.state = NOTAUTH
         limits = Limits(max_literal_size=services.config.mail.max_message_size)
-        self.reader = CommandReader(limits, suspend_after=commands.SUSPENDING)
+        self.literals = services.literal_pool
+        self.reader = CommandReader(
+            limits,
+            suspend_after=commands.SUSPENDING,
+            message_commands=commands.MESSAGE_COMMANDS,
+            pool=self.literals,
+        )
+        self._holding = 0  # literal octets of the command running now (LiteralPool)
         self.user: User | None = None
         self.store: MailStore | None = None
         self.view: SelectedView | None = None
@@ -182,6 +189,13 @@ class ImapSession(Session):
 
     def connection_lost(self) -> None:
         self.release()
+        # Everything this connection held of the process's literal budget.
+        self._finished()
+        for event in self._queue:
+            if isinstance(event, Command):
+                self.literals.release(event.literal_size)
+        self._queue.clear()
+        self.reader.close()
 
     def tls_started(self) -> list[Output]:
         self.conn.tls = True
@@ -213,16 +227,25 @@ class ImapSession(Session):
         out: list[Output] = []
         queue = self._queue
         while True:
+            self._finished()  # whatever ran before is done: its literals can go
             if not queue:
                 if not self.reader.resumable:
                     return out
                 # A suspending command has finished: read on.
                 queue.extend(self.reader.resume())
                 continue
-            result = self._event(queue.popleft())
+            event = queue.popleft()
+            if isinstance(event, Command):
+                self._holding = event.literal_size
+            result = self._event(event)
             out += result
             if result and isinstance(result[-1], BLOCKING):
                 return out
+
+    def _finished(self) -> None:
+        if self._holding:
+            self.literals.release(self._holding)
+            self._holding = 0
 
     def _event(self, event: Event) -> list[Output]:
         if isinstance(event, Command):
@@ -238,6 +261,8 @@ class ImapSession(Session):
         if isinstance(event, BadCommand):
             if self.idle_tag is not None:
                 return idle.done(self, event.message)
+            if event.status != "BAD":  # the server's limit, not the client's mistake
+                return [Send(r.bad_command(event))]
             return self._bad_input(r.bad_command(event))
         return []
 

@@ -57,6 +57,66 @@ class _ChunkProducer:
             close()
 
 
+@implementer(interfaces.IPushProducer)
+class _ThreadedChunkProducer:
+    """A Stream whose chunks are made in the thread pool (FETCH renders messages): one
+    `next()` at a time in a thread, each chunk written from the reactor, and none asked for
+    while the transport is paused (the client is not reading)."""
+
+    def __init__(self, proto: SessionProtocol, chunks: Iterator[bytes], done: Callable[[], None]):
+        self.proto = proto
+        self.chunks = chunks
+        self.done = done
+        self.paused = False
+        self.working = False
+        self.stopped = False
+
+    def start(self) -> None:
+        self.proto.transport.registerProducer(self, True)
+        self._next()
+
+    def _next(self) -> None:
+        if self.paused or self.working or self.stopped:
+            return
+        self.working = True
+        d = threads.deferToThread(next, self.chunks, None)
+        d.addBoth(self._made)
+
+    def _made(self, chunk: object) -> None:
+        self.working = False
+        transport = self.proto.transport
+        if self.stopped or transport is None or self.proto._closed:
+            return
+        if isinstance(chunk, Failure):
+            log.error("stream-failed", error=repr(chunk.value))
+            self.stopped = True
+            transport.unregisterProducer()
+            transport.loseConnection()
+            return
+        if chunk is None:
+            self.stopped = True
+            transport.unregisterProducer()
+            self.done()
+            return
+        assert isinstance(chunk, bytes)
+        transport.write(chunk)
+        self._next()
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self._next()
+
+    def stopProducing(self) -> None:
+        self.stopped = True
+        if not self.working:
+            close = getattr(self.chunks, "close", None)
+            if close is not None:
+                close()
+
+
 class SessionProtocol(protocol.Protocol):
     transport: Any  # an ITCPTransport and ITLSTransport; Twisted's stubs say less
 
@@ -244,6 +304,9 @@ class SessionProtocol(protocol.Protocol):
                 return
             elif isinstance(out, Stream):
                 self._wait(outputs[i + 1 :])
+                if out.threaded:
+                    _ThreadedChunkProducer(self, out.chunks, self._resumer(out.then)).start()
+                    return
                 producer = _ChunkProducer(self, out.chunks, self._resumer(out.then))
                 self.transport.registerProducer(producer, False)
                 return

@@ -13,9 +13,9 @@ dispatcher (mra/imap/session.py) must treat it; the handlers live one module per
     idle.py        IDLE
 
 The columns are `spec.Spec`'s: `uses_seqs` (EXPUNGE held back while it runs), `thread` (runs
-in the thread pool), `suspends` (the reader waits after its line), `uid` (has a UID form).
-`capabilities()` is built from what is here: a capability is offered only with the code that
-implements it.
+in the thread pool), `suspends` (the reader waits after its line), `uid` (has a UID form),
+`messages` (its literals may be as large as a message). `capabilities()` is built from what
+is here: a capability is offered only with the code that implements it.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ _TABLE = [
     Spec("LIST", mailboxes.list_, AUTHENTICATED, thread=True),
     Spec("LSUB", mailboxes.list_, AUTHENTICATED, thread=True),
     Spec("STATUS", mailboxes.status, AUTHENTICATED, thread=True),
-    Spec("APPEND", append.append, AUTHENTICATED, thread=True),
+    Spec("APPEND", append.append, AUTHENTICATED, thread=True, messages=True),
     Spec("IDLE", idle.idle, AUTHENTICATED, suspends=True),
     # selected (6.4)
     Spec("CHECK", select.check, ONLY_SELECTED),
@@ -72,6 +72,7 @@ _TABLE = [
 
 COMMANDS: dict[str, Spec] = {spec.name: spec for spec in _TABLE}
 SUSPENDING = frozenset(spec.name for spec in _TABLE if spec.suspends)
+MESSAGE_COMMANDS = frozenset(spec.name for spec in _TABLE if spec.messages)
 
 _BASE_CAPABILITIES = [
     "IMAP4rev1",

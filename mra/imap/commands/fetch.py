@@ -1,15 +1,25 @@
 """FETCH and UID FETCH (RFC 3501 6.4.5, 6.4.8): the command; the items and their response text
 are mra/imap/fetch.py's.
 
+The answer is a `Stream` of chunks of about 64 KiB (a write per message would cost a system
+call and a reactor pass each for `FETCH 1:* FLAGS`), written at the pace the client reads.
+Making a chunk that opens messages (bodies, ENVELOPE, BODYSTRUCTURE), or one of a big set,
+is work that grows with the mailbox and the messages: such a stream is `threaded`, each chunk
+made in the thread pool, and the reactor only writes (issue #17: a crafted 40 MB header must
+not stall every session). Only FLAGS, UID, sizes and dates of up to `INLINE_MAX` messages are
+rendered on the reactor.
+
 A FETCH that reads bodies (BODY[], not PEEK) sets `\\Seen` first, in one store operation, and
-answers FLAGS for those messages even when not asked (RFC 3501 6.4.5). Responses are gathered
-into writes of about 64 KiB (a write per message would cost a system call and a reactor pass
-each for `FETCH 1:* FLAGS`) and written as a `Stream`, at the pace the client reads.
+answers FLAGS for those messages even when not asked (RFC 3501 6.4.5). A message another
+session expunged is left out, and the command ends in NO [EXPUNGEISSUED] (RFC 5530); one that
+cannot be read is left out too, and the command ends with the store's error for it, so one
+broken file never costs the others their answer.
 """
 
 from __future__ import annotations
 
-from mailstore.errors import NotFound
+from mailstore.errors import MailError, NotFound
+from mra import log
 from mra.imap import fetch as items
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError
@@ -20,9 +30,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from mra.imap.fetch import Item
+    from mra.imap.selected import SelectedView
     from mra.imap.session import ImapSession
 
 BATCH = 64 * 1024
+INLINE_MAX = 5_000  # messages whose flags, sizes and dates a FETCH renders on the reactor
 
 
 def fetch(s: ImapSession, req: Request) -> list[Output]:
@@ -31,33 +44,53 @@ def fetch(s: ImapSession, req: Request) -> list[Output]:
     view = s.selected()
     pairs = view.resolve(req.args[0], req.uid)
     wanted = items.parse_items(req.args[1])
+    threaded = items.reads_messages(wanted) or items.sets_seen(wanted) or len(pairs) > INLINE_MAX
+    return [Stream(_lines(s, req, view, pairs, wanted), lambda: [], threaded=threaded)]
+
+
+def _lines(
+    s: ImapSession,
+    req: Request,
+    view: SelectedView,
+    pairs: list[tuple[int, int]],
+    wanted: list[Item],
+) -> Iterator[bytes]:
     seen_now: set[int] = set()
     if items.sets_seen(wanted) and not view.readonly:
         unseen = [u for _, u in pairs if (m := view.message(u)) is not None and not m.seen]
         if unseen:
-            seen_now = set(view.box.store_flags(unseen, "add", ["\\Seen"]))
-
-    def lines() -> Iterator[bytes]:
-        missing = False
-        batch: list[bytes] = []
-        size = 0
-        for seq, uid in pairs:
             try:
-                data = items.render(view, uid, seq, wanted, req.uid, uid in seen_now)
-            except (LookupError, NotFound):
-                missing = True
-                continue
-            batch.append(data)
-            size += len(data)
-            if size >= BATCH:
-                yield b"".join(batch)
-                batch, size = [], 0
-        if batch:
+                seen_now = set(view.box.store_flags(unseen, "add", ["\\Seen"]))
+            except MailError as exc:
+                yield s.updates(req) + r.store_error(req.tag, exc)
+                return
+    missing = False
+    failed: bytes | None = None  # the tagged answer for the first message that failed
+    batch: list[bytes] = []
+    size = 0
+    for seq, uid in pairs:
+        try:
+            data = items.render(view, uid, seq, wanted, req.uid, uid in seen_now)
+        except (LookupError, NotFound):
+            missing = True
+            continue
+        except MailError as exc:
+            log.error("fetch-failed", mailbox=view.name, uid=uid, error=exc.message)
+            failed = failed or r.store_error(req.tag, exc)
+            continue
+        except Exception as exc:  # a bug in rendering one message: the others still go out
+            log.error("fetch-failed", mailbox=view.name, uid=uid, error=repr(exc))
+            failed = failed or r.say(req.tag, r.SERVER_BUG)
+            continue
+        batch.append(data)
+        size += len(data)
+        if size >= BATCH:
             yield b"".join(batch)
-        tail = s.updates(req)
-        if missing:
-            yield tail + r.say(req.tag, r.EXPUNGE_ISSUED)
-        else:
-            yield tail + r.completed(req.tag, req.name)
-
-    return [Stream(lines(), lambda: [])]
+            batch, size = [], 0
+    tail = b"".join(batch) + s.updates(req)
+    if failed is not None:
+        yield tail + failed
+    elif missing:
+        yield tail + r.say(req.tag, r.EXPUNGE_ISSUED)
+    else:
+        yield tail + r.completed(req.tag, req.name)

@@ -33,22 +33,28 @@ def select(s: ImapSession, req: Request) -> list[Output]:
     closed = r.say(None, r.PREVIOUS_CLOSED) if s.view is not None else b""
     s.unselect()
 
+    def open_view() -> tuple[SelectedView, bytes]:
+        # The untagged answer walks every message (the first unseen): in the thread too.
+        view = SelectedView(store.mailbox(name), readonly)
+        return view, _select_response(view)
+
     def opened(result: object) -> list[Output]:
         if isinstance(result, MailError):
             return [Send(closed + r.store_error(req.tag, result))]
         if isinstance(result, BaseException):
             log.error("select-failed", mailbox=name, error=repr(result))
             return [Send(closed + r.say(req.tag, r.CANNOT_OPEN))]
-        assert isinstance(result, SelectedView)
-        s.select(result)
+        assert isinstance(result, tuple)
+        view, untagged = result
+        s.select(view)
         done = r.say(
             req.tag,
             r.EXAMINED if readonly else r.SELECTED,
             r.Code.READ_ONLY if readonly else r.Code.READ_WRITE,
         )
-        return [Send(closed + _select_response(result) + done)]
+        return [Send(closed + untagged + done)]
 
-    return [Call(lambda: SelectedView(store.mailbox(name), readonly), opened)]
+    return [Call(open_view, opened)]
 
 
 def _select_response(view: SelectedView) -> bytes:

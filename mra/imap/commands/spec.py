@@ -57,6 +57,9 @@ class Spec:
     STARTTLS: TLS). The dispatcher resumes it once the command has finished."""
     uid: bool = False
     """`UID <name>` exists and runs the same handler with `request.uid` set."""
+    messages: bool = False
+    """Its literals are messages: they may be as large as the largest message (APPEND); any
+    other command's literals are bounded by the reader's `max_other_literal_size`."""
 
 
 @dataclass(slots=True)

@@ -319,3 +319,28 @@ def test_starttls_drops_pipelined_commands(tmp_path: Path) -> None:
     assert lines == ["a OK Begin TLS negotiation now"]
     c.expect("c NOOP\r\n", "c OK NOOP completed")  # b was never run
     assert c.session.state == "NOTAUTH"
+
+
+def test_attack_literals_held_are_given_back(c: Client) -> None:
+    """The process's literal budget (issue #17): a finished command gives back what its
+    literals reserved, and a closed connection everything, half-sent literals included."""
+    pool = c.session.literals
+    c.login()
+    c.expect("a APPEND INBOX {21}\r\n", "+ Ready")
+    c.expect("Subject: new\r\n\r\nhi\r\n\r\n", "a OK [APPENDUID {n} 3] APPEND completed")
+    c.expect("b APPEND Nope {1+}\r\nx\r\n", "b NO [TRYCREATE] Mailbox does not exist")
+    c.send("d SELECT INBOX\r\n")
+    c.expect("c SEARCH CHARSET UTF-8 TEXT {5+}\r\nhello\r\n", "* SEARCH 1", "c OK SEARCH completed")
+    c.expect("d NOOP\r\n", "d OK NOOP completed")
+    assert pool.held == 0
+    c.send("e APPEND INBOX {100000+}\r\n" + "x" * 5000)
+    assert pool.held == 100000
+    c.session.connection_lost()
+    assert pool.held == 0
+
+
+def test_attack_search_literal_too_big_for_a_search(c: Client) -> None:
+    c.login()
+    c.send("s SELECT INBOX\r\n")
+    c.expect("a SEARCH TEXT {70000}\r\n", "a BAD [TOOBIG] literal of 70000 octets is too large")
+    assert c.session.literals.held == 0
