@@ -780,18 +780,18 @@ class CommandReader:
         # One growing buffer, not a list of the received pieces: a big literal then lives in
         # one mapping that goes back to the system when freed, where 700 pieces of 64 KiB
         # would leave the heap fragmented and the process as big as before.
-        data = bytearray()
+        gathered = bytearray()
         remaining = n
         while remaining:
             if not buf:
                 yield
                 continue
             k = min(remaining, len(buf))
-            data += buf[:k]
+            gathered += buf[:k]
             del buf[:k]
             self._consumed += k
             remaining -= k
-        return bytes(data)
+        return bytes(gathered)
 
     def _skip(self, n: int) -> _Reading:
         buf = self._buf
