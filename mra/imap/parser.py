@@ -34,9 +34,11 @@ Strictness
 ----------
 As RFC 3501 says, except where clients are known to differ and the difference is harmless:
 
-* 8-bit octets and NUL are refused outside literals, also in quoted strings (RFC 3501 `CHAR`
-  is 7-bit; UTF8=ACCEPT is not offered): the client is told to send a literal. Literal octets
-  are not inspected (NUL included); the command decides what it accepts.
+* 8-bit octets are refused in atoms, NUL everywhere but in literals. Quoted strings may hold
+  8-bit octets, as Dovecot accepts them and clients send UTF-8 there (RFC 3501 `CHAR` is
+  7-bit, RFC 9051 and RFC 6855 allow UTF-8): the command decides what it accepts (a mailbox
+  name must then be valid UTF-8, a SEARCH string valid in its charset). Literal octets are
+  not inspected (NUL included).
 * Quoted strings allow only the escapes `\\"` and `\\\\`.
 * Lines may end in a bare LF; runs of spaces between arguments and before the line end are
   accepted (Dovecot does the same); an empty line is ignored.
@@ -249,7 +251,7 @@ _NAME_RE = re.compile(rb"[A-Za-z][A-Za-z0-9_.-]*")
 # The generic token: what is left once lists, quoted strings and literals are taken out. Wider
 # than ATOM-CHAR on purpose (flags `\Seen`, patterns `%`, sets `*`, `]`): the as_* helpers check.
 _ATOM_RE = re.compile(rb'[^\x00-\x20\x7f-\xff(){"]+')
-_QUOTED_RE = re.compile(rb'"((?:[^"\\\x00\r\n\x80-\xff]++|\\["\\])*+)"')
+_QUOTED_RE = re.compile(rb'"((?:[^"\\\x00\r\n]++|\\["\\])*+)"')
 _UNESCAPE_RE = re.compile(rb'\\(["\\])')
 _LITERAL_RE = re.compile(rb"\{([0-9]{1,20})(\+?)\}")
 _ANNOUNCE_RE = re.compile(rb"\{([0-9]{1,20})(\+?)\}\r?$")
@@ -572,8 +574,6 @@ class CommandReader:
                     return 'invalid escape in quoted string: only \\" and \\\\ are allowed'
                 i += 2
                 continue
-            if c >= 0x80:
-                return "8-bit characters in a quoted string: send a literal"
             if c in (0, 0x0D, 0x0A):
                 return f"control character 0x{c:02x} in a quoted string"
             i += 1

@@ -218,6 +218,29 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFD", text).lower().replace("\u03c2", "\u03c3")
 
 
+def _raw_values(part: mime.Part, name: str) -> list[bytes]:
+    """Every value of the field `name` as it is written, unfolded, not decoded."""
+    key = name.encode("latin-1", "replace")
+    out = []
+    for f in part.fields:
+        if f.lname == key and f.value_start >= 0:
+            out.append(part.buf[f.value_start : f.end].replace(b"\r\n", b"").replace(b"\n", b""))
+    return out
+
+
+def _formed(raw: bytes, form: str) -> str:
+    """A raw field value (unfolded) in the `address` or `lwsp` form, encoded words decoded."""
+    if form == "address":
+        raw = address_text(mime.envelope_addresses(raw))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    if form == "lwsp":
+        text = _LWSP.sub(" ", text.lstrip(" \t"))
+    return mime.decode_rfc2047(text).strip(" \t")
+
+
 def _header_end(raw: bytes) -> int:
     """Where the header block ends (after its blank line), or the whole message."""
     end = header_end(raw)
@@ -252,7 +275,7 @@ class _Message:
         self._raw: bytes | None = None
         self._part: mime.Part | None = None
         self._top: mime.Part | None = None
-        self._headers: dict[str, list[str]] = {}
+        self._headers: dict[tuple[str, str], list[str]] = {}
         self._body: str | None = None
         self._text: str | None = None
 
@@ -296,12 +319,16 @@ class _Message:
             self._top = mime.parse(self._header_block())
         return self._top
 
-    def header(self, name: str) -> list[str]:
+    def header(self, name: str, form: str = "plain") -> list[str]:
+        """The values of a field, folded, in the form a key compares (see Header)."""
         key = name.lower()
-        values = self._headers.get(key)
+        values = self._headers.get((key, form))
         if values is None:
-            values = [_fold(v) for v in mime.header_values(self.top, key)]
-            self._headers[key] = values
+            if form == "plain":
+                values = [_fold(v) for v in mime.header_values(self.top, key)]
+            else:
+                values = [_fold(_formed(raw, form)) for raw in _raw_values(self.top, key)]
+            self._headers[(key, form)] = values
         return values
 
     def plain(self) -> bytes | None:
@@ -478,15 +505,31 @@ class MessageSet(Key):
 
 @dataclass(frozen=True)
 class Header(Key):
-    """A header field contains ``text`` (FROM, TO, CC, BCC, SUBJECT and HEADER)."""
+    """A header field contains ``text`` (FROM, TO, CC, BCC, SUBJECT and HEADER).
+
+    As Dovecot 2.3 compares them (index-search.c, `search_header_arg`), a field's value is
+    taken in one of three forms: ``plain`` for HEADER, the value as is; ``address`` for FROM,
+    TO, CC and BCC, the address list parsed and written again in one normal form
+    (`address_text`: comments dropped, every address as ``name <mailbox@domain>``, groups as
+    ``group: ...;``); ``lwsp`` for SUBJECT, runs of blanks made one space. Encoded words are
+    decoded after that, as Dovecot's header search decodes them.
+    """
 
     name: str
     text: str
+    form: str = "plain"
     folded: str = field(init=False, repr=False, compare=False)
     quick: bytes | None = field(init=False, repr=False, compare=False)
+    words: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _set_needle(self)
+        # The normal forms only drop, quote and space what the field holds: the runs of
+        # letters and digits of the text must all be in the raw field for it to match, and
+        # those of Dovecot's stand-ins for a missing mailbox or domain are left out.
+        words = tuple(w for w in _WORD.findall(self.quick or b"") if w not in _FILLED_IN)
+        # (`w not in _FILLED_IN` is a substring test: "box" could come from the stand-in.)
+        object.__setattr__(self, "words", words)
 
     @property
     def cost(self) -> int:
@@ -495,10 +538,75 @@ class Header(Key):
     def match(self, m: _Message) -> bool:
         if self.quick is not None:
             plain = m.plain_header()
-            if plain is not None and self.quick not in plain:
-                return False
+            if plain is not None:
+                if self.form == "plain" and self.quick not in plain:
+                    return False
+                if self.form != "plain" and any(w not in plain for w in self.words):
+                    return False
         needle = self.folded
-        return any(needle in value for value in m.header(self.name))
+        return any(needle in value for value in m.header(self.name, self.form))
+
+
+_WORD = re.compile(rb"[a-z0-9]+")
+_FILLED_IN = b"missing_mailbox missing_domain"  # what Dovecot's parser writes for a missing part
+_ATEXT = frozenset(b"!#$%&'*+-/=?^_`{|}~") | frozenset(range(0x30, 0x3A))
+_ATEXT |= (
+    frozenset(range(0x41, 0x5B)) | frozenset(range(0x61, 0x7B)) | frozenset(range(0x80, 0x100))
+)
+_LWSP = re.compile(r"[ \t]+")
+
+
+def _maybe_quoted(word: bytes, dot_too: bool) -> bytes:
+    """Dovecot's `str_append_maybe_escape`: quoted when a character is not atext (a dot
+    counts only in names), with `"`, `\\` and `'` escaped."""
+    if all(c in _ATEXT or (c == 0x2E and not dot_too) for c in word):
+        return word
+    escaped = re.sub(rb"([\"\\'])", rb"\\\1", word)
+    return b'"' + escaped + b'"'
+
+
+def address_text(addresses: Sequence[mime.Address]) -> bytes:
+    """An address list written as Dovecot's `message_address_write` writes it, which is the
+    form FROM, TO, CC and BCC search in."""
+    out = bytearray()
+    first = True
+    in_group = False
+    for a in addresses:
+        if first:
+            first = False
+        else:
+            out += b", "
+        if a.domain is None:
+            if not in_group:  # a group starts: its name is in `mailbox`
+                name = a.mailbox or b""
+                if not name:
+                    out += b'""'
+                else:
+                    out += name if b"=?" in name else _maybe_quoted(name, True)
+                out += b": "
+                first = True
+            else:  # the group ends
+                if out.endswith(b", "):
+                    del out[-2:]
+                elif out.endswith(b": "):
+                    del out[-1:]
+                out += b";"
+            in_group = not in_group
+            continue
+        mailbox = a.mailbox or b""
+        if a.name is not None:
+            out += a.name if b"=?" in a.name else _maybe_quoted(a.name, True)
+        if a.route is not None or mailbox or a.domain:
+            if a.name:
+                out += b" "
+            out += b"<"
+            if a.route is not None:
+                out += a.route + b":"
+            out += _maybe_quoted(mailbox, False) if mailbox else b'""'
+            if a.domain:
+                out += b"@" + a.domain
+            out += b">"
+    return bytes(out)
 
 
 @dataclass(frozen=True)
@@ -740,7 +848,9 @@ class _Parser:
             return Keyword(kw.decode("utf-8", "replace"), name == b"KEYWORD"), i + 1
         if name in _HEADER_KEYS:
             text = self.string(self.arg(tokens, i, name), name.decode())
-            return Header(_HEADER_KEYS[name], text), i + 1
+            header = _HEADER_KEYS[name]
+            form = "lwsp" if header == "subject" else "address"
+            return Header(header, text, form), i + 1
         if name == b"HEADER":
             field_name = self.atom(self.arg(tokens, i, name), "HEADER")
             if _FIELD_NAME.fullmatch(field_name) is None:

@@ -20,8 +20,6 @@ def reference(pattern: str, name: str) -> bool:
     return re.fullmatch(regex, name, re.DOTALL) is not None
 
 
-
-
 @settings(max_examples=3000)
 @given(st.text("ab.*%", max_size=8), st.text("ab.", max_size=10))
 def test_same_answers_as_the_reference(pattern: str, name: str) -> None:

@@ -1,0 +1,72 @@
+"""Commands whose answers must be Dovecot's, asked of both servers on one Maildir
+(tests/interop/side_by_side.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.interop.side_by_side import SideBySide
+
+pytestmark = [pytest.mark.interop]
+
+ADDRESSES = [
+    b'From: "=?UTF-8?Q?J=C3=B6rg_M=C3=BCller?=" (the boss) <jorg@example.com>\r\n'
+    b"To: friends: ann@example.com, bob@example.org;\r\n"
+    b'Cc: Carol <carol@EXAMPLE.net>, "Dan D." <dan@x.y>\r\n'
+    b"Subject:   hello   world\t again\r\n  folded  =?utf-8?q?caf=C3=A9?=  =?utf-8?q?_bar?= \r\n"
+    b"\r\nbody\r\n",
+    b'From: "Smith, John" <john@x.org>, =?iso-8859-1?q?Andr=E9?= <andre@y.fr>, bad address,'
+    b" <@route,@r2:joe@z.com>\r\n"
+    b'To: "" <empty@x>, undisclosed-recipients:;\r\nSubject: x\r\n\r\nb\r\n',
+    b"From: plain@example.com\r\nTo: plain@example.com\r\nSubject: plain\r\n\r\nb\r\n",
+]
+
+# FROM, TO, CC and BCC search the address list in Dovecot's normal form (comments dropped,
+# `name <mailbox@domain>`, groups `name: ...;`), SUBJECT with blanks made one space.
+SEARCHES = [
+    "FROM jorg",
+    "FROM boss",
+    'FROM "the boss"',
+    'FROM "<jorg"',
+    'FROM "ller <jorg"',
+    'FROM "\\"J"',
+    "FROM {13+}\r\nJörg Müller <",
+    "TO friends",
+    'TO "friends: "',
+    'TO "friends: ann"',
+    'TO "ann@example.com, bob"',
+    'TO "s: a"',
+    'TO "org;"',
+    'TO "org>;"',
+    'TO "com>, <bob"',
+    'TO "undisclosed-recipients:;"',
+    'CC "Carol <carol"',
+    'CC "carol@example.net>, "',
+    'CC "\\"Dan D.\\" <dan"',
+    'CC "Dan D. <dan"',
+    'FROM "\\"Smith, John\\""',
+    'FROM "Smith, John"',
+    'FROM "André <andre"',
+    "FROM MISSING",
+    "FROM bad",
+    'FROM "<@route,@r2:joe"',
+    'TO "\\"\\" <empty"',
+    'TO "<empty"',
+    'FROM "<plain@example.com>"',
+    'SUBJECT "hello world again"',
+    'SUBJECT "hello  world"',
+    'SUBJECT "again folded"',
+    'SUBJECT "folded café bar"',
+    'SUBJECT "café  bar"',
+    'SUBJECT " hello"',
+    'HEADER Subject "hello  world"',
+    'HEADER From "the boss"',
+]
+
+
+def test_search_address_and_subject_forms_are_dovecots(require_dovecot: None) -> None:
+    with SideBySide(ADDRESSES) as both:
+        both.ours.ok("SELECT INBOX")
+        both.dovecot.ok("SELECT INBOX")
+        for key in SEARCHES:
+            both.same(f"SEARCH CHARSET UTF-8 {key}")
