@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import re
 
+from mailstore.errors import InvalidName
 from mailstore.names import INBOX, decode_mutf7
 from mra.imap.sequence import SequenceError, SequenceSet
 from mra.imap.values import Atom, Nil, ParenList, String, Value
@@ -109,10 +110,16 @@ def as_list(value: Value) -> tuple[Value, ...]:
 
 
 def as_flag(value: Value) -> str:
-    """`flag`: a system flag (case normalised: `\\seen` -> `\\Seen`), `\\`-extension or keyword."""
-    if isinstance(value, Atom) and not isinstance(value, Nil):
+    """`flag`: a system flag (case normalised: `\\seen` -> `\\Seen`), `\\`-extension or keyword.
+
+    `\\Recent` is not a `flag` (RFC 3501 9: it is only a `flag-fetch`): a client cannot store
+    or append it. A keyword spelled NIL is an atom like any other.
+    """
+    if isinstance(value, Atom):
         text = value.value
         if text.startswith("\\"):
+            if text.upper() == "\\RECENT":
+                raise ArgumentError("\\Recent cannot be set by a client")
             if _KEYWORD_RE.fullmatch(text, 1):
                 return _SYSTEM_FLAGS.get(text.upper(), text)
         elif _KEYWORD_RE.fullmatch(text):
@@ -144,14 +151,24 @@ def as_mailbox(value: Value) -> str:
 
 
 def as_list_mailbox(value: Value) -> str:
-    """`list-mailbox` (LIST/LSUB patterns): like a mailbox, but atoms may hold `%` and `*`."""
+    """`list-mailbox` (LIST/LSUB patterns): like a mailbox, but atoms may hold `%` and `*`.
+
+    A pattern is a question, not a name: one that is not valid modified UTF-7 (a lone `&`, 8-bit
+    octets) is matched as it was written, and simply matches what it matches, as Dovecot does.
+    """
     if isinstance(value, String):
-        text = _ascii(value.value)
+        raw = value.value
+        if not raw.isascii():
+            return raw.decode("utf-8", "replace")
+        text = raw.decode("ascii")
     elif isinstance(value, Atom) and _LIST_ATOM_RE.fullmatch(value.value):
         text = value.value
     else:
         raise ArgumentError(f"expected a mailbox pattern, got {_kind(value)}")
-    return decode_mutf7(text)
+    try:
+        return decode_mutf7(text)
+    except InvalidName:
+        return text
 
 
 def as_sequence_set(value: Value) -> SequenceSet:

@@ -15,9 +15,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
+from mailstore.store import MailStore
 from tests.interop.dovecot import DovecotImap, chown_tree, make_maildir, traversable_tempdir
 from tests.interop.test_imap_dovecot_compare import MraImap
 from tests.mra.conftest import MraServer
@@ -26,13 +28,15 @@ _VOLATILE = re.compile(rb"^\* OK \[NOMODSEQ\]")
 
 
 class SideBySide:
-    """`extra`: more of our configuration (TOML); `settings`: more of Dovecot's."""
+    """`extra`: more of our configuration (TOML); `settings`: more of Dovecot's; `setup`: what
+    to do with alice's store before both servers start (folders, subscriptions)."""
 
     def __init__(
         self,
         messages: list[bytes],
         extra: str = "",
         settings: dict[str, str] | None = None,
+        setup: Callable[[MailStore], object] | None = None,
     ) -> None:
         self.base = traversable_tempdir("mra-side-by-side-")  # Dovecot's user must get in
         self.server = server = MraServer(self.base, extra, listeners=("imap",))
@@ -40,6 +44,8 @@ class SideBySide:
         box = server.store().mailbox("INBOX")
         for message in messages:
             box.append(message)
+        if setup is not None:
+            setup(server.store())
         chown_tree(self.maildir)
         server.start()
         self.ours = MraImap(server)
@@ -49,8 +55,11 @@ class SideBySide:
         """Each server's answer: its untagged lines, then its tagged status word."""
         return _answer(self.ours.command(command)), _answer(self.dovecot.command(command))
 
-    def same(self, command: str) -> list[bytes]:
+    def same(self, command: str, *, any_order: bool = False) -> list[bytes]:
+        """Assert both answer alike (`any_order`: the untagged lines as a set, for LIST)."""
         ours, dovecot = self.both(command)
+        if any_order:
+            ours, dovecot = sorted(ours[:-1]) + ours[-1:], sorted(dovecot[:-1]) + dovecot[-1:]
         assert ours == dovecot, f"{command}:\n ours:    {ours}\n dovecot: {dovecot}"
         return ours
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from mailstore.store import MailStore
 from tests.interop.side_by_side import SideBySide
 
 pytestmark = [pytest.mark.interop]
@@ -70,3 +71,36 @@ def test_search_address_and_subject_forms_are_dovecots(require_dovecot: None) ->
         both.dovecot.ok("SELECT INBOX")
         for key in SEARCHES:
             both.same(f"SEARCH CHARSET UTF-8 {key}")
+
+
+def _folders(store: MailStore) -> None:
+    for name in ("a.b.c", "m", "m.n"):
+        store.create_folder(name)
+    for name in ("a.b.c", "x.y", "m", "m.n.o"):
+        store.subscribe(name)
+
+
+def test_lsub_and_list_patterns_are_dovecots(require_dovecot: None) -> None:
+    """LSUB names a parent `%` stops at with \\Noselect (RFC 3501 6.3.9); a pattern that is
+    not valid modified UTF-7 matches what it matches."""
+    with SideBySide([b"From: x@y\r\n\r\nb\r\n"], setup=_folders) as both:
+        for pattern in ("%", "a.%", "*", "a.b.%", "%.%", "x%", "m%", "m.%", "nothing"):
+            both.same(f'LSUB "" "{pattern}"', any_order=True)
+        for pattern in ("*", "%", "a.%", "%.%", "&Jjo", "&Jjo*", "&", "*&-*", "a&*"):
+            both.same(f'LIST "" "{pattern}"', any_order=True)
+        both.same('LIST "" {6+}\r\ncafé*')  # 8-bit: not modified UTF-7 either
+
+
+def test_refused_arguments_are_dovecots(require_dovecot: None) -> None:
+    with SideBySide([b"From: x@y\r\n\r\nb\r\n"]) as both:
+        both.ours.ok("SELECT INBOX")
+        both.dovecot.ok("SELECT INBOX")
+        for command in (
+            "STORE 1 +FLAGS (\\Recent)",
+            "STORE 1 FLAGS \\Recent",
+            "STATUS INBOX ()",
+            "APPEND INBOX (\\Recent) {3+}\r\nx\r\n",
+            "APPEND INBOX {0}",
+        ):
+            ours, dovecot = both.both(command)
+            assert ours[-1] == dovecot[-1], (command, ours, dovecot)

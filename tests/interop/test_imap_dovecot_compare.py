@@ -12,8 +12,8 @@ what it sees.
 Harmless differences, allowed here: INTERNALDATE's day is space-padded by us and zero-padded
 by Dovecot (RFC 3501 date-day-fixed allows both); SELECT's FLAGS names every keyword of the
 folder's ``dovecot-keywords`` with us, only those some message has with Dovecot (INDEX=MEMORY);
-LSUB attributes (we add \\HasNoChildren, Dovecot none) and the root ``LIST "Lists." ""``
-returns (Dovecot ``Lists.``, we ``""``) are not compared.
+LSUB attributes (tests/interop/test_imap_dovecot_answers.py compares them) and the root
+``LIST "Lists." ""`` returns (Dovecot ``Lists.``, we ``""``) are not compared.
 
 Dovecot runs PREAUTH (``/usr/lib/dovecot/imap``, see ``tests/interop/dovecot.py``) with
 INDEX=MEMORY, so all it knows comes from the files; as root it accesses mail as ``nobody``,
@@ -149,7 +149,7 @@ class MailboxView:
 class View:
     listing: dict[str, tuple[list[str], str | None]]  # LIST: name -> (attributes, delimiter)
     patterns: dict[str, list[str]]  # LIST with other patterns: the names it returns
-    subscribed: list[str]  # LSUB's names (we add \HasNoChildren there, Dovecot nothing)
+    subscribed: list[str]  # LSUB's names
     mailboxes: dict[str, MailboxView]
 
 

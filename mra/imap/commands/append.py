@@ -26,6 +26,9 @@ def literal_announced(s: ImapSession, event: NeedContinuation) -> list[Output]:
     if event.name == "APPEND" and event.size > limit:
         s.feed_reader(s.reader.reject_literal())
         return [Send(r.say(event.tag, r.TOO_BIG, limit=limit))]
+    if event.name == "APPEND" and event.size == 0:  # as Dovecot: no message is 0 octets
+        s.feed_reader(s.reader.reject_literal())
+        return [Send(r.say(event.tag, r.EMPTY_MESSAGE))]
     s.feed_reader(s.reader.accept_literal())
     return [Send(r.continuation())]
 
@@ -42,11 +45,13 @@ def append(s: ImapSession, req: Request) -> list[Output]:
     date: float | None = None
     for extra in args[1:-1]:
         if isinstance(extra, ParenList):
-            flags = [f for f in as_flag_list(extra) if f != "\\Recent"]
+            flags = as_flag_list(extra)
         elif isinstance(extra, String):
             date = as_date_time(extra).timestamp()
         else:
             raise ArgumentError("APPEND takes flags, a date and the message")
+    if not message.value:
+        raise r.Refusal(r.EMPTY_MESSAGE)  # as Dovecot: a message has at least a header
     box = target(s, name)
     uid = box.append(message.value, flags=flags, internaldate=date)
     return s.ok(req, code=r.Code.appenduid(box.uidvalidity, uid))

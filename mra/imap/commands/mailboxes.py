@@ -95,23 +95,45 @@ def list_(s: ImapSession, req: Request) -> list[Output]:
         return s.ok(req, untagged=r.list_response(["\\Noselect"], SEPARATOR, "", req.name))
     matcher = Pattern(reference + pattern)
     store = s.mailstore()
-    existing = set(store.list_folders())
-    with_children = parents(existing)
-    names = set(store.subscriptions()) if lsub else existing | with_children
-    out = []
-    for name in sorted(names, key=lambda n: (n != INBOX, n)):
-        if not matcher.match(name):
-            continue
-        attrs = ["\\HasChildren" if name in with_children else "\\HasNoChildren"]
-        if name not in existing:
-            attrs = ["\\Noselect", "\\HasChildren"] if not lsub else ["\\Noselect", *attrs]
-        out.append(r.list_response(attrs, SEPARATOR, name, req.name))
+    if lsub:
+        found = _lsub(matcher, store.subscriptions())
+    else:
+        existing = set(store.list_folders())
+        with_children = parents(existing)
+        found = {}
+        for name in existing | with_children:
+            if matcher.match(name):
+                if name not in existing:
+                    found[name] = ["\\Noselect", "\\HasChildren"]
+                elif name in with_children:
+                    found[name] = ["\\HasChildren"]
+                else:
+                    found[name] = ["\\HasNoChildren"]
+    out = [
+        r.list_response(found[name], SEPARATOR, name, req.name)
+        for name in sorted(found, key=lambda n: (n != INBOX, n))
+    ]
     return s.ok(req, untagged=b"".join(out))
+
+
+def _lsub(matcher: Pattern, subscribed: list[str]) -> dict[str, list[str]]:
+    """LSUB's names and attributes, as Dovecot gives them: a subscribed name with none (it
+    need not exist), and the parent of a subscribed name that `%` stops at, which is not
+    subscribed itself, with `\\Noselect` (RFC 3501 6.3.9: LSUB "" "%" with foo/bar subscribed
+    answers foo)."""
+    found: dict[str, list[str]] = {name: [] for name in subscribed if matcher.match(name)}
+    for name in subscribed:
+        if name in found:
+            continue
+        for parent in parents([name]):
+            if parent not in found and matcher.match(parent):
+                found[parent] = ["\\Noselect"]
+    return found
 
 
 def status(s: ImapSession, req: Request) -> list[Output]:
     args = req.args
-    if len(args) != 2 or not isinstance(args[1], ParenList):
+    if len(args) != 2 or not isinstance(args[1], ParenList) or not args[1].items:
         raise ArgumentError("STATUS needs a mailbox name and a list of items")
     name = as_mailbox(args[0])
     items = []

@@ -1,9 +1,9 @@
 """Changing messages: STORE (RFC 3501 6.4.6), COPY (6.4.7), MOVE (RFC 6851), and their UID
 forms (UIDPLUS, RFC 4315: COPYUID).
 
-`\\Recent` cannot be stored (RFC 3501 2.3.2) and is dropped from the lists, as Dovecot does. A
-message expunged by another session since the client last heard is left out, and the command
-ends in NO [EXPUNGEISSUED] (RFC 5530) once the others are done.
+`\\Recent` cannot be stored (RFC 3501 2.3.2): the argument helpers answer BAD. A message
+expunged by another session since the client last heard is left out, and the command ends in
+NO [EXPUNGEISSUED] (RFC 5530) once the others are done.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ def store(s: ImapSession, req: Request) -> list[Output]:
         raise ArgumentError("STORE item must be FLAGS, +FLAGS or -FLAGS")
     value = args[2]
     flags = as_flag_list(value if isinstance(value, ParenList) else ParenList((value,)))
-    flags = [f for f in flags if f != "\\Recent"]
     pairs = view.resolve(args[0], req.uid)
     live = [(seq, u) for seq, u in pairs if view.message(u) is not None]
     view.box.store_flags([u for _, u in live], mode, flags)

@@ -171,7 +171,7 @@ def test_create_delete_rename_subscribe_list_lsub_status(c: Client) -> None:
     c.expect('f LIST "" ""\r\n', '* LIST (\\Noselect) "." ""', "f OK LIST completed")
     c.expect("g RENAME Lists.python Lists.py\r\n", "g OK RENAME completed")
     c.expect("h SUBSCRIBE Lists.py\r\n", "h OK SUBSCRIBE completed")
-    c.expect('i LSUB "" "*"\r\n', '* LSUB (\\HasNoChildren) "." Lists.py', "i OK LSUB completed")
+    c.expect('i LSUB "" "*"\r\n', '* LSUB () "." Lists.py', "i OK LSUB completed")
     c.expect("j UNSUBSCRIBE Lists.py\r\n", "j OK UNSUBSCRIBE completed")
     c.expect(
         "k STATUS INBOX (MESSAGES UNSEEN UIDNEXT RECENT)\r\n",
