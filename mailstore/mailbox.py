@@ -879,8 +879,12 @@ class Mailbox:
         msg.subdir, msg.name = sub, name
         msg.letters = _letters(name)
 
-    def mark_seen_by_reader(self, uids: Iterable[int]) -> None:
-        """Move messages from new/ to cur/ (no flag change): a reader has seen them arrive."""
+    def mark_seen_by_reader(self, uids: Iterable[int]) -> list[int]:
+        """Move messages from new/ to cur/ (no flag change): a reader has seen them arrive.
+
+        Returns the UIDs this call moved. The rename succeeds for one caller only, so when
+        sessions race for a new message, exactly one of them gets it (IMAP's \\Recent)."""
+        moved = []
         for uid in uids:
             msg = self._peek(uid)
             if msg is None or msg.subdir != "new":
@@ -895,6 +899,8 @@ class Mailbox:
             except OSError as exc:
                 raise TemporaryFailure(f"cannot move message {uid}: {exc.strerror}") from exc
             self._moved(msg, "cur", name)
+            moved.append(uid)
+        return moved
 
     # -- expunge --------------------------------------------------------------------------
 

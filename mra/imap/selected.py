@@ -9,7 +9,18 @@ relying on sequence numbers (RFC 3501 7.4.1: never during FETCH, STORE or SEARCH
 the message keeps its number, and reading it answers NO [EXPUNGEISSUED] (RFC 5530).
 
 `\\Recent` (RFC 3501 2.3.2) is per session here as in Dovecot: a read-write SELECT claims the
-messages still in new/ by moving them to cur/, and only that session sees them as recent.
+messages still in new/ by moving them to cur/; the rename succeeds for one session only, and
+only that session sees them as recent. A message this session APPENDs or COPYs into its own
+mailbox with flags goes straight to cur/: it is recent for this session (`arriving`). EXAMINE
+shows what is in new/ as recent and moves nothing (RFC 3501 6.3.2: EXAMINE MUST NOT cause
+messages to lose \\Recent).
+
+Keywords are announced before they are shown (RFC 3501 7.2.6): SELECT's FLAGS names the
+folder's keywords, and a keyword that a message gains later (a STORE here or elsewhere, a COPY,
+an APPEND, a delivery with Sieve flags) is announced with an untagged FLAGS and OK
+[PERMANENTFLAGS] before the first FETCH that shows it. Every flag text is made on a cache miss
+(`flag_text`), which is where a keyword not yet announced is noticed; the callers ask
+`announcement()` before they write what they rendered.
 """
 
 from __future__ import annotations
@@ -25,6 +36,8 @@ if TYPE_CHECKING:
     from mailstore.mailbox import Mailbox, Message
 
 Folded = tuple[frozenset[str], frozenset[str]]
+SYSTEM_FLAGS = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"]
+MAX_KEYWORDS = 26
 
 
 class SelectedView:
@@ -35,10 +48,12 @@ class SelectedView:
         self.uids: list[int] = list(box.uids())
         self.recent: set[int] = set()
         self.gone: set[int] = set()  # expunged in the store, not yet reported
+        self._arriving: set[int] = set()  # this session's own APPEND/COPY into this mailbox
+        self.announced: set[str] = set(box.known_keywords())  # SELECT's FLAGS names them
+        self._unannounced = False  # a flag text showed a keyword not in `announced`
         self._flag_text: dict[tuple[tuple[str, ...], bool], bytes] = {}  # see flag_list
         self._folded: dict[tuple[tuple[str, ...], bool], Folded] = {}  # see folded_flags
-        if not readonly:
-            self._claim_recent(self.uids)
+        self._claim_recent(self.uids)
 
     @property
     def name(self) -> str:
@@ -46,9 +61,20 @@ class SelectedView:
 
     def _claim_recent(self, uids: list[int]) -> None:
         new = [u for u in uids if self.box.get(u).recent]
-        if new:
-            self.box.mark_seen_by_reader(new)
+        if self._arriving:
+            self.recent.update(u for u in uids if u in self._arriving)
+            self._arriving.difference_update(uids)
+        if not new:
+            return
+        if self.readonly:
             self.recent.update(new)
+        else:
+            self.recent.update(self.box.mark_seen_by_reader(new))
+
+    def arriving(self, uids: list[int]) -> None:
+        """This session just APPENDed or COPYed these into its own mailbox."""
+        if not self.readonly:
+            self._arriving.update(uids)
 
     def resolve(self, value: Value, uid: bool) -> list[tuple[int, int]]:
         """(seq, uid) pairs of a command's sequence set, of sequence numbers or of UIDs."""
@@ -95,8 +121,39 @@ class SelectedView:
         if text is None:
             if len(self._flag_text) > 4096:
                 self._flag_text.clear()
-            text = self._flag_text[key] = r.flag_list(self.flags_of(msg.uid))
+            flags = self.flags_of(msg.uid)
+            if any(f not in self.announced for f in flags if not f.startswith("\\")):
+                self._unannounced = True
+            text = self._flag_text[key] = r.flag_list(flags)
         return text
+
+    def flags_lines(self) -> bytes:
+        """`* FLAGS (...)` and `* OK [PERMANENTFLAGS (...)]` for the folder's keywords now."""
+        keywords = self.box.known_keywords()
+        self.announced.update(keywords)
+        self._unannounced = False
+        flags = SYSTEM_FLAGS + keywords
+        if self.readonly:
+            return r.flags_response(flags) + r.say(
+                None, r.READ_ONLY_FLAGS, r.Code.permanentflags([])
+            )
+        # Past Dovecot's 26 keyword letters (a-z) no new keyword fits: no `\\*` then.
+        permanent = [*flags, "\\*"] if len(keywords) < MAX_KEYWORDS else flags
+        return r.flags_response(flags) + r.say(
+            None, r.FLAGS_PERMITTED, r.Code.permanentflags(permanent)
+        )
+
+    @property
+    def unannounced(self) -> bool:
+        """A flag text made since the last announcement showed a new keyword."""
+        return self._unannounced
+
+    def announcement(self) -> bytes:
+        """The FLAGS lines to send before what was just rendered, if it showed a keyword the
+        client has not been told of, or the folder has keywords it has not been told of."""
+        if self._unannounced or not self.announced.issuperset(self.box.known_keywords()):
+            return self.flags_lines()
+        return b""
 
     def folded_flags(self, msg: Message) -> Folded:
         """(system flags, keywords) of a message in lower case, as SEARCH compares them; the
@@ -130,6 +187,10 @@ class SelectedView:
         out: list[bytes] = []
         if result.uidvalidity_changed:
             return [r.say(None, r.MAILBOX_REPLACED)]
+        if result.changed or result.added:
+            announce = self.announcement()
+            if announce:
+                out.append(announce)
         for uid in result.removed:
             if self.seq_of(uid) is not None:
                 self.gone.add(uid)
@@ -139,8 +200,7 @@ class SelectedView:
         added = [u for u in result.added if not self.uids or u > self.uids[-1]]
         if added:
             self.uids.extend(added)
-            if not self.readonly:
-                self._claim_recent(added)
+            self._claim_recent(added)
             out.append(r.exists(len(self.uids)))
             out.append(r.recent(len(self.recent)))
         for uid in result.changed:

@@ -54,4 +54,6 @@ def append(s: ImapSession, req: Request) -> list[Output]:
         raise r.Refusal(r.EMPTY_MESSAGE)  # as Dovecot: a message has at least a header
     box = target(s, name)
     uid = box.append(message.value, flags=flags, internaldate=date)
+    if s.view is not None and s.view.box.path == box.path:
+        s.view.arriving([uid])
     return s.ok(req, code=r.Code.appenduid(box.uidvalidity, uid))

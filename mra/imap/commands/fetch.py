@@ -82,6 +82,8 @@ def _lines(
             log.error("fetch-failed", mailbox=view.name, uid=uid, error=repr(exc))
             failed = failed or r.say(req.tag, r.SERVER_BUG)
             continue
+        if view.unannounced:  # a keyword the client was not told of: FLAGS first
+            batch.append(view.flags_lines())
         batch.append(data)
         size += len(data)
         if size >= BATCH:

@@ -20,9 +20,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mra.imap.session import ImapSession
 
-SYSTEM_FLAGS = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"]
-MAX_KEYWORDS = 26  # Dovecot's Maildir keyword letters a-z: past them no new keyword fits
-
 
 def select(s: ImapSession, req: Request) -> list[Output]:
     if len(req.args) != 1:
@@ -59,15 +56,8 @@ def select(s: ImapSession, req: Request) -> list[Output]:
 
 def _select_response(view: SelectedView) -> bytes:
     box = view.box
-    keywords = box.known_keywords()
-    flags = SYSTEM_FLAGS + keywords
-    if view.readonly:
-        permanent: list[str] = []
-    else:
-        permanent = [*flags, "\\*"] if len(keywords) < MAX_KEYWORDS else flags
     out = [
-        r.flags_response(flags),
-        r.say(None, r.FLAGS_PERMITTED, r.Code.permanentflags(permanent)),
+        view.flags_lines(),
         r.exists(len(view)),
         r.recent(len(view.recent)),
     ]

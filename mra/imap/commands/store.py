@@ -40,13 +40,17 @@ def store(s: ImapSession, req: Request) -> list[Output]:
     pairs = view.resolve(args[0], req.uid)
     live = [(seq, u) for seq, u in pairs if view.message(u) is not None]
     view.box.store_flags([u for _, u in live], mode, flags)
-    out = []
+    out = [view.announcement()]  # a new keyword: FLAGS before the FETCHes that show it
     if not silent or req.uid:  # UID STORE answers the UIDs even when silent (RFC 4315 4)
+        lines = []
         for seq, u in live:
             fields = [(b"FLAGS", view.flag_list(u))]
             if req.uid:
                 fields.insert(0, (b"UID", r.number(u)))
-            out.append(r.fetch_response(seq, fields))
+            lines.append(r.fetch_response(seq, fields))
+        if view.unannounced:
+            out.append(view.flags_lines())
+        out += lines
     if len(live) != len(pairs):
         return [Send(b"".join(out) + s.updates(req) + r.say(req.tag, r.EXPUNGE_ISSUED))]
     return s.ok(req, untagged=b"".join(out))
@@ -70,6 +74,8 @@ def copy(s: ImapSession, req: Request) -> list[Output]:
     if move and view.readonly:
         raise r.Refusal(r.READ_ONLY)
     copied = view.box.copy_to([u for _, u in pairs], dest)
+    if dest.path == view.box.path:
+        view.arriving([b for _, b in copied])
     code = None
     if copied:
         code = r.Code.copyuid(dest.uidvalidity, [a for a, _ in copied], [b for _, b in copied])

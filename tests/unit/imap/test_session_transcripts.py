@@ -139,7 +139,7 @@ def test_select_and_examine(c: Client) -> None:
     )
     lines = c.send("b EXAMINE INBOX\r\n")
     assert lines[0] == "* OK [CLOSED] Previous mailbox closed."
-    assert "* OK [PERMANENTFLAGS ()] Flags permitted." in lines
+    assert "* OK [PERMANENTFLAGS ()] Read-only mailbox." in lines
     assert lines[-1] == "b OK [READ-ONLY] Examine completed"
     c.expect(
         "c SELECT Nope\r\n",
@@ -244,6 +244,8 @@ def test_store_search_copy_move_expunge(selected: Client) -> None:
     c = selected
     c.expect(
         "a STORE 1 +FLAGS ($Junk \\Flagged)\r\n",
+        "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk)",
+        "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk \\*)] Flags permitted.",
         "* 1 FETCH (FLAGS (\\Flagged $Junk \\Recent))",
         "a OK STORE completed",
     )
