@@ -84,6 +84,7 @@ class ImapSession(Session):
         self.user: User | None = None
         self.store: MailStore | None = None
         self.view: SelectedView | None = None
+        self.enabled: set[str] = set()  # ENABLE (RFC 5161)
         self._queue: deque[Event] = deque()
         self._bad = 0
         self._lease: object = None

@@ -4,6 +4,7 @@ As Dovecot's `imap-commands.c`, one row per command says where it may run and ho
 dispatcher (mra/imap/session.py) must treat it; the handlers live one module per family:
 
     auth.py        CAPABILITY NOOP LOGOUT ID STARTTLS LOGIN AUTHENTICATE
+    enable.py      ENABLE
     mailboxes.py   NAMESPACE CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE LIST LSUB STATUS
     select.py      SELECT EXAMINE CHECK CLOSE UNSELECT EXPUNGE
     fetch.py       FETCH
@@ -20,9 +21,20 @@ is here: a capability is offered only with the code that implements it.
 
 from __future__ import annotations
 
-from mra.imap.commands import append, auth, fetch, idle, mailboxes, search, select, store
+from mra.imap.commands import (
+    append,
+    auth,
+    enable,
+    fetch,
+    idle,
+    mailboxes,
+    search,
+    select,
+    store,
+)
 from mra.imap.commands.spec import (
     ANY,
+    AUTH,
     AUTHENTICATED,
     NOTAUTH,
     ONLY_NOTAUTH,
@@ -58,6 +70,7 @@ _TABLE = [
     Spec("STATUS", mailboxes.status, AUTHENTICATED, thread=True),
     Spec("APPEND", append.append, AUTHENTICATED, thread=True, messages=True),
     Spec("IDLE", idle.idle, AUTHENTICATED, suspends=True),
+    Spec("ENABLE", enable.enable, frozenset({AUTH})),
     # selected (6.4)
     Spec("CHECK", select.check, ONLY_SELECTED),
     Spec("CLOSE", select.close, ONLY_SELECTED, thread=True),
@@ -85,6 +98,7 @@ _BASE_CAPABILITIES = [
     "MOVE",
     "UNSELECT",
     "CHILDREN",
+    "ENABLE",
 ]
 
 

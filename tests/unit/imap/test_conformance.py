@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (protocol lines are long; they read best unbroken)
 """Issue #10's conformance gaps, as transcripts: keywords announced before they are shown
 (RFC 3501 7.2.6) and \\Recent given to exactly one session (RFC 3501 2.3.2, 6.3.2)."""
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from mailstore.config import load_config
 from mailstore.store import MailStore
 from mra.auth.glue import AuthService
@@ -62,18 +60,6 @@ class Client:
 
     def login(self) -> None:
         self.expect("a LOGIN alice@example.test pw\r\n", "a OK [CAPABILITY {any}] Logged in")
-
-
-@pytest.fixture
-def c(tmp_path: Path) -> Client:
-    return Client(tmp_path)
-
-
-@pytest.fixture
-def selected(c: Client) -> Client:
-    c.login()
-    c.send("s SELECT INBOX\r\n")
-    return c
 
 
 def test_greeting_capability_noop_logout(c: Client) -> None:
