@@ -159,6 +159,17 @@ class ImapSession(Session):
         self.timeout = AUTH_TIMEOUT
         self.reader.authenticated = True
 
+    def logged_out(self) -> None:
+        """UNAUTHENTICATE: everything `logged_in` set up, undone."""
+        self.release()
+        self.view = None
+        self.user = None
+        self.store = None
+        self.state = NOTAUTH
+        self.timeout = PREAUTH_TIMEOUT
+        self.enabled.clear()
+        self.reader.authenticated = False
+
     def release(self) -> None:
         """Give back the per-user session slot (LOGOUT, close, shutdown)."""
         release = getattr(self._lease, "release", None)

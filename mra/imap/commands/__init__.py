@@ -3,7 +3,7 @@
 As Dovecot's `imap-commands.c`, one row per command says where it may run and how the
 dispatcher (mra/imap/session.py) must treat it; the handlers live one module per family:
 
-    auth.py        CAPABILITY NOOP LOGOUT ID STARTTLS LOGIN AUTHENTICATE
+    auth.py        CAPABILITY NOOP LOGOUT ID STARTTLS LOGIN AUTHENTICATE UNAUTHENTICATE
     enable.py      ENABLE
     mailboxes.py   NAMESPACE CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE LIST LSUB STATUS
     select.py      SELECT EXAMINE CHECK CLOSE UNSELECT EXPUNGE
@@ -56,6 +56,7 @@ _TABLE = [
     Spec("STARTTLS", auth.starttls, ONLY_NOTAUTH, suspends=True),
     Spec("LOGIN", auth.login, ONLY_NOTAUTH, suspends=True),
     Spec("AUTHENTICATE", auth.authenticate, ONLY_NOTAUTH, suspends=True),
+    Spec("UNAUTHENTICATE", auth.unauthenticate, AUTHENTICATED, suspends=True),
     # authenticated (6.3)
     Spec("NAMESPACE", mailboxes.namespace, AUTHENTICATED),
     Spec("SELECT", select.select, AUTHENTICATED),
@@ -114,4 +115,6 @@ def capabilities(s: ImapSession) -> list[str]:
         mechanisms = getattr(s.services.auth, "mechanisms", None)
         if mechanisms is not None:
             caps += [f"AUTH={m}" for m in mechanisms(plaintext)]
+    else:
+        caps.append("UNAUTHENTICATE")
     return caps

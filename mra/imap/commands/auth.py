@@ -1,5 +1,6 @@
-"""Commands of any state and the way in: CAPABILITY, NOOP, LOGOUT, ID (RFC 3501 6.1, RFC 2971),
-STARTTLS, LOGIN and AUTHENTICATE (RFC 3501 6.2, RFC 4959 SASL-IR).
+"""Commands of any state and the way in and out: CAPABILITY, NOOP, LOGOUT, ID (RFC 3501 6.1,
+RFC 2971), STARTTLS, LOGIN and AUTHENTICATE (RFC 3501 6.2, RFC 4959 SASL-IR), UNAUTHENTICATE
+(RFC 8437).
 
 Passwords are checked in the thread pool (`Call`); a failure answers after the throttle's delay
 (`Delay`). The SASL exchange itself is driven by mra.auth.glue, which calls back
@@ -111,6 +112,18 @@ def sasl_challenge(s: ImapSession, challenge: bytes) -> list[Output]:
 def sasl_done(s: ImapSession, login: str, user: User | None) -> list[Output]:
     s._sasl = None
     return _logged_in(s, s._sasl_tag, login, user, s._sasl_mech)
+
+
+def unauthenticate(s: ImapSession, req: Request) -> list[Output]:
+    """RFC 8437: back to the not authenticated state on the same connection (and its TLS):
+    the mailbox is closed without expunging, the user's session slot given back, ENABLEd
+    extensions forgotten, and the next command is read with the pre-login limits."""
+    if req.args:
+        raise ArgumentError("UNAUTHENTICATE takes no arguments")
+    user = s.user.name if s.user is not None else ""
+    s.logged_out()
+    log.info("unauthenticate", proto="imap", user=user, ip=s.conn.peer_ip)
+    return [Send(r.completed(req.tag, req.name))]
 
 
 def _logged_in(s: ImapSession, tag: str, login: str, result: object, mech: str) -> list[Output]:
