@@ -46,8 +46,8 @@ from __future__ import annotations
 import os
 import time
 
-from mailstore import log
-from mailstore.content import VsizeCounter, header_end, vsize_of_file
+from mailstore import adding, log
+from mailstore.content import header_end, vsize_of_file
 from mailstore.errors import (
     MailError,
     MessageUnreadable,
@@ -60,12 +60,11 @@ from mailstore.filenames import (
     FLAG_TO_CHAR,
     join_name,
     sizes_of,
-    unique_base,
 )
 from mailstore.folderdir import FolderDir
 from mailstore.lock import DotLock
 from mailstore.messagefile import failure, open_file, read_all
-from mailstore.uidlist import COURIER_NAME, UidList, UidsExhausted, record_field, write_all
+from mailstore.uidlist import COURIER_NAME, UidList, UidsExhausted, record_field
 from mailstore.uidlist import NAME as UIDLIST_NAME
 
 TYPE_CHECKING = False
@@ -1072,7 +1071,7 @@ class Mailbox:
             self._maybe_rewrite()
         return removed
 
-    # -- adding messages ------------------------------------------------------------------
+    # -- adding messages (adding.py) -----------------------------------------------------
 
     def append(
         self,
@@ -1081,140 +1080,7 @@ class Mailbox:
         internaldate: float | None = None,
     ) -> int:
         """Store a message durably and give it a UID (the next sync shows it as added)."""
-        letters = self.letters_for(flags) if flags else ""
-        # The folder's descriptor as it is now: a delivery into a folder replaced since the
-        # last sync goes to the new one, as a delivery by path would.
-        self._dir.release()
-        tmp_name, counter = self._write_tmp(source, internaldate)
-        return self._commit([(tmp_name, counter.size, counter.vsize, letters)])[0]
-
-    def _write_tmp(
-        self, source: bytes | BinaryIO, internaldate: float | None
-    ) -> tuple[str, VsizeCounter]:
-        """Write the message to a new file in tmp/, fsynced; returns its name there."""
-        counter = VsizeCounter()
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-        for _ in range(5):
-            tmp_name = unique_base()
-            try:
-                fd = self._dir.open("tmp", tmp_name, flags, 0o600)
-                break
-            except FileExistsError:
-                continue
-            except OSError as exc:
-                raise TemporaryFailure(f"cannot create a file in tmp/: {exc.strerror}") from exc
-        else:
-            raise TemporaryFailure("cannot find a unique file name in tmp/")
-        try:
-            try:
-                if isinstance(source, bytes | bytearray | memoryview):
-                    counter.feed(bytes(source))
-                    write_all(fd, source)
-                else:
-                    while chunk := source.read(1 << 16):
-                        counter.feed(chunk)
-                        write_all(fd, chunk)
-                os.fsync(fd)
-                if internaldate is not None:
-                    os.utime(fd, (internaldate, internaldate))
-            finally:
-                os.close(fd)
-            if self.quota is not None:
-                self.quota.check(counter.size, 1)
-        except BaseException as exc:
-            self._unlink_quietly("tmp", tmp_name)
-            if isinstance(exc, OSError):
-                raise TemporaryFailure(f"cannot write message: {exc.strerror}") from exc
-            raise
-        return tmp_name, counter
-
-    def _unlink_quietly(self, sub: str, name: str) -> None:
-        try:
-            self._dir.unlink(sub, name)
-        except (OSError, MailError):
-            pass
-
-    def _commit(self, files: list[tuple[str, int, int, str]]) -> list[int]:
-        """Link written tmp/ files into new/ (cur/ when flagged), fsync, then assign UIDs."""
-        hint = self._uidlist_hint()
-        entries: list[tuple[str, str]] = []
-        linked: list[tuple[str, str]] = []
-        dirs_used = set()
-        folder = self._dir
-        with self._dir.hold():
-            try:
-                for tmp_name, size, vsize, letters in files:
-                    sub = "cur" if letters else "new"
-                    for attempt in range(5):
-                        unique = tmp_name if attempt == 0 else unique_base()
-                        base = f"{unique},S={size},W={vsize}"
-                        name = join_name(base, letters) if letters else base
-                        try:
-                            # link(), not rename(): it never replaces an existing name.
-                            folder.link("tmp", tmp_name, folder, sub, name)
-                            linked.append((sub, name))
-                            break
-                        except FileExistsError:
-                            continue
-                    else:
-                        raise TemporaryFailure("cannot find a unique message file name")
-                    self._unlink_quietly("tmp", tmp_name)
-                    entries.append((base, name))
-                    dirs_used.add(sub)
-                for sub in dirs_used:
-                    folder.fsync(sub)
-            except OSError as exc:
-                # Not durable, so not acknowledged: take back what was linked, and the MTA's
-                # retry cannot produce a duplicate.
-                for sub, name in linked:
-                    self._unlink_quietly(sub, name)
-                raise TemporaryFailure(f"cannot deliver: {exc.strerror}") from exc
-            except MailError:
-                for sub, name in linked:
-                    self._unlink_quietly(sub, name)
-                raise
-            finally:
-                for tmp_name, *_ in files:
-                    self._unlink_quietly("tmp", tmp_name)
-        if self.quota is not None:
-            self.quota.add(sum(f[1] for f in files), len(files))
-        with DotLock(self._uidlist.path):
-            uids = self._assign_uids(entries, hint)
-        if self._loaded and self._uidlist.exists and self._uidlist.uidvalidity != self._uidvalidity:
-            # The UIDs are of another UIDVALIDITY than the view's (renumbered just now, or
-            # rewritten by someone): sync, so that `uidvalidity` (APPENDUID) is theirs and the
-            # sessions viewing this folder hear of it.
-            self.sync()
-        return uids
-
-    def _assign_uids(
-        self, entries: list[tuple[str, str]], hint: tuple[int, int] | None
-    ) -> list[int]:
-        """UIDs for files just linked (the uidlist lock held)."""
-        if hint is not None:
-            uids = self._uidlist.append_after(entries, hint)
-            if uids is not None:
-                return uids
-        self._uidlist.refresh()
-        if not self._uidlist.exists:
-            self._write_new_uidlist()
-        try:
-            return self._uidlist.append(entries)
-        except UidsExhausted:
-            self._scan_dirs(force=True)
-            self._renumber(entries)
-            return [self._uidlist.records[base][0] for base, _ in entries]
-
-    def _uidlist_hint(self) -> tuple[int, int] | None:
-        """(inode, size) of the uidlist before our files are linked: any UID given to them
-        by another process is appended after that point (see UidList.append_after)."""
-        if self._loaded:
-            return None
-        try:
-            st = os.stat(self._uidlist.path)
-        except OSError:
-            return None
-        return st.st_ino, st.st_size
+        return adding.append(self, source, flags, internaldate)
 
     def copy_to(self, uids: Iterable[int], dest: Mailbox) -> list[tuple[int, int]]:
         """Copy messages with their flags; returns (source UID, destination UID) pairs.
@@ -1222,47 +1088,7 @@ class Mailbox:
         Hard links where possible (as Dovecot's maildir_copy_with_hardlinks), a byte copy
         otherwise. Keyword letters are translated to the destination's keyword file.
         """
-        self._ensure_loaded()
-        staged: list[tuple[str, int, int, str]] = []
-        sources: list[int] = []
-        dest._dir.release()  # a fresh look at the destination folder (see append)
-        with self._dir.hold(), dest._dir.hold():
-            try:
-                for uid in uids:
-                    msg = self._peek(uid)
-                    if msg is None:
-                        continue
-                    flags = list(msg.flags) + self._keywords.letters_to_names(msg.letters)
-                    letters = dest.letters_for(flags)
-                    kept = "".join(c for c in msg.letters if c == "P")
-                    vsize = self.message_vsize(msg)
-                    size = self.message_size(msg)
-                    tmp_name = unique_base()
-                    try:
-                        self._dir.link(msg.subdir, msg.name, dest._dir, "tmp", tmp_name)
-                    except FileNotFoundError:
-                        self.sync()
-                        if uid not in self._base_of:
-                            continue
-                        with self.open_message(uid) as f:
-                            tmp_name, _ = dest._write_tmp(f, self.internaldate(msg))
-                    except (OSError, UnsafePath):
-                        # Another file system, a link limit, a symlinked directory: copy
-                        # the bytes (open_message refuses what must not be read).
-                        with self.open_message(uid) as f:
-                            tmp_name, _ = dest._write_tmp(f, self.internaldate(msg))
-                    staged.append((tmp_name, size, vsize, letters + kept))
-                    sources.append(uid)
-            except BaseException:
-                for tmp_name, *_ in staged:
-                    dest._unlink_quietly("tmp", tmp_name)
-                raise
-        if not staged:
-            return []
-        if dest.quota is not None:
-            dest.quota.check(sum(s[1] for s in staged), len(staged))
-        new_uids = dest._commit(staged)
-        return list(zip(sources, new_uids, strict=True))
+        return adding.copy(self, uids, dest)
 
 
 HEADER_READ = 8192
