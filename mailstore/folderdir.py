@@ -19,8 +19,9 @@ administrator may make it a symlink (`/var/vmail -> /srv/vmail`), and it is foll
 
 Which descriptors are kept
 ==========================
-The folder's descriptor is kept until `release()`, which the mailbox calls at the start of every
-sync, so a sync sees a folder replaced or made a symlink since the last one. The descriptors of
+The folder's descriptor is kept until `release()`: the mailbox checks at every sync, with one
+stat(), that the folder's path still names that directory, and opens it again when not (so a
+folder replaced or made a symlink since the last sync is seen then). The descriptors of
 `cur/`, `new/` and `tmp/` are opened for one operation, or for one `hold()` block (a flag change
 of 10,000 messages opens `cur/` once), and closed after it. They are not kept longer because an
 open descriptor of a deleted directory holds back its IN_DELETE_SELF (inotify reports it when the
@@ -137,6 +138,13 @@ class FolderDir:
         finally:
             if own:
                 os.close(fd)
+
+    def lstat_dir(self, sub: str) -> os.stat_result:
+        """lstat() of `cur`, `new` or `tmp` in the folder, without opening it (a symlink is
+        reported as one)."""
+        if sub not in SUBDIRS:
+            raise ValueError(f"not a Maildir directory: {sub!r}")
+        return os.stat(sub, dir_fd=self.folder_fd(), follow_symlinks=False)
 
     def scandir(self, sub: str) -> _ScandirIterator[str]:
         """The entries of `sub`, as a context manager (their `path` is the bare name: use
