@@ -64,7 +64,7 @@ from mailstore.filenames import (
 )
 from mailstore.folderdir import FolderDir
 from mailstore.lock import DotLock
-from mailstore.messagefile import failure, open_file, read_all
+from mailstore.messagefile import failure, open_file, read_all, refusal, unreadable_by_mode
 from mailstore.uidlist import COURIER_NAME, UidList, UidsExhausted, record_field
 from mailstore.uidlist import NAME as UIDLIST_NAME
 
@@ -844,6 +844,32 @@ class Mailbox:
         folder was renumbered under it. NotFound once it is expunged."""
         fd, _ = self._open_fd(msg.uid, msg.base)
         return os.fdopen(fd, "rb")
+
+    def check_servable(self, msg: Message) -> None:
+        """Raise MessageUnreadable when `msg`'s file would be refused or cannot be read, by
+        one lstat() and without opening it: what POP3 asks of every message at login, so
+        that such a message is left out instead of failing its RETR (use inside `reading()`
+        for many). A file that passes may still fail at its open (an ACL, an I/O error)."""
+        try:
+            st = self._dir.lstat(msg.subdir, msg.name)
+        except FileNotFoundError:
+            return  # renamed meanwhile: the read finds it again
+        except UnsafePath:
+            raise MessageUnreadable(msg.uid, "its directory is a symlink") from None
+        except OSError as exc:
+            raise self._read_failed(msg.uid, exc) from None
+        if stat.S_ISLNK(st.st_mode):
+            reason: str | None = "a symlink"
+            event = "symlink-refused"
+        else:
+            reason = refusal(st, self._owner)
+            event = "foreign-file-refused"
+            if reason is None:
+                reason = unreadable_by_mode(st)
+                event = "message-unreadable"
+        if reason is not None:
+            self._warn_once(event, self._dir.where(msg.subdir, msg.name))
+            raise MessageUnreadable(msg.uid, reason)
 
     def uid_of_base(self, base: str) -> int | None:
         """The UID the message with this base name has now, None when it is not visible."""

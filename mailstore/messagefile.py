@@ -61,16 +61,37 @@ def open_file(
     except OSError as exc:
         os.close(fd)
         raise failure(uid, exc, where, warn) from None
-    reason = None
-    if not stat.S_ISREG(st.st_mode):
-        reason = "not a regular file"
-    elif st.st_nlink > 1 and st.st_uid != owner:
-        reason = "a hard link to a file of another owner"
+    reason = refusal(st, owner)
     if reason is not None:
         os.close(fd)
         warn("foreign-file-refused", where)
         raise MessageUnreadable(uid, reason)
     return fd, st.st_size
+
+
+def refusal(st: os.stat_result, owner: int) -> str | None:
+    """Why a file with this stat() is not served (None: it is)."""
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if st.st_nlink > 1 and st.st_uid != owner:
+        return "a hard link to a file of another owner"
+    return None
+
+
+def unreadable_by_mode(st: os.stat_result) -> str | None:
+    """Whether this process lacks read permission by the file's mode bits, as the kernel
+    decides (the owner's bits for the owner, else the group's, else the others'; root reads
+    anything). ACLs are not looked at: such a file fails at its open instead."""
+    uid = os.geteuid()
+    if uid == 0:
+        return None
+    if st.st_uid == uid:
+        allowed = st.st_mode & stat.S_IRUSR
+    elif st.st_gid == os.getegid() or st.st_gid in os.getgroups():
+        allowed = st.st_mode & stat.S_IRGRP
+    else:
+        allowed = st.st_mode & stat.S_IROTH
+    return None if allowed else "Permission denied"
 
 
 def read_all(fd: int, size: int) -> bytes:

@@ -10,9 +10,10 @@ Every command answers; a malformed one, one in the wrong state, or an out-of-ran
 timer (10 minutes, RFC 1939 section 3), a line far over the limit. Every text sent is in
 response.py, with the one mapping of store errors to response codes.
 
-One broken message costs only itself: a message whose size cannot be known at login (its file
-cannot be read) is left out of the snapshot and logged; one that cannot be read at RETR or TOP
-gets `-ERR` for itself. Messages are held by their base name, not their UID, so a folder
+One broken message costs only itself: a message whose file would be refused or cannot be read
+(a symlink, a foreign hard link, no read permission: one lstat() each at login, see
+Mailbox.check_servable) is left out of the snapshot and logged; one that still fails at RETR or
+TOP gets `-ERR` for itself. Messages are held by their base name, not their UID, so a folder
 renumbered during the session (see mailstore/mailbox.py) cannot make RETR or QUIT reach another
 message. QUIT answers `+OK` only when every message marked deleted is gone from the disk
 afterwards (RFC 1939 section 6); otherwise `-ERR` names the ones that are not.
@@ -285,17 +286,21 @@ class Pop3Session(Session):
             box.sync()
             messages: list[Message] = []
             sizes: list[int] = []
-            for msg in box.messages():
-                try:
-                    sizes.append(box.message_vsize(msg))
-                except NotFound:
-                    continue  # expunged meanwhile
-                except MessageUnreadable as exc:
-                    # One unreadable file must not lock its owner out of the rest (any other
-                    # error is not the message's: the login fails with it).
-                    log.warn("pop3-message-left-out", user=user.name, uid=msg.uid, error=exc.reason)
-                    continue
-                messages.append(msg)
+            with box.reading():
+                for msg in box.messages():
+                    try:
+                        box.check_servable(msg)
+                        sizes.append(box.message_vsize(msg))
+                    except NotFound:
+                        continue  # expunged meanwhile
+                    except MessageUnreadable as exc:
+                        # One bad file must not lock its owner out of the rest (any other
+                        # error is not the message's: the login fails with it).
+                        log.warn(
+                            "pop3-message-left-out", user=user.name, uid=msg.uid, error=exc.reason
+                        )
+                        continue
+                    messages.append(msg)
         except BaseException:
             lock.release()
             raise

@@ -255,6 +255,7 @@ def test_attack_foreign_hard_link_without_sizes_fails_alone(
         lambda: inbox.read_header(2),
         lambda: inbox.message_vsize(inbox.get(2)),
         lambda: inbox.open_message(2),
+        lambda: inbox.check_servable(inbox.get(2)),
     ):
         with pytest.raises(MessageUnreadable) as caught:
             read()
@@ -276,6 +277,7 @@ for name, read in (
     ("message_vsize", lambda: box.message_vsize(box.get(2))),
     ("open_message", lambda: box.open_message(2)),
     ("open_stored", lambda: box.open_stored(box.get(2))),
+    ("check_servable", lambda: box.check_servable(box.get(2))),
 ):
     try:
         read()
@@ -284,6 +286,7 @@ for name, read in (
         if exc.uid != 2 or exc.kind != "permission":
             failed.append(f"{name}: {exc.uid} {exc.kind}")
 assert box.read_message(1).endswith(b"one\\n") and box.read_message(3).endswith(b"three\\n")
+box.check_servable(box.get(1))
 print("ok" if not failed else failed)
 """
 
