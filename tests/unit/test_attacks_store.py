@@ -140,6 +140,18 @@ def test_attack_symlinked_folder_directory(alice: MailStore, bob: MailStore) -> 
     assert "Work" not in alice.list_folders()
 
 
+def test_attack_symlinks_are_not_counted_in_the_quota(alice: MailStore, bob: MailStore) -> None:
+    """The quota's recount reads listings too: a symlinked folder or new/ adds nothing."""
+    from mailstore.quota import MaildirQuota, QuotaLimit
+
+    alice.mailbox("INBOX").append(MINE, flags=["\\Seen"])
+    os.symlink(bob.root, os.path.join(alice.root, ".Stolen"))
+    os.rmdir(os.path.join(alice.root, "new"))
+    os.symlink(os.path.join(bob.root, "new"), os.path.join(alice.root, "new"))
+    quota = MaildirQuota(alice.root, QuotaLimit(1_000_000, None))
+    assert quota.recalculate() == (len(MINE), 1)
+
+
 # -- 3. UIDs run out: a new UIDVALIDITY and the folder renumbered ------------------------------
 
 
