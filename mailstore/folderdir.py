@@ -55,14 +55,14 @@ class FolderDir:
     __slots__ = ("_folder", "_held", "_holding", "name", "path", "root")
 
     def __init__(self, root: str, name: str | None) -> None:
+        self._folder = -1
+        self._holding = 0
+        self._held: dict[str, int] = {}
         if name is not None and (not name or "/" in name or name in (".", "..")):
             raise ValueError(f"not a directory name: {name!r}")
         self.root = root
         self.name = name
         self.path = root if name is None else os.path.join(root, name)
-        self._folder = -1
-        self._holding = 0
-        self._held: dict[str, int] = {}
 
     @classmethod
     def of_path(cls, path: str, root: str | None, inbox: bool) -> FolderDir:

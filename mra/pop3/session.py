@@ -470,7 +470,9 @@ class Pop3Session(Session):
                 log.warn("pop3-delete-failed", user=self._user_label(), number=n, error=exc.message)
         box.sync()
         done.failed = [
-            n for n in sorted(self._deleted) if box.uid_of_base(self._messages[n - 1].base)
+            n
+            for n in sorted(self._deleted)
+            if box.uid_of_base(self._messages[n - 1].base) is not None
         ]
         return done
 
