@@ -77,3 +77,24 @@ class Corrupt(MailError):
 
 class NotPossible(MailError):
     kind = ErrorKind.NOT_POSSIBLE
+
+
+class UnsafePath(PermissionDenied):
+    """A directory below the user's mail root (a folder, or its `cur/`, `new/`, `tmp/`) is a
+    symlink or not a directory: refused, never followed (see folderdir.py)."""
+
+
+class MessageUnreadable(MailError):
+    """One message's file cannot be served: a symlink, a hard link to another owner's file,
+    not a regular file, or a read that failed (EACCES, EIO). Raised by `Mailbox.open_message`,
+    `read_message`, `read_header` and `message_vsize`/`message_size` for that message only: the
+    protocol answers for that message (IMAP `NO`, POP3 leaves it out or `-ERR`) and goes on
+    with the rest of the mailbox. `kind` is PERMISSION for a refusal or a permission error,
+    TEMPORARY for an I/O error."""
+
+    kind = ErrorKind.PERMISSION
+
+    def __init__(self, uid: int, reason: str, kind: str | None = None) -> None:
+        super().__init__(f"message {uid} cannot be read: {reason}", kind)
+        self.uid = uid
+        self.reason = reason

@@ -16,7 +16,14 @@ def info(event: str, **fields: object) -> None:
 
 
 def _emit(level: int, event: str, fields: dict[str, object]) -> None:
-    import logging
-
     text = " ".join([event, *(f"{k}={v!r}" for k, v in fields.items())])
+    try:
+        import logging
+    except ImportError:
+        # mda after dropping to the mail user, with an installation that user cannot read
+        # (mda/deliver.py preloads only what a delivery needs): stderr reaches the MTA's log.
+        import sys
+
+        sys.stderr.write(f"mailstore: {text}\n")
+        return
     logging.getLogger("mailstore").log(level, text)

@@ -385,7 +385,8 @@ class MaildirQuota:
                     if entry.name in (".", "..") or not entry.name.startswith("."):
                         continue
                     try:
-                        if entry.is_dir():
+                        # Not a symlink: what it leads to is not this user's (SECURITY.md 4).
+                        if entry.is_dir(follow_symlinks=False):
                             dirs.append(entry.path)
                     except OSError:
                         continue  # vanished or unreadable entry: not a folder we can sum
@@ -399,11 +400,13 @@ class MaildirQuota:
         total_bytes = total_messages = 0
         for _attempt in range(_SCAN_ATTEMPTS):
             try:
-                before = os.stat(path)
+                before = os.lstat(path)
             except (FileNotFoundError, NotADirectoryError):
                 return 0, 0, True
             except OSError as exc:
                 raise _temporary("reading a mail folder", exc) from exc
+            if not stat.S_ISDIR(before.st_mode):
+                return 0, 0, True  # a symlinked cur/ or new/ holds none of this user's mail
             total_bytes = total_messages = 0
             try:
                 with os.scandir(path) as it:
@@ -413,7 +416,7 @@ class MaildirQuota:
                         size = sizes_of(entry.name.partition(":")[0])[0]
                         if size is None:
                             try:
-                                st = entry.stat()
+                                st = entry.stat(follow_symlinks=False)
                             except FileNotFoundError:
                                 continue  # expunged or moved while we looked
                             if not stat.S_ISREG(st.st_mode):
@@ -421,7 +424,7 @@ class MaildirQuota:
                             size = st.st_size
                         total_bytes += size
                         total_messages += 1
-                after = os.stat(path)
+                after = os.lstat(path)
             except (FileNotFoundError, NotADirectoryError):
                 return 0, 0, True
             except OSError as exc:

@@ -113,7 +113,9 @@ class MailStore:
             del self._mailboxes[canonical]
         if not self.exists(canonical):
             raise NotFound(f"mailbox {canonical} does not exist")
-        box = Mailbox(self.path_of(canonical), canonical, self.new_uidvalidity, self.quota)
+        box = Mailbox(
+            self.path_of(canonical), canonical, self.new_uidvalidity, self.quota, root=self.root
+        )
         self._mailboxes[canonical] = box
         return box
 

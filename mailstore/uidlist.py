@@ -21,6 +21,11 @@ temporary file and rename(), so readers, who never lock, see either the old or t
 Readers remember the inode and the offset they parsed up to and, when only appends happened, read
 just the new bytes.
 
+UIDs are at most MAX_UID (2^32 - 2): RFC 3501's nz-number ends at 2^32 - 1, UIDNEXT must be one
+too, and Dovecot never gives 2^32 - 1 (its "no UID"). A record above that is skipped like a
+malformed one; when the next UIDs would pass it, `append` raises UidsExhausted and the mailbox
+renumbers the folder under a new UIDVALIDITY (`renumber`, see mailbox.py).
+
 A damaged file never stops the mailbox from opening: an unreadable header means the file is
 treated as absent (new UIDVALIDITY, logged), a malformed or out-of-order record line is skipped
 (logged).
@@ -35,6 +40,17 @@ from mailstore.errors import TemporaryFailure
 
 NAME = "dovecot-uidlist"
 COURIER_NAME = "courierimapuiddb"
+MAX_UID = 2**32 - 2
+
+
+class UidsExhausted(TemporaryFailure):
+    """The next UID would pass MAX_UID: the folder must be renumbered (Mailbox._renumber)."""
+
+
+def pop3_uidl(uid: int, uidvalidity: int) -> str:
+    """A message's POP3 UIDL by Dovecot's default `pop3_uidl_format = %08Xu%08Xv`, unless its
+    record has a `P` field. Here because renumbering keeps every message's UIDL (as `P`)."""
+    return f"{uid:08x}{uidvalidity:08x}"
 
 
 # A record is a plain (uid, file name, raw extension fields) tuple: a cold open of a big folder
@@ -248,7 +264,7 @@ class UidList:
                 log.warn("uidlist-bad-line", path=self.path, line=line[:120])
                 continue
             uid = int(uid_text)
-            if uid <= max_uid or uid >= 2**32:
+            if uid <= max_uid or uid > MAX_UID:
                 log.warn("uidlist-uid-out-of-order", path=self.path, line=line[:120])
                 continue
             max_uid = uid
@@ -291,6 +307,9 @@ class UidList:
         if torn:
             # A writer died mid-line. Once ended, that line is a record: never reuse its UID.
             next_uid = max(next_uid, self._torn_uid() + 1)
+        wanted = sum(1 for base, _name in dict(entries).items() if base not in self.records)
+        if next_uid + wanted - 1 > MAX_UID:
+            raise UidsExhausted(f"{NAME}: no UIDs left after {next_uid - 1}")
         for base, _name in entries:
             rec = self.records.get(base)
             if rec is None:
@@ -381,6 +400,8 @@ class UidList:
                     name = rest[1:] if rest[:1] == ":" else rest.partition(" :")[2]
                     found[name.partition(":")[0]] = int(uid_text)
             next_uid = max(self.header_next_uid, last + 1)
+            if next_uid + len(entries) - 1 > MAX_UID:
+                return None  # the full path renumbers
             uids: list[int] = []
             lines: list[str] = []
             for base, _name in entries:
@@ -398,6 +419,32 @@ class UidList:
         finally:
             os.close(fd)
             self._reset()
+
+    def renumber(self, present: dict[str, str], uidvalidity: int, tmp_dir: str) -> int:
+        """Number the files `present` (base -> name) 1, 2, 3... under a new `uidvalidity`:
+        those with a record in their old UID order, then the others in name order (delivery
+        order). Each message keeps its POP3 UIDL as a `P` field, so POP3 clients download
+        nothing again. Rewrites the file (the caller holds the lock); returns the count."""
+        if uidvalidity == self.uidvalidity:
+            uidvalidity = uidvalidity % (2**32 - 1) + 1
+        old_validity = self.uidvalidity
+        known = sorted(
+            ((b, r) for b, r in self.records.items() if b in present), key=lambda br: br[1][0]
+        )
+        records: dict[str, Record] = {}
+        for base, rec in known:
+            uid, name, ext = rec
+            if record_field(rec, "P") is None:
+                ext = f"{ext} P{pop3_uidl(uid, old_validity)}".strip()
+            records[base] = (len(records) + 1, name, ext)
+        for base in sorted(b for b in present if b not in self.records):
+            records[base] = (len(records) + 1, base, "")
+        self.records = records
+        self.max_uid = len(records)
+        self.uidvalidity = uidvalidity
+        self.header_next_uid = len(records) + 1
+        self.rewrite(tmp_dir)
+        return len(records)
 
     def rewrite(self, tmp_dir: str, keep: set[str] | None = None) -> None:
         """Write the whole file anew (dropping records whose base is not in `keep`)."""

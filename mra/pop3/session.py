@@ -7,7 +7,16 @@ that drops commits nothing. The mailbox is locked for the session (`-ERR [IN-USE
 
 Every command answers; a malformed one, one in the wrong state, or an out-of-range number gets
 `-ERR` and the session goes on. Only abuse ends it: too many bad commands in a row, the idle
-timer (10 minutes, RFC 1939 section 3), a line far over the limit.
+timer (10 minutes, RFC 1939 section 3), a line far over the limit. Every text sent is in
+response.py, with the one mapping of store errors to response codes.
+
+One broken message costs only itself: a message whose file would be refused or cannot be read
+(a symlink, a foreign hard link, no read permission: one lstat() each at login, see
+Mailbox.check_servable) is left out of the snapshot and logged; one that still fails at RETR or
+TOP gets `-ERR` for itself. Messages are held by their base name, not their UID, so a folder
+renumbered during the session (see mailstore/mailbox.py) cannot make RETR or QUIT reach another
+message. QUIT answers `+OK` only when every message marked deleted is gone from the disk
+afterwards (RFC 1939 section 6); otherwise `-ERR` names the ones that are not.
 """
 
 from __future__ import annotations
@@ -15,14 +24,18 @@ from __future__ import annotations
 import base64
 import binascii
 
-from mailstore.errors import MailError
+from mailstore.errors import MailError, MessageUnreadable, NotFound
+from mailstore.uidlist import pop3_uidl
 from mra import log
 from mra.context import SessionLock
+from mra.pop3 import response as r
 from mra.pop3.stuffing import file_chunks, stuffed, top_lines
 from mra.session import Call, Close, Delay, Output, Send, Session, StartTLS, Stream
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
     from mailstore.mailbox import Mailbox, Message
     from mailstore.userdb import User
     from mra.auth.throttle import Lease
@@ -33,22 +46,17 @@ MAX_BAD = 10
 PREAUTH_TIMEOUT = 60.0
 TIMEOUT = 600.0
 
-# Response texts and codes live here, in one place.
-CODE_AUTH = "[AUTH] "
-CODE_IN_USE = "[IN-USE] "
-CODE_TEMP = "[SYS/TEMP] "
-CODE_PERM = "[SYS/PERM] "
 
+class _Update:
+    """What the UPDATE state did: how many messages were removed, the numbers of those marked
+    deleted that are still there, and the first store error met."""
 
-def error_code(exc: MailError) -> str:
-    """The RFC 3206 response code for a store error: the one place POP3 maps them."""
-    from mailstore.errors import ErrorKind
+    __slots__ = ("error", "failed", "removed")
 
-    if exc.kind == ErrorKind.IN_USE:
-        return CODE_IN_USE
-    if exc.kind in (ErrorKind.PERMISSION, ErrorKind.CORRUPT, ErrorKind.NOT_POSSIBLE):
-        return CODE_PERM
-    return CODE_TEMP
+    def __init__(self) -> None:
+        self.removed = 0
+        self.failed: list[int] = []
+        self.error: MailError | None = None
 
 
 class Pop3Session(Session):
@@ -68,24 +76,25 @@ class Pop3Session(Session):
         self._user_lease: Lease | None = None
         self._messages: list[Message] = []
         self._sizes: list[int] = []
+        self._uidvalidity = 0  # of the snapshot: UIDLs stay those of the login
         self._deleted: set[int] = set()
         self._retrieved: set[int] = set()
 
     # -- events ---------------------------------------------------------------------------
 
     def greeting(self) -> list[Output]:
-        return [self._ok(f"{self.services.hostname} POP3 ready")]
+        return [Send(r.greeting(self.services.hostname))]
 
     def refuse(self, text: str) -> list[Output]:
-        return [self._err(f"{CODE_PERM}{text}"), Close()]
+        return [Send(r.refused(text)), Close()]
 
     def shutdown(self) -> list[Output]:
         self._unlock()
-        return [self._err(f"{CODE_TEMP}Server shutting down"), Close()]
+        return [Send(r.SHUTTING_DOWN), Close()]
 
     def idle_timeout(self) -> list[Output]:
         self._unlock()
-        return [self._err("Disconnected for inactivity"), Close()]
+        return [Send(r.IDLE_TIMEOUT), Close()]
 
     def connection_lost(self) -> None:
         self._unlock()
@@ -104,7 +113,7 @@ class Pop3Session(Session):
                     self._buffer = b""
                     if not self._skipping:
                         self._skipping = True
-                        out += self._bad_command("line too long")
+                        out += self._bad_command(r.LINE_TOO_LONG)
                 return out
             line = self._buffer[:nl].rstrip(b"\r")
             self._buffer = self._buffer[nl + 1 :]
@@ -112,7 +121,7 @@ class Pop3Session(Session):
                 self._skipping = False
                 continue
             if len(line) > MAX_LINE:
-                out += self._bad_command("line too long")
+                out += self._bad_command(r.LINE_TOO_LONG)
                 continue
             result = self._line(line)
             out += result
@@ -123,21 +132,13 @@ class Pop3Session(Session):
 
     # -- helpers --------------------------------------------------------------------------
 
-    @staticmethod
-    def _ok(text: str = "") -> Send:
-        return Send(f"+OK {text}\r\n".encode() if text else b"+OK\r\n")
-
-    @staticmethod
-    def _err(text: str) -> Send:
-        return Send(f"-ERR {text}\r\n".encode())
-
     def _bad_command(self, why: str) -> list[Output]:
         self._bad += 1
         if self._bad >= MAX_BAD:
             log.warn("pop3-too-many-errors", ip=self.conn.peer_ip, conn=self.conn.id)
             self._unlock()
-            return [self._err("Too many bad commands, closing"), Close()]
-        return [self._err(why)]
+            return [Send(r.TOO_MANY_BAD), Close()]
+        return [Send(r.bad_command(why))]
 
     def _line(self, line: bytes) -> list[Output]:
         if self._sasl is not None:
@@ -145,16 +146,16 @@ class Pop3Session(Session):
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
-            return self._bad_command("Invalid characters in command")
+            return self._bad_command(r.BAD_CHARACTERS)
         verb, _, arg = text.partition(" ")
         verb = verb.upper()
         handler = _COMMANDS.get((self.state, verb))
         if handler is None:
             if (verb in _KNOWN) and self.state != "AUTHORIZATION":
-                return self._bad_command(f"{verb} is not valid in this state")
+                return self._bad_command(r.not_in_this_state(verb))
             if verb in _KNOWN:
-                return self._bad_command(f"{verb} needs a login first")
-            return self._bad_command("Unknown command")
+                return self._bad_command(r.needs_login(verb))
+            return self._bad_command(r.UNKNOWN_COMMAND)
         self._bad = 0
         return handler(self, arg)
 
@@ -182,8 +183,7 @@ class Pop3Session(Session):
         else:
             caps.append("EXPIRE NEVER")
         caps.append("IMPLEMENTATION mra")
-        body = "".join(f"{c}\r\n" for c in caps)
-        return [Send(("+OK Capability list follows\r\n" + body + ".\r\n").encode())]
+        return [Send(r.multiline(r.CAPABILITIES, caps))]
 
     def _mechanisms(self) -> list[str]:
         mechanisms = getattr(self.services.auth, "mechanisms", None)
@@ -194,29 +194,24 @@ class Pop3Session(Session):
 
     def cmd_stls(self, arg: str) -> list[Output]:
         if self.conn.tls:
-            return self._bad_command("TLS is already active")
+            return self._bad_command(r.TLS_ACTIVE)
         if not self.conn.tls_available:
-            return self._bad_command("TLS is not available")
-        return [self._ok("Begin TLS negotiation"), StartTLS()]
+            return self._bad_command(r.TLS_UNAVAILABLE)
+        return [Send(r.BEGIN_TLS), StartTLS()]
 
     def cmd_user(self, arg: str) -> list[Output]:
         if not self.services.plaintext_allowed(self.conn):
-            return [
-                self._err(
-                    f"{CODE_AUTH}Plaintext authentication disallowed on non-secure "
-                    "connections: use STLS"
-                )
-            ]
+            return [Send(r.PLAINTEXT_USE_STLS)]
         if not arg or len(arg) > 255:
-            return self._bad_command("USER needs a name")
+            return self._bad_command(r.USER_NEEDS_NAME)
         self._user_name = arg
-        return [self._ok()]
+        return [Send(r.ok())]
 
     def cmd_pass(self, arg: str) -> list[Output]:
         if self._user_name is None:
-            return self._bad_command("USER first")
+            return self._bad_command(r.USER_FIRST)
         if not self.services.plaintext_allowed(self.conn):
-            return [self._err(f"{CODE_AUTH}Plaintext authentication disallowed")]
+            return [Send(r.PLAINTEXT_DISALLOWED)]
         login, self._user_name = self._user_name, None
         auth = self.services.auth
         return [
@@ -230,12 +225,11 @@ class Pop3Session(Session):
         mech, _, initial = arg.partition(" ")
         if not mech:
             # Not in RFC 5034, but clients probe it: list the mechanisms (as Dovecot does).
-            body = "".join(f"{m}\r\n" for m in self._mechanisms())
-            return [Send(("+OK\r\n" + body + ".\r\n").encode())]
+            return [Send(r.multiline("", self._mechanisms()))]
         start = getattr(self.services.auth, "start_sasl", None)
         exchange = None if start is None else start(mech.upper(), self.conn)
         if exchange is None:
-            return [self._err(f"{CODE_AUTH}Unsupported authentication mechanism")]
+            return [Send(r.UNKNOWN_MECHANISM)]
         self._sasl = exchange
         self._sasl_mech = mech.upper()
         if initial:
@@ -245,7 +239,7 @@ class Pop3Session(Session):
     def _sasl_line(self, line: bytes) -> list[Output]:
         if line.strip() == b"*":
             self._sasl = None
-            return [self._err(f"{CODE_AUTH}Authentication cancelled")]
+            return [Send(r.AUTH_CANCELLED)]
         if line.strip() == b"=":
             data = b""
         else:
@@ -253,7 +247,7 @@ class Pop3Session(Session):
                 data = base64.b64decode(line.strip(), validate=True)
             except (binascii.Error, ValueError):
                 self._sasl = None
-                return self._bad_command("Invalid base64 data")
+                return self._bad_command(r.BAD_BASE64)
         return self._sasl_step(data)
 
     def _sasl_step(self, data: bytes | None) -> list[Output]:
@@ -262,7 +256,7 @@ class Pop3Session(Session):
         return sasl_outputs(self, data)
 
     def sasl_challenge(self, challenge: bytes) -> list[Output]:
-        return [Send(b"+ " + base64.b64encode(challenge) + b"\r\n")]
+        return [Send(r.challenge(challenge))]
 
     def sasl_done(self, login: str, user: User | None) -> list[Output]:
         self._sasl = None
@@ -272,17 +266,16 @@ class Pop3Session(Session):
         auth = self.services.auth
         if isinstance(result, BaseException):
             log.error("pop3-auth-error", login=login, error=repr(result))
-            return [self._err(f"{CODE_TEMP}Authentication is unavailable, try again later")]
+            return [Send(r.AUTH_UNAVAILABLE)]
         if result is None:
             log.info("login-failed", proto="pop3", login=login, ip=self.conn.peer_ip, mech=mech)
             delay = auth.failure_delay(self.conn, login)  # type: ignore[attr-defined]
-            failed = self._err(f"{CODE_AUTH}Authentication failed")
-            return [Delay(delay, lambda: [failed])]
+            return [Delay(delay, lambda: [Send(r.AUTH_FAILED)])]
         auth.succeeded(self.conn, login)  # type: ignore[attr-defined]
         user: User = result  # type: ignore[assignment]
         return [Call(lambda: self._open(user), lambda res: self._opened(user, res, mech))]
 
-    def _open(self, user: User) -> tuple[list[Message], list[int]] | str:
+    def _open(self, user: User) -> tuple[list[Message], list[int], int] | str:
         """In a thread: lock, open and snapshot INBOX."""
         store = self.services.open_store(user)
         lock = SessionLock(store.root)
@@ -291,30 +284,46 @@ class Pop3Session(Session):
         try:
             box = store.mailbox("INBOX")
             box.sync()
-            messages = box.messages()
-            sizes = [box.message_vsize(m) for m in messages]
+            messages: list[Message] = []
+            sizes: list[int] = []
+            with box.reading():
+                for msg in box.messages():
+                    try:
+                        box.check_servable(msg)
+                        sizes.append(box.message_vsize(msg))
+                    except NotFound:
+                        continue  # expunged meanwhile
+                    except MessageUnreadable as exc:
+                        # One bad file must not lock its owner out of the rest (any other
+                        # error is not the message's: the login fails with it).
+                        log.warn(
+                            "pop3-message-left-out", user=user.name, uid=msg.uid, error=exc.reason
+                        )
+                        continue
+                    messages.append(msg)
         except BaseException:
             lock.release()
             raise
         self._lock = lock
         self.mailbox = box
-        return messages, sizes
+        return messages, sizes, box.uidvalidity
 
     def _opened(self, user: User, result: object, mech: str) -> list[Output]:
         if result == "in-use":
             log.info("pop3-in-use", user=user.name, ip=self.conn.peer_ip)
-            return [self._err(f"{CODE_IN_USE}Mailbox is locked by another POP3 session")]
+            return [Send(r.MAILBOX_LOCKED)]
         if isinstance(result, BaseException):
             log.error("pop3-open-failed", user=user.name, error=repr(result))
-            code = error_code(result) if isinstance(result, MailError) else CODE_TEMP
-            return [self._err(f"{code}Cannot open the mailbox, try again later")]
+            if isinstance(result, MailError):
+                return [Send(r.store_error(result, r.OPEN_FAILED))]
+            return [Send(r.err(r.OPEN_FAILED, r.SYS_TEMP))]
         assert isinstance(result, tuple)
         lease = self.services.limits.login(user.name, exempt=self.conn.exempt)
         if lease is None:
             self._unlock()
-            return [self._err(f"{CODE_IN_USE}Too many sessions for this user")]
+            return [Send(r.TOO_MANY_SESSIONS)]
         self._user_lease = lease
-        self._messages, self._sizes = result
+        self._messages, self._sizes, self._uidvalidity = result
         self.user = user
         self.state = "TRANSACTION"
         self.timeout = TIMEOUT
@@ -326,11 +335,11 @@ class Pop3Session(Session):
             mech=mech,
             messages=len(self._messages),
         )
-        return [self._ok("Logged in.")]
+        return [Send(r.LOGGED_IN)]
 
     def cmd_quit(self, arg: str) -> list[Output]:
         if self.state == "AUTHORIZATION":
-            return [self._ok("Logging out"), Close()]
+            return [Send(r.LOGGING_OUT), Close()]
         return [Call(self._update, self._updated)]
 
     # -- TRANSACTION ----------------------------------------------------------------------
@@ -338,118 +347,158 @@ class Pop3Session(Session):
     def cmd_stat(self, arg: str) -> list[Output]:
         live = [i for i in range(1, len(self._messages) + 1) if i not in self._deleted]
         total = sum(self._sizes[i - 1] for i in live)
-        return [self._ok(f"{len(live)} {total}")]
+        return [Send(r.maildrop(len(live), total))]
 
     def cmd_list(self, arg: str) -> list[Output]:
         if arg:
             n = self._number(arg)
             if n is None:
-                return [self._err("No such message")]
-            return [self._ok(f"{n} {self._sizes[n - 1]}")]
+                return [Send(r.NO_SUCH_MESSAGE)]
+            return [Send(r.ok(r.scan_line(n, self._sizes[n - 1])))]
         lines = [
-            f"{i} {size}\r\n" for i, size in enumerate(self._sizes, 1) if i not in self._deleted
+            r.scan_line(i, size) for i, size in enumerate(self._sizes, 1) if i not in self._deleted
         ]
-        return [Send(("+OK scan listing follows\r\n" + "".join(lines) + ".\r\n").encode())]
+        return [Send(r.multiline(r.SCAN_LISTING, lines))]
 
     def _uidl(self, n: int) -> str:
         assert self.mailbox is not None
         msg = self._messages[n - 1]
         override = self.mailbox.record_field(msg, "P")
-        # Dovecot's default pop3_uidl_format %08Xu%08Xv, as Dovecot prints it: a client that
-        # moves from Dovecot to us sees the same UIDLs and downloads nothing again.
-        return override or f"{msg.uid:08x}{self.mailbox.uidvalidity:08x}"
+        # Dovecot's default pop3_uidl_format: a client that moves from Dovecot to us sees the
+        # same UIDLs and downloads nothing again. The UIDVALIDITY is the login's: the UIDs of
+        # the snapshot are of that one.
+        return override or pop3_uidl(msg.uid, self._uidvalidity)
 
     def cmd_uidl(self, arg: str) -> list[Output]:
         if arg:
             n = self._number(arg)
             if n is None:
-                return [self._err("No such message")]
-            return [self._ok(f"{n} {self._uidl(n)}")]
+                return [Send(r.NO_SUCH_MESSAGE)]
+            return [Send(r.ok(r.uidl_line(n, self._uidl(n))))]
         lines = [
-            f"{i} {self._uidl(i)}\r\n"
+            r.uidl_line(i, self._uidl(i))
             for i in range(1, len(self._messages) + 1)
             if i not in self._deleted
         ]
-        return [Send(("+OK unique-id listing follows\r\n" + "".join(lines) + ".\r\n").encode())]
+        return [Send(r.multiline(r.UNIQUE_ID_LISTING, lines))]
 
-    def _open_message(self, n: int) -> object:
+    def _open_message(self, n: int) -> BinaryIO | MailError:
         assert self.mailbox is not None
         try:
-            return self.mailbox.open_message(self._messages[n - 1].uid)
+            # By base name, not UID: the message of the snapshot, even after a renumbering.
+            return self.mailbox.open_stored(self._messages[n - 1])
         except MailError as exc:
+            log.warn(
+                "pop3-message-unreadable",
+                user=self.user.name if self.user else "",
+                number=n,
+                error=exc.message,
+            )
             return exc
 
     def cmd_retr(self, arg: str) -> list[Output]:
         n = self._number(arg)
         if n is None:
-            return [self._err("No such message")]
+            return [Send(r.NO_SUCH_MESSAGE)]
         f = self._open_message(n)
         if isinstance(f, MailError):
-            return [self._err(f"{error_code(f)}Message is no longer available")]
+            return [Send(r.message_failed(n, f))]
         self._retrieved.add(n)
-        header = self._ok(f"{self._sizes[n - 1]} octets")
-        return [header, Stream(stuffed(file_chunks(f)), lambda: [])]  # type: ignore[arg-type]
+        header = Send(r.message_size(self._sizes[n - 1]))
+        return [header, Stream(stuffed(file_chunks(f)), lambda: [])]
 
     def cmd_top(self, arg: str) -> list[Output]:
         parts = arg.split()
         if len(parts) != 2 or not parts[1].isascii() or not parts[1].isdigit():
-            return self._bad_command("TOP needs a message number and a line count")
+            return self._bad_command(r.TOP_ARGUMENTS)
         n = self._number(parts[0])
         if n is None:
-            return [self._err("No such message")]
+            return [Send(r.NO_SUCH_MESSAGE)]
         f = self._open_message(n)
         if isinstance(f, MailError):
-            return [self._err(f"{error_code(f)}Message is no longer available")]
+            return [Send(r.message_failed(n, f))]
         lines = min(int(parts[1]), 1 << 30)
-        chunks = stuffed(top_lines(f, lines))  # type: ignore[arg-type]
-        return [self._ok("Top of message follows"), Stream(chunks, lambda: [])]
+        chunks = stuffed(top_lines(f, lines))
+        return [Send(r.TOP_FOLLOWS), Stream(chunks, lambda: [])]
 
     def cmd_dele(self, arg: str) -> list[Output]:
         n = self._number(arg)
         if n is None:
-            return [self._err("No such message")]
+            return [Send(r.NO_SUCH_MESSAGE)]
         self._deleted.add(n)
-        return [self._ok("Marked to be deleted.")]
+        return [Send(r.MARKED_DELETED)]
 
     def cmd_rset(self, arg: str) -> list[Output]:
         self._deleted.clear()
         self._retrieved.clear()
-        return [self._ok()]
+        return [Send(r.ok())]
 
     def cmd_noop(self, arg: str) -> list[Output]:
-        return [self._ok()]
+        return [Send(r.ok())]
 
     # -- UPDATE ---------------------------------------------------------------------------
 
-    def _update(self) -> int:
-        """In a thread: commit deletions and \\Seen flags (RFC 1939 section 6)."""
+    def _update(self) -> _Update:
+        """In a thread: commit deletions and \\Seen flags (RFC 1939 section 6), then check
+        on the disk that every message marked deleted is gone: only then is QUIT `+OK`.
+
+        Messages are found by base name (`uid_of_base`): their UIDs may have changed since
+        the login (a renumbered folder), and a UID of the snapshot could now be another
+        message's. A message already gone (another client expunged it) counts as removed."""
         box = self.mailbox
         assert box is not None
+        done = _Update()
         box.sync()
-        deleted = [self._messages[n - 1].uid for n in sorted(self._deleted)]
-        seen = [self._messages[n - 1].uid for n in self._retrieved if n not in self._deleted]
+        seen = []
+        for n in self._retrieved - self._deleted:
+            uid = box.uid_of_base(self._messages[n - 1].base)
+            if uid is not None:
+                seen.append(uid)
         if seen:
-            box.store_flags(seen, "add", ["\\Seen"])
-        gone = box.expunge(deleted) if deleted else []
-        return len(gone)
+            try:
+                box.store_flags(seen, "add", ["\\Seen"])
+            except MailError as exc:  # not a deletion: logged, QUIT is still truthful
+                log.warn("pop3-seen-failed", user=self._user_label(), error=exc.message)
+        for n in sorted(self._deleted):
+            uid = box.uid_of_base(self._messages[n - 1].base)
+            if uid is None:
+                continue
+            try:
+                done.removed += len(box.expunge([uid]))
+            except MailError as exc:
+                done.error = done.error or exc
+                log.warn("pop3-delete-failed", user=self._user_label(), number=n, error=exc.message)
+        box.sync()
+        done.failed = [
+            n
+            for n in sorted(self._deleted)
+            if box.uid_of_base(self._messages[n - 1].base) is not None
+        ]
+        return done
+
+    def _user_label(self) -> str:
+        return self.user.name if self.user else ""
 
     def _updated(self, result: object) -> list[Output]:
         self.state = "UPDATE"
         self._unlock()
         if isinstance(result, BaseException):
-            log.error(
-                "pop3-update-failed", user=self.user.name if self.user else "", error=repr(result)
-            )
-            code = error_code(result) if isinstance(result, MailError) else CODE_TEMP
-            return [self._err(f"{code}Some deleted messages were not removed"), Close()]
+            log.error("pop3-update-failed", user=self._user_label(), error=repr(result))
+            if isinstance(result, MailError):
+                return [Send(r.store_error(result, r.UPDATE_FAILED)), Close()]
+            return [Send(r.err(r.UPDATE_FAILED, r.SYS_TEMP)), Close()]
+        assert isinstance(result, _Update)
+        if result.failed:
+            log.error("pop3-not-removed", user=self._user_label(), numbers=result.failed)
+            return [Send(r.not_removed(result.failed, result.error)), Close()]
         log.info(
             "logout",
             proto="pop3",
-            user=self.user.name if self.user else "",
-            deleted=result,
+            user=self._user_label(),
+            deleted=result.removed,
             retrieved=len(self._retrieved),
         )
-        return [self._ok("Logging out."), Close()]
+        return [Send(r.LOGGED_OUT), Close()]
 
     def _unlock(self) -> None:
         if self._user_lease is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailstore.errors import LimitExceeded, NoQuota, NotFound
+from mailstore.errors import LimitExceeded, MessageUnreadable, NoQuota, NotFound
 from mailstore.mailbox import Mailbox
 from mailstore.quota import QuotaLimit
 from mailstore.store import MailStore
@@ -272,8 +272,9 @@ def test_symlinks_and_foreign_hardlinks_are_not_served(tmp_path: Path, inbox: Ma
     os.chown(other, 65534, 65534)
     os.link(other, os.path.join(inbox.path, "cur", "2.hard.host:2,"))
     inbox.sync()
-    with pytest.raises(NotFound):
+    with pytest.raises(MessageUnreadable) as caught:
         inbox.read_message(2)
+    assert caught.value.uid == 2 and caught.value.kind == "permission"
 
 
 def test_message_renamed_by_another_process_is_still_readable(

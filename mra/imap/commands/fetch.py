@@ -18,6 +18,8 @@ broken file never costs the others their answer.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from mailstore.errors import MailError, NotFound
 from mra import log
 from mra.imap import fetch as items
@@ -66,33 +68,42 @@ def _lines(
                 return
     missing = False
     failed: bytes | None = None  # the tagged answer for the first message that failed
-    batch: list[bytes] = []
-    size = 0
-    for seq, uid in pairs:
-        try:
-            data = items.render(view, uid, seq, wanted, req.uid, uid in seen_now)
-        except (LookupError, NotFound):
-            missing = True
-            continue
-        except MailError as exc:
-            log.error("fetch-failed", mailbox=view.name, uid=uid, error=exc.message)
-            failed = failed or r.store_error(req.tag, exc)
-            continue
-        except Exception as exc:  # a bug in rendering one message: the others still go out
-            log.error("fetch-failed", mailbox=view.name, uid=uid, error=repr(exc))
-            failed = failed or r.say(req.tag, r.SERVER_BUG)
-            continue
-        if view.unannounced:  # a keyword the client was not told of: FLAGS first
-            batch.append(view.flags_lines())
-        batch.append(data)
-        size += len(data)
-        if size >= BATCH:
+    reads = items.reads_messages(wanted)
+    i = 0
+    while True:
+        batch: list[bytes] = []
+        size = 0
+        # A chunk at a time, with cur/ and new/ held open while it is made (its reads then
+        # open only their files), and let go before the chunk is handed over.
+        with view.box.reading() if reads else nullcontext():
+            while i < len(pairs) and size < BATCH:
+                seq, uid = pairs[i]
+                i += 1
+                try:
+                    data = items.render(view, uid, seq, wanted, req.uid, uid in seen_now)
+                except (LookupError, NotFound):
+                    missing = True
+                    continue
+                except MailError as exc:
+                    log.error("fetch-failed", mailbox=view.name, uid=uid, error=exc.message)
+                    failed = failed or r.store_error(req.tag, exc)
+                    continue
+                except Exception as exc:  # a bug in rendering one message: the others go out
+                    log.error("fetch-failed", mailbox=view.name, uid=uid, error=repr(exc))
+                    failed = failed or r.say(req.tag, r.SERVER_BUG)
+                    continue
+                if view.unannounced:  # a keyword the client was not told of: FLAGS first
+                    batch.append(view.flags_lines())
+                batch.append(data)
+                size += len(data)
+        if i < len(pairs):
             yield b"".join(batch)
-            batch, size = [], 0
-    tail = b"".join(batch) + s.updates(req)
-    if failed is not None:
-        yield tail + failed
-    elif missing:
-        yield tail + r.say(req.tag, r.EXPUNGE_ISSUED)
-    else:
-        yield tail + r.completed(req.tag, req.name)
+            continue
+        tail = b"".join(batch) + s.updates(req)
+        if failed is not None:
+            yield tail + failed
+        elif missing:
+            yield tail + r.say(req.tag, r.EXPUNGE_ISSUED)
+        else:
+            yield tail + r.completed(req.tag, req.name)
+        return

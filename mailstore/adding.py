@@ -1,0 +1,229 @@
+"""Adding messages to a folder: delivery, APPEND and COPY, durable before acknowledged.
+
+The order (maildir(5), and what Dovecot does): the message is written to a new file in `tmp/`
+and fsynced; it is hard-linked into `new/` (or `cur/` when it has flags) under its final name,
+never replacing a name (link() fails where rename() would overwrite); the directory is fsynced;
+only then does it get its UID, appended to `dovecot-uidlist` under the uidlist's dot-lock. A
+failure before the UID takes back what was linked, so the MTA's retry cannot make a duplicate.
+Every file is reached through the folder's directory descriptors (folderdir.py): a symlinked
+`tmp/`, `new/` or `cur/` receives nothing.
+
+When the UIDs run out (UidsExhausted), the folder is renumbered under the lock (Mailbox._renumber)
+and the new messages get the last UIDs of the new numbering; a mailbox with a view syncs then,
+so that its `uidvalidity` (APPENDUID, COPYUID) is the one the UIDs belong to.
+"""
+
+from __future__ import annotations
+
+import os
+
+from mailstore.content import VsizeCounter
+from mailstore.errors import MailError, TemporaryFailure, UnsafePath
+from mailstore.filenames import join_name, unique_base
+from mailstore.lock import DotLock
+from mailstore.uidlist import UidsExhausted, write_all
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import BinaryIO
+
+    from mailstore.folderdir import FolderDir
+    from mailstore.mailbox import Mailbox
+
+
+def append(
+    box: Mailbox,
+    source: bytes | BinaryIO,
+    flags: Iterable[str] = (),
+    internaldate: float | None = None,
+) -> int:
+    """Store a message durably and give it a UID (the next sync shows it as added)."""
+    letters = box.letters_for(flags) if flags else ""
+    # The folder's descriptor as it is now: a delivery into a folder replaced since the
+    # last sync goes to the new one, as a delivery by path would.
+    box._dir.release()
+    tmp_name, counter = write_tmp(box, source, internaldate)
+    return commit(box, [(tmp_name, counter.size, counter.vsize, letters)])[0]
+
+
+def write_tmp(
+    box: Mailbox, source: bytes | BinaryIO, internaldate: float | None
+) -> tuple[str, VsizeCounter]:
+    """Write the message to a new file in tmp/, fsynced; returns its name there."""
+    counter = VsizeCounter()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    for _ in range(5):
+        tmp_name = unique_base()
+        try:
+            fd = box._dir.open("tmp", tmp_name, flags, 0o600)
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot create a file in tmp/: {exc.strerror}") from exc
+    else:
+        raise TemporaryFailure("cannot find a unique file name in tmp/")
+    try:
+        try:
+            if isinstance(source, bytes | bytearray | memoryview):
+                counter.feed(bytes(source))
+                write_all(fd, source)
+            else:
+                while chunk := source.read(1 << 16):
+                    counter.feed(chunk)
+                    write_all(fd, chunk)
+            os.fsync(fd)
+            if internaldate is not None:
+                os.utime(fd, (internaldate, internaldate))
+        finally:
+            os.close(fd)
+        if box.quota is not None:
+            box.quota.check(counter.size, 1)
+    except BaseException as exc:
+        unlink_quietly(box._dir, "tmp", tmp_name)
+        if isinstance(exc, OSError):
+            raise TemporaryFailure(f"cannot write message: {exc.strerror}") from exc
+        raise
+    return tmp_name, counter
+
+
+def unlink_quietly(folder: FolderDir, sub: str, name: str) -> None:
+    try:
+        folder.unlink(sub, name)
+    except (OSError, MailError):
+        pass
+
+
+def commit(box: Mailbox, files: list[tuple[str, int, int, str]]) -> list[int]:
+    """Link written tmp/ files into new/ (cur/ when flagged), fsync, then assign UIDs."""
+    hint = _uidlist_hint(box)
+    entries: list[tuple[str, str]] = []
+    linked: list[tuple[str, str]] = []
+    dirs_used = set()
+    folder = box._dir
+    with box._dir.hold():
+        try:
+            for tmp_name, size, vsize, letters in files:
+                sub = "cur" if letters else "new"
+                for attempt in range(5):
+                    unique = tmp_name if attempt == 0 else unique_base()
+                    base = f"{unique},S={size},W={vsize}"
+                    name = join_name(base, letters) if letters else base
+                    try:
+                        # link(), not rename(): it never replaces an existing name.
+                        folder.link("tmp", tmp_name, folder, sub, name)
+                        linked.append((sub, name))
+                        break
+                    except FileExistsError:
+                        continue
+                else:
+                    raise TemporaryFailure("cannot find a unique message file name")
+                unlink_quietly(box._dir, "tmp", tmp_name)
+                entries.append((base, name))
+                dirs_used.add(sub)
+            for sub in dirs_used:
+                folder.fsync(sub)
+        except OSError as exc:
+            # Not durable, so not acknowledged: take back what was linked, and the MTA's
+            # retry cannot produce a duplicate.
+            for sub, name in linked:
+                unlink_quietly(box._dir, sub, name)
+            raise TemporaryFailure(f"cannot deliver: {exc.strerror}") from exc
+        except MailError:
+            for sub, name in linked:
+                unlink_quietly(box._dir, sub, name)
+            raise
+        finally:
+            for tmp_name, *_ in files:
+                unlink_quietly(box._dir, "tmp", tmp_name)
+    if box.quota is not None:
+        box.quota.add(sum(f[1] for f in files), len(files))
+    with DotLock(box._uidlist.path):
+        uids = _assign_uids(box, entries, hint)
+    if box._loaded and box._uidlist.exists and box._uidlist.uidvalidity != box._uidvalidity:
+        # The UIDs are of another UIDVALIDITY than the view's (renumbered just now, or
+        # rewritten by someone): sync, so that `uidvalidity` (APPENDUID) is theirs and the
+        # sessions viewing this folder hear of it.
+        box.sync()
+    return uids
+
+
+def _assign_uids(
+    box: Mailbox, entries: list[tuple[str, str]], hint: tuple[int, int] | None
+) -> list[int]:
+    """UIDs for files just linked (the uidlist lock held)."""
+    if hint is not None:
+        uids = box._uidlist.append_after(entries, hint)
+        if uids is not None:
+            return uids
+    box._uidlist.refresh()
+    if not box._uidlist.exists:
+        box._write_new_uidlist()
+    try:
+        return box._uidlist.append(entries)
+    except UidsExhausted:
+        box._scan_dirs(force=True)
+        box._renumber(entries)
+        return [box._uidlist.records[base][0] for base, _ in entries]
+
+
+def _uidlist_hint(box: Mailbox) -> tuple[int, int] | None:
+    """(inode, size) of the uidlist before our files are linked: any UID given to them
+    by another process is appended after that point (see UidList.append_after)."""
+    if box._loaded:
+        return None
+    try:
+        st = os.stat(box._uidlist.path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size
+
+
+def copy(box: Mailbox, uids: Iterable[int], dest: Mailbox) -> list[tuple[int, int]]:
+    """Copy messages with their flags; returns (source UID, destination UID) pairs.
+
+    Hard links where possible (as Dovecot's maildir_copy_with_hardlinks), a byte copy
+    otherwise. Keyword letters are translated to the destination's keyword file.
+    """
+    box._ensure_loaded()
+    staged: list[tuple[str, int, int, str]] = []
+    sources: list[int] = []
+    dest._dir.release()  # a fresh look at the destination folder (see append)
+    with box._dir.hold(), dest._dir.hold():
+        try:
+            for uid in uids:
+                msg = box._peek(uid)
+                if msg is None:
+                    continue
+                flags = list(msg.flags) + box._keywords.letters_to_names(msg.letters)
+                letters = dest.letters_for(flags)
+                kept = "".join(c for c in msg.letters if c == "P")
+                vsize = box.message_vsize(msg)
+                size = box.message_size(msg)
+                tmp_name = unique_base()
+                try:
+                    box._dir.link(msg.subdir, msg.name, dest._dir, "tmp", tmp_name)
+                except FileNotFoundError:
+                    box.sync()
+                    if uid not in box._base_of:
+                        continue
+                    with box.open_message(uid) as f:
+                        tmp_name, _ = write_tmp(dest, f, box.internaldate(msg))
+                except (OSError, UnsafePath):
+                    # Another file system, a link limit, a symlinked directory: copy
+                    # the bytes (open_message refuses what must not be read).
+                    with box.open_message(uid) as f:
+                        tmp_name, _ = write_tmp(dest, f, box.internaldate(msg))
+                staged.append((tmp_name, size, vsize, letters + kept))
+                sources.append(uid)
+        except BaseException:
+            for tmp_name, *_ in staged:
+                unlink_quietly(dest._dir, "tmp", tmp_name)
+            raise
+    if not staged:
+        return []
+    if dest.quota is not None:
+        dest.quota.check(sum(s[1] for s in staged), len(staged))
+    new_uids = commit(dest, staged)
+    return list(zip(sources, new_uids, strict=True))
