@@ -3,9 +3,13 @@ the server hold, and what it can make the reactor thread do."""
 
 from __future__ import annotations
 
+import imaplib
+import os
 import socket
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.mra.conftest import PASSWORD, MraServer
 
@@ -80,3 +84,40 @@ def test_attack_unfinished_literals_are_bounded_and_freed(server: MraServer) -> 
     while time.monotonic() < deadline and rss(pid) - base > 32 * MIB:
         time.sleep(0.2)
     assert rss(pid) - base < 32 * MIB, (rss(pid) - base) // MIB
+
+
+def test_attack_unreadable_message_costs_only_itself_over_imap(
+    server_factory: type[MraServer],
+) -> None:
+    """One unreadable message file (mode 000) made `FETCH 1:*` drop the connection. Now the
+    others are answered, the broken one is left out, and the command ends with the store's
+    error for it; the session goes on."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to start a server that drops to nobody")
+    s = server_factory('[server]\nuser = "nobody"\n')
+    box = s.store().mailbox("INBOX")
+    for n in (1, 2, 3):
+        box.append(b"Subject: %d\r\n\r\nbody %d\r\n" % (n, n))
+    broken = box.get(box.uids()[1])
+    for dirpath, dirnames, filenames in os.walk(s.mail):
+        for name in [".", *dirnames, *filenames]:
+            os.chown(os.path.join(dirpath, name), 65534, 65534)
+    os.chmod(os.path.join(box.path, broken.subdir, broken.name), 0)
+    s.start()
+    m = imaplib.IMAP4("127.0.0.1", s.ports["imap"])
+    m.login("alice@example.test", PASSWORD)
+    m.select("INBOX")
+    typ, data = m.fetch("1:*", "(BODY.PEEK[])")
+    assert typ == "NO" and data[0].startswith(b"[NOPERM] message 2 cannot be read")
+    bodies = m.untagged_responses.pop("FETCH")
+    assert [d[1] for d in bodies if isinstance(d, tuple)] == [
+        b"Subject: 1\r\n\r\nbody 1\r\n",
+        b"Subject: 3\r\n\r\nbody 3\r\n",
+    ]
+    typ, data = m.fetch("1,3", "(BODY.PEEK[TEXT])")
+    assert typ == "OK"
+    assert [d[1] for d in data if isinstance(d, tuple)] == [b"body 1\r\n", b"body 3\r\n"]
+    typ, data = m.fetch("1:*", "(FLAGS)")  # no file read: all three
+    assert typ == "OK" and len(data) == 3
+    assert "fetch-failed" in s.log()
+    m.logout()
