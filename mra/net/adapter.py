@@ -10,6 +10,7 @@ of memory at a time, at the pace of the client.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,6 +26,8 @@ from mra.session import Call, Close, Delay, Output, Send, Session, StartTLS, Str
 WATCHED_POLL = 30.0  # seconds between polls of a directory inotify watches anyway
 NOTIFY_DELAY = 0.05  # after an inotify event, before looking
 MAX_QUEUED_INPUT = 1 << 20  # bytes held back while a command runs, before we stop reading
+THREADED_GATHER = 1 << 20  # octets of a threaded Stream made per thread hop, at most
+THREADED_SLICE = 0.02  # seconds of work per thread hop, at most
 
 
 @implementer(interfaces.IPullProducer)
@@ -79,27 +82,43 @@ class _ThreadedChunkProducer:
         if self.paused or self.working or self.stopped:
             return
         self.working = True
-        d = threads.deferToThread(next, self.chunks, None)
+        d = threads.deferToThread(self._gather)
         d.addBoth(self._made)
 
-    def _made(self, chunk: object) -> None:
+    def _gather(self) -> tuple[list[bytes], bool]:
+        """In the thread: chunks until about THREADED_GATHER octets or THREADED_SLICE
+        seconds of work, so that a thread hop (about 0.1 ms of CPU) is paid per slice, not per
+        chunk; and whether the stream ended."""
+        out: list[bytes] = []
+        size = 0
+        deadline = time.monotonic() + THREADED_SLICE
+        for chunk in self.chunks:
+            out.append(chunk)
+            size += len(chunk)
+            if size >= THREADED_GATHER or time.monotonic() >= deadline:
+                return out, False
+        return out, True
+
+    def _made(self, result: object) -> None:
         self.working = False
         transport = self.proto.transport
         if self.stopped or transport is None or self.proto._closed:
             return
-        if isinstance(chunk, Failure):
-            log.error("stream-failed", error=repr(chunk.value))
+        if isinstance(result, Failure):
+            log.error("stream-failed", error=repr(result.value))
             self.stopped = True
             transport.unregisterProducer()
             transport.loseConnection()
             return
-        if chunk is None:
+        assert isinstance(result, tuple)
+        chunks, ended = result
+        if chunks:
+            transport.writeSequence(chunks)
+        if ended:
             self.stopped = True
             transport.unregisterProducer()
             self.done()
             return
-        assert isinstance(chunk, bytes)
-        transport.write(chunk)
         self._next()
 
     def pauseProducing(self) -> None:
