@@ -63,7 +63,10 @@ class Services:
         self.hostname = socket.gethostname() or "localhost"
         from mra.auth.throttle import ConnectionLimits
 
-        self.limits = ConnectionLimits()
+        self.limits = ConnectionLimits(
+            per_address=config.limits.max_connections_per_address,
+            per_user=config.limits.max_sessions_per_user,
+        )
 
     def plaintext_allowed(self, conn: Connection) -> bool:
         return conn.secure or self.config.auth.allow_plaintext

@@ -428,6 +428,7 @@ class ImapSession(Session):
         self.user = user
         self.store = self.services.open_store(user)
         self.state = "AUTH"
+        self.authenticated = True
         self.timeout = AUTH_TIMEOUT
         self.reader.authenticated = True
         self._feed_reader(self.reader.resume())

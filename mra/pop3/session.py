@@ -317,6 +317,7 @@ class Pop3Session(Session):
         self._messages, self._sizes = result
         self.user = user
         self.state = "TRANSACTION"
+        self.authenticated = True
         self.timeout = TIMEOUT
         log.info(
             "login",
