@@ -8,6 +8,7 @@ did not hang"; what is asserted is a count, a size or a ratio, never a duration.
 from __future__ import annotations
 
 import imaplib
+import os
 import poplib
 import re
 import shutil
@@ -333,6 +334,25 @@ def test_tls_handshake_deadline_spares_finished_handshakes(
     time.sleep(2)
     assert imap.noop()[0] == "OK"
     imap.logout()
+
+
+def test_attack_tls_peer_that_never_answers_close_notify(server_factory: type[MraServer]) -> None:
+    """After LOGOUT the server sends TLS's close_notify and waited for the client's, which
+    an attacker never sends: the connection stayed open (and counted) for ever. A closing
+    connection now has `close_timeout` seconds."""
+    s = server_factory("[limits]\nclose_timeout = 2\n", listeners=("imaps",))
+    s.start()
+    t = tls_client().wrap_socket(connect(s.ports["imaps"]))
+    read_line(t)
+    t.sendall(b"a LOGOUT\r\n")
+    assert read_line(t).startswith(b"* BYE")
+    assert read_line(t).startswith(b"a OK")
+    assert t.recv(100) == b""  # the server's close_notify; ours is never sent
+    tcp = socket.socket(fileno=os.dup(t.fileno()))  # under TLS: is the connection itself gone?
+    assert closed_by_server(tcp), "the connection outlived its close deadline"
+    assert wait_for(lambda: "close-timeout" in s.log())
+    tcp.close()
+    t.close()
 
 
 # --- 5. TLS reload (heading 6) ---------------------------------------------------------------
