@@ -46,6 +46,7 @@ from mra.session import Call, Close, Delay, Output, Send, Session, StartTLS, Str
 WATCHED_POLL = 30.0  # seconds between polls of a directory inotify watches anyway
 NOTIFY_DELAY = 0.05  # after an inotify event, before looking
 MAX_QUEUED_INPUT = 1 << 20  # bytes held back while a command runs, before we stop reading
+FEED_SLICE = 1 << 16  # queued input is handed on at most one socket read's worth at a time
 
 
 @implementer(interfaces.IPushProducer)
@@ -140,7 +141,10 @@ class SessionProtocol(protocol.Protocol):
         if self._busy or self._blocked or self._queued:
             self._queued.append(data)
             self._queued_size += len(data)
-            self._update_reading()
+            if self._busy or self._blocked:
+                self._update_reading()
+            else:  # input left from a pause goes first
+                self._feed(b"")
             return
         self._feed(data)
 
@@ -181,14 +185,19 @@ class SessionProtocol(protocol.Protocol):
 
     def _feed(self, data: bytes) -> None:
         """Hand input to the session (b"" lets it go on with commands it holds buffered),
-        then whatever was queued while it was busy or the client was not reading."""
+        then whatever was queued while it was busy or the client was not reading.
+
+        The queue goes on a socket read's worth at a time, checking the gate in between: the
+        answers to a megabyte of pipelined commands must not all be made at once for a
+        client that stopped reading them after the first few."""
         if self.session is None or self._closed:
             return
         self._perform(self.session.data_received(data))
         while self._queued and not self._busy and not self._blocked and not self._closed:
-            data = b"".join(self._queued)
-            self._queued.clear()
-            self._queued_size = 0
+            queued = b"".join(self._queued)
+            data, rest = queued[:FEED_SLICE], queued[FEED_SLICE:]
+            self._queued = [rest] if rest else []
+            self._queued_size = len(rest)
             self._perform(self.session.data_received(data))
         self._update_reading()
 

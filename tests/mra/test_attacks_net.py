@@ -159,6 +159,21 @@ def test_attack_client_that_never_reads_is_dropped(
     assert wait_for(lambda: "output-stalled" in s.log())
 
 
+@pytest.mark.parametrize("proto", ["imap", "pop3"])
+def test_attack_answers_past_max_unsent_output_cut_the_connection(
+    server_factory: type[MraServer], proto: str
+) -> None:
+    """One read of commands can ask for far more answers than it is long: what is written
+    after the client stopped reading is bounded by `max_unsent_output`."""
+    s = server_factory("[limits]\nmax_unsent_output = 65536\n")
+    s.start()
+    c = connect(s.ports[proto], rcvbuf=4096)
+    assert read_line(c)
+    c.sendall(COMMANDS[proto] * (65536 // len(COMMANDS[proto])))  # ~1 MB of answers
+    assert closed_by_server(c)
+    assert "output-limit" in s.log()
+
+
 def test_attack_retr_without_reading_is_dropped(server_factory: type[MraServer]) -> None:
     """RETR of a big message, never read: the stream waited for the client forever (its
     connection looked busy, so even the idle timer spared it)."""
