@@ -11,6 +11,7 @@
     [auth]
     passwd_file = "/etc/mra/passwd"   # "" = system users (/etc/passwd, ~/Maildir)
     allow_plaintext = false       # cleartext logins on non-TLS, non-loopback connections
+    max_concurrent_hashes = 4     # password checks running at once (each may take 64 MiB)
     [mail]
     location = "/var/vmail/%d/%n"  # %u user as in the passwd-file, %n local part, %d domain,
                                    # %h or a leading ~ home, %% a percent sign
@@ -29,6 +30,17 @@
     [server]
     workers = 1                   # worker processes sharing the listening sockets
     user = ""                     # unprivileged user to drop to after binding
+    reactor_stall_ms = 100        # log `reactor-stall` when the event loop is this late; 0 = off
+    [limits]
+    max_connections = 1000        # open connections per worker process
+    max_connections_per_address = 100   # per client address (an IPv6 address: its /64)
+    max_sessions_per_user = 20    # logged-in sessions per account
+    login_timeout = 180           # seconds from connecting to logging in
+    tls_handshake_timeout = 30    # seconds for a TLS handshake (implicit or STARTTLS)
+    output_timeout = 300          # seconds a client may leave our answers unread
+    max_unsent_output = 4194304   # bytes queued for a client that has stopped reading
+    close_timeout = 30            # seconds a closing connection may take to flush
+    max_literal_memory = 268435456  # IMAP literal octets all sessions of a process may hold
 
 Every setting has a safe default, and `load_config(None)` gives all of them. Note that every
 listener is off by default: a configuration without a `[listen]` section serves nothing, so a
@@ -71,6 +83,7 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "Endpoint",
+    "LimitsConfig",
     "ListenConfig",
     "MailConfig",
     "MapsConfig",
@@ -180,6 +193,9 @@ class TlsConfig:
 class AuthConfig:
     passwd_file: str = field(default="", metadata=_setting(_Kind.PATH))
     allow_plaintext: bool = field(default=False, metadata=_setting(_Kind.BOOL))
+    # Password checks running at once, in every protocol: an ARGON2ID check takes 64 MiB, so
+    # this bounds the memory a flood of logins can take (more than the cores gains nothing).
+    max_concurrent_hashes: int = field(default=4, metadata=_setting(_Kind.INT, 1))
 
 
 @dataclass(frozen=True)
@@ -216,6 +232,30 @@ class MdaConfig:
 class ServerConfig:
     workers: int = field(default=1, metadata=_setting(_Kind.INT, 1))
     user: str = field(default="", metadata=_setting(_Kind.USER))
+    # The event loop running this late logs `reactor-stall` (milliseconds; 0 = not watched).
+    reactor_stall_ms: int = field(default=100, metadata=_setting(_Kind.INT, 0))
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """What one client, one address, one account can hold of a server process (SECURITY.md)."""
+
+    max_connections: int = field(default=1000, metadata=_setting(_Kind.INT, 1))
+    max_connections_per_address: int = field(default=100, metadata=_setting(_Kind.INT, 1))
+    max_sessions_per_user: int = field(default=20, metadata=_setting(_Kind.INT, 1))
+    # Seconds from connecting to a successful login, however active the client is
+    # (Dovecot's login processes allow 3 minutes).
+    login_timeout: int = field(default=180, metadata=_setting(_Kind.INT, 1))
+    tls_handshake_timeout: int = field(default=30, metadata=_setting(_Kind.INT, 1))
+    # A client that leaves our answers unread: dropped when they have not all gone out for
+    # this many seconds (Dovecot: 5 minutes), or when this many bytes more were queued for
+    # it after it stopped reading.
+    output_timeout: int = field(default=300, metadata=_setting(_Kind.INT, 1))
+    max_unsent_output: int = field(default=4 * MIB, metadata=_setting(_Kind.INT, 1))
+    close_timeout: int = field(default=30, metadata=_setting(_Kind.INT, 1))
+    # IMAP literal octets (APPENDed messages on their way in) every session of one process
+    # may hold at once; past it a literal is refused with NO [UNAVAILABLE] (SECURITY.md 2).
+    max_literal_memory: int = field(default=256 * MIB, metadata=_setting(_Kind.INT, 1))
 
 
 @dataclass(frozen=True)
@@ -227,6 +267,7 @@ class Config:
     maps: MapsConfig = field(default_factory=MapsConfig)
     mda: MdaConfig = field(default_factory=MdaConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     path: str | None = None  # the file it came from; None = built-in defaults
 
 
@@ -238,6 +279,7 @@ _SECTIONS: Final[Mapping[str, type[Any]]] = {
     "maps": MapsConfig,
     "mda": MdaConfig,
     "server": ServerConfig,
+    "limits": LimitsConfig,
 }
 _KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     name: tuple(f.name for f in dataclasses.fields(cls)) for name, cls in _SECTIONS.items()

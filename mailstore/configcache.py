@@ -46,7 +46,7 @@ _FORMAT = "mailstore.configcache/1"
 _DEFAULTS: dict[str, dict[str, object]] = {
     "listen": {"imap": None, "imaps": None, "pop3": None, "pop3s": None},
     "tls": {"cert": "", "key": ""},
-    "auth": {"passwd_file": "", "allow_plaintext": False},
+    "auth": {"passwd_file": "", "allow_plaintext": False, "max_concurrent_hashes": 4},
     "mail": {"location": "~/Maildir", "max_message_size": 50 * 1024 * 1024},
     "maps": {
         "aliases": "/etc/aliases",
@@ -64,7 +64,18 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "sieve_before": "",
         "sieve_after": "",
     },
-    "server": {"workers": 1, "user": ""},
+    "server": {"workers": 1, "user": "", "reactor_stall_ms": 100},
+    "limits": {
+        "max_connections": 1000,
+        "max_connections_per_address": 100,
+        "max_sessions_per_user": 20,
+        "login_timeout": 180,
+        "tls_handshake_timeout": 30,
+        "output_timeout": 300,
+        "max_unsent_output": 4 * 1024 * 1024,
+        "close_timeout": 30,
+        "max_literal_memory": 256 * 1024 * 1024,
+    },
 }
 
 
@@ -141,6 +152,10 @@ class CachedServerConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["server"])
 
 
+class CachedLimitsConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["limits"])
+
+
 class CachedConfig(_Frozen):
     """The cached configuration: the attributes of `mailstore.config.Config`, read-only."""
 
@@ -155,6 +170,7 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "maps": CachedMapsConfig,
     "mda": CachedMdaConfig,
     "server": CachedServerConfig,
+    "limits": CachedLimitsConfig,
 }
 
 

@@ -63,11 +63,14 @@ class Services:
         self.hostname = socket.gethostname() or "localhost"
         from mra.auth.throttle import ConnectionLimits
 
-        self.limits = ConnectionLimits()
+        self.limits = ConnectionLimits(
+            per_address=config.limits.max_connections_per_address,
+            per_user=config.limits.max_sessions_per_user,
+        )
         from mra.imap.parser import LiteralPool
 
         # IMAP literal octets all sessions of this process may hold at once (SECURITY.md 2).
-        self.literal_pool = LiteralPool(256 * 1024 * 1024)
+        self.literal_pool = LiteralPool(config.limits.max_literal_memory)
 
     def plaintext_allowed(self, conn: Connection) -> bool:
         return conn.secure or self.config.auth.allow_plaintext

@@ -18,9 +18,12 @@ of outputs, which the adapter (mra/net/adapter.py, the only Twisted code) carrie
     Close()               close after what was written so far is flushed
 
 Events a session receives: `greeting()`, `data_received(bytes)`, `tls_started()`,
-`idle_timeout()`, `shutdown()` (the server is stopping), `mailbox_changed()` (IDLE push) and
-`connection_lost()`. `timeout` says how long the connection may stay silent before
-`idle_timeout()`; the session changes it as its state changes (short before login).
+`idle_timeout()`, `login_timeout()`, `shutdown()` (the server is stopping), `mailbox_changed()`
+(IDLE push) and `connection_lost()`. `timeout` says how long the connection may stay silent
+before `idle_timeout()`; the session changes it as its state changes (short before login).
+`authenticated` turns true once a login succeeds: until then the adapter holds the connection
+to an absolute deadline (`[limits] login_timeout`), however busy the client keeps it, and
+calls `login_timeout()` when it passes.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ class Session:
     """Base of the protocol sessions: the events, all of them doing nothing by default."""
 
     timeout: float = 60.0
+    authenticated: bool = False  # set True by the session once a login succeeds
 
     def greeting(self) -> list[Output]:
         return []
@@ -102,6 +106,11 @@ class Session:
 
     def idle_timeout(self) -> list[Output]:
         return [Close()]
+
+    def login_timeout(self) -> list[Output]:
+        """Not logged in by the deadline: by default the goodbye of an idle timeout, as
+        Dovecot says "Disconnected for inactivity" when its login time runs out."""
+        return self.idle_timeout()
 
     def shutdown(self) -> list[Output]:
         return [Close()]

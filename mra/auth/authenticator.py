@@ -6,10 +6,11 @@
     exchange = auth.sasl_server("SCRAM-SHA-256", secure=...)  # AUTHENTICATE / AUTH
 
 `authenticate` looks the user up and verifies the password; an unknown user's password is
-verified against a dummy hash, so that the time taken does not tell who exists (it still differs
-when the user's own hash is much cheaper or dearer than the dummy: pass `dummy_hash` to match
-the database). To keep the slow part off the reactor while the lookup stays on it, use
-`lookup_for_sasl` then `verify_user` (in a thread), which is what `authenticate` does.
+verified against a stand-in, the stored hash of a typical user of the database (see
+mra/auth/hashcost.py), so that the time taken does not tell who exists. At most
+`max_concurrent_hashes` checks run at once. To keep the slow part off the reactor while the
+lookup stays on it, use `lookup_for_sasl` then `verify_user` (in a thread), which is what
+`authenticate` does.
 
 Lookups raise MailError (TemporaryFailure) when the user database cannot answer, or when the
 user's entry is unusable: answer with a temporary failure, not "wrong password".
@@ -18,12 +19,13 @@ user's entry is unusable: answer with a temporary failure, not "wrong password".
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Final, Protocol
 
 from mailstore.errors import MailError
 from mailstore.userdb import SystemUsers, User, open_userdb
 from mra.auth import passwords
+from mra.auth.hashcost import BoundedVerify, StandIn, file_stamp
 from mra.auth.sasl import SaslServer, VerifyFunction, mechanisms
 
 TYPE_CHECKING = False
@@ -52,7 +54,9 @@ class Authenticator:
 
     `local_domains` (or a function giving them, re-read on each lookup) lets `alice@example.test`
     find a bare `alice` entry, as mail delivery does. `verify` is `passwords.verify` unless a
-    test passes another; `hostname` goes into CRAM-MD5 challenges.
+    test passes another; with `max_concurrent_hashes`, at most that many run at once.
+    `dummy_hash` fixes the stand-in for unknown users (by default, a typical user's hash,
+    recomputed when the database changes); `hostname` goes into CRAM-MD5 challenges.
     """
 
     def __init__(
@@ -61,15 +65,22 @@ class Authenticator:
         *,
         allow_plaintext: bool = False,
         local_domains: Collection[str] | Callable[[], Collection[str]] = (),
-        dummy_hash: str = passwords.DUMMY_HASH,
+        dummy_hash: str | None = None,
         verify: VerifyFunction = passwords.verify,
+        max_concurrent_hashes: int | None = None,
         hostname: str = "localhost",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.userdb = userdb
         self.allow_plaintext = allow_plaintext
         self._local_domains = local_domains
-        self.dummy_hash = dummy_hash
+        self.stand_in: Callable[[], str] = (
+            StandIn(self._stored_passwords, self._passdb_stamp)
+            if dummy_hash is None
+            else lambda: dummy_hash
+        )
+        if max_concurrent_hashes is not None:
+            verify = BoundedVerify(verify, max_concurrent_hashes)
         self._verify = verify
         self.hostname = hostname
         self._clock = clock
@@ -84,17 +95,39 @@ class Authenticator:
         local_domains: Collection[str] | Callable[[], Collection[str]] = (),
         hostname: str = "localhost",
     ) -> Authenticator:
-        """From `[auth]`: the user database it names (unless given) and `allow_plaintext`."""
+        """From `[auth]`: the user database it names (unless given), `allow_plaintext` and
+        `max_concurrent_hashes`."""
         return cls(
             userdb if userdb is not None else open_userdb(config),
             allow_plaintext=config.auth.allow_plaintext,
             local_domains=local_domains,
+            max_concurrent_hashes=config.auth.max_concurrent_hashes,
             hostname=hostname,
         )
 
     def local_domains(self) -> Collection[str]:
         domains = self._local_domains
         return domains() if callable(domains) else domains
+
+    @property
+    def dummy_hash(self) -> str:
+        """What an unknown user's password is checked against now (slow: a scan of the
+        database when it changed)."""
+        return self.stand_in()
+
+    def _stored_passwords(self) -> Iterable[str]:
+        hashes = getattr(self.userdb, "password_hashes", None)
+        if hashes is not None:  # ShadowUsers: /etc/shadow's, not offered to SASL
+            return list(hashes())
+        if isinstance(self.userdb, SystemUsers):
+            return ()
+        return [user.password for user in self.userdb.users()]
+
+    def _passdb_stamp(self) -> object:
+        path = getattr(self.userdb, "path", None)
+        if isinstance(path, str):
+            return file_stamp(path)()
+        return getattr(self.userdb, "generation", 0)
 
     # --- logins with a password: IMAP LOGIN, POP3 USER/PASS ---------------------------------
 
@@ -111,13 +144,13 @@ class Authenticator:
         """True if `password` is `user`'s. Slow by design: run it in a thread pool.
 
         With no user (unknown login) or a user without a password, it verifies against the
-        dummy hash anyway and returns False, taking about as long as a real check.
+        stand-in anyway and returns False, taking as long as a typical user's check.
         """
         stored = user.password if user is not None else ""
         if isinstance(password, str):
             password = password.encode("utf-8", "surrogateescape")
         name = user.name if user is not None else login
-        ok = self._verify(stored or self.dummy_hash, password, user=name)
+        ok = self._verify(stored or self.stand_in(), password, user=name)
         return ok and user is not None and bool(stored)
 
     def authenticate(self, login: str, password: str | bytes) -> User | None:
@@ -178,6 +211,6 @@ class Authenticator:
             secure=secure,
             allow_plaintext=self.allow_plaintext,
             hostname=self.hostname,
-            dummy_hash=self.dummy_hash,
+            dummy_hash=self.stand_in,
             success_data=success_data,
         )

@@ -146,6 +146,7 @@ class ShadowUsers:
     def __init__(self, system: object) -> None:
         self.system = system
         self.hashes: dict[str, str] = {}
+        self.generation = 0  # counts the reads of /etc/shadow (for the unknown users' stand-in)
         self.refresh()
 
     def refresh(self) -> bool:
@@ -162,6 +163,7 @@ class ShadowUsers:
             if len(fields) >= 2 and fields[1] and fields[1][0] not in "!*":
                 hashes[fields[0]] = fields[1]
         self.hashes = hashes
+        self.generation += 1
         return True
 
     def lookup(self, address: str, local_domains: object = ()) -> User | None:
@@ -189,3 +191,7 @@ class ShadowUsers:
 
     def users(self) -> Iterator[User]:
         return iter(())  # their passwords are not offered to SASL mechanisms needing secrets
+
+    def password_hashes(self) -> list[str]:
+        """The stored passwords, as `lookup` gives them: what a typical check costs."""
+        return ["{CRYPT}" + stored for stored in self.hashes.values()]

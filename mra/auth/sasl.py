@@ -183,7 +183,7 @@ class NeedsVerification(Generic[A]):
         self,
         login: str,
         account: A | None,
-        stored: str,
+        stored: str | Callable[[], str],
         password: bytes,
         verify: VerifyFunction,
     ) -> None:
@@ -195,7 +195,8 @@ class NeedsVerification(Generic[A]):
 
     def run(self) -> bool:
         user = self.account.name if self.account is not None else self.login
-        return self._verify(self._stored, self._password, user=user)
+        stored = self._stored if isinstance(self._stored, str) else self._stored()
+        return self._verify(stored, self._password, user=user)
 
     def __repr__(self) -> str:  # never the password or the hash
         return f"NeedsVerification(login={self.login!r})"
@@ -258,7 +259,8 @@ class SaslServer(Generic[A]):
     the random part of the CRAM-MD5 challenge and the SCRAM server nonce (printable ASCII
     without ','; tests pass a fixed one); `scram_iterations` is the iteration count for
     passwords stored in the clear (RFC 7677 section 4: at least 4096); `dummy_hash` is what an
-    unknown user's password is checked against; `success_data` see the module documentation.
+    unknown user's password is checked against (or a function giving it, called where the
+    check runs: see mra/auth/hashcost.py); `success_data` see the module documentation.
     """
 
     def __init__(
@@ -272,7 +274,7 @@ class SaslServer(Generic[A]):
         hostname: str = "localhost",
         nonce: Callable[[], str] = _default_nonce,
         scram_iterations: int = passwords.SCRAM_DEFAULT_ITERATIONS,
-        dummy_hash: str = passwords.DUMMY_HASH,
+        dummy_hash: str | Callable[[], str] = passwords.DUMMY_HASH,
         success_data: bool = False,
     ) -> None:
         name = mechanism.upper()

@@ -156,6 +156,7 @@ class ImapSession(Session):
         self.user = user
         self.store = self.services.open_store(user)
         self.state = AUTH
+        self.authenticated = True  # the adapter's login deadline stops
         self.timeout = AUTH_TIMEOUT
         self.reader.authenticated = True
 
@@ -166,6 +167,7 @@ class ImapSession(Session):
         self.user = None
         self.store = None
         self.state = NOTAUTH
+        self.authenticated = False
         self.timeout = PREAUTH_TIMEOUT
         self.enabled.clear()
         self.reader.authenticated = False

@@ -2,10 +2,32 @@
 
 One `SessionProtocol` per connection carries out a session's outputs (see mra/session.py) in
 order. While a `Call`, `Delay` or `Stream` is under way, further input is queued, not handed to
-the session, so a pipelining client's commands still run one after the other; if the queue
-grows past a limit the client is not reading our answers and we stop reading it (back-pressure,
-`pauseProducing`). Streams are written through a pull producer, so a 50 MB RETR takes a chunk
-of memory at a time, at the pace of the client.
+the session, so a pipelining client's commands still run one after the other.
+
+What a client can make us hold, and for how long (SECURITY.md, headings 2 and 3):
+
+* Input. Queued input past MAX_QUEUED_INPUT stops our reading of the socket until the session
+  has taken it: a client that pipelines faster than we answer waits in its own socket.
+* Output. An `_OutputGate` is registered on the transport as a streaming producer for the whole
+  connection. The transport pauses it once more than its write buffer (64 KiB, Twisted's
+  `bufferSize`) waits to go out, and resumes it when all of it has gone. While it is paused we
+  read no input, hand no queued command to the session, pull no `Stream` chunk and push no IDLE
+  update: a client that does not read our answers gets no more of them. The answers to input
+  already read may still be written; those count against `[limits] max_unsent_output`, and past
+  it the connection is cut, as it is when the output has not drained for `output_timeout`
+  seconds. So what a client that stops reading costs is the kernel's socket buffers, 64 KiB and
+  the answers to one read, whatever it sends.
+* Streams (RETR, the body of a big FETCH) are pulled a chunk at a time while the gate is open,
+  so a 50 MB message takes a chunk of memory at a time, at the pace of the client. A `threaded`
+  Stream (FETCH: making a chunk reads and parses messages) has its chunks made in the thread
+  pool, up to THREADED_GATHER octets or THREADED_SLICE seconds of work per thread hop, so a
+  hop (about 0.1 ms of CPU) is paid per slice, not per chunk; the reactor only writes.
+* Time. Every connection ends: the idle timer (`session.timeout`, restarted by input); the
+  login deadline (`login_timeout` from the connect until `session.authenticated`, however busy
+  the client keeps us); the TLS handshake deadline (implicit TLS from the connect, STARTTLS from
+  the command: a client that sends half a ClientHello, or nothing, is cut); the output deadline
+  above; and the close deadline: a connection we closed that is still there `close_timeout`
+  seconds later (its peer reads nothing more, or never answers TLS's close_notify) is aborted.
 """
 
 from __future__ import annotations
@@ -16,9 +38,11 @@ from typing import Any
 
 from twisted.internet import interfaces, protocol, threads
 from twisted.internet.base import DelayedCall
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from mailstore.config import LimitsConfig
 from mra import log
 from mra.net.reactor import reactor
 from mra.session import Call, Close, Delay, Output, Send, Session, StartTLS, Stream
@@ -26,139 +50,72 @@ from mra.session import Call, Close, Delay, Output, Send, Session, StartTLS, Str
 WATCHED_POLL = 30.0  # seconds between polls of a directory inotify watches anyway
 NOTIFY_DELAY = 0.05  # after an inotify event, before looking
 MAX_QUEUED_INPUT = 1 << 20  # bytes held back while a command runs, before we stop reading
+FEED_SLICE = 1 << 16  # queued input is handed on at most one socket read's worth at a time
 THREADED_GATHER = 1 << 20  # octets of a threaded Stream made per thread hop, at most
 THREADED_SLICE = 0.02  # seconds of work per thread hop, at most
 
 
-@implementer(interfaces.IPullProducer)
-class _ChunkProducer:
-    def __init__(self, proto: SessionProtocol, chunks: Iterator[bytes], done: Callable[[], None]):
-        self.proto = proto
-        self.chunks = chunks
-        self.done = done
-
-    def resumeProducing(self) -> None:
-        transport = self.proto.transport
-        if transport is None:
-            return
-        try:
-            chunk = next(self.chunks)
-        except StopIteration:
-            transport.unregisterProducer()
-            self.done()
-            return
-        except Exception as exc:  # a message vanished mid-stream, an I/O error
-            log.error("stream-failed", error=repr(exc))
-            transport.unregisterProducer()
-            transport.loseConnection()
-            return
-        transport.write(chunk)
-
-    def stopProducing(self) -> None:
-        close = getattr(self.chunks, "close", None)
-        if close is not None:
-            close()
-
-
 @implementer(interfaces.IPushProducer)
-class _ThreadedChunkProducer:
-    """A Stream whose chunks are made in the thread pool (FETCH renders messages): one
-    `next()` at a time in a thread, each chunk written from the reactor, and none asked for
-    while the transport is paused (the client is not reading)."""
+class _OutputGate:
+    """The transport's handle on everything we write: paused while more than its buffer waits
+    to go out, resumed when all of it has gone (and stopped when the connection is lost)."""
 
-    def __init__(self, proto: SessionProtocol, chunks: Iterator[bytes], done: Callable[[], None]):
+    def __init__(self, proto: SessionProtocol) -> None:
         self.proto = proto
-        self.chunks = chunks
-        self.done = done
-        self.paused = False
-        self.working = False
-        self.stopped = False
-
-    def start(self) -> None:
-        self.proto.transport.registerProducer(self, True)
-        self._next()
-
-    def _next(self) -> None:
-        if self.paused or self.working or self.stopped:
-            return
-        self.working = True
-        d = threads.deferToThread(self._gather)
-        d.addBoth(self._made)
-
-    def _gather(self) -> tuple[list[bytes], bool]:
-        """In the thread: chunks until about THREADED_GATHER octets or THREADED_SLICE
-        seconds of work, so that a thread hop (about 0.1 ms of CPU) is paid per slice, not per
-        chunk; and whether the stream ended."""
-        out: list[bytes] = []
-        size = 0
-        deadline = time.monotonic() + THREADED_SLICE
-        for chunk in self.chunks:
-            out.append(chunk)
-            size += len(chunk)
-            if size >= THREADED_GATHER or time.monotonic() >= deadline:
-                return out, False
-        return out, True
-
-    def _made(self, result: object) -> None:
-        self.working = False
-        transport = self.proto.transport
-        if self.stopped or transport is None or self.proto._closed:
-            return
-        if isinstance(result, Failure):
-            log.error("stream-failed", error=repr(result.value))
-            self.stopped = True
-            transport.unregisterProducer()
-            transport.loseConnection()
-            return
-        assert isinstance(result, tuple)
-        chunks, ended = result
-        if chunks:
-            transport.writeSequence(chunks)
-        if ended:
-            self.stopped = True
-            transport.unregisterProducer()
-            self.done()
-            return
-        self._next()
 
     def pauseProducing(self) -> None:
-        self.paused = True
+        self.proto._output_blocked()
 
     def resumeProducing(self) -> None:
-        self.paused = False
-        self._next()
+        self.proto._output_drained()
 
     def stopProducing(self) -> None:
-        self.stopped = True
-        if not self.working:
-            close = getattr(self.chunks, "close", None)
-            if close is not None:
-                close()
+        self.proto._stop_stream()
 
 
+@implementer(interfaces.IHandshakeListener)
 class SessionProtocol(protocol.Protocol):
     transport: Any  # an ITCPTransport and ITLSTransport; Twisted's stubs say less
 
-    def __init__(self, make_session: Callable[[SessionProtocol], Session]) -> None:
+    def __init__(
+        self,
+        make_session: Callable[[SessionProtocol], Session],
+        limits: LimitsConfig | None = None,
+    ) -> None:
         self._make_session = make_session
+        self.limits = limits if limits is not None else LimitsConfig()
         self.session: Session | None = None
-        self._busy = False
+        self._busy = False  # a Call, Delay or Stream is under way
         self._queued: list[bytes] = []
         self._queued_size = 0
-        self._paused = False
-        self._timer: DelayedCall | None = None
+        self._reading_paused = False
+        self._gate: _OutputGate | None = None
+        self._blocked = False  # the transport paused the gate: the client is not reading
+        self._handshaking = False  # a TLS handshake is under way
+        self._written_while_blocked = 0
+        self._stream: Stream | None = None
+        self._gathering = False  # a threaded Stream's chunks are being made in a thread
+        self._timers: dict[str, DelayedCall] = {}
         self._closed = False
-        self._poller: DelayedCall | None = None
         self._watched: list[str] = []
         self.tls_context: Any = None  # set by the factory when STARTTLS is possible
 
     # -- Twisted events -------------------------------------------------------------------
 
     def connectionMade(self) -> None:
-        self._no_delay()
-        self.session = self._make_session(self)
+        self._start()
         self._reset_timer()
+        assert self.session is not None
         self._perform(self.session.greeting())
+
+    def _start(self) -> None:
+        self._no_delay()
+        self._gate = _OutputGate(self)
+        self.transport.registerProducer(self._gate, True)
+        self._arm("login", self.limits.login_timeout, self._login_expired)
+        if isinstance(self.transport, TLSMemoryBIOProtocol):  # IMAPS, POP3S
+            self._tls_begun()
+        self.session = self._make_session(self)
 
     def _no_delay(self) -> None:
         """Nagle's algorithm would hold a short final write (POP3's `.` line, a tagged OK)
@@ -175,8 +132,7 @@ class SessionProtocol(protocol.Protocol):
 
     def start_held(self) -> None:
         """Make the session but hold input back until `release()` (an access check runs)."""
-        self._no_delay()
-        self.session = self._make_session(self)
+        self._start()
         self._busy = True
 
     def release(self, outputs: list[Output]) -> None:
@@ -189,22 +145,33 @@ class SessionProtocol(protocol.Protocol):
         if self.session is None or self._closed:
             return
         self._reset_timer()
-        if self._busy:
+        if self._busy or self._blocked or self._queued:
             self._queued.append(data)
             self._queued_size += len(data)
-            if self._queued_size > MAX_QUEUED_INPUT and not self._paused:
-                self._paused = True
-                self.transport.pauseProducing()
+            if self._busy or self._blocked:
+                self._update_reading()
+            else:  # input left from a pause goes first
+                self._feed(b"")
             return
         self._feed(data)
 
+    def _tls_begun(self) -> None:
+        self._handshaking = True
+        self._arm("handshake", self.limits.tls_handshake_timeout, self._handshake_expired)
+
+    def handshakeCompleted(self) -> None:
+        self._handshaking = False
+        self._disarm("handshake")
+        self._update_reading()
+
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self._closed = True
-        if self._poller is not None and self._poller.active():
-            self._poller.cancel()
+        self._stop_stream()
+        for timer in self._timers.values():
+            if timer.active():
+                timer.cancel()
+        self._timers.clear()
         self._unwatch()
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
         if self.session is not None:
             try:
                 self.session.connection_lost()
@@ -218,25 +185,156 @@ class SessionProtocol(protocol.Protocol):
             self._perform(self.session.shutdown())
 
     def mailbox_changed(self) -> None:
-        if self.session is not None and not self._closed and not self._busy:
+        if self.session is not None and not self._closed and not self._busy and not self._blocked:
             self._perform(self.session.mailbox_changed())
 
-    # -- outputs --------------------------------------------------------------------------
+    # -- input ----------------------------------------------------------------------------
 
     def _feed(self, data: bytes) -> None:
         """Hand input to the session (b"" lets it go on with commands it holds buffered),
-        then whatever was queued while it was busy."""
+        then whatever was queued while it was busy or the client was not reading.
+
+        The queue goes on a socket read's worth at a time, checking the gate in between: the
+        answers to a megabyte of pipelined commands must not all be made at once for a
+        client that stopped reading them after the first few."""
         if self.session is None or self._closed:
             return
         self._perform(self.session.data_received(data))
-        while self._queued and not self._busy and not self._closed:
-            data = b"".join(self._queued)
-            self._queued.clear()
-            self._queued_size = 0
+        while self._queued and not self._busy and not self._blocked and not self._closed:
+            queued = b"".join(self._queued)
+            data, rest = queued[:FEED_SLICE], queued[FEED_SLICE:]
+            self._queued = [rest] if rest else []
+            self._queued_size = len(rest)
             self._perform(self.session.data_received(data))
-        if self._paused and not self._busy and not self._closed:
-            self._paused = False
-            self.transport.resumeProducing()
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        """Read from the socket unless the client is not reading our answers or has sent
+        more than we hold for it.
+
+        Until a TLS handshake is over the TLS layer holds what we write (and pauses the gate)
+        while it waits for the client's half of the handshake: reading must go on then."""
+        if self._closed:
+            return
+        blocked = self._blocked and not self._handshaking
+        pause = blocked or self._queued_size > MAX_QUEUED_INPUT
+        if pause != self._reading_paused:
+            self._reading_paused = pause
+            if pause:
+                self.transport.pauseProducing()
+            else:
+                self.transport.resumeProducing()
+
+    # -- output ---------------------------------------------------------------------------
+
+    def _output_blocked(self) -> None:
+        """The transport holds more than its buffer: stop producing until it has drained."""
+        if self._blocked or self._closed:
+            return
+        self._blocked = True
+        self._written_while_blocked = 0
+        self._arm("output", self.limits.output_timeout, self._output_expired)
+        self._update_reading()
+
+    def _output_drained(self) -> None:
+        if not self._blocked:
+            return
+        self._blocked = False
+        self._disarm("output")
+        if self._closed:
+            return
+        self._update_reading()
+        if self._stream is not None:
+            self._pump()
+        elif not self._busy:
+            self._feed(b"")
+
+    def _write(self, data: bytes) -> bool:
+        """Write, counting what is written while the client is not reading; False if that
+        passed the limit and the connection was cut."""
+        if self._blocked:
+            self._written_while_blocked += len(data)
+            if self._written_while_blocked > self.limits.max_unsent_output:
+                self._abort("output-limit", unsent=self._written_while_blocked)
+                return False
+        self.transport.write(data)
+        return True
+
+    def _pump(self) -> None:
+        """Write the stream's chunks until the transport pauses us or the stream ends."""
+        while self._stream is not None and not self._blocked and not self._closed:
+            stream = self._stream
+            if stream.threaded:
+                if not self._gathering:
+                    self._gathering = True
+                    d = threads.deferToThread(_gather, stream.chunks)
+                    d.addBoth(self._gathered, stream)
+                return
+            try:
+                chunk = next(stream.chunks)
+            except StopIteration:
+                self._stream = None
+                self._resume(stream.then)
+                return
+            except Exception as exc:  # a message vanished mid-stream, an I/O error
+                log.error("stream-failed", error=repr(exc))
+                self._stream = None
+                self._close()
+                return
+            self.transport.write(chunk)
+
+    def _gathered(self, result: object, stream: Stream) -> None:
+        self._gathering = False
+        if self._stream is not stream or self._closed:
+            return
+        if isinstance(result, Failure):
+            log.error("stream-failed", error=repr(result.value))
+            self._stream = None
+            self._close()
+            return
+        assert isinstance(result, tuple)
+        chunks, ended = result
+        if chunks:
+            self.transport.writeSequence(chunks)
+        if ended:
+            self._stream = None
+            self._resume(stream.then)
+            return
+        self._pump()
+
+    def _stop_stream(self) -> None:
+        if self._stream is not None:
+            chunks, self._stream = self._stream.chunks, None
+            close = getattr(chunks, "close", None)
+            if close is not None and not self._gathering:  # never under a running thread
+                close()
+
+    def _close(self) -> None:
+        """Close after what was written is flushed; abort if that takes too long."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_stream()
+        if self._gate is not None:
+            # A registered producer keeps a transport open until it is unregistered.
+            self._gate = None
+            self.transport.unregisterProducer()
+        self.transport.loseConnection()
+        self._arm("close", self.limits.close_timeout, self._close_expired)
+
+    def _abort(self, event: str, **fields: object) -> None:
+        log.warn(event, ip=self._peer(), **fields)
+        self._closed = True
+        self._stop_stream()
+        self.transport.abortConnection()
+
+    def _peer(self) -> str:
+        try:
+            return str(getattr(self.transport.getPeer(), "host", "?"))
+        except Exception:
+            return "?"
+
+    # -- outputs --------------------------------------------------------------------------
 
     def _poll(self) -> None:
         """A session that asks to be polled (IMAP IDLE: `poll_interval`, `watch_paths`) gets
@@ -245,9 +343,7 @@ class SessionProtocol(protocol.Protocol):
         The store's sync costs three stat() calls when nothing changed."""
         interval = getattr(self.session, "poll_interval", None)
         if interval is None or self._closed:
-            if self._poller is not None and self._poller.active():
-                self._poller.cancel()
-            self._poller = None
+            self._disarm("poll")
             self._unwatch()
             return
         paths = list(getattr(self.session, "watch_paths", ()))
@@ -263,8 +359,8 @@ class SessionProtocol(protocol.Protocol):
                     w.unwatch(p, self._notified)
         if self._watched:
             interval = max(interval, WATCHED_POLL)
-        if self._poller is None or not self._poller.active():
-            self._poller = reactor.callLater(interval, self._polled)
+        if not self._armed("poll"):
+            self._arm("poll", interval, self._polled)
 
     def _unwatch(self) -> None:
         if self._watched:
@@ -278,21 +374,20 @@ class SessionProtocol(protocol.Protocol):
         """inotify saw a change: look soon (a delivery makes several events at once)."""
         if self._closed:
             return
-        if self._poller is not None and self._poller.active():
-            self._poller.reset(NOTIFY_DELAY)
-        else:
-            self._poller = reactor.callLater(NOTIFY_DELAY, self._polled)
+        self._arm("poll", NOTIFY_DELAY, self._polled)
 
     def _polled(self) -> None:
-        self._poller = None
+        self._timers.pop("poll", None)
         if self.session is None or self._closed:
             return
-        if not self._busy:
+        if not self._busy and not self._blocked:  # a client not reading gets no pushes
             self._perform(self.session.mailbox_changed())
         self._poll()
 
     def _perform(self, outputs: list[Output]) -> None:
         self._perform_outputs(outputs)
+        if self.session is not None and self.session.authenticated:
+            self._disarm("login")
         self._poll()
 
     def _perform_outputs(self, outputs: list[Output]) -> None:
@@ -300,16 +395,21 @@ class SessionProtocol(protocol.Protocol):
             if self._closed:
                 return
             if isinstance(out, Send):
-                self.transport.write(out.data)
+                if not self._write(out.data):
+                    return
             elif isinstance(out, Close):
-                self._closed = True
-                self.transport.loseConnection()
+                self._close()
                 return
             elif isinstance(out, StartTLS):
                 # Whatever the client sent after STARTTLS was sent in the clear: drop it.
                 self._queued.clear()
                 self._queued_size = 0
+                self._update_reading()
+                self._tls_begun()
                 self.transport.startTLS(self.tls_context)
+                # startTLS registered the gate again, with the TLS layer, as not paused.
+                self._blocked = False
+                self._disarm("output")
                 assert self.session is not None
                 self._perform(self.session.tls_started())
             elif isinstance(out, Call):
@@ -323,11 +423,8 @@ class SessionProtocol(protocol.Protocol):
                 return
             elif isinstance(out, Stream):
                 self._wait(outputs[i + 1 :])
-                if out.threaded:
-                    _ThreadedChunkProducer(self, out.chunks, self._resumer(out.then)).start()
-                    return
-                producer = _ChunkProducer(self, out.chunks, self._resumer(out.then))
-                self.transport.registerProducer(producer, False)
+                self._stream = out
+                self._pump()
                 return
 
     def _wait(self, rest: list[Output]) -> None:
@@ -339,9 +436,6 @@ class SessionProtocol(protocol.Protocol):
         value = result.value if isinstance(result, Failure) else result
         self._resume(lambda: then(value))
 
-    def _resumer(self, then: Callable[[], list[Output]]) -> Callable[[], None]:
-        return lambda: self._resume(then)
-
     def _resume(self, then: Callable[[], list[Output]]) -> None:
         self._busy = False
         if self._closed:
@@ -350,27 +444,72 @@ class SessionProtocol(protocol.Protocol):
             outputs = then()
         except Exception as exc:
             log.error("session-failed", error=repr(exc))
-            self.transport.loseConnection()
+            self._close()
             return
         self._perform(outputs)
-        if not self._busy:
+        if not self._busy and not self._blocked:
             self._feed(b"")
 
-    # -- idle timeout ---------------------------------------------------------------------
+    # -- timers ---------------------------------------------------------------------------
+
+    def _arm(self, name: str, seconds: float, fn: Callable[[], None]) -> None:
+        timer = self._timers.get(name)
+        if timer is not None and timer.active():
+            timer.reset(seconds)
+        else:
+            self._timers[name] = reactor.callLater(seconds, fn)
+
+    def _disarm(self, name: str) -> None:
+        timer = self._timers.pop(name, None)
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def _armed(self, name: str) -> bool:
+        timer = self._timers.get(name)
+        return timer is not None and timer.active()
 
     def _reset_timer(self) -> None:
-        if self.session is None:
-            return
-        seconds = self.session.timeout
-        if self._timer is not None and self._timer.active():
-            self._timer.reset(seconds)
-        else:
-            self._timer = reactor.callLater(seconds, self._timed_out)
+        if self.session is not None:
+            self._arm("idle", self.session.timeout, self._timed_out)
 
     def _timed_out(self) -> None:
         if self.session is None or self._closed:
             return
-        if self._busy:
-            self._reset_timer()  # our own work is not the client's silence
+        if self._busy or self._blocked:
+            # Our own work is not the client's silence; output it does not read has its own
+            # deadline.
+            self._reset_timer()
             return
         self._perform(self.session.idle_timeout())
+
+    def _login_expired(self) -> None:
+        """The login deadline passed, however active the client was: say goodbye, close."""
+        session = self.session
+        if session is None or self._closed or session.authenticated:
+            return
+        log.info("login-timeout", ip=self._peer())
+        self._perform(session.login_timeout())
+        self._close()
+
+    def _handshake_expired(self) -> None:
+        self._abort("tls-handshake-timeout", seconds=self.limits.tls_handshake_timeout)
+
+    def _output_expired(self) -> None:
+        self._abort("output-stalled", seconds=self.limits.output_timeout)
+
+    def _close_expired(self) -> None:
+        self._abort("close-timeout", seconds=self.limits.close_timeout)
+
+
+def _gather(chunks: Iterator[bytes]) -> tuple[list[bytes], bool]:
+    """In a thread: a threaded Stream's next chunks, up to THREADED_GATHER octets or
+    THREADED_SLICE seconds of work, and whether it ended."""
+    out: list[bytes] = []
+    size = 0
+    deadline = time.monotonic() + THREADED_SLICE
+    for chunk in chunks:
+        out.append(chunk)
+        size += len(chunk)
+        if size >= THREADED_GATHER or time.monotonic() >= deadline:
+            return out, False
+    return out, True

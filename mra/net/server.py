@@ -6,8 +6,14 @@ start serving. Each worker adopts the same listening sockets, so the kernel spre
 over the cores; the parent only supervises (restarts a worker that died, passes SIGHUP and
 SIGTERM on). With `workers = 1` the one process serves directly.
 
-SIGHUP re-reads the TLS certificate and the user database without dropping connections;
-SIGTERM and SIGINT stop listening, tell every session goodbye (`* BYE`, `-ERR`), and exit.
+SIGHUP re-reads the TLS certificate and the user database without dropping connections (a
+certificate that cannot be loaded, or whose key does not match it, is refused and the old one
+kept); SIGTERM and SIGINT stop listening, tell every session goodbye (`* BYE`, `-ERR`), and exit.
+
+Each process accepts at most `[limits] max_connections` connections, so that a flood from many
+addresses (each under its own limit) meets a bound the administrator chose rather than the
+file-descriptor limit: over it, a new connection is told so and closed before anything else is
+spent on it (no access-map lookup, no session state).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from mra import log
 from mra.context import Connection, Services
 from mra.net.adapter import SessionProtocol
 from mra.net.reactor import reactor
+from mra.net.stall import StallMonitor
 from mra.net.tls import TLSContext
 from mra.session import Session
 
@@ -80,6 +87,7 @@ class Server:
         self.connections: set[SessionProtocol] = set()
         self.services: Services | None = None
         self.access: object = None
+        self.stall_monitor: StallMonitor | None = None
 
     def port(self, name: str) -> int:
         return int(self.sockets[name].getsockname()[1])
@@ -150,6 +158,8 @@ class Server:
         if self.services is None:
             self.services = self.make_services()
         self.load_access()
+        self.stall_monitor = StallMonitor(self.config.server.reactor_stall_ms)
+        self.stall_monitor.start()
         for name, sock in self.sockets.items():
             factory = _Factory(self, self._session_factory(name))
             if PROTOCOLS[name][1]:
@@ -204,22 +214,29 @@ class _Factory(protocol.Factory):
         self.make = make
 
     def buildProtocol(self, addr: object) -> SessionProtocol:
-        p = _TrackedProtocol(self.make)
+        p = _TrackedProtocol(self.make, self.server.config.limits)
         p.server = self.server
         return p
 
 
 class _TrackedProtocol(SessionProtocol):
-    """A connection that first passes the access map's `Connect:` rules and the per-address
-    connection limit, then gets its greeting."""
+    """A connection that first passes the process's connection limit, the access map's
+    `Connect:` rules and the per-address connection limit, then gets its greeting."""
 
     server: Server
     _lease: Any = None
 
     def connectionMade(self) -> None:
+        open_before = len(self.server.connections)
         self.server.connections.add(self)
         self.start_held()
-        conn = self.session.conn  # type: ignore[union-attr]
+        session = self.session
+        assert session is not None
+        conn = session.conn  # type: ignore[attr-defined]
+        if open_before >= self.limits.max_connections:
+            log.warn("connect-limit-total", ip=conn.peer_ip, connections=open_before)
+            self.release(session.refuse("Too many connections, try again later"))
+            return
         if self.server.access is None:
             self._admit(None)
             return
@@ -301,7 +318,26 @@ def preload() -> None:
             importlib.import_module(info.name)
 
 
+def raise_fd_limit(config: Config) -> None:
+    """Let each process hold its `max_connections` (a socket each, a file or lock for many):
+    raise the soft RLIMIT_NOFILE towards the hard one, and say so if that is not enough."""
+    import resource
+
+    wanted = 2 * config.limits.max_connections + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+            soft = new
+        except (ValueError, OSError):
+            pass
+        if soft < wanted:
+            log.warn("fd-limit-low", limit=soft, wanted=wanted, hint="lower max_connections")
+
+
 def serve(config: Config) -> int:
+    raise_fd_limit(config)
     server = Server(config)
     if config.server.user and os.geteuid() == 0:
         preload()

@@ -36,12 +36,17 @@ class TLSContext:
         cert = ssl.Certificate.loadPEM(cert_pem)
         key = ssl.KeyPair.load(key_pem, 1)  # FILETYPE_PEM
         chain = [ssl.Certificate.loadPEM(block).original for block in _pem_blocks(cert_pem)[1:]]
-        return ssl.CertificateOptions(
+        options = ssl.CertificateOptions(
             privateKey=key.original,
             certificate=cert.original,
             extraCertChain=chain,
             raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
         )
+        # The context is made on first use, and that is where OpenSSL finds a key that does
+        # not match the certificate: make it now, so that a bad pair fails the load (and a
+        # reload keeps the old pair) rather than every handshake after it.
+        options.getContext()
+        return options
 
     def reload(self) -> bool:
         try:

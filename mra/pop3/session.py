@@ -326,6 +326,7 @@ class Pop3Session(Session):
         self._messages, self._sizes, self._uidvalidity = result
         self.user = user
         self.state = "TRANSACTION"
+        self.authenticated = True
         self.timeout = TIMEOUT
         log.info(
             "login",

@@ -12,6 +12,7 @@ from mailstore.errors import TemporaryFailure
 from mailstore.userdb import PasswdFile, SystemUsers
 from mra.auth import passwords
 from mra.auth.authenticator import Authenticator
+from mra.auth.hashcost import BoundedVerify
 from mra.auth.sasl import (
     Challenge,
     NeedsLookup,
@@ -75,11 +76,51 @@ def test_wrong_password(db: PasswdFile) -> None:
     assert auth.authenticate("", "alice-pw") is None
 
 
-def test_unknown_user_is_checked_against_the_dummy_hash(db: PasswdFile) -> None:
+def test_unknown_user_is_checked_against_a_typical_users_hash(tmp_path: Path) -> None:
+    """Migrated SHA512-CRYPT users cost what unknown users cost: the stand-in is the hash of a
+    user of the most common scheme and cost in the database, not a fixed ARGON2ID."""
+    extra = passwords.hash_password("dora-pw", "SHA512-CRYPT")
+    text = MIXED + f"dora@example.test:{extra}:5005:5005::/home/vmail/dora::\n"
+    db = PasswdFile.load(passwd_file(tmp_path, text))
     verify = RecordingVerify()
     auth = Authenticator(db, verify=verify)
     assert auth.authenticate("nobody@example.test", "guess") is None
-    assert verify.calls == [(passwords.DUMMY_HASH, b"guess", "nobody@example.test")]
+    assert verify.calls == [(SHA512, b"guess", "nobody@example.test")]
+
+
+def test_unknown_user_never_logs_in_with_the_stand_ins_password(db: PasswdFile) -> None:
+    auth = Authenticator(db)
+    assert auth.dummy_hash == SHA512  # alice's: the stand-in agrees with "alice-pw"
+    assert auth.authenticate("nobody@example.test", "alice-pw") is None
+    sasl = auth.sasl_server("PLAIN", secure=True)
+    outcome = sasl.step(b"\0nobody@example.test\0alice-pw")
+    while isinstance(outcome, NeedsLookup | NeedsVerification):
+        outcome = sasl.complete(outcome.run())
+    assert not isinstance(outcome, Success)
+
+
+def test_stand_in_follows_the_database(tmp_path: Path) -> None:
+    path = passwd_file(tmp_path, CRYPT_ONLY)
+    auth = Authenticator(PasswdFile.load(path))
+    assert auth.dummy_hash == SHA512
+    pbkdf2 = [passwords.hash_password(f"pw{i}", "PBKDF2") for i in range(2)]
+    with open(path, "a", encoding="utf-8") as f:
+        for i, stored in enumerate(pbkdf2):
+            f.write(f"u{i}@example.test:{stored}:5010:5010::/home/vmail/u{i}::\n")
+    assert auth.dummy_hash == pbkdf2[0]
+
+
+def test_database_without_hashes_falls_back_to_the_default_stand_in(tmp_path: Path) -> None:
+    db = PasswdFile.load(passwd_file(tmp_path, "nopass@example.test::5001:5001::/home/n::\n"))
+    assert Authenticator(db).dummy_hash == passwords.DUMMY_HASH
+    assert Authenticator(SystemUsers()).dummy_hash == passwords.DUMMY_HASH
+
+
+def test_from_config_bounds_concurrent_checks(tmp_path: Path) -> None:
+    config = Config(auth=AuthConfig(passwd_file=passwd_file(tmp_path), max_concurrent_hashes=3))
+    auth = Authenticator.from_config(config)
+    assert isinstance(auth._verify, BoundedVerify) and auth._verify.limit == 3
+    assert auth.authenticate("bob@example.test", "bob-pw") is not None
 
 
 def test_user_without_a_password_never_logs_in(db: PasswdFile) -> None:
