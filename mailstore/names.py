@@ -49,6 +49,11 @@ _B64_VALUE = {c: i for i, c in enumerate(_B64_ALPHABET)}
 _WILDCARDS = frozenset("%*")
 
 
+def _plain(s: str) -> bool:
+    """Printable US-ASCII without `&`: the same in modified UTF-7 as decoded."""
+    return s.isascii() and s.isprintable() and "&" not in s
+
+
 def _is_printable_ascii(ch: str) -> bool:
     # RFC 3501 5.1.3: octets 0x20-0x7e represent themselves (except '&').
     return "\x20" <= ch <= "\x7e"
@@ -76,6 +81,8 @@ def encode_mutf7(name: str) -> str:
     Printable US-ASCII stands for itself, `&` becomes `&-`, and each run of other characters is
     written as `&` + modified BASE64 of its UTF-16BE form + `-`.
     """
+    if _plain(name):  # most names: themselves, no character-by-character walk
+        return name
     out: list[str] = []
     run: list[str] = []
     for ch in name:
@@ -137,6 +144,8 @@ def decode_mutf7(s: str) -> str:
     run not closed by `-`, leftover bits that are not zero, an odd number of UTF-16 octets, an
     unpaired surrogate, printable ASCII inside a BASE64 run, and two adjacent runs.
     """
+    if _plain(s):
+        return s
     out: list[str] = []
     i = 0
     n = len(s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import imaplib
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -121,3 +122,39 @@ def test_attack_unreadable_message_costs_only_itself_over_imap(
     assert typ == "OK" and len(data) == 3
     assert "fetch-failed" in s.log()
     m.logout()
+
+
+def stalls(server: MraServer) -> list[int]:
+    """Every `reactor-stall` the server logged, in milliseconds (mra/net/stall.py)."""
+    return [int(ms) for ms in re.findall(r"reactor-stall ms=(\d+)", server.log())]
+
+
+# The monitor logs lateness from 100 ms on; the tests below fail only past STALL_BOUND, a
+# second, so that a busy test machine cannot fail them, while each attack before its fix held
+# the reactor for several seconds to minutes.
+STALL_BOUND = 1000
+WATCHED = "[server]\nreactor_stall_ms = 100\n"
+
+
+def test_attack_list_patterns_over_thousands_of_folders_do_not_stall(
+    server_factory: type[MraServer],
+) -> None:
+    """`LIST "" "*"` over 10,000 folders stalled every session for 42 s, `%*%*z` gave no
+    answer in 120 s, and `%*%*%*%*z` against one 40-character name none in 30 s. LIST runs
+    in the thread pool and its patterns are matched in time linear in the name. (3,000
+    folders: the work before the fix grew with their square, and making 30,000 directories
+    takes this machine's file system a minute.)"""
+    s = server_factory(WATCHED, listeners=("imap",))
+    root = s.mail / "example.test" / "alice"
+    s.store().mailbox("INBOX")
+    for i in range(3_000):
+        (root / f".a-folder-with-a-name-of-forty-chars-{i:05d}" / "cur").mkdir(parents=True)
+    s.start()
+    m = imaplib.IMAP4("127.0.0.1", s.ports["imap"], timeout=60)  # before the fix: hours
+    m.login("alice@example.test", PASSWORD)
+    for pattern, count in (("*", 3_001), ("%*%*z", 0), ("%*%*%*%*z", 0), ("*0001*", 11)):
+        typ, data = m.list('""', pattern)
+        assert typ == "OK"
+        assert len([d for d in data if d is not None]) == count, pattern
+    m.logout()
+    assert max(stalls(s), default=0) < STALL_BOUND, stalls(s)
