@@ -990,11 +990,13 @@ class Mailbox:
                 dirs_used.add(sub)
             for sub in dirs_used:
                 _fsync_dir(os.path.join(self.path, sub))
-        except OSError as exc:
+        except BaseException as exc:  # a signal's exception too (mda: SECURITY.md 5.4)
             # Not durable, so not acknowledged: take back what was linked, and the MTA's
             # retry cannot produce a duplicate.
             for dest in linked:
                 _unlink_quietly(dest)
+            if not isinstance(exc, OSError):
+                raise
             raise TemporaryFailure(f"cannot deliver: {exc.strerror}") from exc
         finally:
             for tmp_path, *_ in files:
