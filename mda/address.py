@@ -83,29 +83,42 @@ def bare(address: str) -> str:
 def split(address: str) -> tuple[str, str | None]:
     """(local part with quoting and escapes removed, canonical domain or None without `@`).
 
-    The `@` that separates them is the last one outside double quotes. An unbalanced quote
-    makes the local part literal (no way to read it is better than another).
+    The `@` that separates them is the last one outside double quotes and not escaped. As in
+    RFC 5322's `word`, a quote opens a quoted string only where a word starts (at the start or
+    after a dot); elsewhere it is an ordinary character, as in Postfix's unquoted form. An
+    unbalanced quote makes the local part literal (no reading of it is better than another).
     """
     a = bare(address)
     if a.startswith("@") and ":" in a:
         a = a.split(":", 1)[1]  # RFC 5321 4.1.2: a source route is accepted and ignored
-    at = -1
+    value: list[str] = []
+    at = cut = opened = -1
     quoted = escaped = False
     for i, c in enumerate(a):
         if escaped:
+            value.append(c)
             escaped = False
         elif c == "\\":
             escaped = True
-        elif c == '"':
-            quoted = not quoted
-        elif c == "@" and not quoted:
-            at = i
+        elif quoted:
+            if c == '"':
+                quoted = False
+            else:
+                value.append(c)
+        elif c == '"' and (i == 0 or a[i - 1] == "."):
+            quoted, opened = True, i
+        else:
+            if c == "@":
+                at, cut = i, len(value)
+            value.append(c)
+    if quoted and 0 <= at < opened and "@" not in a[opened:]:
+        quoted = False  # the dangling quote is in the domain, which has no quoting
     if quoted:
         at = a.rfind("@")
-        local = a if at < 0 else a[:at]
-    else:
-        local = _unquote(a if at < 0 else a[:at])
-    return local, (None if at < 0 else normalize_domain(a[at + 1 :]))
+        return (a if at < 0 else a[:at]), (None if at < 0 else normalize_domain(a[at + 1 :]))
+    if at < 0:
+        return "".join(value), None
+    return "".join(value[:cut]), normalize_domain(a[at + 1 :])
 
 
 def normalize(address: str) -> str:
@@ -118,15 +131,25 @@ def normalize(address: str) -> str:
 
 def normalize_domain(domain: str) -> str:
     """Lower case, no trailing dot, IDNA A-labels; an address literal `[...]` lower-cased."""
-    d = domain.strip().rstrip(".")
-    if d.isascii() or d.startswith("["):
-        return d.lower()
-    try:
-        return d.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        # Not a valid IDN (an empty or over-long label, a prohibited character): it cannot
-        # equal any valid domain's A-label form, so the lower-cased text is a safe key.
-        return d.lower()
+    d = _trim(domain)
+    if not (d.isascii() or d.startswith("[")):
+        try:
+            d = d.encode("idna").decode("ascii")
+        except UnicodeError:
+            # Not a valid IDN (an empty or over-long label, a prohibited character): it cannot
+            # equal any valid domain's A-label form, so the lower-cased text is a safe key.
+            pass
+    # IDNA also turns the ideographic full stop into a dot: one may end the name now.
+    return _trim(d.lower())
+
+
+def _trim(domain: str) -> str:
+    """Without white space around it and trailing dots, however they alternate."""
+    while True:
+        trimmed = domain.strip().rstrip(".")
+        if trimmed == domain:
+            return domain
+        domain = trimmed
 
 
 def normalize_key(key: str) -> str:
@@ -153,21 +176,7 @@ def quote_local(local: str) -> str:
 def _is_dot_atom(text: str) -> bool:
     if not text or text[0] == "." or text[-1] == "." or ".." in text:
         return False
-    return all(c in _ATEXT or c == "." or ord(c) > 0x7F for c in text)
-
-
-def _unquote(local: str) -> str:
-    """Remove double quotes and backslash escapes, inside quotes and out."""
-    if '"' not in local and "\\" not in local:
-        return local
-    out: list[str] = []
-    escaped = False
-    for c in local:
-        if escaped:
-            out.append(c)
-            escaped = False
-        elif c == "\\":
-            escaped = True
-        elif c != '"':
-            out.append(c)
-    return "".join(out)
+    return all(
+        c in _ATEXT or c == "." or (ord(c) > 0x7F and c.isprintable() and not c.isspace())
+        for c in text
+    )
