@@ -124,15 +124,13 @@ def commit(box: Mailbox, files: list[tuple[str, int, int, str]]) -> list[int]:
                 dirs_used.add(sub)
             for sub in dirs_used:
                 folder.fsync(sub)
-        except OSError as exc:
+        except BaseException as exc:  # a signal's exception too (mda: SECURITY.md 5)
             # Not durable, so not acknowledged: take back what was linked, and the MTA's
             # retry cannot produce a duplicate.
             for sub, name in linked:
                 unlink_quietly(box._dir, sub, name)
-            raise TemporaryFailure(f"cannot deliver: {exc.strerror}") from exc
-        except MailError:
-            for sub, name in linked:
-                unlink_quietly(box._dir, sub, name)
+            if isinstance(exc, OSError):
+                raise TemporaryFailure(f"cannot deliver: {exc.strerror}") from exc
             raise
         finally:
             for tmp_name, *_ in files:

@@ -26,6 +26,7 @@
     quota_bounce = false          # over quota: bounce at once instead of deferring
     duplicate_window = 0          # seconds to suppress duplicate Message-IDs; 0 = off
     program_timeout = 60          # seconds a |program delivery may run
+    max_program_output = 4096     # bytes of a program's output kept for the error line
     mail_uid = ""                 # virtual mail user to run as ("" = do not change)
     [server]
     workers = 1                   # worker processes sharing the listening sockets
@@ -220,6 +221,8 @@ class MdaConfig:
     quota_bounce: bool = field(default=False, metadata=_setting(_Kind.BOOL))
     duplicate_window: int = field(default=0, metadata=_setting(_Kind.INT, 0))
     program_timeout: int = field(default=60, metadata=_setting(_Kind.INT, 1))
+    # What a |program (or the MTA's sendmail) prints is drained; only this much is kept.
+    max_program_output: int = field(default=4096, metadata=_setting(_Kind.INT, 0))
     # Kept as written: resolving names needs the target host's user database.
     mail_uid: str = field(default="", metadata=_setting(_Kind.USER))
     program_shell: bool = field(default=False, metadata=_setting(_Kind.BOOL))

@@ -8,7 +8,13 @@ interpreter, nothing to import), and answers from it when it can:
 * the cache is a regular file (not a symlink), owned by root or by the configuration file's
   owner, and not writable by group or others: marshal data is trusted, so anyone who could write
   the cache could make `mda` deliver anywhere;
-* it records the (device, inode, size, mtime) of the configuration file, and they still match;
+* it records the (device, inode, size, mtime, mode, owner, group) of the configuration file,
+  and they still match: a `chmod` or `chown` leaves the mtime alone, and must not leave a cache
+  of a file that has become writable by others in use;
+* the configuration file is writable by neither its group nor others: the cache must never
+  vouch for a file that anyone could have rewritten since (and no cache is written for one).
+  The delivery agent checks the file and its directories fully before it even gets here
+  (`mda.maps.safefile`, SECURITY.md heading 5); this is the cache's own line of defence;
 * it records the directory the configuration is in (relative paths in it are resolved against
   that directory, so a moved configuration is read again);
 * it holds the very bytes the configuration file holds now, which the cache was built from: a
@@ -38,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["cache_path", "load_cached", "write_cache"]
 
 # Changed whenever the layout of the cached record changes: an old cache is then just stale.
-_FORMAT = "mailstore.configcache/1"
+_FORMAT = "mailstore.configcache/2"  # 2: the stamp has mode, owner and group
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
@@ -59,6 +65,7 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "quota_bounce": False,
         "duplicate_window": 0,
         "program_timeout": 60,
+        "max_program_output": 4096,
         "mail_uid": "",
         "program_shell": False,
         "sieve_before": "",
@@ -218,8 +225,12 @@ def _base_dir(path: str) -> str:
     return os.path.dirname(os.path.abspath(path))
 
 
-def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+def _stamp(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode, st.st_uid, st.st_gid)
+
+
+def _writable_by_others(st: os.stat_result) -> bool:
+    return bool(st.st_mode & 0o022)
 
 
 def _read_fd(fd: int) -> bytes:
@@ -233,6 +244,8 @@ def _read_cache(path: str) -> CachedConfig | None:
     """The cached configuration, or None if there is none fit to be used."""
     try:
         st = os.stat(path)
+        if _writable_by_others(st):
+            return None
         # O_NOFOLLOW: no symlink; O_NONBLOCK: a planted FIFO must not hang the delivery.
         fd = os.open(cache_path(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
@@ -287,6 +300,10 @@ def _load(path: str, *, must_write: bool) -> Config:
     except OSError:
         return _config.load_config(path)  # which says what is wrong, as usual
     config = _config.parse_config(raw, path)
+    if _writable_by_others(st):
+        if must_write:
+            raise PermissionError(f"{path} is writable by its group or others: no cache written")
+        return config
     if must_write or os.geteuid() in (0, st.st_uid):
         try:
             _write(path, st, raw, config)

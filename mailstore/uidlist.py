@@ -505,9 +505,11 @@ def replace_file(path: str, data: bytes, tmp_dir: str, mode: int = 0o600) -> Non
         finally:
             os.close(fd)
         os.rename(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:  # a signal's exception too: no temporary file left behind
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if not isinstance(exc, OSError):
+            raise
         raise TemporaryFailure(f"cannot write {os.path.basename(path)}: {exc.strerror}") from exc

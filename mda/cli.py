@@ -17,7 +17,8 @@ import os
 import sys
 
 from mda.deliver import Request, main_guard, run, say
-from mda.errors import EX_OK, EX_USAGE, UsageError
+from mda.errors import EX_OK, EX_TEMPFAIL, EX_USAGE, UsageError
+from mda.interrupt import install as install_signal_handlers
 
 DEFAULT_CONFIG = "/etc/mra/mra.toml"
 # Environment a program could be subverted with (interpreter, loader, shell start-up).
@@ -30,28 +31,32 @@ USAGE = """usage: mda [--config PATH] [-f SENDER] [-a DETAIL] [-m FOLDER] -d USE
 
 
 def harden() -> None:
-    """Before anything else: a clean environment, no inherited descriptors, a private umask."""
+    """Before anything else: every signal means exit 75 (`mda.interrupt`), a clean
+    environment, no inherited descriptors, a private umask."""
+    install_signal_handlers()
     for key in list(os.environ):
         if key.startswith(_DANGEROUS):
             del os.environ[key]
     os.environ["PATH"] = "/usr/bin:/bin"
-    os.closerange(3, 1 << 16)
+    close_inherited_descriptors()
     os.umask(0o077)
-    # A death by signal is bounced by Postfix's /bin/sh path: turn the usual ones into an
-    # orderly exit 75 instead (the MTA retries; nothing was acknowledged). `_signal`, not
-    # `signal`, which would import `enum` at start-up.
-    import _signal  # type: ignore[import-not-found]
-
-    for signum in (_signal.SIGTERM, _signal.SIGHUP, _signal.SIGINT, _signal.SIGXCPU):
-        _signal.signal(signum, _interrupted)
 
 
-class Interrupted(Exception):
-    """A terminating signal arrived: classified as a temporary failure."""
-
-
-def _interrupted(signum: int, frame: object) -> None:
-    raise Interrupted(f"interrupted by signal {signum}")
+def close_inherited_descriptors() -> None:
+    """Close every descriptor but 0-2 that whoever started us left open, whatever its number:
+    mda switches to other uids, and runs programs, with what it holds. The descriptors are
+    listed in /proc (a fixed range would miss one above it, and a range up to the largest
+    possible number is a loop of two billion closes where close_range(2) is missing)."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, os.sysconf("SC_OPEN_MAX")))
+    for fd in fds:
+        if fd > 2:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the directory listing's own descriptor, already closed
 
 
 def parse(argv: list[str]) -> tuple[str, Request, list[str]]:
@@ -116,6 +121,10 @@ def parse(argv: list[str]) -> tuple[str, Request, list[str]]:
 
 
 def load_config(path: str | None) -> Config:
+    """The configuration, if it is a file only root or the user mda runs as can change
+    (`mda.maps.safefile`: it names the program mda runs and the uid it delivers as); else
+    MapError, a temporary failure. The check comes before the cache is looked at, so a cache
+    written while the file was trusted is not used once it is not."""
     if path is None and os.path.exists(DEFAULT_CONFIG):
         path = DEFAULT_CONFIG
     if path is None:
@@ -123,12 +132,17 @@ def load_config(path: str | None) -> Config:
 
         return load_defaults(None)
     from mailstore.configcache import load_cached
+    from mda.maps.safefile import check as check_file
+    from mda.maps.safefile import default_trusted
 
+    check_file(path, default_trusted())
     return load_cached(path)
 
 
 def check(req: Request, addresses: list[str]) -> int:
     """`mda check`: explain each address like `sendmail -bv`."""
+    from mda.address import check as check_value
+    from mda.address import visible
     from mda.errors import classify
     from mda.resolve import MailboxTarget, Resolver, dedupe
 
@@ -140,12 +154,13 @@ def check(req: Request, addresses: list[str]) -> int:
         resolver = Resolver(config)
         trace: list[str] = []
         try:
+            check_value(address, "address")
             targets = dedupe(resolver.resolve_address(address, req.folder, trace))
         except Exception as exc:
             err = classify(exc)
             err.address = err.address or address
             print("\n".join(trace))
-            print(f"{address}: NOT deliverable: {err.line()}")
+            print(visible(f"{address}: NOT deliverable: {err.line()}"))
             status = max(status, err.exit_code)
             continue
         print("\n".join(trace))
@@ -162,29 +177,40 @@ def newaliases(req: Request) -> int:
     """Rebuild every compiled map (and the config cache) now."""
     from mda.maps.access import makemap as access_map
     from mda.maps.aliases import newaliases as alias_map
+    from mda.maps.errors import MapError
+    from mda.maps.safefile import check as check_file
+    from mda.maps.safefile import default_trusted, with_mail_user
     from mda.maps.virtusertable import makemap as virt_map
 
     path = req.config_path or (DEFAULT_CONFIG if os.path.exists(DEFAULT_CONFIG) else None)
     if path is not None:
         from mailstore.configcache import write_cache
 
+        check_file(path, default_trusted())
         config = write_cache(path)
         print(f"{path}: configuration cache written")
     else:
         config = load_config(None)
+    trusted = with_mail_user(config.mda.mail_uid)
+    status = EX_OK
     for source, build in (
         (config.maps.aliases, alias_map),
         (config.maps.virtusertable, virt_map),
         (config.maps.access, access_map),
     ):
-        if os.path.exists(source):
-            loaded = build(source)
-            print(f"{source}: {len(loaded.table)} entries indexed")
-            for warning in loaded.warnings:
-                print(f"{source}: warning: {warning}")
-        else:
+        if not os.path.exists(source):
             print(f"{source}: absent (an empty map)")
-    return EX_OK
+            continue
+        try:
+            loaded = build(source, trusted=trusted)
+        except MapError as err:
+            say(f"4.3.5 {err}")  # an untrusted map is not compiled, and mda will not use it
+            status = EX_TEMPFAIL
+            continue
+        print(f"{source}: {len(loaded.table)} entries indexed")
+        for warning in loaded.warnings:
+            print(f"{source}: warning: {warning}")
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:

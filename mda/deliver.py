@@ -5,23 +5,31 @@ drop to that user (or `[mda] mail_uid`) before touching any of its files, and ne
 root. Program and file targets, and mail handed back to the MTA, run as an unprivileged user
 too. Exit status 0 means every copy is durable (fsync of the file and of the directory, see
 mailstore); see errors.py for the rest.
+
+Every envelope value is checked before it is used (`mda.address.check`): a control character
+in the sender, a recipient, the +detail or Postfix's environment refuses the delivery rather
+than reaching a header, a map, a program or a log line. Recipients are resolved before
+anything is written: if any of them cannot be resolved now (a map or list that is unreadable
+or not trusted), nothing is delivered and the MTA retries the whole message, so that the
+retry cannot duplicate the copies of the others.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import time
 
+from mda.address import bare, check, visible
 from mda.errors import (
     EX_OK,
+    EX_TEMPFAIL,
     DeliveryError,
-    Refused,
     TempFailure,
     UsageError,
     classify,
     worst,
 )
+from mda.interrupt import block, settle, unblock
 from mda.message import Incoming
 from mda.resolve import (
     DiscardTarget,
@@ -30,7 +38,6 @@ from mda.resolve import (
     MailboxTarget,
     ProgramTarget,
     Resolver,
-    bare,
     dedupe,
 )
 
@@ -38,9 +45,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mailstore.config import Config
     from mailstore.store import MailStore
+    from mda.message import Payload
     from mda.resolve import Target
 
-SAFE_PATH = "/usr/bin:/bin"
+# What Postfix's local(8) passes (notes/clients-and-mtas.md) and mda reads: checked like the
+# command line. The sender's DSN is 5.1.7 (bad sender address syntax), a recipient's 5.1.3.
+_ENVELOPE_ENV = ("RECIPIENT", "ORIGINAL_RECIPIENT", "EXTENSION", "USER", "LOGNAME")
 
 
 class Request:
@@ -56,16 +66,33 @@ class Request:
 
 
 def say(line: str) -> None:
-    """One line on stderr: Postfix and sendmail quote it in the log and the bounce."""
+    """One line on stderr: Postfix and sendmail quote it in the log and the bounce. Control
+    characters are written as escapes: whatever a sender put in, it stays one line."""
     try:
-        os.write(2, (line.replace("\n", " ") + "\n").encode("utf-8", "replace"))
+        os.write(2, (visible(line) + "\n").encode("utf-8", "replace"))
     except OSError:
         pass
+
+
+def check_envelope(request: Request) -> None:
+    """Refuse (BadAddress) any command-line or environment value with a control character."""
+    env = os.environ
+    if request.sender is not None:
+        check(request.sender, "sender", "5.1.7")
+    if "SENDER" in env:
+        check(env["SENDER"], "sender", "5.1.7")
+    for name in _ENVELOPE_ENV:
+        if name in env:
+            check(env[name], name)
+    check(request.detail, "detail")
+    if request.folder is not None:
+        check(request.folder, "folder", "5.3.5")
 
 
 def run(request: Request, config: Config, stdin_fd: int = 0) -> int:
     """Deliver to every recipient of the request; the exit status for the MTA."""
     env = os.environ
+    check_envelope(request)
     if not request.users and not request.recipients:
         # Postfix mailbox_command: the recipient is the unix user we run as.
         user = env.get("USER") or env.get("LOGNAME")
@@ -84,6 +111,7 @@ def run(request: Request, config: Config, stdin_fd: int = 0) -> int:
     targets: list[Target] = []
     for user in request.users:
         try:
+            check(user, "recipient")
             name, _, detail = user.partition("+")
             address = env.get("RECIPIENT", "") if len(request.users) == 1 else ""
             target = resolver.resolve_user(name, request.detail or detail, request.folder)
@@ -94,11 +122,16 @@ def run(request: Request, config: Config, stdin_fd: int = 0) -> int:
             codes.append(_report(exc, config, user))
     for rcpt in request.recipients:
         try:
+            check(rcpt, "recipient")
             targets.extend(resolver.resolve_address(rcpt, request.folder))
         except Exception as exc:
             codes.append(_report(exc, config, rcpt))
     for problem in resolver.problems:
         codes.append(_report(problem, config, ""))
+    if EX_TEMPFAIL in codes:
+        # The MTA will retry every recipient (the line above says why): a copy delivered now
+        # would be a second copy then.
+        return EX_TEMPFAIL
     final = dedupe(targets)
     for i, target in enumerate(final):
         try:
@@ -118,16 +151,18 @@ def _report(exc: BaseException, config: Config, address: str) -> int:
 
 
 def _sender(request: Request, msg: Incoming) -> str:
-    """-f, else Postfix's SENDER, else the mbox From line, else the MTA's Return-Path."""
+    """-f, else Postfix's SENDER, else the mbox From line, else the MTA's Return-Path;
+    BadAddress (5.1.7) if it holds a control character."""
     if request.sender is not None:
-        return bare(request.sender)
-    env = os.environ.get("SENDER")
-    if env is not None:
-        return bare(env)
-    if msg.from_line_sender:
-        return "" if msg.from_line_sender == "MAILER-DAEMON" else bare(msg.from_line_sender)
-    paths = msg.top_values("return-path")
-    return bare(paths[0]) if paths else ""
+        sender = request.sender
+    elif "SENDER" in os.environ:
+        sender = os.environ["SENDER"]
+    elif msg.from_line_sender:
+        sender = "" if msg.from_line_sender == "MAILER-DAEMON" else msg.from_line_sender
+    else:
+        paths = msg.top_values("return-path")
+        sender = paths[0] if paths else ""
+    return check(bare(sender), "sender", "5.1.7")
 
 
 def deliver_target(
@@ -142,15 +177,18 @@ def deliver_target(
         msg.check_loop(target.address)
         data = msg.for_delivery(sender, target.address)
         ids = target_ids(target, config)
+        scripts = sieve_scripts(target, config)
         if ids is not None:
-            _preload(*_modules_for(target, config))
-        work = lambda: store_in_mailbox(target, data, msg, sender, config)  # noqa: E731
+            _preload(*_modules_for(target, config, scripts))
+        work = lambda: store_in_mailbox(target, data, msg, sender, config, scripts)  # noqa: E731
         as_user(ids, work, config.mda.quota_bounce, fork=not last)
         return
+    from mda.external import append_mbox, forward, run_program
+
     data = msg.for_delivery(sender, "")
     ids = unprivileged_ids(config)
     if ids is not None:
-        _preload("subprocess", "shlex", "fcntl")
+        _preload("subprocess", "select", "shlex", "fcntl", "mda.external")
     if isinstance(target, ForwardTarget):
         as_user(ids, lambda: forward(config, sender, target.address, data), fork=not last)
     elif isinstance(target, ProgramTarget):
@@ -170,14 +208,14 @@ def _preload(*modules: str) -> None:
         __import__(name)
 
 
-def _modules_for(target: MailboxTarget, config: Config) -> list[str]:
+def _modules_for(target: MailboxTarget, config: Config, scripts: list[str]) -> list[str]:
     names = ["mailstore.store"]
     if target.user.quota_bytes:
         names.append("mailstore.quota")
     if config.mda.duplicate_window:
         names += ["hashlib", "mda.dupes"]
-    if sieve_scripts(target, config):
-        names += ["mda.sieve", "subprocess"]
+    if scripts:
+        names += ["mda.sieve", "mda.external", "subprocess", "select"]
     return names
 
 
@@ -245,10 +283,12 @@ def as_user(
         work()
         return
     read_fd, write_fd = os.pipe()
+    mask = block()  # until each side is inside the `try` that cleans up after it
     pid = os.fork()
     if pid == 0:
         status = 75
         try:
+            unblock(mask)
             os.close(read_fd)
             os.setgroups([])
             os.setgid(ids[1])
@@ -256,17 +296,24 @@ def as_user(
             try:
                 work()
                 status = 0
+                settle()  # done: a late signal must not make the parent report a failure
             except BaseException as exc:
                 failure = classify(exc, quota_bounce)
                 report = f"{failure.exit_code} {failure.dsn} {failure.text}"
-                os.write(write_fd, report.encode("utf-8", "replace"))
+                os.write(write_fd, report.encode("utf-8", "replace")[:_REPORT_MAX])
                 status = failure.exit_code
         finally:
             os._exit(status)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as r:
-        report = r.read().decode("utf-8", "replace")
-    _, status = os.waitpid(pid, 0)
+    try:
+        unblock(mask)
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as r:
+            report = r.read(_REPORT_MAX).decode("utf-8", "replace")
+        _, status = os.waitpid(pid, 0)
+    except BaseException:
+        # Interrupted: the child must not go on delivering after we report a failure.
+        _stop_child(pid)
+        raise
     if os.waitstatus_to_exitcode(status) == 0:
         return
     code, _, rest = report.partition(" ")
@@ -278,11 +325,30 @@ def as_user(
     raise err
 
 
+_REPORT_MAX = 4096  # a child's report is one error line
+
+
+def _stop_child(pid: int) -> None:
+    """Ask a forked delivery to stop (it unwinds as for any signal) and wait for it."""
+    import _signal  # type: ignore[import-not-found]
+
+    try:
+        os.kill(pid, _signal.SIGTERM)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+
+
 # -- mailboxes ----------------------------------------------------------------------------
 
 
 def store_in_mailbox(
-    target: MailboxTarget, data: bytes, msg: Incoming, sender: str, config: Config
+    target: MailboxTarget,
+    data: Payload,
+    msg: Incoming,
+    sender: str,
+    config: Config,
+    scripts: list[str],
 ) -> None:
     from mailstore.store import MailStore
 
@@ -302,14 +368,42 @@ def store_in_mailbox(
             return
     else:
         dupes = None
-    default = _usable_folder(store, target.folder or "INBOX")
-    actions = sieve_actions(target, msg, sender, config, store)
-    if actions is None:
-        store.mailbox(default).append(data)
-    else:
-        perform(actions, store, default, data, sender, config)
-    if dupes is not None:
-        dupes.remember(msg.message_id)
+    folders = {"INBOX"}  # whose tmp/ this delivery writes to
+    try:
+        default = _usable_folder(store, target.folder or "INBOX")
+        folders.add(default)
+        actions = sieve_actions(target, msg, sender, scripts, store)
+        if actions is None:
+            store.mailbox(default).append(data.reader())
+        else:
+            perform(actions, store, default, data, sender, config, folders)
+        if dupes is not None:
+            dupes.remember(msg.message_id)
+    except BaseException:
+        _remove_own_tmp_files(store, folders)
+        raise
+
+
+def _remove_own_tmp_files(store: MailStore, folders: set[str]) -> None:
+    """After a failed or interrupted delivery, remove what this process left in tmp/.
+
+    The store cleans up after itself, but a signal's exception can land between two of its
+    statements (after a file is created, before the `try` that would remove it). Every name
+    this process gives a file there carries its pid (`...P<pid>Q...`, mailstore.filenames), and
+    nothing in tmp/ was acknowledged, so whatever bears it is garbage now.
+    """
+    mark = f"P{os.getpid()}Q"
+    for folder in folders:
+        try:
+            tmp = os.path.join(store.path_of(folder), "tmp")
+            names = [n for n in os.listdir(tmp) if mark in n]
+        except Exception:
+            continue
+        for name in names:
+            try:
+                os.unlink(os.path.join(tmp, name))
+            except OSError:
+                pass
 
 
 def _usable_folder(store: MailStore, name: str) -> str:
@@ -327,7 +421,16 @@ def _usable_folder(store: MailStore, name: str) -> str:
 
 
 def sieve_scripts(target: MailboxTarget, config: Config) -> list[str]:
+    """The scripts that run for this delivery, in order. The global ones decide for every
+    user, so they must be trusted files (`mda.maps.safefile`; else MapError, a temporary
+    failure); the user's own `~/.dovecot.sieve` runs as the user, for the user's mail only."""
+    from mda.maps.safefile import check as check_file
+    from mda.maps.safefile import with_mail_user
+
     paths = []
+    for path in (config.mda.sieve_before, config.mda.sieve_after):
+        if path and os.path.isfile(path):
+            check_file(path, with_mail_user(config.mda.mail_uid))
     if config.mda.sieve_before:
         paths.append(config.mda.sieve_before)
     home = target.user.home
@@ -339,11 +442,10 @@ def sieve_scripts(target: MailboxTarget, config: Config) -> list[str]:
 
 
 def sieve_actions(
-    target: MailboxTarget, msg: Incoming, sender: str, config: Config, store: MailStore
+    target: MailboxTarget, msg: Incoming, sender: str, paths: list[str], store: MailStore
 ) -> list[object] | None:
     """The Sieve actions for this delivery, or None without a script. A broken script never
     loses mail: it is reported and the message is kept (RFC 5228 2.10.6)."""
-    paths = sieve_scripts(target, config)
     if not paths:
         return None
     from mda.sieve import (
@@ -382,15 +484,17 @@ def perform(
     actions: list[object],
     store: MailStore,
     default: str,
-    data: bytes,
+    data: Payload,
     sender: str,
     config: Config,
+    folders: set[str],
 ) -> None:
+    """Carry out Sieve's actions; `folders` collects the folders written to."""
     from mda.sieve import Discard, FileInto, Keep, Redirect
 
     for action in actions:
         if isinstance(action, Keep):
-            store.mailbox(default).append(data, flags=sorted(action.flags))
+            store.mailbox(default).append(data.reader(), flags=sorted(action.flags))
         elif isinstance(action, FileInto):
             folder = action.mailbox
             if not store.exists(folder):
@@ -399,101 +503,14 @@ def perform(
                 else:
                     say(f"fileinto {folder!r}: no such folder, kept in INBOX")
                     folder = "INBOX"
-            store.mailbox(folder).append(data, flags=sorted(action.flags))
+            folders.add(folder)
+            store.mailbox(folder).append(data.reader(), flags=sorted(action.flags))
         elif isinstance(action, Redirect):
+            from mda.external import forward
+
             forward(config, sender, action.address, data)
         elif isinstance(action, Discard):
             say("discarded by sieve")
-
-
-# -- other targets ------------------------------------------------------------------------
-
-
-def clean_env() -> dict[str, str]:
-    return {"PATH": SAFE_PATH, "LANG": "C"}
-
-
-def forward(config: Config, sender: str, address: str, data: bytes) -> None:
-    """Hand a copy back to the MTA: `sendmail -i -f SENDER -- RCPT`. Any failure is
-    temporary: the MTA keeps the message and tries again."""
-    import subprocess
-
-    cmd = [config.mda.sendmail, "-i", "-f", sender or "<>", "--", address]
-    try:
-        proc = subprocess.run(
-            cmd,
-            input=data,
-            capture_output=True,
-            env=clean_env(),
-            timeout=config.mda.program_timeout,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise TempFailure(f"cannot forward to {address}: {exc}", dsn="4.3.0") from exc
-    if proc.returncode != 0:
-        why = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise TempFailure(
-            f"forwarding to {address} failed ({proc.returncode}): {why[-1] if why else ''}",
-            dsn="4.3.0",
-        )
-
-
-def run_program(config: Config, command: str, data: bytes, sender: str) -> None:
-    """An aliases `|program` target: run without a shell (unless configured), with a timeout."""
-    import subprocess
-
-    if config.mda.program_shell:
-        argv = ["/bin/sh", "-c", command]
-    else:
-        import shlex
-
-        argv = shlex.split(command)
-    env = clean_env()
-    env["SENDER"] = sender
-    try:
-        proc = subprocess.run(
-            argv,
-            input=data,
-            capture_output=True,
-            env=env,
-            cwd="/",
-            timeout=config.mda.program_timeout,
-        )
-    except subprocess.TimeoutExpired:
-        raise TempFailure(f"program {argv[0]} timed out", dsn="4.3.0") from None
-    except OSError as exc:
-        raise TempFailure(f"cannot run {argv[0]}: {exc.strerror}", dsn="4.3.0") from exc
-    if proc.returncode in (75, 71):
-        raise TempFailure(f"program {argv[0]} asked to retry ({proc.returncode})", dsn="4.3.0")
-    if proc.returncode != 0:
-        raise Refused(f"program {argv[0]} failed ({proc.returncode})", dsn="5.3.0")
-
-
-def append_mbox(path: str, data: bytes, sender: str) -> None:
-    """An aliases `/file` target: append in mbox format, locked, and fsynced."""
-    import fcntl
-
-    stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime())
-    body = data.replace(b"\r\n", b"\n")
-    lines = body.split(b"\n")
-    quoted = b"\n".join(b">" + ln if ln.lstrip(b">").startswith(b"From ") else ln for ln in lines)
-    entry = f"From {sender or 'MAILER-DAEMON'} {stamp}\n".encode() + quoted.rstrip(b"\n") + b"\n\n"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    except OSError as exc:
-        raise TempFailure(f"cannot open {path}: {exc.strerror}", dsn="4.3.0") from exc
-    try:
-        fcntl.lockf(fd, fcntl.LOCK_EX)
-        start = os.lseek(fd, 0, os.SEEK_END)
-        try:
-            view = memoryview(entry)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        except OSError as exc:
-            os.ftruncate(fd, start)  # no partial message left in the mbox
-            raise TempFailure(f"cannot write {path}: {exc.strerror}", dsn="4.3.0") from exc
-    finally:
-        os.close(fd)
 
 
 if TYPE_CHECKING:
@@ -501,10 +518,14 @@ if TYPE_CHECKING:
 
 
 def main_guard(work: Callable[[], int]) -> int:
-    """Run `work`; any exception becomes one line and an exit status, never a traceback."""
+    """Run `work`; any exception becomes one line and an exit status, never a traceback.
+    Once the status is known, no signal may change it (`mda.interrupt.settle`)."""
     try:
-        return work()
-    except BaseException as exc:  # a signal's KeyboardInterrupt included: retry later
+        code = work()
+        settle()
+        return code
+    except BaseException as exc:  # a signal's Interrupted included: retry later
+        settle()
         failure = classify(exc)
         say(failure.line())
         return failure.exit_code

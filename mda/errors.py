@@ -16,6 +16,7 @@ EX_DATAERR = 65
 EX_NOUSER = 67
 EX_UNAVAILABLE = 69
 EX_TEMPFAIL = 75
+EX_CONFIG = 78
 
 
 class DeliveryError(Exception):
@@ -42,6 +43,17 @@ class UsageError(DeliveryError):
     dsn = "5.3.5"
 
 
+class BadAddress(DeliveryError):
+    """An envelope value that is not an address we can act on (a control character in it).
+
+    EX_USAGE, as sendmail's dsntoexitstat() maps 5.1.3 (bad destination address syntax) and
+    5.1.7 (bad sender address syntax): the MTA handed us an argument that is not usable.
+    """
+
+    exit_code = EX_USAGE
+    dsn = "5.1.3"
+
+
 class BadMessage(DeliveryError):
     exit_code = EX_DATAERR
     dsn = "5.6.0"
@@ -59,6 +71,17 @@ class Refused(DeliveryError):
     dsn = "5.7.1"
 
 
+class Loop(Refused):
+    """A routing loop, or an expansion that ends nowhere: 5.4.6 "aliasing/forwarding loop
+    broken" (sendmail's recipient.c). EX_CONFIG, because sendmail's dsntoexitstat() maps
+    5.4.6 (routing loop detected) to it: a permanent failure that both sendmail and Postfix
+    bounce, and whose cause is the local configuration (the aliases and the lists they
+    include), which is what the administrator reading the bounce has to fix."""
+
+    exit_code = EX_CONFIG
+    dsn = "5.4.6"
+
+
 class TempFailure(DeliveryError):
     exit_code = EX_TEMPFAIL
     dsn = "4.3.0"
@@ -71,6 +94,8 @@ def refusal_error(refusal: object, address: str) -> DeliveryError:
     text = str(getattr(refusal, "text", "refused"))
     if code.startswith("4"):
         return TempFailure(text, address, dsn)
+    if dsn == "5.4.6":
+        return Loop(text, address, dsn)
     if dsn == "5.1.1":
         return UnknownUser(text, address, dsn)
     return Refused(text, address, dsn)

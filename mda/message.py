@@ -3,14 +3,28 @@
 No `email` import: a delivery needs only a few header fields (Delivered-To, Message-ID,
 Return-Path), found by a scan of the header block, and the `email` package alone would cost more
 than the rest of the delivery. Sieve parses headers properly, and only when a script runs.
+
+Memory (SECURITY.md, heading 5): the message is held once. It is read into one `bytearray`
+that grows in place (a large one is resized with mremap, not copied), the mbox `From ` line is
+cut off its front without a copy (bytearray keeps an offset), and what is stored is a
+`Payload`: the few header lines we add, then views of that buffer. Nothing joins the two into a
+second whole copy; every writer (the Maildir, an mbox, a program's stdin) takes them in
+slices. So a delivery holds about the message's size once, plus the interpreter.
 """
 
 from __future__ import annotations
 
 import os
 
-from mda.errors import BadMessage, Refused
-from mda.resolve import bare
+from mda.address import normalize
+from mda.errors import BadMessage, Loop, Refused
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import BinaryIO
+
+CHUNK = 1 << 16  # what a pipe gives per read, and what the store writes per call
 
 # Headers an MTA puts on top for this very delivery (Postfix local(8) and pipe(8) flags D, R, O;
 # sendmail's P flag): they belong to the current hop, not to an earlier one.
@@ -20,18 +34,23 @@ TRACE_TOP = (b"return-path", b"delivered-to", b"x-original-to")
 class Incoming:
     """A message read from the MTA: bytes, with a leading mbox `From ` line removed."""
 
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: bytes | bytearray) -> None:
+        """`raw` is taken over (a bytearray is changed in place) or copied (bytes)."""
+        buf = raw if isinstance(raw, bytearray) else bytearray(raw)
         self.from_line_sender = ""
-        if raw.startswith(b"From "):
-            line, _, raw = raw.partition(b"\n")
+        if buf.startswith(b"From "):
+            nl = buf.find(b"\n")
+            line = bytes(buf[: nl if nl >= 0 else len(buf)])
+            del buf[: nl + 1 if nl >= 0 else len(buf)]  # O(1) at the front of a bytearray
             # `From sender  date`: the envelope sender, used when neither -f nor SENDER says.
             parts = line[5:].split()
             if parts:
                 self.from_line_sender = parts[0].decode("utf-8", "replace")
-        self.raw = raw
-        self.eol = b"\r\n" if raw.find(b"\r\n") == raw.find(b"\n") - 1 >= 0 else b"\n"
-        end = _header_end(raw)
-        self._fields = _parse_fields(raw[:end])
+        self.raw = buf
+        self.eol = b"\r\n" if buf.find(b"\r\n") == buf.find(b"\n") - 1 >= 0 else b"\n"
+        end = _header_end(buf)
+        self.header_block = bytes(buf[:end])
+        self._fields = _parse_fields(self.header_block)
         top = 0
         for name, _ in self._fields:
             if name not in TRACE_TOP:
@@ -42,23 +61,20 @@ class Incoming:
     @classmethod
     def read(cls, fd: int, limit: int) -> Incoming:
         """Read the whole message from a file descriptor, refusing one over `limit` bytes."""
-        chunks = []
-        size = 0
+        buf = bytearray()
         while True:
             try:
-                chunk = os.read(fd, 1 << 20)
+                chunk = os.read(fd, CHUNK)
             except OSError as exc:
                 raise BadMessage(f"cannot read the message: {exc.strerror}") from exc
             if not chunk:
                 break
-            size += len(chunk)
-            if size > limit:
+            if len(buf) + len(chunk) > limit:
                 raise Refused(f"message too big (over {limit} bytes)", dsn="5.3.4")
-            chunks.append(chunk)
-        raw = b"".join(chunks)
-        if not raw.strip():
+            buf += chunk
+        if not buf or buf.isspace():  # not strip(): that would copy the message
             raise BadMessage("empty message", dsn="5.6.0")
-        return cls(raw)
+        return cls(buf)
 
     def values(self, name: str) -> list[str]:
         """Unfolded values of a header field, in order (name case-insensitive)."""
@@ -85,22 +101,84 @@ class Incoming:
         seen = sum(1 for v in self.values("delivered-to") if _bare(v) == want)
         ours = sum(1 for v in self.top_values("delivered-to") if _bare(v) == want)
         if seen > min(ours, 1):
-            raise Refused(f"mail forwarding loop for {recipient}", recipient, "5.4.6")
+            raise Loop(f"mail forwarding loop for {recipient}", recipient)
 
-    def for_delivery(self, sender: str | None, recipient: str) -> bytes:
-        """The bytes to store: Return-Path and Delivered-To on top unless the MTA put them."""
+    @property
+    def vsize(self) -> int:
+        """The size with CRLF line endings (what Sieve's `size` test compares)."""
+        raw = self.raw
+        return len(raw) + raw.count(b"\n") - raw.count(b"\r\n")
+
+    def for_delivery(self, sender: str | None, recipient: str) -> Payload:
+        """What to store: Return-Path and Delivered-To on top unless the MTA put them.
+
+        Both values reach the header as they are: the caller has refused any with a control
+        character in it (`mda.address.check`), so neither can end the line and start another.
+        """
         add = []
         if sender is not None and not self.top_values("return-path"):
             add.append(b"Return-Path: <" + sender.encode("utf-8", "replace") + b">")
         want = _bare(recipient)
         if recipient and not any(_bare(v) == want for v in self.top_values("delivered-to")):
             add.append(b"Delivered-To: " + recipient.encode("utf-8", "replace"))
-        if not add:
-            return self.raw
-        return self.eol.join(add) + self.eol + self.raw
+        head = self.eol.join(add) + self.eol if add else b""
+        return Payload(head, self.raw)
 
 
-def _header_end(raw: bytes) -> int:
+class Payload:
+    """The bytes a copy consists of: `head` (the trace lines we add) then `body` (the message
+    as received), never joined into one more copy of the message."""
+
+    __slots__ = ("body", "head")
+
+    def __init__(self, head: bytes, body: bytes | bytearray) -> None:
+        self.head = head
+        self.body = body
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.body)
+
+    def chunks(self, size: int = CHUNK) -> Iterator[memoryview]:
+        """The bytes in order, as views of at most `size` bytes (no copies)."""
+        if self.head:
+            yield memoryview(self.head)
+        view = memoryview(self.body)
+        for start in range(0, len(view), size):
+            yield view[start : start + size]
+
+    def reader(self) -> BinaryIO:
+        """A file-like object whose `read(n)` gives successive pieces: for the store's append,
+        which copies what it is given piece by piece instead of all at once."""
+        return _as_binary(_Reader(self.chunks()))
+
+    def tobytes(self) -> bytes:
+        """One bytes object: a copy, for tests and small messages only."""
+        return self.head + bytes(self.body)
+
+
+class _Reader:
+    __slots__ = ("_chunks",)
+
+    def __init__(self, chunks: Iterator[memoryview]) -> None:
+        self._chunks = chunks
+
+    def read(self, size: int = -1) -> bytes:
+        for chunk in self._chunks:
+            if chunk:
+                return bytes(chunk)
+        return b""
+
+
+def _as_binary(reader: _Reader) -> BinaryIO:
+    """The reader, typed as the BinaryIO the store accepts (it only calls read())."""
+    if TYPE_CHECKING:
+        from typing import cast
+
+        return cast("BinaryIO", reader)
+    return reader
+
+
+def _header_end(raw: bytes | bytearray) -> int:
     lf = raw.find(b"\n\n")
     crlf = raw.find(b"\r\n\r\n")
     ends = [i for i in (lf, crlf) if i >= 0]
@@ -133,4 +211,5 @@ def _text(data: bytes) -> str:
 
 
 def _bare(address: str) -> str:
-    return bare(address).lower()
+    """The address for comparisons: canonical (`mda.address`), case-folded."""
+    return normalize(address).lower()

@@ -12,19 +12,37 @@ points there, and "user unknown" when we were asked to deliver to it directly.
 
 Every step can be explained (`mda check ADDRESS`): each function takes an optional list that
 collects what was looked up and why it matched.
+
+Security (SECURITY.md, heading 5):
+
+- Every address is put in its canonical spelling (`mda.address.normalize`) once, on the way
+  in, so that the access map, the virtusertable, the aliases and the user database all see the
+  same key: `"bob"@Example.TEST.` cannot slip past an entry for `bob@example.test`.
+- Every file that steers resolution is trusted before it is read (`mda.maps.safefile`): the
+  maps, `local_domains` and the `:include:` lists may belong to root, to the user mda runs as
+  or to `[mda] mail_uid`; the user database, which picks the uid a mailbox is written as, only
+  to root or the user mda runs as. A file that is not trusted is a temporary failure.
+- An address whose expansion ends nowhere (an empty `:include:`, lists that only include each
+  other) is an error, `5.4.6 aliasing/forwarding loop broken` (EX_CONFIG), never a silent
+  success with the message delivered nowhere.
 """
 
 from __future__ import annotations
 
 import os
 
-from mda.errors import DeliveryError, TempFailure, UnknownUser, refusal_error
+from mda.address import normalize, normalize_domain, split
+from mda.errors import DeliveryError, Loop, TempFailure, UnknownUser, refusal_error
+from mda.maps.safefile import check as check_file
+from mda.maps.safefile import default_trusted, with_mail_user
 
 # Debian's first uid for people (adduser.conf FIRST_UID): system accounts get no mail.
 FIRST_UID = 1000
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from mailstore.config import Config
     from mailstore.userdb import PasswdFile, SystemUsers, User
     from mda.maps.access import AccessMap
@@ -121,13 +139,6 @@ if TYPE_CHECKING:
     Target = MailboxTarget | ForwardTarget | ProgramTarget | FileTarget | DiscardTarget
 
 
-def bare(address: str) -> str:
-    a = address.strip()
-    if a.startswith("<") and a.endswith(">"):
-        a = a[1:-1].strip()
-    return a
-
-
 class Resolver:
     """Opens each map on first use: a delivery to `-d user` never reads the aliases."""
 
@@ -139,6 +150,9 @@ class Resolver:
         self._userdb: PasswdFile | SystemUsers | None = None
         self._system: SystemUsers | None = None
         self._local_domains: frozenset[str] | None = None
+        # Who may own the files that say where mail goes, and the ones that say as whom.
+        self.trusted = with_mail_user(config.mda.mail_uid)
+        self.identity_trusted = default_trusted()
         # Targets an expansion could not deliver to while others of it could: reported and
         # counted in the exit status, but they do not stop the rest.
         self.problems: list[DeliveryError] = []
@@ -151,9 +165,11 @@ class Resolver:
             names = {"localhost"}
             path = self.config.maps.local_domains
             try:
+                if os.path.exists(path):
+                    check_file(path, self.trusted)
                 with open(path, encoding="utf-8", errors="replace") as f:
                     for line in f:
-                        word = line.split("#", 1)[0].strip().lower().rstrip(".")
+                        word = normalize_domain(line.split("#", 1)[0])
                         if word:
                             names.add(word)
             except FileNotFoundError:
@@ -167,7 +183,9 @@ class Resolver:
         if self._aliases is None and os.path.exists(self.config.maps.aliases):
             from mda.maps.aliases import Aliases
 
-            self._aliases = Aliases(self.config.maps.aliases, local_domains=self.local_domains)
+            self._aliases = Aliases(
+                self.config.maps.aliases, local_domains=self.local_domains, trusted=self.trusted
+            )
         return self._aliases
 
     def virtusers(self) -> VirtUserTable | None:
@@ -175,7 +193,7 @@ class Resolver:
         if self._virtusers is None and os.path.exists(path) and os.path.getsize(path) > 0:
             from mda.maps.virtusertable import VirtUserTable
 
-            self._virtusers = VirtUserTable(self.config.maps.virtusertable)
+            self._virtusers = VirtUserTable(path, trusted=self.trusted)
         return self._virtusers
 
     def access(self) -> AccessMap | None:
@@ -184,15 +202,31 @@ class Resolver:
         if self._access is None and os.path.exists(path) and os.path.getsize(path) > 0:
             from mda.maps.access import AccessMap
 
-            self._access = AccessMap(self.config.maps.access)
+            self._access = AccessMap(path, trusted=self.trusted)
         return self._access
 
     def userdb(self) -> PasswdFile | SystemUsers:
         if self._userdb is None:
             from mailstore.userdb import open_userdb
 
+            if self.config.auth.passwd_file:
+                check_file(self.config.auth.passwd_file, self.identity_trusted)
             self._userdb = open_userdb(self.config)
         return self._userdb
+
+    def lookup(self, address: str, local_domains: Collection[str]) -> User | None:
+        """The user database's entry for a canonical address. An internationalised domain is
+        canonical in A-labels, but a passwd-file may spell it in UTF-8: that is tried next."""
+        db = self.userdb()
+        user = db.lookup(address, local_domains)
+        local, at, domain = address.rpartition("@")
+        if user is None and at and "xn--" in domain:
+            try:
+                unicode_domain = domain.encode("ascii").decode("idna")
+            except UnicodeError:
+                return None
+            user = db.lookup(f"{local}@{unicode_domain}", local_domains)
+        return user
 
     def find_user(self, name: str, domain: str = "") -> User | None:
         """A user by login or address: the passwd-file, then (for bare names) the system.
@@ -201,13 +235,12 @@ class Resolver:
         `list@virt.test`) is first tried as that domain's virtual user `alice@virt.test`.
         System accounts below FIRST_UID (daemon, bin, nobody...) never receive mail.
         """
-        db = self.userdb()
         if domain and "@" not in name:
-            user = db.lookup(f"{name}@{domain}", ())
+            user = self.lookup(f"{name}@{domain}", ())
             if user is not None and user.domain:
                 return user
         if self.config.auth.passwd_file:
-            user = db.lookup(name, self.local_domains)
+            user = self.lookup(name, self.local_domains)
             if user is not None or "@" in name:
                 return user
             # `alice` in an aliases file for the virtual user alice@example.test of the one
@@ -215,7 +248,7 @@ class Resolver:
             found = [
                 u
                 for d in sorted(self.local_domains)
-                if (u := db.lookup(f"{name}@{d}", ())) is not None and u.domain
+                if (u := self.lookup(f"{name}@{d}", ())) is not None and u.domain
             ]
             if len(found) == 1:
                 return found[0]
@@ -225,13 +258,13 @@ class Resolver:
                 self._system = SystemUsers()
             user = self._system.lookup(name)
         else:
-            user = db.lookup(name, self.local_domains)
+            user = self.lookup(name, self.local_domains)
         if user is not None and user.uid is not None and user.uid < FIRST_UID:
             return None  # root or a system account: their mail goes through an alias
         return user
 
     def is_our_domain(self, domain: str) -> bool:
-        domain = domain.lower().rstrip(".")
+        domain = normalize_domain(domain)
         if not domain or domain in self.local_domains:
             return True
         virt = self.virtusers()
@@ -240,7 +273,7 @@ class Resolver:
         db = self.userdb()
         users = getattr(db, "users", None)
         if users is not None and self.config.auth.passwd_file:
-            return any(u.domain.lower() == domain for u in users())
+            return any(normalize_domain(u.domain) == domain for u in users())
         return False
 
     # -- resolution ---------------------------------------------------------------------
@@ -265,6 +298,7 @@ class Resolver:
 
     def resolve_user(self, name: str, detail: str = "", folder: str | None = None) -> Target:
         """`-d USER`: a local user, not aliased again (the MTA did that)."""
+        name = normalize(name)
         user = self.find_user(name)
         if user is None:
             raise UnknownUser("user unknown", name)
@@ -274,7 +308,7 @@ class Resolver:
         self, address: str, folder: str | None = None, trace: list[str] | None = None
     ) -> list[Target]:
         """A full address, through access, virtusertable, aliases and the user database."""
-        addr = bare(address)
+        addr = normalize(address)
         if not addr:
             raise UnknownUser("empty recipient address")
         note = trace.append if trace is not None else _ignore
@@ -298,7 +332,7 @@ class Resolver:
                     raise refusal_error(last.refusal, addr)
                 if last.is_local:
                     return self._expand(last.result, addr, folder, trace)
-                return self._address_target(last.result, addr, folder, trace)
+                return self._address_target(normalize(last.result), addr, folder, trace)
             if not self.is_our_domain(domain):
                 user = self.find_user(addr)
                 if user is not None:
@@ -307,7 +341,7 @@ class Resolver:
                 note(f"{addr}: {domain} is not a local domain and has no virtual users")
                 raise UnknownUser("user unknown", addr)
             # A virtual user of a local domain is matched whole before aliasing a bare name.
-            user = self.userdb().lookup(addr, ())
+            user = self.lookup(addr, ())
             if user is not None and user.domain:
                 note(f"{addr}: virtual user {user.name}")
                 return [MailboxTarget(user, addr, folder=folder)]
@@ -320,7 +354,7 @@ class Resolver:
         """A virtusertable result that is an address: ours (again) or somebody else's."""
         local, _, domain = target.rpartition("@")
         if self.is_our_domain(domain):
-            user = self.userdb().lookup(target, ())
+            user = self.lookup(target, ())
             if user is not None and user.domain:
                 return [MailboxTarget(user, target, folder=folder)]
             return self._expand(local, target, folder, trace)
@@ -339,13 +373,18 @@ class Resolver:
             from mda.maps.aliases import Target as AliasTarget
             from mda.maps.aliases import split_detail
 
-            user_part, detail, _ = split_detail(name.lstrip("\\").lower())
+            user_part, detail, _ = split_detail(split(name)[0].lower())
             found = [AliasTarget("local", user_part, detail=detail)]
             note(f"{name}: no aliases file, local name")
         else:
             if trace is not None:
                 trace.extend(aliases.explain(name)[1:])
             found = aliases.expand(name)
+        if not found:
+            # sendmail's recipient.c: an address whose expansion left nothing to deliver to.
+            note(f"{name}: expands to no recipient")
+            why = f"aliasing/forwarding loop broken ({name} expands to no recipient)"
+            raise Loop(why, original)
         out: list[Target] = []
         errors: list[DeliveryError] = []
         for t in found:

@@ -13,6 +13,12 @@ pre-8.10 form and applies to every tag. Values (cf/README, "The access database"
     QUARANTINE:reason   accept and hold
     ### text            the deprecated form of ERROR:### text
 
+Keys and the addresses looked up are both in the canonical spelling of `mda.address` (quoting
+and escapes of the local part removed where not needed, the domain lower-cased without a
+trailing dot and in IDNA A-labels): `To:bob@example.test REJECT` also refuses
+`"bob"@example.test` and `\\bob@Example.TEST.`, and `From:bücher.example` the punycode
+spelling of that domain.
+
 Searching follows the generated rulesets (cf/m4/proto.m4: check_mail, Basic_check_rcpt with
 blacklist_recipients, check_relay, and the helpers F, U, D, A, SearchList). For each search
 step, every key is tried with the tag, then without it, before the next key:
@@ -36,6 +42,7 @@ clients, `550 5.2.1 Mailbox disabled for this recipient` (confRCPTREJ_MSG) for r
 
 from __future__ import annotations
 
+from mda.address import normalize, normalize_domain, normalize_key
 from mda.maps.cdb import LoadedMap, open_indexed, rebuild_index
 from mda.maps.errors import Refusal, is_dsn, make_refusal, split_reply
 from mda.maps.makemap import parse_makemap
@@ -48,7 +55,7 @@ if TYPE_CHECKING:
     Action = Literal["OK", "RELAY", "REJECT", "DISCARD", "SKIP", "ERROR", "QUARANTINE"]
     StepKind = Literal["F", "U", "D", "A", "E"]
 
-SCHEMA = "access/1"
+SCHEMA = "access/2"  # 2: keys stored in the canonical spelling
 DEFAULT_PATH = "/etc/mail/access"
 
 REJECT_DEFAULT = Refusal("550", "5.7.1", "Access denied")
@@ -164,6 +171,20 @@ def _net_walk(addr: str) -> list[str]:
         out.append(addr)
 
 
+def _tagged_key(key: str) -> str:
+    """An access key in canonical form: the tag (`from:`, `to:`, `connect:`...) kept, the
+    address or domain after it normalised (`IPv6:` is part of an address, not a tag)."""
+    tag, colon, rest = key.partition(":")
+    if colon and tag.isalpha() and tag != "ipv6":
+        return f"{tag}:{normalize_key(rest)}"
+    return normalize_key(key)
+
+
+def parse_access(text: str, path: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """makemap input with every key in canonical form."""
+    return parse_makemap(text, path, _tagged_key)
+
+
 class AccessMap:
     """An access map, opened through its compiled index (`<path>.cdb`)."""
 
@@ -173,10 +194,16 @@ class AccessMap:
         *,
         write_index: bool = True,
         index_path: str | None = None,
+        trusted: frozenset[int] | None = None,
     ) -> None:
         self.path = path
         self.map: LoadedMap = open_indexed(
-            path, parse_makemap, SCHEMA, index_path=index_path, write_index=write_index
+            path,
+            parse_access,
+            SCHEMA,
+            index_path=index_path,
+            write_index=write_index,
+            trusted=trusted,
         )
 
     @property
@@ -212,7 +239,7 @@ class AccessMap:
             if kind in ("F", "U"):
                 keys = _address_keys(item)
             elif kind == "D":
-                keys = _domain_walk(item)
+                keys = _domain_walk(normalize_domain(item))
             elif kind == "A":
                 keys = _net_walk(item)
             else:
@@ -236,7 +263,7 @@ class AccessMap:
         self, address: str, *, trace: list[str] | None = None
     ) -> AccessDecision | None:
         """`From:` checks for an envelope sender (check_mail): F, U, D. `<>` is never checked."""
-        addr = _bare(address)
+        addr = normalize(address)
         if not addr:
             return None  # RFC 1123: the null sender must be accepted
         local, at, domain = addr.rpartition("@")
@@ -249,7 +276,7 @@ class AccessMap:
         self, address: str, *, local: bool = True, trace: list[str] | None = None
     ) -> AccessDecision | None:
         """`To:` checks for a recipient (blacklist_recipients): F, U if the domain is ours, D."""
-        addr = _bare(address)
+        addr = normalize(address)
         if not addr:
             return None
         user, at, domain = addr.rpartition("@")
@@ -285,13 +312,11 @@ class AccessMap:
         return [f"{tag}:{address}: lookup in {self.path}", *trace, f"{tag}:{address}: {outcome}"]
 
 
-def _bare(address: str) -> str:
-    a = address.strip()
-    if a.startswith("<") and a.endswith(">"):
-        a = a[1:-1].strip()
-    return a
-
-
-def makemap(path: str = DEFAULT_PATH, *, index_path: str | None = None) -> LoadedMap:
+def makemap(
+    path: str = DEFAULT_PATH,
+    *,
+    index_path: str | None = None,
+    trusted: frozenset[int] | None = None,
+) -> LoadedMap:
     """Rebuild the index of an access map now (`makemap`); MapError if impossible."""
-    return rebuild_index(path, parse_makemap, SCHEMA, index_path=index_path)
+    return rebuild_index(path, parse_access, SCHEMA, index_path=index_path, trusted=trusted)

@@ -30,7 +30,10 @@ Expansion follows sendmail (alias.c alias(), recipient.c recipient()):
   user of that name instead of expanding it again. A name met again elsewhere (two lists
   sharing a member) is not expanded twice, and duplicate final targets are dropped
   ("duplicate suppressed"), so each mailbox gets one copy.
-- `\\user` is delivered to the local user without aliasing.
+- `\\user` on a right-hand side is delivered to the local user without aliasing. The address
+  being expanded is not alias syntax: it is taken in the canonical spelling of `mda.address`
+  (a backslash or quotes in it are only RFC 5321 quoting, so `\\bob` and `"bob"` are `bob`
+  and are aliased like it), and it can never be a program, a file, an include or an error.
 - `user+detail` with no alias of its own tries `user+*`, then `user`, keeping the detail
   (cf/m4/proto.m4 ruleset 5, "deal with plussed users so aliases work nicely"). The detail stays
   with a delivery to that user; the targets of a matched alias are the alias's, not the user's.
@@ -39,9 +42,11 @@ Expansion follows sendmail (alias.c alias(), recipient.c recipient()):
   as the address, they are refused (sendmail: "Address ... is unsafe for mailing to programs",
   "Cannot mail directly to programs"). This is stricter than sendmail, which runs unsafe
   includes as their owner; we have no such delivery mode.
-- `:include:` files must be absolute, regular, not world-writable and reached through no
-  world-writable directory (`mda.maps.safefile`); otherwise `550 5.2.4 Cannot open`. A file
-  that cannot be read at all raises MapError (a temporary failure).
+- `:include:` files must be absolute (else `550 5.2.4 Cannot open`) and trusted as the
+  aliases file is: owned by a trusted uid, not group- or world-writable, reached through no
+  directory anyone else could change (`mda.maps.safefile`). One that is not, or that cannot be
+  read, raises MapError: a temporary failure, so that the list is neither lost nor delivered
+  following a file somebody else may have written.
 - `owner-NAME` gives the errors-to address of list NAME (aliases(5)): see `Aliases.owner_of`.
 """
 
@@ -49,9 +54,10 @@ from __future__ import annotations
 
 import os
 
+from mda.address import normalize, normalize_domain, quote_local, split
 from mda.maps.cdb import LoadedMap, open_indexed, rebuild_index
 from mda.maps.errors import MapError, Refusal, dequote, parse_error_spec
-from mda.maps.safefile import unsafe_reason
+from mda.maps.safefile import default_trusted, refusal, unsafe_reason
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -342,10 +348,11 @@ def include_targets(text: str) -> list[str]:
     return out
 
 
-def _read_include(path: str, trust_sticky_bit: bool) -> tuple[str, str | None]:
-    """(text, None) for a safe include file, ("", reason) for an unsafe one.
+def _read_include(path: str, trusted: frozenset[int]) -> str:
+    """The text of a trusted include file.
 
-    MapError if the file cannot be read at all: a temporary failure, the list is not lost.
+    MapError if the file is not trusted or cannot be read: a temporary failure, the list is
+    not lost and not delivered following a file someone untrusted could have changed.
     """
     try:
         # O_NONBLOCK: a FIFO planted at the path must be refused, not block the delivery.
@@ -353,9 +360,9 @@ def _read_include(path: str, trust_sticky_bit: bool) -> tuple[str, str | None]:
     except OSError as e:
         raise MapError(path, f"cannot open :include: file: {e.strerror or e}") from e
     try:
-        reason = unsafe_reason(path, os.fstat(fd), trust_sticky_bit=trust_sticky_bit)
+        reason = unsafe_reason(path, os.fstat(fd), trusted)
         if reason is not None:
-            return "", reason
+            raise MapError(path, f":include: file {refusal(reason)}")
         chunks: list[bytes] = []
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)
@@ -363,7 +370,7 @@ def _read_include(path: str, trust_sticky_bit: bool) -> tuple[str, str | None]:
         raise MapError(path, f"cannot read :include: file: {e.strerror or e}") from e
     finally:
         os.close(fd)
-    return b"".join(chunks).decode("utf-8", "surrogateescape"), None
+    return b"".join(chunks).decode("utf-8", "surrogateescape")
 
 
 # --- expansion -----------------------------------------------------------------------------
@@ -399,8 +406,12 @@ class _Expander:
         self.emit(Target("error", text, chain=chain, origin=origin, refusal=refusal), level)
 
     def top(self, address: str) -> None:
+        """Expand the address we were asked for: never alias syntax, always an address."""
         text = address.strip()
-        kind = classify(text)[0]
+        kind, value = classify(text)
+        if kind == "invalid":
+            self.refuse(text, Refusal("553", "5.1.3", f"{text}... {value}"), (), ORIGIN_ADDRESS, 0)
+            return
         direct = {
             "program": "Cannot mail directly to programs",
             "file": "Cannot mail directly to files",
@@ -411,7 +422,14 @@ class _Expander:
             # recipient.c: only an alias or .forward may name a program, file or include.
             self.refuse(text, Refusal("550", "5.7.1", direct[kind]), (), ORIGIN_ADDRESS, 0)
             return
-        self.visit(text, (), {}, 0, ORIGIN_ADDRESS, False)
+        local, domain = split(text)
+        if domain is not None and domain not in self.aliases.local_domains:
+            self.emit(Target("remote", normalize(text), origin=ORIGIN_ADDRESS), 0)
+        elif not _valid_local(local):
+            why = f"{quote_local(local)}... invalid local name"
+            self.refuse(text, Refusal("553", "5.1.3", why), (), ORIGIN_ADDRESS, 0)
+        else:
+            self.local(local, (), {}, 0, ORIGIN_ADDRESS)
 
     def visit(
         self,
@@ -453,12 +471,11 @@ class _Expander:
             self.note(level, f"\\{value}: not aliased")
             self.emit(Target("local", user, detail=detail, chain=chain, origin=origin), level)
         elif kind == "remote":
-            local, _, domain = value.rpartition("@")
-            domain = domain.lower().rstrip(".")
+            local, domain = split(value)
             if domain in aliases.local_domains:
                 self.local(local, chain, ancestors, level, origin)
             else:
-                self.emit(Target("remote", f"{local}@{domain}", chain=chain, origin=origin), level)
+                self.emit(Target("remote", normalize(value), chain=chain, origin=origin), level)
         else:
             self.local(value, chain, ancestors, level, origin)
 
@@ -515,12 +532,7 @@ class _Expander:
             self.note(level, f"{ikey}: already included")
             return
         self.included.add(ikey)
-        body, reason = _read_include(path, self.aliases.trust_sticky_bit)
-        if reason is not None:
-            msg = f"Cannot open {ikey}: {reason}"
-            self.refuse(text, Refusal("550", "5.2.4", msg), chain, ikey, level)
-            return
-        elements = include_targets(body)
+        elements = include_targets(_read_include(path, self.aliases.trusted))
         self.note(level, f"{ikey}: {len(elements)} target(s)")
         # sendmail's include() hands its lines to sendtolist() at the include's own level.
         for element in elements:
@@ -536,23 +548,28 @@ class Aliases:
         *,
         max_depth: int = MAX_DEPTH,
         local_domains: Iterable[str] = (),
-        trust_sticky_bit: bool = False,
         write_index: bool = True,
         index_path: str | None = None,
+        trusted: frozenset[int] | None = None,
     ) -> None:
-        """Open the map; MapError if the aliases file cannot be read.
+        """Open the map; MapError if the aliases file cannot be read or is not trusted.
 
         local_domains: domains whose addresses are local names, as sendmail's class $=w: an
             alias target `bob@localhost` is then aliased again as `bob`.
-        trust_sticky_bit: accept `:include:` files below sticky world-writable directories
-            (sendmail's DontBlameSendmail=TrustStickyBit).
+        trusted: the uids that may own the aliases file, its `:include:` files and the
+            directories leading to them (`mda.maps.safefile`; default: root and ourselves).
         """
         self.path = path
         self.max_depth = max_depth
-        self.local_domains = frozenset(d.lower().rstrip(".") for d in local_domains)
-        self.trust_sticky_bit = trust_sticky_bit
+        self.local_domains = frozenset(normalize_domain(d) for d in local_domains)
+        self.trusted = default_trusted() if trusted is None else trusted
         self.map: LoadedMap = open_indexed(
-            path, parse_aliases, SCHEMA, index_path=index_path, write_index=write_index
+            path,
+            parse_aliases,
+            SCHEMA,
+            index_path=index_path,
+            write_index=write_index,
+            trusted=self.trusted,
         )
         st = self.map.stat
         # Programs and files run with our privileges: only root may have written them.
@@ -616,9 +633,14 @@ class Aliases:
         return value
 
 
-def newaliases(path: str = DEFAULT_PATH, *, index_path: str | None = None) -> LoadedMap:
+def newaliases(
+    path: str = DEFAULT_PATH,
+    *,
+    index_path: str | None = None,
+    trusted: frozenset[int] | None = None,
+) -> LoadedMap:
     """Rebuild the index of an aliases file now (newaliases(1)); MapError if impossible.
 
     The result's `warnings` are what newaliases would print; `len(result.table)` the count.
     """
-    return rebuild_index(path, parse_aliases, SCHEMA, index_path=index_path)
+    return rebuild_index(path, parse_aliases, SCHEMA, index_path=index_path, trusted=trusted)

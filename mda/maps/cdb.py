@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 
 from mda.maps.errors import MapError
+from mda.maps.safefile import default_trusted, refusal, unsafe_reason
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -439,11 +440,13 @@ def open_indexed(
     *,
     index_path: str | None = None,
     write_index: bool = True,
+    trusted: frozenset[int] | None = None,
 ) -> LoadedMap:
     """Open a text map through its index, rebuilding the index when the source changed.
 
     `schema` names the map type and its parser version: an index built by another parser is
-    stale. Raises MapError when the source itself cannot be read.
+    stale. Raises MapError when the source itself cannot be read, and when it is not a file
+    only `trusted` uids (default: root and ourselves) can change (`mda.maps.safefile`).
     """
     index_path = index_path or index_path_for(source)
     try:
@@ -452,6 +455,7 @@ def open_indexed(
         raise MapError(source, e.strerror or str(e)) from e
     if not _is_regular(st.st_mode):
         raise MapError(source, "not a regular file")
+    _check_trusted(source, st, trusted)
     reader = _open_current_index(index_path, st, schema)
     if reader is not None:
 
@@ -464,6 +468,7 @@ def open_indexed(
     entries, warnings, st, stable = _read_source(source, parse)
     if not _is_regular(st.st_mode):
         raise MapError(source, "not a regular file")
+    _check_trusted(source, st, trusted)  # the file read, which may have replaced the one checked
     origin: Origin = "memory"
     # A source that changed while we read it is used once but not recorded as current.
     if write_index and stable:
@@ -475,12 +480,25 @@ def open_indexed(
     return LoadedMap(source, index_path, DictTable(entries), st, origin, warnings)
 
 
+def _check_trusted(source: str, st: os.stat_result, trusted: frozenset[int] | None) -> None:
+    why = unsafe_reason(source, st, default_trusted() if trusted is None else trusted)
+    if why is not None:
+        raise MapError(source, refusal(why))
+
+
 def rebuild_index(
-    source: str, parse: Parser, schema: str, *, index_path: str | None = None
+    source: str,
+    parse: Parser,
+    schema: str,
+    *,
+    index_path: str | None = None,
+    trusted: frozenset[int] | None = None,
 ) -> LoadedMap:
-    """Rebuild the index unconditionally, like newaliases or makemap; MapError if impossible."""
+    """Rebuild the index unconditionally, like newaliases or makemap; MapError if impossible
+    (including a source that is not trusted, see `open_indexed`)."""
     index_path = index_path or index_path_for(source)
     entries, warnings, st, _ = _read_source(source, parse)
+    _check_trusted(source, st, trusted)
     try:
         write_cdb(index_path, _index_records(entries, schema, st), mode=_index_mode(st.st_mode))
     except (OSError, OverflowError) as e:

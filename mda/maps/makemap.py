@@ -10,12 +10,21 @@ Shared by the virtusertable and the access map, which sendmail builds with makem
   key the same way), values keep their case;
 - a key given twice: the FIRST entry wins. makemap stores without overwriting unless run with
   -r, reports "duplicate key" and keeps going. (newaliases, unlike makemap, keeps the last.)
+- our addition: a map may pass `normalize`, applied to every key after folding, so that an
+  entry is stored in the canonical spelling lookups use (`mda.address.normalize_key`): the
+  access map's `To:"bob"@Example.TEST.` and `To:bob@example.test` are one key.
 """
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def parse_makemap(text: str, path: str) -> tuple[list[tuple[str, str]], list[str]]:
+
+def parse_makemap(
+    text: str, path: str, normalize: Callable[[str], str] | None = None
+) -> tuple[list[tuple[str, str]], list[str]]:
     """Parse makemap input: ([(lower-cased key, value)] in file order, warnings)."""
     entries: dict[str, str] = {}
     warnings: list[str] = []
@@ -29,6 +38,8 @@ def parse_makemap(text: str, path: str) -> tuple[list[tuple[str, str]], list[str
             continue
         parts = line.split(None, 1)
         key = parts[0].lower()
+        if normalize is not None:
+            key = normalize(key)
         value = parts[1].strip() if len(parts) > 1 else ""
         if not value:
             warnings.append(f"{path}: line {lineno}: no RHS for LHS {parts[0]}")

@@ -4,6 +4,8 @@ Format: makemap input (`mda.maps.makemap`), `key value` a line. Keys are `user@d
 `@domain`, and the +detail forms `user+detail@domain`, `user+*@domain`, `user++@domain`,
 `+*@domain`, `++@domain`. Values are one local name, one `user@domain` address, or
 `error:[D.S.N:]CODE TEXT` (also `error:nouser TEXT`, see `mda.maps.errors.parse_error_spec`).
+Keys are stored, and addresses looked up, in the canonical spelling of `mda.address` (local
+part unquoted where it can be, domain lower-cased, without a trailing dot, in IDNA A-labels).
 
 Lookup order, taken from the rules FEATURE(virtusertable) generates in sendmail 8.17
 (cf/m4/proto.m4, ruleset Parse1, "handle virtual users"), for `user+detail@domain`:
@@ -35,11 +37,12 @@ running the result through ruleset 0 again, and turns a loop into `554 5.4.6`.
 
 from __future__ import annotations
 
+from mda.address import normalize, normalize_key, split
 from mda.maps.cdb import LoadedMap, open_indexed, rebuild_index
 from mda.maps.errors import Refusal, parse_error_spec
 from mda.maps.makemap import parse_makemap
 
-SCHEMA = "virtusertable/1"
+SCHEMA = "virtusertable/2"  # 2: keys stored in the canonical spelling
 DEFAULT_PATH = "/etc/mail/virtusertable"
 MAX_HOPS = 10
 
@@ -68,14 +71,18 @@ def rewrite(template: str, args: tuple[str, ...], key: str) -> str:
     return "".join(out)
 
 
+def parse_virtusertable(text: str, path: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """makemap input with every key in the canonical spelling lookups use."""
+    return parse_makemap(text, path, normalize_key)
+
+
 def _split_address(address: str) -> tuple[str, str] | None:
-    a = address.strip()
-    if a.startswith("<") and a.endswith(">"):
-        a = a[1:-1].strip()
-    local, at, domain = a.rpartition("@")
-    if not at or not local or not domain:
+    """(local part, domain) of the canonical spelling (`mda.address.normalize`), or None
+    when the address has no local part or no domain."""
+    value, domain = split(address)
+    if not value or not domain:
         return None
-    return local, domain.lower().rstrip(".")
+    return normalize(address).rpartition("@")[0], domain
 
 
 def candidates(address: str) -> list[tuple[str, tuple[str, ...], str]]:
@@ -160,10 +167,16 @@ class VirtUserTable:
         *,
         write_index: bool = True,
         index_path: str | None = None,
+        trusted: frozenset[int] | None = None,
     ) -> None:
         self.path = path
         self.map: LoadedMap = open_indexed(
-            path, parse_makemap, SCHEMA, index_path=index_path, write_index=write_index
+            path,
+            parse_virtusertable,
+            SCHEMA,
+            index_path=index_path,
+            write_index=write_index,
+            trusted=trusted,
         )
 
     @property
@@ -194,7 +207,7 @@ class VirtUserTable:
         carrying a `554 5.4.6` refusal.
         """
         hops: list[VirtUserMatch] = []
-        seen = [address.strip().lower()]
+        seen = [normalize(address).lower()]
         current = address
         while True:
             match = self.lookup(current)
@@ -203,7 +216,7 @@ class VirtUserTable:
             hops.append(match)
             if match.refusal is not None or match.is_local:
                 return hops
-            nxt = match.result.strip().lower()
+            nxt = normalize(match.result).lower()
             if nxt in seen or len(hops) >= max_hops:
                 path = " -> ".join([*seen, nxt])
                 refusal = Refusal("554", "5.4.6", f"virtusertable loop: {path}")
@@ -230,6 +243,11 @@ class VirtUserTable:
         return lines
 
 
-def makemap(path: str = DEFAULT_PATH, *, index_path: str | None = None) -> LoadedMap:
+def makemap(
+    path: str = DEFAULT_PATH,
+    *,
+    index_path: str | None = None,
+    trusted: frozenset[int] | None = None,
+) -> LoadedMap:
     """Rebuild the index of a virtusertable now (`makemap`); MapError if impossible."""
-    return rebuild_index(path, parse_makemap, SCHEMA, index_path=index_path)
+    return rebuild_index(path, parse_virtusertable, SCHEMA, index_path=index_path, trusted=trusted)

@@ -89,14 +89,15 @@ class SieveMessage:
         self.size = size
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> SieveMessage:
-        """Build from a whole raw message; only the header block is parsed.
+    def from_bytes(cls, raw: bytes | bytearray) -> SieveMessage:
+        """Build from a whole raw message; only the header block is parsed (and copied: the
+        delivery agent passes its one buffer of a possibly large message).
 
         Line endings may be CRLF or LF. The size is that of the message with CRLF line
         endings (Dovecot's "virtual size"), whichever the input uses.
         """
         size = len(raw) + raw.count(b"\n") - raw.count(b"\r\n")
-        return cls(parse_header_block(raw[: _header_end(raw)]), size)
+        return cls(parse_header_block(bytes(raw[: _header_end(raw)])), size)
 
     def raw_header(self, name: str) -> list[str]:
         """The raw (folded, undecoded) values of every `name` field, in order."""
@@ -169,7 +170,7 @@ class SieveEnvelope:
 # Header block
 
 
-def _header_end(raw: bytes) -> int:
+def _header_end(raw: bytes | bytearray) -> int:
     """Index where the header block ends (the empty line that separates it from the body)."""
     if raw.startswith(b"\n") or raw.startswith(b"\r\n"):
         return 0

@@ -334,10 +334,36 @@ def test_cache_owned_by_another_user_is_ignored(tmp_path: Path) -> None:
 def test_cache_owned_by_the_configurations_owner_is_used(tmp_path: Path) -> None:
     nobody = pwd.getpwnam("nobody")
     path = write(tmp_path, FULL)
-    write_cache(path)
     os.chown(path, nobody.pw_uid, nobody.pw_gid)
+    write_cache(path)
     os.chown(cache_path(path), nobody.pw_uid, nobody.pw_gid)
     assert from_cache(path)
+
+
+@pytest.mark.parametrize("mode", [0o664, 0o646, 0o666])
+def test_attack_cache_is_not_used_once_the_configuration_is_writable(
+    tmp_path: Path, mode: int
+) -> None:
+    """A cache written while the file was safe must not keep vouching for it after a chmod
+    (which leaves size and mtime alone), and no cache is written for such a file."""
+    path = write(tmp_path, FULL)
+    write_cache(path)
+    assert from_cache(path)
+    os.chmod(path, mode)
+    assert not from_cache(path)
+    os.unlink(cache_path(path))
+    assert_same(load_cached(path), load_config(path))
+    assert not os.path.exists(cache_path(path))
+    with pytest.raises(PermissionError):
+        write_cache(path)
+
+
+@pytest.mark.skipif(not ROOT, reason="chown needs root")
+def test_attack_cache_is_not_used_after_the_configuration_changes_owner(tmp_path: Path) -> None:
+    path = write(tmp_path, FULL)
+    write_cache(path)
+    os.chown(path, pwd.getpwnam("nobody").pw_uid, -1)
+    assert not from_cache(path)
 
 
 def test_symlinked_cache_is_ignored(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ before = set(sys.modules)
 from mda.maps.aliases import Aliases
 from mda.maps.virtusertable import VirtUserTable
 from mda.maps.access import AccessMap
-a = Aliases(sys.argv[2] + "/aliases", trust_sticky_bit=True)
+a = Aliases(sys.argv[2] + "/aliases")
 a.expand("staff")
 VirtUserTable(sys.argv[2] + "/virtusertable").lookup("info@v.example")
 AccessMap(sys.argv[2] + "/access").check_sender("bob@x.example")
