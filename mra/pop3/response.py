@@ -35,7 +35,7 @@ from mailstore.errors import ErrorKind, MailError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 IN_USE = "IN-USE"
 AUTH = "AUTH"
@@ -85,6 +85,21 @@ def multiline(first: str, lines: Iterable[str]) -> bytes:
     never start with `.`: capability names, numbers, UIDLs)."""
     body = "".join(f"{line}\r\n" for line in lines)
     return ok(first) + f"{body}.\r\n".encode()
+
+
+def multiline_chunks(first: str, lines: Iterable[str], size: int = 1 << 16) -> Iterator[bytes]:
+    """`multiline` as chunks of about `size` octets, made as they are pulled: a listing of
+    100,000 messages is written at the pace the client reads it, never held whole."""
+    yield ok(first)
+    batch: list[str] = []
+    held = 0
+    for line in lines:
+        batch.append(line)
+        held += len(line) + 2
+        if held >= size:
+            yield "".join(f"{x}\r\n" for x in batch).encode()
+            batch, held = [], 0
+    yield "".join(f"{x}\r\n" for x in batch).encode() + b".\r\n"
 
 
 def _clean(text: str) -> str:

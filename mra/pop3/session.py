@@ -356,10 +356,12 @@ class Pop3Session(Session):
             if n is None:
                 return [Send(r.NO_SUCH_MESSAGE)]
             return [Send(r.ok(r.scan_line(n, self._sizes[n - 1])))]
-        lines = [
+        # As a Stream: the listing of a big mailbox is made as the client reads it, and the
+        # next pipelined command waits for that (SECURITY.md 2).
+        lines = (
             r.scan_line(i, size) for i, size in enumerate(self._sizes, 1) if i not in self._deleted
-        ]
-        return [Send(r.multiline(r.SCAN_LISTING, lines))]
+        )
+        return [Stream(r.multiline_chunks(r.SCAN_LISTING, lines), lambda: [])]
 
     def _uidl(self, n: int) -> str:
         assert self.mailbox is not None
@@ -376,12 +378,12 @@ class Pop3Session(Session):
             if n is None:
                 return [Send(r.NO_SUCH_MESSAGE)]
             return [Send(r.ok(r.uidl_line(n, self._uidl(n))))]
-        lines = [
+        lines = (
             r.uidl_line(i, self._uidl(i))
             for i in range(1, len(self._messages) + 1)
             if i not in self._deleted
-        ]
-        return [Send(r.multiline(r.UNIQUE_ID_LISTING, lines))]
+        )
+        return [Stream(r.multiline_chunks(r.UNIQUE_ID_LISTING, lines), lambda: [])]
 
     def _open_message(self, n: int) -> BinaryIO | MailError:
         assert self.mailbox is not None

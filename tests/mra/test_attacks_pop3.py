@@ -387,3 +387,48 @@ def test_attack_foreign_hard_link_costs_only_itself_over_pop3(
     assert pop3_bodies(p) == [crlf(MINE)]
     assert p.quit().startswith(b"+OK")
     assert "pop3-message-left-out" in s.log()
+
+
+# -- answers that grow with the mailbox --------------------------------------------------------
+
+
+def test_attack_pipelined_listings_are_made_as_they_are_read(
+    server_factory: type[MraServer],
+) -> None:
+    """A mailbox owner pipelining LIST and UIDL made the server build every listing at once
+    (each as big as the mailbox): memory and CPU for answers the client had not read yet,
+    until the connection was cut past `max_unsent_output`. A listing is now a Stream, made as
+    the client reads it, and the next command waits for that: the server holds one chunk, and
+    a client that does read gets every answer."""
+    s = server_factory(listeners=("pop3",))
+    box = s.store().mailbox("INBOX")
+    cur = Path(box.path, "cur")
+    for i in range(2_000):  # as another MDA would leave them: fast, no fsync each
+        (cur / f"1700000000.M{i}P1.host,S=20,W=21:2,S").write_bytes(
+            b"Subject: x\n\nbody %05d\n" % i
+        )
+    s.start()
+    assert s.proc is not None
+    p = pop3(s)
+    sock = p.sock
+    before = _rss(s.proc.pid)
+    rounds = 500
+    sock.sendall(b"LIST\r\nUIDL\r\n" * rounds)  # 6 KiB asking for about 40 MB of answers
+    time.sleep(1)  # the server has all the commands; the client reads nothing yet
+    held = _rss(s.proc.pid)
+    listings = 0
+    f = sock.makefile("rb")
+    while listings < 2 * rounds:
+        line = f.readline()
+        assert line, "the connection was cut"
+        if line == b".\r\n":
+            listings += 1
+    assert p.quit().startswith(b"+OK")
+    assert held - before < 16 * 1024 * 1024, (held - before) // 1024 // 1024
+
+
+def _rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
