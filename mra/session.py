@@ -9,9 +9,13 @@ of outputs, which the adapter (mra/net/adapter.py, the only Twisted code) carrie
                           big body), then call `then()` for more outputs. `threaded=True`: each
                           `next(chunks)` runs in the thread pool, one at a time, because making
                           a chunk reads and parses messages (FETCH); the reactor only writes
-    Call(fn, then)        run the blocking `fn()` in the thread pool (password hashing, opening
-                          a big mailbox); `then(result_or_exception)` gives the next outputs.
-                          Input is held back until it completes, so commands run in order
+    Call(fn, then, pool="")
+                          run the blocking `fn()` in the thread pool (opening a big mailbox);
+                          `then(result_or_exception)` gives the next outputs. Input is held
+                          back until it completes, so commands run in order. `pool="auth"`:
+                          a password check, run in a pool of its own (`[auth]
+                          max_concurrent_hashes` threads), so a flood of logins never takes
+                          the threads that mailbox work needs
     Delay(seconds, then)  wait (the pause after a failed login), then `then()`
     StartTLS()            start TLS now; input already received after the command is dropped
                           (CVE-2011-0411: nothing sent in plaintext may run as if encrypted)
@@ -59,11 +63,14 @@ class Stream(Output):
 
 
 class Call(Output):
-    __slots__ = ("fn", "then")
+    __slots__ = ("fn", "pool", "then")
 
-    def __init__(self, fn: Callable[[], object], then: Callable[[object], list[Output]]) -> None:
+    def __init__(
+        self, fn: Callable[[], object], then: Callable[[object], list[Output]], pool: str = ""
+    ) -> None:
         self.fn = fn
         self.then = then
+        self.pool = pool
 
 
 class Delay(Output):

@@ -114,7 +114,7 @@ def sasl_outputs(session: SaslSession, data: bytes | None) -> list[Output]:
 
 def _outcome(session: SaslSession, server: SaslServer[User], outcome: object) -> list[Output]:
     if isinstance(outcome, (NeedsLookup, NeedsVerification)):
-        return [Call(outcome.run, lambda result: _completed(session, server, result))]
+        return [Call(outcome.run, lambda result: _completed(session, server, result), "auth")]
     if isinstance(outcome, Challenge):
         return session.sasl_challenge(outcome.data)
     if isinstance(outcome, Success):

@@ -40,6 +40,7 @@ from twisted.internet import interfaces, protocol, threads
 from twisted.internet.base import DelayedCall
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from mailstore.config import LimitsConfig
@@ -81,9 +82,11 @@ class SessionProtocol(protocol.Protocol):
         self,
         make_session: Callable[[SessionProtocol], Session],
         limits: LimitsConfig | None = None,
+        pools: dict[str, ThreadPool] | None = None,
     ) -> None:
         self._make_session = make_session
         self.limits = limits if limits is not None else LimitsConfig()
+        self.pools = pools or {}  # Call(pool=name) runs there; others in the reactor's pool
         self.session: Session | None = None
         self._busy = False  # a Call, Delay or Stream is under way
         self._queued: list[bytes] = []
@@ -414,7 +417,11 @@ class SessionProtocol(protocol.Protocol):
                 self._perform(self.session.tls_started())
             elif isinstance(out, Call):
                 self._wait(outputs[i + 1 :])
-                d = threads.deferToThread(out.fn)
+                pool = self.pools.get(out.pool)
+                if pool is not None:
+                    d = threads.deferToThreadPool(reactor, pool, out.fn)
+                else:
+                    d = threads.deferToThread(out.fn)
                 d.addBoth(self._called, out.then)
                 return
             elif isinstance(out, Delay):

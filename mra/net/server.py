@@ -28,6 +28,7 @@ from typing import Any
 
 from twisted.internet import protocol, threads
 from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
 
 from mailstore.config import Config, Endpoint
 from mra import log
@@ -88,6 +89,9 @@ class Server:
         self.services: Services | None = None
         self.access: object = None
         self.stall_monitor: StallMonitor | None = None
+        # Password checks run in a pool of their own, so that a flood of logins waiting for
+        # one of `max_concurrent_hashes` slots never holds the threads mailbox work needs.
+        self.pools: dict[str, ThreadPool] = {}
 
     def port(self, name: str) -> int:
         return int(self.sockets[name].getsockname()[1])
@@ -214,7 +218,7 @@ class _Factory(protocol.Factory):
         self.make = make
 
     def buildProtocol(self, addr: object) -> SessionProtocol:
-        p = _TrackedProtocol(self.make, self.server.config.limits)
+        p = _TrackedProtocol(self.make, self.server.config.limits, self.server.pools)
         p.server = self.server
         return p
 
@@ -356,6 +360,10 @@ def _run(server: Server, number: int | None) -> int:
     from twisted.internet import threads  # noqa: F401  (the thread pool for Call outputs)
 
     reactor.suggestThreadPoolSize(8)
+    hashes = ThreadPool(0, server.config.auth.max_concurrent_hashes, "auth")
+    server.pools["auth"] = hashes
+    reactor.callWhenRunning(hashes.start)
+    reactor.addSystemEventTrigger("during", "shutdown", hashes.stop)
     server.start_listening()
     signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(server.reload))
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(server.shutdown))

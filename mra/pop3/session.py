@@ -218,6 +218,7 @@ class Pop3Session(Session):
             Call(
                 lambda: auth.authenticate(login, arg, self.conn),  # type: ignore[attr-defined]
                 lambda result: self._authenticated(login, result, "USER"),
+                pool="auth",
             )
         ]
 

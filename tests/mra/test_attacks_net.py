@@ -235,7 +235,7 @@ def test_attack_concurrent_argon2_logins_bounded_memory(server_factory: type[Mra
         read_line(c)
         clients.append(c)
     for c in clients:
-        c.sendall(b"a LOGIN alice@example.test wrong\r\n")
+        c.sendall(b"a LOGIN nobody%d@example.test wrong\r\n" % i)  # unknown: no throttle yet
     for c in clients:
         c.settimeout(60)
         assert read_line(c).startswith(b"a NO")
@@ -243,6 +243,44 @@ def test_attack_concurrent_argon2_logins_bounded_memory(server_factory: type[Mra
     grew = memory(s, "VmHWM") - before
     # Two checks take 128 MiB; the thread pool's eight took 512 MiB.
     assert grew < 4 * 64 * MIB, f"peak memory grew by {grew // MIB} MB"
+
+
+def test_attack_login_flood_leaves_threads_for_mailbox_work(
+    server_factory: type[MraServer],
+) -> None:
+    """Logins waiting for one of `max_concurrent_hashes` slots held the shared thread pool's
+    threads, so a flood of them delayed every session's SELECT, STATUS and STORE behind it.
+    Password checks now run in a pool of their own: bob's SELECT is answered while 24 slow
+    checks (unknown users cost an ARGON2ID check, the typical one here) are still waiting."""
+    s = server_factory(listeners=("imap",))
+    argon = "".join(
+        f"{u}@example.test:{hash_password(PASSWORD, 'ARGON2ID')}::::::\n" for u in "acd"
+    )
+    s.passwd.write_text(
+        argon + f"bob@example.test:{hash_password(PASSWORD, 'SHA512-CRYPT')}::::::\n"
+    )
+    set_auth(s, "max_concurrent_hashes = 1")
+    s.start()
+    bob = connect(s.ports["imap"], source="127.0.4.1")
+    read_line(bob)
+    bob.sendall(b'b LOGIN bob@example.test "' + PASSWORD.encode() + b'"\r\n')
+    assert read_line(bob).startswith(b"b OK")
+    flood = []
+    for i in range(24):
+        c = connect(s.ports["imap"], source=f"127.0.5.{1 + i % 12}")
+        read_line(c)
+        c.sendall(b"a LOGIN nobody%d@example.test wrong\r\n" % i)  # unknown: no throttle yet
+        flood.append(c)
+    time.sleep(0.5)  # the flood is in: one check runs, the others wait
+    bob.sendall(b"s SELECT INBOX\r\n")
+    bob.settimeout(60)
+    while not (line := read_line(bob)).startswith(b"s "):
+        pass
+    assert line.startswith(b"s OK")
+    checked = s.log().count("login-failed")  # logged as each check ends (before its delay)
+    assert checked < len(flood) // 2, checked  # most checks still wait: bob did not
+    for c in flood:
+        c.close()
 
 
 # --- 3. login deadline (heading 3) ---------------------------------------------------------------

@@ -67,6 +67,7 @@ def login(s: ImapSession, req: Request) -> list[Output]:
         Call(
             lambda: service.authenticate(name, password, conn),  # type: ignore[attr-defined]
             lambda result: _logged_in(s, req.tag, name, result, "LOGIN"),
+            pool="auth",
         )
     ]
 
