@@ -1,0 +1,350 @@
+"""RFC 822 / RFC 2045 / RFC 2231 tokens of one header value, read the way Dovecot 2.3's
+``lib-mail/rfc822-parser.c`` and ``rfc2231-parser.c`` read them.
+
+:class:`Tokenizer` is a cursor over one (unfolded or folded) value.  Its methods follow
+Dovecot's return convention: 1 (more data follows), 0 (end of data), -1 (invalid), and each
+skips the blanks and comments after a token.  Nothing here raises on bad input: a broken
+value gives -1 and the caller decides what Dovecot would have made of it.  Used by the
+message parser (Content-Type and its boundary), :mod:`._partdata` (the Content-* fields for
+BODYSTRUCTURE) and :mod:`._address` (ENVELOPE addresses).
+"""
+
+from __future__ import annotations
+
+__all__ = ["ATEXT", "Tokenizer"]
+
+# rfc822_atext_chars: 1 = atext, 2 = alpha/digit/8-bit, 4 = atext but a MIME tspecial
+_ATEXT = bytearray(256)
+for _c in b"!#$%&'*+-^_`{|}~":
+    _ATEXT[_c] = 1
+for _c in b"/=?":
+    _ATEXT[_c] = 4
+for _c in range(256):
+    if (chr(_c).isalnum() and _c < 128) or _c >= 128:
+        _ATEXT[_c] = 2
+ATEXT = bytes(_ATEXT)
+_LWSP = b" \t\r\n"
+
+
+def _is_token(c: int) -> bool:
+    return (ATEXT[c] & 3) != 0 or c == 0x2E
+
+
+class Tokenizer:
+    """A cursor over one header value.  Methods return 1 (more data follows), 0 (end of
+    data) or -1 (invalid), like Dovecot's, and skip blanks and comments after a token."""
+
+    __slots__ = ("comment", "d", "i", "n")
+
+    def __init__(self, data: bytes, keep_comment: bool = False) -> None:
+        self.d = data
+        self.i = 0
+        self.n = len(data)
+        self.comment: bytearray | None = bytearray() if keep_comment else None
+
+    def at(self, c: int) -> bool:
+        return self.i < self.n and self.d[self.i] == c
+
+    def skip_comment(self) -> int:
+        d, n = self.d, self.n
+        comment = self.comment
+        if comment is not None:
+            comment.clear()
+        self.i += 1
+        start = self.i
+        level = 1
+        while self.i < n:
+            c = d[self.i]
+            if c == 0x28:
+                level += 1
+            elif c == 0x29:
+                level -= 1
+                if level == 0:
+                    if comment is not None:
+                        comment += d[start : self.i]
+                    self.i += 1
+                    return 1 if self.i < n else 0
+            elif c == 0x0A and self.i + 2 < n:  # folding: drop the (CR)LF
+                if comment is not None:
+                    stop = self.i - 1 if self.i > start and d[self.i - 1] == 0x0D else self.i
+                    comment += d[start:stop]
+                    start = self.i + 1
+            elif c == 0x5C:
+                self.i += 1
+                if self.i >= n:
+                    return -1
+                if comment is not None:
+                    comment += d[start : self.i - 1]
+                if d[self.i] in b"\r\n\0":  # no quoted-pair: the backslash stays
+                    start = self.i - 1
+                    continue
+                start = self.i
+            self.i += 1
+        return -1
+
+    def skip_lwsp(self) -> int:
+        d, n = self.d, self.n
+        while self.i < n:
+            c = d[self.i]
+            if c in _LWSP:
+                self.i += 1
+                continue
+            if c != 0x28:
+                break
+            if self.skip_comment() < 0:
+                return -1
+        return 1 if self.i < n else 0
+
+    def atom(self, out: bytearray) -> int:
+        d, n = self.d, self.n
+        if self.i >= n or not ATEXT[d[self.i]]:
+            return -1
+        start = self.i
+        self.i += 1
+        while self.i < n and ATEXT[d[self.i]]:
+            self.i += 1
+        out += d[start : self.i]
+        return self.skip_lwsp() if self.i < n else 0
+
+    def dot_atom(self, out: bytearray) -> int:
+        """A strict dot-atom (no empty atom between dots), blanks allowed around dots."""
+        d, n = self.d, self.n
+        if self.i >= n or not ATEXT[d[self.i]]:
+            return -1
+        start = self.i
+        self.i += 1
+        while self.i < n:
+            if ATEXT[d[self.i]]:
+                self.i += 1
+                continue
+            if start == self.i:
+                return -1
+            out += d[start : self.i]
+            ret = self.skip_lwsp()
+            if ret <= 0:
+                return ret
+            if d[self.i] != 0x2E:
+                return 1
+            self.i += 1
+            out += b"."
+            ret = self.skip_lwsp()
+            if ret <= 0:
+                return -1  # a trailing dot
+            start = self.i
+        out += d[start : self.i]
+        return 0
+
+    def loose_dot_atom(self, out: bytearray) -> int:
+        """A local-part with any dots (".a", "a.", "a..b"), as real mail has them."""
+        d, n = self.d, self.n
+        ret = -1
+        while True:
+            while self.i < n and d[self.i] == 0x2E:
+                out += b"."
+                self.i += 1
+                if self.i >= n:
+                    return 0
+                ret = 1
+            if self.i < n and d[self.i] == 0x40:
+                break
+            ret = self.atom(out)
+            if not (ret > 0 and d[self.i] == 0x2E):
+                break
+        return ret
+
+    def mime_token(self, out: bytearray) -> int:
+        d, n = self.d, self.n
+        start = self.i
+        while self.i < n and _is_token(d[self.i]):
+            self.i += 1
+        out += d[start : self.i]
+        return self.skip_lwsp() if self.i < n else 0
+
+    def quoted_string(self, out: bytearray) -> int:
+        d, n = self.d, self.n
+        self.i += 1  # the opening quote
+        start = self.i
+        while self.i < n:
+            c = d[self.i]
+            if c == 0x22:
+                out += d[start : self.i]
+                self.i += 1
+                return self.skip_lwsp()
+            if c == 0x0A and self.i + 2 < n:  # folding: drop the (CR)LF
+                stop = self.i - 1 if self.i > start and d[self.i - 1] == 0x0D else self.i
+                out += d[start:stop]
+                start = self.i + 1
+            elif c == 0x5C:
+                self.i += 1
+                if self.i >= n:
+                    return -1
+                out += d[start : self.i - 1]
+                if d[self.i] in b"\r\n\0":  # no quoted-pair: the backslash stays
+                    start = self.i - 1
+                    continue
+                start = self.i
+            self.i += 1
+        return -1
+
+    def atom_or_dot(self, out: bytearray) -> int:
+        d, n = self.d, self.n
+        start = self.i
+        while self.i < n and (ATEXT[d[self.i]] or d[self.i] == 0x2E):
+            self.i += 1
+        out += d[start : self.i]
+        return self.skip_lwsp() if self.i < n else 0
+
+    def phrase(self, out: bytearray) -> int:
+        if self.i >= self.n:
+            return 0
+        if self.d[self.i] == 0x2E:
+            return -1
+        while True:
+            ret = self.quoted_string(out) if self.d[self.i] == 0x22 else self.atom_or_dot(out)
+            if ret <= 0:
+                return ret
+            c = self.d[self.i]
+            if not ATEXT[c] and c != 0x22 and c != 0x2E:
+                break
+            out += b" "
+        return self.skip_lwsp()
+
+    def domain_literal(self, out: bytearray) -> int:
+        d, n = self.d, self.n
+        start = self.i
+        while self.i < n:
+            c = d[self.i]
+            if c == 0x5C:
+                self.i += 1
+                if self.i >= n:
+                    break
+            elif c == 0x5D:
+                self.i += 1
+                out += d[start : self.i]
+                return self.skip_lwsp()
+            self.i += 1
+        return -1
+
+    def domain(self, out: bytearray) -> int:
+        self.i += 1  # the "@"
+        if self.skip_lwsp() <= 0:
+            return -1
+        if self.d[self.i] == 0x5B:
+            return self.domain_literal(out)
+        return self.dot_atom(out)
+
+    def content_type(self, out: bytearray) -> int:
+        """type/subtype into ``out``; as Dovecot 2.3.19, a broken value leaves only a
+        lone type ("text") there, anything else broken leaves nothing."""
+        if self.skip_lwsp() <= 0:
+            return -1
+        ret = self.mime_token(out)
+        if ret <= 0:
+            return -1
+        if not out or not self.at(0x2F):
+            out.clear()
+            return -1
+        self.i += 1
+        if self.skip_lwsp() <= 0:
+            out.clear()
+            return -1
+        out += b"/"
+        before = len(out)
+        ret = self.mime_token(out)
+        if ret < 0 or len(out) == before or (ret > 0 and self.d[self.i] != 0x3B):
+            out.clear()
+            return -1
+        return ret
+
+    def content_param(self) -> tuple[int, bytes | None, bytes | None]:
+        d, n = self.d, self.n
+        if self.i >= n:
+            return 0, None, None
+        if d[self.i] != 0x3B:
+            return -1, None, None
+        self.i += 1
+        if self.skip_lwsp() <= 0:
+            return -1, None, None
+        key = bytearray()
+        if self.mime_token(key) <= 0:
+            return -1, None, None
+        if not self.at(0x3D):
+            return -1, None, None
+        self.i += 1
+        value = bytearray()
+        ret = self.skip_lwsp()
+        if ret <= 0:
+            pass  # broken / no value
+        elif d[self.i] == 0x22:
+            ret = self.quoted_string(value)
+        elif d[self.i] == 0x3D:  # broken input: name==?utf-8?b?...?=
+            while self.i < n and d[self.i] not in b"; \t\r\n":
+                value.append(d[self.i])
+                self.i += 1
+        else:
+            ret = self.mime_token(value)
+        return (-1 if ret < 0 else 1), bytes(key), bytes(value)
+
+    def rfc2231_params(self) -> list[tuple[bytes, bytes]]:
+        """Dovecot's rfc2231_parse: ``name*0*=..`` continuations are merged into one
+        ``name*`` (still %-encoded) or ``name`` parameter; others are kept in order."""
+        result: list[tuple[bytes, bytes]] = []
+        pending: list[tuple[bytes, int, bool, bytes]] = []
+        idx = 0  # Dovecot reuses this between parameters
+        while True:
+            ret, key, value = self.content_param()
+            if ret == 0:
+                break
+            if ret < 0 or key is None or value is None:
+                if self.i >= self.n:
+                    break
+                self.i += 1
+                continue
+            star = key.find(b"*")
+            plain = True
+            if star >= 0:
+                p = star
+                if p + 1 < len(key):
+                    p += 1
+                    idx = 0
+                    while p < len(key) and 0x30 <= key[p] <= 0x39:
+                        idx = idx * 10 + key[p] - 0x30
+                        p += 1
+                extended = p < len(key) and key[p] == 0x2A
+                if extended:
+                    p += 1
+                if p >= len(key):
+                    pending.append((key[:star], idx, extended, value))
+                    plain = False
+            if plain:
+                result.append((key, value))
+        if not pending:
+            return result
+        pending.sort(key=lambda t: (t[0], t[1]))
+        i = 0
+        while i < len(pending):
+            name = pending[i][0].lower()
+            j = i
+            ok = True
+            have_ext = False
+            want = 0
+            while j < len(pending) and pending[j][0].lower() == name:
+                if pending[j][1] != want:
+                    ok = False
+                have_ext = have_ext or pending[j][2]
+                want += 1
+                j += 1
+            if not ok:
+                for k in range(i, j):
+                    key, index, ext, value = pending[k]
+                    result.append((key + b"*%d" % index + (b"*" if ext else b""), value))
+            else:
+                out = bytearray()
+                if not pending[i][2] and have_ext:
+                    out += b"''"
+                for k in range(i, j):
+                    value = pending[k][3]
+                    out += value.replace(b"%", b"%25") if not pending[k][2] and have_ext else value
+                result.append((pending[i][0] + (b"*" if have_ext else b""), bytes(out)))
+            i = j
+        return result
