@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import importlib
 
-from mra.imap.mime._parse import MAX_NESTED_PARTS, MAX_TOTAL_PARTS, Field, Part, crlf, parse
+from mra.imap.mime._parse import DEFAULT_LIMITS, Field, Limits, Part, crlf, parse
 from mra.imap.mime._text import (
     all_header_texts,
     body_texts,
@@ -39,10 +39,10 @@ if TYPE_CHECKING:
     from mra.imap.mime._structure import bodystructure, envelope, without_nuls
 
 __all__ = [
-    "MAX_NESTED_PARTS",
-    "MAX_TOTAL_PARTS",
+    "DEFAULT_LIMITS",
     "Address",
     "Field",
+    "Limits",
     "Part",
     "SectionSpec",
     "all_header_texts",

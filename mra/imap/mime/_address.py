@@ -9,11 +9,20 @@ empty list rather than a failed FETCH.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from mra.imap.mime._tokens import Tokenizer
 
 __all__ = ["Address", "envelope_addresses"]
+
+# "local@domain" alone before a comma or the end (dot-atoms, blanks after): what the general
+# parser makes of it is known, so it is taken in one step.  Possessive quantifiers: a
+# near miss is given up without backtracking.
+_A = rb"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\xff]++"  # ATEXT
+_SIMPLE = rb"(%s(?:\.%s)*+)@(%s(?:\.%s)*+)[ \t\r\n]*+" % (_A, _A, _A, _A)
+_SIMPLE_IN_LIST = re.compile(_SIMPLE + rb"(?=,|\Z)")
+_SIMPLE_IN_GROUP = re.compile(_SIMPLE + rb"(?=[,;]|\Z)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +202,12 @@ class _AddressParser:
         self.add()
         if ret > 0 and t.d[t.i] != 0x3B:
             while True:
-                self.mailbox_()
+                simple = _SIMPLE_IN_GROUP.match(t.d, t.i)
+                if simple is not None:
+                    self.out.append(Address(None, None, simple[1], simple[2]))
+                    t.i = simple.end()
+                else:
+                    self.mailbox_()
                 if not t.at(0x2C):
                     break
                 t.i += 1
@@ -225,9 +239,13 @@ class _AddressParser:
         if t.skip_lwsp() <= 0:
             return []
         while True:
-            if self.address() == 0:
-                break
-            if not t.at(0x2C):
+            simple = _SIMPLE_IN_LIST.match(t.d, t.i)
+            if simple is not None:
+                self.out.append(Address(None, None, simple[1], simple[2]))
+                t.i = simple.end()
+                if t.i >= t.n:
+                    break
+            elif self.address() == 0 or not t.at(0x2C):
                 break
             t.i += 1
             ret = t.skip_lwsp()

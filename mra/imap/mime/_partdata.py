@@ -56,7 +56,7 @@ def part_data(part: Part) -> PartData:
             else:
                 data.content_type = bytes(out)
             if ret >= 0:
-                params = tok.rfc2231_params()
+                params = tok.rfc2231_params(part.limits.max_params)
                 data.params = params or None
         elif name == b"transfer-encoding" and data.encoding is None:
             tok = Tokenizer(value)
@@ -93,5 +93,5 @@ def part_data(part: Part) -> PartData:
             if tok.mime_token(out) < 0:
                 continue
             data.disposition = bytes(out)
-            data.disposition_params = tok.rfc2231_params() or None
+            data.disposition_params = tok.rfc2231_params(part.limits.max_params) or None
     return data

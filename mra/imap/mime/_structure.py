@@ -11,6 +11,7 @@ parameter names are sent as written; defaults are spelled ``"text" "plain" ("cha
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from mra.imap.mime._address import Address, envelope_addresses
@@ -23,6 +24,13 @@ __all__ = ["bodystructure", "envelope", "without_nuls"]
 
 _QUOTED_MAX_ESCAPES = 4
 
+# Every test below is one pass in C (re, bytes methods): a value may be megabytes long.
+_PLAIN_QUOTED = re.compile(rb'[^\x00\r\n"\\\x80-\xff]*')  # quoted as it is
+_NEEDS_LITERAL = re.compile(rb"[\r\n\x80-\xff]")
+_BREAK_BEFORE_TEXT = re.compile(rb"[\r\n](?=[^ \t\r\n\x00])")
+_HUMANS_MODIFY = re.compile(rb'[\x00\r\n\t"\\\x80-\xff]|  |\A | \Z')
+_LWSP_RUN = re.compile(rb"[ \t\r\n]+")
+
 
 def _literal(value: bytes) -> bytes:
     return b"{%d}\r\n" % len(value) + value
@@ -32,15 +40,15 @@ def _nstring(value: bytes | None) -> bytes:
     """NIL, a quoted string, or a literal (CR, LF, 8-bit octets or too many escapes)."""
     if value is None:
         return b"NIL"
-    value = value.split(b"\0", 1)[0]  # a C string
-    escapes = 0
-    for c in value:
-        if c == 0x22 or c == 0x5C:
-            escapes += 1
-            if escapes > _QUOTED_MAX_ESCAPES:
-                return _literal(value)
-        elif c == 0x0D or c == 0x0A or c >= 0x80:
-            return _literal(value)
+    if _PLAIN_QUOTED.fullmatch(value) is not None:
+        return b'"' + value + b'"'
+    if b"\0" in value:
+        value = value[: value.index(b"\0")]  # a C string
+    if (
+        _NEEDS_LITERAL.search(value) is not None
+        or value.count(b'"') + value.count(b"\\") > _QUOTED_MAX_ESCAPES
+    ):
+        return _literal(value)
     return b'"' + value.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
@@ -49,68 +57,18 @@ def _nstring_nolf(value: bytes | None) -> bytes:
     followed by a blank)."""
     if value is None or (b"\r" not in value and b"\n" not in value):
         return _nstring(value)
-    out = bytearray()
-    n = len(value)
-    for i, c in enumerate(value):
-        if c != 0x0D and c != 0x0A:
-            out.append(c)
-        elif i + 1 < n and value[i + 1] not in b" \t\r\n\0":
-            out.append(0x20)
-    return _nstring(bytes(out))
+    return _nstring(_BREAK_BEFORE_TEXT.sub(b" ", value).translate(None, b"\r\n"))
 
 
 def _string_for_humans(src: bytes) -> bytes:
-    """A string cleaned for display: blanks collapsed and trimmed, NUL as 0x80."""
-    modify = False
-    remove = 0
-    last_lwsp = True
-    ws_prefix = True
-    for c in src:
-        if c == 0:
-            last_lwsp = False
-            modify = True
-        elif c in (0x0D, 0x0A, 0x09, 0x20):
-            if c != 0x20:
-                modify = True
-            if last_lwsp:
-                modify = True
-                remove += 1
-            last_lwsp = True
-        elif c == 0x22 or c == 0x5C:
-            modify = True
-            last_lwsp = False
-        else:
-            if c & 0x80:
-                modify = True
-            last_lwsp = False
-        if not last_lwsp:
-            ws_prefix = False
-    if last_lwsp and src and not ws_prefix:
-        modify = True
-        remove += 1
-    if not modify:
+    """A string cleaned for display (imap_append_string_for_humans): quoted as it is if
+    it needs no cleaning, else a literal with blanks collapsed and trimmed, NUL as 0x80."""
+    if _HUMANS_MODIFY.search(src) is None:
         return b'"' + src + b'"'
-    if len(src) == remove:
+    out = _LWSP_RUN.sub(b" ", src).strip(b" ")
+    if not out:
         return b'""'
-    out = bytearray()
-    last_lwsp = True
-    ws_prefix = True
-    for c in src:
-        if c == 0:
-            out.append(0x80)
-            last_lwsp = False
-        elif c in (0x0D, 0x0A, 0x09, 0x20):
-            if not last_lwsp:
-                out.append(0x20)
-            last_lwsp = True
-        else:
-            out.append(c)
-            last_lwsp = False
-        if not last_lwsp:
-            ws_prefix = False
-    if last_lwsp and src and not ws_prefix:
-        del out[-1]
-    return _literal(bytes(out))
+    return _literal(out.replace(b"\0", b"\x80"))
 
 
 def without_nuls(data: bytes) -> bytes:
@@ -214,17 +172,10 @@ def _extension_common(d: PartData) -> bytes:
 _EMPTY_BODY = b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0'
 
 
-def _bodystructure_of(part: Part, ext: bool) -> bytes:
+def _leaf_head(part: Part) -> tuple[bytes, bool]:
+    """A non-multipart part up to its size, and whether it is text (then a line count
+    follows)."""
     d = part.data
-    if part.multipart:
-        if part.children:
-            inner = b"".join(b"(" + _bodystructure_of(c, ext) + b")" for c in part.children)
-        else:
-            inner = _EMPTY_BODY + (b" NIL NIL NIL NIL)" if ext else b")")
-        out = inner + b" " + _nstring(d.content_subtype or b"")
-        if ext:
-            out += b" " + _params(d.params, False) + b" " + _extension_common(d)
-        return out
     text = False
     if part.rfc822:
         out = b'"message" "rfc822"'
@@ -245,15 +196,46 @@ def _bodystructure_of(part: Part, ext: bool) -> bytes:
     out += b" " + _nstring_nolf(d.content_id) + b" " + _nstring_nolf(d.description)
     out += b" " + (_nstring(d.encoding) if d.encoding is not None else b'"7bit"')
     out += b" %d" % part.body_size
-    if text:
-        out += b" %d" % part.body_lines
-    elif part.rfc822:
-        child = part.children[0] if part.children else Part(part.buf, part.end)
-        out += b" " + _envelope_of(child) + b" (" + _bodystructure_of(child, ext) + b")"
-        out += b" %d" % part.body_lines
-    if ext:
-        out += b" " + _nstring_nolf(d.md5) + b" " + _extension_common(d)
-    return out
+    return out, text
+
+
+def _bodystructure_of(root: Part, ext: bool) -> bytes:
+    """The pieces are written into one list, parts taken from a stack rather than by
+    recursion: a part's text is never copied into its parent's, so the cost is the size
+    of the answer whatever the nesting."""
+    out: list[bytes] = []
+    todo: list[Part | bytes] = [root]  # what is left to write, next on top
+    while todo:
+        item = todo.pop()
+        if isinstance(item, bytes):
+            out.append(item)
+            continue
+        part = item
+        d = part.data
+        if part.multipart:
+            tail = b" " + _nstring(d.content_subtype or b"")
+            if ext:
+                tail += b" " + _params(d.params, False) + b" " + _extension_common(d)
+            if not part.children:
+                out.append(_EMPTY_BODY + (b" NIL NIL NIL NIL)" if ext else b")") + tail)
+                continue
+            todo.append(tail)
+            for child in reversed(part.children):
+                todo += (b")", child, b"(")
+            continue
+        head, text = _leaf_head(part)
+        tail = b""
+        if text or part.rfc822:
+            tail = b" %d" % part.body_lines
+        if ext:
+            tail += b" " + _nstring_nolf(d.md5) + b" " + _extension_common(d)
+        if part.rfc822:
+            child = part.children[0] if part.children else Part(part.buf, part.end, part.limits)
+            out.append(head + b" " + _envelope_of(child) + b" (")
+            todo += (b")" + tail, child)
+        else:
+            out.append(head + tail)
+    return b"".join(out)
 
 
 def bodystructure(msg: bytes | Part, extensible: bool = True) -> bytes:

@@ -99,7 +99,7 @@ def _field_text(part: Part, f: Field) -> str:
     """A field's value: unfolded (line breaks removed), RFC 2047 decoded, blanks trimmed."""
     if f.value_start < 0:
         return ""
-    raw = part.buf[f.value_start : f.end]
+    raw = part.buf[f.value_start : f.value_end]  # cut at the header limits, as Dovecot
     text = _header_octets(raw).replace("\r\n", "").replace("\n", "")
     return decode_rfc2047(text).strip(" \t")
 

@@ -11,6 +11,8 @@ BODYSTRUCTURE) and :mod:`._address` (ENVELOPE addresses).
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["ATEXT", "Tokenizer"]
 
 # rfc822_atext_chars: 1 = atext, 2 = alpha/digit/8-bit, 4 = atext but a MIME tspecial
@@ -25,9 +27,28 @@ for _c in range(256):
 ATEXT = bytes(_ATEXT)
 _LWSP = b" \t\r\n"
 
+# The same classes as regular expressions: runs of octets are skipped in C, so a long value
+# costs no Python step per octet (tests/unit/imap_mime/test_mime.py checks they agree).
+_ATOM_RUN = re.compile(rb"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\xff]*")  # ATEXT
+_ATOM_OR_DOT_RUN = re.compile(rb"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\xff.]*")
+_TOKEN_RUN = re.compile(rb"[A-Za-z0-9!#$%&'*+\-^_`{|}~\x80-\xff.]*")  # ATEXT & 3, or "."
+_DOT_RUN = re.compile(rb"\.*")
+_DIGIT_RUN = re.compile(rb"[0-9]*")
+_QUOTED_STOP = re.compile(rb'["\n\\]')
+_COMMENT_STOP = re.compile(rb"[()\n\\]")
+_OPEN_RUN = re.compile(rb"\(*")
+_CLOSE_RUN = re.compile(rb"\)*")
+_UINT_MASK = 0xFFFFFFFF  # Dovecot's RFC 2231 index is a C unsigned int
 
-def _is_token(c: int) -> bool:
-    return (ATEXT[c] & 3) != 0 or c == 0x2E
+
+def _c_uint(digits: bytes) -> int:
+    """The decimal ``digits`` as Dovecot's unsigned int holds them (modulo 2**32), nine at a
+    time: a megabyte of digits must not become a megabyte-long Python integer."""
+    value = 0
+    for k in range(0, len(digits), 9):
+        chunk = digits[k : k + 9]
+        value = (value * 10 ** len(chunk) + int(chunk)) & _UINT_MASK
+    return value
 
 
 class Tokenizer:
@@ -46,41 +67,53 @@ class Tokenizer:
         return self.i < self.n and self.d[self.i] == c
 
     def skip_comment(self) -> int:
+        """Skip a comment, nested ones included (kept in ``comment`` if asked, folding
+        and quoting removed).  Runs of other octets and of parentheses cost one step."""
         d, n = self.d, self.n
         comment = self.comment
         if comment is not None:
             comment.clear()
-        self.i += 1
-        start = self.i
+        i = self.i + 1
+        start = i
         level = 1
-        while self.i < n:
-            c = d[self.i]
+        while True:
+            m = _COMMENT_STOP.search(d, i)
+            if m is None:
+                self.i = n
+                return -1
+            j = m.start()
+            c = d[j]
             if c == 0x28:
-                level += 1
+                i = _OPEN_RUN.match(d, j).end()  # type: ignore[union-attr]
+                level += i - j
             elif c == 0x29:
-                level -= 1
-                if level == 0:
+                run = _CLOSE_RUN.match(d, j).end() - j  # type: ignore[union-attr]
+                if run >= level:
+                    j += level - 1  # the parenthesis that closes the comment
                     if comment is not None:
-                        comment += d[start : self.i]
-                    self.i += 1
+                        comment += d[start:j]
+                    self.i = j + 1
                     return 1 if self.i < n else 0
-            elif c == 0x0A and self.i + 2 < n:  # folding: drop the (CR)LF
-                if comment is not None:
-                    stop = self.i - 1 if self.i > start and d[self.i - 1] == 0x0D else self.i
+                level -= run
+                i = j + run
+            elif c == 0x0A:
+                if j + 2 < n and comment is not None:  # folding: drop the (CR)LF
+                    stop = j - 1 if j > start and d[j - 1] == 0x0D else j
                     comment += d[start:stop]
-                    start = self.i + 1
-            elif c == 0x5C:
-                self.i += 1
-                if self.i >= n:
+                    start = j + 1
+                i = j + 1
+            else:  # a backslash
+                i = j + 1
+                if i >= n:
+                    self.i = i
                     return -1
                 if comment is not None:
-                    comment += d[start : self.i - 1]
-                if d[self.i] in b"\r\n\0":  # no quoted-pair: the backslash stays
-                    start = self.i - 1
+                    comment += d[start:j]
+                if d[i] in b"\r\n\0":  # no quoted-pair: the backslash stays
+                    start = j
                     continue
-                start = self.i
-            self.i += 1
-        return -1
+                start = i
+                i += 1
 
     def skip_lwsp(self) -> int:
         d, n = self.d, self.n
@@ -96,13 +129,10 @@ class Tokenizer:
         return 1 if self.i < n else 0
 
     def atom(self, out: bytearray) -> int:
-        d, n = self.d, self.n
-        if self.i >= n or not ATEXT[d[self.i]]:
+        d, n, start = self.d, self.n, self.i
+        if start >= n or not ATEXT[d[start]]:
             return -1
-        start = self.i
-        self.i += 1
-        while self.i < n and ATEXT[d[self.i]]:
-            self.i += 1
+        self.i = _ATOM_RUN.match(d, start).end()  # type: ignore[union-attr]
         out += d[start : self.i]
         return self.skip_lwsp() if self.i < n else 0
 
@@ -111,15 +141,14 @@ class Tokenizer:
         d, n = self.d, self.n
         if self.i >= n or not ATEXT[d[self.i]]:
             return -1
-        start = self.i
-        self.i += 1
-        while self.i < n:
-            if ATEXT[d[self.i]]:
-                self.i += 1
-                continue
-            if start == self.i:
-                return -1
+        while True:
+            start = self.i
+            self.i = _ATOM_RUN.match(d, start).end()  # type: ignore[union-attr]
+            if self.i == start:
+                return -1  # nothing after a dot
             out += d[start : self.i]
+            if self.i >= n:
+                return 0
             ret = self.skip_lwsp()
             if ret <= 0:
                 return ret
@@ -127,22 +156,19 @@ class Tokenizer:
                 return 1
             self.i += 1
             out += b"."
-            ret = self.skip_lwsp()
-            if ret <= 0:
+            if self.skip_lwsp() <= 0:
                 return -1  # a trailing dot
-            start = self.i
-        out += d[start : self.i]
-        return 0
 
     def loose_dot_atom(self, out: bytearray) -> int:
         """A local-part with any dots (".a", "a.", "a..b"), as real mail has them."""
         d, n = self.d, self.n
         ret = -1
         while True:
-            while self.i < n and d[self.i] == 0x2E:
-                out += b"."
-                self.i += 1
-                if self.i >= n:
+            dots = _DOT_RUN.match(d, self.i).end()  # type: ignore[union-attr]
+            if dots > self.i:
+                out += d[self.i : dots]
+                self.i = dots
+                if dots >= n:
                     return 0
                 ret = 1
             if self.i < n and d[self.i] == 0x40:
@@ -153,44 +179,47 @@ class Tokenizer:
         return ret
 
     def mime_token(self, out: bytearray) -> int:
-        d, n = self.d, self.n
-        start = self.i
-        while self.i < n and _is_token(d[self.i]):
-            self.i += 1
+        d, n, start = self.d, self.n, self.i
+        self.i = _TOKEN_RUN.match(d, start).end()  # type: ignore[union-attr]
         out += d[start : self.i]
         return self.skip_lwsp() if self.i < n else 0
 
     def quoted_string(self, out: bytearray) -> int:
         d, n = self.d, self.n
-        self.i += 1  # the opening quote
-        start = self.i
-        while self.i < n:
-            c = d[self.i]
+        i = self.i + 1  # after the opening quote
+        start = i
+        while True:
+            m = _QUOTED_STOP.search(d, i)
+            if m is None:
+                self.i = n
+                return -1
+            j = m.start()
+            c = d[j]
             if c == 0x22:
-                out += d[start : self.i]
-                self.i += 1
+                out += d[start:j]
+                self.i = j + 1
                 return self.skip_lwsp()
-            if c == 0x0A and self.i + 2 < n:  # folding: drop the (CR)LF
-                stop = self.i - 1 if self.i > start and d[self.i - 1] == 0x0D else self.i
-                out += d[start:stop]
-                start = self.i + 1
-            elif c == 0x5C:
-                self.i += 1
-                if self.i >= n:
-                    return -1
-                out += d[start : self.i - 1]
-                if d[self.i] in b"\r\n\0":  # no quoted-pair: the backslash stays
-                    start = self.i - 1
-                    continue
-                start = self.i
-            self.i += 1
-        return -1
+            if c == 0x0A:
+                if j + 2 < n:  # folding: drop the (CR)LF
+                    stop = j - 1 if j > start and d[j - 1] == 0x0D else j
+                    out += d[start:stop]
+                    start = j + 1
+                i = j + 1
+                continue
+            i = j + 1  # a backslash
+            if i >= n:
+                self.i = i
+                return -1
+            out += d[start:j]
+            if d[i] in b"\r\n\0":  # no quoted-pair: the backslash stays
+                start = j
+                continue
+            start = i
+            i += 1
 
     def atom_or_dot(self, out: bytearray) -> int:
-        d, n = self.d, self.n
-        start = self.i
-        while self.i < n and (ATEXT[d[self.i]] or d[self.i] == 0x2E):
-            self.i += 1
+        d, n, start = self.d, self.n, self.i
+        self.i = _ATOM_OR_DOT_RUN.match(d, start).end()  # type: ignore[union-attr]
         out += d[start : self.i]
         return self.skip_lwsp() if self.i < n else 0
 
@@ -285,15 +314,21 @@ class Tokenizer:
             ret = self.mime_token(value)
         return (-1 if ret < 0 else 1), bytes(key), bytes(value)
 
-    def rfc2231_params(self) -> list[tuple[bytes, bytes]]:
+    def rfc2231_params(self, max_params: int) -> list[tuple[bytes, bytes]]:
         """Dovecot's rfc2231_parse: ``name*0*=..`` continuations are merged into one
-        ``name*`` (still %-encoded) or ``name`` parameter; others are kept in order."""
+        ``name*`` (still %-encoded) or ``name`` parameter; others are kept in order.
+        Only the first ``max_params`` parameters are read, broken ones included (Dovecot's
+        RFC2231_MAX_PARAMS: the merging below sorts and groups them)."""
         result: list[tuple[bytes, bytes]] = []
         pending: list[tuple[bytes, int, bool, bytes]] = []
         idx = 0  # Dovecot reuses this between parameters
+        count = 0
         while True:
             ret, key, value = self.content_param()
             if ret == 0:
+                break
+            count += 1
+            if count > max_params:
                 break
             if ret < 0 or key is None or value is None:
                 if self.i >= self.n:
@@ -306,10 +341,9 @@ class Tokenizer:
                 p = star
                 if p + 1 < len(key):
                     p += 1
-                    idx = 0
-                    while p < len(key) and 0x30 <= key[p] <= 0x39:
-                        idx = idx * 10 + key[p] - 0x30
-                        p += 1
+                    digits = _DIGIT_RUN.match(key, p).end()  # type: ignore[union-attr]
+                    idx = _c_uint(key[p:digits])
+                    p = digits
                 extended = p < len(key) and key[p] == 0x2A
                 if extended:
                     p += 1
