@@ -36,19 +36,17 @@ _DOT_RUN = re.compile(rb"\.*")
 _DIGIT_RUN = re.compile(rb"[0-9]*")
 _QUOTED_STOP = re.compile(rb'["\n\\]')
 _COMMENT_STOP = re.compile(rb"[()\n\\]")
+_LITERAL_STOP = re.compile(rb"[\\\]]")
 _OPEN_RUN = re.compile(rb"\(*")
 _CLOSE_RUN = re.compile(rb"\)*")
 _UINT_MASK = 0xFFFFFFFF  # Dovecot's RFC 2231 index is a C unsigned int
 
 
 def _c_uint(digits: bytes) -> int:
-    """The decimal ``digits`` as Dovecot's unsigned int holds them (modulo 2**32), nine at a
-    time: a megabyte of digits must not become a megabyte-long Python integer."""
-    value = 0
-    for k in range(0, len(digits), 9):
-        chunk = digits[k : k + 9]
-        value = (value * 10 ** len(chunk) + int(chunk)) & _UINT_MASK
-    return value
+    """The decimal ``digits`` as Dovecot's unsigned int holds them: modulo 2**32, which only
+    the last 32 digits decide (10**32 is a multiple of 2**32).  A megabyte of digits must
+    not become a megabyte-long Python integer."""
+    return int(digits[-32:] or b"0") & _UINT_MASK
 
 
 class Tokenizer:
@@ -239,20 +237,22 @@ class Tokenizer:
         return self.skip_lwsp()
 
     def domain_literal(self, out: bytearray) -> int:
-        d, n = self.d, self.n
-        start = self.i
-        while self.i < n:
-            c = d[self.i]
-            if c == 0x5C:
-                self.i += 1
-                if self.i >= n:
-                    break
-            elif c == 0x5D:
-                self.i += 1
-                out += d[start : self.i]
+        d, n, start = self.d, self.n, self.i
+        i = start
+        while True:
+            m = _LITERAL_STOP.search(d, i)
+            if m is None:
+                self.i = n
+                return -1
+            i = m.end()
+            if d[i - 1] == 0x5D:
+                out += d[start:i]
+                self.i = i
                 return self.skip_lwsp()
-            self.i += 1
-        return -1
+            i += 1  # a backslash quotes the next octet
+            if i >= n:
+                self.i = n
+                return -1
 
     def domain(self, out: bytearray) -> int:
         self.i += 1  # the "@"
