@@ -34,9 +34,11 @@ proportion to its size, with a small factor, and never exhaust the stack:
   last one runs to the end of the message), value octets of one header (10 MiB) and of all
   headers (50 MiB; beyond, values are cut, the octets of sections are not), parameters
   (128, :mod:`._tokens`) and the boundary length (80, :mod:`._boundary`);
-- one bound is ours: Python pays per object, so a message has at most
-  ``max_header_fields`` fields (100000); the rest of a header past that is one field with
-  no name, kept by HEADER and HEADER.FIELDS.NOT, seen by nothing else.
+- two bounds are ours, because Python pays per object and per step where C does not: a
+  message has at most ``max_header_fields`` fields (100000; the rest of a header past that
+  is one field with no name, kept by HEADER and HEADER.FIELDS.NOT, seen by nothing else),
+  and reading its header values (addresses, Content-* fields, RFC 2047 words) takes at
+  most ``max_tokens`` Python steps (250000; past it, values read as if they ended there).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from collections.abc import Iterator
 from mailstore.content import to_crlf
 from mra.imap.mime._boundary import Boundaries, Match
 from mra.imap.mime._partdata import PartData, part_data
-from mra.imap.mime._tokens import Tokenizer
+from mra.imap.mime._tokens import Tokenizer, Work
 
 __all__ = ["DEFAULT_LIMITS", "Field", "Limits", "Part", "crlf", "parse"]
 
@@ -71,6 +73,9 @@ class Limits:
       the fix of CVE-2026-27859): parameters of one Content-Type or Content-Disposition.
     - ``max_header_fields``: ours, not Dovecot's (see the module note): header fields of a
       message, all parts together.
+    - ``max_tokens``: ours: the Python steps spent reading header values of a message
+      (address lists, Content-* fields, RFC 2047 words; see :mod:`._tokens`), shared by
+      all the answers made from one parse; past it, values read as if they ended there.
     """
 
     __slots__ = (
@@ -79,6 +84,7 @@ class Limits:
         "max_header_fields",
         "max_nested_parts",
         "max_params",
+        "max_tokens",
         "max_total_parts",
     )
 
@@ -91,6 +97,7 @@ class Limits:
         max_all_headers: int = 50 * MIB,
         max_params: int = 128,
         max_header_fields: int = 100_000,
+        max_tokens: int = 250_000,
     ) -> None:
         self.max_nested_parts = max_nested_parts
         self.max_total_parts = max_total_parts
@@ -98,6 +105,7 @@ class Limits:
         self.max_all_headers = max_all_headers
         self.max_params = max_params
         self.max_header_fields = max_header_fields
+        self.max_tokens = max_tokens
 
 
 DEFAULT_LIMITS = Limits()
@@ -189,14 +197,18 @@ class Part:
         "rfc822",
         "start",
         "text",
+        "work",
     )
 
-    def __init__(self, buf: bytes, start: int, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self, buf: bytes, start: int, limits: Limits = DEFAULT_LIMITS, work: Work | None = None
+    ) -> None:
         self.buf = buf
         self.start = start
         self.header_end = start
         self.end = start
         self.limits = limits
+        self.work = Work(limits.max_tokens) if work is None else work  # the message's
         self.fields: list[Field] = []
         self.has_eoh = False
         self.children: list[Part] = []
@@ -307,9 +319,9 @@ def parse(raw: bytes | Part, limits: Limits = DEFAULT_LIMITS) -> Part:
     return _Parser(crlf(raw), limits).parse()
 
 
-def _content_type_flags(value: bytes) -> tuple[bytes, int]:
+def _content_type_flags(value: bytes, work: Work) -> tuple[bytes, int]:
     """(type/subtype as parsed, rfc822_parse_content_type result) for the part flags."""
-    tok = Tokenizer(value)
+    tok = Tokenizer(value, work)
     tok.skip_lwsp()
     out = bytearray()
     ret = tok.content_type(out)
@@ -333,6 +345,7 @@ class _Parser:
         self.buf = buf
         self.n = len(buf)
         self.limits = limits
+        self.work = Work(limits.max_tokens)
         self.bounds = Boundaries(buf)
         self.total = 0
         self.exhausted = False
@@ -401,7 +414,7 @@ class _Parser:
             # the last part Dovecot creates: it runs to the end of the message
             self.bounds.clear()
             self.exhausted = True
-        part = Part(self.buf, start, limits)
+        part = Part(self.buf, start, limits, self.work)
         m = self.header(part)
         boundary = self.classify(part, mime_child, in_digest)
         if depth + 1 >= limits.max_nested_parts or self.exhausted:
@@ -416,7 +429,7 @@ class _Parser:
             # the enclosing part's body.
             part.end = part.header_end
             if part.rfc822:
-                part.children.append(Part(self.buf, part.header_end, limits))
+                part.children.append(Part(self.buf, part.header_end, limits, self.work))
             return part, m, None
         if part.rfc822 or own is not None:
             return part, None, own
@@ -513,7 +526,7 @@ class _Parser:
         part.is_mime = mime_child or has_version or ctype is not None
         boundary: bytes | None = None
         if ctype is not None:
-            full, ret = _content_type_flags(ctype)
+            full, ret = _content_type_flags(ctype, self.work)
             low = full.lower()
             if low == b"message/rfc822":
                 part.rfc822 = True
@@ -523,7 +536,7 @@ class _Parser:
                 part.multipart = True
                 part.digest = low[10:] == b"digest"
                 if ret >= 0:
-                    tok = Tokenizer(ctype)
+                    tok = Tokenizer(ctype, self.work)
                     tok.skip_lwsp()
                     tok.content_type(bytearray())
                     for key, value in tok.rfc2231_params(self.limits.max_params):

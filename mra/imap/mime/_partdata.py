@@ -45,7 +45,7 @@ def part_data(part: Part) -> PartData:
         name = f.lname[8:]
         value = f.value
         if name == b"type" and data.content_type is None:
-            tok = Tokenizer(value)
+            tok = Tokenizer(value, part.work)
             tok.skip_lwsp()
             out = bytearray()
             ret = tok.content_type(out)
@@ -59,7 +59,7 @@ def part_data(part: Part) -> PartData:
                 params = tok.rfc2231_params(part.limits.max_params)
                 data.params = params or None
         elif name == b"transfer-encoding" and data.encoding is None:
-            tok = Tokenizer(value)
+            tok = Tokenizer(value, part.work)
             tok.skip_lwsp()
             out = bytearray()
             if tok.mime_token(out) >= 0 and tok.skip_lwsp() == 0 and out:
@@ -73,10 +73,10 @@ def part_data(part: Part) -> PartData:
         elif name == b"location" and data.location is None:
             data.location = value
         elif name == b"language" and data.language is None:
-            tok = Tokenizer(value)
+            tok = Tokenizer(value, part.work)
             tok.skip_lwsp()
             langs: list[bytes] = []
-            while True:
+            while tok.spend():
                 out = bytearray()
                 if tok.atom(out) < 0:
                     break
@@ -87,7 +87,7 @@ def part_data(part: Part) -> PartData:
                 tok.skip_lwsp()
             data.language = langs or None
         elif name == b"disposition" and data.disposition_params is None:
-            tok = Tokenizer(value)
+            tok = Tokenizer(value, part.work)
             tok.skip_lwsp()
             out = bytearray()
             if tok.mime_token(out) < 0:

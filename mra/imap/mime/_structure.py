@@ -27,9 +27,9 @@ _QUOTED_MAX_ESCAPES = 4
 # Every test below is one pass in C (re, bytes methods): a value may be megabytes long.
 _PLAIN_QUOTED = re.compile(rb'[^\x00\r\n"\\\x80-\xff]*')  # quoted as it is
 _NEEDS_LITERAL = re.compile(rb"[\r\n\x80-\xff]")
-_BREAK_BEFORE_TEXT = re.compile(rb"[\r\n](?=[^ \t\r\n\x00])")
+_BREAK_BEFORE_TEXT = re.compile(rb"[\r\n]+(?=[^ \t\r\n\x00])")
 _HUMANS_MODIFY = re.compile(rb'[\x00\r\n\t"\\\x80-\xff]|  |\A | \Z')
-_LWSP_RUN = re.compile(rb"[ \t\r\n]+")
+_LWSP_TO_SPACE = bytes.maketrans(b"\t\r\n", b"   ")
 
 
 def _literal(value: bytes) -> bytes:
@@ -57,7 +57,9 @@ def _nstring_nolf(value: bytes | None) -> bytes:
     followed by a blank)."""
     if value is None or (b"\r" not in value and b"\n" not in value):
         return _nstring(value)
-    return _nstring(_BREAK_BEFORE_TEXT.sub(b" ", value).translate(None, b"\r\n"))
+    if _BREAK_BEFORE_TEXT.search(value) is not None:  # rare: a line break before text
+        value = _BREAK_BEFORE_TEXT.sub(b" ", value)
+    return _nstring(value.translate(None, b"\r\n"))
 
 
 def _string_for_humans(src: bytes) -> bytes:
@@ -65,7 +67,10 @@ def _string_for_humans(src: bytes) -> bytes:
     it needs no cleaning, else a literal with blanks collapsed and trimmed, NUL as 0x80."""
     if _HUMANS_MODIFY.search(src) is None:
         return b'"' + src + b'"'
-    out = _LWSP_RUN.sub(b" ", src).strip(b" ")
+    out = src.translate(_LWSP_TO_SPACE)
+    while b"  " in out:  # each pass halves the runs of blanks: no object per run
+        out = out.replace(b"  ", b" ")
+    out = out.strip(b" ")
     if not out:
         return b'""'
     return _literal(out.replace(b"\0", b"\x80"))
@@ -86,15 +91,17 @@ _ENVELOPE_ADDRESSES = (b"from", b"sender", b"reply-to", b"to", b"cc", b"bcc")
 def _address_list(addresses: Sequence[Address] | None) -> bytes:
     if not addresses:
         return b"NIL"
-    out = [b"("]
-    for a in addresses:
-        out.append(b"(")
-        out.append(b"NIL" if a.name is None else _string_for_humans(a.name))
-        out.append(b" " + _nstring(a.route))
-        out.append(b" " + _nstring(a.mailbox))
-        out.append(b" " + _nstring(a.domain) + b")")
-    out.append(b")")
-    return b"".join(out)
+    out = [
+        b"(%b %b %b %b)"
+        % (
+            b"NIL" if a.name is None else _string_for_humans(a.name),
+            _nstring(a.route),
+            _nstring(a.mailbox),
+            _nstring(a.domain),
+        )
+        for a in addresses
+    ]
+    return b"(" + b"".join(out) + b")"
 
 
 def _envelope_of(part: Part) -> bytes:
@@ -106,7 +113,7 @@ def _envelope_of(part: Part) -> bytes:
         if f.lname in _ENVELOPE_STRINGS:
             strings[f.lname] = f.value.split(b"\0", 1)[0]  # the last one wins
         elif f.lname in _ENVELOPE_ADDRESSES:
-            addresses.setdefault(f.lname, []).extend(envelope_addresses(f.value))
+            addresses.setdefault(f.lname, []).extend(envelope_addresses(f.value, part.work))
     subject = strings.get(b"subject")
     sender_from = addresses.get(b"from")
     fields = [

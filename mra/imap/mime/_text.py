@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 
 from mra.imap.mime._parse import Field, Part, parse
+from mra.imap.mime._tokens import Work
 
 __all__ = [
     "all_header_texts",
@@ -63,16 +64,21 @@ def _decode_word(m: re.Match[str]) -> str | None:
     return _decode_charset(data, charset)
 
 
-def decode_rfc2047(value: str) -> str:
+def decode_rfc2047(value: str, work: Work | None = None) -> str:
     """Decode RFC 2047 encoded-words anywhere in ``value`` (also inside quotes, as mail
     clients write them).  Blanks between two decoded words are dropped; words that cannot
-    be decoded stay as they are."""
+    be decoded stay as they are, and so do the words after ``work`` (a step per word; by
+    default none is counted) runs out."""
     if "=?" not in value:
         return value
     out: list[str] = []
     pos = 0
     last_decoded = False
     for m in _ENCODED_WORD.finditer(value):
+        if work is not None:
+            work.left -= 1
+            if work.left < 0:
+                break
         between = value[pos : m.start()]
         decoded = _decode_word(m)
         if decoded is None:
@@ -101,7 +107,7 @@ def _field_text(part: Part, f: Field) -> str:
         return ""
     raw = part.buf[f.value_start : f.value_end]  # cut at the header limits, as Dovecot
     text = _header_octets(raw).replace("\r\n", "").replace("\n", "")
-    return decode_rfc2047(text).strip(" \t")
+    return decode_rfc2047(text, part.work).strip(" \t")
 
 
 def header_values(msg: bytes | Part, name: str) -> list[str]:

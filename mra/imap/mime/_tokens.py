@@ -7,13 +7,20 @@ skips the blanks and comments after a token.  Nothing here raises on bad input: 
 value gives -1 and the caller decides what Dovecot would have made of it.  Used by the
 message parser (Content-Type and its boundary), :mod:`._partdata` (the Content-* fields for
 BODYSTRUCTURE) and :mod:`._address` (ENVELOPE addresses).
+
+The cost rule (SECURITY.md, heading 1): octets are skipped by regular expressions, in C,
+never one Python step per octet; a Python step is spent only per token, and every token
+spends one step of the message's :class:`Work` (``Limits.max_tokens``), so a value made of
+millions of tiny tokens ("a,a,a", "()()", "\\a\\a") stops costing once the budget is spent.
+The character classes below are Dovecot's ``rfc822_atext_chars`` table, written as regular
+expressions; tests/unit/imap_mime/test_mime.py checks they are the same.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["ATEXT", "Tokenizer"]
+__all__ = ["ATEXT", "Tokenizer", "Work"]
 
 # rfc822_atext_chars: 1 = atext, 2 = alpha/digit/8-bit, 4 = atext but a MIME tspecial
 _ATEXT = bytearray(256)
@@ -25,14 +32,14 @@ for _c in range(256):
     if (chr(_c).isalnum() and _c < 128) or _c >= 128:
         _ATEXT[_c] = 2
 ATEXT = bytes(_ATEXT)
-_LWSP = b" \t\r\n"
 
-# The same classes as regular expressions: runs of octets are skipped in C, so a long value
-# costs no Python step per octet (tests/unit/imap_mime/test_mime.py checks they agree).
+# The same classes as regular expressions, for runs of octets.
 _ATOM_RUN = re.compile(rb"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\xff]*")  # ATEXT
 _ATOM_OR_DOT_RUN = re.compile(rb"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\xff.]*")
 _TOKEN_RUN = re.compile(rb"[A-Za-z0-9!#$%&'*+\-^_`{|}~\x80-\xff.]*")  # ATEXT & 3, or "."
 _DOT_RUN = re.compile(rb"\.*")
+_LWSP_RUN = re.compile(rb"[ \t\r\n]*")
+_BROKEN_VALUE_RUN = re.compile(rb"[^; \t\r\n]*")
 _DIGIT_RUN = re.compile(rb"[0-9]*")
 _QUOTED_STOP = re.compile(rb'["\n\\]')
 _COMMENT_STOP = re.compile(rb"[()\n\\]")
@@ -49,20 +56,44 @@ def _c_uint(digits: bytes) -> int:
     return int(digits[-32:] or b"0") & _UINT_MASK
 
 
+class Work:
+    """The steps left for reading the header values of one parsed message (its
+    ``Limits.max_tokens``), shared by every value read from it."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+
 class Tokenizer:
     """A cursor over one header value.  Methods return 1 (more data follows), 0 (end of
-    data) or -1 (invalid), like Dovecot's, and skip blanks and comments after a token."""
+    data) or -1 (invalid), like Dovecot's, and skip blanks and comments after a token.
 
-    __slots__ = ("comment", "d", "i", "n")
+    Runs of octets are skipped in C; what costs a Python step is a token: a comment, an
+    escape or a fold in a quoted string, a word of a phrase, an atom of a dot-atom, and,
+    for the callers, a parameter, a language or an address.  Each takes one step of
+    ``work``; once it is spent the value reads as if it ended there (:meth:`spend`)."""
 
-    def __init__(self, data: bytes, keep_comment: bool = False) -> None:
+    __slots__ = ("comment", "d", "i", "n", "work")
+
+    def __init__(self, data: bytes, work: Work, keep_comment: bool = False) -> None:
         self.d = data
         self.i = 0
         self.n = len(data)
+        self.work = work
         self.comment: bytearray | None = bytearray() if keep_comment else None
 
     def at(self, c: int) -> bool:
         return self.i < self.n and self.d[self.i] == c
+
+    def spend(self) -> bool:
+        """Take a step; once none is left, move to the end of the value and say so."""
+        self.work.left -= 1
+        if self.work.left >= 0:
+            return True
+        self.i = self.n
+        return False
 
     def skip_comment(self) -> int:
         """Skip a comment, nested ones included (kept in ``comment`` if asked, folding
@@ -76,7 +107,7 @@ class Tokenizer:
         level = 1
         while True:
             m = _COMMENT_STOP.search(d, i)
-            if m is None:
+            if m is None or not self.spend():
                 self.i = n
                 return -1
             j = m.start()
@@ -115,16 +146,12 @@ class Tokenizer:
 
     def skip_lwsp(self) -> int:
         d, n = self.d, self.n
-        while self.i < n:
-            c = d[self.i]
-            if c in _LWSP:
-                self.i += 1
-                continue
-            if c != 0x28:
-                break
+        while True:
+            self.i = _LWSP_RUN.match(d, self.i).end()  # type: ignore[union-attr]
+            if self.i >= n or d[self.i] != 0x28:
+                return 1 if self.i < n else 0
             if self.skip_comment() < 0:
                 return -1
-        return 1 if self.i < n else 0
 
     def atom(self, out: bytearray) -> int:
         d, n, start = self.d, self.n, self.i
@@ -141,6 +168,8 @@ class Tokenizer:
             return -1
         while True:
             start = self.i
+            if not self.spend():
+                return 0
             self.i = _ATOM_RUN.match(d, start).end()  # type: ignore[union-attr]
             if self.i == start:
                 return -1  # nothing after a dot
@@ -162,6 +191,8 @@ class Tokenizer:
         d, n = self.d, self.n
         ret = -1
         while True:
+            if not self.spend():
+                return 0
             dots = _DOT_RUN.match(d, self.i).end()  # type: ignore[union-attr]
             if dots > self.i:
                 out += d[self.i : dots]
@@ -188,7 +219,7 @@ class Tokenizer:
         start = i
         while True:
             m = _QUOTED_STOP.search(d, i)
-            if m is None:
+            if m is None or not self.spend():
                 self.i = n
                 return -1
             j = m.start()
@@ -227,6 +258,8 @@ class Tokenizer:
         if self.d[self.i] == 0x2E:
             return -1
         while True:
+            if not self.spend():
+                return 0
             ret = self.quoted_string(out) if self.d[self.i] == 0x22 else self.atom_or_dot(out)
             if ret <= 0:
                 return ret
@@ -241,7 +274,7 @@ class Tokenizer:
         i = start
         while True:
             m = _LITERAL_STOP.search(d, i)
-            if m is None:
+            if m is None or not self.spend():
                 self.i = n
                 return -1
             i = m.end()
@@ -307,9 +340,9 @@ class Tokenizer:
         elif d[self.i] == 0x22:
             ret = self.quoted_string(value)
         elif d[self.i] == 0x3D:  # broken input: name==?utf-8?b?...?=
-            while self.i < n and d[self.i] not in b"; \t\r\n":
-                value.append(d[self.i])
-                self.i += 1
+            end = _BROKEN_VALUE_RUN.match(d, self.i).end()  # type: ignore[union-attr]
+            value += d[self.i : end]
+            self.i = end
         else:
             ret = self.mime_token(value)
         return (-1 if ret < 0 else 1), bytes(key), bytes(value)
@@ -323,7 +356,7 @@ class Tokenizer:
         pending: list[tuple[bytes, int, bool, bytes]] = []
         idx = 0  # Dovecot reuses this between parameters
         count = 0
-        while True:
+        while self.spend():
             ret, key, value = self.content_param()
             if ret == 0:
                 break

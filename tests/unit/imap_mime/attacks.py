@@ -37,6 +37,11 @@ def addresses(count: int) -> bytes:
     return b"From: a@b.example\nTo: " + listed + b"\n\nbody\n"
 
 
+def short_addresses(count: int) -> bytes:
+    """A To field of ``count`` addresses of four octets each, the most addresses per octet."""
+    return b"To: " + b"a@b," * count + b"\n\nbody\n"
+
+
 def named_addresses(count: int) -> bytes:
     """A To field of ``count`` addresses with display names, which take the long road."""
     listed = b", ".join(b'"Name %d" <u%d@example.org>' % (i, i) for i in range(count))

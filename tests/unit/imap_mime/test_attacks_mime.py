@@ -48,12 +48,14 @@ def python_steps(fn: Callable[[], object]) -> int:
     return steps
 
 
-def everything(raw: bytes, sections: tuple[str, ...] = ()) -> Callable[[], object]:
+def everything(
+    raw: bytes, sections: tuple[str, ...] = (), limits: mime.Limits = mime.DEFAULT_LIMITS
+) -> Callable[[], object]:
     """What a client can ask of one message: FETCH ENVELOPE, BODY, BODYSTRUCTURE, sections;
     SEARCH on headers, bodies and text."""
 
     def run() -> object:
-        part = mime.parse(raw)
+        part = mime.parse(raw, limits)
         out: list[object] = [
             mime.envelope(part),
             mime.bodystructure(part, True),
@@ -333,3 +335,31 @@ def test_attack_rfc2231_index_of_many_digits() -> None:
     sevens = 7 * ((pow(10, 20_000, 9 << 32) - 1) // 9) % (1 << 32)  # int("7" * 20000) % 2**32
     assert b'"name*%d*" "x"' % sevens in structure
     same_work(attacks.rfc2231_index, 20_000)
+
+
+# ---------------------------------------------------------------------------------------------
+# Values made of many small tokens: each costs a Python step, the message has a budget
+
+MANY_TOKENS: dict[str, Callable[[int], bytes]] = {
+    "4-octet addresses": lambda n: b"To: " + b"a@b," * n + b"\n\nbody\n",
+    "commas": lambda n: b"To: " + b"," * n + b"\n\nbody\n",
+    "comments": lambda n: b"To: a@b" + b" ()" * n + b"\n\nbody\n",
+    "route domains": lambda n: b"To: <" + b"@a," * n + b"@b:c@d>\n\nbody\n",
+    "route commas": lambda n: b"To: <@a" + b"," * n + b"@b:c@d>\n\nbody\n",
+    "quoted pairs": lambda n: b'To: "' + b"\\a" * n + b'" <a@b>\n\nbody\n',
+    "phrase words": lambda n: b"To: " + b"a " * n + b"<a@b>\n\nbody\n",
+    "dot atoms": lambda n: b"To: a@" + b"b." * n + b"c\n\nbody\n",
+    "groups": lambda n: b"To: " + b"g:;" * n + b"\n\nbody\n",
+    "languages": lambda n: b"MIME-Version: 1.0\nContent-Language: " + b"a," * n + b"\n\nbody\n",
+    "broken parameters": lambda n: b"Content-Type: text/plain" + b"; =" * n + b"\n\nbody\n",
+    "encoded words": lambda n: b"Subject: " + b"=?a?q?b?= " * n + b"\n\nbody\n",
+}
+
+
+@pytest.mark.parametrize("name", list(MANY_TOKENS))
+def test_attack_many_small_tokens_stop_at_the_budget(name: str) -> None:
+    limits = mime.Limits(max_tokens=300)
+    few = everything(MANY_TOKENS[name](1000), limits=limits)
+    many = everything(MANY_TOKENS[name](4000), limits=limits)
+    assert python_steps(few) == python_steps(many)
+    assert mime.Limits().max_tokens == 250_000

@@ -371,6 +371,7 @@ def test_token_classes_agree_with_dovecots_table() -> None:
 _ADDRESS_PIECES = [
     *(b"a", b"b.c", b"@", b",", b", ", b" ", b"x@y", b"u.v@w.z", b"(c)", b"\r\n ", b"."),
     *(b"..", b"<", b">", b'"q"', b":", b";", b"\xc3\xa9", b"[1.2]", b"\t", b"a@b,", b"@b"),
+    *(b'"N M" <a@b>', b"N M <a@b.c>", b'""', b"<x@y>", b'"\\"', b"  "),
 ]
 
 
@@ -384,8 +385,8 @@ def test_simple_addresses_read_in_one_step_as_in_many(
     fast = _address.envelope_addresses(value)
     never = re.compile(rb"(?!)")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_address, "_SIMPLE_IN_LIST", never)
-        patch.setattr(_address, "_SIMPLE_IN_GROUP", never)
+        for pattern in ("_SIMPLE_IN_LIST", "_SIMPLE_IN_GROUP", "_NAMED_IN_LIST", "_NAMED_IN_GROUP"):
+            patch.setattr(_address, pattern, never)
         assert _address.envelope_addresses(value) == fast
 
 
