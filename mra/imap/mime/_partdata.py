@@ -9,8 +9,6 @@ lazily, once per part, by :attr:`Part.data <._parse.Part.data>`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mra.imap.mime._tokens import Tokenizer
 
 TYPE_CHECKING = False
@@ -20,19 +18,35 @@ if TYPE_CHECKING:
 __all__ = ["PartData", "part_data"]
 
 
-@dataclass(slots=True)
 class PartData:
-    content_type: bytes | None = None
-    content_subtype: bytes | None = None
-    params: list[tuple[bytes, bytes]] | None = None
-    encoding: bytes | None = None
-    content_id: bytes | None = None
-    description: bytes | None = None
-    disposition: bytes | None = None
-    disposition_params: list[tuple[bytes, bytes]] | None = None
-    md5: bytes | None = None
-    language: list[bytes] | None = None
-    location: bytes | None = None
+    """The Content-* values of a part (None: the field is absent, or too broken to keep)."""
+
+    __slots__ = (
+        "content_id",
+        "content_subtype",
+        "content_type",
+        "description",
+        "disposition",
+        "disposition_params",
+        "encoding",
+        "language",
+        "location",
+        "md5",
+        "params",
+    )
+
+    def __init__(self) -> None:
+        self.content_type: bytes | None = None
+        self.content_subtype: bytes | None = None
+        self.params: list[tuple[bytes, bytes]] | None = None
+        self.encoding: bytes | None = None
+        self.content_id: bytes | None = None
+        self.description: bytes | None = None
+        self.disposition: bytes | None = None
+        self.disposition_params: list[tuple[bytes, bytes]] | None = None
+        self.md5: bytes | None = None
+        self.language: list[bytes] | None = None
+        self.location: bytes | None = None
 
 
 def part_data(part: Part) -> PartData:

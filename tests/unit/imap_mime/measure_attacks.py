@@ -1,8 +1,9 @@
 """Time and memory of the MIME work on the crafted messages of ``attacks.py`` (issue #17).
 
 Run ``.venv/bin/python -m tests.unit.imap_mime.measure_attacks [--mb 40] [--src DIR]``.
-Each attack runs in a child process (its peak RSS is the memory figure; the child is
-limited to ``--timeout`` seconds and 8 GiB of address space).  ``--src`` measures another
+Each attack runs in a child process, limited to ``--timeout`` seconds and 8 GiB of address
+space: the operations are timed, then run again under ``tracemalloc``, whose peak (less what
+was allocated before, the message itself) is the memory figure.  ``--src`` measures another
 checkout, e.g. ``git archive <commit> mra mailstore | tar -x -C /tmp/old``, to compare
 with the code before a change.  Not a test: the numbers depend on the machine.
 """
@@ -16,7 +17,9 @@ import resource
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
+from typing import Any
 
 from tests.unit.imap_mime import attacks
 
@@ -48,6 +51,21 @@ ATTACKS: dict[str, Callable[[int], bytes]] = {
 OPERATIONS = ("parse", "ENVELOPE", "BODYSTRUCTURE", "sections", "SEARCH HEADER", "SEARCH TEXT")
 
 
+def operations(part: Any) -> dict[str, Callable[[], object]]:
+    from mra.imap import mime
+
+    deep = "1." * 99 + "MIME"
+    return {
+        "ENVELOPE": lambda: mime.envelope(part),
+        "BODYSTRUCTURE": lambda: mime.bodystructure(part),
+        "sections": lambda: [
+            mime.section(part, s) for s in ("HEADER.FIELDS (SUBJECT TO)", "TEXT", deep)
+        ],
+        "SEARCH HEADER": lambda: [mime.header_values(part, n) for n in ("subject", "to")],
+        "SEARCH TEXT": lambda: (list(mime.all_header_texts(part)), list(mime.body_texts(part))),
+    }
+
+
 def measure_one(name: str, size: int) -> dict[str, object]:
     from mra.imap import mime  # here: --src decides which one
 
@@ -56,17 +74,7 @@ def measure_one(name: str, size: int) -> dict[str, object]:
     start = time.perf_counter()
     part = mime.parse(raw)
     result["parse"] = time.perf_counter() - start
-    deep = "1." * 99 + "MIME"
-    steps: dict[str, Callable[[], object]] = {
-        "ENVELOPE": lambda: mime.envelope(part),
-        "BODYSTRUCTURE": lambda: mime.bodystructure(part),
-        "sections": lambda: [
-            mime.section(part, spec) for spec in ("HEADER.FIELDS (SUBJECT TO)", "TEXT", deep)
-        ],
-        "SEARCH HEADER": lambda: [mime.header_values(part, n) for n in ("subject", "to")],
-        "SEARCH TEXT": lambda: (list(mime.all_header_texts(part)), list(mime.body_texts(part))),
-    }
-    for op, run in steps.items():
+    for op, run in operations(part).items():
         start = time.perf_counter()
         try:
             run()
@@ -74,10 +82,22 @@ def measure_one(name: str, size: int) -> dict[str, object]:
             result[op] = type(exc).__name__
             continue
         result[op] = time.perf_counter() - start
+    del part
+    tracemalloc.start()  # the same again, for the memory it takes beyond the message
+    before = tracemalloc.get_traced_memory()[0]
+    for run in operations(mime.parse(raw)).values():
+        try:
+            run()
+        except Exception:  # already reported above
+            pass
+    result["peak_mb"] = (tracemalloc.get_traced_memory()[1] - before) / 1e6
+    tracemalloc.stop()
     return result
 
 
-def child(name: str, size: int) -> None:
+def child(name: str, size: int, src: str | None) -> None:
+    if src:
+        sys.path.insert(0, src)  # before the checkout ``python -m`` runs from
     resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
     try:
         result = measure_one(name, size)
@@ -85,7 +105,6 @@ def child(name: str, size: int) -> None:
         result = {"error": "MemoryError"}
     except RecursionError:
         result = {"error": "RecursionError"}
-    result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
 
@@ -99,17 +118,16 @@ def main() -> None:
     args = parser.parse_args()
     size = int(args.mb * MB)
     if args.child:
-        child(args.child, size)
+        child(args.child, size, args.src)
         return
-    env = dict(os.environ)
-    here = os.getcwd()
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (args.src, here) if p)
-    print(f"{'attack':28} {'MB':>6} " + " ".join(f"{op:>13}" for op in OPERATIONS) + "  RSS MB")
+    print(f"{'attack':28} {'MB':>6} " + " ".join(f"{op:>13}" for op in OPERATIONS) + "  peak MB")
     for name in args.only or ATTACKS:
         cmd = [sys.executable, "-m", __spec__.name, "--mb", str(args.mb), "--child", name]
+        if args.src:
+            cmd += ["--src", os.path.abspath(args.src)]
         try:
             out = subprocess.run(
-                cmd, env=env, capture_output=True, text=True, timeout=args.timeout, check=False
+                cmd, capture_output=True, text=True, timeout=args.timeout, check=False
             )
             lines = out.stdout.strip().splitlines()
             result = json.loads(lines[-1]) if lines else {"error": out.stderr.strip()[-60:]}
@@ -123,7 +141,7 @@ def main() -> None:
             value = result.get(op)
             cells.append(f"{value:13.2f}" if isinstance(value, float) else f"{value!s:>13}")
         octets = float(str(result["octets"])) / MB
-        print(f"{name:28} {octets:6.1f} " + " ".join(cells) + f"  {result['rss_mb']:6.0f}")
+        print(f"{name:28} {octets:6.1f} " + " ".join(cells) + f"  {result['peak_mb']:7.0f}")
 
 
 if __name__ == "__main__":
