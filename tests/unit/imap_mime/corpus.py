@@ -672,6 +672,33 @@ EDGE_CASES: list[bytes] = [
     b"Subject: x\r\n\r\n",
     b"Received: a\n\tb\n c\nSubject: with\n  folding\nTo: <a@b>,\n\t<c@d>\n\nbody\n",
     b"Subject: " + b"x" * 5000 + b"\n\nlong\n",
+    # past Dovecot's bounds (issue #17): nesting, boundary length, parameters, names
+    b"".join(b"Content-Type: multipart/mixed; boundary=n%d\n\n--n%d\n" % (i, i) for i in range(110))
+    + b"Subject: 110 deep\n\nleaf\n",
+    b"Content-Type: message/rfc822\n\n" * 110 + b"Subject: 110 deep\n\nleaf\n",
+    b"Content-Type: multipart/mixed; boundary="
+    + b"q" * 100
+    + b"\n\n--"
+    + b"q" * 100
+    + b"\n\nA\n--"
+    + b"q" * 80
+    + b"-junk\n\nB\n--"
+    + b"q" * 79
+    + b"\n\nC\n",
+    b"Content-Type: text/plain" + b"".join(b"; p%d=v" % i for i in range(140)) + b"\n\nx\n",
+    b"Content-Type: multipart/mixed"
+    + b"".join(b"; p%d=v" % i for i in range(128))
+    + b"; boundary=x\n\n--x\n\nA\n--x--\n",
+    b"Content-Type: text/plain"
+    + b"; =" * 100
+    + b"".join(b"; p%d=v" % i for i in range(40))
+    + b"\nContent-Disposition: inline; f*0=a; f*"
+    + b"9" * 40
+    + b"=b\n\nx\n",
+    b"X" * 1001 + b": v\nSubject: s\n" + b"Y" * 1000 + b": w\n\nbody\n",
+    b'Content-Type: multipart/mixed; boundary="x\r"\r\n\r\n--x\rA\r\n\r\n--x\r\n--x\r\n',
+    b"Content-Type: multipart/mixed; boundary=foo--\n\n--foo--\n"
+    b"Content-Type: multipart/mixed; boundary=foo\n\n--foo\n\nA\n--foo--\nB\n--foo----\n",
 ]
 
 EDGE_SECTIONS: list[str] = [

@@ -3667,4 +3667,1144 @@ EDGE_GOLDEN: list[dict[str, bytes | None]] = [
         "HEADER.FIELDS.NOT (SUBJECT)": b"\r\n",
         "TEXT": b"long\r\n",
     },
+    {
+        "1": b"--n1\r\nContent-Type: multipart/mixed; boundary=n2\r\n\r\n--n2\r\nContent-Type: multipar"
+        b"t/mixed; boundary=n3\r\n\r\n--n3\r\nContent-Type: multipart/mixed; boundary=n4\r\n\r\n--n4"
+        b"\r\nContent-Type: multipart/mixed; boundary=n5\r\n\r\n--n5\r\nContent-Type: multipart/mi"
+        b"xed; boundary=n6\r\n\r\n--n6\r\nContent-Type: multipart/mixed; boundary=n7\r\n\r\n--n7"
+        b"\r\nContent-Type: multipart/mixed; boundary=n8\r\n\r\n--n8\r\nContent-Type: multipart/mi"
+        b"xed; boundary=n9\r\n\r\n--n9\r\nContent-Type: multipart/mixed; boundary=n10\r\n\r\n--n"
+        b"10\r\nContent-Type: multipart/mixed; boundary=n11\r\n\r\n--n11\r\nContent-Type: multipar"
+        b"t/mixed; boundary=n12\r\n\r\n--n12\r\nContent-Type: multipart/mixed; boundary=n13\r\n\r\n-"
+        b"-n13\r\nContent-Type: multipart/mixed; boundary=n14\r\n\r\n--n14\r\nContent-Type: multip"
+        b"art/mixed; boundary=n15\r\n\r\n--n15\r\nContent-Type: multipart/mixed; boundary=n16\r\n\r"
+        b"\n--n16\r\nContent-Type: multipart/mixed; boundary=n17\r\n\r\n--n17\r\nContent-Type: mult"
+        b"ipart/mixed; boundary=n18\r\n\r\n--n18\r\nContent-Type: multipart/mixed; boundary=n19\r"
+        b"\n\r\n--n19\r\nContent-Type: multipart/mixed; boundary=n20\r\n\r\n--n20\r\nContent-Type"
+        b": multipart/mixed; boundary=n21\r\n\r\n--n21\r\nContent-Type: multipart/mixed; boundary=n2"
+        b"2\r\n\r\n--n22\r\nContent-Type: multipart/mixed; boundary=n23\r\n\r\n--n23\r\nContent-Ty"
+        b"pe: multipart/mixed; boundary=n24\r\n\r\n--n24\r\nContent-Type: multipart/mixed; boundary="
+        b"n25\r\n\r\n--n25\r\nContent-Type: multipart/mixed; boundary=n26\r\n\r\n--n26\r\nContent-"
+        b"Type: multipart/mixed; boundary=n27\r\n\r\n--n27\r\nContent-Type: multipart/mixed; boundar"
+        b"y=n28\r\n\r\n--n28\r\nContent-Type: multipart/mixed; boundary=n29\r\n\r\n--n29\r\nConten"
+        b"t-Type: multipart/mixed; boundary=n30\r\n\r\n--n30\r\nContent-Type: multipart/mixed; bound"
+        b"ary=n31\r\n\r\n--n31\r\nContent-Type: multipart/mixed; boundary=n32\r\n\r\n--n32\r\nCont"
+        b"ent-Type: multipart/mixed; boundary=n33\r\n\r\n--n33\r\nContent-Type: multipart/mixed; bou"
+        b"ndary=n34\r\n\r\n--n34\r\nContent-Type: multipart/mixed; boundary=n35\r\n\r\n--n35\r\nCo"
+        b"ntent-Type: multipart/mixed; boundary=n36\r\n\r\n--n36\r\nContent-Type: multipart/mixed; b"
+        b"oundary=n37\r\n\r\n--n37\r\nContent-Type: multipart/mixed; boundary=n38\r\n\r\n--n38\r\n"
+        b"Content-Type: multipart/mixed; boundary=n39\r\n\r\n--n39\r\nContent-Type: multipart/mixed;"
+        b" boundary=n40\r\n\r\n--n40\r\nContent-Type: multipart/mixed; boundary=n41\r\n\r\n--n41"
+        b"\r\nContent-Type: multipart/mixed; boundary=n42\r\n\r\n--n42\r\nContent-Type: multipart/"
+        b"mixed; boundary=n43\r\n\r\n--n43\r\nContent-Type: multipart/mixed; boundary=n44\r\n\r\n--n"
+        b"44\r\nContent-Type: multipart/mixed; boundary=n45\r\n\r\n--n45\r\nContent-Type: multipar"
+        b"t/mixed; boundary=n46\r\n\r\n--n46\r\nContent-Type: multipart/mixed; boundary=n47\r\n\r\n-"
+        b"-n47\r\nContent-Type: multipart/mixed; boundary=n48\r\n\r\n--n48\r\nContent-Type: multip"
+        b"art/mixed; boundary=n49\r\n\r\n--n49\r\nContent-Type: multipart/mixed; boundary=n50\r\n\r"
+        b"\n--n50\r\nContent-Type: multipart/mixed; boundary=n51\r\n\r\n--n51\r\nContent-Type: mult"
+        b"ipart/mixed; boundary=n52\r\n\r\n--n52\r\nContent-Type: multipart/mixed; boundary=n53\r"
+        b"\n\r\n--n53\r\nContent-Type: multipart/mixed; boundary=n54\r\n\r\n--n54\r\nContent-Type"
+        b": multipart/mixed; boundary=n55\r\n\r\n--n55\r\nContent-Type: multipart/mixed; boundary=n5"
+        b"6\r\n\r\n--n56\r\nContent-Type: multipart/mixed; boundary=n57\r\n\r\n--n57\r\nContent-Ty"
+        b"pe: multipart/mixed; boundary=n58\r\n\r\n--n58\r\nContent-Type: multipart/mixed; boundary="
+        b"n59\r\n\r\n--n59\r\nContent-Type: multipart/mixed; boundary=n60\r\n\r\n--n60\r\nContent-"
+        b"Type: multipart/mixed; boundary=n61\r\n\r\n--n61\r\nContent-Type: multipart/mixed; boundar"
+        b"y=n62\r\n\r\n--n62\r\nContent-Type: multipart/mixed; boundary=n63\r\n\r\n--n63\r\nConten"
+        b"t-Type: multipart/mixed; boundary=n64\r\n\r\n--n64\r\nContent-Type: multipart/mixed; bound"
+        b"ary=n65\r\n\r\n--n65\r\nContent-Type: multipart/mixed; boundary=n66\r\n\r\n--n66\r\nCont"
+        b"ent-Type: multipart/mixed; boundary=n67\r\n\r\n--n67\r\nContent-Type: multipart/mixed; bou"
+        b"ndary=n68\r\n\r\n--n68\r\nContent-Type: multipart/mixed; boundary=n69\r\n\r\n--n69\r\nCo"
+        b"ntent-Type: multipart/mixed; boundary=n70\r\n\r\n--n70\r\nContent-Type: multipart/mixed; b"
+        b"oundary=n71\r\n\r\n--n71\r\nContent-Type: multipart/mixed; boundary=n72\r\n\r\n--n72\r\n"
+        b"Content-Type: multipart/mixed; boundary=n73\r\n\r\n--n73\r\nContent-Type: multipart/mixed;"
+        b" boundary=n74\r\n\r\n--n74\r\nContent-Type: multipart/mixed; boundary=n75\r\n\r\n--n75"
+        b"\r\nContent-Type: multipart/mixed; boundary=n76\r\n\r\n--n76\r\nContent-Type: multipart/"
+        b"mixed; boundary=n77\r\n\r\n--n77\r\nContent-Type: multipart/mixed; boundary=n78\r\n\r\n--n"
+        b"78\r\nContent-Type: multipart/mixed; boundary=n79\r\n\r\n--n79\r\nContent-Type: multipar"
+        b"t/mixed; boundary=n80\r\n\r\n--n80\r\nContent-Type: multipart/mixed; boundary=n81\r\n\r\n-"
+        b"-n81\r\nContent-Type: multipart/mixed; boundary=n82\r\n\r\n--n82\r\nContent-Type: multip"
+        b"art/mixed; boundary=n83\r\n\r\n--n83\r\nContent-Type: multipart/mixed; boundary=n84\r\n\r"
+        b"\n--n84\r\nContent-Type: multipart/mixed; boundary=n85\r\n\r\n--n85\r\nContent-Type: mult"
+        b"ipart/mixed; boundary=n86\r\n\r\n--n86\r\nContent-Type: multipart/mixed; boundary=n87\r"
+        b"\n\r\n--n87\r\nContent-Type: multipart/mixed; boundary=n88\r\n\r\n--n88\r\nContent-Type"
+        b": multipart/mixed; boundary=n89\r\n\r\n--n89\r\nContent-Type: multipart/mixed; boundary=n9"
+        b"0\r\n\r\n--n90\r\nContent-Type: multipart/mixed; boundary=n91\r\n\r\n--n91\r\nContent-Ty"
+        b"pe: multipart/mixed; boundary=n92\r\n\r\n--n92\r\nContent-Type: multipart/mixed; boundary="
+        b"n93\r\n\r\n--n93\r\nContent-Type: multipart/mixed; boundary=n94\r\n\r\n--n94\r\nContent-"
+        b"Type: multipart/mixed; boundary=n95\r\n\r\n--n95\r\nContent-Type: multipart/mixed; boundar"
+        b"y=n96\r\n\r\n--n96\r\nContent-Type: multipart/mixed; boundary=n97\r\n\r\n--n97\r\nConten"
+        b"t-Type: multipart/mixed; boundary=n98\r\n\r\n--n98\r\nContent-Type: multipart/mixed; bound"
+        b"ary=n99\r\n\r\n--n99\r\nContent-Type: multipart/mixed; boundary=n100\r\n\r\n--n100\r\nCo"
+        b"ntent-Type: multipart/mixed; boundary=n101\r\n\r\n--n101\r\nContent-Type: multipart/mixed;"
+        b" boundary=n102\r\n\r\n--n102\r\nContent-Type: multipart/mixed; boundary=n103\r\n\r\n--n103"
+        b"\r\nContent-Type: multipart/mixed; boundary=n104\r\n\r\n--n104\r\nContent-Type: multipar"
+        b"t/mixed; boundary=n105\r\n\r\n--n105\r\nContent-Type: multipart/mixed; boundary=n106\r\n"
+        b"\r\n--n106\r\nContent-Type: multipart/mixed; boundary=n107\r\n\r\n--n107\r\nContent-Type: "
+        b"multipart/mixed; boundary=n108\r\n\r\n--n108\r\nContent-Type: multipart/mixed; boundary=n1"
+        b"09\r\n\r\n--n109\r\nSubject: 110 deep\r\n\r\nleaf\r\n",
+        "1.1": b"--n2\r\nContent-Type: multipart/mixed; boundary=n3\r\n\r\n--n3\r\nContent-Type: multipar"
+        b"t/mixed; boundary=n4\r\n\r\n--n4\r\nContent-Type: multipart/mixed; boundary=n5\r\n\r\n"
+        b"--n5\r\nContent-Type: multipart/mixed; boundary=n6\r\n\r\n--n6\r\nContent-Type: multipar"
+        b"t/mixed; boundary=n7\r\n\r\n--n7\r\nContent-Type: multipart/mixed; boundary=n8\r\n\r\n"
+        b"--n8\r\nContent-Type: multipart/mixed; boundary=n9\r\n\r\n--n9\r\nContent-Type: multipar"
+        b"t/mixed; boundary=n10\r\n\r\n--n10\r\nContent-Type: multipart/mixed; boundary=n11\r"
+        b"\n\r\n--n11\r\nContent-Type: multipart/mixed; boundary=n12\r\n\r\n--n12\r\nContent-Type"
+        b": multipart/mixed; boundary=n13\r\n\r\n--n13\r\nContent-Type: multipart/mixed; boundar"
+        b"y=n14\r\n\r\n--n14\r\nContent-Type: multipart/mixed; boundary=n15\r\n\r\n--n15\r\nConten"
+        b"t-Type: multipart/mixed; boundary=n16\r\n\r\n--n16\r\nContent-Type: multipart/mixed; b"
+        b"oundary=n17\r\n\r\n--n17\r\nContent-Type: multipart/mixed; boundary=n18\r\n\r\n--n18\r\n"
+        b"Content-Type: multipart/mixed; boundary=n19\r\n\r\n--n19\r\nContent-Type: multipart/mi"
+        b"xed; boundary=n20\r\n\r\n--n20\r\nContent-Type: multipart/mixed; boundary=n21\r\n\r\n-"
+        b"-n21\r\nContent-Type: multipart/mixed; boundary=n22\r\n\r\n--n22\r\nContent-Type: multip"
+        b"art/mixed; boundary=n23\r\n\r\n--n23\r\nContent-Type: multipart/mixed; boundary=n2"
+        b"4\r\n\r\n--n24\r\nContent-Type: multipart/mixed; boundary=n25\r\n\r\n--n25\r\nContent-Ty"
+        b"pe: multipart/mixed; boundary=n26\r\n\r\n--n26\r\nContent-Type: multipart/mixed; bound"
+        b"ary=n27\r\n\r\n--n27\r\nContent-Type: multipart/mixed; boundary=n28\r\n\r\n--n28\r\nCont"
+        b"ent-Type: multipart/mixed; boundary=n29\r\n\r\n--n29\r\nContent-Type: multipart/mixed;"
+        b" boundary=n30\r\n\r\n--n30\r\nContent-Type: multipart/mixed; boundary=n31\r\n\r\n--n31"
+        b"\r\nContent-Type: multipart/mixed; boundary=n32\r\n\r\n--n32\r\nContent-Type: multipart/"
+        b"mixed; boundary=n33\r\n\r\n--n33\r\nContent-Type: multipart/mixed; boundary=n34\r\n\r"
+        b"\n--n34\r\nContent-Type: multipart/mixed; boundary=n35\r\n\r\n--n35\r\nContent-Type: "
+        b"multipart/mixed; boundary=n36\r\n\r\n--n36\r\nContent-Type: multipart/mixed; boundary="
+        b"n37\r\n\r\n--n37\r\nContent-Type: multipart/mixed; boundary=n38\r\n\r\n--n38\r\nContent-"
+        b"Type: multipart/mixed; boundary=n39\r\n\r\n--n39\r\nContent-Type: multipart/mixed; bou"
+        b"ndary=n40\r\n\r\n--n40\r\nContent-Type: multipart/mixed; boundary=n41\r\n\r\n--n41\r\nCo"
+        b"ntent-Type: multipart/mixed; boundary=n42\r\n\r\n--n42\r\nContent-Type: multipart/mixe"
+        b"d; boundary=n43\r\n\r\n--n43\r\nContent-Type: multipart/mixed; boundary=n44\r\n\r\n--n"
+        b"44\r\nContent-Type: multipart/mixed; boundary=n45\r\n\r\n--n45\r\nContent-Type: multipar"
+        b"t/mixed; boundary=n46\r\n\r\n--n46\r\nContent-Type: multipart/mixed; boundary=n47\r"
+        b"\n\r\n--n47\r\nContent-Type: multipart/mixed; boundary=n48\r\n\r\n--n48\r\nContent-Type"
+        b": multipart/mixed; boundary=n49\r\n\r\n--n49\r\nContent-Type: multipart/mixed; boundar"
+        b"y=n50\r\n\r\n--n50\r\nContent-Type: multipart/mixed; boundary=n51\r\n\r\n--n51\r\nConten"
+        b"t-Type: multipart/mixed; boundary=n52\r\n\r\n--n52\r\nContent-Type: multipart/mixed; b"
+        b"oundary=n53\r\n\r\n--n53\r\nContent-Type: multipart/mixed; boundary=n54\r\n\r\n--n54\r\n"
+        b"Content-Type: multipart/mixed; boundary=n55\r\n\r\n--n55\r\nContent-Type: multipart/mi"
+        b"xed; boundary=n56\r\n\r\n--n56\r\nContent-Type: multipart/mixed; boundary=n57\r\n\r\n-"
+        b"-n57\r\nContent-Type: multipart/mixed; boundary=n58\r\n\r\n--n58\r\nContent-Type: multip"
+        b"art/mixed; boundary=n59\r\n\r\n--n59\r\nContent-Type: multipart/mixed; boundary=n6"
+        b"0\r\n\r\n--n60\r\nContent-Type: multipart/mixed; boundary=n61\r\n\r\n--n61\r\nContent-Ty"
+        b"pe: multipart/mixed; boundary=n62\r\n\r\n--n62\r\nContent-Type: multipart/mixed; bound"
+        b"ary=n63\r\n\r\n--n63\r\nContent-Type: multipart/mixed; boundary=n64\r\n\r\n--n64\r\nCont"
+        b"ent-Type: multipart/mixed; boundary=n65\r\n\r\n--n65\r\nContent-Type: multipart/mixed;"
+        b" boundary=n66\r\n\r\n--n66\r\nContent-Type: multipart/mixed; boundary=n67\r\n\r\n--n67"
+        b"\r\nContent-Type: multipart/mixed; boundary=n68\r\n\r\n--n68\r\nContent-Type: multipart/"
+        b"mixed; boundary=n69\r\n\r\n--n69\r\nContent-Type: multipart/mixed; boundary=n70\r\n\r"
+        b"\n--n70\r\nContent-Type: multipart/mixed; boundary=n71\r\n\r\n--n71\r\nContent-Type: "
+        b"multipart/mixed; boundary=n72\r\n\r\n--n72\r\nContent-Type: multipart/mixed; boundary="
+        b"n73\r\n\r\n--n73\r\nContent-Type: multipart/mixed; boundary=n74\r\n\r\n--n74\r\nContent-"
+        b"Type: multipart/mixed; boundary=n75\r\n\r\n--n75\r\nContent-Type: multipart/mixed; bou"
+        b"ndary=n76\r\n\r\n--n76\r\nContent-Type: multipart/mixed; boundary=n77\r\n\r\n--n77\r\nCo"
+        b"ntent-Type: multipart/mixed; boundary=n78\r\n\r\n--n78\r\nContent-Type: multipart/mixe"
+        b"d; boundary=n79\r\n\r\n--n79\r\nContent-Type: multipart/mixed; boundary=n80\r\n\r\n--n"
+        b"80\r\nContent-Type: multipart/mixed; boundary=n81\r\n\r\n--n81\r\nContent-Type: multipar"
+        b"t/mixed; boundary=n82\r\n\r\n--n82\r\nContent-Type: multipart/mixed; boundary=n83\r"
+        b"\n\r\n--n83\r\nContent-Type: multipart/mixed; boundary=n84\r\n\r\n--n84\r\nContent-Type"
+        b": multipart/mixed; boundary=n85\r\n\r\n--n85\r\nContent-Type: multipart/mixed; boundar"
+        b"y=n86\r\n\r\n--n86\r\nContent-Type: multipart/mixed; boundary=n87\r\n\r\n--n87\r\nConten"
+        b"t-Type: multipart/mixed; boundary=n88\r\n\r\n--n88\r\nContent-Type: multipart/mixed; b"
+        b"oundary=n89\r\n\r\n--n89\r\nContent-Type: multipart/mixed; boundary=n90\r\n\r\n--n90\r\n"
+        b"Content-Type: multipart/mixed; boundary=n91\r\n\r\n--n91\r\nContent-Type: multipart/mi"
+        b"xed; boundary=n92\r\n\r\n--n92\r\nContent-Type: multipart/mixed; boundary=n93\r\n\r\n-"
+        b"-n93\r\nContent-Type: multipart/mixed; boundary=n94\r\n\r\n--n94\r\nContent-Type: multip"
+        b"art/mixed; boundary=n95\r\n\r\n--n95\r\nContent-Type: multipart/mixed; boundary=n9"
+        b"6\r\n\r\n--n96\r\nContent-Type: multipart/mixed; boundary=n97\r\n\r\n--n97\r\nContent-Ty"
+        b"pe: multipart/mixed; boundary=n98\r\n\r\n--n98\r\nContent-Type: multipart/mixed; bound"
+        b"ary=n99\r\n\r\n--n99\r\nContent-Type: multipart/mixed; boundary=n100\r\n\r\n--n100\r\nCo"
+        b"ntent-Type: multipart/mixed; boundary=n101\r\n\r\n--n101\r\nContent-Type: multipart/mi"
+        b"xed; boundary=n102\r\n\r\n--n102\r\nContent-Type: multipart/mixed; boundary=n103\r\n"
+        b"\r\n--n103\r\nContent-Type: multipart/mixed; boundary=n104\r\n\r\n--n104\r\nContent-Ty"
+        b"pe: multipart/mixed; boundary=n105\r\n\r\n--n105\r\nContent-Type: multipart/mixed; bou"
+        b"ndary=n106\r\n\r\n--n106\r\nContent-Type: multipart/mixed; boundary=n107\r\n\r\n--n107"
+        b"\r\nContent-Type: multipart/mixed; boundary=n108\r\n\r\n--n108\r\nContent-Type: multipar"
+        b"t/mixed; boundary=n109\r\n\r\n--n109\r\nSubject: 110 deep\r\n\r\nleaf\r\n",
+        "1.HEADER": b"",
+        "1.MIME": b"Content-Type: multipart/mixed; boundary=n1\r\n\r\n",
+        "1.TEXT": b"",
+        "2": b"",
+        "2.MIME": b"",
+        "3.MIME": b"",
+        "BODY": b"(((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((("
+        b'(((((((((((((((("application" "octet-stream" ("boundary" "n99") NIL NIL "7bit" 0) "m'
+        b'ixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixe'
+        b'd") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed")'
+        b' "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "m'
+        b'ixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixe'
+        b'd") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed")'
+        b' "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "m'
+        b'ixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixe'
+        b'd") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed")'
+        b' "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "m'
+        b'ixed") "mixed") "mixed") "mixed") "mixed")((((((((((("text" "plain" ("charset" "us-a'
+        b'scii") NIL NIL "7bit" 6 1) "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mi'
+        b'xed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed") "mixed'
+        b'") "mixed") "mixed") "mixed") "mixed")',
+        "BODYSTRUCTURE": b"(((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((("
+        b'(((((((((((((((((((((((("application" "octet-stream" ("boundary" "n99") NIL '
+        b'NIL "7bit" 0 NIL NIL NIL NIL) "mixed" ("boundary" "n98") NIL NIL NIL) "mixed'
+        b'" ("boundary" "n97") NIL NIL NIL) "mixed" ("boundary" "n96") NIL NIL NIL) "m'
+        b'ixed" ("boundary" "n95") NIL NIL NIL) "mixed" ("boundary" "n94") NIL NIL NIL'
+        b') "mixed" ("boundary" "n93") NIL NIL NIL) "mixed" ("boundary" "n92") NIL NIL'
+        b' NIL) "mixed" ("boundary" "n91") NIL NIL NIL) "mixed" ("boundary" "n90") NIL'
+        b' NIL NIL) "mixed" ("boundary" "n89") NIL NIL NIL) "mixed" ("boundary" "n88")'
+        b' NIL NIL NIL) "mixed" ("boundary" "n87") NIL NIL NIL) "mixed" ("boundary" "n'
+        b'86") NIL NIL NIL) "mixed" ("boundary" "n85") NIL NIL NIL) "mixed" ("boundary'
+        b'" "n84") NIL NIL NIL) "mixed" ("boundary" "n83") NIL NIL NIL) "mixed" ("boun'
+        b'dary" "n82") NIL NIL NIL) "mixed" ("boundary" "n81") NIL NIL NIL) "mixed" ("'
+        b'boundary" "n80") NIL NIL NIL) "mixed" ("boundary" "n79") NIL NIL NIL) "mixed'
+        b'" ("boundary" "n78") NIL NIL NIL) "mixed" ("boundary" "n77") NIL NIL NIL) "m'
+        b'ixed" ("boundary" "n76") NIL NIL NIL) "mixed" ("boundary" "n75") NIL NIL NIL'
+        b') "mixed" ("boundary" "n74") NIL NIL NIL) "mixed" ("boundary" "n73") NIL NIL'
+        b' NIL) "mixed" ("boundary" "n72") NIL NIL NIL) "mixed" ("boundary" "n71") NIL'
+        b' NIL NIL) "mixed" ("boundary" "n70") NIL NIL NIL) "mixed" ("boundary" "n69")'
+        b' NIL NIL NIL) "mixed" ("boundary" "n68") NIL NIL NIL) "mixed" ("boundary" "n'
+        b'67") NIL NIL NIL) "mixed" ("boundary" "n66") NIL NIL NIL) "mixed" ("boundary'
+        b'" "n65") NIL NIL NIL) "mixed" ("boundary" "n64") NIL NIL NIL) "mixed" ("boun'
+        b'dary" "n63") NIL NIL NIL) "mixed" ("boundary" "n62") NIL NIL NIL) "mixed" ("'
+        b'boundary" "n61") NIL NIL NIL) "mixed" ("boundary" "n60") NIL NIL NIL) "mixed'
+        b'" ("boundary" "n59") NIL NIL NIL) "mixed" ("boundary" "n58") NIL NIL NIL) "m'
+        b'ixed" ("boundary" "n57") NIL NIL NIL) "mixed" ("boundary" "n56") NIL NIL NIL'
+        b') "mixed" ("boundary" "n55") NIL NIL NIL) "mixed" ("boundary" "n54") NIL NIL'
+        b' NIL) "mixed" ("boundary" "n53") NIL NIL NIL) "mixed" ("boundary" "n52") NIL'
+        b' NIL NIL) "mixed" ("boundary" "n51") NIL NIL NIL) "mixed" ("boundary" "n50")'
+        b' NIL NIL NIL) "mixed" ("boundary" "n49") NIL NIL NIL) "mixed" ("boundary" "n'
+        b'48") NIL NIL NIL) "mixed" ("boundary" "n47") NIL NIL NIL) "mixed" ("boundary'
+        b'" "n46") NIL NIL NIL) "mixed" ("boundary" "n45") NIL NIL NIL) "mixed" ("boun'
+        b'dary" "n44") NIL NIL NIL) "mixed" ("boundary" "n43") NIL NIL NIL) "mixed" ("'
+        b'boundary" "n42") NIL NIL NIL) "mixed" ("boundary" "n41") NIL NIL NIL) "mixed'
+        b'" ("boundary" "n40") NIL NIL NIL) "mixed" ("boundary" "n39") NIL NIL NIL) "m'
+        b'ixed" ("boundary" "n38") NIL NIL NIL) "mixed" ("boundary" "n37") NIL NIL NIL'
+        b') "mixed" ("boundary" "n36") NIL NIL NIL) "mixed" ("boundary" "n35") NIL NIL'
+        b' NIL) "mixed" ("boundary" "n34") NIL NIL NIL) "mixed" ("boundary" "n33") NIL'
+        b' NIL NIL) "mixed" ("boundary" "n32") NIL NIL NIL) "mixed" ("boundary" "n31")'
+        b' NIL NIL NIL) "mixed" ("boundary" "n30") NIL NIL NIL) "mixed" ("boundary" "n'
+        b'29") NIL NIL NIL) "mixed" ("boundary" "n28") NIL NIL NIL) "mixed" ("boundary'
+        b'" "n27") NIL NIL NIL) "mixed" ("boundary" "n26") NIL NIL NIL) "mixed" ("boun'
+        b'dary" "n25") NIL NIL NIL) "mixed" ("boundary" "n24") NIL NIL NIL) "mixed" ("'
+        b'boundary" "n23") NIL NIL NIL) "mixed" ("boundary" "n22") NIL NIL NIL) "mixed'
+        b'" ("boundary" "n21") NIL NIL NIL) "mixed" ("boundary" "n20") NIL NIL NIL) "m'
+        b'ixed" ("boundary" "n19") NIL NIL NIL) "mixed" ("boundary" "n18") NIL NIL NIL'
+        b') "mixed" ("boundary" "n17") NIL NIL NIL) "mixed" ("boundary" "n16") NIL NIL'
+        b' NIL) "mixed" ("boundary" "n15") NIL NIL NIL) "mixed" ("boundary" "n14") NIL'
+        b' NIL NIL) "mixed" ("boundary" "n13") NIL NIL NIL) "mixed" ("boundary" "n12")'
+        b' NIL NIL NIL) "mixed" ("boundary" "n11") NIL NIL NIL) "mixed" ("boundary" "n'
+        b'10") NIL NIL NIL)((((((((((("text" "plain" ("charset" "us-ascii") NIL NIL "7'
+        b'bit" 6 1 NIL NIL NIL NIL) "mixed" ("boundary" "n109") NIL NIL NIL) "mixed" ('
+        b'"boundary" "n108") NIL NIL NIL) "mixed" ("boundary" "n107") NIL NIL NIL) "mi'
+        b'xed" ("boundary" "n106") NIL NIL NIL) "mixed" ("boundary" "n105") NIL NIL NI'
+        b'L) "mixed" ("boundary" "n104") NIL NIL NIL) "mixed" ("boundary" "n103") NIL '
+        b'NIL NIL) "mixed" ("boundary" "n102") NIL NIL NIL) "mixed" ("boundary" "n101"'
+        b') NIL NIL NIL) "mixed" ("boundary" "n100") NIL NIL NIL) "mixed" ("boundary" '
+        b'"n9") NIL NIL NIL) "mixed" ("boundary" "n8") NIL NIL NIL) "mixed" ("boundary'
+        b'" "n7") NIL NIL NIL) "mixed" ("boundary" "n6") NIL NIL NIL) "mixed" ("bounda'
+        b'ry" "n5") NIL NIL NIL) "mixed" ("boundary" "n4") NIL NIL NIL) "mixed" ("boun'
+        b'dary" "n3") NIL NIL NIL) "mixed" ("boundary" "n2") NIL NIL NIL) "mixed" ("bo'
+        b'undary" "n1") NIL NIL NIL) "mixed" ("boundary" "n0") NIL NIL NIL)',
+        "ENVELOPE": b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+        "HEADER": b"Content-Type: multipart/mixed; boundary=n0\r\n\r\n",
+        "HEADER.FIELDS (SUBJECT FROM TO)": b"\r\n",
+        "HEADER.FIELDS.NOT (SUBJECT)": b"Content-Type: multipart/mixed; boundary=n0\r\n\r\n",
+        "TEXT": b"--n0\r\nContent-Type: multipart/mixed; boundary=n1\r\n\r\n--n1\r\nContent-Type: mult"
+        b"ipart/mixed; boundary=n2\r\n\r\n--n2\r\nContent-Type: multipart/mixed; boundary=n3"
+        b"\r\n\r\n--n3\r\nContent-Type: multipart/mixed; boundary=n4\r\n\r\n--n4\r\nContent-Ty"
+        b"pe: multipart/mixed; boundary=n5\r\n\r\n--n5\r\nContent-Type: multipart/mixed; boundar"
+        b"y=n6\r\n\r\n--n6\r\nContent-Type: multipart/mixed; boundary=n7\r\n\r\n--n7\r\nConten"
+        b"t-Type: multipart/mixed; boundary=n8\r\n\r\n--n8\r\nContent-Type: multipart/mixed; bou"
+        b"ndary=n9\r\n\r\n--n9\r\nContent-Type: multipart/mixed; boundary=n10\r\n\r\n--n10\r\n"
+        b"Content-Type: multipart/mixed; boundary=n11\r\n\r\n--n11\r\nContent-Type: multipart/mi"
+        b"xed; boundary=n12\r\n\r\n--n12\r\nContent-Type: multipart/mixed; boundary=n13\r\n\r\n-"
+        b"-n13\r\nContent-Type: multipart/mixed; boundary=n14\r\n\r\n--n14\r\nContent-Type: mu"
+        b"ltipart/mixed; boundary=n15\r\n\r\n--n15\r\nContent-Type: multipart/mixed; boundary=n1"
+        b"6\r\n\r\n--n16\r\nContent-Type: multipart/mixed; boundary=n17\r\n\r\n--n17\r\nConten"
+        b"t-Type: multipart/mixed; boundary=n18\r\n\r\n--n18\r\nContent-Type: multipart/mixed; b"
+        b"oundary=n19\r\n\r\n--n19\r\nContent-Type: multipart/mixed; boundary=n20\r\n\r\n--n"
+        b"20\r\nContent-Type: multipart/mixed; boundary=n21\r\n\r\n--n21\r\nContent-Type: mult"
+        b"ipart/mixed; boundary=n22\r\n\r\n--n22\r\nContent-Type: multipart/mixed; boundary=n23\r"
+        b"\n\r\n--n23\r\nContent-Type: multipart/mixed; boundary=n24\r\n\r\n--n24\r\nContent-Type"
+        b": multipart/mixed; boundary=n25\r\n\r\n--n25\r\nContent-Type: multipart/mixed; boundar"
+        b"y=n26\r\n\r\n--n26\r\nContent-Type: multipart/mixed; boundary=n27\r\n\r\n--n27\r\nCo"
+        b"ntent-Type: multipart/mixed; boundary=n28\r\n\r\n--n28\r\nContent-Type: multipart/mixe"
+        b"d; boundary=n29\r\n\r\n--n29\r\nContent-Type: multipart/mixed; boundary=n30\r\n\r\n--n"
+        b"30\r\nContent-Type: multipart/mixed; boundary=n31\r\n\r\n--n31\r\nContent-Type: mult"
+        b"ipart/mixed; boundary=n32\r\n\r\n--n32\r\nContent-Type: multipart/mixed; boundary=n33\r"
+        b"\n\r\n--n33\r\nContent-Type: multipart/mixed; boundary=n34\r\n\r\n--n34\r\nContent-Type"
+        b": multipart/mixed; boundary=n35\r\n\r\n--n35\r\nContent-Type: multipart/mixed; boundar"
+        b"y=n36\r\n\r\n--n36\r\nContent-Type: multipart/mixed; boundary=n37\r\n\r\n--n37\r\nCo"
+        b"ntent-Type: multipart/mixed; boundary=n38\r\n\r\n--n38\r\nContent-Type: multipart/mixe"
+        b"d; boundary=n39\r\n\r\n--n39\r\nContent-Type: multipart/mixed; boundary=n40\r\n\r\n--n"
+        b"40\r\nContent-Type: multipart/mixed; boundary=n41\r\n\r\n--n41\r\nContent-Type: mult"
+        b"ipart/mixed; boundary=n42\r\n\r\n--n42\r\nContent-Type: multipart/mixed; boundary=n43\r"
+        b"\n\r\n--n43\r\nContent-Type: multipart/mixed; boundary=n44\r\n\r\n--n44\r\nContent-Type"
+        b": multipart/mixed; boundary=n45\r\n\r\n--n45\r\nContent-Type: multipart/mixed; boundar"
+        b"y=n46\r\n\r\n--n46\r\nContent-Type: multipart/mixed; boundary=n47\r\n\r\n--n47\r\nCo"
+        b"ntent-Type: multipart/mixed; boundary=n48\r\n\r\n--n48\r\nContent-Type: multipart/mixe"
+        b"d; boundary=n49\r\n\r\n--n49\r\nContent-Type: multipart/mixed; boundary=n50\r\n\r\n--n"
+        b"50\r\nContent-Type: multipart/mixed; boundary=n51\r\n\r\n--n51\r\nContent-Type: mult"
+        b"ipart/mixed; boundary=n52\r\n\r\n--n52\r\nContent-Type: multipart/mixed; boundary=n53\r"
+        b"\n\r\n--n53\r\nContent-Type: multipart/mixed; boundary=n54\r\n\r\n--n54\r\nContent-Type"
+        b": multipart/mixed; boundary=n55\r\n\r\n--n55\r\nContent-Type: multipart/mixed; boundar"
+        b"y=n56\r\n\r\n--n56\r\nContent-Type: multipart/mixed; boundary=n57\r\n\r\n--n57\r\nCo"
+        b"ntent-Type: multipart/mixed; boundary=n58\r\n\r\n--n58\r\nContent-Type: multipart/mixe"
+        b"d; boundary=n59\r\n\r\n--n59\r\nContent-Type: multipart/mixed; boundary=n60\r\n\r\n--n"
+        b"60\r\nContent-Type: multipart/mixed; boundary=n61\r\n\r\n--n61\r\nContent-Type: mult"
+        b"ipart/mixed; boundary=n62\r\n\r\n--n62\r\nContent-Type: multipart/mixed; boundary=n63\r"
+        b"\n\r\n--n63\r\nContent-Type: multipart/mixed; boundary=n64\r\n\r\n--n64\r\nContent-Type"
+        b": multipart/mixed; boundary=n65\r\n\r\n--n65\r\nContent-Type: multipart/mixed; boundar"
+        b"y=n66\r\n\r\n--n66\r\nContent-Type: multipart/mixed; boundary=n67\r\n\r\n--n67\r\nCo"
+        b"ntent-Type: multipart/mixed; boundary=n68\r\n\r\n--n68\r\nContent-Type: multipart/mixe"
+        b"d; boundary=n69\r\n\r\n--n69\r\nContent-Type: multipart/mixed; boundary=n70\r\n\r\n--n"
+        b"70\r\nContent-Type: multipart/mixed; boundary=n71\r\n\r\n--n71\r\nContent-Type: mult"
+        b"ipart/mixed; boundary=n72\r\n\r\n--n72\r\nContent-Type: multipart/mixed; boundary=n73\r"
+        b"\n\r\n--n73\r\nContent-Type: multipart/mixed; boundary=n74\r\n\r\n--n74\r\nContent-Type"
+        b": multipart/mixed; boundary=n75\r\n\r\n--n75\r\nContent-Type: multipart/mixed; boundar"
+        b"y=n76\r\n\r\n--n76\r\nContent-Type: multipart/mixed; boundary=n77\r\n\r\n--n77\r\nCo"
+        b"ntent-Type: multipart/mixed; boundary=n78\r\n\r\n--n78\r\nContent-Type: multipart/mixe"
+        b"d; boundary=n79\r\n\r\n--n79\r\nContent-Type: multipart/mixed; boundary=n80\r\n\r\n--n"
+        b"80\r\nContent-Type: multipart/mixed; boundary=n81\r\n\r\n--n81\r\nContent-Type: mult"
+        b"ipart/mixed; boundary=n82\r\n\r\n--n82\r\nContent-Type: multipart/mixed; boundary=n83\r"
+        b"\n\r\n--n83\r\nContent-Type: multipart/mixed; boundary=n84\r\n\r\n--n84\r\nContent-Type"
+        b": multipart/mixed; boundary=n85\r\n\r\n--n85\r\nContent-Type: multipart/mixed; boundar"
+        b"y=n86\r\n\r\n--n86\r\nContent-Type: multipart/mixed; boundary=n87\r\n\r\n--n87\r\nCo"
+        b"ntent-Type: multipart/mixed; boundary=n88\r\n\r\n--n88\r\nContent-Type: multipart/mixe"
+        b"d; boundary=n89\r\n\r\n--n89\r\nContent-Type: multipart/mixed; boundary=n90\r\n\r\n--n"
+        b"90\r\nContent-Type: multipart/mixed; boundary=n91\r\n\r\n--n91\r\nContent-Type: mult"
+        b"ipart/mixed; boundary=n92\r\n\r\n--n92\r\nContent-Type: multipart/mixed; boundary=n93\r"
+        b"\n\r\n--n93\r\nContent-Type: multipart/mixed; boundary=n94\r\n\r\n--n94\r\nContent-Type"
+        b": multipart/mixed; boundary=n95\r\n\r\n--n95\r\nContent-Type: multipart/mixed; boundar"
+        b"y=n96\r\n\r\n--n96\r\nContent-Type: multipart/mixed; boundary=n97\r\n\r\n--n97\r\nCo"
+        b"ntent-Type: multipart/mixed; boundary=n98\r\n\r\n--n98\r\nContent-Type: multipart/mixe"
+        b"d; boundary=n99\r\n\r\n--n99\r\nContent-Type: multipart/mixed; boundary=n100\r\n\r\n--"
+        b"n100\r\nContent-Type: multipart/mixed; boundary=n101\r\n\r\n--n101\r\nContent-Type: "
+        b"multipart/mixed; boundary=n102\r\n\r\n--n102\r\nContent-Type: multipart/mixed; boundar"
+        b"y=n103\r\n\r\n--n103\r\nContent-Type: multipart/mixed; boundary=n104\r\n\r\n--n104"
+        b"\r\nContent-Type: multipart/mixed; boundary=n105\r\n\r\n--n105\r\nContent-Type: mult"
+        b"ipart/mixed; boundary=n106\r\n\r\n--n106\r\nContent-Type: multipart/mixed; boundary=n1"
+        b"07\r\n\r\n--n107\r\nContent-Type: multipart/mixed; boundary=n108\r\n\r\n--n108\r\nCo"
+        b"ntent-Type: multipart/mixed; boundary=n109\r\n\r\n--n109\r\nSubject: 110 deep\r\n\r\nl"
+        b"eaf\r\n",
+    },
+    {
+        "1": b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: me"
+        b"ssage/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822"
+        b"\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-"
+        b"Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nCont"
+        b"ent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: messag"
+        b"e/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: me"
+        b"ssage/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822"
+        b"\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-"
+        b"Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nCont"
+        b"ent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: messag"
+        b"e/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: me"
+        b"ssage/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822"
+        b"\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-"
+        b"Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nCont"
+        b"ent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: messag"
+        b"e/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: me"
+        b"ssage/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822"
+        b"\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-"
+        b"Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nCont"
+        b"ent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: messag"
+        b"e/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: me"
+        b"ssage/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822"
+        b"\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-"
+        b"Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nCont"
+        b"ent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: messag"
+        b"e/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: me"
+        b"ssage/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822"
+        b"\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-"
+        b"Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nCont"
+        b"ent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: messag"
+        b"e/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: me"
+        b"ssage/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822"
+        b"\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nSubject:"
+        b" 110 deep\r\n\r\nleaf\r\n",
+        "1.1": b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: me"
+        b"ssage/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822"
+        b"\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-"
+        b"Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nCont"
+        b"ent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: messag"
+        b"e/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: me"
+        b"ssage/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822"
+        b"\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-"
+        b"Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nCont"
+        b"ent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: messag"
+        b"e/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: me"
+        b"ssage/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822"
+        b"\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-"
+        b"Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nCont"
+        b"ent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: messag"
+        b"e/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: me"
+        b"ssage/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822"
+        b"\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-"
+        b"Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nCont"
+        b"ent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: messag"
+        b"e/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: me"
+        b"ssage/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822"
+        b"\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-"
+        b"Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nCont"
+        b"ent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: messag"
+        b"e/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: me"
+        b"ssage/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822"
+        b"\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-"
+        b"Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nCont"
+        b"ent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: messag"
+        b"e/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: me"
+        b"ssage/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822"
+        b"\r\n\r\nContent-Type: message/rfc822\r\n\r\nSubject: 110 deep\r\n\r\nleaf\r\n",
+        "1.HEADER": b"Content-Type: message/rfc822\r\n\r\n",
+        "1.MIME": b"Content-Type: message/rfc822\r\n\r\n",
+        "1.TEXT": b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nSubject: 110 deep\r\n\r\nleaf\r\n",
+        "2": b"",
+        "2.MIME": b"",
+        "3.MIME": b"",
+        "BODY": b'("message" "rfc822" NIL NIL NIL "7bit" 3515 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL'
+        b') ("message" "rfc822" NIL NIL NIL "7bit" 3483 (NIL NIL NIL NIL NIL NIL NIL NIL NIL N'
+        b'IL) ("message" "rfc822" NIL NIL NIL "7bit" 3451 (NIL NIL NIL NIL NIL NIL NIL NIL NIL'
+        b' NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3419 (NIL NIL NIL NIL NIL NIL NIL NIL N'
+        b'IL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3387 (NIL NIL NIL NIL NIL NIL NIL NIL'
+        b' NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3355 (NIL NIL NIL NIL NIL NIL NIL N'
+        b'IL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3323 (NIL NIL NIL NIL NIL NIL NIL'
+        b' NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3291 (NIL NIL NIL NIL NIL NIL N'
+        b'IL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3259 (NIL NIL NIL NIL NIL NIL'
+        b' NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3227 (NIL NIL NIL NIL NIL N'
+        b'IL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3195 (NIL NIL NIL NIL NIL'
+        b' NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3163 (NIL NIL NIL NIL N'
+        b'IL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3131 (NIL NIL NIL NIL'
+        b' NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3099 (NIL NIL NIL N'
+        b'IL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3067 (NIL NIL NIL'
+        b' NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3035 (NIL NIL N'
+        b'IL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3003 (NIL NIL'
+        b' NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2971 (NIL N'
+        b'IL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2939 (NIL'
+        b' NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2907 (N'
+        b'IL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2875 '
+        b'(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 284'
+        b'3 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2'
+        b'811 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit"'
+        b' 2779 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bi'
+        b't" 2747 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7'
+        b'bit" 2715 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL '
+        b'"7bit" 2683 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NI'
+        b'L "7bit" 2651 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL '
+        b'NIL "7bit" 2619 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NI'
+        b'L NIL "7bit" 2587 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL '
+        b'NIL NIL "7bit" 2555 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NI'
+        b'L NIL NIL "7bit" 2523 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" '
+        b'NIL NIL NIL "7bit" 2491 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822'
+        b'" NIL NIL NIL "7bit" 2459 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc8'
+        b'22" NIL NIL NIL "7bit" 2427 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rf'
+        b'c822" NIL NIL NIL "7bit" 2395 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "'
+        b'rfc822" NIL NIL NIL "7bit" 2363 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message"'
+        b' "rfc822" NIL NIL NIL "7bit" 2331 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("messag'
+        b'e" "rfc822" NIL NIL NIL "7bit" 2299 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("mess'
+        b'age" "rfc822" NIL NIL NIL "7bit" 2267 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("me'
+        b'ssage" "rfc822" NIL NIL NIL "7bit" 2235 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("'
+        b'message" "rfc822" NIL NIL NIL "7bit" 2203 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) '
+        b'("message" "rfc822" NIL NIL NIL "7bit" 2171 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL'
+        b') ("message" "rfc822" NIL NIL NIL "7bit" 2139 (NIL NIL NIL NIL NIL NIL NIL NIL NIL N'
+        b'IL) ("message" "rfc822" NIL NIL NIL "7bit" 2107 (NIL NIL NIL NIL NIL NIL NIL NIL NIL'
+        b' NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2075 (NIL NIL NIL NIL NIL NIL NIL NIL N'
+        b'IL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2043 (NIL NIL NIL NIL NIL NIL NIL NIL'
+        b' NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2011 (NIL NIL NIL NIL NIL NIL NIL N'
+        b'IL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1979 (NIL NIL NIL NIL NIL NIL NIL'
+        b' NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1947 (NIL NIL NIL NIL NIL NIL N'
+        b'IL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1915 (NIL NIL NIL NIL NIL NIL'
+        b' NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1883 (NIL NIL NIL NIL NIL N'
+        b'IL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1851 (NIL NIL NIL NIL NIL'
+        b' NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1819 (NIL NIL NIL NIL N'
+        b'IL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1787 (NIL NIL NIL NIL'
+        b' NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1755 (NIL NIL NIL N'
+        b'IL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1723 (NIL NIL NIL'
+        b' NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1691 (NIL NIL N'
+        b'IL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1659 (NIL NIL'
+        b' NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1627 (NIL N'
+        b'IL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1595 (NIL'
+        b' NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1563 (N'
+        b'IL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1531 '
+        b'(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 149'
+        b'9 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1'
+        b'467 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit"'
+        b' 1435 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bi'
+        b't" 1403 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7'
+        b'bit" 1371 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL '
+        b'"7bit" 1339 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NI'
+        b'L "7bit" 1307 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL '
+        b'NIL "7bit" 1275 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NI'
+        b'L NIL "7bit" 1243 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL '
+        b'NIL NIL "7bit" 1211 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NI'
+        b'L NIL NIL "7bit" 1179 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" '
+        b'NIL NIL NIL "7bit" 1147 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822'
+        b'" NIL NIL NIL "7bit" 1115 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc8'
+        b'22" NIL NIL NIL "7bit" 1083 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rf'
+        b'c822" NIL NIL NIL "7bit" 1051 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "'
+        b'rfc822" NIL NIL NIL "7bit" 1019 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message"'
+        b' "rfc822" NIL NIL NIL "7bit" 987 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message'
+        b'" "rfc822" NIL NIL NIL "7bit" 955 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("messag'
+        b'e" "rfc822" NIL NIL NIL "7bit" 923 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("messa'
+        b'ge" "rfc822" NIL NIL NIL "7bit" 891 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("mess'
+        b'age" "rfc822" NIL NIL NIL "7bit" 859 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("mes'
+        b'sage" "rfc822" NIL NIL NIL "7bit" 827 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("me'
+        b'ssage" "rfc822" NIL NIL NIL "7bit" 795 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("m'
+        b'essage" "rfc822" NIL NIL NIL "7bit" 763 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("'
+        b'message" "rfc822" NIL NIL NIL "7bit" 731 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ('
+        b'"message" "rfc822" NIL NIL NIL "7bit" 699 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) '
+        b'("message" "rfc822" NIL NIL NIL "7bit" 667 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)'
+        b' ("message" "rfc822" NIL NIL NIL "7bit" 635 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL'
+        b') ("message" "rfc822" NIL NIL NIL "7bit" 603 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NI'
+        b'L) ("message" "rfc822" NIL NIL NIL "7bit" 571 (NIL NIL NIL NIL NIL NIL NIL NIL NIL N'
+        b'IL) ("message" "rfc822" NIL NIL NIL "7bit" 539 (NIL NIL NIL NIL NIL NIL NIL NIL NIL '
+        b'NIL) ("message" "rfc822" NIL NIL NIL "7bit" 507 (NIL NIL NIL NIL NIL NIL NIL NIL NIL'
+        b' NIL) ("message" "rfc822" NIL NIL NIL "7bit" 475 (NIL NIL NIL NIL NIL NIL NIL NIL NI'
+        b'L NIL) ("message" "rfc822" NIL NIL NIL "7bit" 443 (NIL NIL NIL NIL NIL NIL NIL NIL N'
+        b'IL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 411 (NIL NIL NIL NIL NIL NIL NIL NIL '
+        b'NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 379 (NIL NIL NIL NIL NIL NIL NIL NIL'
+        b' NIL NIL) ("application" "octet-stream" NIL NIL NIL "7bit" 347) 25) 27) 29) 31) 33) '
+        b"35) 37) 39) 41) 43) 45) 47) 49) 51) 53) 55) 57) 59) 61) 63) 65) 67) 69) 71) 73) 75) "
+        b"77) 79) 81) 83) 85) 87) 89) 91) 93) 95) 97) 99) 101) 103) 105) 107) 109) 111) 113) 1"
+        b"15) 117) 119) 121) 123) 125) 127) 129) 131) 133) 135) 137) 139) 141) 143) 145) 147) "
+        b"149) 151) 153) 155) 157) 159) 161) 163) 165) 167) 169) 171) 173) 175) 177) 179) 181)"
+        b" 183) 185) 187) 189) 191) 193) 195) 197) 199) 201) 203) 205) 207) 209) 211) 213) 215"
+        b") 217) 219) 221)",
+        "BODYSTRUCTURE": b'("message" "rfc822" NIL NIL NIL "7bit" 3515 (NIL NIL NIL NIL NIL NIL NIL NIL'
+        b' NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3483 (NIL NIL NIL NIL NIL N'
+        b'IL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3451 (NIL NIL NIL'
+        b' NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3419 (N'
+        b'IL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bi'
+        b't" 3387 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NI'
+        b'L NIL "7bit" 3355 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc8'
+        b'22" NIL NIL NIL "7bit" 3323 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("mess'
+        b'age" "rfc822" NIL NIL NIL "7bit" 3291 (NIL NIL NIL NIL NIL NIL NIL NIL NIL N'
+        b'IL) ("message" "rfc822" NIL NIL NIL "7bit" 3259 (NIL NIL NIL NIL NIL NIL NIL'
+        b' NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3227 (NIL NIL NIL NIL N'
+        b'IL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3195 (NIL NIL'
+        b' NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 316'
+        b'3 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL '
+        b'"7bit" 3131 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NI'
+        b'L NIL NIL "7bit" 3099 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "'
+        b'rfc822" NIL NIL NIL "7bit" 3067 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("'
+        b'message" "rfc822" NIL NIL NIL "7bit" 3035 (NIL NIL NIL NIL NIL NIL NIL NIL N'
+        b'IL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 3003 (NIL NIL NIL NIL NIL NIL'
+        b' NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2971 (NIL NIL NIL N'
+        b'IL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2939 (NIL'
+        b' NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit"'
+        b' 2907 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL '
+        b'NIL "7bit" 2875 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822'
+        b'" NIL NIL NIL "7bit" 2843 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("messag'
+        b'e" "rfc822" NIL NIL NIL "7bit" 2811 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL'
+        b') ("message" "rfc822" NIL NIL NIL "7bit" 2779 (NIL NIL NIL NIL NIL NIL NIL N'
+        b'IL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2747 (NIL NIL NIL NIL NIL'
+        b' NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2715 (NIL NIL N'
+        b'IL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2683 '
+        b'(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7'
+        b'bit" 2651 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL '
+        b'NIL NIL "7bit" 2619 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rf'
+        b'c822" NIL NIL NIL "7bit" 2587 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("me'
+        b'ssage" "rfc822" NIL NIL NIL "7bit" 2555 (NIL NIL NIL NIL NIL NIL NIL NIL NIL'
+        b' NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2523 (NIL NIL NIL NIL NIL NIL N'
+        b'IL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2491 (NIL NIL NIL NIL'
+        b' NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2459 (NIL N'
+        b'IL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2'
+        b'427 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NI'
+        b'L "7bit" 2395 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" '
+        b'NIL NIL NIL "7bit" 2363 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message"'
+        b' "rfc822" NIL NIL NIL "7bit" 2331 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) '
+        b'("message" "rfc822" NIL NIL NIL "7bit" 2299 (NIL NIL NIL NIL NIL NIL NIL NIL'
+        b' NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2267 (NIL NIL NIL NIL NIL N'
+        b'IL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2235 (NIL NIL NIL'
+        b' NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2203 (N'
+        b'IL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bi'
+        b't" 2171 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NI'
+        b'L NIL "7bit" 2139 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc8'
+        b'22" NIL NIL NIL "7bit" 2107 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("mess'
+        b'age" "rfc822" NIL NIL NIL "7bit" 2075 (NIL NIL NIL NIL NIL NIL NIL NIL NIL N'
+        b'IL) ("message" "rfc822" NIL NIL NIL "7bit" 2043 (NIL NIL NIL NIL NIL NIL NIL'
+        b' NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 2011 (NIL NIL NIL NIL N'
+        b'IL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1979 (NIL NIL'
+        b' NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 194'
+        b'7 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL '
+        b'"7bit" 1915 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NI'
+        b'L NIL NIL "7bit" 1883 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "'
+        b'rfc822" NIL NIL NIL "7bit" 1851 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("'
+        b'message" "rfc822" NIL NIL NIL "7bit" 1819 (NIL NIL NIL NIL NIL NIL NIL NIL N'
+        b'IL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1787 (NIL NIL NIL NIL NIL NIL'
+        b' NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1755 (NIL NIL NIL N'
+        b'IL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1723 (NIL'
+        b' NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit"'
+        b' 1691 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL '
+        b'NIL "7bit" 1659 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822'
+        b'" NIL NIL NIL "7bit" 1627 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("messag'
+        b'e" "rfc822" NIL NIL NIL "7bit" 1595 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL'
+        b') ("message" "rfc822" NIL NIL NIL "7bit" 1563 (NIL NIL NIL NIL NIL NIL NIL N'
+        b'IL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1531 (NIL NIL NIL NIL NIL'
+        b' NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1499 (NIL NIL N'
+        b'IL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1467 '
+        b'(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7'
+        b'bit" 1435 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL '
+        b'NIL NIL "7bit" 1403 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rf'
+        b'c822" NIL NIL NIL "7bit" 1371 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("me'
+        b'ssage" "rfc822" NIL NIL NIL "7bit" 1339 (NIL NIL NIL NIL NIL NIL NIL NIL NIL'
+        b' NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1307 (NIL NIL NIL NIL NIL NIL N'
+        b'IL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1275 (NIL NIL NIL NIL'
+        b' NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1243 (NIL N'
+        b'IL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1'
+        b'211 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NI'
+        b'L "7bit" 1179 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" '
+        b'NIL NIL NIL "7bit" 1147 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message"'
+        b' "rfc822" NIL NIL NIL "7bit" 1115 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) '
+        b'("message" "rfc822" NIL NIL NIL "7bit" 1083 (NIL NIL NIL NIL NIL NIL NIL NIL'
+        b' NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1051 (NIL NIL NIL NIL NIL N'
+        b'IL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 1019 (NIL NIL NIL'
+        b' NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 987 (NI'
+        b'L NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit'
+        b'" 955 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL '
+        b'NIL "7bit" 923 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822"'
+        b' NIL NIL NIL "7bit" 891 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message"'
+        b' "rfc822" NIL NIL NIL "7bit" 859 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ('
+        b'"message" "rfc822" NIL NIL NIL "7bit" 827 (NIL NIL NIL NIL NIL NIL NIL NIL N'
+        b'IL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 795 (NIL NIL NIL NIL NIL NIL '
+        b'NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 763 (NIL NIL NIL NIL'
+        b' NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 731 (NIL NI'
+        b'L NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 69'
+        b'9 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL '
+        b'"7bit" 667 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL'
+        b' NIL NIL "7bit" 635 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rf'
+        b'c822" NIL NIL NIL "7bit" 603 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("mes'
+        b'sage" "rfc822" NIL NIL NIL "7bit" 571 (NIL NIL NIL NIL NIL NIL NIL NIL NIL N'
+        b'IL) ("message" "rfc822" NIL NIL NIL "7bit" 539 (NIL NIL NIL NIL NIL NIL NIL '
+        b'NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 507 (NIL NIL NIL NIL NIL'
+        b' NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 475 (NIL NIL NI'
+        b'L NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bit" 443 (N'
+        b'IL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL NIL "7bi'
+        b't" 411 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("message" "rfc822" NIL NIL'
+        b' NIL "7bit" 379 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("application" "oc'
+        b'tet-stream" NIL NIL NIL "7bit" 347 NIL NIL NIL NIL) 25 NIL NIL NIL NIL) 27 N'
+        b"IL NIL NIL NIL) 29 NIL NIL NIL NIL) 31 NIL NIL NIL NIL) 33 NIL NIL NIL NIL) "
+        b"35 NIL NIL NIL NIL) 37 NIL NIL NIL NIL) 39 NIL NIL NIL NIL) 41 NIL NIL NIL N"
+        b"IL) 43 NIL NIL NIL NIL) 45 NIL NIL NIL NIL) 47 NIL NIL NIL NIL) 49 NIL NIL N"
+        b"IL NIL) 51 NIL NIL NIL NIL) 53 NIL NIL NIL NIL) 55 NIL NIL NIL NIL) 57 NIL N"
+        b"IL NIL NIL) 59 NIL NIL NIL NIL) 61 NIL NIL NIL NIL) 63 NIL NIL NIL NIL) 65 N"
+        b"IL NIL NIL NIL) 67 NIL NIL NIL NIL) 69 NIL NIL NIL NIL) 71 NIL NIL NIL NIL) "
+        b"73 NIL NIL NIL NIL) 75 NIL NIL NIL NIL) 77 NIL NIL NIL NIL) 79 NIL NIL NIL N"
+        b"IL) 81 NIL NIL NIL NIL) 83 NIL NIL NIL NIL) 85 NIL NIL NIL NIL) 87 NIL NIL N"
+        b"IL NIL) 89 NIL NIL NIL NIL) 91 NIL NIL NIL NIL) 93 NIL NIL NIL NIL) 95 NIL N"
+        b"IL NIL NIL) 97 NIL NIL NIL NIL) 99 NIL NIL NIL NIL) 101 NIL NIL NIL NIL) 103"
+        b" NIL NIL NIL NIL) 105 NIL NIL NIL NIL) 107 NIL NIL NIL NIL) 109 NIL NIL NIL "
+        b"NIL) 111 NIL NIL NIL NIL) 113 NIL NIL NIL NIL) 115 NIL NIL NIL NIL) 117 NIL "
+        b"NIL NIL NIL) 119 NIL NIL NIL NIL) 121 NIL NIL NIL NIL) 123 NIL NIL NIL NIL) "
+        b"125 NIL NIL NIL NIL) 127 NIL NIL NIL NIL) 129 NIL NIL NIL NIL) 131 NIL NIL N"
+        b"IL NIL) 133 NIL NIL NIL NIL) 135 NIL NIL NIL NIL) 137 NIL NIL NIL NIL) 139 N"
+        b"IL NIL NIL NIL) 141 NIL NIL NIL NIL) 143 NIL NIL NIL NIL) 145 NIL NIL NIL NI"
+        b"L) 147 NIL NIL NIL NIL) 149 NIL NIL NIL NIL) 151 NIL NIL NIL NIL) 153 NIL NI"
+        b"L NIL NIL) 155 NIL NIL NIL NIL) 157 NIL NIL NIL NIL) 159 NIL NIL NIL NIL) 16"
+        b"1 NIL NIL NIL NIL) 163 NIL NIL NIL NIL) 165 NIL NIL NIL NIL) 167 NIL NIL NIL"
+        b" NIL) 169 NIL NIL NIL NIL) 171 NIL NIL NIL NIL) 173 NIL NIL NIL NIL) 175 NIL"
+        b" NIL NIL NIL) 177 NIL NIL NIL NIL) 179 NIL NIL NIL NIL) 181 NIL NIL NIL NIL)"
+        b" 183 NIL NIL NIL NIL) 185 NIL NIL NIL NIL) 187 NIL NIL NIL NIL) 189 NIL NIL "
+        b"NIL NIL) 191 NIL NIL NIL NIL) 193 NIL NIL NIL NIL) 195 NIL NIL NIL NIL) 197 "
+        b"NIL NIL NIL NIL) 199 NIL NIL NIL NIL) 201 NIL NIL NIL NIL) 203 NIL NIL NIL N"
+        b"IL) 205 NIL NIL NIL NIL) 207 NIL NIL NIL NIL) 209 NIL NIL NIL NIL) 211 NIL N"
+        b"IL NIL NIL) 213 NIL NIL NIL NIL) 215 NIL NIL NIL NIL) 217 NIL NIL NIL NIL) 2"
+        b"19 NIL NIL NIL NIL) 221 NIL NIL NIL NIL)",
+        "ENVELOPE": b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+        "HEADER": b"Content-Type: message/rfc822\r\n\r\n",
+        "HEADER.FIELDS (SUBJECT FROM TO)": b"\r\n",
+        "HEADER.FIELDS.NOT (SUBJECT)": b"Content-Type: message/rfc822\r\n\r\n",
+        "TEXT": b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rf"
+        b"c822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type"
+        b": message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nSubject: 110 deep\r\n\r"
+        b"\nleaf\r\n",
+    },
+    {
+        "1": b"A",
+        "1.1": b"A",
+        "1.HEADER": b"",
+        "1.MIME": b"\r\n",
+        "1.TEXT": b"",
+        "2": b"B\r\n--qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"
+        b"\r\n\r\nC\r\n",
+        "2.MIME": b"\r\n",
+        "3.MIME": b"",
+        "BODY": b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 1 0)("text" "plain" ("charset'
+        b'" "us-ascii") NIL NIL "7bit" 91 4) "mixed")',
+        "BODYSTRUCTURE": b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 1 0 NIL NIL NIL NIL)('
+        b'"text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 91 4 NIL NIL NIL NIL) "'
+        b'mixed" ("boundary" "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq'
+        b'qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq") NIL NIL NIL)',
+        "ENVELOPE": b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+        "HEADER": b"Content-Type: multipart/mixed; boundary=qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"
+        b"qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\r\n\r\n",
+        "HEADER.FIELDS (SUBJECT FROM TO)": b"\r\n",
+        "HEADER.FIELDS.NOT (SUBJECT)": b"Content-Type: multipart/mixed; boundary=qqqqqqqqqqqqqqqqqqqqqqqq"
+        b"qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"
+        b"qqqqqqqqqqqq\r\n\r\n",
+        "TEXT": b"--qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"
+        b"qqqqqqqqqqqqqqqqqq\r\n\r\nA\r\n--qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"
+        b"qqqqqqqqqqqqqqqqqqqqqqqqqqq-junk\r\n\r\nB\r\n--qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"
+        b"qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\r\n\r\nC\r\n",
+    },
+    {
+        "1": b"x\r\n",
+        "1.1": b"",
+        "1.HEADER": b"",
+        "1.MIME": b"Content-Type: text/plain; p0=v; p1=v; p2=v; p3=v; p4=v; p5=v; p6=v; p7=v; p8=v; p9=v"
+        b"; p10=v; p11=v; p12=v; p13=v; p14=v; p15=v; p16=v; p17=v; p18=v; p19=v; p20=v; p21=v"
+        b"; p22=v; p23=v; p24=v; p25=v; p26=v; p27=v; p28=v; p29=v; p30=v; p31=v; p32=v; p33=v"
+        b"; p34=v; p35=v; p36=v; p37=v; p38=v; p39=v; p40=v; p41=v; p42=v; p43=v; p44=v; p45=v"
+        b"; p46=v; p47=v; p48=v; p49=v; p50=v; p51=v; p52=v; p53=v; p54=v; p55=v; p56=v; p57=v"
+        b"; p58=v; p59=v; p60=v; p61=v; p62=v; p63=v; p64=v; p65=v; p66=v; p67=v; p68=v; p69=v"
+        b"; p70=v; p71=v; p72=v; p73=v; p74=v; p75=v; p76=v; p77=v; p78=v; p79=v; p80=v; p81=v"
+        b"; p82=v; p83=v; p84=v; p85=v; p86=v; p87=v; p88=v; p89=v; p90=v; p91=v; p92=v; p93=v"
+        b"; p94=v; p95=v; p96=v; p97=v; p98=v; p99=v; p100=v; p101=v; p102=v; p103=v; p104=v; "
+        b"p105=v; p106=v; p107=v; p108=v; p109=v; p110=v; p111=v; p112=v; p113=v; p114=v; p115"
+        b"=v; p116=v; p117=v; p118=v; p119=v; p120=v; p121=v; p122=v; p123=v; p124=v; p125=v; "
+        b"p126=v; p127=v; p128=v; p129=v; p130=v; p131=v; p132=v; p133=v; p134=v; p135=v; p136"
+        b"=v; p137=v; p138=v; p139=v\r\n\r\n",
+        "1.TEXT": b"",
+        "2": b"",
+        "2.MIME": b"",
+        "3.MIME": b"",
+        "BODY": b'("text" "plain" ("p0" "v" "p1" "v" "p2" "v" "p3" "v" "p4" "v" "p5" "v" "p6" "v" "p7"'
+        b' "v" "p8" "v" "p9" "v" "p10" "v" "p11" "v" "p12" "v" "p13" "v" "p14" "v" "p15" "v" "'
+        b'p16" "v" "p17" "v" "p18" "v" "p19" "v" "p20" "v" "p21" "v" "p22" "v" "p23" "v" "p24"'
+        b' "v" "p25" "v" "p26" "v" "p27" "v" "p28" "v" "p29" "v" "p30" "v" "p31" "v" "p32" "v"'
+        b' "p33" "v" "p34" "v" "p35" "v" "p36" "v" "p37" "v" "p38" "v" "p39" "v" "p40" "v" "p4'
+        b'1" "v" "p42" "v" "p43" "v" "p44" "v" "p45" "v" "p46" "v" "p47" "v" "p48" "v" "p49" "'
+        b'v" "p50" "v" "p51" "v" "p52" "v" "p53" "v" "p54" "v" "p55" "v" "p56" "v" "p57" "v" "'
+        b'p58" "v" "p59" "v" "p60" "v" "p61" "v" "p62" "v" "p63" "v" "p64" "v" "p65" "v" "p66"'
+        b' "v" "p67" "v" "p68" "v" "p69" "v" "p70" "v" "p71" "v" "p72" "v" "p73" "v" "p74" "v"'
+        b' "p75" "v" "p76" "v" "p77" "v" "p78" "v" "p79" "v" "p80" "v" "p81" "v" "p82" "v" "p8'
+        b'3" "v" "p84" "v" "p85" "v" "p86" "v" "p87" "v" "p88" "v" "p89" "v" "p90" "v" "p91" "'
+        b'v" "p92" "v" "p93" "v" "p94" "v" "p95" "v" "p96" "v" "p97" "v" "p98" "v" "p99" "v" "'
+        b'p100" "v" "p101" "v" "p102" "v" "p103" "v" "p104" "v" "p105" "v" "p106" "v" "p107" "'
+        b'v" "p108" "v" "p109" "v" "p110" "v" "p111" "v" "p112" "v" "p113" "v" "p114" "v" "p11'
+        b'5" "v" "p116" "v" "p117" "v" "p118" "v" "p119" "v" "p120" "v" "p121" "v" "p122" "v" '
+        b'"p123" "v" "p124" "v" "p125" "v" "p126" "v" "p127" "v" "charset" "us-ascii") NIL NIL'
+        b' "7bit" 3 1)',
+        "BODYSTRUCTURE": b'("text" "plain" ("p0" "v" "p1" "v" "p2" "v" "p3" "v" "p4" "v" "p5" "v" "p6" '
+        b'"v" "p7" "v" "p8" "v" "p9" "v" "p10" "v" "p11" "v" "p12" "v" "p13" "v" "p14"'
+        b' "v" "p15" "v" "p16" "v" "p17" "v" "p18" "v" "p19" "v" "p20" "v" "p21" "v" "'
+        b'p22" "v" "p23" "v" "p24" "v" "p25" "v" "p26" "v" "p27" "v" "p28" "v" "p29" "'
+        b'v" "p30" "v" "p31" "v" "p32" "v" "p33" "v" "p34" "v" "p35" "v" "p36" "v" "p3'
+        b'7" "v" "p38" "v" "p39" "v" "p40" "v" "p41" "v" "p42" "v" "p43" "v" "p44" "v"'
+        b' "p45" "v" "p46" "v" "p47" "v" "p48" "v" "p49" "v" "p50" "v" "p51" "v" "p52"'
+        b' "v" "p53" "v" "p54" "v" "p55" "v" "p56" "v" "p57" "v" "p58" "v" "p59" "v" "'
+        b'p60" "v" "p61" "v" "p62" "v" "p63" "v" "p64" "v" "p65" "v" "p66" "v" "p67" "'
+        b'v" "p68" "v" "p69" "v" "p70" "v" "p71" "v" "p72" "v" "p73" "v" "p74" "v" "p7'
+        b'5" "v" "p76" "v" "p77" "v" "p78" "v" "p79" "v" "p80" "v" "p81" "v" "p82" "v"'
+        b' "p83" "v" "p84" "v" "p85" "v" "p86" "v" "p87" "v" "p88" "v" "p89" "v" "p90"'
+        b' "v" "p91" "v" "p92" "v" "p93" "v" "p94" "v" "p95" "v" "p96" "v" "p97" "v" "'
+        b'p98" "v" "p99" "v" "p100" "v" "p101" "v" "p102" "v" "p103" "v" "p104" "v" "p'
+        b'105" "v" "p106" "v" "p107" "v" "p108" "v" "p109" "v" "p110" "v" "p111" "v" "'
+        b'p112" "v" "p113" "v" "p114" "v" "p115" "v" "p116" "v" "p117" "v" "p118" "v" '
+        b'"p119" "v" "p120" "v" "p121" "v" "p122" "v" "p123" "v" "p124" "v" "p125" "v"'
+        b' "p126" "v" "p127" "v" "charset" "us-ascii") NIL NIL "7bit" 3 1 NIL NIL NIL '
+        b"NIL)",
+        "ENVELOPE": b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+        "HEADER": b"Content-Type: text/plain; p0=v; p1=v; p2=v; p3=v; p4=v; p5=v; p6=v; p7=v; p8=v; p9=v"
+        b"; p10=v; p11=v; p12=v; p13=v; p14=v; p15=v; p16=v; p17=v; p18=v; p19=v; p20=v; p21=v"
+        b"; p22=v; p23=v; p24=v; p25=v; p26=v; p27=v; p28=v; p29=v; p30=v; p31=v; p32=v; p33=v"
+        b"; p34=v; p35=v; p36=v; p37=v; p38=v; p39=v; p40=v; p41=v; p42=v; p43=v; p44=v; p45=v"
+        b"; p46=v; p47=v; p48=v; p49=v; p50=v; p51=v; p52=v; p53=v; p54=v; p55=v; p56=v; p57=v"
+        b"; p58=v; p59=v; p60=v; p61=v; p62=v; p63=v; p64=v; p65=v; p66=v; p67=v; p68=v; p69=v"
+        b"; p70=v; p71=v; p72=v; p73=v; p74=v; p75=v; p76=v; p77=v; p78=v; p79=v; p80=v; p81=v"
+        b"; p82=v; p83=v; p84=v; p85=v; p86=v; p87=v; p88=v; p89=v; p90=v; p91=v; p92=v; p93=v"
+        b"; p94=v; p95=v; p96=v; p97=v; p98=v; p99=v; p100=v; p101=v; p102=v; p103=v; p104=v; "
+        b"p105=v; p106=v; p107=v; p108=v; p109=v; p110=v; p111=v; p112=v; p113=v; p114=v; p115"
+        b"=v; p116=v; p117=v; p118=v; p119=v; p120=v; p121=v; p122=v; p123=v; p124=v; p125=v; "
+        b"p126=v; p127=v; p128=v; p129=v; p130=v; p131=v; p132=v; p133=v; p134=v; p135=v; p136"
+        b"=v; p137=v; p138=v; p139=v\r\n\r\n",
+        "HEADER.FIELDS (SUBJECT FROM TO)": b"\r\n",
+        "HEADER.FIELDS.NOT (SUBJECT)": b"Content-Type: text/plain; p0=v; p1=v; p2=v; p3=v; p4=v; p5=v; p6"
+        b"=v; p7=v; p8=v; p9=v; p10=v; p11=v; p12=v; p13=v; p14=v; p15=v; "
+        b"p16=v; p17=v; p18=v; p19=v; p20=v; p21=v; p22=v; p23=v; p24=v; p"
+        b"25=v; p26=v; p27=v; p28=v; p29=v; p30=v; p31=v; p32=v; p33=v; p3"
+        b"4=v; p35=v; p36=v; p37=v; p38=v; p39=v; p40=v; p41=v; p42=v; p43"
+        b"=v; p44=v; p45=v; p46=v; p47=v; p48=v; p49=v; p50=v; p51=v; p52="
+        b"v; p53=v; p54=v; p55=v; p56=v; p57=v; p58=v; p59=v; p60=v; p61=v"
+        b"; p62=v; p63=v; p64=v; p65=v; p66=v; p67=v; p68=v; p69=v; p70=v;"
+        b" p71=v; p72=v; p73=v; p74=v; p75=v; p76=v; p77=v; p78=v; p79=v; "
+        b"p80=v; p81=v; p82=v; p83=v; p84=v; p85=v; p86=v; p87=v; p88=v; p"
+        b"89=v; p90=v; p91=v; p92=v; p93=v; p94=v; p95=v; p96=v; p97=v; p9"
+        b"8=v; p99=v; p100=v; p101=v; p102=v; p103=v; p104=v; p105=v; p106"
+        b"=v; p107=v; p108=v; p109=v; p110=v; p111=v; p112=v; p113=v; p114"
+        b"=v; p115=v; p116=v; p117=v; p118=v; p119=v; p120=v; p121=v; p122"
+        b"=v; p123=v; p124=v; p125=v; p126=v; p127=v; p128=v; p129=v; p130"
+        b"=v; p131=v; p132=v; p133=v; p134=v; p135=v; p136=v; p137=v; p138"
+        b"=v; p139=v\r\n\r\n",
+        "TEXT": b"x\r\n",
+    },
+    {
+        "1": b"",
+        "1.1": b"",
+        "1.HEADER": b"",
+        "1.MIME": b"",
+        "1.TEXT": b"",
+        "2": b"",
+        "2.MIME": b"",
+        "3.MIME": b"",
+        "BODY": b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0) "mixed")',
+        "BODYSTRUCTURE": b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL) '
+        b'"mixed" ("p0" "v" "p1" "v" "p2" "v" "p3" "v" "p4" "v" "p5" "v" "p6" "v" "p7"'
+        b' "v" "p8" "v" "p9" "v" "p10" "v" "p11" "v" "p12" "v" "p13" "v" "p14" "v" "p1'
+        b'5" "v" "p16" "v" "p17" "v" "p18" "v" "p19" "v" "p20" "v" "p21" "v" "p22" "v"'
+        b' "p23" "v" "p24" "v" "p25" "v" "p26" "v" "p27" "v" "p28" "v" "p29" "v" "p30"'
+        b' "v" "p31" "v" "p32" "v" "p33" "v" "p34" "v" "p35" "v" "p36" "v" "p37" "v" "'
+        b'p38" "v" "p39" "v" "p40" "v" "p41" "v" "p42" "v" "p43" "v" "p44" "v" "p45" "'
+        b'v" "p46" "v" "p47" "v" "p48" "v" "p49" "v" "p50" "v" "p51" "v" "p52" "v" "p5'
+        b'3" "v" "p54" "v" "p55" "v" "p56" "v" "p57" "v" "p58" "v" "p59" "v" "p60" "v"'
+        b' "p61" "v" "p62" "v" "p63" "v" "p64" "v" "p65" "v" "p66" "v" "p67" "v" "p68"'
+        b' "v" "p69" "v" "p70" "v" "p71" "v" "p72" "v" "p73" "v" "p74" "v" "p75" "v" "'
+        b'p76" "v" "p77" "v" "p78" "v" "p79" "v" "p80" "v" "p81" "v" "p82" "v" "p83" "'
+        b'v" "p84" "v" "p85" "v" "p86" "v" "p87" "v" "p88" "v" "p89" "v" "p90" "v" "p9'
+        b'1" "v" "p92" "v" "p93" "v" "p94" "v" "p95" "v" "p96" "v" "p97" "v" "p98" "v"'
+        b' "p99" "v" "p100" "v" "p101" "v" "p102" "v" "p103" "v" "p104" "v" "p105" "v"'
+        b' "p106" "v" "p107" "v" "p108" "v" "p109" "v" "p110" "v" "p111" "v" "p112" "v'
+        b'" "p113" "v" "p114" "v" "p115" "v" "p116" "v" "p117" "v" "p118" "v" "p119" "'
+        b'v" "p120" "v" "p121" "v" "p122" "v" "p123" "v" "p124" "v" "p125" "v" "p126" '
+        b'"v" "p127" "v") NIL NIL NIL)',
+        "ENVELOPE": b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+        "HEADER": b"Content-Type: multipart/mixed; p0=v; p1=v; p2=v; p3=v; p4=v; p5=v; p6=v; p7=v; p8=v;"
+        b" p9=v; p10=v; p11=v; p12=v; p13=v; p14=v; p15=v; p16=v; p17=v; p18=v; p19=v; p20=v; "
+        b"p21=v; p22=v; p23=v; p24=v; p25=v; p26=v; p27=v; p28=v; p29=v; p30=v; p31=v; p32=v; "
+        b"p33=v; p34=v; p35=v; p36=v; p37=v; p38=v; p39=v; p40=v; p41=v; p42=v; p43=v; p44=v; "
+        b"p45=v; p46=v; p47=v; p48=v; p49=v; p50=v; p51=v; p52=v; p53=v; p54=v; p55=v; p56=v; "
+        b"p57=v; p58=v; p59=v; p60=v; p61=v; p62=v; p63=v; p64=v; p65=v; p66=v; p67=v; p68=v; "
+        b"p69=v; p70=v; p71=v; p72=v; p73=v; p74=v; p75=v; p76=v; p77=v; p78=v; p79=v; p80=v; "
+        b"p81=v; p82=v; p83=v; p84=v; p85=v; p86=v; p87=v; p88=v; p89=v; p90=v; p91=v; p92=v; "
+        b"p93=v; p94=v; p95=v; p96=v; p97=v; p98=v; p99=v; p100=v; p101=v; p102=v; p103=v; p10"
+        b"4=v; p105=v; p106=v; p107=v; p108=v; p109=v; p110=v; p111=v; p112=v; p113=v; p114=v;"
+        b" p115=v; p116=v; p117=v; p118=v; p119=v; p120=v; p121=v; p122=v; p123=v; p124=v; p12"
+        b"5=v; p126=v; p127=v; boundary=x\r\n\r\n",
+        "HEADER.FIELDS (SUBJECT FROM TO)": b"\r\n",
+        "HEADER.FIELDS.NOT (SUBJECT)": b"Content-Type: multipart/mixed; p0=v; p1=v; p2=v; p3=v; p4=v; p5="
+        b"v; p6=v; p7=v; p8=v; p9=v; p10=v; p11=v; p12=v; p13=v; p14=v; p1"
+        b"5=v; p16=v; p17=v; p18=v; p19=v; p20=v; p21=v; p22=v; p23=v; p24"
+        b"=v; p25=v; p26=v; p27=v; p28=v; p29=v; p30=v; p31=v; p32=v; p33="
+        b"v; p34=v; p35=v; p36=v; p37=v; p38=v; p39=v; p40=v; p41=v; p42=v"
+        b"; p43=v; p44=v; p45=v; p46=v; p47=v; p48=v; p49=v; p50=v; p51=v;"
+        b" p52=v; p53=v; p54=v; p55=v; p56=v; p57=v; p58=v; p59=v; p60=v; "
+        b"p61=v; p62=v; p63=v; p64=v; p65=v; p66=v; p67=v; p68=v; p69=v; p"
+        b"70=v; p71=v; p72=v; p73=v; p74=v; p75=v; p76=v; p77=v; p78=v; p7"
+        b"9=v; p80=v; p81=v; p82=v; p83=v; p84=v; p85=v; p86=v; p87=v; p88"
+        b"=v; p89=v; p90=v; p91=v; p92=v; p93=v; p94=v; p95=v; p96=v; p97="
+        b"v; p98=v; p99=v; p100=v; p101=v; p102=v; p103=v; p104=v; p105=v;"
+        b" p106=v; p107=v; p108=v; p109=v; p110=v; p111=v; p112=v; p113=v;"
+        b" p114=v; p115=v; p116=v; p117=v; p118=v; p119=v; p120=v; p121=v;"
+        b" p122=v; p123=v; p124=v; p125=v; p126=v; p127=v; boundary=x\r"
+        b"\n\r\n",
+        "TEXT": b"--x\r\n\r\nA\r\n--x--\r\n",
+    },
+    {
+        "1": b"x\r\n",
+        "1.1": b"",
+        "1.HEADER": b"",
+        "1.MIME": b"Content-Type: text/plain; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; ="
+        b"; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; ="
+        b"; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; ="
+        b"; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; p0=v; p1=v"
+        b"; p2=v; p3=v; p4=v; p5=v; p6=v; p7=v; p8=v; p9=v; p10=v; p11=v; p12=v; p13=v; p14=v;"
+        b" p15=v; p16=v; p17=v; p18=v; p19=v; p20=v; p21=v; p22=v; p23=v; p24=v; p25=v; p26=v;"
+        b" p27=v; p28=v; p29=v; p30=v; p31=v; p32=v; p33=v; p34=v; p35=v; p36=v; p37=v; p38=v;"
+        b" p39=v\r\nContent-Disposition: inline; f*0=a; f*9999999999999999999999999999999999"
+        b"999999=b\r\n\r\n",
+        "1.TEXT": b"",
+        "2": b"",
+        "2.MIME": b"",
+        "3.MIME": b"",
+        "BODY": b'("text" "plain" ("" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "'
+        b'" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "'
+        b'" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "'
+        b'" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "'
+        b'" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "'
+        b'" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "'
+        b'" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "'
+        b'" "" "" "" "" "" "" "" "" "" "p0" "v" "p1" "v" "p2" "v" "p3" "v" "p4" "v" "p5" "v" "'
+        b'p6" "v" "p7" "v" "p8" "v" "p9" "v" "p10" "v" "p11" "v" "p12" "v" "p13" "v" "p14" "v"'
+        b' "p15" "v" "p16" "v" "p17" "v" "p18" "v" "p19" "v" "p20" "v" "p21" "v" "p22" "v" "p2'
+        b'3" "v" "p24" "v" "p25" "v" "p26" "v" "p27" "v" "charset" "us-ascii") NIL NIL "7bit" '
+        b"3 1)",
+        "BODYSTRUCTURE": b'("text" "plain" ("" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" ""'
+        b' "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" '
+        b'"" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "'
+        b'" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" ""'
+        b' "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" '
+        b'"" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "'
+        b'" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" ""'
+        b' "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" "" '
+        b'"" "" "" "p0" "v" "p1" "v" "p2" "v" "p3" "v" "p4" "v" "p5" "v" "p6" "v" "p7"'
+        b' "v" "p8" "v" "p9" "v" "p10" "v" "p11" "v" "p12" "v" "p13" "v" "p14" "v" "p1'
+        b'5" "v" "p16" "v" "p17" "v" "p18" "v" "p19" "v" "p20" "v" "p21" "v" "p22" "v"'
+        b' "p23" "v" "p24" "v" "p25" "v" "p26" "v" "p27" "v" "charset" "us-ascii") NIL'
+        b' NIL "7bit" 3 1 NIL ("inline" ("f*0" "a" "f*4294967295" "b")) NIL NIL)',
+        "ENVELOPE": b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+        "HEADER": b"Content-Type: text/plain; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; ="
+        b"; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; ="
+        b"; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; ="
+        b"; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; p0=v; p1=v"
+        b"; p2=v; p3=v; p4=v; p5=v; p6=v; p7=v; p8=v; p9=v; p10=v; p11=v; p12=v; p13=v; p14=v;"
+        b" p15=v; p16=v; p17=v; p18=v; p19=v; p20=v; p21=v; p22=v; p23=v; p24=v; p25=v; p26=v;"
+        b" p27=v; p28=v; p29=v; p30=v; p31=v; p32=v; p33=v; p34=v; p35=v; p36=v; p37=v; p38=v;"
+        b" p39=v\r\nContent-Disposition: inline; f*0=a; f*9999999999999999999999999999999999"
+        b"999999=b\r\n\r\n",
+        "HEADER.FIELDS (SUBJECT FROM TO)": b"\r\n",
+        "HEADER.FIELDS.NOT (SUBJECT)": b"Content-Type: text/plain; =; =; =; =; =; =; =; =; =; =; =; =; =;"
+        b" =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; "
+        b"=; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; ="
+        b"; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =;"
+        b" =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; =; "
+        b"=; =; p0=v; p1=v; p2=v; p3=v; p4=v; p5=v; p6=v; p7=v; p8=v; p9=v"
+        b"; p10=v; p11=v; p12=v; p13=v; p14=v; p15=v; p16=v; p17=v; p18=v;"
+        b" p19=v; p20=v; p21=v; p22=v; p23=v; p24=v; p25=v; p26=v; p27=v; "
+        b"p28=v; p29=v; p30=v; p31=v; p32=v; p33=v; p34=v; p35=v; p36=v; p"
+        b"37=v; p38=v; p39=v\r\nContent-Disposition: inline; f*0=a; f*99"
+        b"99999999999999999999999999999999999999=b\r\n\r\n",
+        "TEXT": b"x\r\n",
+    },
+    {
+        "1": b"body\r\n",
+        "1.1": b"",
+        "1.HEADER": b"",
+        "1.MIME": b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX: v"
+        b"\r\nSubject: s\r\nYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYY: w\r\n\r\n",
+        "1.TEXT": b"",
+        "2": b"",
+        "2.MIME": b"",
+        "3.MIME": b"",
+        "BODY": b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 6 1)',
+        "BODYSTRUCTURE": b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 6 1 NIL NIL NIL NIL)',
+        "ENVELOPE": b'(NIL "s" NIL NIL NIL NIL NIL NIL NIL NIL)',
+        "HEADER": b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX: v"
+        b"\r\nSubject: s\r\nYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYY: w\r\n\r\n",
+        "HEADER.FIELDS (SUBJECT FROM TO)": b"Subject: s\r\n\r\n",
+        "HEADER.FIELDS.NOT (SUBJECT)": b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX: v\r\nYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY"
+        b"YYYYYYYYYYYYYYYYYYYYYYYYYY: w\r\n\r\n",
+        "TEXT": b"body\r\n",
+    },
+    {
+        "1": b"--x\r\n--x\r\n",
+        "1.1": b"--x\r\n--x\r\n",
+        "1.HEADER": b"",
+        "1.MIME": b"\r\n",
+        "1.TEXT": b"",
+        "2": b"",
+        "2.MIME": b"",
+        "3.MIME": b"",
+        "BODY": b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 10 2) "mixed")',
+        "BODYSTRUCTURE": b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 10 2 NIL NIL NIL NIL)'
+        b' "mixed" ("boundary" {2}\r\nx\r) NIL NIL NIL)',
+        "ENVELOPE": b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+        "HEADER": b'Content-Type: multipart/mixed; boundary="x\r"\r\n\r\n',
+        "HEADER.FIELDS (SUBJECT FROM TO)": b"\r\n",
+        "HEADER.FIELDS.NOT (SUBJECT)": b'Content-Type: multipart/mixed; boundary="x\r"\r\n\r\n',
+        "TEXT": b"--x\rA\r\n\r\n--x\r\n--x\r\n",
+    },
+    {
+        "1": b"--foo\r\n\r\nA\r\n--foo--\r\nB",
+        "1.1": b"A",
+        "1.HEADER": b"",
+        "1.MIME": b"Content-Type: multipart/mixed; boundary=foo\r\n\r\n",
+        "1.TEXT": b"",
+        "2": b"",
+        "2.MIME": b"",
+        "3.MIME": b"",
+        "BODY": b'((("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 1 0) "mixed") "mixed")',
+        "BODYSTRUCTURE": b'((("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 1 0 NIL NIL NIL NIL)'
+        b' "mixed" ("boundary" "foo") NIL NIL NIL) "mixed" ("boundary" "foo--") NIL NI'
+        b"L NIL)",
+        "ENVELOPE": b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+        "HEADER": b"Content-Type: multipart/mixed; boundary=foo--\r\n\r\n",
+        "HEADER.FIELDS (SUBJECT FROM TO)": b"\r\n",
+        "HEADER.FIELDS.NOT (SUBJECT)": b"Content-Type: multipart/mixed; boundary=foo--\r\n\r\n",
+        "TEXT": b"--foo--\r\nContent-Type: multipart/mixed; boundary=foo\r\n\r\n--foo\r\n\r\nA\r\n--fo"
+        b"o--\r\nB\r\n--foo----\r\n",
+    },
 ]

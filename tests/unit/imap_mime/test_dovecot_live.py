@@ -15,7 +15,7 @@ import pytest
 
 from mra.imap import mime
 from tests.interop.dovecot import MAIL_USER, dovecot_available, running_as_root
-from tests.unit.imap_mime import capture_dovecot
+from tests.unit.imap_mime import attacks, capture_dovecot
 from tests.unit.imap_mime.corpus import CORPUS, EDGE_CASES, EDGE_SECTIONS
 from tests.unit.imap_mime.golden import EDGE_GOLDEN, SEARCH_GOLDEN
 from tests.unit.imap_mime.mutate import mutate
@@ -79,3 +79,59 @@ def test_damaged_messages(seed: int) -> None:
         if (got := ours(raw, EDGE_SECTIONS)) != want
     ]
     assert mismatches == []
+
+
+# Messages past Dovecot's bounds (issue #17; SECURITY.md, heading 1): what is cut, and where,
+# must be what Dovecot cuts.  The installed Dovecot is Debian's 2.3.19.1 with the fixes of
+# CVE-2024-23185 (header limits) and CVE-2026-27859 (128 parameters) backported.
+_MIB = 1024 * 1024
+_DEEP = [".".join(["1"] * n) for n in (50, 98, 99, 100, 101)]
+OVER_THE_BOUNDS = {
+    "multipart nested 150 deep": attacks.nested_multiparts(150),
+    "message/rfc822 nested 150 deep": attacks.nested_messages(150),
+    "10005 parts": attacks.siblings(10005),
+    "boundary of 200 octets": attacks.long_boundary(200, lines=5),
+    "200 parameters": attacks.parameters(200),
+    "boundary after 128 parameters": b"Content-Type: multipart/mixed"
+    + b"".join(b"; p%d=v" % i for i in range(128))
+    + b"; boundary=x\n\n--x\n\nA\n--x--\n",
+    "broken parameters count": b"Content-Type: text/plain"
+    + b"; =" * 100
+    + b"".join(b"; p%d=v" % i for i in range(40))
+    + b"\n\nbody\n",
+    "RFC 2231 index of 40 digits": attacks.rfc2231_index(40)
+    + b"Content-Disposition: inline; f*0=a; f*99999999999999999999999999=b\n",
+    "header name of 1001 octets": b"X" * 1001 + b": v\nSubject: s\n\nbody\n",
+    "header name of 1000 octets": b"Y" * 1000 + b": v\nSubject: s\n\nbody\n",
+    "name and 1001 blanks": b"Subject" + b" " * 1001 + b": s\nTo: a@b\n\nbody\n",
+    "boundary ending in CR": attacks.cr_boundary(5),
+    "closing line of a prefix boundary": b"Content-Type: multipart/mixed; boundary=foo--\n\n"
+    b"--foo--\nContent-Type: multipart/mixed; boundary=foo\n\n--foo\n\nA\n--foo--\nB\n"
+    b"--foo----\n",
+    "lines that almost match": attacks.near_boundaries(300, depth=20),
+    "dash lines": attacks.dash_lines(300, depth=20) + b"--b19\n\nend\n--b3--\n",
+    "nested comments": attacks.nested_comments(5000),
+}
+
+
+@pytest.mark.parametrize("name", list(OVER_THE_BOUNDS))
+def test_over_the_bounds_like_dovecot(name: str) -> None:
+    raw = OVER_THE_BOUNDS[name]
+    sections = EDGE_SECTIONS + _DEEP + [spec + ".MIME" for spec in _DEEP]
+    (theirs,) = capture_dovecot.capture_messages([raw], sections)
+    got = ours(raw, sections)
+    assert {k: v for k, v in got.items() if v != theirs[k]} == {}
+
+
+def test_header_limit_cuts_values_like_dovecot() -> None:
+    raw = attacks.one_field(10 * _MIB + 100)
+    sections = ["HEADER", "TEXT", "HEADER.FIELDS.NOT (SUBJECT)"]
+    (theirs,) = capture_dovecot.capture_messages([raw], sections)
+    got = ours(raw, sections)
+    kept = b"a" * (10 * _MIB - 1)  # counted from the colon, the blank after it included
+    rest = b" NIL NIL NIL NIL NIL NIL NIL NIL)"
+    # Dovecot reads a line this long in pieces and keeps the blank after the colon, so it
+    # writes the Subject "for humans" as a literal: the same string
+    assert theirs["ENVELOPE"] == b"(NIL {%d}\r\n" % len(kept) + kept + rest
+    assert got["ENVELOPE"] == b'(NIL "' + kept + b'"' + rest
+    assert {k: got[k] for k in sections} == {k: theirs[k] for k in sections}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -90,7 +91,7 @@ def test_nesting_limits_do_not_recurse_forever() -> None:
 def test_total_part_limit_leaves_the_rest_to_the_last_part() -> None:
     parts = b"".join(b"--x\nContent-Type: text/plain\n\n%d\n" % i for i in range(10005))
     root = mime.parse(b"Content-Type: multipart/mixed; boundary=x\n\n" + parts + b"--x--\n")
-    assert len(root.children) == mime.MAX_TOTAL_PARTS - 1
+    assert len(root.children) == mime.Limits().max_total_parts - 1
     assert root.children[-1].body.endswith(b"10004\r\n--x--\r\n")
 
 
@@ -275,6 +276,118 @@ def test_envelope_addresses() -> None:
     ]
     assert addresses[0].is_group_start and addresses[3].is_group_end
     assert addresses[1].addr_spec == "a@b.example"
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast paths (issue #17) give what the straight ports of Dovecot's loops give
+
+
+def _nstring_loop(value: bytes | None) -> bytes:
+    """imap_append_nstring, octet by octet."""
+    if value is None:
+        return b"NIL"
+    value = value.split(b"\0", 1)[0]
+    escapes = 0
+    for c in value:
+        if c in b'"\\':
+            escapes += 1
+            if escapes > 4:
+                return b"{%d}\r\n" % len(value) + value
+        elif c in b"\r\n" or c >= 0x80:
+            return b"{%d}\r\n" % len(value) + value
+    return b'"' + value.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
+def _nstring_nolf_loop(value: bytes | None) -> bytes:
+    """imap_append_nstring_nolf, octet by octet."""
+    if value is None:
+        return b"NIL"
+    out = bytearray()
+    for i, c in enumerate(value):
+        if c not in b"\r\n":
+            out.append(c)
+        elif i + 1 < len(value) and value[i + 1] not in b" \t\r\n\0":
+            out.append(0x20)
+    return _nstring_loop(bytes(out))
+
+
+def _for_humans_loop(src: bytes) -> bytes:
+    """imap_append_string_for_humans, octet by octet."""
+    modify, remove, last_lwsp, ws_prefix = False, 0, True, True
+    for c in src:
+        if c == 0:
+            last_lwsp, modify = False, True
+        elif c in b" \t\r\n":
+            modify = modify or c != 0x20 or last_lwsp
+            remove += last_lwsp
+            last_lwsp = True
+        else:
+            modify = modify or c in b'"\\' or c >= 0x80
+            last_lwsp = False
+        ws_prefix = ws_prefix and last_lwsp
+    if last_lwsp and src and not ws_prefix:
+        modify, remove = True, remove + 1
+    if not modify:
+        return b'"' + src + b'"'
+    if len(src) == remove:
+        return b'""'
+    out = bytearray()
+    last_lwsp = True
+    for c in src:
+        if c in b" \t\r\n":
+            if not last_lwsp:
+                out.append(0x20)
+            last_lwsp = True
+        else:
+            out.append(0x80 if c == 0 else c)
+            last_lwsp = False
+    if last_lwsp and out:
+        del out[-1]
+    return b"{%d}\r\n" % len(out) + bytes(out)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(list(b' \t\r\n\0"\\a\x80\xff')), max_size=12).map(bytes))
+def test_imap_quoting_agrees_with_dovecots_loops(value: bytes) -> None:
+    from mra.imap.mime import _structure
+
+    assert _structure._nstring(value) == _nstring_loop(value)
+    assert _structure._nstring_nolf(value) == _nstring_nolf_loop(value)
+    assert _structure._string_for_humans(value) == _for_humans_loop(value)
+
+
+def test_token_classes_agree_with_dovecots_table() -> None:
+    from mra.imap.mime import _tokens
+
+    for c in range(256):
+        octet = bytes([c])
+        atext = bool(_tokens.ATEXT[c])
+        assert (_tokens._ATOM_RUN.fullmatch(octet) is not None) == atext
+        assert (_tokens._ATOM_OR_DOT_RUN.fullmatch(octet) is not None) == (atext or c == 0x2E)
+        token = bool(_tokens.ATEXT[c] & 3) or c == 0x2E
+        assert (_tokens._TOKEN_RUN.fullmatch(octet) is not None) == token
+
+
+_ADDRESS_PIECES = [
+    *(b"a", b"b.c", b"@", b",", b", ", b" ", b"x@y", b"u.v@w.z", b"(c)", b"\r\n ", b"."),
+    *(b"..", b"<", b">", b'"q"', b":", b";", b"\xc3\xa9", b"[1.2]", b"\t", b"a@b,", b"@b"),
+    *(b'"N M" <a@b>', b"N M <a@b.c>", b'""', b"<x@y>", b'"\\"', b"  "),
+]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(_ADDRESS_PIECES), max_size=12).map(b"".join))
+def test_simple_addresses_read_in_one_step_as_in_many(
+    value: bytes,
+) -> None:
+    from mra.imap.mime import _address
+
+    fast = _address.envelope_addresses(value)
+    never = re.compile(rb"(?!)")
+    with pytest.MonkeyPatch.context() as patch:
+        for pattern in ("_SIMPLE_IN_LIST", "_SIMPLE_IN_GROUP", "_NAMED_IN_LIST", "_NAMED_IN_GROUP"):
+            patch.setattr(_address, pattern, never)
+        assert _address.envelope_addresses(value) == fast
 
 
 # ---------------------------------------------------------------------------------------------

@@ -197,7 +197,7 @@ SEEDED = st.integers(0, 2**32 - 1).map(random.Random)
 
 
 def _codec(charset: str | None) -> str:
-    """The codec that writes text the way mime._decode_charset will read it."""
+    """The codec that writes text the way mra.imap.mime (_text._decode_charset) reads it."""
     if charset is None:
         return "utf-8"
     try:
