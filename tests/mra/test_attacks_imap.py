@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.mra.conftest import PASSWORD, MraServer
+from tests.unit.imap_mime import attacks
 
 MIB = 1024 * 1024
 
@@ -156,5 +157,43 @@ def test_attack_list_patterns_over_thousands_of_folders_do_not_stall(
         typ, data = m.list('""', pattern)
         assert typ == "OK"
         assert len([d for d in data if d is not None]) == count, pattern
+    m.logout()
+    assert max(stalls(s), default=0) < STALL_BOUND, stalls(s)
+
+
+def test_attack_crafted_messages_do_not_stall(
+    server_factory: type[MraServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FETCH ENVELOPE of a message with a 40 MB header stalled every session for 12.6 s;
+    BODYSTRUCTURE and deep BODY sections of nested MIME for 0.4-3 s each. FETCH that reads
+    messages renders them in the thread pool, and the MIME work is linear and bounded
+    (mra/imap/mime): the answers come, and no stall of a second is logged. Sizes are 10 MB
+    here (the parse is linear: 40 MB only takes four times as long)."""
+    s = server_factory(WATCHED, listeners=("imap",))
+    box = s.store().mailbox("INBOX")
+    cur = Path(box.path, "cur")
+    crafted = [
+        attacks.one_field(10_000_000),
+        attacks.tiny_fields(3_000_000),
+        attacks.short_addresses(2_500_000),
+        attacks.named_addresses(300_000),
+        attacks.nested_multiparts(1_000),
+        attacks.nested_messages(1_000),
+        attacks.siblings(20_000),
+        attacks.parameters(500_000),
+    ]
+    for i, message in enumerate(crafted):  # as an MTA would leave them: no size limit applies
+        (cur / f"1700000000.M{i}P1.host:2,S").write_bytes(message)
+    s.start()
+    monkeypatch.setattr(imaplib, "_MAXLINE", 1 << 30)  # ENVELOPE lines of many MB
+    m = imaplib.IMAP4("127.0.0.1", s.ports["imap"], timeout=120)
+    m.login("alice@example.test", PASSWORD)
+    assert m.select("INBOX")[1] == [str(len(crafted)).encode()]
+    for items in ("(ENVELOPE)", "(BODYSTRUCTURE)", "(BODY.PEEK[1.1.1.1.1.MIME])", "(BODY)"):
+        typ, data = m.fetch("1:*", items)
+        assert typ == "OK", (items, data)
+        assert len([d for d in data if d is not None and d != b")"]) == len(crafted), items
+    typ, data = m.search(None, "TO", "nobody-at-all")
+    assert typ == "OK"
     m.logout()
     assert max(stalls(s), default=0) < STALL_BOUND, stalls(s)
