@@ -15,6 +15,8 @@
     location = "/var/vmail/%d/%n"  # %u user as in the passwd-file, %n local part, %d domain,
                                    # %h or a leading ~ home, %% a percent sign
     max_message_size = 52428800    # bytes
+    [mailboxes]                    # absent: Drafts, Sent, Trash, Junk, Archive (specialuse.py)
+    Sent = { special_use = '\\Sent', auto = "subscribe" }   # auto: "no", "create", "subscribe"
     [maps]
     aliases = "/etc/aliases"
     virtusertable = "/etc/mail/virtusertable"
@@ -62,7 +64,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
+from mailstore.errors import InvalidName
 from mailstore.location import LOCATION_VARIABLES, check_location, strip_location_prefix
+from mailstore.names import validate_name
+from mailstore.specialuse import AUTO_VALUES, DEFAULT_MAILBOXES, MailboxSetting, parse_special_use
 
 __all__ = [
     "LOCATION_VARIABLES",
@@ -73,6 +78,8 @@ __all__ = [
     "Endpoint",
     "ListenConfig",
     "MailConfig",
+    "MailboxSetting",
+    "MailboxesConfig",
     "MapsConfig",
     "MdaConfig",
     "ServerConfig",
@@ -189,6 +196,16 @@ class MailConfig:
 
 
 @dataclass(frozen=True)
+class MailboxesConfig:
+    """`[mailboxes]`: each folder's special use and whether every user gets it, as Dovecot's
+    `mailbox NAME { special_use = ...  auto = ... }` (mailstore/specialuse.py). The section's
+    keys are folder names, so it is read by `_build_mailboxes`, not field by field. A file
+    without the section gets `DEFAULT_MAILBOXES`; an empty `[mailboxes]` means none."""
+
+    folders: tuple[MailboxSetting, ...] = DEFAULT_MAILBOXES
+
+
+@dataclass(frozen=True)
 class MapsConfig:
     """Sendmail-style maps; a missing map file is an empty map (the reader's business)."""
 
@@ -224,6 +241,7 @@ class Config:
     tls: TlsConfig = field(default_factory=TlsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     mail: MailConfig = field(default_factory=MailConfig)
+    mailboxes: MailboxesConfig = field(default_factory=MailboxesConfig)
     maps: MapsConfig = field(default_factory=MapsConfig)
     mda: MdaConfig = field(default_factory=MdaConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -235,12 +253,15 @@ _SECTIONS: Final[Mapping[str, type[Any]]] = {
     "tls": TlsConfig,
     "auth": AuthConfig,
     "mail": MailConfig,
+    "mailboxes": MailboxesConfig,
     "maps": MapsConfig,
     "mda": MdaConfig,
     "server": ServerConfig,
 }
 _KEYS: Final[Mapping[str, tuple[str, ...]]] = {
-    name: tuple(f.name for f in dataclasses.fields(cls)) for name, cls in _SECTIONS.items()
+    name: tuple(f.name for f in dataclasses.fields(cls))
+    for name, cls in _SECTIONS.items()
+    if cls is not MailboxesConfig  # its keys are folder names
 }
 
 
@@ -302,10 +323,63 @@ def check_config(path: str) -> list[ConfigProblem]:
 #
 # tomllib reports no positions for keys, so a small scanner finds the `[section]` header and the
 # `key =` line inside it. It only has to be good enough to point at a line: anything it cannot
-# place (quoted keys, odd layouts) falls back to the section's line or to no line at all.
+# place (odd layouts) falls back to the section's line or to no line at all. Keys may be quoted
+# (`[mailboxes."Sent Messages"]`, `"Lists.python" = { ... }`): folder names are keys there.
 
-_HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\s-]+?)\s*\]\]?\s*(?:#.*)?$")
-_KEY_LINE = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*(?:\.\s*([A-Za-z0-9_-]+)\s*)?=")
+_KEY_PART = re.compile(r"""\s*(?:([A-Za-z0-9_-]+)|"((?:[^"\\\n]|\\.)*)"|'([^'\n]*)')\s*""")
+_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
+_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "e": "\x1b"}
+_HEADER_END = re.compile(r"\]\]?\s*(?:#.*)?$")
+
+
+def _unescape(text: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        code = m.group(1)
+        if code[0] in "uU":
+            return chr(int(code[1:], 16))
+        return _ESCAPES.get(code, code)
+
+    return _ESCAPE.sub(one, text)
+
+
+def _key_parts(line: str, pos: int) -> tuple[list[str], int] | None:
+    """The dotted key starting at `pos` (bare or quoted parts) and where it ends."""
+    parts: list[str] = []
+    while True:
+        m = _KEY_PART.match(line, pos)
+        if m is None:
+            return None
+        bare, basic, literal = m.groups()
+        if bare is not None:
+            parts.append(bare)
+        elif literal is not None:
+            parts.append(literal)
+        else:
+            parts.append(_unescape(basic))
+        pos = m.end()
+        if line.startswith(".", pos):
+            pos += 1
+            continue
+        return parts, pos
+
+
+def _header(line: str) -> list[str] | None:
+    """The parts of a `[table]` or `[[array]]` header line."""
+    text = line.lstrip()
+    if not text.startswith("["):
+        return None
+    found = _key_parts(text, 2 if text.startswith("[[") else 1)
+    if found is None or not _HEADER_END.match(text, found[1]):
+        return None
+    return found[0]
+
+
+def _key_line(line: str) -> list[str] | None:
+    """The parts of the key of a `key = value` line."""
+    found = _key_parts(line, 0)
+    if found is None or not line.startswith("=", found[1]):
+        return None
+    return found[0]
 
 
 class _Lines:
@@ -322,22 +396,25 @@ class _Lines:
                 continue
             if quotes % 2 == 1:
                 in_multiline = True
-            if header := _HEADER.match(line):
-                parts = [part.strip() for part in header.group(1).split(".")]
+            if (parts := _header(line)) is not None:
                 current = ".".join(parts)
                 self.sections.setdefault(parts[0], number)
                 if len(parts) > 1:
                     self.keys.setdefault((parts[0], parts[1]), number)
-            elif key := _KEY_LINE.match(line):
-                if current == "" and key.group(2):
+            elif (parts := _key_line(line)) is not None:
+                if current == "" and len(parts) > 1:
                     # Top-level dotted key: `mail.location = ...`.
-                    self.sections.setdefault(key.group(1), number)
-                    self.keys.setdefault((key.group(1), key.group(2)), number)
+                    self.sections.setdefault(parts[0], number)
+                    self.keys.setdefault((parts[0], parts[1]), number)
                 else:
-                    self.keys.setdefault((current, key.group(1)), number)
+                    self.keys.setdefault((current, parts[0]), number)
                     if current == "":
                         # `mail = { ... }` opens the section on this line.
-                        self.sections.setdefault(key.group(1), number)
+                        self.sections.setdefault(parts[0], number)
+                if len(parts) > 1:
+                    # `Sent.auto = ...` in [mailboxes]: the key of table `mailboxes.Sent`.
+                    table = ".".join(([current] if current else []) + parts[:-1])
+                    self.keys.setdefault((table, parts[-1]), number)
 
     def section(self, name: str) -> int | None:
         return self.sections.get(name)
@@ -444,6 +521,9 @@ def _build(
                 ConfigProblem(lines.key("", name), f"[{name}] must be a table, not {_show(table)}")
             )
             continue
+        if name == "mailboxes":
+            sections[name] = _build_mailboxes(table, lines, problems)
+            continue
         sections[name] = _build_section(name, table, lines, base_dir, problems, failed)
     config = Config(**sections)
     return _cross_check(config, lines, problems, failed), problems
@@ -478,6 +558,75 @@ def _build_section(
         else:
             values[key] = converted
     return cls(**values)
+
+
+_MAILBOX_KEYS: Final = ("special_use", "auto")
+
+
+def _build_mailboxes(
+    table: dict[str, Any], lines: _Lines, problems: list[ConfigProblem]
+) -> MailboxesConfig:
+    """`[mailboxes]`: `NAME = { special_use = '\\Sent', auto = "subscribe" }` or a
+    `[mailboxes.NAME]` table; each problem on the line of the folder or of its key."""
+    folders: list[MailboxSetting] = []
+    seen: set[str] = set()
+    for name, entry in table.items():
+        line = lines.key("mailboxes", name)
+        where = f"[mailboxes] {name!r}"
+        if not isinstance(entry, dict):
+            problems.append(
+                ConfigProblem(
+                    line,
+                    f"{where} must be a table like {{ special_use = '\\Sent', "
+                    f'auto = "subscribe" }}, not {_show(entry)}',
+                )
+            )
+            continue
+        try:
+            canonical = validate_name(name, create=True)
+        except InvalidName as exc:
+            problems.append(ConfigProblem(line, f"{where}: {exc.message}"))
+            continue
+        if canonical in seen:  # "inbox" and "INBOX"
+            problems.append(ConfigProblem(line, f"{where} names a folder already listed"))
+            continue
+        seen.add(canonical)
+        uses: tuple[str, ...] = ()
+        auto = "no"
+        for key, value in entry.items():
+            key_line = lines.keys.get((f"mailboxes.{name}", key), line)
+            if key == "special_use":
+                if not isinstance(value, str):
+                    problems.append(
+                        ConfigProblem(
+                            key_line,
+                            f"{where} special_use must be a string like "
+                            f"'\\Sent \\Archive', not {_show(value)}",
+                        )
+                    )
+                    continue
+                try:
+                    uses = parse_special_use(value)
+                except ValueError as exc:
+                    problems.append(ConfigProblem(key_line, f"{where}: {exc}"))
+            elif key == "auto":
+                if value not in AUTO_VALUES:
+                    choices = ", ".join(repr(v) for v in AUTO_VALUES[:-1])
+                    choices += f" or {AUTO_VALUES[-1]!r}"
+                    problems.append(
+                        ConfigProblem(
+                            key_line, f"{where} auto must be {choices}, not {_show(value)}"
+                        )
+                    )
+                    continue
+                auto = value
+            else:
+                message = f"unknown key {key!r} in {where}"
+                if (close := _suggest(key, _MAILBOX_KEYS)) is not None:
+                    message += f"; did you mean {close!r}?"
+                problems.append(ConfigProblem(key_line, message))
+        folders.append(MailboxSetting(canonical, uses, auto))
+    return MailboxesConfig(tuple(folders))
 
 
 def _convert(
