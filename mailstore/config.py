@@ -64,6 +64,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
+from mailstore.configlines import Lines
 from mailstore.errors import InvalidName
 from mailstore.location import LOCATION_VARIABLES, check_location, strip_location_prefix
 from mailstore.names import validate_name
@@ -319,110 +320,6 @@ def check_config(path: str) -> list[ConfigProblem]:
     return _load(path)[1]
 
 
-# --- finding line numbers -------------------------------------------------------------------
-#
-# tomllib reports no positions for keys, so a small scanner finds the `[section]` header and the
-# `key =` line inside it. It only has to be good enough to point at a line: anything it cannot
-# place (odd layouts) falls back to the section's line or to no line at all. Keys may be quoted
-# (`[mailboxes."Sent Messages"]`, `"Lists.python" = { ... }`): folder names are keys there.
-
-_KEY_PART = re.compile(r"""\s*(?:([A-Za-z0-9_-]+)|"((?:[^"\\\n]|\\.)*)"|'([^'\n]*)')\s*""")
-_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
-_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "e": "\x1b"}
-_HEADER_END = re.compile(r"\]\]?\s*(?:#.*)?$")
-
-
-def _unescape(text: str) -> str:
-    def one(m: re.Match[str]) -> str:
-        code = m.group(1)
-        if code[0] in "uU":
-            return chr(int(code[1:], 16))
-        return _ESCAPES.get(code, code)
-
-    return _ESCAPE.sub(one, text)
-
-
-def _key_parts(line: str, pos: int) -> tuple[list[str], int] | None:
-    """The dotted key starting at `pos` (bare or quoted parts) and where it ends."""
-    parts: list[str] = []
-    while True:
-        m = _KEY_PART.match(line, pos)
-        if m is None:
-            return None
-        bare, basic, literal = m.groups()
-        if bare is not None:
-            parts.append(bare)
-        elif literal is not None:
-            parts.append(literal)
-        else:
-            parts.append(_unescape(basic))
-        pos = m.end()
-        if line.startswith(".", pos):
-            pos += 1
-            continue
-        return parts, pos
-
-
-def _header(line: str) -> list[str] | None:
-    """The parts of a `[table]` or `[[array]]` header line."""
-    text = line.lstrip()
-    if not text.startswith("["):
-        return None
-    found = _key_parts(text, 2 if text.startswith("[[") else 1)
-    if found is None or not _HEADER_END.match(text, found[1]):
-        return None
-    return found[0]
-
-
-def _key_line(line: str) -> list[str] | None:
-    """The parts of the key of a `key = value` line."""
-    found = _key_parts(line, 0)
-    if found is None or not line.startswith("=", found[1]):
-        return None
-    return found[0]
-
-
-class _Lines:
-    def __init__(self, text: str) -> None:
-        self.sections: dict[str, int] = {}
-        self.keys: dict[tuple[str, str], int] = {}
-        current = ""
-        in_multiline = False
-        for number, line in enumerate(text.splitlines(), start=1):
-            # A key-like line inside a multi-line string is not a key.
-            quotes = line.count('"""') + line.count("'''")
-            if in_multiline:
-                in_multiline = quotes % 2 == 0
-                continue
-            if quotes % 2 == 1:
-                in_multiline = True
-            if (parts := _header(line)) is not None:
-                current = ".".join(parts)
-                self.sections.setdefault(parts[0], number)
-                if len(parts) > 1:
-                    self.keys.setdefault((parts[0], parts[1]), number)
-            elif (parts := _key_line(line)) is not None:
-                if current == "" and len(parts) > 1:
-                    # Top-level dotted key: `mail.location = ...`.
-                    self.sections.setdefault(parts[0], number)
-                    self.keys.setdefault((parts[0], parts[1]), number)
-                else:
-                    self.keys.setdefault((current, parts[0]), number)
-                    if current == "":
-                        # `mail = { ... }` opens the section on this line.
-                        self.sections.setdefault(parts[0], number)
-                if len(parts) > 1:
-                    # `Sent.auto = ...` in [mailboxes]: the key of table `mailboxes.Sent`.
-                    table = ".".join(([current] if current else []) + parts[:-1])
-                    self.keys.setdefault((table, parts[-1]), number)
-
-    def section(self, name: str) -> int | None:
-        return self.sections.get(name)
-
-    def key(self, section: str, key: str) -> int | None:
-        return self.keys.get((section, key), self.sections.get(section))
-
-
 # --- validation -----------------------------------------------------------------------------
 
 _TOML_POSITION = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
@@ -448,7 +345,7 @@ def _parse(raw: bytes, path: str) -> tuple[Config | None, list[ConfigProblem]]:
     except tomllib.TOMLDecodeError as e:
         return None, [_syntax_problem(e, text)]
     base_dir = os.path.dirname(os.path.abspath(path))
-    config, problems = _build(data, _Lines(text), base_dir)
+    config, problems = _build(data, Lines(text), base_dir)
     problems.sort(key=lambda p: (p.line is not None, p.line or 0))
     if problems:
         return None, problems
@@ -497,9 +394,7 @@ def _home_of(key: str) -> str | None:
     return homes[0] if len(homes) == 1 else None
 
 
-def _build(
-    data: dict[str, Any], lines: _Lines, base_dir: str
-) -> tuple[Config, list[ConfigProblem]]:
+def _build(data: dict[str, Any], lines: Lines, base_dir: str) -> tuple[Config, list[ConfigProblem]]:
     problems: list[ConfigProblem] = []
     failed: set[tuple[str, str]] = set()  # settings already reported, not to be blamed twice
     sections: dict[str, Any] = {}
@@ -532,7 +427,7 @@ def _build(
 def _build_section(
     name: str,
     table: dict[str, Any],
-    lines: _Lines,
+    lines: Lines,
     base_dir: str,
     problems: list[ConfigProblem],
     failed: set[tuple[str, str]],
@@ -564,7 +459,7 @@ _MAILBOX_KEYS: Final = ("special_use", "auto")
 
 
 def _build_mailboxes(
-    table: dict[str, Any], lines: _Lines, problems: list[ConfigProblem]
+    table: dict[str, Any], lines: Lines, problems: list[ConfigProblem]
 ) -> MailboxesConfig:
     """`[mailboxes]`: `NAME = { special_use = '\\Sent', auto = "subscribe" }` or a
     `[mailboxes.NAME]` table; each problem on the line of the folder or of its key."""
@@ -678,7 +573,7 @@ _TLS_LISTENERS: Final = frozenset({"imaps", "pop3s"})
 
 def _cross_check(
     config: Config,
-    lines: _Lines,
+    lines: Lines,
     problems: list[ConfigProblem],
     failed: set[tuple[str, str]],
 ) -> Config:
