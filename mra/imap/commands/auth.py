@@ -133,8 +133,10 @@ def _logged_in(s: ImapSession, tag: str, login: str, result: object, mech: str) 
     s.logged_in(user, lease)
     log.info("login", proto="imap", user=user.name, ip=conn.peer_ip, mech=mech)
     # The auto folders and the quota limit (which the capabilities name), in the thread pool.
-    return [Call(lambda: mailboxes.prepare(s), lambda _: _welcome(s, tag))]
+    return [Call(lambda: mailboxes.prepare(s), lambda result: _welcome(s, tag, result))]
 
 
-def _welcome(s: ImapSession, tag: str) -> list[Output]:
+def _welcome(s: ImapSession, tag: str, prepared: object) -> list[Output]:
+    if isinstance(prepared, BaseException):  # the login stands: the folders can wait
+        log.error("imap-login-prepare-failed", error=repr(prepared))
     return [Send(r.say(tag, r.LOGGED_IN, r.Code.capability(s.capabilities())))]

@@ -51,7 +51,7 @@ from mra.imap import response as r
 from mra.imap.arguments import ArgumentError, as_atom, as_list_mailbox
 from mra.imap.commands import status as status_
 from mra.imap.commands.spec import Request
-from mra.imap.patterns import Pattern, PatternSet
+from mra.imap.patterns import PatternSet
 from mra.imap.values import Atom, ParenList, Value
 from mra.session import Output
 
@@ -82,6 +82,8 @@ class ListQuery:
     return_children: bool = False
     return_special_use: bool = False
     status_items: list[str] = field(default_factory=list)
+    root: bool = False
+    """RFC 3501 6.3.8: a plain LIST with the empty pattern asks for the separator and root."""
 
 
 def parse(req: Request) -> ListQuery:
@@ -91,8 +93,10 @@ def parse(req: Request) -> ListQuery:
     if verb != "LIST":  # LSUB and XLIST take a reference and a pattern, nothing more
         if len(args) != 2:
             raise ArgumentError(f"{verb} needs a reference and a pattern")
-        reference = as_list_mailbox(args[0])
-        query = ListQuery(verb, [reference + as_list_mailbox(args[1])])
+        reference, pattern = as_list_mailbox(args[0]), as_list_mailbox(args[1])
+        if not pattern:  # XLIST: the root request, as LIST's; LSUB: nothing (as Dovecot)
+            return ListQuery(verb, [], root=verb == "XLIST")
+        query = ListQuery(verb, [reference + pattern])
         query.return_children = query.return_special_use = verb == "XLIST"
         return query
     query = ListQuery(verb, [])
@@ -111,7 +115,9 @@ def parse(req: Request) -> ListQuery:
         # An empty list matches nothing either (Dovecot: OK, no lines).
         query.patterns = [reference + p for p in map(as_list_mailbox, patterns.items) if p]
     else:
-        query.patterns = [reference + as_list_mailbox(patterns)]
+        pattern = as_list_mailbox(patterns)
+        query.patterns = [reference + pattern]
+        query.root = not pattern
     rest = args[2:]
     if rest:
         if len(rest) != 2 or not _is_atom(rest[0], "RETURN") or not isinstance(rest[1], ParenList):
@@ -120,6 +126,8 @@ def parse(req: Request) -> ListQuery:
         _returns(query, rest[1].items)
     if not query.extended:
         query.return_children = query.return_special_use = True  # Dovecot's plain LIST
+    else:
+        query.root = False  # RFC 5258 3: an extended LIST's "" matches nothing
     return query
 
 
@@ -166,12 +174,10 @@ def _returns(query: ListQuery, items: tuple[Value, ...]) -> None:
 
 def list_(s: ImapSession, req: Request) -> list[Output]:
     query = parse(req)
-    if query.verb != "LSUB" and not query.extended and query.patterns == [""]:
-        # RFC 3501 6.3.8: the empty pattern asks for the separator and the root. Not for an
-        # extended LIST (RFC 5258 3): "" matches nothing there.
+    if query.root:
         return s.ok(req, untagged=r.list_response(["\\Noselect"], SEPARATOR, "", req.name))
     if query.verb == "LSUB":
-        return s.ok(req, untagged=_lsub(s, query.patterns[0]))
+        return s.ok(req, untagged=_lsub(s, query.patterns))
     return s.ok(req, untagged=b"".join(_list(s, query)))
 
 
@@ -293,14 +299,14 @@ def _status(s: ImapSession, name: str, items: list[str]) -> bytes | None:
         return b""
 
 
-def _lsub(s: ImapSession, pattern: str) -> bytes:
+def _lsub(s: ImapSession, patterns: list[str]) -> bytes:
     """LSUB's lines, as Dovecot gives them: a subscribed name with no attributes but its
     special uses (it need not exist), and the parent of a subscribed name that `%` stops at,
     which is not subscribed itself, with `\\Noselect` (RFC 3501 6.3.9: LSUB "" "%" with
     foo/bar subscribed answers foo)."""
-    if not pattern:
+    if not patterns:
         return b""
-    match = Pattern(pattern).match
+    match = PatternSet(patterns).match
     subscribed = _subscribed(s)
     found: dict[str, list[str]] = {name: [] for name in subscribed if match(name)}
     for name in subscribed:

@@ -164,6 +164,7 @@ def test_rfc5258_example_7_several_patterns(tmp_path: Path) -> None:
     c.expect('BBD LIST "" ()\r\n', "BBD OK LIST completed")
     c.expect('BBE LIST () "" ""\r\n', "BBE OK LIST completed")
     c.expect('BBF LIST "" ""\r\n', '* LIST (\\Noselect) "." ""', "BBF OK LIST completed")
+    c.expect('BBG LIST "Sent." ""\r\n', '* LIST (\\Noselect) "." ""', "BBG OK LIST completed")
 
 
 def test_rfc5258_example_8_childinfo(tmp_path: Path) -> None:
