@@ -407,8 +407,9 @@ def test_imapclient_finds_the_special_folders_and_the_quota(
         assert listed["Gesendet"] == (b"\\HasNoChildren", b"\\Sent")
         xlist = {name: flags for flags, _, name in client.xlist_folders()}
         assert b"\\Inbox" in xlist["INBOX"] and b"\\Spam" in xlist["Unerwünscht"]
-        status = client.folder_status("INBOX", [b"MESSAGES", b"SIZE", b"UNSEEN"])
-        assert status == {b"MESSAGES": 2, b"SIZE": sum(map(len, MESSAGES)), b"UNSEEN": 2}
+        status = client.folder_status("INBOX", [b"MESSAGES", b"SIZE", b"UNSEEN", b"APPENDLIMIT"])
+        size = sum(map(len, MESSAGES))
+        assert status == {b"MESSAGES": 2, b"SIZE": size, b"UNSEEN": 2, b"APPENDLIMIT": 52428800}
         roots, quotas = client.get_quota_root("INBOX")
         assert roots.quota_roots == ["User quota"]
         (quota,) = quotas
