@@ -430,6 +430,8 @@ class MraServer(Server):
             f'[auth]\npasswd_file = "{passwd}"\n'
             f'[mail]\nlocation = "{self.mail}/%d/%n"\n'
             f'[maps]\naccess = "{base}/access"\nlocal_domains = "{base}/local-host-names"\n'
+            # No auto folders, as Dovecot's default configuration: the same work per session.
+            "[mailboxes]\n"
             f"[server]\nworkers = 1\n{user}"
         )
 

@@ -16,6 +16,8 @@
     location = "/var/vmail/%d/%n"  # %u user as in the passwd-file, %n local part, %d domain,
                                    # %h or a leading ~ home, %% a percent sign
     max_message_size = 52428800    # bytes
+    [mailboxes]                    # absent: Drafts, Sent, Trash, Junk, Archive (specialuse.py)
+    Sent = { special_use = '\\Sent', auto = "subscribe" }   # auto: "no", "create", "subscribe"
     [maps]
     aliases = "/etc/aliases"
     virtusertable = "/etc/mail/virtusertable"
@@ -75,7 +77,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
+from mailstore.configlines import Lines
+from mailstore.errors import InvalidName
 from mailstore.location import LOCATION_VARIABLES, check_location, strip_location_prefix
+from mailstore.names import validate_name
+from mailstore.specialuse import AUTO_VALUES, DEFAULT_MAILBOXES, MailboxSetting, parse_special_use
 
 __all__ = [
     "LOCATION_VARIABLES",
@@ -87,6 +93,8 @@ __all__ = [
     "LimitsConfig",
     "ListenConfig",
     "MailConfig",
+    "MailboxSetting",
+    "MailboxesConfig",
     "MapsConfig",
     "MdaConfig",
     "ServerConfig",
@@ -206,6 +214,16 @@ class MailConfig:
 
 
 @dataclass(frozen=True)
+class MailboxesConfig:
+    """`[mailboxes]`: each folder's special use and whether every user gets it, as Dovecot's
+    `mailbox NAME { special_use = ...  auto = ... }` (mailstore/specialuse.py). The section's
+    keys are folder names, so it is read by `_build_mailboxes`, not field by field. A file
+    without the section gets `DEFAULT_MAILBOXES`; an empty `[mailboxes]` means none."""
+
+    folders: tuple[MailboxSetting, ...] = DEFAULT_MAILBOXES
+
+
+@dataclass(frozen=True)
 class MapsConfig:
     """Sendmail-style maps; a missing map file is an empty map (the reader's business)."""
 
@@ -267,6 +285,7 @@ class Config:
     tls: TlsConfig = field(default_factory=TlsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     mail: MailConfig = field(default_factory=MailConfig)
+    mailboxes: MailboxesConfig = field(default_factory=MailboxesConfig)
     maps: MapsConfig = field(default_factory=MapsConfig)
     mda: MdaConfig = field(default_factory=MdaConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -279,13 +298,16 @@ _SECTIONS: Final[Mapping[str, type[Any]]] = {
     "tls": TlsConfig,
     "auth": AuthConfig,
     "mail": MailConfig,
+    "mailboxes": MailboxesConfig,
     "maps": MapsConfig,
     "mda": MdaConfig,
     "server": ServerConfig,
     "limits": LimitsConfig,
 }
 _KEYS: Final[Mapping[str, tuple[str, ...]]] = {
-    name: tuple(f.name for f in dataclasses.fields(cls)) for name, cls in _SECTIONS.items()
+    name: tuple(f.name for f in dataclasses.fields(cls))
+    for name, cls in _SECTIONS.items()
+    if cls is not MailboxesConfig  # its keys are folder names
 }
 
 
@@ -343,54 +365,6 @@ def check_config(path: str) -> list[ConfigProblem]:
     return _load(path)[1]
 
 
-# --- finding line numbers -------------------------------------------------------------------
-#
-# tomllib reports no positions for keys, so a small scanner finds the `[section]` header and the
-# `key =` line inside it. It only has to be good enough to point at a line: anything it cannot
-# place (quoted keys, odd layouts) falls back to the section's line or to no line at all.
-
-_HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\s-]+?)\s*\]\]?\s*(?:#.*)?$")
-_KEY_LINE = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*(?:\.\s*([A-Za-z0-9_-]+)\s*)?=")
-
-
-class _Lines:
-    def __init__(self, text: str) -> None:
-        self.sections: dict[str, int] = {}
-        self.keys: dict[tuple[str, str], int] = {}
-        current = ""
-        in_multiline = False
-        for number, line in enumerate(text.splitlines(), start=1):
-            # A key-like line inside a multi-line string is not a key.
-            quotes = line.count('"""') + line.count("'''")
-            if in_multiline:
-                in_multiline = quotes % 2 == 0
-                continue
-            if quotes % 2 == 1:
-                in_multiline = True
-            if header := _HEADER.match(line):
-                parts = [part.strip() for part in header.group(1).split(".")]
-                current = ".".join(parts)
-                self.sections.setdefault(parts[0], number)
-                if len(parts) > 1:
-                    self.keys.setdefault((parts[0], parts[1]), number)
-            elif key := _KEY_LINE.match(line):
-                if current == "" and key.group(2):
-                    # Top-level dotted key: `mail.location = ...`.
-                    self.sections.setdefault(key.group(1), number)
-                    self.keys.setdefault((key.group(1), key.group(2)), number)
-                else:
-                    self.keys.setdefault((current, key.group(1)), number)
-                    if current == "":
-                        # `mail = { ... }` opens the section on this line.
-                        self.sections.setdefault(key.group(1), number)
-
-    def section(self, name: str) -> int | None:
-        return self.sections.get(name)
-
-    def key(self, section: str, key: str) -> int | None:
-        return self.keys.get((section, key), self.sections.get(section))
-
-
 # --- validation -----------------------------------------------------------------------------
 
 _TOML_POSITION = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
@@ -416,7 +390,7 @@ def _parse(raw: bytes, path: str) -> tuple[Config | None, list[ConfigProblem]]:
     except tomllib.TOMLDecodeError as e:
         return None, [_syntax_problem(e, text)]
     base_dir = os.path.dirname(os.path.abspath(path))
-    config, problems = _build(data, _Lines(text), base_dir)
+    config, problems = _build(data, Lines(text), base_dir)
     problems.sort(key=lambda p: (p.line is not None, p.line or 0))
     if problems:
         return None, problems
@@ -465,9 +439,7 @@ def _home_of(key: str) -> str | None:
     return homes[0] if len(homes) == 1 else None
 
 
-def _build(
-    data: dict[str, Any], lines: _Lines, base_dir: str
-) -> tuple[Config, list[ConfigProblem]]:
+def _build(data: dict[str, Any], lines: Lines, base_dir: str) -> tuple[Config, list[ConfigProblem]]:
     problems: list[ConfigProblem] = []
     failed: set[tuple[str, str]] = set()  # settings already reported, not to be blamed twice
     sections: dict[str, Any] = {}
@@ -489,6 +461,9 @@ def _build(
                 ConfigProblem(lines.key("", name), f"[{name}] must be a table, not {_show(table)}")
             )
             continue
+        if name == "mailboxes":
+            sections[name] = _build_mailboxes(table, lines, problems)
+            continue
         sections[name] = _build_section(name, table, lines, base_dir, problems, failed)
     config = Config(**sections)
     return _cross_check(config, lines, problems, failed), problems
@@ -497,7 +472,7 @@ def _build(
 def _build_section(
     name: str,
     table: dict[str, Any],
-    lines: _Lines,
+    lines: Lines,
     base_dir: str,
     problems: list[ConfigProblem],
     failed: set[tuple[str, str]],
@@ -523,6 +498,75 @@ def _build_section(
         else:
             values[key] = converted
     return cls(**values)
+
+
+_MAILBOX_KEYS: Final = ("special_use", "auto")
+
+
+def _build_mailboxes(
+    table: dict[str, Any], lines: Lines, problems: list[ConfigProblem]
+) -> MailboxesConfig:
+    """`[mailboxes]`: `NAME = { special_use = '\\Sent', auto = "subscribe" }` or a
+    `[mailboxes.NAME]` table; each problem on the line of the folder or of its key."""
+    folders: list[MailboxSetting] = []
+    seen: set[str] = set()
+    for name, entry in table.items():
+        line = lines.key("mailboxes", name)
+        where = f"[mailboxes] {name!r}"
+        if not isinstance(entry, dict):
+            problems.append(
+                ConfigProblem(
+                    line,
+                    f"{where} must be a table like {{ special_use = '\\Sent', "
+                    f'auto = "subscribe" }}, not {_show(entry)}',
+                )
+            )
+            continue
+        try:
+            canonical = validate_name(name, create=True)
+        except InvalidName as exc:
+            problems.append(ConfigProblem(line, f"{where}: {exc.message}"))
+            continue
+        if canonical in seen:  # "inbox" and "INBOX"
+            problems.append(ConfigProblem(line, f"{where} names a folder already listed"))
+            continue
+        seen.add(canonical)
+        uses: tuple[str, ...] = ()
+        auto = "no"
+        for key, value in entry.items():
+            key_line = lines.keys.get((f"mailboxes.{name}", key), line)
+            if key == "special_use":
+                if not isinstance(value, str):
+                    problems.append(
+                        ConfigProblem(
+                            key_line,
+                            f"{where} special_use must be a string like "
+                            f"'\\Sent \\Archive', not {_show(value)}",
+                        )
+                    )
+                    continue
+                try:
+                    uses = parse_special_use(value)
+                except ValueError as exc:
+                    problems.append(ConfigProblem(key_line, f"{where}: {exc}"))
+            elif key == "auto":
+                if value not in AUTO_VALUES:
+                    choices = ", ".join(repr(v) for v in AUTO_VALUES[:-1])
+                    choices += f" or {AUTO_VALUES[-1]!r}"
+                    problems.append(
+                        ConfigProblem(
+                            key_line, f"{where} auto must be {choices}, not {_show(value)}"
+                        )
+                    )
+                    continue
+                auto = value
+            else:
+                message = f"unknown key {key!r} in {where}"
+                if (close := _suggest(key, _MAILBOX_KEYS)) is not None:
+                    message += f"; did you mean {close!r}?"
+                problems.append(ConfigProblem(key_line, message))
+        folders.append(MailboxSetting(canonical, uses, auto))
+    return MailboxesConfig(tuple(folders))
 
 
 def _convert(
@@ -574,7 +618,7 @@ _TLS_LISTENERS: Final = frozenset({"imaps", "pop3s"})
 
 def _cross_check(
     config: Config,
-    lines: _Lines,
+    lines: Lines,
     problems: list[ConfigProblem],
     failed: set[tuple[str, str]],
 ) -> Config:

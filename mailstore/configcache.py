@@ -54,6 +54,18 @@ _DEFAULTS: dict[str, dict[str, object]] = {
     "tls": {"cert": "", "key": ""},
     "auth": {"passwd_file": "", "allow_plaintext": False, "max_concurrent_hashes": 4},
     "mail": {"location": "~/Maildir", "max_message_size": 50 * 1024 * 1024},
+    # specialuse.DEFAULT_MAILBOXES as plain tuples (name, special uses, auto): marshal takes
+    # no NamedTuple, and importing `typing` would cost the delivery agent its start-up time.
+    "mailboxes": {
+        "folders": (
+            ("Drafts", ("\\Drafts",), "subscribe"),
+            ("Sent", ("\\Sent",), "subscribe"),
+            ("Sent Messages", ("\\Sent",), "no"),
+            ("Trash", ("\\Trash",), "subscribe"),
+            ("Junk", ("\\Junk",), "subscribe"),
+            ("Archive", ("\\Archive",), "subscribe"),
+        )
+    },
     "maps": {
         "aliases": "/etc/aliases",
         "virtusertable": "/etc/mail/virtusertable",
@@ -147,6 +159,10 @@ class CachedMailConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["mail"])
 
 
+class CachedMailboxesConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["mailboxes"])
+
+
 class CachedMapsConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["maps"])
 
@@ -174,6 +190,7 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "tls": CachedTlsConfig,
     "auth": CachedAuthConfig,
     "mail": CachedMailConfig,
+    "mailboxes": CachedMailboxesConfig,
     "maps": CachedMapsConfig,
     "mda": CachedMdaConfig,
     "server": CachedServerConfig,
@@ -320,10 +337,17 @@ def _sections_of(config: Config) -> dict[str, dict[str, object]]:
         values: dict[str, object] = {}
         for key in defaults:
             value = getattr(section, key)
-            # An Endpoint is a NamedTuple, which marshal does not take: a plain tuple.
-            values[key] = tuple(value) if isinstance(value, tuple) else value
+            # An Endpoint or a MailboxSetting is a NamedTuple, which marshal does not take.
+            values[key] = _plain(value)
         sections[name] = values
     return sections
+
+
+def _plain(value: object) -> object:
+    """Tuples (NamedTuples too), nested, as plain tuples."""
+    if isinstance(value, tuple):
+        return tuple(_plain(item) for item in value)
+    return value
 
 
 def _write(path: str, st: os.stat_result, raw: bytes, config: Config) -> None:

@@ -176,6 +176,9 @@ class MailStore:
             raise TemporaryFailure(f"cannot delete mailbox: {exc.strerror}") from exc
         self._mailboxes.pop(canonical, None)
         _rmtree(trash)
+        from mailstore import specialuse  # not on the delivery agent's path
+
+        specialuse.folder_deleted(self.root, canonical)
 
     def rename_folder(self, old: str, new: str) -> None:
         """Rename a folder and its children; renaming INBOX moves its messages (RFC 3501 6.3.5)."""
@@ -207,6 +210,9 @@ class MailStore:
             self._write_subscriptions(
                 [new_c + s[len(old_c) :] if s == old_c or s.startswith(prefix) else s for s in subs]
             )
+        from mailstore import specialuse
+
+        specialuse.folder_renamed(self.root, old_c, new_c)
 
     def _rename_inbox(self, new: str) -> None:
         inbox = self.mailbox(INBOX)
@@ -264,6 +270,19 @@ class MailStore:
             lines = [encode_mutf7(n).replace(SEPARATOR, "\t") + "\n" for n in names]
             data = ("V\t2\n\n" + "".join(lines)).encode()
             replace_file(path, data, os.path.join(self.root, "tmp"))
+
+    # -- special use (RFC 6154 CREATE ... USE): mailstore/specialuse.py ------------------
+
+    def user_special_uses(self) -> dict[str, tuple[str, ...]]:
+        """The special uses the user gave folders (not the configuration's)."""
+        from mailstore import specialuse
+
+        return specialuse.read_user_uses(self.root)
+
+    def set_special_use(self, name: str, uses: tuple[str, ...]) -> None:
+        from mailstore import specialuse
+
+        specialuse.set_user_uses(self.root, _validate(name, create=False), uses)
 
     # -- UIDVALIDITY ----------------------------------------------------------------------
 

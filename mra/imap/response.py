@@ -78,6 +78,8 @@ __all__ = [
     "nstring",
     "number",
     "paren",
+    "quota_response",
+    "quotaroot_response",
     "quoted",
     "recent",
     "say",
@@ -419,18 +421,40 @@ def search_response(numbers: Iterable[int]) -> bytes:
 
 
 def list_response(
-    attributes: Iterable[str], delimiter: str | None, name: str, command: str = "LIST"
+    attributes: Iterable[str],
+    delimiter: str | None,
+    name: str,
+    command: str = "LIST",
+    childinfo: Iterable[str] = (),
 ) -> bytes:
-    """`* LIST (\\HasNoChildren) "." INBOX` (also LSUB); a None delimiter is NIL."""
+    """`* LIST (\\HasNoChildren) "." INBOX` (also LSUB, XLIST); a None delimiter is NIL.
+
+    `childinfo`: the selection criteria a child matches, as RFC 5258 3.5's extended data item
+    `(CHILDINFO ("SUBSCRIBED"))` (the tag unquoted, as Dovecot writes it)."""
     attrs = paren(_flag(a) for a in attributes)
     delim = b"NIL" if delimiter is None else quoted(delimiter)
-    return untagged(command.encode("ascii"), attrs, delim, mailbox(name))
+    parts = [command.encode("ascii"), attrs, delim, mailbox(name)]
+    criteria = [quoted(c) for c in childinfo]
+    if criteria:
+        parts.append(b"(CHILDINFO " + paren(criteria) + b")")
+    return untagged(*parts)
 
 
 def status_response(name: str, items: Mapping[str, int]) -> bytes:
     """`* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)`."""
     body = paren(_atoms([k]) + b" " + number(v) for k, v in items.items())
     return untagged(b"STATUS", mailbox(name), body)
+
+
+def quotaroot_response(name: str, roots: Iterable[str]) -> bytes:
+    """`* QUOTAROOT INBOX "User quota"` (RFC 9208 5.2)."""
+    return untagged(b"QUOTAROOT", mailbox(name), *(astring(root) for root in roots))
+
+
+def quota_response(root: str, resources: Iterable[tuple[str, int, int]]) -> bytes:
+    """`* QUOTA "User quota" (STORAGE 10 512)` from (resource, usage, limit) (RFC 9208 5.1)."""
+    body = paren(_atoms([n]) + b" " + number(u) + b" " + number(lim) for n, u, lim in resources)
+    return untagged(b"QUOTA", astring(root), body)
 
 
 # --- store errors ---------------------------------------------------------------------------
@@ -563,3 +587,7 @@ IDLING = "idling"
 STILL_HERE = Say("OK", "Still here")
 IDLE_DONE = Say("OK", "IDLE terminated")
 IDLE_BROKEN = Say("BAD", "IDLE ended: {problem}")
+# Mailboxes and folders: LIST-EXTENDED, LIST-STATUS, SPECIAL-USE, XLIST, STATUS=SIZE, QUOTA
+USE_NOT_SUPPORTED = Say("NO", "{use} not supported", Code("USEATTR"))  # RFC 6154 5.3
+NO_SUCH_QUOTA_ROOT = Say("NO", "Quota root doesn't exist", Code.NONEXISTENT)
+QUOTA_IS_ADMINS = Say("NO", "Quota can be changed only by the administrator", Code.NOPERM)

@@ -54,6 +54,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from mailstore.quota import QuotaLimit
     from mailstore.store import MailStore
     from mailstore.userdb import User
     from mra.context import Connection, Services
@@ -85,6 +86,7 @@ class ImapSession(Session):
         self.store: MailStore | None = None
         self.view: SelectedView | None = None
         self.enabled: set[str] = set()  # ENABLE (RFC 5161)
+        self.quota_limit: QuotaLimit | None = None  # read at login (commands/quota.py)
         self._queue: deque[Event] = deque()
         self._bad = 0
         self._lease: object = None
@@ -170,6 +172,7 @@ class ImapSession(Session):
         self.authenticated = False
         self.timeout = PREAUTH_TIMEOUT
         self.enabled.clear()
+        self.quota_limit = None
         self.reader.authenticated = False
 
     def release(self) -> None:

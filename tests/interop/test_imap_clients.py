@@ -268,7 +268,9 @@ class Seeded:
 def seeded() -> Iterator[Seeded]:
     base = traversable_tempdir("mra-imap-interop-")
     work = traversable_tempdir("imap-clients-")
-    server = MraServer(base, listeners=("imap", "imaps"))
+    # Only the seeded folders (no [mailboxes] auto folders): the clients' views are compared
+    # with the seed.
+    server = MraServer(base, "[mailboxes]\n", listeners=("imap", "imaps"))
     try:
         root = server.mail / "example.test" / "alice"
         folders = {"INBOX": _inbox_seeds(), **_folder_seeds()}

@@ -493,7 +493,9 @@ class Setup:
 @pytest.fixture
 def setup(require_dovecot: None) -> Iterator[Setup]:
     base = traversable_tempdir("mra-dovecot-compare-")
-    server = MraServer(base, listeners=("imap",))
+    # No special folders, as in Dovecot's default configuration (test_imap_dovecot_mailboxes.py
+    # compares the two configured with them).
+    server = MraServer(base, "[mailboxes]\n", listeners=("imap",))
     maildir = make_maildir(server.mail / "example.test" / "alice")
     factory = DovecotFactory(maildir, timeout=TIMEOUT)
     try:

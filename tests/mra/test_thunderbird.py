@@ -79,12 +79,17 @@ def uid_of(lines: list[bytes]) -> list[int]:
     return [int(m.group(1)) for line in lines if (m := re.search(rb"UID (\d+)", line))]
 
 
-def test_thunderbird_session(server: MraServer) -> None:
-    port = server.ports["imaps"]
+def test_thunderbird_session(server_factory: type[MraServer]) -> None:
+    # A server without [mailboxes] auto folders: Thunderbird makes its own Trash.
+    server = server_factory("[mailboxes]\n")
     inbox = server.store().mailbox("INBOX")
+    inbox.append(b"From: bob@example.test\nSubject: one\n\nbody one\n.\nafter a dot line\n")
+    inbox.append(b"From: carol@example.test\r\nSubject: two\r\n\r\nbody two\r\n")
     inbox.append(BIG)  # uid 3, 144 KiB: fetched in 64 KiB chunks
     inbox.append(b"Subject: four\r\n\r\nfour\r\n")
     inbox.append(b"Subject: five\r\n\r\nfive\r\n")
+    server.start()
+    port = server.ports["imaps"]
 
     # Thunderbird never asks CAPABILITY: it reads the greeting and the login's tagged OK.
     a = Client(port)
@@ -101,7 +106,7 @@ def test_thunderbird_session(server: MraServer) -> None:
     a.command('create "Trash"')
     a.command('subscribe "Trash"')
     untagged, _ = a.command('STATUS "Trash" (UIDNEXT MESSAGES UNSEEN RECENT)')
-    assert untagged == [b"* STATUS Trash (UIDNEXT 1 MESSAGES 0 UNSEEN 0 RECENT 0)"]
+    assert untagged == [b"* STATUS Trash (MESSAGES 0 RECENT 0 UIDNEXT 1 UNSEEN 0)"]
 
     untagged, ok = a.command('select "INBOX"')
     assert b"* 5 EXISTS" in untagged
@@ -186,7 +191,7 @@ def test_thunderbird_session(server: MraServer) -> None:
     assert set(flags.group(1).split()) >= {b"$Label1", b"$Junk", b"$Forwarded", b"$MDNSent"}
 
     untagged, _ = b.command('STATUS "Trash" (UIDNEXT MESSAGES UNSEEN RECENT)')
-    assert untagged == [b"* STATUS Trash (UIDNEXT 2 MESSAGES 1 UNSEEN 1 RECENT 1)"]
+    assert untagged == [b"* STATUS Trash (MESSAGES 1 RECENT 1 UIDNEXT 2 UNSEEN 1)"]
     for client in (a, b):
         untagged, _ = client.command("logout")
         assert untagged[-1].startswith(b"* BYE")

@@ -5,7 +5,10 @@ dispatcher (mra/imap/session.py) must treat it; the handlers live one module per
 
     auth.py        CAPABILITY NOOP LOGOUT ID STARTTLS LOGIN AUTHENTICATE UNAUTHENTICATE
     enable.py      ENABLE
-    mailboxes.py   NAMESPACE CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE LIST LSUB STATUS
+    mailboxes.py   NAMESPACE CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE
+    listing.py     LIST LSUB XLIST
+    status.py      STATUS
+    quota.py       GETQUOTAROOT GETQUOTA SETQUOTA
     select.py      SELECT EXAMINE CHECK CLOSE UNSELECT EXPUNGE
     fetch.py       FETCH
     store.py       STORE COPY MOVE
@@ -27,9 +30,12 @@ from mra.imap.commands import (
     enable,
     fetch,
     idle,
+    listing,
     mailboxes,
+    quota,
     search,
     select,
+    status,
     store,
 )
 from mra.imap.commands.spec import (
@@ -61,17 +67,22 @@ _TABLE = [
     Spec("NAMESPACE", mailboxes.namespace, AUTHENTICATED),
     Spec("SELECT", select.select, AUTHENTICATED),
     Spec("EXAMINE", select.select, AUTHENTICATED),
-    Spec("CREATE", mailboxes.create, AUTHENTICATED),
-    Spec("DELETE", mailboxes.delete, AUTHENTICATED),
-    Spec("RENAME", mailboxes.rename, AUTHENTICATED),
-    Spec("SUBSCRIBE", mailboxes.subscribe, AUTHENTICATED),
-    Spec("UNSUBSCRIBE", mailboxes.unsubscribe, AUTHENTICATED),
-    Spec("LIST", mailboxes.list_, AUTHENTICATED, thread=True),
-    Spec("LSUB", mailboxes.list_, AUTHENTICATED, thread=True),
-    Spec("STATUS", mailboxes.status, AUTHENTICATED, thread=True),
+    Spec("CREATE", mailboxes.create, AUTHENTICATED, thread=True),
+    Spec("DELETE", mailboxes.delete, AUTHENTICATED, thread=True),
+    Spec("RENAME", mailboxes.rename, AUTHENTICATED, thread=True),
+    Spec("SUBSCRIBE", mailboxes.subscribe, AUTHENTICATED, thread=True),
+    Spec("UNSUBSCRIBE", mailboxes.unsubscribe, AUTHENTICATED, thread=True),
+    Spec("LIST", listing.list_, AUTHENTICATED, thread=True),
+    Spec("LSUB", listing.list_, AUTHENTICATED, thread=True),
+    Spec("STATUS", status.status, AUTHENTICATED, thread=True),
     Spec("APPEND", append.append, AUTHENTICATED, thread=True, messages=True),
     Spec("IDLE", idle.idle, AUTHENTICATED, suspends=True),
     Spec("ENABLE", enable.enable, frozenset({AUTH})),
+    # mailboxes and folders: Gmail's XLIST, QUOTA (RFC 9208)
+    Spec("XLIST", listing.list_, AUTHENTICATED, thread=True),
+    Spec("GETQUOTAROOT", quota.getquotaroot, AUTHENTICATED, thread=True),
+    Spec("GETQUOTA", quota.getquota, AUTHENTICATED, thread=True),
+    Spec("SETQUOTA", quota.setquota, AUTHENTICATED),
     # selected (6.4)
     Spec("CHECK", select.check, ONLY_SELECTED),
     Spec("CLOSE", select.close, ONLY_SELECTED, thread=True),
@@ -100,12 +111,20 @@ _BASE_CAPABILITIES = [
     "UNSELECT",
     "CHILDREN",
     "ENABLE",
+    # mailboxes and folders
+    "LIST-EXTENDED",
+    "LIST-STATUS",
+    "SPECIAL-USE",
+    "CREATE-SPECIAL-USE",
+    "XLIST",
+    "STATUS=SIZE",
 ]
 
 
 def capabilities(s: ImapSession) -> list[str]:
     """What the session offers now (RFC 3501 7.2.1): the login ones before login."""
     caps = list(_BASE_CAPABILITIES)
+    caps.append(f"APPENDLIMIT={status.append_limit(s)}")  # RFC 7889: the server-wide limit
     if s.state == NOTAUTH:
         if s.conn.tls_available and not s.conn.tls:
             caps.append("STARTTLS")
@@ -117,4 +136,5 @@ def capabilities(s: ImapSession) -> list[str]:
             caps += [f"AUTH={m}" for m in mechanisms(plaintext)]
     else:
         caps.append("UNAUTHENTICATE")
+        caps += quota.capabilities(s.quota_limit)  # the user's limits (RFC 9208 3.1)
     return caps

@@ -16,6 +16,7 @@ from mra import log
 from mra.auth.glue import sasl_outputs
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError, as_astring
+from mra.imap.commands import mailboxes
 from mra.imap.commands.spec import LOGOUT, Request
 from mra.imap.parser import ContinuationLine
 from mra.imap.values import Atom
@@ -145,4 +146,11 @@ def _logged_in(s: ImapSession, tag: str, login: str, result: object, mech: str) 
     service.succeeded(conn, login)  # type: ignore[attr-defined]
     s.logged_in(user, lease)
     log.info("login", proto="imap", user=user.name, ip=conn.peer_ip, mech=mech)
+    # The auto folders and the quota limit (which the capabilities name), in the thread pool.
+    return [Call(lambda: mailboxes.prepare(s), lambda result: _welcome(s, tag, result))]
+
+
+def _welcome(s: ImapSession, tag: str, prepared: object) -> list[Output]:
+    if isinstance(prepared, BaseException):  # the login stands: the folders can wait
+        log.error("imap-login-prepare-failed", error=repr(prepared))
     return [Send(r.say(tag, r.LOGGED_IN, r.Code.capability(s.capabilities())))]

@@ -22,11 +22,15 @@ MSG2 = b"From: carol@example.test\r\nSubject: Report\r\n\r\nNumbers.\r\n"
 
 
 class Client:
-    def __init__(self, tmp_path: Path, peer: str = "127.0.0.1") -> None:
-        (tmp_path / "passwd").write_text("alice@example.test:{PLAIN}pw::::::\n")
+    """`config`: more TOML for the server; `userdb`: alice's passwd-file extra fields."""
+
+    def __init__(
+        self, tmp_path: Path, peer: str = "127.0.0.1", config: str = "", userdb: str = ""
+    ) -> None:
+        (tmp_path / "passwd").write_text(f"alice@example.test:{{PLAIN}}pw::::::{userdb}\n")
         (tmp_path / "mra.toml").write_text(
             f'[auth]\npasswd_file = "{tmp_path}/passwd"\n'
-            f'[mail]\nlocation = "{tmp_path}/mail/%d/%n"\n'
+            f'[mail]\nlocation = "{tmp_path}/mail/%d/%n"\n' + config
         )
         config = load_config(str(tmp_path / "mra.toml"))
         self.store = MailStore(str(tmp_path / "mail/example.test/alice"))
@@ -141,30 +145,35 @@ def test_create_delete_rename_subscribe_list_lsub_status(c: Client) -> None:
         "b CREATE Lists.python\r\n", "b NO [ALREADYEXISTS] mailbox Lists.python already exists"
     )
     c.expect("c CREATE a/b\r\n", "c NO [CANNOT] invalid mailbox name: '/' is not allowed")
+    # The default [mailboxes]: Drafts, Sent, Trash, Junk and Archive made at login.
     c.expect(
         'd LIST "" "*"\r\n',
         '* LIST (\\HasNoChildren) "." INBOX',
+        '* LIST (\\HasNoChildren \\Archive) "." Archive',
+        '* LIST (\\HasNoChildren \\Drafts) "." Drafts',
+        '* LIST (\\HasNoChildren \\Junk) "." Junk',
         '* LIST (\\Noselect \\HasChildren) "." Lists',
         '* LIST (\\HasNoChildren) "." Lists.python',
+        '* LIST (\\HasNoChildren \\Sent) "." Sent',
+        '* LIST (\\HasNoChildren \\Trash) "." Trash',
         "d OK LIST completed",
     )
     c.expect(
-        'e LIST "" "%"\r\n',
-        '* LIST (\\HasNoChildren) "." INBOX',
+        'e LIST "" "L%"\r\n',
         '* LIST (\\Noselect \\HasChildren) "." Lists',
         "e OK LIST completed",
     )
     c.expect('f LIST "" ""\r\n', '* LIST (\\Noselect) "." ""', "f OK LIST completed")
     c.expect("g RENAME Lists.python Lists.py\r\n", "g OK RENAME completed")
     c.expect("h SUBSCRIBE Lists.py\r\n", "h OK SUBSCRIBE completed")
-    c.expect('i LSUB "" "*"\r\n', '* LSUB () "." Lists.py', "i OK LSUB completed")
+    c.expect('i LSUB "" "L*"\r\n', '* LSUB () "." Lists.py', "i OK LSUB completed")
     c.expect("j UNSUBSCRIBE Lists.py\r\n", "j OK UNSUBSCRIBE completed")
     c.expect(
         "k STATUS INBOX (MESSAGES UNSEEN UIDNEXT RECENT)\r\n",
-        "* STATUS INBOX (MESSAGES 2 UNSEEN 1 UIDNEXT 3 RECENT 1)",
+        "* STATUS INBOX (MESSAGES 2 RECENT 1 UIDNEXT 3 UNSEEN 1)",  # RFC 3501's order
         "k OK STATUS completed",
     )
-    c.expect("l STATUS INBOX (BOGUS)\r\n", "l BAD STATUS: unknown STATUS item")
+    c.expect("l STATUS INBOX (BOGUS)\r\n", "l BAD STATUS: unknown STATUS item BOGUS")
     c.expect("m DELETE Lists.py\r\n", "m OK DELETE completed")
     c.expect("n DELETE INBOX\r\n", "n NO [CANNOT] INBOX cannot be deleted")
     c.expect("o NAMESPACE\r\n", '* NAMESPACE (("" ".")) NIL NIL', "o OK NAMESPACE completed")

@@ -1,0 +1,107 @@
+"""STATUS (RFC 3501 6.3.10) and its items from later RFCs; also what LIST-STATUS sends.
+
+    MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN     RFC 3501
+    DELETED                                        RFC 9051 6.3.11, RFC 9208 4.2.1
+    SIZE                                           RFC 8438 (STATUS=SIZE)
+    DELETED-STORAGE                                RFC 9208 4.2.2
+    APPENDLIMIT                                    RFC 7889 5
+
+The answer names the items in that fixed order, whatever the order asked, as Dovecot does
+(imap-status.c) and as RFC 3501's example shows (`(UIDNEXT MESSAGES)` -> `(MESSAGES 231 UIDNEXT
+44292)`); an item asked twice is answered once. SIZE is the sum of the messages' RFC822.SIZE
+(CRLF sizes, read from the `,W=` of the file names; RFC 8438 asks at least that sum), and
+DELETED-STORAGE that sum over the `\\Deleted` messages, which RFC 9208 4.2.2 allows in place of
+the exact space an EXPUNGE frees. APPENDLIMIT is the server's `[mail] max_message_size`, the
+same for every folder (RFC 7889 3: also advertised as `APPENDLIMIT=n`).
+
+STATUS runs in the thread pool (`thread=True`): counting grows with the folder.
+"""
+
+from __future__ import annotations
+
+from mra.imap import response as r
+from mra.imap.arguments import ArgumentError, as_atom, as_list, as_mailbox
+from mra.imap.commands.spec import Request
+from mra.imap.values import Value
+from mra.session import Output
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mra.imap.session import ImapSession
+
+ITEMS = (
+    "MESSAGES",
+    "RECENT",
+    "UIDNEXT",
+    "UIDVALIDITY",
+    "UNSEEN",
+    "DELETED",
+    "SIZE",
+    "DELETED-STORAGE",
+    "APPENDLIMIT",
+)
+_CHEAP = frozenset({"MESSAGES", "UIDNEXT", "UIDVALIDITY", "APPENDLIMIT"})  # no per-message work
+_MAX_NUMBER = 2**32 - 1  # APPENDLIMIT is a `number` (RFC 7889 7)
+
+
+def append_limit(s: ImapSession) -> int:
+    """The largest APPEND the server takes (RFC 7889), within IMAP's 32-bit numbers."""
+    return min(s.services.config.mail.max_message_size, _MAX_NUMBER)
+
+
+def parse_items(value: Value) -> list[str]:
+    """`(MESSAGES UNSEEN)` -> the items in answer order; BAD for an empty list (as Dovecot:
+    RFC 3501's grammar wants one) or an unknown item."""
+    asked = set()
+    for item in as_list(value):
+        name = as_atom(item).upper()
+        if name not in ITEMS:
+            raise ArgumentError(f"unknown STATUS item {name[:40]}")
+        asked.add(name)
+    if not asked:
+        raise ArgumentError("STATUS needs at least one item")
+    return [name for name in ITEMS if name in asked]
+
+
+def values(s: ImapSession, name: str, items: list[str]) -> dict[str, int]:
+    """The items of folder `name`; the store's NotFound when it does not exist. The selected
+    folder is answered from the session's view: what the client has been told."""
+    view = s.view if s.view is not None and s.view.name == name else None
+    if view is not None:
+        box = view.box
+        uids: list[int] = view.uids
+    else:
+        box = s.mailstore().mailbox(name)
+        box.sync()
+        uids = box.uids()
+    messages = [box.get(u) for u in uids if u in box] if set(items) - _CHEAP else []
+    out = {}
+    for item in items:
+        if item == "MESSAGES":
+            out[item] = len(uids)
+        elif item == "RECENT":
+            out[item] = len(view.recent) if view is not None else sum(m.recent for m in messages)
+        elif item == "UIDNEXT":
+            out[item] = box.next_uid
+        elif item == "UIDVALIDITY":
+            out[item] = box.uidvalidity
+        elif item == "UNSEEN":
+            out[item] = sum(not m.seen for m in messages)
+        elif item == "DELETED":
+            out[item] = sum(m.deleted for m in messages)
+        elif item == "SIZE":
+            out[item] = sum(box.message_vsize(m) for m in messages)
+        elif item == "DELETED-STORAGE":
+            out[item] = sum(box.message_vsize(m) for m in messages if m.deleted)
+        elif item == "APPENDLIMIT":
+            out[item] = append_limit(s)
+    return out
+
+
+def status(s: ImapSession, req: Request) -> list[Output]:
+    args = req.args
+    if len(args) != 2:
+        raise ArgumentError("STATUS needs a mailbox name and a list of items")
+    name = as_mailbox(args[0])
+    items = parse_items(args[1])
+    return s.ok(req, untagged=r.status_response(name, values(s, name, items)))
