@@ -99,6 +99,12 @@ _BASE_CAPABILITIES = [
     "UNSELECT",
     "CHILDREN",
     "ENABLE",
+    # searching (commands/search.py, mra/imap/search.py, searchkeys.py, casemap.py)
+    "ESEARCH",
+    "SEARCHRES",
+    "WITHIN",
+    "SAVEDATE",
+    "I18NLEVEL=1",
 ]
 
 
