@@ -876,3 +876,35 @@ def test_no_character_past_the_tables_is_folded() -> None:
 def test_search_strings_are_checked_before_anything_runs() -> None:
     with pytest.raises(SearchError):
         parse_search([b"CHARSET", b"UTF-16", b"BODY", b"abc"])
+
+
+def test_attack_a_non_ascii_key_builds_no_table_on_the_reactor(esearch: Client) -> None:
+    """The first non-ASCII text a process folds builds casemap's tables (a tenth of a second
+    or more): a search key, folded when the command is parsed, on the reactor, never does;
+    the message text is folded in the thread pool."""
+    from mra.session import Call
+
+    built, casemap._tables = casemap._tables, None
+    try:
+        command = b"a SEARCH SUBJECT {5+}\r\nK\xc3\xb6ln TEXT {2+}\r\n\xc7\x96\r\n"
+        outputs = esearch.session.data_received(command)
+        assert isinstance(outputs[-1], Call)  # what follows runs in the thread pool
+        assert casemap._tables is None
+        assert casemap.fold_key("Köln ǖ") == "KO\u0308LN \u00dc\u0304"
+        assert casemap._tables is None
+    finally:
+        casemap._tables = built
+
+
+def test_i18nlevel_1_transcript(c: Client) -> None:
+    """The README's example: the long s titlecases to S, the sharp s to nothing but itself."""
+    fill(
+        c, [(message(n, body=text), [], None) for n, text in enumerate(["ſeed", "SEED", "ßeed"], 1)]
+    )
+    select(c)
+    c.expect("a SEARCH BODY seed\r\n", "* SEARCH 1 2", "a OK SEARCH completed")
+    c.expect(
+        b"b SEARCH CHARSET UTF-8 BODY {5+}\r\n\xc3\x9feed\r\n",
+        "* SEARCH 3",
+        "b OK SEARCH completed",
+    )
