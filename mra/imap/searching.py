@@ -9,6 +9,8 @@ EXAMINE or CLOSE, which ends the view, forgets it.
 
 from __future__ import annotations
 
+import itertools
+
 from mra.imap import search
 from mra.imap.arguments import ArgumentError
 from mra.imap.sequence import SequenceError, SequenceSet
@@ -16,7 +18,7 @@ from mra.imap.values import Atom, FetchAtt, ParenList, String, Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Container, Iterable
+    from collections.abc import Container, Iterable, Iterator
 
     from mailstore.mailbox import Message
     from mra.imap.selected import SelectedView
@@ -82,37 +84,40 @@ def run_search(
 ) -> list[int]:
     """The sequence numbers of the matching messages, ascending (descending with `reverse`);
     at most `limit` of them: ESEARCH's MIN needs the first match only, MAX the last."""
-    found: list[int] = []
     numbered: Iterable[tuple[int, int]] = enumerate(view.uids, 1)
     if reverse:
         numbered = reversed(list(numbered))
-    if program.flags_only:
-        # UNSEEN, DELETED, KEYWORD $Junk...: decided once per combination of flags, which a
-        # mailbox has few of, instead of once per message.
-        recent = view.recent
-        verdicts: dict[tuple[str, bool], bool] = {}
-        for seq, u in numbered:
-            msg = view.message(u)
-            if msg is None:
-                continue
-            key = (msg.flag_key, u in recent)
-            verdict = verdicts.get(key)
-            if verdict is None:
-                verdict = verdicts[key] = program.matches(_Context(view, msg, seq))
-            if verdict:
-                found.append(seq)
-                if len(found) == limit:
-                    break
-        return found
+    matches = (
+        _flags_only_matches(view, program, numbered)
+        if program.flags_only
+        else (
+            seq
+            for seq, u in numbered
+            if (msg := view.message(u)) is not None and program.matches(_Context(view, msg, seq))
+        )
+    )
+    if limit is None:
+        return list(matches)
+    return list(itertools.islice(matches, limit))
+
+
+def _flags_only_matches(
+    view: SelectedView, program: search.SearchProgram, numbered: Iterable[tuple[int, int]]
+) -> Iterator[int]:
+    """UNSEEN, DELETED, KEYWORD $Junk...: decided once per combination of flags, which a
+    mailbox has few of, instead of once per message."""
+    recent = view.recent
+    verdicts: dict[tuple[str, bool], bool] = {}
     for seq, u in numbered:
         msg = view.message(u)
         if msg is None:
             continue
-        if program.matches(_Context(view, msg, seq)):
-            found.append(seq)
-            if len(found) == limit:
-                break
-    return found
+        key = (msg.flag_key, u in recent)
+        verdict = verdicts.get(key)
+        if verdict is None:
+            verdict = verdicts[key] = program.matches(_Context(view, msg, seq))
+        if verdict:
+            yield seq
 
 
 def saved_result(view: SelectedView, seqs: list[int]) -> SequenceSet:

@@ -861,8 +861,17 @@ def test_fold_is_the_same_character_by_character() -> None:
         expected = "".join(map(casemap.fold_char, text))
         assert casemap.fold(text) == expected, ascii(text)
         assert casemap.fold_key(text) == expected, ascii(text)
-    german = "Grüße aus der Straße, " * 30
-    assert casemap.fold(german) == "".join(map(casemap.fold_char, german))
+    for text in [
+        "Grüße aus der Straße, " * 30,  # Latin-1 with "ß": the placeholder's way
+        "„Grüße“ aus der Straße – " * 30,  # not Latin-1, "ß" the only slow character
+        "Straße \ue000 ß",  # the placeholder is in the text: not its way
+        "Straße ǖ 😀 ﬁ " * 3,  # a few slow characters: the pieces between them
+        "Phở Hà Nội " * 20,  # many: character by character
+    ]:
+        assert casemap.fold(text) == "".join(map(casemap.fold_char, text)), text
+    # The Latin-1 way scans for "ß" alone: no other Latin-1 character is slow.
+    casemap.fold("é")
+    assert casemap._tables is not None and casemap._tables.latin1_but_sharp_s == []
 
 
 def test_no_character_past_the_tables_is_folded() -> None:
@@ -908,3 +917,23 @@ def test_i18nlevel_1_transcript(c: Client) -> None:
         "* SEARCH 3",
         "b OK SEARCH completed",
     )
+
+
+def test_search_keys_past_the_last_message_match_nothing() -> None:
+    """As Dovecot: a sequence-set search key names messages to match, not to act on. Numbers
+    past the last message match nothing (FETCH still answers BAD); 0 is still an error."""
+    from mra.imap.sequence import SequenceError, SequenceSet
+
+    def seqs(text: str, count: int) -> list[int]:
+        return [n for r in SequenceSet.parse(text).resolve_seqs(count, strict=False) for n in r]
+
+    assert seqs("2:10", 3) == [2, 3]
+    assert seqs("10", 3) == []
+    assert seqs("1,7,3", 3) == [1, 3]
+    assert seqs("5:*", 2) == [2]  # `*` is the last message (RFC 3501 9): 2:5
+    assert seqs("*", 0) == seqs("1:*", 0) == []
+    for text, count in (("0", 3), ("0:2", 3)):
+        with pytest.raises(SequenceError):
+            seqs(text, count)
+    with pytest.raises(SequenceError):
+        SequenceSet.parse("10").resolve_seqs(3)

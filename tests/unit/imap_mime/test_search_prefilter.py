@@ -807,7 +807,7 @@ def test_no_scan_for_needles_with_controls(needle: str) -> None:
 
 @pytest.mark.parametrize("needle", [" ", "a b", "é", "\u212a"])
 def test_scan_for_printable_needles(needle: str) -> None:
-    assert search.Body(needle).quick == search._fold(needle).encode()
+    assert search.Body(needle).quick == search._fold(needle).lower().encode()
 
 
 class ParseCalled(Exception):
