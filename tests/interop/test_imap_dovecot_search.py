@@ -12,12 +12,15 @@ day of a SAVEDATE, space-padded by us as in our INTERNALDATE, zero-padded by Dov
 from __future__ import annotations
 
 import re
+import shutil
 import time
 
 import pytest
 
 from mailstore.store import MailStore
+from tests.interop.dovecot import traversable_tempdir
 from tests.interop.side_by_side import SideBySide
+from tests.mra.conftest import PASSWORD, MraServer
 
 pytestmark = [pytest.mark.interop]
 
@@ -311,3 +314,34 @@ def test_rfc5255_strings_are_dovecots(require_dovecot: None) -> None:
         for word in ["сергей", "ВАСИЛИ", "Алексей", "НДРЕЙ", "\ufffd", "Васили\ufffd"]:
             raw = word.encode()
             same(both, b"SEARCH CHARSET UTF-8 BODY {%d+}\r\n%s" % (len(raw), raw))
+
+
+def test_imapclient_searches_in_its_charsets() -> None:
+    """A real client (imapclient) against `mra serve`: it encodes its search strings in the
+    charset it names, and reads SAVEDATE and the capabilities."""
+    from imapclient import IMAPClient
+
+    base = traversable_tempdir("mra-imapclient-")
+    server = MraServer(base, "", listeners=("imap",))
+    try:
+        box = server.store().mailbox("INBOX")
+        for n, body in enumerate(CHARSET_BODIES, 1):
+            box.append(message(n, body=body), [], time.time() - n * DAY)
+        server.start()
+        c = IMAPClient("127.0.0.1", port=server.ports["imap"], ssl=False, timeout=30)
+        c.login("alice@example.test", PASSWORD)
+        for cap in (b"ESEARCH", b"SEARCHRES", b"WITHIN", b"SAVEDATE", b"I18NLEVEL=1"):
+            assert c.has_capability(cap.decode())
+        c.select_folder("INBOX")
+        assert c.search(["BODY", "köln"], charset="ISO-8859-1") == [1]
+        assert c.search(["BODY", "МИР"], charset="KOI8-R") == [2]
+        assert c.search(["BODY", "日本語"], charset="SHIFT_JIS") == [3]
+        assert c.search(["YOUNGER", 2 * DAY + 3600]) == [1, 2]
+        assert c.search(["OLDER", 3 * DAY + 3600]) == [4, 5]
+        assert set(c.search(["SAVEDATESUPPORTED"])) == {1, 2, 3, 4, 5}
+        saved = c.fetch([1], ["SAVEDATE"])[1][b"SAVEDATE"]
+        assert re.fullmatch(rb"[ 0-9][0-9]-[A-Z][a-z]{2}-[0-9]{4} [0-9:]{8} [+-][0-9]{4}", saved)
+        c.logout()
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
