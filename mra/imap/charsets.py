@@ -13,7 +13,7 @@ Names are compared as Python compares them (case and punctuation aside: "ISO_885
 `encodings` package's own module names and aliases, and `codecs.lookup()` only ever sees a
 name from that table. Asked for a name it does not know, `encodings.search_function` remembers
 the miss for the life of the process: a client sending one unknown charset name after another
-would grow that cache without bound (tests/unit/imap/test_ext_search.py,
+would grow that cache without bound (tests/unit/imap/test_ext_search_i18n.py,
 `test_attack_unknown_charset_names_do_not_grow_the_codec_cache`). The codecs that are not
 charsets (base64, zlib, rot13, Python's escapes, IDNA, punycode) are not offered.
 """
