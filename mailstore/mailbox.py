@@ -993,6 +993,19 @@ class Mailbox:
                 raise self._read_failed(msg.uid, exc) from None
         raise NotFound(f"message {msg.uid} keeps moving")
 
+    def save_date(self, msg: Message) -> float:
+        """The save date of IMAP SAVEDATE (RFC 8514): the file's ctime, which is what Dovecot
+        2.3 answers for a Maildir message its index has no save date for
+        (maildir-mail.c `maildir_mail_get_save_date`), so both agree on the same files. A
+        rename (a flag change) moves the ctime: not cached."""
+        try:
+            st = os.stat(os.path.join(self.path, msg.subdir, msg.name))
+        except FileNotFoundError:
+            self.sync()
+            msg = self.get(msg.uid)
+            st = os.stat(os.path.join(self.path, msg.subdir, msg.name))
+        return st.st_ctime
+
     # -- changing flags -------------------------------------------------------------------
 
     def letters_for(self, flags: Iterable[str]) -> str:

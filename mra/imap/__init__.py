@@ -9,7 +9,8 @@
   status text, and the one mapping of store errors to `NO [CODE]`.
 - `selected`: one session's view of its selected mailbox (sequence numbers, untagged updates).
 - `fetch`, `search` + `searching`, `mime`, `patterns`, `sequence`: what FETCH, SEARCH and LIST
-  compute, and sequence sets.
+  compute, and sequence sets; SEARCH's keys are `searchkeys`', its comparator `casemap` and its
+  charsets `charsets`.
 
 Nothing in this package does I/O or imports Twisted; `mra.net` adapts it to connections.
 """

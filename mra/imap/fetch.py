@@ -35,6 +35,7 @@ SIMPLE = {
     "RFC822",
     "RFC822.HEADER",
     "RFC822.TEXT",
+    "SAVEDATE",  # RFC 8514
 }
 SETS_SEEN = {"RFC822", "RFC822.TEXT"}
 
@@ -127,6 +128,8 @@ def render(
             out.append(b"FLAGS " + view.flag_text(msg))
         elif item == "INTERNALDATE":
             out.append(b"INTERNALDATE " + internaldate(box.internaldate(msg)))
+        elif item == "SAVEDATE":  # a Maildir always has one (NIL is for stores without)
+            out.append(b"SAVEDATE " + internaldate(box.save_date(msg)))
         elif item == "RFC822.SIZE":
             vsize = msg.vsize
             out.append(b"RFC822.SIZE %d" % (box.message_vsize(msg) if vsize is None else vsize))

@@ -67,6 +67,7 @@ __all__ = [
     "continuation_data",
     "date_time",
     "error_code",
+    "esearch_response",
     "exists",
     "expunge",
     "fetch_response",
@@ -418,6 +419,13 @@ def fetch_response(seq: int, items: Iterable[tuple[bytes, bytes]]) -> bytes:
 def search_response(numbers: Iterable[int]) -> bytes:
     """`* SEARCH 2 84 882` (numbers as given, space separated; none gives `* SEARCH`)."""
     return b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + CRLF
+
+
+def esearch_response(tag: str, uid: bool, items: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """`* ESEARCH (TAG "A285") UID MIN 7 MAX 3800` (RFC 4731, RFC 4466 2.6.2) from (name,
+    written value) pairs."""
+    head = b"* ESEARCH (TAG " + string(tag) + b")" + (b" UID" if uid else b"")
+    return head + b"".join(b" " + k + b" " + v for k, v in items) + CRLF
 
 
 def list_response(

@@ -1,7 +1,15 @@
 """SEARCH over the selected view: the parser's values become search.py's tokens, sequence sets
-resolve against this session's numbering, and each message is read only if a key needs it."""
+resolve against this session's numbering, and each message is read only if a key needs it.
+
+The saved result of SEARCHRES (RFC 5182), `$`, is the view's `saved`: UIDs, as ranges, so that
+an expunged message simply drops out of it (section 2.1: "When a message listed in the search
+result variable is EXPUNGEd, it is automatically removed from the list") and a new SELECT,
+EXAMINE or CLOSE, which ends the view, forgets it.
+"""
 
 from __future__ import annotations
+
+import itertools
 
 from mra.imap import search
 from mra.imap.arguments import ArgumentError
@@ -10,7 +18,7 @@ from mra.imap.values import Atom, FetchAtt, ParenList, String, Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Container
+    from collections.abc import Container, Iterable, Iterator
 
     from mailstore.mailbox import Message
     from mra.imap.selected import SelectedView
@@ -44,11 +52,17 @@ def compile_search(view: SelectedView, args: list[Value]) -> search.SearchProgra
     uids = view.uids
 
     def resolve(raw: bytes, as_uid: bool) -> Container[int]:
-        try:
-            sset = SequenceSet.parse(raw.decode("ascii"))
-            ranges = sset.resolve_uids(uids) if as_uid else sset.resolve_seqs(len(uids))
-        except (SequenceError, UnicodeDecodeError, ValueError) as exc:
-            raise search.SearchError(f"invalid sequence set: {exc}") from exc
+        if raw == b"$":  # SEARCHRES: UIDs, in `SEARCH $` as in `SEARCH UID $`
+            ranges = view.saved.resolve_uids(uids)
+        else:
+            try:
+                sset = SequenceSet.parse(raw.decode("ascii"))
+                if as_uid:
+                    ranges = sset.resolve_uids(uids)
+                else:  # beyond the last message: nothing more to match (as Dovecot)
+                    ranges = sset.resolve_seqs(len(uids), strict=False)
+            except (SequenceError, UnicodeDecodeError, ValueError) as exc:
+                raise search.SearchError(f"invalid sequence set: {exc}") from exc
         # Both resolve to sequence numbers; the contexts below are numbered the same way.
         return {i for rng in ranges for i in rng}
 
@@ -61,32 +75,67 @@ def compile_search(view: SelectedView, args: list[Value]) -> search.SearchProgra
     return program
 
 
-def run_search(view: SelectedView, program: search.SearchProgram, uid: bool) -> list[int]:
-    """Matching sequence numbers (or UIDs for UID SEARCH), ascending."""
-    found = []
-    if program.flags_only:
-        # UNSEEN, DELETED, KEYWORD $Junk...: decided once per combination of flags, which a
-        # mailbox has few of, instead of once per message.
-        recent = view.recent
-        verdicts: dict[tuple[str, bool], bool] = {}
-        for seq, u in enumerate(view.uids, 1):
-            msg = view.message(u)
-            if msg is None:
-                continue
-            key = (msg.flag_key, u in recent)
-            verdict = verdicts.get(key)
-            if verdict is None:
-                verdict = verdicts[key] = program.matches(_Context(view, msg, seq))
-            if verdict:
-                found.append(u if uid else seq)
-        return found
-    for seq, u in enumerate(view.uids, 1):
+def run_search(
+    view: SelectedView,
+    program: search.SearchProgram,
+    *,
+    reverse: bool = False,
+    limit: int | None = None,
+) -> list[int]:
+    """The sequence numbers of the matching messages, ascending (descending with `reverse`);
+    at most `limit` of them: ESEARCH's MIN needs the first match only, MAX the last."""
+    numbered: Iterable[tuple[int, int]] = enumerate(view.uids, 1)
+    if reverse:
+        numbered = reversed(list(numbered))
+    matches = (
+        _flags_only_matches(view, program, numbered)
+        if program.flags_only
+        else (
+            seq
+            for seq, u in numbered
+            if (msg := view.message(u)) is not None and program.matches(_Context(view, msg, seq))
+        )
+    )
+    if limit is None:
+        return list(matches)
+    return list(itertools.islice(matches, limit))
+
+
+def _flags_only_matches(
+    view: SelectedView, program: search.SearchProgram, numbered: Iterable[tuple[int, int]]
+) -> Iterator[int]:
+    """UNSEEN, DELETED, KEYWORD $Junk...: decided once per combination of flags, which a
+    mailbox has few of, instead of once per message."""
+    recent = view.recent
+    verdicts: dict[tuple[str, bool], bool] = {}
+    for seq, u in numbered:
         msg = view.message(u)
         if msg is None:
             continue
-        if program.matches(_Context(view, msg, seq)):
-            found.append(u if uid else seq)
-    return found
+        key = (msg.flag_key, u in recent)
+        verdict = verdicts.get(key)
+        if verdict is None:
+            verdict = verdicts[key] = program.matches(_Context(view, msg, seq))
+        if verdict:
+            yield seq
+
+
+def saved_result(view: SelectedView, seqs: list[int]) -> SequenceSet:
+    """The UIDs of these messages (sequence numbers, ascending) as `$` keeps them: a run of
+    consecutive messages is one range of UIDs, whatever UIDs expunged before left between."""
+    uids = view.uids
+    ranges: list[tuple[int | None, int | None]] = []
+    start = prev = 0
+    for seq in seqs:
+        if prev and seq == prev + 1:
+            prev = seq
+            continue
+        if prev:
+            ranges.append((uids[start - 1], uids[prev - 1]))
+        start = prev = seq
+    if prev:
+        ranges.append((uids[start - 1], uids[prev - 1]))
+    return SequenceSet(tuple(ranges))
 
 
 class _Context:
@@ -131,6 +180,10 @@ class _Context:
     @property
     def internaldate(self) -> float:
         return self._view.box.internaldate(self.msg)
+
+    @property
+    def savedate(self) -> float | None:
+        return self._view.box.save_date(self.msg)
 
     @property
     def size(self) -> int:

@@ -29,7 +29,8 @@ import bisect
 
 from mra.imap import response as r
 from mra.imap.arguments import as_sequence_set
-from mra.imap.values import Value
+from mra.imap.sequence import SequenceSet
+from mra.imap.values import Atom, Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class SelectedView:
         self._unannounced = False  # a flag text showed a keyword not in `announced`
         self._flag_text: dict[tuple[tuple[str, ...], bool], bytes] = {}  # see flag_list
         self._folded: dict[tuple[tuple[str, ...], bool], Folded] = {}  # see folded_flags
+        self.saved = SequenceSet(())  # SEARCHRES `$`: UIDs (commands/search.py)
         self._claim_recent(self.uids)
 
     @property
@@ -77,10 +79,14 @@ class SelectedView:
             self._arriving.update(uids)
 
     def resolve(self, value: Value, uid: bool) -> list[tuple[int, int]]:
-        """(seq, uid) pairs of a command's sequence set, of sequence numbers or of UIDs."""
-        sset = as_sequence_set(value)
+        """(seq, uid) pairs of a command's sequence set, of sequence numbers or of UIDs; `$`
+        is the saved search result (RFC 5182), UIDs in either kind of command."""
         uids = self.uids
-        ranges = sset.resolve_uids(uids) if uid else sset.resolve_seqs(len(uids))
+        if isinstance(value, Atom) and value.value == "$":
+            ranges = self.saved.resolve_uids(uids)
+        else:
+            sset = as_sequence_set(value)
+            ranges = sset.resolve_uids(uids) if uid else sset.resolve_seqs(len(uids))
         return [(i, uids[i - 1]) for rng in ranges for i in rng]
 
     def __len__(self) -> int:

@@ -18,7 +18,8 @@ resolving does, and the two kinds resolve differently:
 Both accept reversed ranges (`3:1` is `1:3`, section 9 `seq-range`) and answer sorted, merged
 `range` objects of 1-based sequence numbers. Nothing is expanded into a list: `1:*` over 100,000
 messages is one `range`, and UIDs are found by bisection of the sorted UID list (O(k log n) for k
-ranges). `$` (RFC 5182 SEARCHRES) is not supported.
+ranges). `$` (RFC 5182 SEARCHRES) is not a set of numbers but the saved result of a SEARCH:
+the selected view resolves it (mra/imap/selected.py, searching.py), `parse` rejects it.
 
 `format_set` writes numbers back compactly (`1:3,5`) for COPYUID, APPENDUID (RFC 4315) and
 ESEARCH; it keeps the order it is given, since COPYUID pairs source and destination UIDs by
@@ -120,11 +121,14 @@ class SequenceSet:
         """True if the set mentions `*`, so its meaning changes as messages arrive."""
         return any(lo is None or hi is None for lo, hi in self.ranges)
 
-    def resolve_seqs(self, count: int) -> list[range]:
+    def resolve_seqs(self, count: int, *, strict: bool = True) -> list[range]:
         """The message sequence numbers named, in a mailbox of `count` messages.
 
         Sorted, merged ranges of 1-based numbers. Raises `SequenceError` for 0, for a number
         above `count` and for `*` when the mailbox is empty (RFC 3501 section 9: answer BAD).
+        Not `strict` (a SEARCH key, which names messages to match rather than messages to
+        act on, as in Dovecot), numbers above `count` and `*` of an empty mailbox name no
+        message; `5:*` of two messages is still `2:5`, message 2; 0 is still an error.
         """
         out: list[range] = []
         for lo, hi in self.ranges:
@@ -134,10 +138,16 @@ class SequenceSet:
                 a, b = b, a
             if a == 0:
                 if count == 0 and (lo is None or hi is None):
+                    if not strict:
+                        continue
                     raise SequenceError("the mailbox is empty: there is no message *")
                 raise SequenceError("0 is not a message sequence number")
             if b > count:
-                raise SequenceError(f"message {b} does not exist: the mailbox has {count}")
+                if strict:
+                    raise SequenceError(f"message {b} does not exist: the mailbox has {count}")
+                b = count
+                if a > b:
+                    continue
             out.append(range(a, b + 1))
         return _merge(out)
 

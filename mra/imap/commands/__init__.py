@@ -118,6 +118,12 @@ _BASE_CAPABILITIES = [
     "CREATE-SPECIAL-USE",
     "XLIST",
     "STATUS=SIZE",
+    # searching (commands/search.py, mra/imap/search.py, searchkeys.py, casemap.py)
+    "ESEARCH",
+    "SEARCHRES",
+    "WITHIN",
+    "SAVEDATE",
+    "I18NLEVEL=1",
 ]
 
 

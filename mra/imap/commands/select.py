@@ -11,7 +11,7 @@ from __future__ import annotations
 from mailstore.errors import MailError
 from mra import log
 from mra.imap import response as r
-from mra.imap.arguments import ArgumentError, as_mailbox, as_sequence_set
+from mra.imap.arguments import ArgumentError, as_mailbox
 from mra.imap.commands.spec import Request
 from mra.imap.selected import SelectedView
 from mra.session import Call, Output, Send
@@ -95,8 +95,7 @@ def expunge(s: ImapSession, req: Request) -> list[Output]:
     if req.uid:
         if len(req.args) != 1:
             raise ArgumentError("UID EXPUNGE needs a UID set")
-        wanted = as_sequence_set(req.args[0]).resolve_uids(view.uids)
-        candidates = [view.uids[i - 1] for rng in wanted for i in rng]
+        candidates = [u for _, u in view.resolve(req.args[0], True)]  # `$` too (RFC 5182)
     elif req.args:
         raise ArgumentError("EXPUNGE takes no arguments")
     removed = view.box.expunge([u for u in candidates if _deleted(view, u)])

@@ -252,7 +252,7 @@ def test_store_search_copy_move_expunge(selected: Client) -> None:
     )
     c.expect("d SEARCH FLAGGED\r\n", "* SEARCH 1", "d OK SEARCH completed")
     c.expect("e UID SEARCH SUBJECT report\r\n", "* SEARCH 2", "e OK UID SEARCH completed")
-    c.expect("f SEARCH CHARSET KOI8-R ALL\r\n", "f NO [BADCHARSET (UTF-8 US-ASCII)] {any}")
+    c.expect("f SEARCH CHARSET X-UNKNOWN ALL\r\n", "f NO [BADCHARSET (UTF-8 US-ASCII {any})] {any}")
     c.expect("g SEARCH NONSENSE\r\n", "g BAD SEARCH: {any}")
     c.send("h CREATE Archive\r\n")
     c.expect("i COPY 1 Archive\r\n", "i OK [COPYUID {n} 1 1] COPY completed")

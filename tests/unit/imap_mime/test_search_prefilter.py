@@ -798,7 +798,7 @@ def test_which_headers_are_scanned(raw: bytes, scannable: bool) -> None:
     assert (fresh(raw).plain_header() is not None) == scannable
 
 
-@pytest.mark.parametrize("needle", ["\n", "\r\n", "\t", "a\x00b", "x\u2028y", "\u00a0"])
+@pytest.mark.parametrize("needle", ["\n", "\r\n", "\t", "a\x00b", "x\u2028y", "\u0085"])
 def test_no_scan_for_needles_with_controls(needle: str) -> None:
     # A line break could match across two parts of the joined body: only body() can say.
     assert search.Body(needle).quick is None
@@ -807,7 +807,7 @@ def test_no_scan_for_needles_with_controls(needle: str) -> None:
 
 @pytest.mark.parametrize("needle", [" ", "a b", "é", "\u212a"])
 def test_scan_for_printable_needles(needle: str) -> None:
-    assert search.Body(needle).quick == search._fold(needle).encode()
+    assert search.Body(needle).quick == search._fold(needle).lower().encode()
 
 
 class ParseCalled(Exception):

@@ -1,0 +1,639 @@
+"""What SEARCH keys match (RFC 3501 section 6.4.4 and the extensions): one message as SEARCH
+sees it, and the keys of a search program, as pure functions. mra/imap/search.py parses a
+program into these keys.
+
+Matching, `Key.match`, reads a :class:`SearchContext`. Keys on flags, sizes, dates and
+numbers never call ``raw()``; the message is loaded (once) and parsed only for header and body
+keys, and only if the cheaper keys of an AND/OR did not settle it.
+
+- String keys match as substrings of decoded text, both sides folded by the i;unicode-casemap
+  comparator (RFC 5051, as Dovecot applies it: mra/imap/casemap.py): case-insensitively, a
+  precomposed "é" as "e" + U+0301, "ß" not as "ss". Headers are RFC 2047-decoded and
+  unfolded, bodies of text parts transfer-decoded and charset-decoded. BODY searches the text
+  parts, TEXT the header fields of the message and of its parts plus the text parts.
+  ``HEADER name ""`` matches when the field exists.
+- BEFORE/ON/SINCE compare the date of the INTERNALDATE in the server's time zone (the ``tz``
+  argument of ``matches``; None means the local zone of this process); SAVEDBEFORE/SAVEDON/
+  SAVEDSINCE (RFC 8514) the date of the save date, the same way.
+- SENTBEFORE/SENTON/SENTSINCE compare the date written in the Date header, ignoring its time
+  and zone (RFC 3501). A message without a parseable Date is sent on 1-Jan-1970, as in
+  Dovecot.
+- OLDER/YOUNGER (RFC 5032) compare the INTERNALDATE, to the second, with the time the
+  program was parsed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Callable, Container, Iterator, Sequence, Set
+from dataclasses import dataclass, field
+from email.utils import parsedate_tz
+from typing import Protocol
+
+from mailstore.content import header_end
+from mra.imap import mime
+from mra.imap.casemap import fold as _fold
+from mra.imap.casemap import fold_key
+
+
+class SearchContext(Protocol):
+    """One message as SEARCH sees it.  ``flags`` are the system flags it has, backslash
+    included (``\\Seen``, ``\\Answered``, ``\\Flagged``, ``\\Deleted``, ``\\Draft`` and the
+    session's ``\\Recent``); ``keywords`` its keywords; ``internaldate`` in seconds since the
+    epoch; ``size`` the RFC822.SIZE (CRLF octets); ``savedate`` the save date (RFC 8514),
+    None where the store keeps none.  ``raw()`` returns the message as stored; it is only
+    called when a key needs the header or body."""
+
+    @property
+    def uid(self) -> int: ...
+    @property
+    def seqno(self) -> int: ...
+    @property
+    def flags(self) -> Set[str]: ...
+    @property
+    def keywords(self) -> Set[str]: ...
+    @property
+    def internaldate(self) -> float: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def savedate(self) -> float | None: ...
+    def raw(self) -> bytes: ...
+
+
+@dataclass
+class MessageContext:
+    """A ready-made :class:`SearchContext`: the message bytes come from ``loader``, called
+    at most once (``loads`` counts the calls, for tests)."""
+
+    uid: int
+    seqno: int
+    flags: Set[str]
+    keywords: Set[str]
+    internaldate: float
+    size: int
+    loader: Callable[[], bytes]
+    loads: int = 0
+    _raw: bytes | None = field(default=None, repr=False)
+    # Optional: the header block alone, e.g. from a cache, so header keys need no file read.
+    header_loader: Callable[[], bytes] | None = None
+    savedate: float | None = None
+
+    def raw(self) -> bytes:
+        if self._raw is None:
+            self.loads += 1
+            self._raw = self.loader()
+        return self._raw
+
+    def header_block(self) -> bytes:
+        if self._raw is None and self.header_loader is not None:
+            return self.header_loader()
+        raw = self.raw()
+        return raw[: _header_end(raw)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The program: a tree of keys
+
+COST_FLAGS = 0  # flags, sizes, dates, numbers: no message access
+COST_HEADER = 1
+COST_BODY = 2
+
+
+# See _Message.plain. A charset name counts only when nothing but a delimiter follows it.
+_IDENTITY_CHARSET = re.compile(
+    rb"charset[ \t\r\n]*=[ \t\r\n]*\"?"
+    rb"(?:us-ascii|ascii|utf-8|utf8|iso-8859-[0-9]{1,2}|windows-125[0-8]|koi8-[ru])"
+    rb"(?=[\";\s]|$)"
+)
+_DAY_OF_WEEK = re.compile(r"^\s*[A-Za-z]+\s*,")
+
+
+def _raw_values(part: mime.Part, name: str) -> list[bytes]:
+    """Every value of the field `name` as it is written, unfolded, not decoded."""
+    key = name.encode("latin-1", "replace")
+    out = []
+    for f in part.fields:
+        if f.lname == key and f.value_start >= 0:
+            out.append(part.buf[f.value_start : f.end].replace(b"\r\n", b"").replace(b"\n", b""))
+    return out
+
+
+def _formed(raw: bytes, form: str) -> str:
+    """A raw field value (unfolded) in the `address` or `lwsp` form, encoded words decoded."""
+    if form == "address":
+        raw = address_text(mime.envelope_addresses(raw))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    if form == "lwsp":
+        text = _LWSP.sub(" ", text.lstrip(" \t"))
+    return mime.decode_rfc2047(text).strip(" \t")
+
+
+def _header_end(raw: bytes) -> int:
+    """Where the header block ends (after its blank line), or the whole message."""
+    end = header_end(raw)
+    return end if end >= 0 else len(raw)
+
+
+class _Message:
+    """What matching needs of one message; the message itself is parsed lazily."""
+
+    __slots__ = (
+        "_body",
+        "_flags",
+        "_headers",
+        "_keywords",
+        "_part",
+        "_plain",
+        "_plain_header",
+        "_raw",
+        "_text",
+        "_top",
+        "ctx",
+        "tz",
+    )
+
+    def __init__(self, ctx: SearchContext, tz: _dt.tzinfo | None) -> None:
+        self.ctx = ctx
+        self.tz = tz
+        self._flags: Set[str] | None = None
+        self._keywords: Set[str] | None = None
+        self._plain: bytes | bool | None = False  # False: not looked at yet (see plain)
+        self._plain_header: bytes | bool | None = False
+        self._raw: bytes | None = None
+        self._part: mime.Part | None = None
+        self._top: mime.Part | None = None
+        self._headers: dict[tuple[str, str], list[str]] = {}
+        self._body: str | None = None
+        self._text: str | None = None
+
+    @property
+    def flags(self) -> Set[str]:
+        """Lower case. A context may offer them folded already (`folded_flags`): a server
+        can remember the sets per combination of flags instead of folding per message."""
+        if self._flags is None:
+            folded = getattr(self.ctx, "folded_flags", None)
+            self._flags = folded if folded is not None else {f.lower() for f in self.ctx.flags}
+        return self._flags
+
+    @property
+    def keywords(self) -> Set[str]:
+        if self._keywords is None:
+            folded = getattr(self.ctx, "folded_keywords", None)
+            if folded is not None:
+                self._keywords = folded
+            else:
+                self._keywords = {k.lower() for k in self.ctx.keywords}
+        return self._keywords
+
+    def raw(self) -> bytes:
+        if self._raw is None:
+            self._raw = self.ctx.raw()  # a file read, for a server: once per message
+        return self._raw
+
+    @property
+    def part(self) -> mime.Part:
+        if self._part is None:
+            self._part = mime.parse(self.raw())
+        return self._part
+
+    @property
+    def top(self) -> mime.Part:
+        """The top-level header alone: parsed without the body's MIME structure, which a
+        header key (SUBJECT, FROM, HEADER...) never needs."""
+        if self._part is not None:
+            return self._part
+        if self._top is None:
+            self._top = mime.parse(self._header_block())
+        return self._top
+
+    def header(self, name: str, form: str = "plain") -> list[str]:
+        """The values of a field, folded, in the form a key compares (see Header)."""
+        key = name.lower()
+        values = self._headers.get((key, form))
+        if values is None:
+            if form == "plain":
+                values = [_fold(v) for v in mime.header_values(self.top, key)]
+            else:
+                values = [_fold(_formed(raw, form)) for raw in _raw_values(self.top, key)]
+            self._headers[(key, form)] = values
+        return values
+
+    def plain(self) -> bytes | None:
+        """The message in lower case when its body text is the message's own bytes, or None.
+
+        That holds when the message is ASCII, no part is base64 or quoted-printable, and every
+        charset named maps ASCII to itself: then decoding the text parts changes nothing and
+        folding is ASCII upper case, so the body text is made of pieces of these bytes, and a
+        BODY key whose folded text (with no line break) is not in them cannot match. Most
+        messages of a mailbox are like that, and proving the absence costs a scan instead of a
+        MIME parse. Lower case because `bytes.lower()` is the quicker of the two: the key's
+        octets (`quick`) are its folded text in lower case, which an ASCII text that holds the
+        folded key in upper case holds in lower case.
+        """
+        if self._plain is False:
+            raw = self.raw()
+            low = raw.lower() if raw.isascii() else b""
+            if (
+                low
+                and b"base64" not in low
+                and b"quoted-printable" not in low
+                and low.count(b"charset") == len(_IDENTITY_CHARSET.findall(low))
+            ):
+                self._plain = low
+            else:
+                self._plain = None
+        return self._plain if isinstance(self._plain, bytes) else None
+
+    def plain_header(self) -> bytes | None:
+        """The header block unfolded (line ends removed) in lower case, when every field value
+        is a piece of it: the block is ASCII and holds no encoded word (RFC 2047) once
+        unfolded. Otherwise None. (See plain: the same argument, for header keys.)"""
+        if self._plain_header is False:
+            block = self._header_block()
+            low = block.lower().replace(b"\r\n", b"").replace(b"\n", b"")
+            ok = block.isascii() and b"=?" not in low
+            self._plain_header = low if ok else None
+        return self._plain_header if isinstance(self._plain_header, bytes) else None
+
+    def _header_block(self) -> bytes:
+        block = getattr(self.ctx, "header_block", None)
+        if block is not None:
+            return block()  # type: ignore[no-any-return]
+        raw = self.raw()
+        return raw[: _header_end(raw)]
+
+    def body_contains(self, needle: str, quick: bytes | None) -> bool:
+        """Whether the folded body text holds `needle`; `quick` is its octets when it has no
+        line break (see plain)."""
+        if self._body is not None or quick is None:
+            return needle in self.body()
+        plain = self.plain()
+        if plain is not None and quick not in plain:
+            return False
+        # body() joins the parts' texts with line breaks, which `needle` does not hold: a
+        # match is inside one part.
+        return any(needle in _fold(text) for text in mime.body_texts(self.part))
+
+    def body(self) -> str:
+        if self._body is None:
+            self._body = _fold("\n".join(mime.body_texts(self.part)))
+        return self._body
+
+    def text(self) -> str:
+        if self._text is None:
+            headers = "\n".join(mime.all_header_texts(self.part))
+            self._text = _fold(headers) + "\n" + self.body()
+        return self._text
+
+    def internal_date(self) -> _dt.date:
+        stamp = self.ctx.internaldate
+        if self.tz is None:
+            return _dt.datetime.fromtimestamp(stamp).date()
+        return _dt.datetime.fromtimestamp(stamp, self.tz).date()
+
+    def saved_date(self) -> _dt.date | None:
+        stamp = self.ctx.savedate
+        if stamp is None:
+            return None
+        if self.tz is None:
+            return _dt.datetime.fromtimestamp(stamp).date()
+        return _dt.datetime.fromtimestamp(stamp, self.tz).date()
+
+    def sent_date(self) -> _dt.date:
+        """The date written in the first Date field; 1-Jan-1970 if there is none or it
+        cannot be parsed (as Dovecot: later Date fields are not looked at)."""
+        values = mime.header_values(self.top, "date")
+        if values:
+            parsed = parsedate_tz(_DAY_OF_WEEK.sub("", values[0]))
+            if parsed is not None:
+                try:
+                    return _dt.date(parsed[0], parsed[1], parsed[2])
+                except ValueError:
+                    pass
+        return _dt.date(1970, 1, 1)
+
+
+class Key:
+    """A search key; ``cost`` orders the evaluation of AND/OR operands."""
+
+    @property
+    def cost(self) -> int:
+        return COST_FLAGS
+
+    def match(self, m: _Message) -> bool:
+        raise NotImplementedError
+
+    def walk(self) -> Iterator[Key]:
+        yield self
+
+
+@dataclass(frozen=True)
+class All(Key):
+    def match(self, m: _Message) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class Flag(Key):
+    """A system flag (``\\seen``, lower case) is set, or (``present=False``) is not."""
+
+    flag: str
+    present: bool = True
+
+    def match(self, m: _Message) -> bool:
+        return (self.flag in m.flags) == self.present
+
+
+@dataclass(frozen=True)
+class Keyword(Key):
+    keyword: str
+    present: bool = True
+
+    def match(self, m: _Message) -> bool:
+        return (self.keyword.lower() in m.keywords) == self.present
+
+
+@dataclass(frozen=True)
+class Size(Key):
+    larger: bool
+    octets: int
+
+    def match(self, m: _Message) -> bool:
+        size = m.ctx.size
+        return size > self.octets if self.larger else size < self.octets
+
+
+@dataclass(frozen=True)
+class Date(Key):
+    """``op`` is "before", "on" or "since"; ``source`` the date compared: "internal" (the
+    INTERNALDATE), "sent" (the Date header) or "saved" (the save date, RFC 8514: a message
+    without one matches none of the three)."""
+
+    op: str
+    date: _dt.date
+    source: str = "internal"
+
+    @property
+    def cost(self) -> int:
+        return COST_HEADER if self.source == "sent" else COST_FLAGS
+
+    def match(self, m: _Message) -> bool:
+        if self.source == "sent":
+            day = m.sent_date()
+        elif self.source == "saved":
+            saved = m.saved_date()
+            if saved is None:
+                return False
+            day = saved
+        else:
+            day = m.internal_date()
+        if self.op == "before":
+            return day < self.date
+        if self.op == "on":
+            return day == self.date
+        return day >= self.date
+
+
+@dataclass(frozen=True)
+class Within(Key):
+    """OLDER (``older``) and YOUNGER (RFC 5032): the INTERNALDATE is at or before ``limit``,
+    or at or after it, ``limit`` being the time of the search less the interval. To the
+    second, as Dovecot compares its whole seconds."""
+
+    older: bool
+    limit: int
+
+    def match(self, m: _Message) -> bool:
+        stamp = int(m.ctx.internaldate)
+        return stamp <= self.limit if self.older else stamp >= self.limit
+
+
+@dataclass(frozen=True)
+class SavedDateSupported(Key):
+    """SAVEDATESUPPORTED (RFC 8514 section 4): every message, when the mailbox keeps save
+    dates (a Maildir always does), else none."""
+
+    def match(self, m: _Message) -> bool:
+        return m.ctx.savedate is not None
+
+
+@dataclass(frozen=True)
+class MessageSet(Key):
+    """A sequence-set (``uid=False``) or ``UID`` set, as resolved by the caller's hook."""
+
+    raw: bytes
+    uid: bool
+    members: Container[int] = field(compare=False)
+
+    def match(self, m: _Message) -> bool:
+        return (m.ctx.uid if self.uid else m.ctx.seqno) in self.members
+
+
+@dataclass(frozen=True)
+class Header(Key):
+    """A header field contains ``text`` (FROM, TO, CC, BCC, SUBJECT and HEADER).
+
+    As Dovecot 2.3 compares them (index-search.c, `search_header_arg`), a field's value is
+    taken in one of three forms: ``plain`` for HEADER, the value as is; ``address`` for FROM,
+    TO, CC and BCC, the address list parsed and written again in one normal form
+    (`address_text`: comments dropped, every address as ``name <mailbox@domain>``, groups as
+    ``group: ...;``); ``lwsp`` for SUBJECT, runs of blanks made one space. Encoded words are
+    decoded after that, as Dovecot's header search decodes them.
+    """
+
+    name: str
+    text: str
+    form: str = "plain"
+    folded: str = field(init=False, repr=False, compare=False)
+    quick: bytes | None = field(init=False, repr=False, compare=False)
+    words: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _set_needle(self)
+        # The normal forms only drop, quote and space what the field holds: the runs of
+        # letters and digits of the text must all be in the raw field for it to match, and
+        # those of Dovecot's stand-ins for a missing mailbox or domain are left out.
+        words = tuple(w for w in _WORD.findall(self.quick or b"") if w not in _FILLED_IN)
+        # (`w not in _FILLED_IN` is a substring test: "box" could come from the stand-in.)
+        object.__setattr__(self, "words", words)
+
+    @property
+    def cost(self) -> int:
+        return COST_HEADER
+
+    def match(self, m: _Message) -> bool:
+        if self.quick is not None:
+            plain = m.plain_header()
+            if plain is not None:
+                if self.form == "plain" and self.quick not in plain:
+                    return False
+                if self.form != "plain" and any(w not in plain for w in self.words):
+                    return False
+        needle = self.folded
+        return any(needle in value for value in m.header(self.name, self.form))
+
+
+_WORD = re.compile(rb"[a-z0-9]+")
+_FILLED_IN = b"missing_mailbox missing_domain"  # what Dovecot's parser writes for a missing part
+_ATEXT = frozenset(b"!#$%&'*+-/=?^_`{|}~") | frozenset(range(0x30, 0x3A))
+_ATEXT |= (
+    frozenset(range(0x41, 0x5B)) | frozenset(range(0x61, 0x7B)) | frozenset(range(0x80, 0x100))
+)
+_LWSP = re.compile(r"[ \t]+")
+
+
+def _maybe_quoted(word: bytes, dot_too: bool) -> bytes:
+    """Dovecot's `str_append_maybe_escape`: quoted when a character is not atext (a dot
+    counts only in names), with `"`, `\\` and `'` escaped."""
+    if all(c in _ATEXT or (c == 0x2E and not dot_too) for c in word):
+        return word
+    escaped = re.sub(rb"([\"\\'])", rb"\\\1", word)
+    return b'"' + escaped + b'"'
+
+
+def address_text(addresses: Sequence[mime.Address]) -> bytes:
+    """An address list written as Dovecot's `message_address_write` writes it, which is the
+    form FROM, TO, CC and BCC search in."""
+    out = bytearray()
+    first = True
+    in_group = False
+    for a in addresses:
+        if first:
+            first = False
+        else:
+            out += b", "
+        if a.domain is None:
+            if not in_group:  # a group starts: its name is in `mailbox`
+                name = a.mailbox or b""
+                if not name:
+                    out += b'""'
+                else:
+                    out += name if b"=?" in name else _maybe_quoted(name, True)
+                out += b": "
+                first = True
+            else:  # the group ends
+                if out.endswith(b", "):
+                    del out[-2:]
+                elif out.endswith(b": "):
+                    del out[-1:]
+                out += b";"
+            in_group = not in_group
+            continue
+        mailbox = a.mailbox or b""
+        if a.name is not None:
+            out += a.name if b"=?" in a.name else _maybe_quoted(a.name, True)
+        if a.route is not None or mailbox or a.domain:
+            if a.name:
+                out += b" "
+            out += b"<"
+            if a.route is not None:
+                out += a.route + b":"
+            out += _maybe_quoted(mailbox, False) if mailbox else b'""'
+            if a.domain:
+                out += b"@" + a.domain
+            out += b">"
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class Body(Key):
+    text: str
+    folded: str = field(init=False, repr=False, compare=False)
+    quick: bytes | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _set_needle(self)
+
+    @property
+    def cost(self) -> int:
+        return COST_BODY
+
+    def match(self, m: _Message) -> bool:
+        return m.body_contains(self.folded, self.quick)
+
+
+def _set_needle(key: Header | Body) -> None:
+    """The folded text, once per search; `quick`, its octets in lower case for the scans of
+    _Message.plain and plain_header, when it holds no line break or other control."""
+    folded = fold_key(key.text)
+    object.__setattr__(key, "folded", folded)
+    # An empty text matches wherever the field (or, for BODY, anything) exists: no shortcut.
+    quick = folded.lower().encode() if folded and folded.isprintable() else None
+    object.__setattr__(key, "quick", quick)
+
+
+@dataclass(frozen=True)
+class Text(Key):
+    text: str
+    folded: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "folded", fold_key(self.text))
+
+    @property
+    def cost(self) -> int:
+        return COST_BODY
+
+    def match(self, m: _Message) -> bool:
+        return self.folded in m.text()
+
+
+@dataclass(frozen=True)
+class Not(Key):
+    key: Key
+
+    @property
+    def cost(self) -> int:
+        return self.key.cost
+
+    def match(self, m: _Message) -> bool:
+        return not self.key.match(m)
+
+    def walk(self) -> Iterator[Key]:
+        yield self
+        yield from self.key.walk()
+
+
+@dataclass(frozen=True)
+class Or(Key):
+    """Either key; built with the cheaper key on the left (it is tried first)."""
+
+    left: Key
+    right: Key
+
+    @property
+    def cost(self) -> int:
+        return max(self.left.cost, self.right.cost)
+
+    def match(self, m: _Message) -> bool:
+        return self.left.match(m) or self.right.match(m)
+
+    def walk(self) -> Iterator[Key]:
+        yield self
+        yield from self.left.walk()
+        yield from self.right.walk()
+
+
+@dataclass(frozen=True)
+class And(Key):
+    """All keys; built cheapest first, so that flags can settle it before the message
+    is read."""
+
+    keys: tuple[Key, ...]
+
+    @property
+    def cost(self) -> int:
+        return max((k.cost for k in self.keys), default=COST_FLAGS)
+
+    def match(self, m: _Message) -> bool:
+        return all(k.match(m) for k in self.keys)
+
+    def walk(self) -> Iterator[Key]:
+        yield self
+        for k in self.keys:
+            yield from k.walk()
