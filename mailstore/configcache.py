@@ -47,7 +47,11 @@ _DEFAULTS: dict[str, dict[str, object]] = {
     "listen": {"imap": None, "imaps": None, "pop3": None, "pop3s": None},
     "tls": {"cert": "", "key": ""},
     "auth": {"passwd_file": "", "allow_plaintext": False},
-    "mail": {"location": "~/Maildir", "max_message_size": 50 * 1024 * 1024},
+    "mail": {
+        "location": "~/Maildir",
+        "max_message_size": 50 * 1024 * 1024,
+        "max_append_size": 100 * 1024 * 1024,
+    },
     "maps": {
         "aliases": "/etc/aliases",
         "virtusertable": "/etc/mail/virtusertable",

@@ -944,6 +944,30 @@ class Mailbox:
         tmp_path, counter = self._write_tmp(source, internaldate)
         return self._commit([(tmp_path, counter.size, counter.vsize, letters)])[0]
 
+    def append_many(
+        self, messages: Iterable[tuple[bytes | BinaryIO, Iterable[str], float | None]]
+    ) -> list[int]:
+        """Store several messages all or nothing (IMAP MULTIAPPEND, RFC 3502): each is
+        written to tmp/ and fsynced first, and only when all are there (and within the quota
+        together) are they linked into the folder and given UIDs, in order, by one `_commit`,
+        which takes back every link if one fails. A failure before that, the iterable's own
+        included (it may make each message as it is asked for), leaves nothing but the tmp/
+        files it removes. `messages` are (source, flags, internaldate) as `append` takes them;
+        returns their UIDs."""
+        staged: list[tuple[str, int, int, str]] = []
+        try:
+            for source, flags, internaldate in messages:
+                letters = self.letters_for(flags) if flags else ""
+                tmp_path, counter = self._write_tmp(source, internaldate)
+                staged.append((tmp_path, counter.size, counter.vsize, letters))
+            if self.quota is not None and len(staged) > 1:
+                self.quota.check(sum(s[1] for s in staged), len(staged))
+        except BaseException:
+            for tmp_path, *_ in staged:
+                _unlink_quietly(tmp_path)
+            raise
+        return self._commit(staged) if staged else []
+
     def _write_tmp(
         self, source: bytes | BinaryIO, internaldate: float | None
     ) -> tuple[str, VsizeCounter]:
