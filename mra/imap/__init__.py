@@ -9,7 +9,8 @@
   status text, and the one mapping of store errors to `NO [CODE]`.
 - `selected`: one session's view of its selected mailbox (sequence numbers, untagged updates).
 - `fetch`, `search` + `searching`, `mime`, `patterns`, `sequence`: what FETCH, SEARCH and LIST
-  compute, and sequence sets.
+  compute, and sequence sets; `binary` (RFC 3516 transfer decoding) and `imapurl` (RFC 5092
+  URLs, for CATENATE).
 
 Nothing in this package does I/O or imports Twisted; `mra.net` adapts it to connections.
 """

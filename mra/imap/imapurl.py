@@ -8,11 +8,12 @@ messages a URL names. Pure parsing: no store, no I/O.
 The forms (RFC 5092 section 11, `imapurl` and `relative-ref`):
 
 * absolute, `imap://` iserver, and network-path, `//` iserver: the user in iserver must be the
-  logged-in user (compared as the user database compares names); `;AUTH=` may follow it. A URL
-  without a user is anonymous access (RFC 5092 3.2) and names nobody's mail here. The host is
-  not checked: a server reached through proxies and DNS aliases cannot know every name it has,
-  and the URL reaches only the logged-in user's mail whatever host it names. Dovecot 2.3 takes
-  relative URLs only (README: IMAP extensions).
+  logged-in user (compared as the user database compares names); `;AUTH=` may follow it, and
+  `;AUTH=` alone (`imap://;AUTH=*@host/...`) names whoever logs in (RFC 5092 3.2), the
+  logged-in user here. A URL without userinfo is anonymous access (3.2) and names nobody's mail
+  here. The host is not checked: a server reached through proxies and DNS aliases cannot know
+  every name it has, and the URL reaches only the logged-in user's mail whatever host it names.
+  Dovecot 2.3 takes relative URLs only (README: IMAP extensions).
 * absolute-path, `/mailbox[;UIDVALIDITY=n]/;UID=n...`.
 * relative-path, resolved as RFC 3986 5.2 says, against the selected mailbox seen as a
   directory, `/<mailbox>;UIDVALIDITY=<v>/` (RFC 4469 3 gives the base `imap://user@server/
@@ -119,6 +120,8 @@ def _check_server(authority: str, users: tuple[str, ...]) -> None:
         raise UrlError("Invalid IMAP URL: anonymous access is not possible here")
     auth = _AUTH.search(userinfo)
     enc_user = userinfo[: auth.start()] if auth else userinfo
+    if auth and not enc_user:
+        return  # whoever authenticates
     user = _decode(enc_user, "user name")
     if not user or user.lower() not in {u.lower() for u in users}:
         raise UrlError("Invalid IMAP URL: only the logged-in user's messages can be used")

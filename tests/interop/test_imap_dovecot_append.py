@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -309,3 +311,33 @@ def test_curl_fetches_what_catenate_takes_for_the_same_url(server: MraServer) ->
     assert (
         curl(base + f"/INBOX;UIDVALIDITY={uidvalidity}/;UID=1/;SECTION=1/;PARTIAL=2.5") == b"C3=A9"
     )
+
+
+def _readme_examples() -> dict[str, str]:
+    """The sh and python blocks of README.md's "Appending and fetching"."""
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    section = text.split("#### Appending and fetching", 1)[1].split("\n### ", 1)[0]
+    return dict(re.findall(r"```(sh|python)\n(.*?)```", section, re.S))
+
+
+def test_readme_examples(server: MraServer) -> None:
+    examples = _readme_examples()
+    assert set(examples) == {"sh", "python"}
+
+    def run(*command: str) -> bytes:
+        done = subprocess.run(command, capture_output=True, check=True, timeout=60)
+        return done.stdout
+
+    inbox = server.store().mailbox("INBOX")
+    inbox.append(MESSAGES[0])  # UID 2
+    port = str(server.ports["imap"])
+    script = examples["sh"].replace("PASSWORD", PASSWORD).replace("1143", port)
+    output = run("bash", "-e", "-c", script)
+    inbox.sync()
+    assert inbox.uids() == [1, 2, 3]  # the CATENATE
+    header, text = MESSAGES[0].split(b"\r\n\r\n", 1)
+    assert inbox.read_message(3) == header + b"\r\n\r\n" + text[:100]
+    assert output.startswith(text[:100] + b"* 2 FETCH (BINARY.SIZE[1] 12 BINARY[1] {12}")
+    code = examples["python"].replace("PASSWORD", PASSWORD).replace("1143", port)
+    output = run(sys.executable, "-c", code)
+    assert re.fullmatch(rb"\('OK', \[b'\[APPENDUID \d+ 4:5\] APPEND completed'\]\)\n", output)

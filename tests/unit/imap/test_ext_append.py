@@ -14,6 +14,8 @@ import pytest
 from mailstore.config import load_config
 from mra.auth.glue import AuthService
 from mra.context import Connection, Services
+from mra.imap import binary, imapurl
+from mra.imap import response as r
 from mra.imap.commands import SUSPENDING
 from mra.imap.parser import Command, CommandReader, Fatal, Limits
 from mra.imap.session import ImapSession
@@ -480,6 +482,10 @@ URLS = [
         "Numbers.\r\n",
     ),
     ("//alice%40example.test@localhost/INBOX/;UID=2/;SECTION=TEXT", "Numbers.\r\n"),
+    (
+        "imap://;AUTH=*@mail.example.test/INBOX/;UID=2/;SECTION=TEXT",
+        "Numbers.\r\n",
+    ),  # whoever logs in
     # a section or range that holds nothing adds nothing (as FETCH BODY)
     (";UID=2/;SECTION=7", ""),
     (";UID=2/;PARTIAL=1000.10", ""),
@@ -879,3 +885,62 @@ def test_a_waiting_reader_keeps_one_append_s_worth() -> None:
     assert reader.suspended
     assert reader.feed(b"x" * (64 * 1024 + 2500)) == []
     assert reader.feed(b"x") == [Fatal("too much data sent without waiting for the server")]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "data", "decoded"),
+    [
+        (b"quoted-printable", b"a=3Db=3dc", b"a=b=c"),  # lower-case hex taken, as Dovecot
+        (b"quoted-printable", b"soft=\r\nbreak", b"softbreak"),
+        (b"quoted-printable", b"soft= \t\r\nbreak", b"softbreak"),
+        (b"quoted-printable", b"trail \t\r\nnext  ", b"trail\r\nnext"),
+        (b"quoted-printable", b"lf\nonly\n", b"lf\r\nonly\r\n"),
+        (b"base64", b" aGVs\r\nbG8=\r\n\t", b"hello"),
+        (b"base64", b"", b""),
+        (b"8bit", b"as\x00is", b"as\x00is"),
+    ],
+)
+def test_transfer_decoding(encoding: bytes, data: bytes, decoded: bytes) -> None:
+    assert binary.decode(encoding, data) == decoded
+
+
+@pytest.mark.parametrize(
+    ("encoding", "data"),
+    [
+        (b"quoted-printable", b"end="),
+        (b"quoted-printable", b"a=G1"),
+        (b"quoted-printable", b"a=\r"),
+        (b"quoted-printable", b"bare\rcr"),
+        (b"base64", b"aGVsbG8"),  # no padding: the data ends too soon
+        (b"base64", b"aGVs*bG8="),
+        (b"base64", b"aGVsbG8=aa"),
+        (b"base64", b"a==="),
+    ],
+)
+def test_transfer_decoding_refuses_what_does_not_decode(encoding: bytes, data: bytes) -> None:
+    with pytest.raises(r.Refusal) as refusal:
+        binary.decode(encoding, data)
+    assert refusal.value.what is r.INVALID_MIME_DATA
+
+
+def test_rfc5092_examples() -> None:
+    """RFC 5092's example URLs, as CATENATE takes them: message parts of whoever logs in."""
+    users = ("alice@example.test",)
+    assert imapurl.parse(
+        "imap://;AUTH=GSSAPI@minbari.example.org/gray-council/;uid=20/;section=1.2", users=users
+    ) == imapurl.MessagePartUrl("gray-council", None, 20, "1.2", None)
+    assert imapurl.parse(
+        "imap://alice%40example.test;AUTH=*@minbari.example.org/gray-council;UIDVALIDITY=385759045/;UID=20/;PARTIAL=0.1024",
+        users=users,
+    ) == imapurl.MessagePartUrl("gray-council", 385759045, 20, "", (0, 1024))
+    refused = {
+        # anonymous access (no userinfo): nobody's mail here
+        "imap://minbari.example.org/gray-council;UIDVALIDITY=385759045/;UID=20/;PARTIAL=0.1024": "anonymous",
+        # message lists, not message parts
+        "imap://michael@minbari.example.org/users.*": "logged-in user",
+        "imap://;AUTH=*@minbari.example.org/gray%20council?SUBJECT%20shadows": "messagepart",
+        "imap://psicorp.example.org/~peter/%E6%97%A5%E6%9C%AC%E8%AA%9E/%E5%8F%B0%E5%8C%97": "anonymous",
+    }
+    for url, reason in refused.items():
+        with pytest.raises(imapurl.UrlError, match=reason):
+            imapurl.parse(url, users=users)
