@@ -47,6 +47,30 @@ def append(
     return commit(box, [(tmp_name, counter.size, counter.vsize, letters)])[0]
 
 
+def append_many(
+    box: Mailbox, messages: Iterable[tuple[bytes | BinaryIO, Iterable[str], float | None]]
+) -> list[int]:
+    """Store several messages all or nothing (IMAP MULTIAPPEND, RFC 3502): each is written to
+    tmp/ and fsynced first, and only when all are there (and within the quota together) are
+    they linked into the folder and given UIDs, in order, by one `commit`, which takes back
+    every link if one fails. A failure before that, the iterable's own included (it may make
+    each message as it is asked for), leaves nothing but the tmp/ files it removes."""
+    box._dir.release()
+    staged: list[tuple[str, int, int, str]] = []
+    try:
+        for source, flags, internaldate in messages:
+            letters = box.letters_for(flags) if flags else ""
+            tmp_name, counter = write_tmp(box, source, internaldate)
+            staged.append((tmp_name, counter.size, counter.vsize, letters))
+        if box.quota is not None and len(staged) > 1:
+            box.quota.check(sum(s[1] for s in staged), len(staged))
+    except BaseException:
+        for tmp_name, *_ in staged:
+            unlink_quietly(box._dir, "tmp", tmp_name)
+        raise
+    return commit(box, staged) if staged else []
+
+
 def write_tmp(
     box: Mailbox, source: bytes | BinaryIO, internaldate: float | None
 ) -> tuple[str, VsizeCounter]:

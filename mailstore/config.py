@@ -16,6 +16,7 @@
     location = "/var/vmail/%d/%n"  # %u user as in the passwd-file, %n local part, %d domain,
                                    # %h or a leading ~ home, %% a percent sign
     max_message_size = 52428800    # bytes
+    max_append_size = 104857600    # bytes: all messages of one IMAP APPEND together
     [mailboxes]                    # absent: Drafts, Sent, Trash, Junk, Archive (specialuse.py)
     Sent = { special_use = '\\Sent', auto = "subscribe" }   # auto: "no", "create", "subscribe"
     [maps]
@@ -211,6 +212,9 @@ class AuthConfig:
 class MailConfig:
     location: str = field(default="~/Maildir", metadata=_setting(_Kind.LOCATION))
     max_message_size: int = field(default=50 * MIB, metadata=_setting(_Kind.INT, 1))
+    # One APPEND's messages together (MULTIAPPEND, CATENATE): what one command may make the
+    # IMAP reader hold; never less than max_message_size (SECURITY.md 2).
+    max_append_size: int = field(default=100 * MIB, metadata=_setting(_Kind.INT, 1))
 
 
 @dataclass(frozen=True)

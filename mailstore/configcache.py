@@ -53,7 +53,11 @@ _DEFAULTS: dict[str, dict[str, object]] = {
     "listen": {"imap": None, "imaps": None, "pop3": None, "pop3s": None},
     "tls": {"cert": "", "key": ""},
     "auth": {"passwd_file": "", "allow_plaintext": False, "max_concurrent_hashes": 4},
-    "mail": {"location": "~/Maildir", "max_message_size": 50 * 1024 * 1024},
+    "mail": {
+        "location": "~/Maildir",
+        "max_message_size": 50 * 1024 * 1024,
+        "max_append_size": 100 * 1024 * 1024,
+    },
     # specialuse.DEFAULT_MAILBOXES as plain tuples (name, special uses, auto): marshal takes
     # no NamedTuple, and importing `typing` would cost the delivery agent its start-up time.
     "mailboxes": {

@@ -1173,6 +1173,14 @@ class Mailbox:
         """Store a message durably and give it a UID (the next sync shows it as added)."""
         return adding.append(self, source, flags, internaldate)
 
+    def append_many(
+        self, messages: Iterable[tuple[bytes | BinaryIO, Iterable[str], float | None]]
+    ) -> list[int]:
+        """Store several messages all or nothing (IMAP MULTIAPPEND, RFC 3502): see
+        `adding.append_many`. `messages` are (source, flags, internaldate) as `append` takes
+        them; returns their UIDs."""
+        return adding.append_many(self, messages)
+
     def copy_to(self, uids: Iterable[int], dest: Mailbox) -> list[tuple[int, int]]:
         """Copy messages with their flags; returns (source UID, destination UID) pairs.
 

@@ -10,7 +10,8 @@
 - `selected`: one session's view of its selected mailbox (sequence numbers, untagged updates).
 - `fetch`, `search` + `searching`, `mime`, `patterns`, `sequence`: what FETCH, SEARCH and LIST
   compute, and sequence sets; SEARCH's keys are `searchkeys`', its comparator `casemap` and its
-  charsets `charsets`.
+  charsets `charsets`; `binary` (RFC 3516 transfer decoding) and `imapurl` (RFC 5092 URLs, for
+  CATENATE).
 
 Nothing in this package does I/O or imports Twisted; `mra.net` adapts it to connections.
 """

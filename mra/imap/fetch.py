@@ -3,13 +3,15 @@
 Bodies are served with CRLF line ends, whatever the file holds, and every size and offset a
 client sees (RFC822.SIZE, `<origin.count>` partials) counts in that form. The message is read
 and parsed once per message and FETCH, only when an item needs more than flags and sizes.
+BINARY, BINARY.PEEK and BINARY.SIZE (RFC 3516) are binary.py's: the same part, its transfer
+encoding removed; BINARY.SIZE sets no \\Seen, as it sends no content.
 """
 
 from __future__ import annotations
 
 import datetime
 
-from mra.imap import mime
+from mra.imap import binary, mime
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError
 from mra.imap.values import Atom, FetchAtt, ParenList, Section, Value
@@ -55,8 +57,6 @@ def parse_items(value: Value) -> list[Item]:
     items: list[Item] = []
     for v in values:
         if isinstance(v, FetchAtt):
-            if v.name.startswith("BINARY"):
-                raise ArgumentError("BINARY is not supported")
             items.append(v)
         elif isinstance(v, Atom) and v.value.upper() in SIMPLE:
             items.append(v.value.upper())
@@ -74,7 +74,10 @@ def _section_spec(section: Section) -> mime.SectionSpec:
 
 
 def sets_seen(items: list[Item]) -> bool:
-    return any((isinstance(i, FetchAtt) and not i.peek) or i in SETS_SEEN for i in items)
+    return any(
+        (isinstance(i, FetchAtt) and not i.peek and i.name != "BINARY.SIZE") or i in SETS_SEEN
+        for i in items
+    )
 
 
 CHEAP = frozenset({"UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE"})
@@ -109,7 +112,10 @@ def render(
     if with_uid and "UID" not in items:
         out.append(b"UID %d" % uid)
     for item in items:
-        if isinstance(item, FetchAtt):
+        if isinstance(item, FetchAtt) and item.name.startswith("BINARY"):
+            body = body or _Body(box, msg)
+            out.append(binary.fetch_item(body.content(), item))
+        elif isinstance(item, FetchAtt):
             body = body or _Body(box, msg)
             section = item.section
             if not section.part and not section.text:

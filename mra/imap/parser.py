@@ -9,17 +9,21 @@ Events
     One complete command. `name` is upper-case (`UID FETCH` arrives as name `UID` with first
     argument `Atom("FETCH")`); `args` is the generic token tree below; `raw_size` counts every
     octet of the command as received, literals and line ends included.
-`NeedContinuation(tag, size, name)`
-    A synchronizing literal `{size}` ended a line. The reader waits until the session calls
-    `accept_literal()` (after writing `+ Ready`: the events that method returns come after the
-    `+`) or `reject_literal()` (after writing `tag NO|BAD ...`: the client will not send the
-    literal, RFC 3501 7.5, and the reader reads a new command). This is where APPEND checks the
-    size against the largest message before the client sends a byte of it.
+`NeedContinuation(tag, size, name, depth)`
+    A synchronizing literal `{size}` (or literal8 `~{size}`) ended a line. The reader waits until
+    the session calls `accept_literal()` (after writing `+ Ready`: the events that method
+    returns come after the `+`) or `reject_literal()` (after writing `tag NO|BAD ...`: the
+    client will not send the literal, RFC 3501 7.5, and the reader reads a new command). Its
+    size is already within the budgets below; `depth` is 0 for a literal at the command's top
+    level (in APPEND, a whole message, which may not be empty: RFC 3502), 1 inside a list (a
+    CATENATE TEXT part, which may).
 `BadCommand(tag, message, code)`
     Malformed input: answer `tag BAD [code] message`, or `* BAD` when the tag is None. The reader
     has already skipped what is left of the command (see resynchronising) and carries on.
     Subclasses say which limit was hit: `LimitExceeded(limit)`, `LineTooLong`,
-    `LiteralTooLarge(size)` (code `TOOBIG`).
+    `LiteralTooLarge(size)` (code `TOOBIG`), and `MessageTooLarge`, a `NO [TOOBIG]` (RFC 7889,
+    RFC 4469 4.2): a message of APPEND over the largest message, or all of them over the
+    command's budget.
 `ContinuationLine(data)`
     In `expect_line()` mode (AUTHENTICATE), the next line, without its CRLF. `*` cancels.
 `IdleDone()`
@@ -42,15 +46,24 @@ As RFC 3501 says, except where clients are known to differ and the difference is
 * Quoted strings allow only the escapes `\\"` and `\\\\`.
 * Lines may end in a bare LF; runs of spaces between arguments and before the line end are
   accepted (Dovecot does the same); an empty line is ignored.
-* A literal announcement must end its line. `~{n}` (RFC 3516 literal8) is not supported.
+* A literal announcement must end its line. A literal8 `~{n}` (RFC 3516) is read as a literal
+  marked `binary`, in the commands that carry messages only (APPEND, and CATENATE's TEXT
+  parts inside it); elsewhere it is BAD, as Dovecot answers "literal8 not allowed here".
 
 Limits (all in `Limits`; the DoS reasoning)
 -----------------------------------------
 The reader holds at most one command: its text (all lines together, literals excluded) is
 bounded by `max_line_length` and its literals together by `max_literal_size_preauth` or, once
-the session sets `reader.authenticated`, `max_literal_size` (the largest APPEND). A literal size
-is only a number until its octets arrive: the reader never allocates from it, it gathers the
-chunks as they come and refuses a size over the budget before the client sends anything.
+the session sets `reader.authenticated`, `max_other_literal_size`. A command that carries
+messages (APPEND: the session names them, `message_commands`) has two budgets instead, because
+MULTIAPPEND (RFC 3502) and CATENATE (RFC 4469) put several messages, and a message in several
+literals, into one command: each message's literals together stay within `max_literal_size`
+(the largest message, RFC 7889 APPENDLIMIT), and all of the command's within `max_append_size`
+(never below the largest message). A message ends at a literal on the command's top level (a
+MULTIAPPEND message) or at the end of a top-level list (a CATENATE list; a flag list holds no
+literal). Every literal is also reserved in the process's `LiteralPool`. A literal size is only
+a number until its octets arrive: the reader never allocates from it, it gathers the chunks as
+they come and refuses a size over a budget before the client sends anything.
 `max_depth` bounds list nesting (the parser recurses per level) and `max_tokens` the values in
 one command. Every read is O(octets received): a line is searched for LF only in new data.
 
@@ -72,7 +85,7 @@ session calls exactly one of `resume()`, `expect_done()` (the next line must be 
 to commands) or `expect_line()` (the next line is a ContinuationLine; then suspended again). A
 session that decides asynchronously should stop reading the socket while `reader.suspended`;
 bytes fed meanwhile are kept, up to one command's worth (`max_line_length +
-max_literal_size`), beyond which the reader gives `Fatal` and stops. `take_buffered()` hands
+Limits.command_literals`), beyond which the reader gives `Fatal` and stops. `take_buffered()` hands
 over the bytes that arrived before STARTTLS (to drop: RFC 3501 6.2.1 and the usual plaintext
 injection) or COMPRESS (to inflate and feed again).
 
@@ -103,6 +116,7 @@ __all__ = [
     "LineTooLong",
     "LiteralPool",
     "LiteralTooLarge",
+    "MessageTooLarge",
     "NeedContinuation",
     "ServerBusy",
 ]
@@ -126,6 +140,8 @@ class NeedContinuation:
     tag: str
     size: int
     name: str
+    depth: int = field(default=0, compare=False)
+    """0 on the command's top level, 1 and more inside lists."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +172,15 @@ class LiteralTooLarge(LimitExceeded):
     """A literal was announced over the budget; refused before any of it was read."""
 
     size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTooLarge(LiteralTooLarge):
+    """A literal of a message command over the largest message (`max_literal_size`) or over
+    the command's budget (`max_append_size`): `NO [TOOBIG]`, the server's limit rather than
+    the client's mistake (RFC 7889 4, RFC 3502's example: a NO at a later message)."""
+
+    status = "NO"
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +227,11 @@ class Limits:
     max_literal_size_preauth: int = 8 * KIB
     """All literals of one command before `reader.authenticated` is set."""
     max_literal_size: int = 50 * KIB * KIB
-    """All literals of one command that carries messages (APPEND: the session names them,
-    `message_commands`) once authenticated: set it to the largest message size."""
+    """The literals of one message of a command that carries messages (APPEND: the session
+    names them, `message_commands`) once authenticated: set it to the largest message size."""
+    max_append_size: int = 0
+    """All literals of one command that carries messages together (MULTIAPPEND, CATENATE);
+    the reader takes the larger of this and `max_literal_size` (so 0: one message's worth)."""
     max_other_literal_size: int = 64 * KIB
     """All literals of any other command once authenticated (a SEARCH string, a mailbox
     name): they are never messages, and 10 unfinished 45 MB SEARCH literals held 460 MB."""
@@ -211,6 +239,11 @@ class Limits:
     """Nesting of parenthesized lists."""
     max_tokens: int = 10_000
     """Values (atoms, strings, lists, header names) in one command."""
+
+    @property
+    def command_literals(self) -> int:
+        """The most literal octets one command may hold (APPEND's, the largest budget)."""
+        return max(self.max_literal_size, self.max_append_size)
 
 
 class LiteralPool:
@@ -243,6 +276,7 @@ LPAREN = 0x28
 RPAREN = 0x29
 DQUOTE = 0x22
 LBRACE = 0x7B
+TILDE = 0x7E
 
 # tag = 1*<any ASTRING-CHAR except "+">; ASTRING-CHAR = ATOM-CHAR / "]"; ATOM-CHAR is any CHAR
 # but atom-specials: ( ) { SP CTL % * " \ ]
@@ -287,6 +321,13 @@ class _Abandon(Exception):
 _Reading: TypeAlias = Generator[None, None, None]
 
 
+def _ends_message(value: Value) -> bool:
+    """A top-level value that closes one message of a message command: a literal (RFC 3502)
+    or a list (RFC 4469's CATENATE list; a flag list, which holds no literal, resets nothing
+    that counted)."""
+    return isinstance(value, ParenList) or (isinstance(value, String) and value.is_literal)
+
+
 class CommandReader:
     """Incremental IMAP command reader; see the module docstring for the protocol."""
 
@@ -319,6 +360,8 @@ class CommandReader:
         self._lpos = 0
         self._line_budget = 0
         self._literal_budget = 0
+        self._message_budget = 0  # what the current message of a message command may add
+        self._messages = False  # the command carries messages (and is authenticated)
         self._tokens = 0
         self._gen = self._main()
         next(self._gen)
@@ -347,7 +390,7 @@ class CommandReader:
             return []
         self._buf += data
         if self.suspended:
-            if len(self._buf) > self.limits.max_line_length + self.limits.max_literal_size:
+            if len(self._buf) > self.limits.max_line_length + self.limits.command_literals:
                 self._mode = _DEAD
                 self._awaiting_literal = False
                 self._buf.clear()
@@ -483,12 +526,14 @@ class CommandReader:
         self._name = name
         # Read now, not before the line arrived: the session may have changed it meanwhile.
         limits = self.limits
+        self._messages = self.authenticated and name in self._message_commands
         if not self.authenticated:
             self._literal_budget = limits.max_literal_size_preauth
-        elif name in self._message_commands:
-            self._literal_budget = limits.max_literal_size
+        elif self._messages:
+            self._literal_budget = limits.command_literals
         else:
             self._literal_budget = limits.max_other_literal_size
+        self._message_budget = limits.max_literal_size if self._messages else self._literal_budget
         self._lpos = m.end()
         args = yield from self._items(0, in_list=False)
         held, self._reserved = self._reserved, 0  # now the session's to give back
@@ -528,7 +573,9 @@ class CommandReader:
             elif c == DQUOTE:
                 value = String(self._quoted(), False)
             elif c == LBRACE:
-                value = yield from self._literal()
+                value = yield from self._literal(depth)
+            elif c == TILDE and line[pos + 1 : pos + 2] == b"{":
+                value = yield from self._literal(depth, binary=True)
             else:
                 atom = self._atom()
                 if isinstance(atom, str):
@@ -536,6 +583,8 @@ class CommandReader:
                 else:
                     value = atom
             items.append(value)
+            if depth == 0 and self._messages and _ends_message(value):
+                self._message_budget = self.limits.max_literal_size
             # Values are separated by a space; a list may close right after one.
             line = self._line
             pos = self._lpos
@@ -579,41 +628,52 @@ class CommandReader:
             i += 1
         return "unterminated quoted string"
 
-    def _literal(self) -> Generator[None, None, String]:
+    def _literal(self, depth: int, *, binary: bool = False) -> Generator[None, None, String]:
         line = self._line
-        m = _LITERAL_RE.match(line, self._lpos)
+        m = _LITERAL_RE.match(line, self._lpos + binary)
         if m is None:
             raise self._bad("invalid literal")
         if m.end() != len(line):
             raise self._bad("a literal announcement must end the line")
+        if binary and not self._messages:
+            raise self._bad("literal8 is only allowed in APPEND")
         self._lpos = m.end()
         size = int(m.group(1))
-        if size > self._literal_budget:
-            if not self.authenticated:
-                limit = "max_literal_size_preauth"
-            elif self._name in self._message_commands:
-                limit = "max_literal_size"
-            else:
-                limit = "max_other_literal_size"
-            raise _Bad(
-                LiteralTooLarge(
-                    self._tag, f"literal of {size} octets is too large", "TOOBIG", limit, size
-                )
-            )
+        self._check_budgets(size)
         if not self._pool.reserve(size):
             raise _Bad(ServerBusy(self._tag, "Server busy, try again later", "UNAVAILABLE"))
         self._reserved += size
         if not m.group(2):
             assert self._tag is not None
-            self._events.append(NeedContinuation(self._tag, size, self._name))
+            self._events.append(NeedContinuation(self._tag, size, self._name, depth))
             self._awaiting_literal = True
             yield
             if not self._literal_accepted:
                 raise _Abandon
         data = yield from self._read_exact(size)
         self._literal_budget -= size
+        self._message_budget -= size
         yield from self._next_line()
-        return String(data, True)
+        return String(data, True, binary)
+
+    def _check_budgets(self, size: int) -> None:
+        """Refuse a literal over the budget it falls in (module docstring: limits)."""
+        tag = self._tag
+        if self._messages:
+            if size > self._message_budget:
+                what = f"Message too big (over {self.limits.max_literal_size} octets)"
+                raise _Bad(MessageTooLarge(tag, what, "TOOBIG", "max_literal_size", size))
+            if size > self._literal_budget:
+                total = self.limits.command_literals
+                what = f"{self._name} too big (over {total} octets in all)"
+                raise _Bad(MessageTooLarge(tag, what, "TOOBIG", "max_append_size", size))
+            return
+        if size > self._literal_budget:
+            limit = (
+                "max_literal_size_preauth" if not self.authenticated else "max_other_literal_size"
+            )
+            what = f"literal of {size} octets is too large"
+            raise _Bad(LiteralTooLarge(tag, what, "TOOBIG", limit, size))
 
     def _atom(self) -> Atom | str:
         """An atom; or, for `BODY[` and the like, the upper-cased name to parse a section for.

@@ -12,7 +12,8 @@ Choosing the form of a string (RFC 3501 section 4.3, 9)
 * a quoted string when every octet is 7-bit TEXT-CHAR (no NUL, CR, LF, nothing above 0x7f) and it
   is at most `QUOTED_MAX` octets; `"` and `\\` are escaped with `\\`;
 * otherwise a literal `{n}` CRLF octets. NUL is not a CHAR8 either, but a message with NUL in it
-  is still best sent as a literal than not at all (RFC 3516 literal8 is not used).
+  is still best sent as a literal than not at all; only FETCH BINARY's decoded data goes as a
+  literal8 `~{n}` when it holds NUL (RFC 3516 4.3, `literal8`).
 
 `mra.imap.parser` reads every one of these forms back to the same octets (tests prove it).
 
@@ -75,6 +76,7 @@ __all__ = [
     "flags_response",
     "list_response",
     "literal",
+    "literal8",
     "mailbox",
     "nstring",
     "number",
@@ -599,3 +601,24 @@ IDLE_BROKEN = Say("BAD", "IDLE ended: {problem}")
 USE_NOT_SUPPORTED = Say("NO", "{use} not supported", Code("USEATTR"))  # RFC 6154 5.3
 NO_SUCH_QUOTA_ROOT = Say("NO", "Quota root doesn't exist", Code.NONEXISTENT)
 QUOTA_IS_ADMINS = Say("NO", "Quota can be changed only by the administrator", Code.NOPERM)
+
+# Appending and fetching: MULTIAPPEND (RFC 3502), CATENATE (RFC 4469), BINARY (RFC 3516)
+UNKNOWN_CTE = Say("NO", "Unknown Content-Transfer-Encoding", Code("UNKNOWN-CTE"))
+INVALID_MIME_DATA = Say("NO", "Invalid data in MIME part", Code.PARSE)
+BAD_URL = Say("NO", "{reason}")  # with badurl(url): CATENATE could not use that URL
+APPEND_TOO_BIG = Say("NO", "APPEND too big (over {limit} octets in all)", Code.TOOBIG)
+URLS_TOO_BIG = Say("NO", "CATENATE URLs name over {limit} octets of messages", Code.TOOBIG)
+_URL_RESP_UNSAFE = re.compile(rb"[^\x20-\x5c\x5e-\x7e]")
+
+
+def literal8(data: bytes) -> bytes:
+    """`~{n}` CRLF and the octets (RFC 3516 literal8): binary data, NUL included."""
+    return b"~{%d}\r\n" % len(data) + data
+
+
+def badurl(url: bytes) -> Code:
+    """`[BADURL url]` (RFC 4469 4.1): the URL as the client sent it. url-resp-text is any
+    TEXT-CHAR but `]`; that, controls and 8-bit octets (which no URL holds unencoded) are
+    %-encoded, so that the code stays one printable line the URL can be read back from."""
+    text = _URL_RESP_UNSAFE.sub(lambda m: b"%%%02X" % m.group()[0], url)
+    return Code("BADURL", text or b"-")

@@ -73,7 +73,10 @@ class ImapSession(Session):
         self.services = services
         self.timeout = PREAUTH_TIMEOUT
         self.state = NOTAUTH
-        limits = Limits(max_literal_size=services.config.mail.max_message_size)
+        mail = services.config.mail
+        limits = Limits(
+            max_literal_size=mail.max_message_size, max_append_size=mail.max_append_size
+        )
         self.literals = services.literal_pool
         self.reader = CommandReader(
             limits,

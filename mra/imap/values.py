@@ -10,8 +10,9 @@ Values (`Value` = Atom | String | ParenList | FetchAtt)
 `Nil(value: str)`
     An `Atom` spelling NIL in any case. It is an Atom, so `as_astring(Nil("nil"))` is b"nil", a
     mailbox named nil; match `Nil()` before `Atom()` where NIL means nil.
-`String(value: bytes, is_literal: bool)`
-    A quoted string (escapes removed) or a literal, synchronizing or not.
+`String(value: bytes, is_literal: bool, binary: bool)`
+    A quoted string (escapes removed) or a literal, synchronizing or not; `binary` for a
+    literal8 `~{n}` (RFC 3516), which the reader takes only in APPEND.
 `ParenList(items: tuple[Value, ...])`
     A parenthesized list.
 `FetchAtt(name, section, partial)`
@@ -46,6 +47,8 @@ class String:
 
     value: bytes
     is_literal: bool = False
+    binary: bool = False
+    """A literal8 (`~{n}`, RFC 3516 4.4): its octets may be binary content (NUL included)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ dispatcher (mra/imap/session.py) must treat it; the handlers live one module per
     fetch.py       FETCH
     store.py       STORE COPY MOVE
     search.py      SEARCH
-    append.py      APPEND (and the go-ahead for literals)
+    append.py      APPEND: MULTIAPPEND, CATENATE (catenate.py), literal8 (and the go-ahead
+                   for literals)
     idle.py        IDLE
 
 The columns are `spec.Spec`'s: `uses_seqs` (EXPUNGE held back while it runs), `thread` (runs
@@ -124,6 +125,11 @@ _BASE_CAPABILITIES = [
     "WITHIN",
     "SAVEDATE",
     "I18NLEVEL=1",
+    # appending and fetching: append.py, catenate.py, fetch.py
+    "MULTIAPPEND",
+    "CATENATE",
+    "URL-PARTIAL",
+    "BINARY",
 ]
 
 

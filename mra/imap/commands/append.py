@@ -1,19 +1,45 @@
-"""APPEND (RFC 3501 6.3.11, UIDPLUS APPENDUID RFC 4315 3) and the go-ahead for literals.
+"""APPEND (RFC 3501 6.3.11) with MULTIAPPEND (RFC 3502), CATENATE (RFC 4469) and binary content
+(RFC 3516 4.4), APPENDUID (UIDPLUS, RFC 4315 3), and the go-ahead for literals.
 
-The size of a synchronizing literal is known before its octets are sent: an APPEND over the
-largest message is refused then (`NO [TOOBIG]`, RFC 7889 4), and the client does not send a
-byte of it (RFC 3501 7.5). The message is written to tmp/, fsynced and renamed into new/ by
-the store before the tagged OK: the handler runs in the thread pool.
+    append         = "APPEND" SP mailbox 1*append-message                  ; RFC 3502
+    append-message = [SP flag-list] [SP date-time] SP append-data
+    append-data    = literal / literal8 / "CATENATE" SP "(" cat-part *(SP cat-part) ")"
+    cat-part       = "TEXT" SP (literal / literal8) / "URL" SP astring     ; RFC 4469
+
+The reader hands over the whole command, its literals read and bounded (each message by the
+largest message, all of them by `[mail] max_append_size`: parser.py, SECURITY.md 2); a
+synchronizing literal over a bound, or a message literal of 0 octets (RFC 3502: "MUST return
+a NO", a way to cancel), is refused before the client sends it (RFC 3501 7.5).
+
+Then, in the thread pool: the arguments (BAD), the target mailbox (NO [TRYCREATE]), then each
+message in order: its CATENATE parts joined (catenate.py; the first URL that cannot be used
+ends the command in NO [BADURL url], RFC 4469 4.1; the joined message over the largest message
+in NO [TOOBIG], 4.2), never empty, all of them together within `max_append_size` (NO
+[TOOBIG]), binary content put in the form it is stored in (binary.py). The messages are
+written all or nothing (RFC 3502: "no partial appending is permitted"): each to tmp/ and
+fsynced as it is made, then, once all are there, linked into the folder and given their UIDs
+together (`Mailbox.append_many`); APPENDUID names them all, in order (RFC 3502, RFC 4315).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from mra.imap import binary
 from mra.imap import response as r
-from mra.imap.arguments import ArgumentError, as_date_time, as_flag_list, as_mailbox
+from mra.imap.arguments import (
+    ArgumentError,
+    as_astring,
+    as_date_time,
+    as_flag_list,
+    as_mailbox,
+)
+from mra.imap.commands.catenate import Catenation
 from mra.imap.commands.spec import Request
 from mra.imap.commands.store import target
 from mra.imap.parser import NeedContinuation
-from mra.imap.values import ParenList, String
+from mra.imap.values import Atom, ParenList, String, Value
 from mra.session import Output, Send
 
 TYPE_CHECKING = False
@@ -22,15 +48,26 @@ if TYPE_CHECKING:
 
 
 def literal_announced(s: ImapSession, event: NeedContinuation) -> list[Output]:
-    limit = s.services.config.mail.max_message_size
-    if event.name == "APPEND" and event.size > limit:
-        s.feed_reader(s.reader.reject_literal())
-        return [Send(r.say(event.tag, r.TOO_BIG, limit=limit))]
-    if event.name == "APPEND" and event.size == 0:  # as Dovecot: no message is 0 octets
+    """The go-ahead for a synchronizing literal; its size is already within the reader's
+    bounds. A whole message of 0 octets (not a CATENATE TEXT part) is refused, as Dovecot."""
+    if event.name == "APPEND" and event.size == 0 and event.depth == 0:
         s.feed_reader(s.reader.reject_literal())
         return [Send(r.say(event.tag, r.EMPTY_MESSAGE))]
     s.feed_reader(s.reader.accept_literal())
     return [Send(r.continuation())]
+
+
+@dataclass(slots=True)
+class _Message:
+    flags: list[str]
+    date: float | None
+    parts: list[String | bytes] = field(default_factory=list)
+    """TEXT literals (the message literal itself without CATENATE) and URLs (bytes)."""
+    catenate: bool = False
+
+    @property
+    def binary(self) -> bool:
+        return any(isinstance(p, String) and p.binary for p in self.parts)
 
 
 def append(s: ImapSession, req: Request) -> list[Output]:
@@ -38,22 +75,89 @@ def append(s: ImapSession, req: Request) -> list[Output]:
     if len(args) < 2:
         raise ArgumentError("APPEND needs a mailbox name and a message")
     name = as_mailbox(args[0])
-    message = args[-1]
-    if not isinstance(message, String):
-        raise ArgumentError("APPEND needs the message as a literal")
-    flags: list[str] = []
-    date: float | None = None
-    for extra in args[1:-1]:
-        if isinstance(extra, ParenList):
-            flags = as_flag_list(extra)
-        elif isinstance(extra, String):
-            date = as_date_time(extra).timestamp()
-        else:
-            raise ArgumentError("APPEND takes flags, a date and the message")
-    if not message.value:
-        raise r.Refusal(r.EMPTY_MESSAGE)  # as Dovecot: a message has at least a header
+    messages = _messages(args[1:])
     box = target(s, name)
-    uid = box.append(message.value, flags=flags, internaldate=date)
+    uids = box.append_many(_ready(s, messages))
     if s.view is not None and s.view.box.path == box.path:
-        s.view.arriving([uid])
-    return s.ok(req, code=r.Code.appenduid(box.uidvalidity, uid))
+        s.view.arriving(uids)
+    return s.ok(req, code=r.Code.appenduid(box.uidvalidity, uids))
+
+
+def _ready(
+    s: ImapSession, messages: list[_Message]
+) -> Iterator[tuple[bytes, list[str], float | None]]:
+    """Each message as it is to be stored, made when the store asks for it: one composed
+    message in memory at a time, and all of them within the command's budget."""
+    mail = s.services.config.mail
+    budget = max(mail.max_append_size, mail.max_message_size)
+    catenation = Catenation(s, mail.max_message_size, budget)
+    total = 0
+    for message in messages:
+        if message.catenate:
+            data = catenation.compose(message.parts)
+        else:
+            text = message.parts[0]
+            assert isinstance(text, String)
+            data = text.value
+        if not data:
+            raise r.Refusal(r.EMPTY_MESSAGE)  # as Dovecot: a message has at least a header
+        total += len(data)
+        if total > budget:
+            raise r.Refusal(r.APPEND_TOO_BIG, limit=budget)
+        if message.binary:
+            data = binary.store_form(data)
+        yield data, message.flags, message.date
+
+
+def _messages(args: list[Value]) -> list[_Message]:
+    """The append-messages after the mailbox name (grammar in the module docstring)."""
+    out: list[_Message] = []
+    i = 0
+    while i < len(args):
+        message = _Message([], None)
+        if isinstance(args[i], ParenList):
+            message.flags = as_flag_list(args[i])
+            i += 1
+        value = args[i] if i < len(args) else None
+        if isinstance(value, String) and not value.is_literal:
+            message.date = as_date_time(value).timestamp()
+            i += 1
+            value = args[i] if i < len(args) else None
+        if isinstance(value, String) and value.is_literal:
+            message.parts.append(value)
+            i += 1
+        elif (
+            isinstance(value, Atom)
+            and value.value.upper() == "CATENATE"
+            and i + 1 < len(args)
+            and isinstance(args[i + 1], ParenList)
+        ):
+            list_ = args[i + 1]
+            assert isinstance(list_, ParenList)
+            message.parts = _cat_parts(list_)
+            message.catenate = True
+            i += 2
+        else:
+            raise ArgumentError(
+                "APPEND takes for each message flags, a date, and a literal or CATENATE (...)"
+            )
+        out.append(message)
+    return out
+
+
+def _cat_parts(value: ParenList) -> list[String | bytes]:
+    items = value.items
+    if not items:
+        raise ArgumentError("Empty CATENATE list")
+    parts: list[String | bytes] = []
+    for i in range(0, len(items), 2):
+        kind = items[i]
+        what = kind.value.upper() if isinstance(kind, Atom) else ""
+        data = items[i + 1] if i + 1 < len(items) else None
+        if what == "TEXT" and isinstance(data, String) and data.is_literal:
+            parts.append(data)
+        elif what == "URL" and data is not None:
+            parts.append(as_astring(data))
+        else:
+            raise ArgumentError("CATENATE takes TEXT literals and URLs")
+    return parts

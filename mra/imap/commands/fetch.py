@@ -13,7 +13,8 @@ A FETCH that reads bodies (BODY[], not PEEK) sets `\\Seen` first, in one store o
 answers FLAGS for those messages even when not asked (RFC 3501 6.4.5). A message another
 session expunged is left out, and the command ends in NO [EXPUNGEISSUED] (RFC 5530); one that
 cannot be read is left out too, and the command ends with the store's error for it, so one
-broken file never costs the others their answer.
+broken file never costs the others their answer. So is a message whose BINARY cannot be
+decoded (NO [UNKNOWN-CTE] or NO [PARSE]); Dovecot stops the FETCH at it instead.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ def _lines(
                     data = items.render(view, uid, seq, wanted, req.uid, uid in seen_now)
                 except (LookupError, NotFound):
                     missing = True
+                    continue
+                except r.Refusal as exc:  # BINARY of a part that does not decode (RFC 3516)
+                    failed = failed or exc.line(req.tag)
                     continue
                 except MailError as exc:
                     log.error("fetch-failed", mailbox=view.name, uid=uid, error=exc.message)

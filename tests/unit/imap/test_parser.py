@@ -323,7 +323,7 @@ def test_bad_fetch_atts(text: bytes) -> None:
         (b"a1 X {3}x", "a1", "end the line"),
         (b"a1 X {x}", "a1", "literal"),
         (b"a1 X {}", "a1", "literal"),
-        (b"a1 X ~{3}", "a1", "space"),
+        (b"a1 X ~{3}", "a1", "literal8"),
     ],
 )
 def test_bad_commands_and_recovery(line: bytes, tag: str | None, message: str) -> None:

@@ -184,7 +184,7 @@ def test_append_with_literal_flags_and_date(c: Client) -> None:
     c.expect('a APPEND INBOX (\\Flagged) "01-Jan-2024 12:00:00 +0000" {21}\r\n', "+ Ready")
     c.expect("Subject: new\r\n\r\nhi\r\n\r\n", "a OK [APPENDUID {n} 3] APPEND completed")
     c.expect("b APPEND Nope {1+}\r\nx\r\n", "b NO [TRYCREATE] Mailbox does not exist")
-    c.expect("c APPEND INBOX {99999999999}\r\n", "c BAD [TOOBIG] {any}")
+    c.expect("c APPEND INBOX {99999999999}\r\n", "c NO [TOOBIG] {any}")
     box = c.store.mailbox("INBOX")
     box.sync()
     assert box.get(3).flags == frozenset({"\\Flagged"})
