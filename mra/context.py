@@ -67,7 +67,7 @@ class Services:
             per_address=config.limits.max_connections_per_address,
             per_user=config.limits.max_sessions_per_user,
         )
-        from mra.imap.parser import LiteralPool
+        from mra.imap.limits import LiteralPool
 
         # IMAP literal octets all sessions of this process may hold at once (SECURITY.md 2).
         self.literal_pool = LiteralPool(config.limits.max_literal_memory)

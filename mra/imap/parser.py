@@ -3,36 +3,9 @@
 No I/O here. The connection feeds whatever bytes arrived, `reader.feed(data)`, and gets back a
 list of events to act on in order; the session writes every answer with `mra.imap.response`.
 
-Events
-------
-`Command(tag, name, args, raw_size)`
-    One complete command. `name` is upper-case (`UID FETCH` arrives as name `UID` with first
-    argument `Atom("FETCH")`); `args` is the generic token tree below; `raw_size` counts every
-    octet of the command as received, literals and line ends included.
-`NeedContinuation(tag, size, name, depth)`
-    A synchronizing literal `{size}` (or literal8 `~{size}`) ended a line. The reader waits until
-    the session calls `accept_literal()` (after writing `+ Ready`: the events that method
-    returns come after the `+`) or `reject_literal()` (after writing `tag NO|BAD ...`: the
-    client will not send the literal, RFC 3501 7.5, and the reader reads a new command). Its
-    size is already within the budgets below; `depth` is 0 for a literal at the command's top
-    level (in APPEND, a whole message, which may not be empty: RFC 3502), 1 inside a list (a
-    CATENATE TEXT part, which may).
-`BadCommand(tag, message, code)`
-    Malformed input: answer `tag BAD [code] message`, or `* BAD` when the tag is None. The reader
-    has already skipped what is left of the command (see resynchronising) and carries on.
-    Subclasses say which limit was hit: `LimitExceeded(limit)`, `LineTooLong`,
-    `LiteralTooLarge(size)` (code `TOOBIG`), and `MessageTooLarge`, a `NO [TOOBIG]` (RFC 7889,
-    RFC 4469 4.2): a message of APPEND over the largest message, or all of them over the
-    command's budget.
-`ContinuationLine(data)`
-    In `expect_line()` mode (AUTHENTICATE), the next line, without its CRLF. `*` cancels.
-`IdleDone()`
-    In `expect_done()` mode (IDLE), the client sent `DONE`.
-`Fatal(message)`
-    The client sent too much while the reader was waiting for the session (below): answer
-    `* BYE message` and close. Nothing else ever ends the connection.
+Events: see events.py. Limits and the literal pool: see limits.py. Values: see values.py;
+the `as_*` helpers that interpret them: see arguments.py.
 
-Values: see values.py. The `as_*` helpers that interpret them: see arguments.py.
 
 Strictness
 ----------
@@ -50,22 +23,8 @@ As RFC 3501 says, except where clients are known to differ and the difference is
   marked `binary`, in the commands that carry messages only (APPEND, and CATENATE's TEXT
   parts inside it); elsewhere it is BAD, as Dovecot answers "literal8 not allowed here".
 
-Limits (all in `Limits`; the DoS reasoning)
------------------------------------------
-The reader holds at most one command: its text (all lines together, literals excluded) is
-bounded by `max_line_length` and its literals together by `max_literal_size_preauth` or, once
-the session sets `reader.authenticated`, `max_other_literal_size`. A command that carries
-messages (APPEND: the session names them, `message_commands`) has two budgets instead, because
-MULTIAPPEND (RFC 3502) and CATENATE (RFC 4469) put several messages, and a message in several
-literals, into one command: each message's literals together stay within `max_literal_size`
-(the largest message, RFC 7889 APPENDLIMIT), and all of the command's within `max_append_size`
-(never below the largest message). A message ends at a literal on the command's top level (a
-MULTIAPPEND message) or at the end of a top-level list (a CATENATE list; a flag list holds no
-literal). Every literal is also reserved in the process's `LiteralPool`. A literal size is only
-a number until its octets arrive: the reader never allocates from it, it gathers the chunks as
-they come and refuses a size over a budget before the client sends anything.
-`max_depth` bounds list nesting (the parser recurses per level) and `max_tokens` the values in
-one command. Every read is O(octets received): a line is searched for LF only in new data.
+Limits: see limits.py, which explains each one and the DoS reasoning. Every read is
+O(octets received): a line is searched for LF only in new data.
 
 Resynchronising
 ---------------
@@ -97,177 +56,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator
-from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from mra.imap.arguments import ArgumentError, as_astring
+from mra.imap.events import (
+    BadCommand,
+    Command,
+    ContinuationLine,
+    Event,
+    Fatal,
+    IdleDone,
+    LimitExceeded,
+    LineTooLong,
+    LiteralTooLarge,
+    MessageTooLarge,
+    NeedContinuation,
+    ServerBusy,
+)
+from mra.imap.limits import Limits, LiteralPool
 from mra.imap.values import Atom, FetchAtt, Nil, ParenList, Section, String, Value
 
-__all__ = [
-    "BadCommand",
-    "Command",
-    "CommandReader",
-    "ContinuationLine",
-    "Event",
-    "Fatal",
-    "IdleDone",
-    "LimitExceeded",
-    "Limits",
-    "LineTooLong",
-    "LiteralPool",
-    "LiteralTooLarge",
-    "MessageTooLarge",
-    "NeedContinuation",
-    "ServerBusy",
-]
-
-# --- events ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    tag: str
-    name: str
-    args: list[Value]
-    raw_size: int
-    literal_size: int = field(default=0, compare=False)
-    """Octets of its literals, reserved in the reader's `LiteralPool`: the session gives them
-    back (`pool.release`) once the command has finished."""
-
-
-@dataclass(frozen=True, slots=True)
-class NeedContinuation:
-    tag: str
-    size: int
-    name: str
-    depth: int = field(default=0, compare=False)
-    """0 on the command's top level, 1 and more inside lists."""
-
-
-@dataclass(frozen=True, slots=True)
-class BadCommand:
-    """Answer `tag BAD [code] message` (or `* BAD` when tag is None); the reader has resynced."""
-
-    tag: str | None
-    message: str
-    code: str | None = None
-
-    status = "BAD"
-
-
-@dataclass(frozen=True, slots=True)
-class LimitExceeded(BadCommand):
-    """A configured limit was hit; `limit` is the name of the `Limits` field."""
-
-    limit: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class LineTooLong(LimitExceeded):
-    """The command's text (or a DONE/continuation line) exceeded `max_line_length`."""
-
-
-@dataclass(frozen=True, slots=True)
-class LiteralTooLarge(LimitExceeded):
-    """A literal was announced over the budget; refused before any of it was read."""
-
-    size: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class MessageTooLarge(LiteralTooLarge):
-    """A literal of a message command over the largest message (`max_literal_size`) or over
-    the command's budget (`max_append_size`): `NO [TOOBIG]`, the server's limit rather than
-    the client's mistake (RFC 7889 4, RFC 3502's example: a NO at a later message)."""
-
-    status = "NO"
-
-
-@dataclass(frozen=True, slots=True)
-class ServerBusy(BadCommand):
-    """The process already holds all the literal octets it may (`LiteralPool`): answer `NO
-    [UNAVAILABLE]`, the client may try again; nothing of the literal was kept."""
-
-    status = "NO"
-
-
-@dataclass(frozen=True, slots=True)
-class ContinuationLine:
-    data: bytes
-
-    @property
-    def cancelled(self) -> bool:
-        """RFC 3501 6.2.2: a line of just `*` cancels the AUTHENTICATE exchange."""
-        return self.data == b"*"
-
-
-@dataclass(frozen=True, slots=True)
-class IdleDone:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Fatal:
-    message: str
-
-
-Event: TypeAlias = Command | NeedContinuation | BadCommand | ContinuationLine | IdleDone | Fatal
-
-# --- limits ---------------------------------------------------------------------------------
-
-KIB = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Bounds on what one command may make the reader hold (see the module docstring)."""
-
-    max_line_length: int = 64 * KIB
-    """The command's text, all its lines together, literals excluded (Dovecot's default)."""
-    max_literal_size_preauth: int = 8 * KIB
-    """All literals of one command before `reader.authenticated` is set."""
-    max_literal_size: int = 50 * KIB * KIB
-    """The literals of one message of a command that carries messages (APPEND: the session
-    names them, `message_commands`) once authenticated: set it to the largest message size."""
-    max_append_size: int = 0
-    """All literals of one command that carries messages together (MULTIAPPEND, CATENATE);
-    the reader takes the larger of this and `max_literal_size` (so 0: one message's worth)."""
-    max_other_literal_size: int = 64 * KIB
-    """All literals of any other command once authenticated (a SEARCH string, a mailbox
-    name): they are never messages, and 10 unfinished 45 MB SEARCH literals held 460 MB."""
-    max_depth: int = 64
-    """Nesting of parenthesized lists."""
-    max_tokens: int = 10_000
-    """Values (atoms, strings, lists, header names) in one command."""
-
-    @property
-    def command_literals(self) -> int:
-        """The most literal octets one command may hold (APPEND's, the largest budget)."""
-        return max(self.max_literal_size, self.max_append_size)
-
-
-class LiteralPool:
-    """The literal octets every reader of a process may hold at once (issue #17).
-
-    A literal is reserved when announced, before any of it is read, and stays reserved while
-    its command waits and runs; the reader gives back what it abandons, the session what a
-    finished command held (`Command.literal_size`) and, on close, everything. One pool per
-    process, shared by its sessions on the reactor thread.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.held = 0
-
-    def reserve(self, n: int) -> bool:
-        if self.held + n > self.limit:
-            return False
-        self.held += n
-        return True
-
-    def release(self, n: int) -> None:
-        self.held = max(0, self.held - n)
-
+__all__ = ["CommandReader"]
 
 # --- grammar --------------------------------------------------------------------------------
 
@@ -657,7 +466,7 @@ class CommandReader:
         return String(data, True, binary)
 
     def _check_budgets(self, size: int) -> None:
-        """Refuse a literal over the budget it falls in (module docstring: limits)."""
+        """Refuse a literal over the budget it falls in (limits.py)."""
         tag = self._tag
         if self._messages:
             if size > self._message_budget:

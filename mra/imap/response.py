@@ -48,7 +48,7 @@ from typing import ClassVar
 
 from mailstore.errors import ErrorKind, MailError
 from mailstore.names import INBOX, encode_mutf7
-from mra.imap.parser import BadCommand
+from mra.imap.events import BadCommand
 from mra.imap.sequence import format_set
 from mra.imap.values import FetchAtt
 

@@ -35,17 +35,17 @@ from mra.imap import response as r
 from mra.imap.arguments import ArgumentError
 from mra.imap.commands import append, auth, idle
 from mra.imap.commands.spec import AUTH, AUTHENTICATED, NOTAUTH, SELECTED, Request
-from mra.imap.parser import (
+from mra.imap.events import (
     BadCommand,
     Command,
-    CommandReader,
     ContinuationLine,
     Event,
     Fatal,
     IdleDone,
-    Limits,
     NeedContinuation,
 )
+from mra.imap.limits import Limits
+from mra.imap.parser import CommandReader
 from mra.imap.sequence import SequenceError
 from mra.imap.values import Atom
 from mra.session import Call, Close, Delay, Output, Send, Session, StartTLS, Stream

@@ -38,7 +38,7 @@ from mra.imap.arguments import (
 from mra.imap.commands.catenate import Catenation
 from mra.imap.commands.spec import Request
 from mra.imap.commands.store import target
-from mra.imap.parser import NeedContinuation
+from mra.imap.events import NeedContinuation
 from mra.imap.values import Atom, ParenList, String, Value
 from mra.session import Output, Send
 

@@ -18,7 +18,7 @@ from mra.imap import response as r
 from mra.imap.arguments import ArgumentError, as_astring
 from mra.imap.commands import mailboxes
 from mra.imap.commands.spec import LOGOUT, Request
-from mra.imap.parser import ContinuationLine
+from mra.imap.events import ContinuationLine
 from mra.imap.values import Atom
 from mra.session import Call, Close, Delay, Output, Send, StartTLS
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from mra.imap.commands import SUSPENDING
-from mra.imap.parser import Command, CommandReader, Event, Limits, NeedContinuation
+from mra.imap.events import Command, Event, NeedContinuation
+from mra.imap.limits import Limits
+from mra.imap.parser import CommandReader
 
 
 def drive(reader: CommandReader, chunks: Iterable[bytes], *, resume: bool = True) -> list[Event]:

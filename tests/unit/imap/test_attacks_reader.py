@@ -5,16 +5,9 @@
 from __future__ import annotations
 
 from mra.imap.commands import MESSAGE_COMMANDS, SUSPENDING
-from mra.imap.parser import (
-    BadCommand,
-    Command,
-    CommandReader,
-    Limits,
-    LiteralPool,
-    LiteralTooLarge,
-    NeedContinuation,
-    ServerBusy,
-)
+from mra.imap.events import BadCommand, Command, LiteralTooLarge, NeedContinuation, ServerBusy
+from mra.imap.limits import Limits, LiteralPool
+from mra.imap.parser import CommandReader
 from tests.unit.imap._util import drive
 
 

@@ -17,7 +17,9 @@ from mra.context import Connection, Services
 from mra.imap import binary, imapurl
 from mra.imap import response as r
 from mra.imap.commands import SUSPENDING
-from mra.imap.parser import Command, CommandReader, Fatal, Limits
+from mra.imap.events import Command, Fatal
+from mra.imap.limits import Limits
+from mra.imap.parser import CommandReader
 from mra.imap.session import ImapSession
 from mra.session import Send, run_blocking
 from tests.unit.imap.test_session_transcripts import Client

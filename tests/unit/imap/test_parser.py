@@ -7,19 +7,19 @@ import tracemalloc
 import pytest
 
 from mra.imap.commands import SUSPENDING
-from mra.imap.parser import (
+from mra.imap.events import (
     BadCommand,
     Command,
-    CommandReader,
     ContinuationLine,
     Fatal,
     IdleDone,
     LimitExceeded,
-    Limits,
     LineTooLong,
     LiteralTooLarge,
     NeedContinuation,
 )
+from mra.imap.limits import Limits
+from mra.imap.parser import CommandReader
 from mra.imap.values import Atom, FetchAtt, Nil, ParenList, Section, String
 from tests.unit.imap._util import command, drive, parse
 

@@ -6,7 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mra.imap.commands import SUSPENDING
-from mra.imap.parser import Command, CommandReader, Event, Limits, NeedContinuation
+from mra.imap.events import Command, Event, NeedContinuation
+from mra.imap.limits import Limits
+from mra.imap.parser import CommandReader
 from mra.imap.values import Atom, FetchAtt, Nil, ParenList, Section, String, Value
 from tests.unit.imap._util import drive
 

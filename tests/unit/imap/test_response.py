@@ -17,7 +17,7 @@ from mailstore.errors import (
 )
 from mra.imap import response as r
 from mra.imap.arguments import as_astring, as_mailbox, as_nstring
-from mra.imap.parser import BadCommand, LineTooLong, LiteralTooLarge
+from mra.imap.events import BadCommand, LineTooLong, LiteralTooLarge
 from mra.imap.values import FetchAtt, Nil, String, Value
 from tests.unit.imap._util import command
 
