@@ -45,6 +45,13 @@
     max_unsent_output = 4194304   # bytes queued for a client that has stopped reading
     close_timeout = 30            # seconds a closing connection may take to flush
     max_literal_memory = 268435456  # IMAP literal octets all sessions of a process may hold
+    max_mime_depth = 100          # MIME nesting parsed; deeper parts are leaves (Dovecot's)
+    max_mime_parts = 10000        # MIME parts of a message; the last runs to the end
+    max_header_size = 10485760    # header value octets kept of one header
+    max_headers_size = 52428800   # ... of all the headers of a message
+    max_mime_params = 128         # parameters of one Content-Type/-Disposition
+    max_header_fields = 100000    # header fields of a message, all parts
+    max_header_tokens = 250000    # tokens read from the header values of one message
 
 Every setting has a safe default, and `load_config(None)` gives all of them. Note that every
 listener is off by default: a configuration without a `[listen]` section serves nothing, so a
@@ -281,6 +288,15 @@ class LimitsConfig:
     # IMAP literal octets (APPENDed messages on their way in) every session of one process
     # may hold at once; past it a literal is refused with NO [UNAVAILABLE] (SECURITY.md 2).
     max_literal_memory: int = field(default=256 * MIB, metadata=_setting(_Kind.INT, 1))
+    # What one message's MIME structure may make the IMAP server parse (SECURITY.md 1): the
+    # first five are Dovecot 2.3's message-parser bounds, the last two ours.
+    max_mime_depth: int = field(default=100, metadata=_setting(_Kind.INT, 1))
+    max_mime_parts: int = field(default=10_000, metadata=_setting(_Kind.INT, 1))
+    max_header_size: int = field(default=10 * MIB, metadata=_setting(_Kind.INT, 1))
+    max_headers_size: int = field(default=50 * MIB, metadata=_setting(_Kind.INT, 1))
+    max_mime_params: int = field(default=128, metadata=_setting(_Kind.INT, 1))
+    max_header_fields: int = field(default=100_000, metadata=_setting(_Kind.INT, 1))
+    max_header_tokens: int = field(default=250_000, metadata=_setting(_Kind.INT, 1))
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,13 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_unsent_output": 4 * 1024 * 1024,
         "close_timeout": 30,
         "max_literal_memory": 256 * 1024 * 1024,
+        "max_mime_depth": 100,
+        "max_mime_parts": 10_000,
+        "max_header_size": 10 * 1024 * 1024,
+        "max_headers_size": 50 * 1024 * 1024,
+        "max_mime_params": 128,
+        "max_header_fields": 100_000,
+        "max_header_tokens": 250_000,
     },
 }
 

@@ -71,6 +71,19 @@ class Services:
 
         # IMAP literal octets all sessions of this process may hold at once (SECURITY.md 2).
         self.literal_pool = LiteralPool(config.limits.max_literal_memory)
+        from mra.imap.mime import Limits as MimeLimits
+
+        limits = config.limits
+        # What one message's MIME structure may make us parse (SECURITY.md 1).
+        self.mime_limits = MimeLimits(
+            max_nested_parts=limits.max_mime_depth,
+            max_total_parts=limits.max_mime_parts,
+            max_header_block=limits.max_header_size,
+            max_all_headers=limits.max_headers_size,
+            max_params=limits.max_mime_params,
+            max_header_fields=limits.max_header_fields,
+            max_tokens=limits.max_header_tokens,
+        )
 
     def plaintext_allowed(self, conn: Connection) -> bool:
         return conn.secure or self.config.auth.allow_plaintext

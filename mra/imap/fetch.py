@@ -113,10 +113,10 @@ def render(
         out.append(b"UID %d" % uid)
     for item in items:
         if isinstance(item, FetchAtt) and item.name.startswith("BINARY"):
-            body = body or _Body(box, msg)
+            body = body or _Body(box, msg, view.mime_limits)
             out.append(binary.fetch_item(body.content(), item))
         elif isinstance(item, FetchAtt):
-            body = body or _Body(box, msg)
+            body = body or _Body(box, msg, view.mime_limits)
             section = item.section
             if not section.part and not section.text:
                 data: bytes | None = body.whole()  # BODY[]: the bytes, no MIME parse needed
@@ -140,7 +140,7 @@ def render(
             vsize = msg.vsize
             out.append(b"RFC822.SIZE %d" % (box.message_vsize(msg) if vsize is None else vsize))
         else:
-            body = body or _Body(box, msg)
+            body = body or _Body(box, msg, view.mime_limits)
             if item == "ENVELOPE":
                 out.append(b"ENVELOPE " + mime.envelope(body.content()))
             elif item == "BODYSTRUCTURE":
@@ -161,11 +161,12 @@ def render(
 class _Body:
     """One message's bytes (CRLF) and MIME structure, read and parsed at most once per FETCH."""
 
-    __slots__ = ("_box", "_msg", "_part", "_raw")
+    __slots__ = ("_box", "_limits", "_msg", "_part", "_raw")
 
-    def __init__(self, box: Mailbox, msg: Message) -> None:
+    def __init__(self, box: Mailbox, msg: Message, limits: mime.Limits) -> None:
         self._box = box
         self._msg = msg
+        self._limits = limits
         self._raw: bytes | None = None
         self._part: mime.Part | None = None
 
@@ -182,5 +183,5 @@ class _Body:
 
     def content(self) -> mime.Part:
         if self._part is None:
-            self._part = mime.parse(self.whole())
+            self._part = mime.parse(self.whole(), self._limits)
         return self._part

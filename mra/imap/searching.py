@@ -142,10 +142,11 @@ class _Context:
     """One message as search.py sees it. Only what a key asks for is computed: UNSEEN needs
     no stat() of INTERNALDATE, no size, and certainly no file read."""
 
-    __slots__ = ("_flags", "_folded", "_view", "msg", "seqno", "uid")
+    __slots__ = ("_flags", "_folded", "_view", "mime_limits", "msg", "seqno", "uid")
 
     def __init__(self, view: SelectedView, msg: Message, seq: int) -> None:
         self._view = view
+        self.mime_limits = view.mime_limits
         self.msg = msg
         self.seqno = seq
         self.uid = seq  # UID keys were resolved to sequence numbers (see `resolve` above)

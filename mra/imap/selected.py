@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import bisect
 
+from mra.imap import mime
 from mra.imap import response as r
 from mra.imap.arguments import as_sequence_set
 from mra.imap.sequence import SequenceSet
@@ -42,9 +43,12 @@ MAX_KEYWORDS = 26
 
 
 class SelectedView:
-    def __init__(self, box: Mailbox, readonly: bool) -> None:
+    def __init__(
+        self, box: Mailbox, readonly: bool, mime_limits: mime.Limits = mime.DEFAULT_LIMITS
+    ) -> None:
         self.box = box
         self.readonly = readonly
+        self.mime_limits = mime_limits  # what FETCH and SEARCH may parse of one message
         box.take_changes()  # what happened before this view began is in its snapshot
         self.uids: list[int] = list(box.uids())
         self.recent: set[int] = set()

@@ -105,7 +105,7 @@ def _ready(
         if total > budget:
             raise r.Refusal(r.APPEND_TOO_BIG, limit=budget)
         if message.binary:
-            data = binary.store_form(data)
+            data = binary.store_form(data, s.services.mime_limits)
         yield data, message.flags, message.date
 
 

@@ -32,7 +32,7 @@ def select(s: ImapSession, req: Request) -> list[Output]:
 
     def open_view() -> tuple[SelectedView, bytes]:
         # The untagged answer walks every message (the first unseen): in the thread too.
-        view = SelectedView(store.mailbox(name), readonly)
+        view = SelectedView(store.mailbox(name), readonly, s.services.mime_limits)
         return view, _select_response(view)
 
     def opened(result: object) -> list[Output]:
