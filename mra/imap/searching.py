@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 
+from mailstore.errors import NotFound
 from mra.imap import search
 from mra.imap.arguments import ArgumentError
 from mra.imap.sequence import SequenceError, SequenceSet
@@ -90,15 +91,27 @@ def run_search(
     matches = (
         _flags_only_matches(view, program, numbered)
         if program.flags_only
-        else (
-            seq
-            for seq, u in numbered
-            if (msg := view.message(u)) is not None and program.matches(_Context(view, msg, seq))
-        )
+        else _message_matches(view, program, numbered)
     )
     if limit is None:
         return list(matches)
     return list(itertools.islice(matches, limit))
+
+
+def _message_matches(
+    view: SelectedView, program: search.SearchProgram, numbered: Iterable[tuple[int, int]]
+) -> Iterator[int]:
+    """A message another session expunged while we read (its file gone, the session not yet
+    told) matches nothing: its data is gone, and the search goes on with the others."""
+    for seq, u in numbered:
+        msg = view.message(u)
+        if msg is None:
+            continue
+        try:
+            if program.matches(_Context(view, msg, seq)):
+                yield seq
+        except NotFound:
+            continue
 
 
 def _flags_only_matches(
