@@ -54,6 +54,7 @@ class SelectedView:
         self.recent: set[int] = set()
         self.gone: set[int] = set()  # expunged in the store, not yet reported
         self._arriving: set[int] = set()  # this session's own APPEND/COPY into this mailbox
+        self._ghosts: dict[int, Message] = {}  # of `gone`: their last state, for RFC 2180 4.1
         self.announced: set[str] = set(box.known_keywords())  # SELECT's FLAGS names them
         self._unannounced = False  # a flag text showed a keyword not in `announced`
         self._flag_text: dict[tuple[tuple[str, ...], bool], bytes] = {}  # see flag_list
@@ -109,8 +110,13 @@ class SelectedView:
         except Exception:
             return None
 
+    def ghost(self, uid: int) -> Message | None:
+        """The last state of a message expunged elsewhere that the client has not been told
+        of yet (None for any other)."""
+        return self._ghosts.get(uid) if uid in self.gone else None
+
     def flags_of(self, uid: int) -> list[str]:
-        msg = self.message(uid)
+        msg = self.message(uid) or self.ghost(uid)
         if msg is None:
             return []
         flags = self.box.all_flags(msg)
@@ -204,7 +210,11 @@ class SelectedView:
         for uid in result.removed:
             if self.seq_of(uid) is not None:
                 self.gone.add(uid)
-            self.recent.discard(uid)
+                ghost = result.ghosts.get(uid)
+                if ghost is not None:
+                    self._ghosts[uid] = ghost
+            else:
+                self.recent.discard(uid)
         if expunges and self.gone:
             out += self.report_expunges()
         added = [u for u in result.added if not self.uids or u > self.uids[-1]]
@@ -227,7 +237,9 @@ class SelectedView:
             if seq is not None:
                 out.append(r.expunge(seq))
                 del self.uids[seq - 1]
+            self.recent.discard(uid)
         self.gone.clear()
+        self._ghosts.clear()
         return out
 
     def forget(self, uids: list[int]) -> list[bytes]:
