@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import bisect
 
+from mailstore.errors import MailError
+from mra import log
 from mra.imap import mime
 from mra.imap import response as r
 from mra.imap.arguments import as_sequence_set
@@ -67,7 +69,9 @@ class SelectedView:
         return self.box.name
 
     def _claim_recent(self, uids: list[int]) -> None:
-        new = [u for u in uids if self.box.get(u).recent]
+        """Never raises (see `updates`): a message that vanished again meanwhile is simply
+        not claimed, and a rename that fails leaves the message to whoever comes next."""
+        new = [u for u in uids if (m := self.message(u)) is not None and m.recent]
         if self._arriving:
             self.recent.update(u for u in uids if u in self._arriving)
             self._arriving.difference_update(uids)
@@ -75,11 +79,16 @@ class SelectedView:
             return
         if self.readonly:
             self.recent.update(new)
-        else:
+            return
+        try:
             self.recent.update(self.box.mark_seen_by_reader(new))
+        except MailError as exc:
+            log.warn("recent-claim-failed", mailbox=self.name, error=exc.message)
 
     def arriving(self, uids: list[int]) -> None:
-        """This session just APPENDed or COPYed these into its own mailbox."""
+        """This session just APPENDed or COPYed these into its own mailbox, with flags: they
+        went straight to cur/, where no other session can claim them. (Those without flags
+        went to new/: the rename of whoever syncs first decides, as for a delivery.)"""
         if not self.readonly:
             self._arriving.update(uids)
 
@@ -167,8 +176,11 @@ class SelectedView:
     def announcement(self) -> bytes:
         """The FLAGS lines to send before what was just rendered, if it showed a keyword the
         client has not been told of, or the folder has keywords it has not been told of."""
-        if self._unannounced or not self.announced.issuperset(self.box.known_keywords()):
-            return self.flags_lines()
+        try:
+            if self._unannounced or not self.announced.issuperset(self.box.known_keywords()):
+                return self.flags_lines()
+        except MailError as exc:  # the keyword file could not be read: next time
+            log.warn("keywords-unreadable", mailbox=self.name, error=exc.message)
         return b""
 
     def folded_flags(self, msg: Message) -> Folded:
@@ -198,6 +210,9 @@ class SelectedView:
         """Sync with the store; the untagged responses for what changed.
 
         `expunges`: whether EXPUNGE responses may be sent now (not during FETCH, STORE, SEARCH).
+        Once `take_changes` has handed over the changes, nothing here may raise: what the view
+        records and what it answers must stay one (a lost EXISTS would leave the client a
+        message short, and every number after it wrong).
         """
         result = self.box.take_changes()
         out: list[bytes] = []

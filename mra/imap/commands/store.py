@@ -99,8 +99,11 @@ def copy(s: ImapSession, req: Request) -> list[Output]:
     if len(copied) != len(wanted) and not req.uid:
         dest.expunge([b for _, b in copied])  # one vanished meanwhile: all or nothing
         raise r.Refusal(r.NO_LONGER_EXIST)
-    if dest.path == view.box.path:
-        view.arriving([b for _, b in copied])
+    if dest.path == view.box.path:  # copies with flags went to cur/: \Recent here
+        flagged = {
+            u for u in wanted if (m := view.message(u)) is not None and view.box.all_flags(m)
+        }
+        view.arriving([b for a, b in copied if a in flagged])
     code = None
     if copied:
         code = r.Code.copyuid(dest.uidvalidity, [a for a, _ in copied], [b for _, b in copied])
