@@ -99,6 +99,7 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "close_timeout": 30,
         "max_literal_memory": 256 * 1024 * 1024,
     },
+    "imap": {"literal_plus": True, "compress_level": 1},
 }
 
 
@@ -183,6 +184,10 @@ class CachedLimitsConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["limits"])
 
 
+class CachedImapConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["imap"])
+
+
 class CachedConfig(_Frozen):
     """The cached configuration: the attributes of `mailstore.config.Config`, read-only."""
 
@@ -199,6 +204,7 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "mda": CachedMdaConfig,
     "server": CachedServerConfig,
     "limits": CachedLimitsConfig,
+    "imap": CachedImapConfig,
 }
 
 
