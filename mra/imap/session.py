@@ -44,7 +44,7 @@ from mra.imap.events import (
     IdleDone,
     NeedContinuation,
 )
-from mra.imap.limits import Limits
+from mra.imap.limits import LITERAL_MINUS, Limits
 from mra.imap.parser import CommandReader
 from mra.imap.sequence import SequenceError
 from mra.imap.values import Atom
@@ -75,7 +75,9 @@ class ImapSession(Session):
         self.state = NOTAUTH
         mail = services.config.mail
         limits = Limits(
-            max_literal_size=mail.max_message_size, max_append_size=mail.max_append_size
+            max_literal_size=mail.max_message_size,
+            max_append_size=mail.max_append_size,
+            max_nonsync_literal=None if services.config.imap.literal_plus else LITERAL_MINUS,
         )
         self.literals = services.literal_pool
         self.reader = CommandReader(
@@ -277,7 +279,8 @@ class ImapSession(Session):
         if isinstance(event, IdleDone):
             return idle.done(self, None)
         if isinstance(event, Fatal):
-            return [Send(r.untagged_status("BYE", event.message)), Close()]
+            code = r.Code(event.code) if event.code else None
+            return [Send(r.untagged_status("BYE", event.message, code)), Close()]
         if isinstance(event, BadCommand):
             if self.idle_tag is not None:
                 return idle.done(self, event.message)

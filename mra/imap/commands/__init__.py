@@ -102,7 +102,6 @@ MESSAGE_COMMANDS = frozenset(spec.name for spec in _TABLE if spec.messages)
 
 _BASE_CAPABILITIES = [
     "IMAP4rev1",
-    "LITERAL+",
     "SASL-IR",
     "ID",
     "IDLE",
@@ -136,6 +135,8 @@ _BASE_CAPABILITIES = [
 def capabilities(s: ImapSession) -> list[str]:
     """What the session offers now (RFC 3501 7.2.1): the login ones before login."""
     caps = list(_BASE_CAPABILITIES)
+    # RFC 7888: LITERAL+, or LITERAL- when the reader holds `{n+}` to 4096 octets; never both.
+    caps.insert(1, "LITERAL+" if s.reader.limits.max_nonsync_literal is None else "LITERAL-")
     caps.append(f"APPENDLIMIT={status.append_limit(s)}")  # RFC 7889: the server-wide limit
     if s.state == NOTAUTH:
         if s.conn.tls_available and not s.conn.tls:
