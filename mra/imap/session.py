@@ -91,6 +91,7 @@ class ImapSession(Session):
         self.store: MailStore | None = None
         self.view: SelectedView | None = None
         self.enabled: set[str] = set()  # ENABLE (RFC 5161)
+        self.compression: str | None = None  # COMPRESS (RFC 4978): the mechanism, once on
         self.quota_limit: QuotaLimit | None = None  # read at login (commands/quota.py)
         self._queue: deque[Event] = deque()
         self._bad = 0

@@ -16,6 +16,7 @@ dispatcher (mra/imap/session.py) must treat it; the handlers live one module per
     append.py      APPEND: MULTIAPPEND, CATENATE (catenate.py), literal8 (and the go-ahead
                    for literals)
     idle.py        IDLE
+    compress.py    COMPRESS (the DEFLATE layer itself is the adapter's: mra/net/deflate.py)
 
 The columns are `spec.Spec`'s: `uses_seqs` (EXPUNGE held back while it runs), `thread` (runs
 in the thread pool), `suspends` (the reader waits after its line), `uid` (has a UID form),
@@ -28,6 +29,7 @@ from __future__ import annotations
 from mra.imap.commands import (
     append,
     auth,
+    compress,
     enable,
     fetch,
     idle,
@@ -79,6 +81,8 @@ _TABLE = [
     Spec("APPEND", append.append, AUTHENTICATED, thread=True, messages=True),
     Spec("IDLE", idle.idle, AUTHENTICATED, suspends=True),
     Spec("ENABLE", enable.enable, frozenset({AUTH})),
+    # COMPRESS=DEFLATE (RFC 4978): the bytes after its line are compressed
+    Spec("COMPRESS", compress.compress, AUTHENTICATED, suspends=True),
     # mailboxes and folders: Gmail's XLIST, QUOTA (RFC 9208)
     Spec("XLIST", listing.list_, AUTHENTICATED, thread=True),
     Spec("GETQUOTAROOT", quota.getquotaroot, AUTHENTICATED, thread=True),
@@ -149,5 +153,6 @@ def capabilities(s: ImapSession) -> list[str]:
             caps += [f"AUTH={m}" for m in mechanisms(plaintext)]
     else:
         caps.append("UNAUTHENTICATE")
+        caps += compress.capabilities(s)
         caps += quota.capabilities(s.quota_limit)  # the user's limits (RFC 9208 3.1)
     return caps
