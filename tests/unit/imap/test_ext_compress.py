@@ -287,3 +287,15 @@ def test_attack_invalid_or_ended_deflate_streams_are_errors() -> None:
         raise AssertionError("an ended stream went on")
     except CompressionError as exc:
         assert "ended" in str(exc)
+
+
+def test_compress_settings_are_checked(tmp_path: Path) -> None:
+    from mailstore.config import check_config
+
+    path = tmp_path / "bad.toml"
+    path.write_text('[imap]\ncompress_level = 10\nliteral_plus = "no"\n')
+    problems = [p.message for p in check_config(str(path))]
+    assert problems == [
+        "[imap] compress_level must be at most 9, not 10",
+        "[imap] literal_plus must be true or false, not 'no'",
+    ], problems
