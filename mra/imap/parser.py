@@ -239,7 +239,8 @@ class CommandReader:
         return self._switch(_LINE)
 
     def take_buffered(self) -> bytes:
-        """While suspended: remove and return the bytes received but not read (STARTTLS)."""
+        """While suspended: remove and return the bytes received but not read (STARTTLS drops
+        them, COMPRESS has them inflated)."""
         if self._mode != _SUSPENDED or self._awaiting_literal:
             raise RuntimeError("take_buffered() is only possible while suspended")
         data = bytes(self._buf)

@@ -12,9 +12,9 @@ Events wait in one queue. Each is handled in turn; a handler whose last output b
 `Delay`, `Stream`, `StartTLS`, `Close`) stops the loop with the rest of the queue kept, and the
 adapter feeds `b""` once the output is done, which carries on where it stopped. When the queue
 is empty and the reader is suspended after a command from the table's `suspends` column (LOGIN,
-AUTHENTICATE, IDLE, STARTTLS), the command has finished by then, so the dispatcher resumes the
-reader and goes on with the events it gives. Handlers only switch the reader's mode (a literal's
-go-ahead, `expect_line` for SASL, `expect_done` for IDLE); none resumes it.
+AUTHENTICATE, IDLE, STARTTLS, COMPRESS), the command has finished by then, so the dispatcher
+resumes the reader and goes on with the events it gives. Handlers only switch the reader's
+mode (a literal's go-ahead, `expect_line` for SASL, `expect_done` for IDLE); none resumes it.
 
 Untagged updates
 ----------------
