@@ -112,6 +112,7 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_header_fields": 100_000,
         "max_header_tokens": 250_000,
     },
+    "imap": {"literal_plus": True, "compress_level": 1},
 }
 
 
@@ -196,6 +197,10 @@ class CachedLimitsConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["limits"])
 
 
+class CachedImapConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["imap"])
+
+
 class CachedConfig(_Frozen):
     """The cached configuration: the attributes of `mailstore.config.Config`, read-only."""
 
@@ -212,6 +217,7 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "mda": CachedMdaConfig,
     "server": CachedServerConfig,
     "limits": CachedLimitsConfig,
+    "imap": CachedImapConfig,
 }
 
 

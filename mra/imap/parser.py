@@ -1,4 +1,4 @@
-"""The IMAP command reader: bytes in, events out (RFC 3501 section 9, RFC 7888 LITERAL+).
+"""The IMAP command reader: bytes in, events out (RFC 3501 section 9, RFC 7888 LITERAL+/-).
 
 No I/O here. The connection feeds whatever bytes arrived, `reader.feed(data)`, and gets back a
 list of events to act on in order; the session writes every answer with `mra.imap.response`.
@@ -32,6 +32,7 @@ After a BadCommand the rest of the command is skipped: up to the end of the curr
 if that line announced a non-synchronizing literal `{n+}`, its n octets (counted, not kept) and
 the line after them, and so on. A line that ends with a synchronizing `{n}` ends the command:
 the client waits for a `+` it will never get and reads our BAD instead.
+Under LITERAL- a `{n+}` over 4096 octets is not skipped: `Fatal`, nothing more is read.
 
 Modes and suspension
 --------------------
@@ -127,6 +128,10 @@ class _Abandon(Exception):
     """The session refused a synchronizing literal: forget the command."""
 
 
+class _Fatal(Exception):
+    """Raised inside the parser with a `Fatal` event: it is given, nothing more is read."""
+
+
 _Reading: TypeAlias = Generator[None, None, None]
 
 
@@ -200,9 +205,7 @@ class CommandReader:
         self._buf += data
         if self.suspended:
             if len(self._buf) > self.limits.max_line_length + self.limits.command_literals:
-                self._mode = _DEAD
-                self._awaiting_literal = False
-                self._buf.clear()
+                self._die()
                 return [Fatal("too much data sent without waiting for the server")]
             return []
         return self._run()
@@ -236,7 +239,8 @@ class CommandReader:
         return self._switch(_LINE)
 
     def take_buffered(self) -> bytes:
-        """While suspended: remove and return the bytes received but not read (STARTTLS)."""
+        """While suspended: remove and return the bytes received but not read (STARTTLS drops
+        them, COMPRESS has them inflated)."""
         if self._mode != _SUSPENDED or self._awaiting_literal:
             raise RuntimeError("take_buffered() is only possible while suspended")
         data = bytes(self._buf)
@@ -252,6 +256,11 @@ class CommandReader:
         self._buf.clear()
         self._events.clear()
         self._mode = _DEAD
+
+    def _die(self) -> None:
+        self._mode = _DEAD
+        self._awaiting_literal = False
+        self._buf.clear()
 
     def _give_back(self) -> None:
         self._pool.release(self._reserved)
@@ -290,6 +299,11 @@ class CommandReader:
                 yield from self._resync(exc)
             except _Abandon:
                 self._give_back()
+            except _Fatal as exc:
+                self._give_back()
+                self._events.append(exc.args[0])
+                self._die()
+                continue
             # The one-line modes end after their line, resync included.
             if mode == _DONE:
                 self._mode = _COMMAND
@@ -448,6 +462,9 @@ class CommandReader:
             raise self._bad("literal8 is only allowed in APPEND")
         self._lpos = m.end()
         size = int(m.group(1))
+        nonsync_max = self.limits.max_nonsync_literal
+        if m.group(2) and nonsync_max is not None and size > nonsync_max:  # LITERAL-: limits.py
+            raise _Fatal(Fatal("Non-synchronizing literal size too large", "TOOBIG"))
         self._check_budgets(size)
         if not self._pool.reserve(size):
             raise _Bad(ServerBusy(self._tag, "Server busy, try again later", "UNAVAILABLE"))

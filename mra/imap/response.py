@@ -625,3 +625,9 @@ def badurl(url: bytes) -> Code:
     %-encoded, so that the code stays one printable line the URL can be read back from."""
     text = _URL_RESP_UNSAFE.sub(lambda m: b"%%%02X" % m.group()[0], url)
     return Code("BADURL", text or b"-")
+
+
+# COMPRESS (RFC 4978): commands/compress.py
+COMPRESSING = Say("OK", "{mechanism} active")  # the RFC's example; Dovecot: "Begin compression."
+COMPRESSION_ACTIVE = Say("NO", "{mechanism} is already active", Code("COMPRESSIONACTIVE"))
+TLS_AFTER_COMPRESS = Say("BAD", "STARTTLS is not possible once COMPRESS is active")

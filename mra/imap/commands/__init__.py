@@ -16,6 +16,7 @@ dispatcher (mra/imap/session.py) must treat it; the handlers live one module per
     append.py      APPEND: MULTIAPPEND, CATENATE (catenate.py), literal8 (and the go-ahead
                    for literals)
     idle.py        IDLE
+    compress.py    COMPRESS (the DEFLATE layer itself is the adapter's: mra/net/deflate.py)
 
 The columns are `spec.Spec`'s: `uses_seqs` (EXPUNGE held back while it runs), `thread` (runs
 in the thread pool), `suspends` (the reader waits after its line), `uid` (has a UID form),
@@ -28,6 +29,7 @@ from __future__ import annotations
 from mra.imap.commands import (
     append,
     auth,
+    compress,
     enable,
     fetch,
     idle,
@@ -79,6 +81,8 @@ _TABLE = [
     Spec("APPEND", append.append, AUTHENTICATED, thread=True, messages=True),
     Spec("IDLE", idle.idle, AUTHENTICATED, suspends=True),
     Spec("ENABLE", enable.enable, frozenset({AUTH})),
+    # COMPRESS=DEFLATE (RFC 4978): the bytes after its line are compressed
+    Spec("COMPRESS", compress.compress, AUTHENTICATED, suspends=True),
     # mailboxes and folders: Gmail's XLIST, QUOTA (RFC 9208)
     Spec("XLIST", listing.list_, AUTHENTICATED, thread=True),
     Spec("GETQUOTAROOT", quota.getquotaroot, AUTHENTICATED, thread=True),
@@ -105,7 +109,6 @@ MESSAGE_COMMANDS = frozenset(spec.name for spec in _TABLE if spec.messages)
 
 _BASE_CAPABILITIES = [
     "IMAP4rev1",
-    "LITERAL+",
     "SASL-IR",
     "ID",
     "IDLE",
@@ -139,6 +142,8 @@ _BASE_CAPABILITIES = [
 def capabilities(s: ImapSession) -> list[str]:
     """What the session offers now (RFC 3501 7.2.1): the login ones before login."""
     caps = list(_BASE_CAPABILITIES)
+    # RFC 7888: LITERAL+, or LITERAL- when the reader holds `{n+}` to 4096 octets; never both.
+    caps.insert(1, "LITERAL+" if s.reader.limits.max_nonsync_literal is None else "LITERAL-")
     caps.append(f"APPENDLIMIT={status.append_limit(s)}")  # RFC 7889: the server-wide limit
     if s.state == NOTAUTH:
         if s.conn.tls_available and not s.conn.tls:
@@ -151,5 +156,6 @@ def capabilities(s: ImapSession) -> list[str]:
             caps += [f"AUTH={m}" for m in mechanisms(plaintext)]
     else:
         caps.append("UNAUTHENTICATE")
+        caps += compress.capabilities(s)
         caps += quota.capabilities(s.quota_limit)  # the user's limits (RFC 9208 3.1)
     return caps
