@@ -42,9 +42,12 @@ MAX_KEYWORDS = 26
 
 
 class SelectedView:
-    def __init__(self, box: Mailbox, readonly: bool) -> None:
+    def __init__(self, box: Mailbox, readonly: bool, rev2: bool = False) -> None:
         self.box = box
         self.readonly = readonly
+        self.rev2 = rev2
+        """IMAP4rev2 (RFC 9051 Appendix E 12, 21): no \\Recent and no RECENT (new mail is
+        still moved to cur/, as Dovecot does), and every unsolicited FETCH names the UID."""
         box.take_changes()  # what happened before this view began is in its snapshot
         self.uids: list[int] = list(box.uids())
         self.recent: set[int] = set()
@@ -63,15 +66,16 @@ class SelectedView:
 
     def _claim_recent(self, uids: list[int]) -> None:
         new = [u for u in uids if self.box.get(u).recent]
+        recent = self.recent if not self.rev2 else set()
         if self._arriving:
-            self.recent.update(u for u in uids if u in self._arriving)
+            recent.update(u for u in uids if u in self._arriving)
             self._arriving.difference_update(uids)
         if not new:
             return
         if self.readonly:
-            self.recent.update(new)
+            recent.update(new)
         else:
-            self.recent.update(self.box.mark_seen_by_reader(new))
+            recent.update(self.box.mark_seen_by_reader(new))
 
     def arriving(self, uids: list[int]) -> None:
         """This session just APPENDed or COPYed these into its own mailbox."""
@@ -208,11 +212,15 @@ class SelectedView:
             self.uids.extend(added)
             self._claim_recent(added)
             out.append(r.exists(len(self.uids)))
-            out.append(r.recent(len(self.recent)))
+            if not self.rev2:
+                out.append(r.recent(len(self.recent)))
         for uid in result.changed:
             seq = self.seq_of(uid)
             if seq is not None and uid not in self.gone:
-                out.append(r.fetch_response(seq, [(b"FLAGS", self.flag_list(uid))]))
+                fields = [(b"FLAGS", self.flag_list(uid))]
+                if self.rev2:
+                    fields.insert(0, (b"UID", r.number(uid)))
+                out.append(r.fetch_response(seq, fields))
         return out
 
     def report_expunges(self) -> list[bytes]:

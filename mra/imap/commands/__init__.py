@@ -4,7 +4,7 @@ As Dovecot's `imap-commands.c`, one row per command says where it may run and ho
 dispatcher (mra/imap/session.py) must treat it; the handlers live one module per family:
 
     auth.py        CAPABILITY NOOP LOGOUT ID STARTTLS LOGIN AUTHENTICATE UNAUTHENTICATE
-    enable.py      ENABLE
+    enable.py      ENABLE, and what IMAP4rev2 and UTF8=ACCEPT change for the others
     mailboxes.py   NAMESPACE CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE
     listing.py     LIST LSUB XLIST
     status.py      STATUS
@@ -102,6 +102,7 @@ MESSAGE_COMMANDS = frozenset(spec.name for spec in _TABLE if spec.messages)
 
 _BASE_CAPABILITIES = [
     "IMAP4rev1",
+    "IMAP4rev2",  # RFC 9051, after ENABLE IMAP4rev2 (enable.py; Appendix A: both advertised)
     "LITERAL+",
     "SASL-IR",
     "ID",
@@ -130,6 +131,8 @@ _BASE_CAPABILITIES = [
     "CATENATE",
     "URL-PARTIAL",
     "BINARY",
+    # IMAP4rev2 and UTF-8: enable.py (what the session's mode changes is each command's)
+    "UTF8=ACCEPT",
 ]
 
 
