@@ -373,6 +373,66 @@ def test_e15_predefined_keywords_kept(r2: Client) -> None:
         )
 
 
+def test_e16_utf8_names_and_headers(r2: Client) -> None:
+    """Item 16: mailbox names are UTF-8 in IMAP4rev2 (no modified UTF-7: `&` is a character),
+    and headers may be; test_ext_utf8.py has the rest (UTF8=ACCEPT shares the names)."""
+    r2.expect('a CREATE "Entwürfe & Notizen"\r\n', "a OK CREATE completed")
+    r2.expect(
+        'b LIST "" "Entw*"\r\n',
+        '* LIST (\\HasNoChildren) "." "Entwürfe & Notizen"',
+        "b OK LIST completed",
+    )
+    lines = r2.send('c SELECT "Entwürfe & Notizen"\r\n')
+    assert '* LIST (\\HasNoChildren) "." "Entwürfe & Notizen"' in lines
+    message = "Subject: Grüße\r\n\r\nx\r\n".encode()
+    append = (
+        'd APPEND "Entwürfe & Notizen" '.encode() + b"{%d+}\r\n" % len(message) + message + b"\r\n"
+    )
+    r2.expect(append, "* 1 EXISTS", "d OK [APPENDUID {n} 1] APPEND completed")
+    r2.expect('e SEARCH SUBJECT "grüße"\r\n', '* ESEARCH (TAG "e") ALL 1', "e OK SEARCH completed")
+
+
+def test_literal_minus_is_within_literal_plus(r2: Client) -> None:
+    """Item 2's LITERAL- (RFC 7888): IMAP4rev2 allows non-synchronizing literals of up to 4096
+    octets; we offer LITERAL+, which allows any size (up to the reader's limits), to IMAP4rev2
+    sessions as to the others."""
+    for size in (4096, 4097, 60_000):
+        message = b"Subject: big\r\n\r\n" + b"x" * (size - 17)
+        lines = r2.send(b"a APPEND Archive {%d+}\r\n" % size + message + b"\r\n")
+        assert lines[-1].startswith("a OK [APPENDUID "), lines
+
+
+def test_close_unselect_namespace_binary(r2: Client) -> None:
+    """RFC 9051 6.4.1-2: CLOSE expunges without EXPUNGE responses, UNSELECT does not expunge,
+    both go back to the authenticated state; 6.3.10 NAMESPACE; Appendix B: FETCH BINARY."""
+    r2.expect(
+        "a FETCH 2 BINARY.PEEK[1]\r\n",
+        "* 2 FETCH (BINARY[1] {10}",
+        "Numbers.",
+        ")",
+        "a OK FETCH completed",
+    )
+    r2.expect(
+        "b FETCH 2 BINARY.SIZE[1]\r\n", "* 2 FETCH (BINARY.SIZE[1] 10)", "b OK FETCH completed"
+    )
+    r2.expect("c STORE 2 +FLAGS.SILENT (\\Deleted)\r\n", "c OK STORE completed")
+    r2.expect("d UNSELECT\r\n", "d OK Unselect completed")
+    r2.expect("e FETCH 1 FLAGS\r\n", "e BAD FETCH is not valid without a selected mailbox")
+    r2.expect(
+        "f STATUS INBOX (MESSAGES DELETED)\r\n",
+        "* STATUS INBOX (MESSAGES 2 DELETED 1)",
+        "f OK STATUS completed",
+    )
+    r2.send("g SELECT INBOX\r\n")
+    r2.expect("h CLOSE\r\n", "h OK Close completed")
+    r2.expect(
+        "i STATUS INBOX (MESSAGES DELETED)\r\n",
+        "* STATUS INBOX (MESSAGES 1 DELETED 0)",
+        "i OK STATUS completed",
+    )
+    r2.expect("j NAMESPACE\r\n", '* NAMESPACE (("" ".")) NIL NIL', "j OK NAMESPACE completed")
+
+
 def test_e17_check_still_answers_like_noop(r2: Client) -> None:
     """Item 17: CHECK is gone from IMAP4rev2 ("Clients should use NOOP"); a server need not
     refuse it, and like Dovecot 2.4 we still answer it, with the updates NOOP would give."""
