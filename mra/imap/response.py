@@ -622,7 +622,10 @@ UNSELECTED = Say("OK", "Unselect completed")
 # Messages
 TOO_BIG = Say("NO", "Message too big (over {limit} octets)", Code.TOOBIG)
 EMPTY_MESSAGE = Say("NO", "Refusing to save an empty message", Code.CANNOT)
-EXPUNGE_ISSUED = Say("NO", "Some messages were expunged", Code.EXPUNGEISSUED)
+# A message another session expunged, the client not yet told (RFC 2180 4.1, RFC 5530), as
+# Dovecot answers: FETCH and SEARCH complete with what is known, COPY and MOVE fail whole.
+ALREADY_EXPUNGED = Say("OK", "Some messages were already expunged", Code.EXPUNGEISSUED)
+NO_LONGER_EXIST = Say("NO", "Some of the requested messages no longer exist", Code.EXPUNGEISSUED)
 MOVED = Say("OK", "Moved")
 BAD_CHARSET = Say("NO", "{reason}")  # with Code.badcharset(...)
 # IDLE

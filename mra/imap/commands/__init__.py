@@ -92,8 +92,11 @@ _TABLE = [
     Spec("SEARCH", search.search, ONLY_SELECTED, uses_seqs=True, uid=True),
     Spec("FETCH", fetch.fetch, ONLY_SELECTED, uses_seqs=True, uid=True),
     Spec("STORE", store.store, ONLY_SELECTED, uses_seqs=True, thread=True, uid=True),
-    Spec("COPY", store.copy, ONLY_SELECTED, uses_seqs=True, thread=True, uid=True),
-    Spec("MOVE", store.copy, ONLY_SELECTED, uses_seqs=True, thread=True, uid=True),
+    # COPY and MOVE read sequence numbers but may be answered with EXPUNGE (RFC 3501 7.4.1
+    # names only FETCH, STORE and SEARCH): a COPY that found a message expunged elsewhere
+    # fails, and its EXPUNGE tells the client why, as Dovecot does.
+    Spec("COPY", store.copy, ONLY_SELECTED, thread=True, uid=True),
+    Spec("MOVE", store.copy, ONLY_SELECTED, thread=True, uid=True),
 ]
 
 COMMANDS: dict[str, Spec] = {spec.name: spec for spec in _TABLE}

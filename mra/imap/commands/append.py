@@ -83,7 +83,8 @@ def append(s: ImapSession, req: Request) -> list[Output]:
     box = target(s, name)
     uids = box.append_many(_ready(s, messages))
     if s.view is not None and s.view.box.path == box.path:
-        s.view.arriving(uids)
+        # Those with flags went to cur/: \Recent for this session (selected.py).
+        s.view.arriving([u for u, m in zip(uids, messages, strict=True) if m.flags])
     return s.ok(req, code=r.Code.appenduid(box.uidvalidity, uids))
 
 
@@ -109,7 +110,7 @@ def _ready(
         if total > budget:
             raise r.Refusal(r.APPEND_TOO_BIG, limit=budget)
         if message.binary:
-            data = binary.store_form(data)
+            data = binary.store_form(data, s.services.mime_limits)
         yield data, message.flags, message.date
 
 

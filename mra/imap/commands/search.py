@@ -86,7 +86,9 @@ def search(s: ImapSession, req: Request) -> list[Output]:
             if save:
                 view.saved = NOTHING_SAVED
             raise
-        return s.ok(req, untagged=untagged)
+        # Messages expunged elsewhere, not yet reported, were left out (RFC 2180 4.1.3).
+        code = r.Code.EXPUNGEISSUED if view.gone else None
+        return s.ok(req, untagged=untagged, code=code)
 
     if program.needs_message or program.stats_files or len(view) > INLINE_MAX:
         return [Call(lambda: s.run_guarded(req, run), s.after_call)]

@@ -35,7 +35,7 @@ def select(s: ImapSession, req: Request) -> list[Output]:
 
     def open_view() -> tuple[SelectedView, bytes]:
         # The untagged answer walks every message (the first unseen): in the thread too.
-        view = SelectedView(store.mailbox(name), readonly, is_rev2)
+        view = SelectedView(store.mailbox(name), readonly, s.services.mime_limits, is_rev2)
         listed = listing.selected_line(s, name, as_astring(req.args[0])) if is_rev2 else b""
         return view, _select_response(view, listed)
 

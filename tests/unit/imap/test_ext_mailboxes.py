@@ -809,10 +809,18 @@ def test_mailboxes_section_forms(tmp_path: Path) -> None:
 
 
 def _readme_section(heading: str) -> str:
+    """From `heading` to the next heading; a `#` comment line inside a code block is none."""
     text = README.read_text()
     start = text.index(heading)
-    end = text.find("\n#", start + len(heading))
-    return text[start : end if end >= 0 else None]
+    fenced = False
+    pos = start + len(heading)
+    for line in text[pos:].splitlines(keepends=True):
+        if line.startswith("```"):
+            fenced = not fenced
+        elif line.startswith("#") and not fenced:
+            return text[start:pos]
+        pos += len(line)
+    return text[start:]
 
 
 def _blocks(section: str, kind: str) -> list[str]:
