@@ -4,7 +4,11 @@ UTF-7, and an IMAP4rev2 session over a plain socket (no Python client speaks IMA
 
 from __future__ import annotations
 
+import re
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 from imapclient import IMAPClient
 
@@ -131,3 +135,14 @@ def test_imap4rev2_session(server: MraServer) -> None:
     stored = server.store().mailbox("INBOX")
     stored.sync()
     assert stored.read_message(stored.uids()[-1]) == I18N_MESSAGE
+
+
+def test_readme_python_example(server: MraServer) -> None:
+    """The python block of README.md's "IMAP4rev2 and UTF-8", as written."""
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    section = text.split("#### IMAP4rev2 and UTF-8", 1)[1].split("\n#", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    code = code.replace("PASSWORD", PASSWORD).replace("1143", str(server.ports["imap"]))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60, check=True)
+    assert b"""b'.', b'Entw\\xc3\\xbcrfe')""" in done.stdout, done.stdout
+    assert "Entwürfe" in server.store().list_folders()

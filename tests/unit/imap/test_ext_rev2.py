@@ -578,3 +578,20 @@ def test_any_command_resets_the_autologout_timer(
         assert transport.value().endswith(b"n%d OK NOOP completed\r\n" % i)
     clock.advance(PREAUTH_TIMEOUT + 1)
     assert transport.value().endswith(b"* BYE Disconnected for inactivity.\r\n")
+
+
+def test_readme_example(c: Client) -> None:
+    """README's "IMAP4rev2 and UTF-8" session, as written."""
+    from tests.unit.imap.test_ext_mailboxes import _blocks, _readme_section
+
+    (session,) = _blocks(_readme_section("#### IMAP4rev2 and UTF-8"), "imap")
+    exchange: list[tuple[str, list[str]]] = []
+    for line in session.splitlines():
+        if line.startswith("C: "):
+            exchange.append((line[3:], []))
+        elif line.startswith("S: "):
+            exchange[-1][1].append(line[3:])
+    assert len(exchange) == 4
+    c.login()
+    for command, answer in exchange:
+        c.expect(command + "\r\n", *answer)
