@@ -15,8 +15,13 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from mra.imap import response as r
+from mra.imap.arguments import as_mailbox
 from tests.interop.dovecot import encode_mutf7, imap_quote
+from tests.unit.imap.test_response import _read_back
 from tests.unit.imap.test_session_transcripts import Client
 
 # RFC 6532 3: UTF-8 in header field values, addresses included.
@@ -30,6 +35,9 @@ I18N_MESSAGE = (
     "\r\n"
     "Grüße!\r\n"
 ).encode()
+
+
+ASTRING_ATOM = r'[^\x00-\x20\x7f-\U0010ffff(){%*"\\]+'  # RFC 3501 ASTRING-CHAR
 
 
 def utf8(c: Client, capability: str = "UTF8=ACCEPT") -> Client:
@@ -256,7 +264,7 @@ def test_attack_utf8_names_never_reach_a_legacy_session(tmp_path: Path) -> None:
     assert out.isascii(), out
     for name in names:  # tests/interop's own modified UTF-7 encoder, the store's aside
         encoded = encode_mutf7(name)
-        written = encoded if re.fullmatch(r"[!#$&'+-~]+", encoded) else imap_quote(encoded)
+        written = encoded if re.fullmatch(ASTRING_ATOM, encoded) else imap_quote(encoded)
         assert b' "." ' + written.encode() + b"\r\n" in out, name
 
 
@@ -347,3 +355,25 @@ def _inboxes(lines: list[str]) -> list[str]:
         for line in lines
         if line.lower().endswith("nbox") or line.endswith('nbox"')
     ]
+
+
+@given(st.text(st.characters(exclude_categories=["Cs"]), max_size=40))
+def test_any_mailbox_name_reads_back_in_either_form(name: str) -> None:
+    """What `response.mailbox` writes, `as_mailbox` reads back, in the session's form; the
+    legacy form is 7-bit, the UTF-8 form quoted whenever a quoted string can hold it."""
+    expected = "INBOX" if name.isascii() and name.upper() == "INBOX" else name
+    legacy = r.mailbox(name)
+    assert legacy.isascii() and as_mailbox(_read_back(legacy)) == expected
+    written = r.mailbox(name, utf8=True)
+    assert as_mailbox(_read_back(written), utf8=True) == expected
+    if not re.search("[\0\r\n]", name) and expected != "INBOX" and len(name.encode()) <= 1024:
+        assert not written.startswith(b"{")
+    if re.fullmatch(ASTRING_ATOM, name) and expected != "INBOX" and name.upper() != "NIL":
+        assert written == name.encode()  # `&` is a character: no `&-` as in modified UTF-7
+
+
+def test_quoted_utf8_names_escape_and_long_ones_are_literals() -> None:
+    assert r.mailbox('Zoë "the" \\ one', utf8=True) == '"Zoë \\"the\\" \\\\ one"'.encode()
+    long = "ü" * 600
+    assert r.mailbox(long, utf8=True) == b"{1200}\r\n" + long.encode()
+    assert r.mailbox("A&B", utf8=True) == b"A&B" and r.mailbox("A&B") == b"A&-B"
