@@ -101,10 +101,11 @@ _LITERAL_RE = re.compile(rb"\{([0-9]{1,20})(\+?)\}")
 _ANNOUNCE_RE = re.compile(rb"\{([0-9]{1,20})(\+?)\}\r?$")
 _SECTION_PART_RE = re.compile(rb"[1-9][0-9]{0,9}(?:\.[1-9][0-9]{0,9})*")
 _SECTION_TEXT_RE = re.compile(rb"HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT|MIME", re.I)
-_PARTIAL_RE = re.compile(rb"<([0-9]{1,10})\.([0-9]{1,10})>")
+_PARTIAL_RE = re.compile(rb"<([0-9]{1,19})\.([0-9]{1,19})>")  # number64 (RFC 9051)
 _FETCH_SECTION_NAMES = frozenset({b"BODY", b"BODY.PEEK", b"BINARY", b"BINARY.PEEK", b"BINARY.SIZE"})
 _FIELD_NAME_RE = re.compile(rb"[!-9;-~]+")  # RFC 5322 ftext: printable US-ASCII except ":"
 _MAX_NUMBER = 2**32 - 1
+_MAX_NUMBER64 = 2**63 - 1
 _TAIL = 32  # octets of a skipped line kept to spot a literal announcement at its end
 
 _COMMAND = "command"
@@ -157,6 +158,9 @@ class CommandReader:
         self.authenticated = False
         """Set by the session after LOGIN/AUTHENTICATE: the next command gets the larger
         literal budget."""
+        self.number64 = False
+        """Set by the session after ENABLE IMAP4rev2: a FETCH partial `<origin.count>` holds
+        RFC 9051's number64 (up to 2^63-1); IMAP4rev1's are 32-bit (RFC 3501 9)."""
         self._suspend_after = suspend_after
         self._message_commands = message_commands
         self._pool = pool if pool is not None else LiteralPool(2**62)
@@ -570,10 +574,15 @@ class CommandReader:
         partial: tuple[int, int] | None = None
         if line[pos : pos + 1] == b"<":
             m = _PARTIAL_RE.match(line, pos)
+            if m is not None and not self.number64 and max(map(len, m.groups())) > 10:
+                m = None  # IMAP4rev1's number: at most 10 digits, as before number64
             if m is None or name == "BINARY.SIZE":
                 raise self._bad("invalid partial range: expected <origin.count>")
             origin, count = int(m.group(1)), int(m.group(2))
-            if origin > _MAX_NUMBER or not 0 < count <= _MAX_NUMBER:
+            if self.number64:
+                if origin > _MAX_NUMBER64 or not 0 < count <= _MAX_NUMBER64:
+                    raise self._bad("invalid partial range: the count must be 1 to 2^63-1")
+            elif origin > _MAX_NUMBER or not 0 < count <= _MAX_NUMBER:
                 raise self._bad("invalid partial range: the count must be 1 to 2^32-1")
             partial = (origin, count)
             pos = m.end()

@@ -46,11 +46,18 @@ MAX_KEYWORDS = 26
 
 class SelectedView:
     def __init__(
-        self, box: Mailbox, readonly: bool, mime_limits: mime.Limits = mime.DEFAULT_LIMITS
+        self,
+        box: Mailbox,
+        readonly: bool,
+        mime_limits: mime.Limits = mime.DEFAULT_LIMITS,
+        rev2: bool = False,
     ) -> None:
         self.box = box
         self.readonly = readonly
         self.mime_limits = mime_limits  # what FETCH and SEARCH may parse of one message
+        self.rev2 = rev2
+        """IMAP4rev2 (RFC 9051 Appendix E 12, 21): no \\Recent and no RECENT (new mail is
+        still moved to cur/, as Dovecot does), and every unsolicited FETCH names the UID."""
         box.take_changes()  # what happened before this view began is in its snapshot
         self.uids: list[int] = list(box.uids())
         self.recent: set[int] = set()
@@ -72,16 +79,17 @@ class SelectedView:
         """Never raises (see `updates`): a message that vanished again meanwhile is simply
         not claimed, and a rename that fails leaves the message to whoever comes next."""
         new = [u for u in uids if (m := self.message(u)) is not None and m.recent]
+        recent = self.recent if not self.rev2 else set()
         if self._arriving:
-            self.recent.update(u for u in uids if u in self._arriving)
+            recent.update(u for u in uids if u in self._arriving)
             self._arriving.difference_update(uids)
         if not new:
             return
         if self.readonly:
-            self.recent.update(new)
+            recent.update(new)
             return
         try:
-            self.recent.update(self.box.mark_seen_by_reader(new))
+            recent.update(self.box.mark_seen_by_reader(new))
         except MailError as exc:
             log.warn("recent-claim-failed", mailbox=self.name, error=exc.message)
 
@@ -237,11 +245,15 @@ class SelectedView:
             self.uids.extend(added)
             self._claim_recent(added)
             out.append(r.exists(len(self.uids)))
-            out.append(r.recent(len(self.recent)))
+            if not self.rev2:
+                out.append(r.recent(len(self.recent)))
         for uid in result.changed:
             seq = self.seq_of(uid)
             if seq is not None and uid not in self.gone:
-                out.append(r.fetch_response(seq, [(b"FLAGS", self.flag_list(uid))]))
+                fields = [(b"FLAGS", self.flag_list(uid))]
+                if self.rev2:
+                    fields.insert(0, (b"UID", r.number(uid)))
+                out.append(r.fetch_response(seq, fields))
         return out
 
     def report_expunges(self) -> list[bytes]:

@@ -180,6 +180,7 @@ class ImapSession(Session):
         self.enabled.clear()
         self.quota_limit = None
         self.reader.authenticated = False
+        self.reader.number64 = False  # ENABLE IMAP4rev2's (commands/enable.py)
 
     def release(self) -> None:
         """Give back the per-user session slot (LOGOUT, close, shutdown)."""

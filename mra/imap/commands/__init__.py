@@ -4,7 +4,7 @@ As Dovecot's `imap-commands.c`, one row per command says where it may run and ho
 dispatcher (mra/imap/session.py) must treat it; the handlers live one module per family:
 
     auth.py        CAPABILITY NOOP LOGOUT ID STARTTLS LOGIN AUTHENTICATE UNAUTHENTICATE
-    enable.py      ENABLE
+    enable.py      ENABLE, and what IMAP4rev2 and UTF8=ACCEPT change for the others
     mailboxes.py   NAMESPACE CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE
     listing.py     LIST LSUB XLIST
     status.py      STATUS
@@ -109,6 +109,7 @@ MESSAGE_COMMANDS = frozenset(spec.name for spec in _TABLE if spec.messages)
 
 _BASE_CAPABILITIES = [
     "IMAP4rev1",
+    "IMAP4rev2",  # RFC 9051, after ENABLE IMAP4rev2 (enable.py; Appendix A: both advertised)
     "SASL-IR",
     "ID",
     "IDLE",
@@ -136,6 +137,8 @@ _BASE_CAPABILITIES = [
     "CATENATE",
     "URL-PARTIAL",
     "BINARY",
+    # IMAP4rev2 and UTF-8: enable.py (what the session's mode changes is each command's)
+    "UTF8=ACCEPT",
 ]
 
 
@@ -143,7 +146,7 @@ def capabilities(s: ImapSession) -> list[str]:
     """What the session offers now (RFC 3501 7.2.1): the login ones before login."""
     caps = list(_BASE_CAPABILITIES)
     # RFC 7888: LITERAL+, or LITERAL- when the reader holds `{n+}` to 4096 octets; never both.
-    caps.insert(1, "LITERAL+" if s.reader.limits.max_nonsync_literal is None else "LITERAL-")
+    caps.insert(2, "LITERAL+" if s.reader.limits.max_nonsync_literal is None else "LITERAL-")
     caps.append(f"APPENDLIMIT={status.append_limit(s)}")  # RFC 7889: the server-wide limit
     if s.state == NOTAUTH:
         if s.conn.tls_available and not s.conn.tls:

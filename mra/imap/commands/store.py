@@ -12,6 +12,7 @@ from __future__ import annotations
 from mailstore.errors import NotFound
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError, as_flag_list, as_mailbox
+from mra.imap.commands.enable import utf8
 from mra.imap.commands.spec import Request
 from mra.imap.values import Atom, ParenList
 from mra.session import Output
@@ -89,7 +90,7 @@ def copy(s: ImapSession, req: Request) -> list[Output]:
     view = s.selected()
     move = req.spec.name == "MOVE"
     pairs = view.resolve(req.args[0], req.uid)
-    dest = target(s, as_mailbox(req.args[1]))
+    dest = target(s, as_mailbox(req.args[1], utf8(s)))
     if move and view.readonly:
         raise r.Refusal(r.READ_ONLY)
     wanted = [u for _, u in pairs if view.message(u) is not None]
