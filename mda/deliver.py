@@ -30,6 +30,7 @@ from mda.errors import (
     worst,
 )
 from mda.interrupt import block, settle, unblock
+from mda.interrupt import check as check_interrupted
 from mda.message import Incoming
 from mda.resolve import (
     DiscardTarget,
@@ -102,6 +103,7 @@ def run(request: Request, config: Config, stdin_fd: int = 0) -> int:
         else:
             raise UsageError("no recipient: use -d USER or -r ADDRESS")
     msg = Incoming.read(stdin_fd, config.mail.max_message_size)
+    check_interrupted()  # a signal while reading whose exception was swallowed
     sender = _sender(request, msg)
     resolver = Resolver(config)
     codes: list[int] = []
@@ -135,6 +137,7 @@ def run(request: Request, config: Config, stdin_fd: int = 0) -> int:
     final = dedupe(targets)
     for i, target in enumerate(final):
         try:
+            check_interrupted()
             deliver_target(target, msg, sender, config, last=i == len(final) - 1)
             codes.append(EX_OK)
         except Exception as exc:
