@@ -5,6 +5,7 @@
     imaps = "127.0.0.1:993"
     pop3  = "127.0.0.1:110"
     pop3s = "127.0.0.1:995"
+    sieve = "127.0.0.1:4190"  # ManageSieve (RFC 5804), STARTTLS when [tls] is set
     [tls]
     cert = "/etc/mra/cert.pem"
     key  = "/etc/mra/key.pem"     # "" = the key is in the cert file
@@ -45,6 +46,10 @@
     max_unsent_output = 4194304   # bytes queued for a client that has stopped reading
     close_timeout = 30            # seconds a closing connection may take to flush
     max_literal_memory = 268435456  # IMAP literal octets all sessions of a process may hold
+    [managesieve]                 # each account's Sieve scripts (~/sieve, ~/.dovecot.sieve)
+    max_script_size = 1048576     # bytes of one script
+    max_scripts = 100             # scripts per account; 0 = no limit
+    max_storage = 10485760        # bytes of all of an account's scripts; 0 = no limit
 
 Every setting has a safe default, and `load_config(None)` gives all of them. Note that every
 listener is off by default: a configuration without a `[listen]` section serves nothing, so a
@@ -96,6 +101,7 @@ __all__ = [
     "MailConfig",
     "MailboxSetting",
     "MailboxesConfig",
+    "ManageSieveConfig",
     "MapsConfig",
     "MdaConfig",
     "ServerConfig",
@@ -181,6 +187,7 @@ class ListenConfig:
     imaps: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     pop3: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     pop3s: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    sieve: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
 
     def enabled(self) -> dict[str, Endpoint]:
         """The listeners that are on, by protocol name."""
@@ -284,6 +291,16 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class ManageSieveConfig:
+    """What each account may store over ManageSieve (Pigeonhole's sieve_max_script_size,
+    sieve_quota_max_scripts and sieve_quota_max_storage; 0 = no limit for the last two)."""
+
+    max_script_size: int = field(default=MIB, metadata=_setting(_Kind.INT, 1))
+    max_scripts: int = field(default=100, metadata=_setting(_Kind.INT, 0))
+    max_storage: int = field(default=10 * MIB, metadata=_setting(_Kind.INT, 0))
+
+
+@dataclass(frozen=True)
 class Config:
     listen: ListenConfig = field(default_factory=ListenConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
@@ -294,6 +311,7 @@ class Config:
     mda: MdaConfig = field(default_factory=MdaConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    managesieve: ManageSieveConfig = field(default_factory=ManageSieveConfig)
     path: str | None = None  # the file it came from; None = built-in defaults
 
 
@@ -307,6 +325,7 @@ _SECTIONS: Final[Mapping[str, type[Any]]] = {
     "mda": MdaConfig,
     "server": ServerConfig,
     "limits": LimitsConfig,
+    "managesieve": ManageSieveConfig,
 }
 _KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     name: tuple(f.name for f in dataclasses.fields(cls))

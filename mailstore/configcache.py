@@ -44,13 +44,13 @@ if TYPE_CHECKING:
 __all__ = ["cache_path", "load_cached", "write_cache"]
 
 # Changed whenever the layout of the cached record changes: an old cache is then just stale.
-_FORMAT = "mailstore.configcache/2"  # 2: the stamp has mode, owner and group
+_FORMAT = "mailstore.configcache/3"  # 2: the stamp has mode, owner and group; 3: [managesieve]
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
 # here (that is the point).
 _DEFAULTS: dict[str, dict[str, object]] = {
-    "listen": {"imap": None, "imaps": None, "pop3": None, "pop3s": None},
+    "listen": {"imap": None, "imaps": None, "pop3": None, "pop3s": None, "sieve": None},
     "tls": {"cert": "", "key": ""},
     "auth": {"passwd_file": "", "allow_plaintext": False, "max_concurrent_hashes": 4},
     "mail": {
@@ -98,6 +98,11 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_unsent_output": 4 * 1024 * 1024,
         "close_timeout": 30,
         "max_literal_memory": 256 * 1024 * 1024,
+    },
+    "managesieve": {
+        "max_script_size": 1024 * 1024,
+        "max_scripts": 100,
+        "max_storage": 10 * 1024 * 1024,
     },
 }
 
@@ -183,6 +188,10 @@ class CachedLimitsConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["limits"])
 
 
+class CachedManageSieveConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["managesieve"])
+
+
 class CachedConfig(_Frozen):
     """The cached configuration: the attributes of `mailstore.config.Config`, read-only."""
 
@@ -199,6 +208,7 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "mda": CachedMdaConfig,
     "server": CachedServerConfig,
     "limits": CachedLimitsConfig,
+    "managesieve": CachedManageSieveConfig,
 }
 
 

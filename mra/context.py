@@ -32,7 +32,7 @@ class Connection:
         tls_available: bool = False,
         exempt: bool = False,
     ) -> None:
-        self.listener = listener  # "imap", "imaps", "pop3", "pop3s"
+        self.listener = listener  # "imap", "imaps", "pop3", "pop3s", "sieve"
         self.peer_ip = peer_ip
         self.peer_port = peer_port
         self.local_port = local_port

@@ -44,6 +44,7 @@ PROTOCOLS = {
     "imaps": ("imap", True),
     "pop3": ("pop3", False),
     "pop3s": ("pop3", True),
+    "sieve": ("managesieve", False),  # RFC 5804: STARTTLS only, no implicit-TLS port
 }
 SHUTDOWN_GRACE = 5.0
 
@@ -147,6 +148,10 @@ class Server:
                 from mra.pop3.session import Pop3Session
 
                 return Pop3Session(conn, self.services)
+            if proto == "managesieve":
+                from mra.managesieve.session import ManageSieveSession
+
+                return ManageSieveSession(conn, self.services)
             from mra.imap.session import ImapSession
 
             return ImapSession(conn, self.services)
