@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (protocol lines are long; they read best unbroken)
 """Scripts on disk (mra/managesieve/storage.py): Pigeonhole's layout, atomic and durable
 writes, quotas, and names and links that try to leave the user's sieve directory."""
 
