@@ -235,6 +235,10 @@ def getscript(s: ManageSieveSession, args: tuple[Arg, ...]) -> list[Output]:
     return _run(s, "GETSCRIPT", lambda: s.store().open_script(name), done)
 
 
+class ScriptShortened(OSError):
+    """The script file lost octets while GETSCRIPT sent it (the adapter logs it, closes)."""
+
+
 def _file(fd: int, size: int) -> Iterator[bytes]:
     """Exactly `size` octets of the open file, then it is closed."""
     try:
@@ -242,7 +246,7 @@ def _file(fd: int, size: int) -> Iterator[bytes]:
         while left:
             chunk = os.read(fd, min(left, _CHUNK))
             if not chunk:
-                raise OSError("the script was shortened while being sent")
+                raise ScriptShortened(fd)
             left -= len(chunk)
             yield chunk
     finally:
