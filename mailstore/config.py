@@ -285,8 +285,9 @@ class LimitsConfig:
     output_timeout: int = field(default=300, metadata=_setting(_Kind.INT, 1))
     max_unsent_output: int = field(default=4 * MIB, metadata=_setting(_Kind.INT, 1))
     close_timeout: int = field(default=30, metadata=_setting(_Kind.INT, 1))
-    # IMAP literal octets (APPENDed messages on their way in) every session of one process
-    # may hold at once; past it a literal is refused with NO [UNAVAILABLE] (SECURITY.md 2).
+    # IMAP literal octets (APPENDed messages on their way in), and ManageSieve scripts, every
+    # session of one process may hold at once; past it a literal is refused with NO
+    # [UNAVAILABLE], a script with NO (TRYLATER) (SECURITY.md 2).
     max_literal_memory: int = field(default=256 * MIB, metadata=_setting(_Kind.INT, 1))
 
 
