@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,7 +80,7 @@ def raw(server: MraServer, commands: bytes) -> list[str]:
     return data.decode().split("\r\n")
 
 
-def ours(server: MraServer) -> object:
+def ours(server: MraServer) -> Any:
     import managesieve
 
     client = managesieve.MANAGESIEVE(HOST, server.ports["sieve"], use_tls=True, tls_verify=False)
@@ -94,9 +95,9 @@ def server(server_factory: type[MraServer]) -> MraServer:
 
 def test_dovecot_sees_what_we_wrote(server: MraServer) -> None:
     client = ours(server)
-    assert client.putscript("main", 'require "fileinto";\nfileinto "A";\n') == "OK"  # type: ignore[attr-defined]
-    assert client.putscript("Ferien ☀", "keep;\n") == "OK"  # type: ignore[attr-defined]
-    assert client.setactive("main") == "OK"  # type: ignore[attr-defined]
+    assert client.putscript("main", 'require "fileinto";\nfileinto "A";\n') == "OK"
+    assert client.putscript("Ferien ☀", "keep;\n") == "OK"
+    assert client.setactive("main") == "OK"
     lines = dovecot(home_of(server), b'LISTSCRIPTS\r\nGETSCRIPT "main"\r\n')
     assert '"main" ACTIVE' in lines and '"Ferien ☀"' in lines, lines
     assert '{34}\r\nrequire "fileinto";\nfileinto "A";\n\r\nOK' in "\r\n".join(lines)
@@ -113,8 +114,8 @@ def test_we_see_what_dovecot_wrote(server: MraServer) -> None:
     )
     assert lines.count('OK "PUTSCRIPT completed."') == 2, lines
     client = ours(server)
-    assert client.listscripts() == ("OK", [("first", True), ("renamed", False)])  # type: ignore[attr-defined]
-    assert client.getscript("first") == ("OK", script)  # type: ignore[attr-defined]
+    assert client.listscripts() == ("OK", [("first", True), ("renamed", False)])
+    assert client.getscript("first") == ("OK", script)
     # And back: we rename the active script, and Dovecot sees it renamed and still active.
     assert 'OK "Renamescript completed."' in raw(server, b'RENAMESCRIPT "first" "main"\r\n')
     lines = dovecot(home, b"LISTSCRIPTS\r\n")
@@ -125,15 +126,15 @@ def test_active_script_switches_between_servers(server: MraServer) -> None:
     home = home_of(server)
     client = ours(server)
     for name in ("a", "b"):
-        assert client.putscript(name, "keep;\n") == "OK"  # type: ignore[attr-defined]
-    assert client.setactive("a") == "OK"  # type: ignore[attr-defined]
+        assert client.putscript(name, "keep;\n") == "OK"
+    assert client.setactive("a") == "OK"
     lines = dovecot(home, b'SETACTIVE "b"\r\nLISTSCRIPTS\r\n')
     assert '"b" ACTIVE' in lines and '"a"' in lines, lines
     assert os.readlink(home / ".dovecot.sieve") == "sieve/b.sieve"
-    assert client.listscripts() == ("OK", [("a", False), ("b", True)])  # type: ignore[attr-defined]
-    assert client.deletescript("b") == "NO"  # type: ignore[attr-defined]
-    assert client.setactive("") == "OK"  # type: ignore[attr-defined]
-    assert client.deletescript("b") == "OK"  # type: ignore[attr-defined]
+    assert client.listscripts() == ("OK", [("a", False), ("b", True)])
+    assert client.deletescript("b") == "NO"
+    assert client.setactive("") == "OK"
+    assert client.deletescript("b") == "OK"
     lines = dovecot(home, b"LISTSCRIPTS\r\n")
     assert [line for line in lines if line.startswith('"')] == ['"a"']
 
@@ -145,8 +146,8 @@ def test_both_rescue_a_hand_written_dovecot_sieve_the_same_way(server: MraServer
     hand.write_text("discard;\n")
     os.chown(hand, uid, gid)
     client = ours(server)
-    assert client.putscript("new", "keep;\n") == "OK"  # type: ignore[attr-defined]
-    assert client.setactive("new") == "OK"  # type: ignore[attr-defined]
+    assert client.putscript("new", "keep;\n") == "OK"
+    assert client.setactive("new") == "OK"
     lines = dovecot(home, b'LISTSCRIPTS\r\nGETSCRIPT "dovecot.orig"\r\n')
     assert '"dovecot.orig"' in lines and '"new" ACTIVE' in lines
     assert "{9}\r\ndiscard;\n\r\nOK" in "\r\n".join(lines)
