@@ -19,7 +19,7 @@ Response codes (section 1.3) and where they are used:
     TRYLATER          a temporary failure: the disk, the user database, a busy server
     ENCRYPT-NEEDED    PLAIN or LOGIN over a connection that is neither TLS nor loopback
     TAG               NOOP's echo (section 2.13)
-    WARNINGS          kept for the Sieve engine's warnings (none yet)
+    WARNINGS          a script that compiles with warnings (PUTSCRIPT, CHECKSCRIPT, SETACTIVE)
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ never run on the reactor. A storage error becomes its answer in one place, `_fai
 What the RFC leaves to us, and what we chose:
 * PUTSCRIPT checks the quota (as HAVESPACE would), then compiles, then stores, as Pigeonhole
   does; an empty script is refused ("A script of zero length SHOULD be disallowed", 2.6).
-  Errors come back as `NO "line N: error: ..."`, several lines as a literal.
+  Errors come back as `NO "line N: error: ..."`, several lines as a literal; a script that
+  compiles with warnings is stored and answered `OK (WARNINGS) "line N: warning: ..."`.
 * SETACTIVE compiles the script again unless it is active already, as Pigeonhole does: a
   script put there by other means (a shell, an older server) that does not compile is not
   made active, since `mda` would only keep every message in INBOX with an error.
@@ -111,7 +112,18 @@ def _failed(s: ManageSieveSession, command: str, exc: BaseException) -> list[Out
 
 
 def _problems(problems: list[checker.Problem]) -> list[Output]:
-    return [Send(r.no("\r\n".join(str(p) for p in problems)))]
+    return [Send(r.no(_text(problems)))]
+
+
+def _text(problems: list[checker.Problem]) -> str:
+    return "\r\n".join(str(p) for p in problems)
+
+
+def _ok(text: str, report: checker.Report) -> list[Output]:
+    """OK, or OK (WARNINGS) with them when the script compiled with warnings (RFC 5804 2.6)."""
+    if report.warnings:
+        return [Send(r.ok(_text(report.warnings), r.WARNINGS))]
+    return [Send(r.ok(text))]
 
 
 # --- the commands ---------------------------------------------------------------------------
@@ -136,19 +148,19 @@ def putscript(s: ManageSieveSession, args: tuple[Arg, ...]) -> list[Output]:
         raise Refusal(r.EMPTY_SCRIPT)
     store = s.store()
 
-    def work() -> list[checker.Problem]:
+    def work() -> checker.Report:
         store.check_space(name, len(script))
-        problems = checker.check(script)
-        if not problems:
+        report = checker.check(script)
+        if not report.errors:
             store.put(name, script)
-        return problems
+        return report
 
     def done(result: object) -> list[Output]:
-        assert isinstance(result, list)
-        if result:
-            return _problems(result)
+        assert isinstance(result, checker.Report)
+        if result.errors:
+            return _problems(result.errors)
         log.info("sieve-put", user=s.user_name(), script=name, size=len(script))
-        return [Send(r.ok(r.PUT_DONE))]
+        return _ok(r.PUT_DONE, result)
 
     return _run(s, "PUTSCRIPT", work, done)
 
@@ -159,8 +171,8 @@ def checkscript(s: ManageSieveSession, args: tuple[Arg, ...]) -> list[Output]:
     script = string_arg(args[0])
 
     def done(result: object) -> list[Output]:
-        assert isinstance(result, list)
-        return _problems(result) if result else [Send(r.ok(r.CHECK_DONE))]
+        assert isinstance(result, checker.Report)
+        return _problems(result.errors) if result.errors else _ok(r.CHECK_DONE, result)
 
     return _run(s, "CHECKSCRIPT", lambda: checker.check(script), done)
 
@@ -198,19 +210,23 @@ def setactive(s: ManageSieveSession, args: tuple[Arg, ...]) -> list[Output]:
         )
     name = _name(args[0])
 
-    def work() -> list[checker.Problem] | bool:
+    def work() -> tuple[checker.Report, bool]:
+        report = checker.Report([], [])
         if store.active() != name:
-            problems = checker.check(store.read(name))
-            if problems:
-                return problems
-        return store.activate(name)
+            report = checker.check(store.read(name))
+            if report.errors:
+                return report, False
+        return report, store.activate(name)
 
     def done(result: object) -> list[Output]:
-        if isinstance(result, list):
-            return _problems(result)
-        if not result:
+        assert isinstance(result, tuple)
+        report, activated = result
+        if report.errors:
+            return _problems(report.errors)
+        if not activated:
             return [Send(r.ok(r.ALREADY_ACTIVE))]
-        return _logged(s, "sieve-activate", name, r.SETACTIVE_DONE)
+        log.info("sieve-activate", user=s.user_name(), script=name)
+        return _ok(r.SETACTIVE_DONE, report)
 
     return _run(s, "SETACTIVE", work, done)
 
