@@ -195,10 +195,16 @@ def test_2_6_warnings_more_redirects_than_maxredirects(logged_in: Client) -> Non
     """RFC 5804 2.6's last example: the script is stored, and OK (WARNINGS) says which
     redirect is over the limit (ours is 4: when all five run, the script fails and keeps)."""
     c = logged_in
-    script = "".join(f'if size :under {i}k {{ redirect "r{i}@example.net"; }}\r\n' for i in range(4))
-    script += 'redirect "r0@example.net";\r\n\r\nif true {\r\n  redirect "fifth@example.net";\r\n}\r\n'
+    script = "".join(
+        f'if size :under {i}k {{ redirect "r{i}@example.net"; }}\r\n' for i in range(4)
+    )
+    script += (
+        'redirect "r0@example.net";\r\n\r\nif true {\r\n  redirect "fifth@example.net";\r\n}\r\n'
+    )
     (line,) = c.put("myforwards", script)
-    assert line.startswith('OK (WARNINGS) "line 8: warning: a message may be redirected to 4 addresses at most')
+    assert line.startswith(
+        'OK (WARNINGS) "line 8: warning: a message may be redirected to 4 addresses at most'
+    )
     assert (c.home / "sieve" / "myforwards.sieve").exists()
     (line,) = c.send(b"CHECKSCRIPT {%d+}\r\n%s\r\n" % (len(script), script.encode()))
     assert line.startswith('OK (WARNINGS) "line 8: warning: ')
