@@ -95,8 +95,10 @@ def test_attack_scripts_that_fill_the_literal_budget_are_refused(
     announced when the budget is taken is skipped and answered TRYLATER, not held."""
     s = start(server_factory, "[limits]\nmax_literal_memory = 6000\n")
     first, second = logged_in(s), logged_in(s)
-    first.sendall(b'PUTSCRIPT "a" {5000+}\r\n')  # reserved at once, octets still to come
-    time.sleep(0.2)  # a generous margin for the server to read the announcement
+    # Reserved at its announcement, octets still to come. The NOOP before it arrives in the
+    # same read: its answer goes out once the announcement after it has been read too.
+    first.sendall(b'NOOP\r\nPUTSCRIPT "a" {5000+}\r\n')
+    assert read_line(first) == b'OK "NOOP completed."\r\n'
     second.sendall(b'PUTSCRIPT "b" {5000+}\r\n' + b"#" * 5000 + b"\r\n")
     assert read_line(second) == b'NO (TRYLATER) "Server busy, try again later."\r\n'
     first.sendall(b"#" * 4994 + b"\nkeep;\r\n")
