@@ -181,6 +181,7 @@ class CommandReader:
         self.mode = COMMAND
         self.authenticated = False  # scripts may be up to max_script_size
         self._buf = b""
+        self._pos = 0  # what is read of the buffer: it ends here
         self._scan = 0  # the buffer holds no LF before this offset
         self._fatal = False
         self._reset()
@@ -201,20 +202,32 @@ class CommandReader:
     # -- the session's side ----------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
-        if not self._fatal and data:
+        """Octets received. What is read of the buffer is dropped here, once per feed, not once
+        per command: a megabyte of pipelined commands costs one copy, not one per NOOP."""
+        if self._fatal or not data:
+            return
+        if self._pos:
+            self._buf = self._buf[self._pos :] + data
+            self._scan = max(0, self._scan - self._pos)
+            self._pos = 0
+        else:
             self._buf += data
 
     def take_buffered(self) -> bytes:
         """The octets received and not yet read (STARTTLS drops them: RFC 5804 2.2 and
         CVE-2011-0411, nothing sent in the clear may run as if encrypted)."""
-        data, self._buf, self._scan = self._buf, b"", 0
+        data = self._buf[self._pos :]
+        self._empty()
         return data
 
     def close(self) -> None:
         """The connection is gone: give back what the command under way reserved."""
         self._release()
-        self._buf = b""
+        self._empty()
         self._fatal = True
+
+    def _empty(self) -> None:
+        self._buf, self._pos, self._scan = b"", 0, 0
 
     def next_event(self) -> Event | None:
         """The next event, or None until more octets arrive."""
@@ -223,43 +236,49 @@ class CommandReader:
         while True:
             if self._remaining:
                 if not self._read_literal():
+                    self._drained()
                     return None
                 continue
             line = self._next_line()
             if line is None:
+                self._drained()
                 return None
             event = self._line(line)
             if event is not None:
                 if isinstance(event, Fatal):
                     self._fatal = True
                     self._release()
-                    self._buf = b""
+                    self._empty()
                 return event
+
+    def _drained(self) -> None:
+        if self._pos == len(self._buf):
+            self._empty()
 
     # -- lines ------------------------------------------------------------------------------
 
     def _next_line(self) -> bytes | None:
-        nl = self._buf.find(b"\n", self._scan)
+        start = self._pos
+        nl = self._buf.find(b"\n", max(self._scan, start))
         if nl < 0:
             budget = self.limits.max_line_length - self._used
-            if len(self._buf) > budget:
+            if len(self._buf) - start > budget:
                 # Over-long: keep only the tail, to see a literal announced at its end.
                 self._used = self.limits.max_line_length
                 self._fail(Bad(self._name, "Line too long."))
-                self._tail = (self._tail + self._buf)[-_TAIL:]
+                self._tail = (self._tail + self._buf[start:])[-_TAIL:]
                 self._overlong = True
-                self._buf = b""
+                self._empty()
             self._scan = len(self._buf)
             return None
-        line = self._buf[:nl]
-        self._buf = self._buf[nl + 1 :]
-        self._scan = 0
+        line = self._buf[start:nl]
+        self._pos = self._scan = nl + 1
         if self._overlong:
             line = (self._tail + line)[-_TAIL:]
             self._overlong = False
             self._tail = b""
         else:
-            self._used += nl + 1
+            self._used += nl + 1 - start
             if self._used > self.limits.max_line_length:
                 self._fail(Bad(self._name, "Line too long."))
         if line.endswith(b"\r"):
@@ -379,13 +398,13 @@ class CommandReader:
 
     def _read_literal(self) -> bool:
         """Take what arrived of the literal; True once it is complete."""
-        if not self._buf:
+        start = self._pos
+        take = min(self._remaining, len(self._buf) - start)
+        if not take:
             return False
-        take = min(self._remaining, len(self._buf))
         if self._keep:
-            self._chunks.append(self._buf[:take])
-        self._buf = self._buf[take:]
-        self._scan = 0
+            self._chunks.append(self._buf[start : start + take])
+        self._pos = self._scan = start + take
         self._remaining -= take
         if self._remaining:
             return False

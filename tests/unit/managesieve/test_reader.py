@@ -216,3 +216,22 @@ def test_starttls_drops_what_was_pipelined() -> None:
     assert reader.next_event() == Command("STARTTLS", ())
     assert reader.take_buffered() == b"LOGOUT\r\n"
     assert reader.next_event() is None
+
+
+def test_attack_megabytes_of_pipelined_commands_are_read_in_linear_time() -> None:
+    """Each command used to slice the rest of the buffer off (a copy of it): 4 MB of pipelined
+    NOOPs were 700,000 copies of up to 4 MB. In a child with a generous bound, to say only
+    that it ended (it takes a second or two; the quadratic reader took hours)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from mra.managesieve.reader import CommandReader, ReaderLimits\n"
+        "r = CommandReader(ReaderLimits())\n"
+        "r.feed(b'NOOP\\r\\n' * 700_000)\n"
+        "n = 0\n"
+        "while r.next_event() is not None:\n"
+        "    n += 1\n"
+        "assert n == 700_000, n\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
