@@ -7,6 +7,7 @@
     pop3s = "127.0.0.1:995"
     lmtp  = "unix:/run/mra/lmtp"  # or a table: { address = "unix:PATH", mode = 0o660,
                                   #   owner = "postfix", group = "postfix" } (endpoints.py)
+    sieve = "127.0.0.1:4190"  # ManageSieve (RFC 5804), STARTTLS when [tls] is set
     [tls]
     cert = "/etc/mra/cert.pem"
     key  = "/etc/mra/key.pem"     # "" = the key is in the cert file
@@ -57,6 +58,10 @@
     [imap]
     literal_plus = true           # false: LITERAL- (non-synchronizing literals up to 4096 octets)
     compress_level = 1            # COMPRESS=DEFLATE's zlib level, 1-9; 0 = COMPRESS not offered
+    [managesieve]                 # each account's Sieve scripts (~/sieve, ~/.dovecot.sieve)
+    max_script_size = 1048576     # bytes of one script
+    max_scripts = 100             # scripts per account; 0 = no limit
+    max_storage = 10485760        # bytes of all of an account's scripts; 0 = no limit
 
 Every setting has a safe default, and `load_config(None)` gives all of them. Note that every
 listener is off by default: a configuration without a `[listen]` section serves nothing, so a
@@ -110,6 +115,7 @@ __all__ = [
     "MailConfig",
     "MailboxSetting",
     "MailboxesConfig",
+    "ManageSieveConfig",
     "MapsConfig",
     "MdaConfig",
     "ServerConfig",
@@ -148,6 +154,7 @@ class ListenConfig:
     imaps: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     pop3: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     pop3s: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    sieve: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
 
     def enabled(self) -> dict[str, Listener]:
         """The listeners that are on, by protocol name."""
@@ -245,8 +252,9 @@ class LimitsConfig:
     output_timeout: int = field(default=300, metadata=_setting(_Kind.INT, 1))
     max_unsent_output: int = field(default=4 * MIB, metadata=_setting(_Kind.INT, 1))
     close_timeout: int = field(default=30, metadata=_setting(_Kind.INT, 1))
-    # IMAP literal octets (APPENDed messages on their way in) every session of one process
-    # may hold at once; past it a literal is refused with NO [UNAVAILABLE] (SECURITY.md 2).
+    # IMAP literal octets (APPENDed messages on their way in), and ManageSieve scripts, every
+    # session of one process may hold at once; past it a literal is refused with NO
+    # [UNAVAILABLE], a script with NO (TRYLATER) (SECURITY.md 2).
     max_literal_memory: int = field(default=256 * MIB, metadata=_setting(_Kind.INT, 1))
     # What one message's MIME structure may make the IMAP server parse (SECURITY.md 1): the
     # first five are Dovecot 2.3's message-parser bounds, the last two ours.
@@ -272,6 +280,16 @@ class ImapConfig:
 
 
 @dataclass(frozen=True)
+class ManageSieveConfig:
+    """What each account may store over ManageSieve (Pigeonhole's sieve_max_script_size,
+    sieve_quota_max_scripts and sieve_quota_max_storage; 0 = no limit for the last two)."""
+
+    max_script_size: int = field(default=MIB, metadata=_setting(_Kind.INT, 1))
+    max_scripts: int = field(default=100, metadata=_setting(_Kind.INT, 0))
+    max_storage: int = field(default=10 * MIB, metadata=_setting(_Kind.INT, 0))
+
+
+@dataclass(frozen=True)
 class Config:
     listen: ListenConfig = field(default_factory=ListenConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
@@ -283,6 +301,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     imap: ImapConfig = field(default_factory=ImapConfig)
+    managesieve: ManageSieveConfig = field(default_factory=ManageSieveConfig)
     path: str | None = None  # the file it came from; None = built-in defaults
 
 
@@ -297,6 +316,7 @@ _SECTIONS: Final[Mapping[str, type[Any]]] = {
     "server": ServerConfig,
     "limits": LimitsConfig,
     "imap": ImapConfig,
+    "managesieve": ManageSieveConfig,
 }
 _KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     name: tuple(f.name for f in dataclasses.fields(cls))

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["cache_path", "load_cached", "write_cache"]
 
 # Changed whenever the layout of the cached record changes: an old cache is then just stale.
-_FORMAT = "mailstore.configcache/2"  # 2: the stamp has mode, owner and group
+_FORMAT = "mailstore.configcache/3"  # 2: the stamp has mode, owner and group; 3: [managesieve]
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
@@ -56,6 +56,7 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "imaps": None,
         "pop3": None,
         "pop3s": None,
+        "sieve": None,
     },
     "tls": {"cert": "", "key": ""},
     "auth": {"passwd_file": "", "allow_plaintext": False, "max_concurrent_hashes": 4},
@@ -113,6 +114,11 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_header_tokens": 250_000,
     },
     "imap": {"literal_plus": True, "compress_level": 1},
+    "managesieve": {
+        "max_script_size": 1024 * 1024,
+        "max_scripts": 100,
+        "max_storage": 10 * 1024 * 1024,
+    },
 }
 
 
@@ -199,6 +205,8 @@ class CachedLimitsConfig(_Frozen):
 
 class CachedImapConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["imap"])
+class CachedManageSieveConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["managesieve"])
 
 
 class CachedConfig(_Frozen):
@@ -218,6 +226,7 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "server": CachedServerConfig,
     "limits": CachedLimitsConfig,
     "imap": CachedImapConfig,
+    "managesieve": CachedManageSieveConfig,
 }
 
 

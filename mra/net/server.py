@@ -46,12 +46,14 @@ PROTOCOLS = {
     "imaps": ("imap", True),
     "pop3": ("pop3", False),
     "pop3s": ("pop3", True),
+    "sieve": ("managesieve", False),  # RFC 5804: STARTTLS only, no implicit-TLS port
 }
 # Protocol -> "module:class" of its sans-I/O session, imported when the first client comes
 # (every module is preloaded before privileges are dropped anyway).
 SESSIONS = {
     "imap": "mra.imap.session:ImapSession",
     "pop3": "mra.pop3.session:Pop3Session",
+    "managesieve": "mra.managesieve.session:ManageSieveSession",
 }
 SHUTDOWN_GRACE = 5.0
 
