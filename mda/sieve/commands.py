@@ -358,15 +358,14 @@ def _redirect(c: Checker, b: Bound, raw: RawTest) -> Node:
 
 def _flag_command(c: Checker, b: Bound, raw: RawTest) -> Node:
     # setflag/addflag/removeflag [<variablename: string>] <list-of-flags: string-list>
-    c.positional(b, ("string", "string-list"), optional=1)
-    variable: str | None = None
-    first = 0
     if len(b.positional) == 2:
-        if b.positional[0].kind != "string":
-            raise SieveError(f"{b.name!r} expects a string here, not a string list", b.line)
-        variable = check_variable_name(c.raw_strings(b.positional[0])[0], b.line)
-        first = 1
-    return Node(b.name, b.line, tags={"variable": variable}, args=(c.values(b.positional[first]),))
+        c.positional(b, ("string", "string-list"))
+        variable: str | None = check_variable_name(c.raw_strings(b.positional[0])[0], b.line)
+    else:
+        c.positional(b, ("string-list",))
+        variable = None
+    flags = c.values(b.positional[-1])
+    return Node(b.name, b.line, tags={"variable": variable}, args=(flags,))
 
 
 _SET: dict[str, TagSpec] = {

@@ -186,11 +186,9 @@ def _hasflag(run: Run, test: nodes.Node) -> bool:
     if variables is None:
         flags = run.internal_flags.as_tuple()
     else:
-        flags = tuple(
-            flag
-            for name in variables  # type: ignore[attr-defined]
-            for flag in run.flag_variables.get(name, FlagSet()).as_tuple()
-        )
+        found = FlagSet()
+        found.add(run.get_variable(name) for name in variables)  # type: ignore[attr-defined]
+        flags = found.as_tuple()
     spec = test.match
     assert spec is not None
     if spec.matcher is None:

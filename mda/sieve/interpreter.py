@@ -157,8 +157,11 @@ def run_chain(
         raise
     except SieveError as exc:  # an included script that does not compile
         raise SieveRuntimeError(exc.message, exc.line) from exc
-    except (RecursionError, MemoryError, ValueError, LookupError, OverflowError) as exc:
-        # A bug or a resource problem must not lose the message.
+    except Exception as exc:
+        # A bug, a resource problem or a failing callback must not lose the message; but a
+        # signal that stops the delivery stops it (SECURITY.md 5.4).
+        if type(exc).__name__ == "Interrupted":
+            raise
         raise SieveRuntimeError(f"internal error: {exc!r}", run.line) from exc
 
 
@@ -201,7 +204,6 @@ class Run:
         self.explicit_keep = False
         self.script: nodes.Script = nodes.Script((), frozenset())
         self.variables: dict[str, str] = {}
-        self.flag_variables: dict[str, FlagSet] = {}
         self.match_values: list[str] = []
         self.global_names: set[str] = set()
         self.globals: dict[str, str] = {}
@@ -236,11 +238,10 @@ class Run:
         return Result(list(self.actions), self.tracks)
 
     def run_script(self, script: nodes.Script) -> None:
-        saved = (self.script, self.variables, self.flag_variables, self.match_values)
+        saved = (self.script, self.variables, self.match_values)
         saved_globals = self.global_names
         self.script = script
         self.variables = {}
-        self.flag_variables = {}
         self.match_values = []
         self.global_names = set()
         try:
@@ -248,7 +249,7 @@ class Run:
         except _Return:
             pass
         finally:
-            self.script, self.variables, self.flag_variables, self.match_values = saved
+            self.script, self.variables, self.match_values = saved
             self.global_names = saved_globals
 
     # -- strings and variables
@@ -443,11 +444,14 @@ def _discard(run: Run, cmd: nodes.Node) -> None:
 
 
 def _flag_command(run: Run, cmd: nodes.Node) -> None:
+    # RFC 5232 section 3: a named flag variable is a variable holding the flags, separated by
+    # spaces (RFC 5229), which "${name}" shows when "variables" is required.
     variable = cmd.tags["variable"]
     if variable is None:
         target = run.internal_flags
     else:
-        target = run.flag_variables.setdefault(str(variable), FlagSet())
+        target = FlagSet()
+        target.add([run.get_variable(str(variable))])
     strings = run.expand_all(cmd.args[0])  # type: ignore[arg-type]
     if cmd.name == "setflag":
         target.set(strings)
@@ -455,6 +459,8 @@ def _flag_command(run: Run, cmd: nodes.Node) -> None:
         target.add(strings)
     else:
         target.remove(split_flags(strings))
+    if variable is not None:
+        run.set_variable(str(variable), " ".join(target.as_tuple()))
 
 
 def _set(run: Run, cmd: nodes.Node) -> None:

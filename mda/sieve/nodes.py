@@ -81,6 +81,9 @@ class If:
         self.line = line
         self.name = "if"
 
+    def __repr__(self) -> str:
+        return f"If(line={self.line}, branches={self.branches!r})"
+
 
 Command = Node | If
 
