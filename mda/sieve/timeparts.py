@@ -1,8 +1,8 @@
 """Dates for the "date" and "currentdate" tests (RFC 5260 sections 4 and 5): reading an RFC
 5322 date-time from a header, moving it to a time zone, and the date parts a script compares.
 
-Dates are plain (seconds since the epoch, zone offset in minutes): `time.gmtime` does the
-calendar, so nothing is imported beyond `time` and `calendar`'s arithmetic.
+Dates are plain (seconds since the epoch, zone offset in minutes): `time.gmtime` and a few
+lines of arithmetic do the calendar, so nothing is imported beyond `time`.
 """
 
 from __future__ import annotations
@@ -107,13 +107,27 @@ def parse_date(value: str) -> tuple[int, int] | None:
     offset = parse_zone(zone_text)
     if offset is None:
         offset = _ZONES.get(zone_text.lower(), 0)
-    try:
-        import calendar
-
-        stamp = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    except (OverflowError, ValueError):
+    if day > _month_days(year, month):
         return None
-    return stamp - offset * 60, offset
+    return _timegm(year, month, day, hour, minute, second) - offset * 60, offset
+
+
+def _month_days(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _timegm(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int:
+    """Seconds since the epoch of a UTC date (the proleptic Gregorian calendar; Howard
+    Hinnant's days_from_civil), without importing `calendar`."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = era * 146097 + day_of_era - 719468
+    return days * 86400 + hour * 3600 + minute * 60 + second
 
 
 def date_part(stamp: int, offset: int, part: str) -> str:
