@@ -239,6 +239,8 @@ class Checker:
             return
         if extension == "spamtest" and "spamtestplus" in self.extensions:
             return  # RFC 5235 section 3.2: spamtestplus brings spamtest
+        if extension == "vacation" and "vacation-seconds" in self.extensions:
+            return  # RFC 6131 section 2: vacation-seconds brings vacation
         raise SieveError(f"{what} needs require {extension!r}", line)
 
     # -- arguments

@@ -122,9 +122,16 @@ def _size(c: Checker, b: Bound, raw: RawTest) -> Node:
     return Node("size", b.line, tags={"over": b.has("over")}, args=(b.positional[0].number,))
 
 
+def _need_variables(c: Checker, b: Bound) -> None:
+    """RFC 5232 section 1: a variable name in imap4flags without "variables" is an error."""
+    if "variables" not in c.extensions:
+        raise SieveError(f"{b.name!r} takes a variable name only with require 'variables'", b.line)
+
+
 def _variable_list(c: Checker, b: Bound) -> tuple[tuple[str, ...] | None, int]:
     """imap4flags' optional leading variable list (RFC 5232): (names or None, first flag arg)."""
     if len(b.positional) == 2:
+        _need_variables(c, b)
         names = tuple(check_variable_name(n, b.line) for n in c.raw_strings(b.positional[0]))
         return names, 1
     return None, 0
@@ -360,6 +367,7 @@ def _flag_command(c: Checker, b: Bound, raw: RawTest) -> Node:
     # setflag/addflag/removeflag [<variablename: string>] <list-of-flags: string-list>
     if len(b.positional) == 2:
         c.positional(b, ("string", "string-list"))
+        _need_variables(c, b)
         variable: str | None = check_variable_name(c.raw_strings(b.positional[0])[0], b.line)
     else:
         c.positional(b, ("string-list",))

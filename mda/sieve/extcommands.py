@@ -41,8 +41,13 @@ def _vacation(run: Run, cmd: nodes.Node) -> None:
     handle = _optional(run, tags["handle"])
     if handle is None:
         # RFC 5230 section 4.2: without :handle, the reason and the other arguments decide
-        # whether two vacation actions are "the same" (Pigeonhole joins them likewise).
-        handle = reason + (subject or "") + sender + ("<MIME>" if tags["mime"] else "")
+        # whether two vacation actions are "the same"; joined as Pigeonhole joins them.
+        handle = (
+            reason
+            + (subject if subject is not None else "<default-subject>")
+            + (sender or "<default-from>")
+            + ("<MIME>" if tags["mime"] else "<NO-MIME>")
+        )
     seconds = tags["seconds"]
     action = Vacation(
         reason=reason,

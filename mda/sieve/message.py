@@ -127,10 +127,11 @@ class SieveMessage:
         delivery agent passes its one buffer of a possibly large message, which is kept by
         reference for the body tests).
 
-        Line endings may be CRLF or LF. The size is that of the message with CRLF line
-        endings (Dovecot's "virtual size"), whichever the input uses.
+        Line endings may be CRLF or LF. The size (RFC 5228 section 5.9) is the octets as
+        received, which is what Pigeonhole compares (`mail_get_physical_size` in its
+        tst-size.c): a message that came with LF line ends is that much smaller.
         """
-        size = len(raw) + raw.count(b"\n") - raw.count(b"\r\n")
+        size = len(raw)
         end = _header_end(raw)
         body_start = end
         if raw.startswith(b"\r\n", end):

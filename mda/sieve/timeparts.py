@@ -154,7 +154,7 @@ def date_part(stamp: int, offset: int, part: str) -> str:
     if part == "time":
         return f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
     if part == "iso8601":
-        iso_zone = f"{zone[:3]}:{zone[3:]}"
+        iso_zone = "Z" if offset == 0 else f"{zone[:3]}:{zone[3:]}"  # as Pigeonhole
         return (
             f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
             f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}{iso_zone}"
