@@ -20,7 +20,6 @@ from .checker import (
 )
 from .errors import SieveError
 from .grammar import RawTest
-from .matching import ASCII_NUMERIC
 from .message import is_header_name
 from .flags import split_flags
 from .nodes import MatchSpec, Node
@@ -272,10 +271,9 @@ def _spamtest(c: Checker, b: Bound, raw: RawTest) -> Node:
     if b.has("percent") and "spamtestplus" not in c.extensions:
         raise SieveError("':percent' needs require 'spamtestplus'", b.line)
     tags = {"percent": b.has("percent")}
-    # Section 3: the default comparator here is i;ascii-numeric, required or not.
-    c.extensions.add(f"comparator-{ASCII_NUMERIC}")
-    match = c.match(b, b.positional[0], default_comparator=ASCII_NUMERIC)
-    return Node(b.name, b.line, tags=tags, match=match)
+    # RFC 5235 section 3 makes i;ascii-numeric the default comparator; Pigeonhole keeps
+    # i;ascii-casemap (tst-spamvirustest.c), and scripts written for it count on that.
+    return Node(b.name, b.line, tags=tags, match=c.match(b, b.positional[0]))
 
 
 TESTS: dict[str, Spec] = {

@@ -44,7 +44,31 @@ from mda.sieve.parser import EXTENSIONS
 
 SIEVE_TEST = shutil.which("sieve-test", path="/usr/bin:/bin") or "/usr/bin/sieve-test"
 # 0.5.19 does not know ereject; these are enabled here as `[sieve] extensions` can enable them.
-PIGEONHOLE_EXTENSIONS = "+vacation-seconds +editheader"
+PIGEONHOLE_EXTENSIONS = "+vacation-seconds +editheader +spamtest +spamtestplus +virustest"
+# The same scanner headers configured on both sides.
+PIGEONHOLE_SCANNERS = """\
+  sieve_spamtest_status_type = score
+  sieve_spamtest_status_header = X-Spam-Score
+  sieve_spamtest_max_value = 10
+  sieve_virustest_status_type = text
+  sieve_virustest_status_header = X-Virus-Scan: ^([a-z]+)
+  sieve_virustest_text_value1 = clean
+  sieve_virustest_text_value5 = infected
+"""
+ALL_ENABLED = EXTENSIONS | {"editheader", "spamtest", "spamtestplus", "virustest"}
+
+
+def scanners() -> tuple[object, object]:
+    from mda.sieve.spamtest import StatusTest
+
+    spam = StatusTest(virus=False, status_header="X-Spam-Score", max_value=10.0)
+    virus = StatusTest(
+        virus=True,
+        status_header="X-Virus-Scan: ^([a-z]+)",
+        status_type="text",
+        text_values=("", "clean", "", "", "", "infected"),
+    )
+    return spam, virus
 Normalized = tuple[str, ...]
 
 
@@ -75,7 +99,8 @@ class Home:
             f"  sieve_extensions = {PIGEONHOLE_EXTENSIONS}\n"
             f"  sieve = file:{self.sieve};active={root}/.dovecot.sieve\n"
             f"  sieve_global = {self.global_dir}\n"
-            "}\n"
+            + PIGEONHOLE_SCANNERS
+            + "}\n"
         )
         for path in [root, *root.rglob("*")]:
             os.chown(path, 65534, 65534) if os.geteuid() == 0 else None
@@ -88,7 +113,7 @@ class Home:
         path = (self.global_dir if is_global else self.sieve) / f"{name}.sieve"
         if not path.is_file():
             return None
-        return parse(path.read_text(), extensions=EXTENSIONS | {"editheader"}, name=name)
+        return parse(path.read_text(), extensions=ALL_ENABLED, name=name)
 
 
 def run_pigeonhole(home: Home, script: Path, message: Path, sender: str, recipient: str) -> str:
@@ -175,13 +200,16 @@ def our_actions(
 ) -> list[Normalized] | str:
     """Our engine on the same script and message, normalized as `pigeonhole_actions`."""
     try:
-        parsed = parse(script.read_text(), extensions=EXTENSIONS | {"editheader"})
+        parsed = parse(script.read_text(), extensions=ALL_ENABLED)
     except SieveError:
         return "compile error"
     msg = SieveMessage.from_bytes(message.read_bytes())
+    spam, virus = scanners()
     context = Context(
         mailbox_exists=home.mailbox_exists,
         load_include=home.load_include,  # type: ignore[arg-type]
+        spam=spam,
+        virus=virus,
     )
     try:
         result = run_chain([parsed], msg, SieveEnvelope(sender, recipient), context)
