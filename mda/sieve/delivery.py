@@ -85,13 +85,20 @@ def limits_of(config: Config) -> Limits:
 
 def extensions_for(config: Config) -> frozenset[str]:
     """The extensions scripts may require with this configuration: the default set changed
-    by `[sieve] extensions`, and spamtest/virustest only when their header is configured."""
-    enabled = apply_extension_setting(config.sieve.extensions)
-    if not config.sieve.spamtest_status_header:
-        enabled -= {"spamtest", "spamtestplus"}
-    if not config.sieve.virustest_status_header:
-        enabled -= {"virustest"}
-    return enabled
+    by `[sieve] extensions`; spamtest and spamtestplus once their header is configured, and
+    virustest once its own is (unless `extensions` says "-spamtest"...), never before."""
+    words = tuple(config.sieve.extensions)
+    enabled = set(apply_extension_setting(words))
+    for names, header in (
+        (("spamtest", "spamtestplus"), config.sieve.spamtest_status_header),
+        (("virustest",), config.sieve.virustest_status_header),
+    ):
+        for name in names:
+            if not header:
+                enabled.discard(name)
+            elif f"-{name}" not in words:
+                enabled.add(name)
+    return frozenset(enabled)
 
 
 def _status_tests(config: Config) -> tuple[object, object]:

@@ -159,8 +159,9 @@ def run_chain(
         raise SieveRuntimeError(exc.message, exc.line) from exc
     except Exception as exc:
         # A bug, a resource problem or a failing callback must not lose the message; but a
-        # signal that stops the delivery stops it (SECURITY.md 5.4).
-        if type(exc).__name__ == "Interrupted":
+        # signal that stops the delivery stops it (SECURITY.md 5.4), and a global script that
+        # is not trusted is a temporary failure, as sieve_before (SECURITY.md 5.1).
+        if type(exc).__name__ in ("Interrupted", "MapError"):
             raise
         raise SieveRuntimeError(f"internal error: {exc!r}", run.line) from exc
 
