@@ -299,8 +299,7 @@ class Checker:
             expected = ", ".join(kinds) if kinds else "no positional arguments"
             count = str(len(kinds)) if not optional else f"{least} to {len(kinds)}"
             raise SieveError(
-                f"{bound.name!r} takes {count} positional argument(s) ({expected}), "
-                f"got {len(got)}",
+                f"{bound.name!r} takes {count} positional argument(s) ({expected}), got {len(got)}",
                 got[len(kinds)].line if len(got) > len(kinds) else bound.line,
             )
         for arg, kind in zip(got, kinds, strict=False):

@@ -19,11 +19,11 @@ from .checker import (
     TagSpec,
 )
 from .errors import SieveError
-from .grammar import RawTest
-from .message import is_header_name
 from .flags import split_flags
+from .grammar import Arg, RawTest
+from .message import is_header_name
 from .nodes import MatchSpec, Node
-from .strings import MODIFIERS, Template, Value, check_variable_name, sort_modifiers
+from .strings import MODIFIERS, Value, check_variable_name, sort_modifiers
 from .timeparts import DATE_PARTS, check_zone
 
 # ---------------------------------------------------------------------------- control, tests
@@ -151,7 +151,9 @@ def _hasflag(c: Checker, b: Bound, raw: RawTest) -> Node:
 def _string(c: Checker, b: Bound, raw: RawTest) -> Node:
     # string [MATCH-TYPE] [COMPARATOR] <source: string-list> <key-list> (RFC 5229 5)
     c.positional(b, ("string-list", "string-list"))
-    return Node("string", b.line, args=(c.values(b.positional[0]),), match=c.match(b, b.positional[1]))
+    return Node(
+        "string", b.line, args=(c.values(b.positional[0]),), match=c.match(b, b.positional[1])
+    )
 
 
 _BODY: dict[str, TagSpec] = {
@@ -298,9 +300,7 @@ TESTS: dict[str, Spec] = {
     "ihave": Spec("ihave", {}, _ihave),
     "valid_notify_method": Spec("enotify", {}, _valid_notify_method),
     "notify_method_capability": Spec("enotify", MATCHING, _notify_method_capability),
-    "spamtest": Spec(
-        "spamtest", {**MATCHING, "percent": ("percent", None, None)}, _spamtest
-    ),
+    "spamtest": Spec("spamtest", {**MATCHING, "percent": ("percent", None, None)}, _spamtest),
     "virustest": Spec("virustest", MATCHING, _spamtest),
 }
 
@@ -488,7 +488,7 @@ def _notify(c: Checker, b: Bound, raw: RawTest) -> Node:
     c.positional(b, ("string",))
     importance = c.tag_value(b, "importance")
     if isinstance(importance, str) and importance not in ("1", "2", "3"):
-        raise SieveError(f"':importance' must be \"1\", \"2\" or \"3\", not {importance!r}", b.line)
+        raise SieveError(f'\':importance\' must be "1", "2" or "3", not {importance!r}', b.line)
     method = c.value(b.positional[0])
     if isinstance(method, str):
         problem = check_method(method)
@@ -521,7 +521,7 @@ def _foreverypart(c: Checker, b: Bound, raw: RawTest) -> Node:
     return Node("foreverypart", b.line, tags={"name": name}, block=block)
 
 
-def _tag(b: Bound, tag: str) -> object:
+def _tag(b: Bound, tag: str) -> Arg:
     arg = b.tags[tag]
     assert arg is not None
     return arg
@@ -531,7 +531,7 @@ def _break(c: Checker, b: Bound, raw: RawTest) -> Node:
     c.positional(b, ())
     if not c.loops:
         raise SieveError("'break' outside of 'foreverypart'", b.line)
-    name = "" if not b.has("name") else c.constant(_tag(b, "name"), "a loop name")  # type: ignore[arg-type]
+    name = "" if not b.has("name") else c.constant(_tag(b, "name"), "a loop name")
     if name and name not in c.loop_names:
         raise SieveError(f"'break :name {name!r}' names no enclosing loop", b.line)
     return Node("break", b.line, tags={"name": name})

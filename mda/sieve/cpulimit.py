@@ -44,7 +44,7 @@ def _flush() -> None:
     """A Python-level call: pending signal handlers run at its start."""
 
 
-class cpu_limit:  # noqa: N801 - used as `with cpu_limit(seconds):`
+class cpu_limit:
     """`with cpu_limit(seconds):` raises CpuLimitExceeded once the block has used `seconds`
     of CPU time (user and system). `seconds` <= 0: no limit."""
 

@@ -310,8 +310,10 @@ def perform(
             store.mailbox(folder).append(payload.reader(), flags=sorted(action.flags))
         elif isinstance(action, act.Redirect):
             if action.address.lower() in delivered_to:
-                say(f"redirect to {action.address}: the message was delivered there already "
-                    "(Delivered-To), a loop; kept in INBOX instead")
+                say(
+                    f"redirect to {action.address}: the message was delivered there already "
+                    "(Delivered-To), a loop; kept in INBOX instead"
+                )
                 if not kept:
                     store.mailbox(default).append(data.reader())
                     kept = True
@@ -361,7 +363,9 @@ def _reject(action: act.Reject, outcome: Outcome, sender: str, config: Config) -
         return
     from .send import rejection, sendmail
 
-    notice = rejection(action.reason, outcome.msg, bytes(outcome.message.raw), sender, outcome.recipient)
+    notice = rejection(
+        action.reason, outcome.msg, bytes(outcome.message.raw), sender, outcome.recipient
+    )
     sendmail(config, [sender], notice)
     say(f"rejected by sieve ({reason}); notice sent to <{sender}>")
 
@@ -369,7 +373,7 @@ def _reject(action: act.Reject, outcome: Outcome, sender: str, config: Config) -
 def _vacation(action: act.Vacation, outcome: Outcome, sender: str, config: Config) -> None:
     import hashlib
 
-    from .send import sendmail, vacation_reply, vacation_refusal
+    from .send import sendmail, vacation_refusal, vacation_reply
     from .tracking import Tracker
 
     refusal = vacation_refusal(action, outcome.msg, sender, outcome.recipient)

@@ -167,16 +167,16 @@ def _exists(run: Run, test: nodes.Node) -> bool:
     if not all(is_header_name(n) for n in names):
         return False
     if test.tags.get("mime"):
-        return any(
-            all(_part_fields(run, part, n) for n in names) for part in _parts(run, test)
-        )
+        return any(all(_part_fields(run, part, n) for n in names) for part in _parts(run, test))
     return all(run.msg.has_header(n) for n in names)
 
 
 def _size(run: Run, test: nodes.Node) -> bool:
     # RFC 5228 section 5.9: strictly greater / strictly less.
-    limit = int(test.args[0])  # type: ignore[call-overload]
-    return run.msg.size > limit if test.tags["over"] else run.msg.size < limit
+    limit = test.args[0]
+    assert isinstance(limit, int)
+    size: int = run.msg.size
+    return size > limit if test.tags["over"] else size < limit
 
 
 def _hasflag(run: Run, test: nodes.Node) -> bool:

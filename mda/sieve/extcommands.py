@@ -227,7 +227,9 @@ def _deleteheader(run: Run, cmd: nodes.Node) -> None:
         return spec is not None and not run.matcher(spec).match_values([value])
 
     index = cmd.tags["index"]
-    run.msg.delete_header(name, index if isinstance(index, int) else 0, bool(cmd.tags["last"]), keep)
+    run.msg.delete_header(
+        name, index if isinstance(index, int) else 0, bool(cmd.tags["last"]), keep
+    )
 
 
 def _error(run: Run, cmd: nodes.Node) -> None:

@@ -299,7 +299,9 @@ class Run:
         from .regex import RegexError
 
         try:
-            return Matcher(spec.match_type, spec.comparator, self.expand_all(spec.keys), spec.relation)
+            return Matcher(
+                spec.match_type, spec.comparator, self.expand_all(spec.keys), spec.relation
+            )
         except RegexError as exc:
             raise SieveRuntimeError(f"invalid regular expression: {exc}", self.line) from None
 

@@ -2,8 +2,9 @@
 
 Only the header block is parsed up front; the body is looked at only by the tests that need
 it ("body", "mime", extracttext: see `mime.py`), from the one buffer the caller holds. The
-header can be edited ("editheader", RFC 5293): tests after an edit see the edited header. Decoding is done here by hand rather than with the `email` package: it is cheaper
-to import, and its behaviour does not change between Python patch releases (for instance
+header can be edited ("editheader", RFC 5293): tests after an edit see the edited header.
+Decoding is done here by hand rather than with the `email` package: it is cheaper to
+import, and its behaviour does not change between Python patch releases (for instance
 `email.utils.getaddresses` became strict in 3.11.x for CVE-2023-27043).
 
 - Header values are unfolded (RFC 5322 section 2.2.3) and RFC 2047 encoded-words are decoded

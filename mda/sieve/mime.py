@@ -49,7 +49,9 @@ class Part:
         self.body_end = body_end
         self.children: list[Part] = []
         content_type = default_type
-        self.params: dict[str, str] = {"charset": "us-ascii"} if default_type == "text/plain" else {}
+        self.params: dict[str, str] = (
+            {"charset": "us-ascii"} if default_type == "text/plain" else {}
+        )
         for name, value in fields:
             if name.lower() == "content-type":
                 main, params = parse_params(unfold(value))

@@ -10,6 +10,8 @@ number of times.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .matching import Matcher
 from .strings import Template, Value
 
@@ -53,15 +55,15 @@ class Node:
         name: str,
         line: int,
         *,
-        tags: dict[str, object] | None = None,
+        tags: Mapping[str, object] | None = None,
         args: tuple[object, ...] = (),
         tests: tuple[Node, ...] = (),
-        block: tuple[Node, ...] | None = None,
+        block: tuple[Command, ...] | None = None,
         match: MatchSpec | None = None,
     ) -> None:
         self.name = name
         self.line = line
-        self.tags = tags or {}
+        self.tags: dict[str, object] = dict(tags) if tags else {}
         self.args = args
         self.tests = tests
         self.block = block

@@ -67,7 +67,7 @@ def parse_mailto(uri: str) -> Mailto | str:
     scheme, colon, rest = uri.partition(":")
     if not colon or scheme.lower() != "mailto":
         return "only the mailto method is supported"
-    if any(c in uri for c in " \t\r\n<>\"") or not uri.isprintable():
+    if any(c in uri for c in ' \t\r\n<>"') or not uri.isprintable():
         return "characters that need percent-encoding"
     path, _, query = rest.partition("?")
     recipients: list[str] = []

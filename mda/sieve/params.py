@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .message import _is_hex, decode_octets
 
+
 def parse_params(value: str) -> tuple[str, dict[str, str]]:
     """The main value ("text/plain", "attachment") and the parameters, names lower case,
     RFC 2231 continuations joined and charset'language'%XX values decoded."""

@@ -62,7 +62,9 @@ CONFIGURED_ONLY = frozenset({"editheader", "spamtest", "spamtestplus", "virustes
 EXTENSIONS = ALL_EXTENSIONS - CONFIGURED_ONLY
 
 
-def apply_extension_setting(words: Iterable[str], base: frozenset[str] = EXTENSIONS) -> frozenset[str]:
+def apply_extension_setting(
+    words: Iterable[str], base: frozenset[str] = EXTENSIONS
+) -> frozenset[str]:
     """Pigeonhole's `sieve_extensions`: "+name" adds to the default set, "-name" removes
     from it, a bare name list replaces it. Raises ValueError for a name we do not know."""
     words = list(words)
@@ -114,11 +116,12 @@ def check(
 
     Bytes are checked as UTF-8 (RFC 5228 section 2.2: scripts are UTF-8); octets that are not
     are an error with their line. The first error stops the check, as in `parse`."""
-    if isinstance(script_text, bytes | bytearray):
+    if not isinstance(script_text, str):
+        data = bytes(script_text)
         try:
-            script_text = bytes(script_text).decode("utf-8")
+            script_text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            line = bytes(script_text[: exc.start]).count(b"\n") + 1
+            line = data[: exc.start].count(b"\n") + 1
             return [SieveError("the script is not valid UTF-8", line)]
     try:
         parse(script_text, limits=limits, extensions=extensions)

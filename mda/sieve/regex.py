@@ -152,7 +152,7 @@ def translate(pattern: bytes) -> bytes:
 
 
 def _interval(body: bytes) -> bool:
-    low, comma, high = body.partition(b",")
+    low, _, high = body.partition(b",")
     if not low.isdigit() or (high and not high.isdigit()):
         return False
     if int(low) > 255 or (high and (int(high) > 255 or int(high) < int(low))):

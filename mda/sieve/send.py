@@ -23,8 +23,6 @@ from .message import SieveMessage, address_part
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from mailstore.config import Config
 
 _LIST_FIELDS = (
@@ -53,9 +51,7 @@ def _without_detail(address: str) -> str:
 def is_system_address(address: str) -> bool:
     """RFC 5230 section 4.6 / RFC 3834 section 2: addresses that never get a reply."""
     local = (address_part(address, "localpart") or address).lower()
-    return (
-        local in _SYSTEM_LOCALPARTS or local.startswith("owner-") or local.endswith("-request")
-    )
+    return local in _SYSTEM_LOCALPARTS or local.startswith("owner-") or local.endswith("-request")
 
 
 def is_automatic(msg: SieveMessage) -> str:
@@ -77,9 +73,7 @@ def is_automatic(msg: SieveMessage) -> str:
     return ""
 
 
-def vacation_refusal(
-    action: Vacation, msg: SieveMessage, sender: str, recipient: str
-) -> str:
+def vacation_refusal(action: Vacation, msg: SieveMessage, sender: str, recipient: str) -> str:
     """Why no reply is sent for this message ("" if one may be)."""
     if not sender or sender == "<>":
         return "the envelope sender is empty"
@@ -94,9 +88,7 @@ def vacation_refusal(
     automatic = is_automatic(msg)
     if automatic:
         return automatic
-    listed = {
-        _lower_address(a) for name in _RECIPIENT_FIELDS for a in msg.addresses(name)
-    }
+    listed = {_lower_address(a) for name in _RECIPIENT_FIELDS for a in msg.addresses(name)}
     if not listed & ours:
         return "none of the user's addresses is in To, Cc or Bcc"
     return ""
@@ -145,7 +137,11 @@ def vacation_reply(action: Vacation, msg: SieveMessage, sender: str, recipient: 
     Subject from :subject or "Auto: " and the original's, In-Reply-To and References so that
     it threads, Auto-Submitted: auto-replied (RFC 3834 section 5)."""
     subjects = msg.header("subject")
-    subject = action.subject if action.subject is not None else "Auto: " + (subjects[0] if subjects else "")
+    subject = (
+        action.subject
+        if action.subject is not None
+        else "Auto: " + (subjects[0] if subjects else "")
+    )
     head = bytearray()
     head += _field("From", action.sender or recipient)
     head += _field("To", sender)
@@ -195,7 +191,9 @@ def notification(action: Notify, msg: SieveMessage, recipient: str) -> tuple[lis
     return mailto.recipients, bytes(head + fields + b"\r\n" + body)
 
 
-def rejection(reason: str, msg: SieveMessage, original: bytes, sender: str, recipient: str) -> bytes:
+def rejection(
+    reason: str, msg: SieveMessage, original: bytes, sender: str, recipient: str
+) -> bytes:
     """The rejection notice of "reject" (RFC 5429 section 2.1.1): an MDN (RFC 8098) whose
     disposition is "deleted", with the reason and the original message."""
     boundary = "=_" + os.urandom(9).hex()
@@ -203,15 +201,17 @@ def rejection(reason: str, msg: SieveMessage, original: bytes, sender: str, reci
     ids = [v.strip() for v in msg.header("message-id") if v.strip()]
     hostname = os.uname().nodename
     head = bytearray()
-    head += _field("From", f"Mail Delivery Subsystem <MAILER-DAEMON@{address_part(recipient, 'domain') or hostname}>")
+    head += _field(
+        "From",
+        f"Mail Delivery Subsystem <MAILER-DAEMON@{address_part(recipient, 'domain') or hostname}>",
+    )
     head += _field("To", sender)
     head += _field("Subject", "Rejected: " + (subjects[0] if subjects else ""))
     head += f"Date: {_date()}\r\n".encode()
     head += f"Message-ID: {_message_id(address_part(recipient, 'domain') or '')}\r\n".encode()
     head += b"Auto-Submitted: auto-replied (rejected)\r\nPrecedence: bulk\r\nMIME-Version: 1.0\r\n"
-    head += (
-        f'Content-Type: multipart/report; report-type=disposition-notification;\r\n\tboundary="{boundary}"\r\n'
-    ).encode()
+    head += b"Content-Type: multipart/report; report-type=disposition-notification;\r\n"
+    head += f'\tboundary="{boundary}"\r\n'.encode()
     text = f"Your message to <{recipient}> was automatically rejected:\r\n{reason}\r\n"
     report = (
         f"Reporting-UA: {hostname}; mra mda (Sieve)\r\nFinal-Recipient: rfc822; {recipient}\r\n"
@@ -220,7 +220,8 @@ def rejection(reason: str, msg: SieveMessage, original: bytes, sender: str, reci
     )
     parts = [
         f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        "Content-Transfer-Encoding: 8bit\r\n\r\n".encode() + text.encode("utf-8", "replace"),
+        "Content-Transfer-Encoding: 8bit\r\n\r\n".encode()
+        + text.encode("utf-8", "replace"),
         f"--{boundary}\r\nContent-Type: message/disposition-notification\r\n\r\n".encode()
         + report.encode("utf-8", "replace"),
         f"--{boundary}\r\nContent-Type: message/rfc822\r\n\r\n".encode() + original,
@@ -230,18 +231,17 @@ def rejection(reason: str, msg: SieveMessage, original: bytes, sender: str, reci
 
 def sendmail(config: Config, recipients: list[str], message: bytes) -> None:
     """Hand `message` to the MTA with a null envelope sender; TempFailure if it fails."""
+    from mda.errors import TempFailure
     from mda.external import clean_env, pipe_to
     from mda.message import Payload
-
-    from mda.errors import TempFailure
 
     cmd = [config.mda.sendmail, "-i", "-f", "<>", "--", *recipients]
     mda = config.mda
     try:
-        result = pipe_to(cmd, Payload(b"", message), clean_env(), mda.program_timeout, mda.max_program_output)
+        result = pipe_to(
+            cmd, Payload(b"", message), clean_env(), mda.program_timeout, mda.max_program_output
+        )
     except OSError as exc:
         raise TempFailure(f"cannot run {cmd[0]}: {exc.strerror}", dsn="4.3.0") from exc
     if result.returncode != 0:
         raise TempFailure(f"{cmd[0]} failed ({result.returncode}): {result.last_line()}")
-
-

@@ -82,8 +82,7 @@ def parse_date(value: str) -> tuple[int, int] | None:
     text = value.replace(",", " ").split("(")[0]
     words = text.split()
     if words and words[0][:3].lower() in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
-        if not words[0][:1].isdigit():
-            words = words[1:]
+        words = words[1:]
     if len(words) < 4:
         return None
     day_text, month_text, year_text, clock = words[:4]

@@ -69,6 +69,8 @@ def scanners() -> tuple[object, object]:
         text_values=("", "clean", "", "", "", "infected"),
     )
     return spam, virus
+
+
 Normalized = tuple[str, ...]
 
 
@@ -98,9 +100,7 @@ class Home:
             "plugin {\n"
             f"  sieve_extensions = {PIGEONHOLE_EXTENSIONS}\n"
             f"  sieve = file:{self.sieve};active={root}/.dovecot.sieve\n"
-            f"  sieve_global = {self.global_dir}\n"
-            + PIGEONHOLE_SCANNERS
-            + "}\n"
+            f"  sieve_global = {self.global_dir}\n" + PIGEONHOLE_SCANNERS + "}\n"
         )
         for path in [root, *root.rglob("*")]:
             os.chown(path, 65534, 65534) if os.geteuid() == 0 else None
@@ -130,8 +130,19 @@ def run_pigeonhole(home: Home, script: Path, message: Path, sender: str, recipie
     msg_copy.chmod(0o644)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home.root), "TZ": "UTC", "LANG": "C"}
     result = subprocess.run(
-        [SIEVE_TEST, "-c", str(home.config), "-f", sender, "-r", recipient, "-a", recipient,
-         str(copy), str(msg_copy)],
+        [
+            SIEVE_TEST,
+            "-c",
+            str(home.config),
+            "-f",
+            sender,
+            "-r",
+            recipient,
+            "-a",
+            recipient,
+            str(copy),
+            str(msg_copy),
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -157,11 +168,19 @@ def pigeonhole_actions(report: str) -> list[Normalized] | str:
         if current is None:
             return
         if kind == "store":
-            out.append(("store", current["folder"], current.get("flags", ""), current.get("create", "")))
+            out.append(
+                ("store", current["folder"], current.get("flags", ""), current.get("create", ""))
+            )
         elif kind == "vacation":
             out.append(("vacation", current.get("seconds", ""), current.get("handle", "")))
         elif kind == "notify":
-            out.append(("notify", ",".join(sorted(current.get("to", "").split(","))).strip(","), current.get("importance", "")))
+            out.append(
+                (
+                    "notify",
+                    ",".join(sorted(current.get("to", "").split(","))).strip(","),
+                    current.get("importance", ""),
+                )
+            )
         current = None
 
     for line in report.splitlines():
@@ -187,7 +206,11 @@ def pigeonhole_actions(report: str) -> list[Normalized] | str:
         elif current is not None and stripped.startswith("=> "):
             name, _, value = stripped[3:].partition(":")
             current[name.strip()] = value.strip()
-        elif current is not None and kind == "notify" and stripped.startswith(("+ To: ", "+ Cc: ", "+ Bcc: ")):
+        elif (
+            current is not None
+            and kind == "notify"
+            and stripped.startswith(("+ To: ", "+ Cc: ", "+ Bcc: "))
+        ):
             previous = current.get("to", "")
             address = stripped.partition(": ")[2].strip()
             current["to"] = f"{previous},{address}".strip(",")

@@ -89,5 +89,7 @@ def test_same_actions_as_pigeonhole(home: Home, script: Path) -> None:
         if (theirs, ours) == KNOWN.get(script.stem):
             continue
         if theirs != ours:
-            differences.append(f"{message.name}:\n  pigeonhole {theirs}\n  ours       {ours}\n{report}")
+            differences.append(
+                f"{message.name}:\n  pigeonhole {theirs}\n  ours       {ours}\n{report}"
+            )
     assert differences == [], "\n".join(differences)

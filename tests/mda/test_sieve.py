@@ -40,7 +40,9 @@ def message(
     ).encode()
 
 
-def deliver(env: MdaEnv, msg: bytes, sender: str = "friend@remote.test") -> subprocess.CompletedProcess[bytes]:
+def deliver(
+    env: MdaEnv, msg: bytes, sender: str = "friend@remote.test"
+) -> subprocess.CompletedProcess[bytes]:
     return env.run("-f", sender, "-r", ALICE, stdin=msg)
 
 
@@ -276,9 +278,7 @@ def test_duplicate_remembers_delivered_messages(env: MdaEnv) -> None:
 
 
 def test_spamtest_when_configured(env: MdaEnv) -> None:
-    env.write_config(
-        '[sieve]\nspamtest_status_header = "X-Spam-Score"\nspamtest_max_value = 10\n'
-    )
+    env.write_config('[sieve]\nspamtest_status_header = "X-Spam-Score"\nspamtest_max_value = 10\n')
     script(
         env,
         'require ["spamtest", "fileinto", "relational", "comparator-i;ascii-numeric"];\n'
@@ -294,7 +294,10 @@ def test_attack_backtracking_regex_is_stopped_by_the_cpu_limit(env: MdaEnv) -> N
     """`(a+)+$` on "aaa...b" backtracks 2^40 times in Python's `re`: without the CPU time
     limit this delivery never ends (the harness gives up after 60 s)."""
     env.write_config("[sieve]\nmax_cpu_time = 1\n")
-    script(env, 'require ["regex", "fileinto"];\nif header :regex "subject" "^(a+)+$" { fileinto "x"; }\n')
+    script(
+        env,
+        'require ["regex", "fileinto"];\nif header :regex "subject" "^(a+)+$" { fileinto "x"; }\n',
+    )
     r = deliver(env, message(subject="a" * 40 + "b"))
     assert r.returncode == 0
     assert b"CPU time limit" in r.stderr and b"kept in INBOX" in r.stderr

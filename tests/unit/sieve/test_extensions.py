@@ -7,7 +7,7 @@ import pytest
 
 from mda.sieve import Discard, FileInto, Keep, Redirect, Reject, SieveEnvelope
 
-from ._util import MESSAGE_A, message, parse_error, run
+from ._util import MESSAGE_A, message, run
 
 # -- RFC 5233 subaddress
 
@@ -191,7 +191,8 @@ def test_rfc5490_fileinto_create() -> None:
 
 
 def flags_of(script: str, raw: bytes = MESSAGE_A) -> list[object]:
-    return list(run('require ["imap4flags", "fileinto"];\n' + script, raw))
+    # "variables" too: RFC 5232 section 1, a named flag variable needs it.
+    return list(run('require ["imap4flags", "fileinto", "variables"];\n' + script, raw))
 
 
 def test_rfc5232_3_1_setflag_example() -> None:
@@ -202,8 +203,7 @@ def test_rfc5232_3_1_setflag_example() -> None:
 
 
 def test_rfc5232_3_1_flag_variable_example() -> None:
-    # The RFC passes the variable with "${flagvar}", which needs "variables"; without it the
-    # named variable is only visible to hasflag.
+    # The RFC passes the variable with "${flagvar}" (with "variables", as flags_of requires).
     script = (
         'if header :contains "from" "boss@frobnitzm.example.edu" {\n'
         '    setflag "flagvar" "\\\\Flagged";\n'
@@ -304,7 +304,8 @@ def test_hasflag_variants() -> None:
 
 def test_rfc5232_relational_count_example() -> None:
     script = (
-        'require ["imap4flags", "relational", "comparator-i;ascii-numeric", "fileinto"];\n'
+        'require ["imap4flags", "relational", "comparator-i;ascii-numeric", "fileinto",\n'
+        ' "variables"];\n'
         'addflag "MyFlags" ["a", "b"];\n'
         'if hasflag :count "ge" :comparator "i;ascii-numeric" "MyFlags" "2" {fileinto "two";}\n'
         'removeflag "MyFlags" "a";\n'

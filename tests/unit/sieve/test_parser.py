@@ -99,9 +99,15 @@ ERRORS = [
     ('require "imap4flags"; setflag;', 1, "takes 1 positional argument"),
     ('require "imap4flags"; setflag "a" "b" "c";', 1, "positional argument(s)"),
     ('require "imap4flags"; setflag ["a"] "b";', 1, "expects a string here"),
-    ('require "imap4flags"; setflag "a-b" "c";', 1, "invalid variable name 'a-b'"),
-    ('require "imap4flags"; if hasflag ["1x"] "c" {}', 1, "invalid variable name"),
-    ('require "imap4flags"; if hasflag :count "ge" "1" {}', 1, "':count' needs require 'relational'"),
+    ('require ["imap4flags", "variables"]; setflag "a-b" "c";', 1, "invalid variable name 'a-b'"),
+    ('require ["imap4flags", "variables"]; if hasflag ["1x"] "c" {}', 1, "invalid variable name"),
+    ('require "imap4flags"; setflag "v" "c";', 1, "only with require 'variables'"),
+    ('require "imap4flags"; if hasflag "v" "c" {}', 1, "only with require 'variables'"),
+    (
+        'require "imap4flags"; if hasflag :count "ge" "1" {}',
+        1,
+        "':count' needs require 'relational'",
+    ),
     # encoded-character (RFC 5228 section 2.4.2.4)
     ('require "encoded-character";\nif header "s" "${unicode:200000}" {}', 2, "U+200000"),
     ('require "encoded-character";\nif header "s" "${Unicode:DF01}" {}', 2, "U+DF01"),
