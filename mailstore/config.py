@@ -744,7 +744,8 @@ def _check_sieve(
         for header_key in (f"{test}_status_header", f"{test}_max_header"):
             spec = getattr(sieve, header_key)
             if ":" in spec:
-                from mda.sieve.regex import RegexError, compile_regex
+                from mda.sieve.errors import RegexError
+                from mda.sieve.regex import compile_regex
 
                 try:
                     compile_regex(spec.partition(":")[2].strip().encode(), ignore_case=True)

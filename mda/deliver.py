@@ -215,9 +215,9 @@ def _modules_for(target: MailboxTarget, config: Config, scripts: list[str]) -> l
     if config.mda.duplicate_window:
         names += ["hashlib", "mda.dupes"]
     if scripts:
-        from mda.sieve.delivery import PRELOAD
+        from mda.sieve.preload import modules_for
 
-        names += ["mda.sieve", *PRELOAD]
+        names += modules_for(scripts, config.sieve.max_script_size)
     return names
 
 

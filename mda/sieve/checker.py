@@ -17,10 +17,8 @@ not checked at all (it may use commands we do not know) and the branch never run
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from . import nodes
-from .errors import SieveError
+from .errors import RegexError, SieveError
 from .grammar import Arg, RawCommand, RawTest
 from .matching import (
     ASCII_CASEMAP,
@@ -34,8 +32,11 @@ from .matching import (
     VALUE,
     check_match,
 )
-from .regex import RegexError
 from .strings import Template, Value, decode_encoded_characters, parse_template
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # A tagged argument: (group, value kind or None, extension or None).
 TagSpec = tuple[str, str | None, str | None]

@@ -37,32 +37,6 @@ if TYPE_CHECKING:
     from mda.message import Incoming, Payload
     from mda.resolve import MailboxTarget
 
-# Modules a delivery with a script may need once it runs as the mailbox owner, who may not be
-# able to read the installation: `mda.deliver` imports them first, as root.
-PRELOAD = (
-    "mda.sieve.delivery",
-    "mda.sieve.checker",
-    "mda.sieve.commands",
-    "mda.sieve.grammar",
-    "mda.sieve.evaltests",
-    "mda.sieve.extcommands",
-    "mda.sieve.mime",
-    "mda.sieve.params",
-    "mda.sieve.timeparts",
-    "mda.sieve.regex",
-    "mda.sieve.notify",
-    "mda.sieve.encode",
-    "mda.sieve.send",
-    "mda.sieve.spamtest",
-    "mda.sieve.tracking",
-    "mda.external",
-    "mailstore.lock",
-    "mailstore.uidlist",
-    "hashlib",
-    "subprocess",
-    "select",
-)
-
 
 def say(line: str) -> None:
     from mda.deliver import say as deliver_say

@@ -40,6 +40,11 @@ _LIMIT_NAMES = (
 )
 
 
+class RegexError(ValueError):
+    """A ":regex" key that does not compile (regex.py): the message says why. Here so that
+    the checker can catch it without importing `re` for scripts that use no regex."""
+
+
 class Limits:
     """Resource limits; the defaults are Pigeonhole's (sieve_max_script_size,
     sieve_max_actions, sieve_max_redirects, sieve_include_max_nesting_depth,

@@ -4,9 +4,6 @@ the "any combination" rule, :count, and sets the match variables."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
-
 from . import nodes
 from .actions import Track
 from .interpreter import Run
@@ -19,7 +16,10 @@ from .message import (
     parse_address_list,
     unfold,
 )
-from .params import parse_params
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def _true(run: Run, test: nodes.Node) -> bool:
@@ -70,6 +70,8 @@ def _part_fields(run: Run, part: object, name: str) -> list[str]:
 def _mime_option(value: str, name: str, option: str, params: list[str]) -> list[str]:
     """RFC 5703 section 4.2: :type, :subtype, :contenttype (Content-Type only) and :param
     (Content-Type and Content-Disposition)."""
+    from .params import parse_params
+
     lowered = name.lower()
     if option == "param":
         if lowered not in ("content-type", "content-disposition"):
@@ -298,6 +300,8 @@ def _duplicate(run: Run, test: nodes.Node) -> bool:
         ident = values[0] if values else ""
     if not ident:
         return False
+    import hashlib
+
     handle = run.expand(tags["handle"])  # type: ignore[arg-type]
     kind = "uniqueid" if tags["uniqueid"] is not None else "header"
     key = hashlib.sha256(f"duplicate\0{kind}\0{handle}\0{ident}".encode("utf-8", "surrogateescape"))

@@ -3,8 +3,6 @@ notify, foreverypart/break/extracttext, addheader/deleteheader, error."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from . import nodes
 from .actions import Notify, Reject, Vacation
 from .address import redirect_address
@@ -12,6 +10,10 @@ from .errors import SieveError, SieveRuntimeError
 from .interpreter import Run, _Break
 from .message import is_header_name
 from .strings import Template, Value, apply_modifiers
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def _values(run: Run, value: object) -> list[str]:

@@ -8,8 +8,6 @@ this message seen, an included script) goes through the caller's `Context`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 from . import nodes
 from .actions import (
     Action,
@@ -29,9 +27,16 @@ from .matching import Matcher
 from .message import SieveEnvelope, SieveMessage
 from .strings import Template, Value, apply_modifiers
 
-MailboxExists = Callable[[str], bool]
-# load_include(global_location, name): the parsed script, or None when there is none.
-LoadInclude = Callable[[bool, str], "nodes.Script | None"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+if TYPE_CHECKING:
+    MailboxExists = Callable[[str], bool]
+    LoadInclude = Callable[[bool, str], nodes.Script | None]
+else:  # only annotations use them: `collections.abc` would cost an import of `collections`
+    MailboxExists = LoadInclude = object
+# LoadInclude: load_include(global_location, name), the parsed script or None if there is none.
 
 
 def _only_inbox(name: str) -> bool:
@@ -296,7 +301,7 @@ class Run:
     def matcher(self, spec: nodes.MatchSpec) -> Matcher:
         if spec.matcher is not None:
             return spec.matcher
-        from .regex import RegexError
+        from .errors import RegexError
 
         try:
             return Matcher(

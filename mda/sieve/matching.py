@@ -17,10 +17,12 @@ of the whole run (`cpulimit`), which the `re` engine honours (it checks for sign
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
 from .errors import SieveError
 from .strings import to_octets
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 OCTET = "i;octet"
 ASCII_CASEMAP = "i;ascii-casemap"

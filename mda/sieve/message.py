@@ -17,11 +17,13 @@ import, and its behaviour does not change between Python patch releases (for ins
 from __future__ import annotations
 
 import binascii
-from collections.abc import Iterable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .mime import Part
+
 
 # RFC 5228 section 5.1: the address test MUST cover From, To, Cc, Bcc, Sender, Resent-From,
 # Resent-To and SHOULD cover other headers with an address-list; this is Pigeonhole's list

@@ -10,10 +10,12 @@ number of times.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from .matching import Matcher
 from .strings import Template, Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 class MatchSpec:

@@ -9,12 +9,14 @@ passes what `[sieve] extensions` enables, `extensions_for`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from . import nodes
 from .errors import DEFAULT_LIMITS, Limits, SieveError
 from .lexer import tokenize
 from .strings import to_octets
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # Every capability the engine implements (RFC 5228 section 6: case-sensitive). The two
 # built-in comparators may be required but need not be (section 6.1).

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import SieveError
+from .errors import RegexError, SieveError
 
 _CLASSES = {
     b"alpha": rb"a-zA-Z",
@@ -59,10 +59,6 @@ _GNU_ESCAPES = {
     ord("'"): rb"\Z",
 }
 _REPEAT = frozenset(b"*+?")
-
-
-class RegexError(ValueError):
-    """An expression that does not compile: the message says why."""
 
 
 def translate(pattern: bytes) -> bytes:
