@@ -154,8 +154,7 @@ def sieve_script(rules: int = 50) -> str:
         'if header :regex "subject" "^ticket #{i}[0-9]+:" {{ fileinto "Tickets"; }}',
         'if header :matches "subject" "*invoice {i} *" {{ set "n" "${{1}}"; '
         'fileinto "Invoices.${{n}}"; }}',
-        'if not header :contains "to" ["team{i}@", "all{i}@"] {{ }} '
-        'else {{ fileinto "Team{i}"; }}',
+        'if not header :contains "to" ["team{i}@", "all{i}@"] {{ }} else {{ fileinto "Team{i}"; }}',
     ]
     lines = [
         'require ["fileinto", "imap4flags", "envelope", "subaddress", "mailbox", "regex", '

@@ -181,6 +181,10 @@ def _split_multipart(part: Part) -> list[Part]:
         closing = raw[after : after + 2] == b"--"
         line_end = raw.find(b"\n", after, end)
         line_end = end if line_end < 0 else line_end + 1
+        rest = raw[after + 2 if closing else after : line_end]
+        if rest.strip(b" \t\r\n"):
+            pos = after  # "--b10" is not a delimiter of boundary "b1" (RFC 2046 5.1.1)
+            continue
         if start >= 0:
             # The line break before the delimiter belongs to the delimiter (RFC 2046 5.1.1).
             body_end = found

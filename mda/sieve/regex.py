@@ -10,11 +10,11 @@ that "." is one octet and IGNORECASE folds only ASCII letters, as "i;ascii-casem
 - bracket expressions keep POSIX meaning: a `\\` inside is a backslash, a `]` first is
   literal, `[:alpha:]` and the other classes are spelled out, `[=a=]` and `[.a.]` are the
   character itself;
-- `{` that does not start an interval `{n}`, `{n,}`, `{n,m}` is literal (glibc), and so is
-  a repetition operator with nothing to repeat (`*a`, `(*a)`, `a|*b`);
+- as glibc: a repetition operator with nothing to repeat (`*a`, `(?i)`, `a|*b`) and a `{`
+  after an atom that starts no interval `{n}`, `{n,}`, `{n,m}` are errors (a `{` with nothing
+  before it is literal), so `(?...)`, Python's own syntax, cannot be written;
 - without REG_NEWLINE, "." matches a newline, "^" and "$" only the start and end of the
-  value: DOTALL, and "$" becomes `\\Z`;
-- nothing of Python's own syntax gets through: `(?...)` cannot be written.
+  value: DOTALL, and "$" becomes `\\Z`.
 
 Differences that remain: POSIX takes the leftmost-longest match and Python the leftmost-first,
 which changes only what an alternation captures (`(a|ab)` on "ab": POSIX "ab", Python "a"),
@@ -110,24 +110,24 @@ def translate(pattern: bytes) -> bytes:
             out.append(b"|")
             can_repeat = False
         elif c in _REPEAT:
-            if can_repeat:
-                out.append(bytes([c]))
-                # "a**" and "a+?" are one repetition in POSIX; never a lazy one in Python.
-                while i + 1 < n and pattern[i + 1] in _REPEAT:
-                    i += 1
-            else:
-                out.append(re.escape(bytes([c])))
-                can_repeat = True
+            if not can_repeat:
+                raise RegexError("invalid preceding regular expression")
+            out.append(bytes([c]))
+            # "a**" and "a+?" are one repetition in POSIX; never a lazy one in Python.
+            while i + 1 < n and pattern[i + 1] in _REPEAT:
+                i += 1
         elif c == 0x7B:  # {
             end = pattern.find(b"}", i)
             body = pattern[i + 1 : end] if end > 0 else b""
-            if can_repeat and end > 0 and _interval(body):
+            if can_repeat:
+                if end < 0 or not _interval(body):
+                    raise RegexError("unmatched \\{")
                 out.append(b"{" + body + b"}")
                 i = end + 1
                 while i < n and pattern[i] in _REPEAT:
                     i += 1
                 continue
-            out.append(rb"\{")
+            out.append(rb"\{")  # a "{" with nothing before it is literal
             can_repeat = True
         elif c == 0x5E:  # ^
             out.append(b"^")

@@ -88,7 +88,12 @@ def vacation_refusal(action: Vacation, msg: SieveMessage, sender: str, recipient
     automatic = is_automatic(msg)
     if automatic:
         return automatic
-    listed = {_lower_address(a) for name in _RECIPIENT_FIELDS for a in msg.addresses(name)}
+    listed = {
+        _lower_address(form)
+        for name in _RECIPIENT_FIELDS
+        for a in msg.addresses(name)
+        for form in (a, _without_detail(a))
+    }
     if not listed & ours:
         return "none of the user's addresses is in To, Cc or Bcc"
     return ""
