@@ -24,7 +24,6 @@ from .grammar import Arg, RawTest
 from .message import is_header_name
 from .nodes import MatchSpec, Node
 from .strings import MODIFIERS, Value, check_variable_name, sort_modifiers
-from .timeparts import DATE_PARTS, check_zone
 
 # ---------------------------------------------------------------------------- control, tests
 
@@ -185,6 +184,8 @@ def _date(c: Checker, b: Bound, raw: RawTest) -> Node:
     # date [:zone Z / :originalzone] [COMPARATOR] [MATCH-TYPE] [:index N [:last]]
     #      <header-name: string> <date-part: string> <key-list>            (RFC 5260 4)
     # currentdate [:zone Z] [COMPARATOR] [MATCH-TYPE] <date-part> <key-list>
+    from .timeparts import DATE_PARTS, check_zone
+
     current = b.name == "currentdate"
     kinds = ("string", "string-list") if current else ("string", "string", "string-list")
     c.positional(b, kinds)

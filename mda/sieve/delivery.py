@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from mda.message import Incoming, Payload
     from mda.resolve import MailboxTarget
 
+    from .tracking import Tracker
+
 
 def say(line: str) -> None:
     from mda.deliver import say as deliver_say
@@ -148,6 +150,26 @@ class _Includes:
         return parse(text, limits=self.limits, extensions=self.extensions, name=name)
 
 
+class _LazyTracker:
+    """The user's tracking file (`tracking.Tracker`), imported only by the scripts that use
+    it (duplicate, vacation): most never do."""
+
+    def __init__(self, mail_root: str) -> None:
+        self.mail_root = mail_root
+        self.tracker: object = None
+
+    def get(self) -> Tracker:
+        from .tracking import Tracker
+
+        if self.tracker is None:
+            self.tracker = Tracker(self.mail_root)
+        assert isinstance(self.tracker, Tracker)
+        return self.tracker
+
+    def seen(self, key: bytes) -> bool:
+        return self.get().seen(key)
+
+
 class Outcome:
     """What a delivery's scripts decided, with what `perform` needs to carry it out."""
 
@@ -179,14 +201,12 @@ def evaluate_for(
     delivery; None (keep in INBOX) when there is none or they fail, with the reason said."""
     if not paths:
         return None
-    from .tracking import Tracker
-
     limits = limits_of(config)
     recipient = target.address
     if target.detail and "+" not in recipient:
         local, at, domain = recipient.partition("@")
         recipient = f"{local}+{target.detail}{at}{domain}"
-    tracker = Tracker(target.user.mail_root)
+    tracker = _LazyTracker(target.user.mail_root)
     try:
         extensions = extensions_for(config)
         spam, virus = _status_tests(config)
@@ -309,10 +329,8 @@ def perform(
             if type(exc).__name__ == "Interrupted":
                 raise
             say(f"sieve: {type(action).__name__.lower()} not sent: {exc}")
-    from .tracking import Tracker
-
-    if outcome.tracks and isinstance(outcome.tracker, Tracker):
-        outcome.tracker.remember([(t.key, t.seconds, t.last) for t in outcome.tracks])
+    if outcome.tracks and isinstance(outcome.tracker, _LazyTracker):
+        outcome.tracker.get().remember([(t.key, t.seconds, t.last) for t in outcome.tracks])
 
 
 def _bare(value: str) -> str:
@@ -348,7 +366,6 @@ def _vacation(action: act.Vacation, outcome: Outcome, sender: str, config: Confi
     import hashlib
 
     from .send import sendmail, vacation_refusal, vacation_reply
-    from .tracking import Tracker
 
     refusal = vacation_refusal(action, outcome.msg, sender, outcome.recipient)
     if refusal:
@@ -363,8 +380,8 @@ def _vacation(action: act.Vacation, outcome: Outcome, sender: str, config: Confi
         f"vacation\0{action.handle}\0{sender.lower()}".encode("utf-8", "surrogateescape")
     ).digest()
     tracker = outcome.tracker
-    assert isinstance(tracker, Tracker)
-    if not tracker.claim(key, seconds):
+    assert isinstance(tracker, _LazyTracker)
+    if not tracker.get().claim(key, seconds):
         say(f"sieve: no vacation reply: <{sender}> got one within the last {seconds} s")
         return
     sendmail(config, [sender], vacation_reply(action, outcome.msg, sender, outcome.recipient))

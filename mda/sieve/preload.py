@@ -25,22 +25,27 @@ CORE = (
     "mda.sieve.grammar",
     "mda.sieve.evaltests",
     "mda.sieve.extcommands",
-    "mda.sieve.timeparts",
     "mda.sieve.cpulimit",
-    "mda.sieve.tracking",
 )
 # (words in a script, modules they need)
 NEEDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("regex", "spamtest", "virustest"), ("mda.sieve.regex", "mda.sieve.spamtest")),
     (
         ("vacation", "duplicate"),
-        ("hashlib", "mailstore.lock", "mailstore.uidlist", "mailstore.filenames"),
+        (
+            "hashlib",
+            "mda.sieve.tracking",
+            "mailstore.lock",
+            "mailstore.uidlist",
+            "mailstore.filenames",
+        ),
     ),
     (
         ("vacation", "notify", "reject", "redirect"),
         ("mda.external", "subprocess", "select", "mda.sieve.send", "mda.sieve.encode"),
     ),
     (("notify",), ("mda.sieve.notify",)),
+    (("date",), ("mda.sieve.timeparts",)),
     (("body", "mime", "foreverypart", "extracttext"), ("mda.sieve.mime", "mda.sieve.params")),
     (("editheader", "addheader"), ("mda.sieve.encode",)),
     (("include",), ("mda.maps.safefile",)),
