@@ -217,7 +217,7 @@ def _modules_for(target: MailboxTarget, config: Config, scripts: list[str]) -> l
     if scripts:
         from mda.sieve.preload import modules_for
 
-        names += modules_for(scripts, config.sieve.max_script_size)
+        names += modules_for(scripts, config)
     return names
 
 

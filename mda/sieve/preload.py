@@ -17,6 +17,10 @@ from __future__ import annotations
 import os
 import stat
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mailstore.config import Config
+
 CORE = (
     "mda.sieve",
     "mda.sieve.delivery",
@@ -68,9 +72,11 @@ def _peek(path: str, limit: int) -> str:
         os.close(fd)
 
 
-def modules_for(paths: list[str], limit: int) -> list[str]:
+def modules_for(paths: list[str], config: Config) -> list[str]:
     """The modules to import before dropping privileges for a run of these scripts."""
-    text = "\n".join(_peek(path, limit) for path in paths)
+    text = "\n".join(_peek(path, config.sieve.max_script_size) for path in paths)
+    if config.sieve.spamtest_status_header or config.sieve.virustest_status_header:
+        text += "\nspamtest"  # the configured header's expression is compiled for every run
     if "include" in text:
         return [*CORE, *EVERYTHING]
     wanted = list(CORE)
