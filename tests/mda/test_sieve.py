@@ -319,3 +319,28 @@ def test_mda_sieve_check(env: MdaEnv, tmp_path: Path) -> None:
     assert b"unsupported extension" in env.run("sieve", "check", str(editheader)).stderr
     env.write_config('[sieve]\nextensions = "+editheader"\n')
     assert env.run("sieve", "check", str(editheader)).returncode == 0
+
+
+def test_every_extension_runs_after_privileges_are_dropped(env: MdaEnv) -> None:
+    """As root, mda imports what a script needs before it becomes the mailbox owner (who may
+    not be able to read the installation): a script using every extension runs to its end."""
+    env.write_config('[sieve]\nextensions = ["+editheader"]\n')
+    script(
+        env,
+        'require ["body", "date", "mime", "foreverypart", "extracttext", "variables",\n'
+        ' "duplicate", "enotify", "regex", "editheader", "fileinto", "relational",\n'
+        ' "environment", "index", "vacation", "copy"];\n'
+        'if body :contains "Alice" { addheader "X-Body" "yes"; }\n'
+        'if currentdate :value "gt" "year" "2000" { set "y" "now"; }\n'
+        'foreverypart { extracttext :first 5 "text"; }\n'  # no parts here: empty
+        'if header :regex "subject" "^h(.)llo$" { set "r" "${1}"; }\n'
+        'if not duplicate { notify "mailto:pager@example.test"; }\n'
+        'if environment "location" "MDA" { fileinto :copy "Z-${y}-${r}-${text}"; }\n'
+        'vacation "away";\n',
+    )
+    env.make_folder(ALICE, "Z-now-e-")
+    r = deliver(env, message())
+    assert r.returncode == 0 and b"error" not in r.stderr, r.stderr
+    assert len(env.messages(ALICE, "Z-now-e-")) == 1
+    assert b"X-Body: yes" in env.messages(ALICE)[0]
+    assert len(replies(env)) == 2  # the notification and the vacation reply
