@@ -62,15 +62,22 @@ Deliberate choices:
 Use (import this package lazily, only when the user has a script):
 
     try:
-        scripts = [parse(text) for text in texts]   # before..., user, after...
-        msg = SieveMessage.from_bytes(raw)           # only the header block is parsed
-        actions = evaluate_chain(scripts, msg, SieveEnvelope(sender, recipient))
-    except SieveError as err:                        # also SieveRuntimeError; err.line
-        actions = [Keep()]                           # RFC 5228 section 2.10.6
+        scripts = [parse(text, extensions=enabled) for text in texts]  # before, user, after
+        msg = SieveMessage.from_bytes(raw)   # the header is parsed; the body when a test asks
+        result = run_chain(scripts, msg, SieveEnvelope(sender, recipient), Context(...))
+        actions = result.actions             # and result.tracks, to remember once delivered
+    except SieveError as err:                # also SieveRuntimeError; err.line
+        actions = [Keep()]                   # RFC 5228 section 2.10.6
 
-Evaluation has no side effects; the caller performs the actions, in order (see `actions`).
-`evaluate_chain` documents the semantics of several scripts (Pigeonhole's sieve_before/
-sieve_after); `evaluate(script, msg, env)` runs one.
+Evaluation has no side effects; the caller performs the actions, in order (see `actions`;
+`delivery` is the delivery agent's caller). `run_chain` documents the semantics of several
+scripts (Pigeonhole's sieve_before/sieve_after); `evaluate(script, msg, env)` runs one.
+
+Checking a script without running it (`mda sieve check`, ManageSieve's PUTSCRIPT and
+CHECKSCRIPT): `check(text, extensions=...)` returns its errors, each with `.line` and
+`.message`, and `format_error(name, err)` writes one as sievec does ("NAME:LINE: error:
+MESSAGE"). `EXTENSIONS` is what a script may require by default, `ALL_EXTENSIONS` what the
+engine implements, `delivery.extensions_for(config)` what the configuration enables.
 """
 
 from __future__ import annotations
