@@ -185,9 +185,6 @@ class Outcome:
         self.recipient = recipient
         self.tracker = tracker
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self.actions)
-
 
 def evaluate_for(
     target: MailboxTarget,
