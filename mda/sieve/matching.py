@@ -183,12 +183,10 @@ class Matcher:
         prepared: tuple[object, ...] = ()
         if match_type == REGEX:
             # A pattern is not folded: lower-casing "\\W" would make it "\\w".
-            from .regex import compile_regex
+            from .regex import Regex
 
             self.keys = tuple(to_octets(k) for k in keys)
-            prepared = tuple(
-                compile_regex(k, ignore_case=comparator == ASCII_CASEMAP) for k in self.keys
-            )
+            prepared = tuple(Regex(k, ignore_case=comparator == ASCII_CASEMAP) for k in self.keys)
         else:
             self.keys = tuple(self._fold(to_octets(k)) for k in keys)
         if match_type == MATCHES:

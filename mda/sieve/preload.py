@@ -33,7 +33,7 @@ CORE = (
 )
 # (words in a script, modules they need)
 NEEDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    (("regex", "spamtest", "virustest"), ("mda.sieve.regex", "mda.sieve.spamtest")),
+    (("regex", "spamtest", "virustest"), ("mda.sieve.regex", "mda.sieve.spamtest", "re")),
     (
         ("vacation", "duplicate"),
         (
@@ -72,15 +72,43 @@ def _peek(path: str, limit: int) -> str:
         os.close(fd)
 
 
+def _everyone_can_read(path: str) -> bool:
+    """Whether any user can read `path`: the file readable by others, every directory on the
+    way to it searchable by others."""
+    path = os.path.realpath(path)
+    try:
+        if not os.stat(path).st_mode & stat.S_IROTH:
+            return False
+        while True:
+            parent = os.path.dirname(path)
+            if parent == path:
+                return True
+            if not os.stat(parent).st_mode & stat.S_IXOTH:
+                return False
+            path = parent
+    except OSError:
+        return False
+
+
+def _standard_library_is_readable() -> bool:
+    """Whether the mailbox owner will be able to import the standard library itself, as with
+    Debian's /usr/lib/python3: then only mda's own modules need importing first, and `re`
+    (5 ms and more) is imported only by a run that compiles a regular expression."""
+    return _everyone_can_read(os.__file__)
+
+
 def modules_for(paths: list[str], config: Config) -> list[str]:
     """The modules to import before dropping privileges for a run of these scripts."""
     text = "\n".join(_peek(path, config.sieve.max_script_size) for path in paths)
     if config.sieve.spamtest_status_header or config.sieve.virustest_status_header:
         text += "\nspamtest"  # the configured header's expression is compiled for every run
     if "include" in text:
-        return [*CORE, *EVERYTHING]
-    wanted = list(CORE)
-    for words, modules in NEEDS:
-        if any(word in text for word in words):
-            wanted.extend(modules)
+        wanted = [*CORE, *EVERYTHING]
+    else:
+        wanted = list(CORE)
+        for words, modules in NEEDS:
+            if any(word in text for word in words):
+                wanted.extend(modules)
+    if _standard_library_is_readable():
+        wanted = [m for m in wanted if m.startswith(("mda", "mailstore"))]
     return list(dict.fromkeys(wanted))

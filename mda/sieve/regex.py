@@ -20,6 +20,12 @@ Differences that remain: POSIX takes the leftmost-longest match and Python the l
 which changes only what an alternation captures (`(a|ab)` on "ab": POSIX "ab", Python "a"),
 never whether a value matches; glibc in a UTF-8 locale would see characters where we see octets.
 
+Start-up: importing `re` costs a delivery 5 ms or more, so a key is only translated (which
+checks its syntax) when the script is compiled, and compiled by `re` the first time a value
+could match it: `Regex.search` first looks for the literal strings every match must contain
+(`required_literals`: "ticket #" in `^ticket #[0-9]+`), and a value without them is no match
+without `re`. A filter whose regular expressions match nothing in a message never imports it.
+
 Python's engine backtracks, so a pattern like `(a+)+$` takes exponential time on "aaaa...b".
 The bound is the CPU time limit of the whole Sieve run (`cpulimit`, `[sieve] max_cpu_time`):
 `re` checks for signals every few thousand steps, so the timer's signal ends the match
@@ -28,9 +34,11 @@ The bound is the CPU time limit of the whole Sieve run (`cpulimit`, `[sieve] max
 
 from __future__ import annotations
 
-import re
-
 from .errors import RegexError, SieveError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
 
 _CLASSES = {
     b"alpha": rb"a-zA-Z",
@@ -59,6 +67,13 @@ _GNU_ESCAPES = {
     ord("'"): rb"\Z",
 }
 _REPEAT = frozenset(b"*+?")
+_PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _escape(octets: bytes) -> bytes:
+    """`re.escape` for bytes, without importing `re`: a backslash before each octet that is
+    not a letter, digit, "_" or non-ASCII (all of which stand for themselves)."""
+    return b"".join(bytes([c]) if c in _PLAIN or c >= 0x80 else b"\\" + bytes([c]) for c in octets)
 
 
 def translate(pattern: bytes) -> bytes:
@@ -84,7 +99,7 @@ def translate(pattern: bytes) -> bytes:
                 out.append(b"\\" + bytes([nxt]))
                 can_repeat = True
             else:
-                out.append(re.escape(bytes([nxt])))
+                out.append(_escape(bytes([nxt])))
                 can_repeat = True
             i += 2
             continue
@@ -139,7 +154,7 @@ def translate(pattern: bytes) -> bytes:
             out.append(b".")
             can_repeat = True
         else:
-            out.append(re.escape(bytes([c])))
+            out.append(_escape(bytes([c])))
             can_repeat = True
         i += 1
     if depth:
@@ -185,27 +200,128 @@ def _bracket(pattern: bytes, start: int) -> tuple[bytes, int]:
                     raise RegexError(f"unknown character class {name.decode('latin-1')!r}")
                 out.append(_CLASSES[name])
             else:
-                out.append(re.escape(name))
+                out.append(_escape(name))
             items += 1
             i = end + 2
             continue
         if c == 0x2D and items and i + 1 < n and pattern[i + 1] != 0x5D:
+            low, high = pattern[i - 1], pattern[i + 1]
+            if high != 0x5C and high < low:
+                raise RegexError("invalid range end")
             out.append(b"-")  # a range between the item before and the one after
             i += 1
             continue
-        out.append(re.escape(bytes([c])) if c != 0x2D else rb"\-")
+        out.append(_escape(bytes([c])) if c != 0x2D else rb"\-")
         items += 1
         i += 1
 
 
 def compile_regex(pattern: bytes, *, ignore_case: bool) -> re.Pattern[bytes]:
-    """Compile a key of ":regex"; RegexError if it is not a valid expression."""
+    """Compile a key of ":regex" with `re`; RegexError if it is not a valid expression."""
+    import re
+
     try:
         return re.compile(translate(pattern), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
     except re.error as exc:
         raise RegexError(str(exc)) from None
     except RecursionError:
         raise RegexError("expression nested too deeply") from None
+
+
+def required_literals(pattern: bytes) -> list[bytes]:
+    """Literal strings every match of the ERE must contain: runs of plain octets in the
+    top-level sequence that no operator makes optional or repeats away. [] when there is an
+    alternation at the top level, or nothing certain. Conservative: a literal listed is
+    always in a match; one not listed may be too."""
+    out: list[bytes] = []
+    run = bytearray()
+    depth = 0
+    i = 0
+    n = len(pattern)
+
+    def close() -> None:
+        if run:
+            out.append(bytes(run))
+            run.clear()
+
+    while i < n:
+        c = pattern[i]
+        if c == 0x5C and i + 1 < n:  # an escaped octet is literal, unless a GNU escape
+            nxt = pattern[i + 1]
+            atom = bytes([nxt]) if nxt not in _GNU_ESCAPES and not 0x30 <= nxt <= 0x39 else b""
+            i += 2
+        elif c == 0x5B:  # a bracket: skip it whole
+            try:
+                _, i = _bracket(pattern, i)
+            except RegexError:
+                return []
+            atom = b""
+        elif c == 0x28:
+            depth += 1
+            close()
+            i += 1
+            continue
+        elif c == 0x29:
+            depth = max(0, depth - 1)
+            close()
+            i += 1
+            continue
+        elif c == 0x7C:
+            if depth == 0:
+                return []  # "a|b": neither is required
+            i += 1
+            continue
+        elif c in b".^$":
+            atom = b""
+            i += 1
+        elif c in _REPEAT:
+            i += 1
+            continue
+        elif c == 0x7B:  # an interval: nothing in it is a literal of the value
+            close()
+            end = pattern.find(b"}", i)
+            i = n if end < 0 else end + 1
+            continue
+        else:
+            atom = bytes([c])
+            i += 1
+        if depth or not atom:
+            close()
+            continue
+        following = pattern[i : i + 1]
+        if following in (b"*", b"?", b"{"):
+            close()  # this atom may be absent (or "{0,...}": treated alike)
+        elif following == b"+":
+            run.extend(atom)
+            close()  # one is certain, how many is not
+        else:
+            run.extend(atom)
+    close()
+    return [literal for literal in out if literal]
+
+
+class Regex:
+    """A ":regex" key: translated (so checked) now, compiled by `re` only when a value that
+    contains its required literals comes along."""
+
+    __slots__ = ("compiled", "ignore_case", "literals", "pattern")
+
+    def __init__(self, pattern: bytes, *, ignore_case: bool) -> None:
+        translate(pattern)  # RegexError now, for a key that can never compile
+        self.pattern = pattern
+        self.ignore_case = ignore_case
+        literals = required_literals(pattern)
+        self.literals = [lit.lower() for lit in literals] if ignore_case else literals
+        self.compiled: re.Pattern[bytes] | None = None
+
+    def search(self, value: bytes) -> re.Match[bytes] | None:
+        if self.literals:
+            folded = value.lower() if self.ignore_case else value
+            if not all(literal in folded for literal in self.literals):
+                return None
+        if self.compiled is None:
+            self.compiled = compile_regex(self.pattern, ignore_case=self.ignore_case)
+        return self.compiled.search(value)
 
 
 def check_regex(pattern: str, ignore_case: bool, line: int) -> None:

@@ -339,3 +339,70 @@ def test_ihave_blocks_are_not_checked_when_unavailable() -> None:
     assert run(script) == [Keep()]
     with pytest.raises(SieveRuntimeError, match="script error: stop here"):
         run('require "ihave"; error "stop here";')
+
+
+@pytest.mark.parametrize(
+    ("ere", "literals"),
+    [
+        (rb"^ticket #[0-9]+:", [b"ticket #", b":"]),
+        (rb"a|b", []),
+        (rb"(foo)bar", [b"bar"]),
+        (rb"ab*c", [b"a", b"c"]),
+        (rb"ab+c", [b"ab", b"c"]),
+        (rb"x\.y", [b"x.y"]),
+        (rb"abc{2}d", [b"ab", b"d"]),
+        (rb"score=([0-9.]+)", [b"score="]),
+    ],
+)
+def test_required_literals(ere: bytes, literals: list[bytes]) -> None:
+    from mda.sieve.regex import required_literals
+
+    assert required_literals(ere) == literals
+
+
+def test_regex_prefilter_agrees_with_re() -> None:
+    """Whatever the prefilter skips, `re` would not have matched either."""
+    import random
+
+    from mda.sieve.regex import Regex
+
+    rng = random.Random(5)
+    patterns = [rb"ab+c", rb"^x[0-9]*y", rb"(ab|cd)e", rb"a.c\.d", rb"k{2}z", rb"[ab]c?d"]
+    for pattern in patterns:
+        for ignore_case in (False, True):
+            lazy = Regex(pattern, ignore_case=ignore_case)
+            eager = compile_regex(pattern, ignore_case=ignore_case)
+            for _ in range(300):
+                value = bytes(rng.choice(b"abcdekxyzABC.0129") for _ in range(rng.randint(0, 8)))
+                assert (lazy.search(value) is None) == (eager.search(value) is None), (
+                    pattern,
+                    value,
+                )
+
+
+def test_a_script_whose_regexes_cannot_match_never_imports_re() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from mda.sieve import parse, evaluate, SieveMessage, SieveEnvelope\n"
+        's = parse(\'require ["regex", "fileinto"];'
+        ' if header :regex "subject" "^ticket #[0-9]+:" { fileinto "t"; }'
+        ' if header :regex "subject" "hel+o" { fileinto "h"; }\')\n'
+        "m = SieveMessage.from_bytes(b'Subject: %s\\n\\nx\\n' % sys.argv[1].encode())\n"
+        "evaluate(s, m, SieveEnvelope('', 'me@x'))\n"
+        "print('re' in sys.modules)\n"
+    )
+
+    def imports_re(subject: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-S", "-c", code, subject],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONPATH": ":".join(sys.path)},
+        ).stdout.strip()
+
+    assert imports_re("weekly report") == "False"
+    assert imports_re("hello") == "True"
