@@ -16,8 +16,6 @@ import, and its behaviour does not change between Python patch releases (for ins
 
 from __future__ import annotations
 
-import binascii
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -349,6 +347,8 @@ def _decode_word(word: str) -> str | None:
         if any(c not in _BASE64 for c in text):
             return None
         try:
+            import binascii  # only for a message that has base64 encoded-words
+
             data = binascii.a2b_base64(text + "=" * (-len(text) % 4))
         except binascii.Error:
             return None

@@ -28,11 +28,28 @@ CORE = (
     "mda.sieve.commands",
     "mda.sieve.grammar",
     "mda.sieve.evaltests",
-    "mda.sieve.extcommands",
     "mda.sieve.cpulimit",
+    "binascii",  # any message may have base64 encoded-words in its header
 )
 # (words in a script, modules they need)
 NEEDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (
+        (
+            "vacation",
+            "reject",
+            "include",
+            "return",
+            "global",
+            "notify",
+            "foreverypart",
+            "break",
+            "extracttext",
+            "addheader",
+            "deleteheader",
+            "error",
+        ),
+        ("mda.sieve.extcommands",),
+    ),
     (("regex", "spamtest", "virustest"), ("mda.sieve.regex", "mda.sieve.spamtest", "re")),
     (
         ("vacation", "duplicate"),
@@ -50,7 +67,10 @@ NEEDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     ),
     (("notify",), ("mda.sieve.notify",)),
     (("date",), ("mda.sieve.timeparts",)),
-    (("body", "mime", "foreverypart", "extracttext"), ("mda.sieve.mime", "mda.sieve.params")),
+    (
+        ("body", "mime", "foreverypart", "extracttext"),
+        ("mda.sieve.mime", "mda.sieve.params"),
+    ),
     (("editheader", "addheader"), ("mda.sieve.encode",)),
     (("include",), ("mda.maps.safefile",)),
 )
