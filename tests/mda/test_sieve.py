@@ -344,3 +344,11 @@ def test_every_extension_runs_after_privileges_are_dropped(env: MdaEnv) -> None:
     assert len(env.messages(ALICE, "Z-now-e-")) == 1
     assert b"X-Body: yes" in env.messages(ALICE)[0]
     assert len(replies(env)) == 2  # the notification and the vacation reply
+
+
+def test_encoded_words_are_decoded_after_privileges_are_dropped(env: MdaEnv) -> None:
+    script(env, 'require "fileinto";\nif header :is "subject" "héllo" { fileinto "Hello"; }\n')
+    env.make_folder(ALICE, "Hello")
+    r = deliver(env, message(subject="=?utf-8?b?aMOpbGxv?="))
+    assert r.returncode == 0 and r.stderr == b"", r.stderr
+    assert len(env.messages(ALICE, "Hello")) == 1
