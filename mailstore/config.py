@@ -34,6 +34,11 @@
     program_timeout = 60          # seconds a |program delivery may run
     max_program_output = 4096     # bytes of a program's output kept for the error line
     mail_uid = ""                 # virtual mail user to run as ("" = do not change)
+    [sieve]                       # Pigeonhole's sieve_* settings (README: Sieve)
+    extensions = []               # "+editheader", "-vacation": changes to the default set
+    global_dir = ""               # where `include :global "name"` finds name.sieve
+    max_cpu_time = 10             # seconds of CPU one delivery's scripts may take
+    max_redirects = 4             # ... and the other limits of SieveConfig below
     [server]
     workers = 1                   # worker processes sharing the listening sockets
     user = ""                     # unprivileged user to drop to after binding
@@ -119,6 +124,7 @@ __all__ = [
     "MapsConfig",
     "MdaConfig",
     "ServerConfig",
+    "SieveConfig",
     "TlsConfig",
     "UnixEndpoint",
     "check_config",
@@ -139,6 +145,9 @@ class _Kind(enum.Enum):
     ENDPOINT = "a string like '127.0.0.1:143' or 'unix:/run/mra/lmtp', or a table"
     USER = "a user name or number"
     LOCATION = "a string like '~/Maildir'"
+    TEXT = "a string"
+    WORDS = "an array of strings"
+    NUMBER = "a number"
 
 
 def _setting(kind: _Kind, minimum: int | None = None, maximum: int | None = None) -> dict[str, Any]:
@@ -228,6 +237,49 @@ class MdaConfig:
 
 
 @dataclass(frozen=True)
+class SieveConfig:
+    """`[sieve]`: Pigeonhole's `sieve_*` settings, with its defaults (README: Sieve)."""
+
+    # Pigeonhole's sieve_extensions: "+name" enables, "-name" disables, bare names replace
+    # the default set (every extension but editheader, spamtest, spamtestplus, virustest).
+    extensions: tuple[str, ...] = field(default=(), metadata=_setting(_Kind.WORDS))
+    # sieve_global: the directory of the scripts `include :global "name"` names.
+    global_dir: str = field(default="", metadata=_setting(_Kind.PATH))
+    max_script_size: int = field(default=MIB, metadata=_setting(_Kind.INT, 1))
+    max_actions: int = field(default=32, metadata=_setting(_Kind.INT, 1))
+    max_redirects: int = field(default=4, metadata=_setting(_Kind.INT, 0))
+    max_include_depth: int = field(default=10, metadata=_setting(_Kind.INT, 1))
+    max_includes: int = field(default=255, metadata=_setting(_Kind.INT, 1))
+    max_variable_size: int = field(default=4096, metadata=_setting(_Kind.INT, 1))
+    max_header_size: int = field(default=2048, metadata=_setting(_Kind.INT, 1))
+    # CPU seconds the scripts of one delivery may take before the message is kept in INBOX
+    # (sieve_max_cpu_time; 0 = no limit): what bounds a backtracking :regex (SECURITY.md 1).
+    max_cpu_time: int = field(default=10, metadata=_setting(_Kind.INT, 0))
+    # Vacation (RFC 5230): the :days/:seconds a script may ask for, in seconds (0 = no upper
+    # bound), and what it gets without either.
+    vacation_min_period: int = field(default=86400, metadata=_setting(_Kind.INT, 0))
+    vacation_max_period: int = field(default=0, metadata=_setting(_Kind.INT, 0))
+    vacation_default_period: int = field(default=7 * 86400, metadata=_setting(_Kind.INT, 0))
+    # duplicate (RFC 7352): how long a message is remembered without :seconds, and at most.
+    duplicate_default_period: int = field(default=12 * 3600, metadata=_setting(_Kind.INT, 1))
+    duplicate_max_period: int = field(default=2 * 86400, metadata=_setting(_Kind.INT, 1))
+    # spamtest/spamtestplus and virustest (RFC 5235), as Pigeonhole's settings: the header a
+    # scanner writes ("X-Spam-Score" or "X-Spam-Status: score=(-?[0-9.]+)"), how to read it
+    # ("score", "strlen" or "text"), the maximum score (or a header holding it), and for
+    # "text" the values meaning 0, 1, ... 10 (virustest: 0-5). "" = not configured.
+    spamtest_status_header: str = field(default="", metadata=_setting(_Kind.TEXT))
+    spamtest_status_type: str = field(default="score", metadata=_setting(_Kind.TEXT))
+    spamtest_max_value: float = field(default=0.0, metadata=_setting(_Kind.NUMBER, 0))
+    spamtest_max_header: str = field(default="", metadata=_setting(_Kind.TEXT))
+    spamtest_text_values: tuple[str, ...] = field(default=(), metadata=_setting(_Kind.WORDS))
+    virustest_status_header: str = field(default="", metadata=_setting(_Kind.TEXT))
+    virustest_status_type: str = field(default="score", metadata=_setting(_Kind.TEXT))
+    virustest_max_value: float = field(default=0.0, metadata=_setting(_Kind.NUMBER, 0))
+    virustest_max_header: str = field(default="", metadata=_setting(_Kind.TEXT))
+    virustest_text_values: tuple[str, ...] = field(default=(), metadata=_setting(_Kind.WORDS))
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     workers: int = field(default=1, metadata=_setting(_Kind.INT, 1))
     user: str = field(default="", metadata=_setting(_Kind.USER))
@@ -298,6 +350,7 @@ class Config:
     mailboxes: MailboxesConfig = field(default_factory=MailboxesConfig)
     maps: MapsConfig = field(default_factory=MapsConfig)
     mda: MdaConfig = field(default_factory=MdaConfig)
+    sieve: SieveConfig = field(default_factory=SieveConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     imap: ImapConfig = field(default_factory=ImapConfig)
@@ -313,6 +366,7 @@ _SECTIONS: Final[Mapping[str, type[Any]]] = {
     "mailboxes": MailboxesConfig,
     "maps": MapsConfig,
     "mda": MdaConfig,
+    "sieve": SieveConfig,
     "server": ServerConfig,
     "limits": LimitsConfig,
     "imap": ImapConfig,
@@ -610,10 +664,24 @@ def _convert(
             return parse_listener(value), None
         except ValueError as e:
             return None, f"table: {e}"
+    if kind is _Kind.NUMBER:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return None, wrong
+        if minimum is not None and value < minimum:
+            return None, f"must be at least {minimum}, not {value}"
+        return float(value), None
+    if kind is _Kind.WORDS:
+        if isinstance(value, str):
+            return tuple(value.split()), None  # Pigeonhole writes "+editheader -vacation"
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return None, wrong
+        return tuple(value), None
     if not isinstance(value, str):
         return None, wrong
     if "\0" in value:
         return None, "must not contain a NUL character"
+    if kind is _Kind.TEXT:
+        return value, None
     if kind is _Kind.ENDPOINT:
         try:
             return parse_listener(value), None
@@ -663,4 +731,48 @@ def _cross_check(
                 ConfigProblem(line, f"[listen] {name} uses {where}, as does {seen[where]}")
             )
         seen.setdefault(where, name)
+    _check_sieve(config, lines, problems, failed)
     return config
+
+
+_STATUS_TYPES: Final = ("score", "strlen", "text")
+
+
+def _check_sieve(
+    config: Config, lines: Lines, problems: list[ConfigProblem], failed: set[tuple[str, str]]
+) -> None:
+    """`[sieve]` values only the Sieve engine can judge: extension names, status types, the
+    scanner header's regular expression."""
+    sieve = config.sieve
+    if sieve.extensions and ("sieve", "extensions") not in failed:
+        from mda.sieve.parser import apply_extension_setting
+
+        try:
+            apply_extension_setting(sieve.extensions)
+        except ValueError as exc:
+            problems.append(ConfigProblem(lines.key("sieve", "extensions"), f"[sieve] {exc}"))
+    for test in ("spamtest", "virustest"):
+        key = f"{test}_status_type"
+        if getattr(sieve, key) not in _STATUS_TYPES and ("sieve", key) not in failed:
+            problems.append(
+                ConfigProblem(
+                    lines.key("sieve", key),
+                    f"[sieve] {key} must be 'score', 'strlen' or 'text', "
+                    f"not {getattr(sieve, key)!r}",
+                )
+            )
+        for header_key in (f"{test}_status_header", f"{test}_max_header"):
+            spec = getattr(sieve, header_key)
+            if ":" in spec:
+                from mda.sieve.errors import RegexError
+                from mda.sieve.regex import compile_regex
+
+                try:
+                    compile_regex(spec.partition(":")[2].strip().encode(), ignore_case=True)
+                except RegexError as exc:
+                    problems.append(
+                        ConfigProblem(
+                            lines.key("sieve", header_key),
+                            f"[sieve] {header_key}: invalid regular expression: {exc}",
+                        )
+                    )

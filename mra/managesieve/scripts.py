@@ -150,7 +150,7 @@ def putscript(s: ManageSieveSession, args: tuple[Arg, ...]) -> list[Output]:
 
     def work() -> checker.Report:
         store.check_space(name, len(script))
-        report = checker.check(script)
+        report = checker.check(script, s.services.config)
         if not report.errors:
             store.put(name, script)
         return report
@@ -174,7 +174,7 @@ def checkscript(s: ManageSieveSession, args: tuple[Arg, ...]) -> list[Output]:
         assert isinstance(result, checker.Report)
         return _problems(result.errors) if result.errors else _ok(r.CHECK_DONE, result)
 
-    return _run(s, "CHECKSCRIPT", lambda: checker.check(script), done)
+    return _run(s, "CHECKSCRIPT", lambda: checker.check(script, s.services.config), done)
 
 
 def listscripts(s: ManageSieveSession, args: tuple[Arg, ...]) -> list[Output]:
@@ -213,7 +213,7 @@ def setactive(s: ManageSieveSession, args: tuple[Arg, ...]) -> list[Output]:
     def work() -> tuple[checker.Report, bool]:
         report = checker.Report([], [])
         if store.active() != name:
-            report = checker.check(store.read(name))
+            report = checker.check(store.read(name), s.services.config)
             if report.errors:
                 return report, False
         return report, store.activate(name)

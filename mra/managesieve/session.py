@@ -102,7 +102,7 @@ class ManageSieveSession(Session):
         """RFC 5804 section 1.7; SASL and STARTTLS before login, OWNER after."""
         caps: list[tuple[str, str | None]] = [
             ("IMPLEMENTATION", r.IMPLEMENTATION),
-            ("SIEVE", " ".join(checker.extensions())),
+            ("SIEVE", " ".join(checker.extensions(self.services.config))),
         ]
         if self.state == NONAUTH:
             caps.append(("SASL", " ".join(self.mechanisms())))
@@ -110,8 +110,8 @@ class ManageSieveSession(Session):
                 caps.append(("STARTTLS", None))
         elif self.user is not None:
             caps.append(("OWNER", self.user.name))
-        caps.append(("MAXREDIRECTS", str(checker.max_redirects())))
-        notify = checker.notify_methods()
+        caps.append(("MAXREDIRECTS", str(checker.max_redirects(self.services.config))))
+        notify = checker.notify_methods(self.services.config)
         if notify:
             caps.append(("NOTIFY", " ".join(notify)))
         caps += [("UNAUTHENTICATE", None), ("VERSION", r.VERSION)]
