@@ -5,6 +5,8 @@
     imaps = "127.0.0.1:993"
     pop3  = "127.0.0.1:110"
     pop3s = "127.0.0.1:995"
+    auth  = "127.0.0.1:12345"     # the Dovecot auth protocol, for Postfix/Exim SMTP AUTH
+    saslauthd = "127.0.0.1:12346" # the saslauthd protocol, for Cyrus SASL (sendmail)
     [tls]
     cert = "/etc/mra/cert.pem"
     key  = "/etc/mra/key.pem"     # "" = the key is in the cert file
@@ -45,6 +47,10 @@
     max_unsent_output = 4194304   # bytes queued for a client that has stopped reading
     close_timeout = 30            # seconds a closing connection may take to flush
     max_literal_memory = 268435456  # IMAP literal octets all sessions of a process may hold
+    auth_max_line = 16384         # bytes of one auth-protocol line (Dovecot's own bound)
+    auth_max_requests = 64        # auth requests in progress on one connection
+    auth_idle_timeout = 3600      # seconds an auth or saslauthd connection may stay silent
+    saslauthd_max_field = 1024    # bytes of one saslauthd field (login, password, ...)
 
 Every setting has a safe default, and `load_config(None)` gives all of them. Note that every
 listener is off by default: a configuration without a `[listen]` section serves nothing, so a
@@ -181,6 +187,10 @@ class ListenConfig:
     imaps: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     pop3: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     pop3s: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    # Password checks for an MTA's SMTP AUTH (mra/authserver): the Dovecot auth protocol
+    # (Postfix `smtpd_sasl_type = dovecot`, Exim) and the saslauthd one (Cyrus SASL).
+    auth: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    saslauthd: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
 
     def enabled(self) -> dict[str, Endpoint]:
         """The listeners that are on, by protocol name."""
@@ -281,6 +291,15 @@ class LimitsConfig:
     # IMAP literal octets (APPENDed messages on their way in) every session of one process
     # may hold at once; past it a literal is refused with NO [UNAVAILABLE] (SECURITY.md 2).
     max_literal_memory: int = field(default=256 * MIB, metadata=_setting(_Kind.INT, 1))
+    # The MTA's password checks (mra/authserver, SECURITY.md 2 and 3): one line of the Dovecot
+    # auth protocol (Dovecot's AUTH_CLIENT_MAX_LINE_LENGTH), the requests one connection may
+    # have in progress at once, how long a connection may stay silent (an MTA keeps its
+    # connection between messages: Postfix's smtpd for its whole life), and one
+    # length-prefixed field of a saslauthd request.
+    auth_max_line: int = field(default=16384, metadata=_setting(_Kind.INT, 256))
+    auth_max_requests: int = field(default=64, metadata=_setting(_Kind.INT, 1))
+    auth_idle_timeout: int = field(default=3600, metadata=_setting(_Kind.INT, 1))
+    saslauthd_max_field: int = field(default=1024, metadata=_setting(_Kind.INT, 16))
 
 
 @dataclass(frozen=True)

@@ -44,13 +44,20 @@ if TYPE_CHECKING:
 __all__ = ["cache_path", "load_cached", "write_cache"]
 
 # Changed whenever the layout of the cached record changes: an old cache is then just stale.
-_FORMAT = "mailstore.configcache/2"  # 2: the stamp has mode, owner and group
+_FORMAT = "mailstore.configcache/3"  # 2: the stamp has mode, owner and group; 3: auth listeners
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
 # here (that is the point).
 _DEFAULTS: dict[str, dict[str, object]] = {
-    "listen": {"imap": None, "imaps": None, "pop3": None, "pop3s": None},
+    "listen": {
+        "imap": None,
+        "imaps": None,
+        "pop3": None,
+        "pop3s": None,
+        "auth": None,
+        "saslauthd": None,
+    },
     "tls": {"cert": "", "key": ""},
     "auth": {"passwd_file": "", "allow_plaintext": False, "max_concurrent_hashes": 4},
     "mail": {
@@ -98,6 +105,10 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_unsent_output": 4 * 1024 * 1024,
         "close_timeout": 30,
         "max_literal_memory": 256 * 1024 * 1024,
+        "auth_max_line": 16384,
+        "auth_max_requests": 64,
+        "auth_idle_timeout": 3600,
+        "saslauthd_max_field": 1024,
     },
 }
 

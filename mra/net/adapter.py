@@ -46,7 +46,7 @@ from zope.interface import implementer
 from mailstore.config import LimitsConfig
 from mra import log
 from mra.net.reactor import reactor
-from mra.session import Call, Close, Delay, Output, Send, Session, StartTLS, Stream
+from mra.session import Call, Close, Delay, Output, Send, Session, Spawn, StartTLS, Stream, Timer
 
 WATCHED_POLL = 30.0  # seconds between polls of a directory inotify watches anyway
 NOTIFY_DELAY = 0.05  # after an inotify event, before looking
@@ -101,6 +101,7 @@ class SessionProtocol(protocol.Protocol):
         self._timers: dict[str, DelayedCall] = {}
         self._closed = False
         self._watched: list[str] = []
+        self._timers_running: set[DelayedCall] = set()  # Timer outputs not yet fired
         self.tls_context: Any = None  # set by the factory when STARTTLS is possible
 
     # -- Twisted events -------------------------------------------------------------------
@@ -170,10 +171,11 @@ class SessionProtocol(protocol.Protocol):
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self._closed = True
         self._stop_stream()
-        for timer in self._timers.values():
+        for timer in [*self._timers.values(), *self._timers_running]:
             if timer.active():
                 timer.cancel()
         self._timers.clear()
+        self._timers_running.clear()
         self._unwatch()
         if self.session is not None:
             try:
@@ -433,6 +435,41 @@ class SessionProtocol(protocol.Protocol):
                 self._stream = out
                 self._pump()
                 return
+            elif isinstance(out, Spawn):
+                pool = self.pools.get(out.pool)
+                if pool is not None:
+                    d = threads.deferToThreadPool(reactor, pool, out.fn)
+                else:
+                    d = threads.deferToThread(out.fn)
+                d.addBoth(self._spawned, out.then)
+            elif isinstance(out, Timer):
+                self._start_timer(out)
+
+    def _spawned(self, result: object, then: Callable[[object], list[Output]]) -> None:
+        value = result.value if isinstance(result, Failure) else result
+        self._in_background(lambda: then(value))
+
+    def _start_timer(self, out: Timer) -> None:
+        def fire() -> None:
+            self._timers_running.discard(call)
+            self._in_background(out.then)
+
+        call = reactor.callLater(out.seconds, fire)
+        self._timers_running.add(call)
+
+    def _in_background(self, then: Callable[[], list[Output]]) -> None:
+        """A Spawn or Timer completed: its outputs go out now, whatever else is under way."""
+        if self._closed or self.session is None:
+            return
+        try:
+            outputs = then()
+            if any(isinstance(o, Call | Delay | Stream | StartTLS) for o in outputs):
+                raise RuntimeError("a Spawn or Timer may give only Send, Close, Spawn, Timer")
+        except Exception as exc:
+            log.error("session-failed", error=repr(exc))
+            self._close()
+            return
+        self._perform(outputs)
 
     def _wait(self, rest: list[Output]) -> None:
         if rest:

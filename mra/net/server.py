@@ -44,7 +44,14 @@ PROTOCOLS = {
     "imaps": ("imap", True),
     "pop3": ("pop3", False),
     "pop3s": ("pop3", True),
+    "auth": ("auth", False),  # the Dovecot auth protocol, for the MTA (mra/authserver)
+    "saslauthd": ("saslauthd", False),
 }
+# Listeners whose client is the MTA, on its own host, not a mail client: all its connections
+# come from one address (Postfix opens one per smtpd process), so that address's connection
+# limit (`max_connections_per_address`) does not apply; the throttles count the SMTP clients
+# the MTA asks about instead.
+MTA_LISTENERS = frozenset({"auth", "saslauthd"})
 SHUTDOWN_GRACE = 5.0
 
 
@@ -147,6 +154,14 @@ class Server:
                 from mra.pop3.session import Pop3Session
 
                 return Pop3Session(conn, self.services)
+            if proto == "auth":
+                from mra.authserver.dovecot import DovecotAuthSession
+
+                return DovecotAuthSession(conn, self.services)
+            if proto == "saslauthd":
+                from mra.authserver.saslauthd import SaslauthdSession
+
+                return SaslauthdSession(conn, self.services)
             from mra.imap.session import ImapSession
 
             return ImapSession(conn, self.services)
@@ -268,7 +283,9 @@ class _TrackedProtocol(SessionProtocol):
             return
         conn.exempt = action == "OK"
         assert self.server.services is not None
-        self._lease = self.server.services.limits.connect(conn.peer_ip, exempt=conn.exempt)
+        self._lease = self.server.services.limits.connect(
+            conn.peer_ip, exempt=conn.exempt or conn.listener in MTA_LISTENERS
+        )
         if self._lease is None:
             log.warn("connect-limit", ip=conn.peer_ip)
             self.release(session.refuse("Too many connections from your address"))
