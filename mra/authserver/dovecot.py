@@ -219,6 +219,7 @@ class DovecotAuthSession(Session):
         log.warn("auth-protocol-error", conn=self.conn.id, error=why)
         self._closed = True
         self._requests.clear()
+        self._buffer.clear()
         return [Close()]
 
     # -- lines --------------------------------------------------------------------------------
