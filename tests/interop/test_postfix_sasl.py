@@ -151,7 +151,7 @@ def test_smtp_auth_through_the_auth_socket(
         None,
     )
     assert f"SASL {mech} authentication failed" in postfix.log()
-    # And our log has the SMTP client's address from Postfix's rip=, not Postfix's own.
+    # Our log names the SMTP client by the address Postfix passed as rip=.
     log = mra.log()
     assert f"login proto=auth user={user} ip=127.0.0.1 mech={mech}" in log
     assert "login-failed proto=auth login=nobody-here@example.test" in log
