@@ -20,9 +20,12 @@ failure delay (by login name only: the protocol carries no client address), the 
 threads. A temporary failure of the user database is NO too (the protocol has nothing else);
 it is logged as an error, not counted as a failed guess.
 
-The realm is ignored, as saslauthd does unless started with `-r`: libsasl2 passes the server's
-host name there (sendmail's `confAUTH_REALM`), not the user's domain, and a virtual user logs
-in with the full `user@domain` as the name.
+The realm: libsasl2 splits what the SMTP client typed, `alice@example.test`, into the login
+`alice` and the realm `example.test`; for a name without a domain it passes the server's own
+realm (sendmail's `confAUTH_REALM`, its host name by default). So, as saslauthd with `-r`, the
+user is `login@realm` when that names one; otherwise the login alone, looked up as IMAP looks
+up a name without a domain (a bare passwd-file user, or the only local domain's). The
+throttle and the log count the name as `login@realm`.
 """
 
 from __future__ import annotations
@@ -89,21 +92,29 @@ class SaslauthdSession(Session):
 
     def _check(self, login: str, password: str, service: str, realm: str) -> list[Output]:
         self._done = True
-        if not login or "\0" in login:
+        if not login or "\0" in login or "\0" in realm:
             return self._reply("NO empty login")
         if not password:
             return self._reply("NO empty password")
-        if not self.policy.allowed(None, login):
-            return self._failed(login, "throttled")
-        authenticator = self.policy.authenticator
+        name = f"{login}@{realm}" if realm and "@" not in login else login
+        if not self.policy.allowed(None, name):
+            return self._failed(name, "throttled")
         self._fields = []
         return [
             Call(
-                lambda: authenticator.authenticate(login, password),
-                lambda result: self._checked(login, service, result),
+                lambda: self._verify(login, name, password),
+                lambda result: self._checked(name, service, result),
                 pool="auth",
             )
         ]
+
+    def _verify(self, login: str, name: str, password: str) -> object:
+        """In a hashing thread: the user `name` (else `login`) names, if `password` is its."""
+        authenticator = self.policy.authenticator
+        user = authenticator.lookup_for_sasl(name)
+        if user is None and name != login:
+            user = authenticator.lookup_for_sasl(login)
+        return user if authenticator.verify_user(user, password, name) else None
 
     def _checked(self, login: str, service: str, result: object) -> list[Output]:
         if isinstance(result, BaseException):

@@ -190,7 +190,7 @@ def site() -> Iterator[Site]:
         aliases=ALIASES,
         virtusertable=VIRTUSERTABLE,
         access=ACCESS,
-        resolvable=(*DOMAINS, "bad.example", "discard.example", "remote.example"),
+        resolvable=(*DOMAINS, "bad.example", "discard.example"),
     )
     try:
         with sendmail:

@@ -40,9 +40,33 @@ def test_right_wrong_unknown(services: Services) -> None:
     assert run(services, unknown) == ([answer("NO authentication failed")], True)
 
 
-def test_the_realm_is_ignored_as_saslauthd_does_without_r(services: Services) -> None:
-    with_realm = request(b"bob@example.test", PLAIN_PASSWORD.encode(), b"smtp", b"example.org")
+@pytest.mark.parametrize(
+    ("login", "realm"),
+    [
+        (b"bob", b"example.test"),  # libsasl2 split bob@example.test: saslauthd -r's user
+        (b"bob@example.test", b"mx.example.test"),  # a name with its domain keeps it
+        (b"BOB", b"Example.Test"),
+    ],
+)
+def test_the_realm_completes_a_name_without_a_domain(
+    services: Services, login: bytes, realm: bytes
+) -> None:
+    with_realm = request(login, PLAIN_PASSWORD.encode(), b"smtp", realm)
     assert run(services, with_realm)[0] == [b"\x00\x02OK"]
+
+
+def test_a_name_the_realm_does_not_complete_is_looked_up_alone(services: Services) -> None:
+    # No domain typed: libsasl2 passes the server's realm. bob@mx.example.test is nobody, and
+    # "bob" alone is not a user either (bob is a virtual user of example.test, as for IMAP).
+    attempt = request(b"bob", PLAIN_PASSWORD.encode(), b"smtp", b"mx.example.test")
+    assert run(services, attempt)[0] == [answer("NO authentication failed")]
+
+
+def test_the_realm_never_lets_a_wrong_password_in(services: Services) -> None:
+    # alice's password is not bob's, whichever way the name is completed.
+    for realm in (b"example.test", b"mx.example.test", b""):
+        attempt = request(b"bob", PASSWORD.encode(), b"smtp", realm)
+        assert run(services, attempt)[0] == [answer("NO authentication failed")]
 
 
 def test_a_request_in_pieces_is_read_whole(services: Services) -> None:
