@@ -335,6 +335,7 @@ def sasl_config(settings: Mapping[str, str]) -> Iterator[Path]:
     """/etc/sasl2/Sendmail.conf for the test (see the module documentation)."""
     if SASL_CONF.exists():
         raise SendmailError(f"{SASL_CONF} exists already: not overwriting the system's")
+    made_dir = not SASL_CONF.parent.exists()
     SASL_CONF.parent.mkdir(parents=True, exist_ok=True)
     SASL_CONF.write_text("".join(f"{k}: {v}\n" for k, v in settings.items()))
     SASL_CONF.chmod(0o644)
@@ -342,3 +343,6 @@ def sasl_config(settings: Mapping[str, str]) -> Iterator[Path]:
         yield SASL_CONF
     finally:
         SASL_CONF.unlink(missing_ok=True)
+        if made_dir:
+            with contextlib.suppress(OSError):
+                SASL_CONF.parent.rmdir()
