@@ -28,6 +28,7 @@ its threshold is higher than the per-address one, and why a success does not lif
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from collections import OrderedDict, deque
@@ -48,10 +49,12 @@ __all__ = [
 Clock = Callable[[], float]
 
 
+@functools.lru_cache(maxsize=4096)
 def address_key(address: str, ipv6_prefix: int = 64) -> str:
     """The key an address is counted under: an IPv4 address as it is, an IPv4-mapped IPv6
     address as its IPv4, any other IPv6 address as its /`ipv6_prefix` network. A string that is
-    not an address (a UNIX socket path) is its own key."""
+    not an address (a UNIX socket path) is its own key. Cached: an MTA's auth socket asks about
+    the same few addresses thousands of times a second."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])  # without an IPv6 zone (%eth0)
     except ValueError:

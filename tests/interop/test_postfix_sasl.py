@@ -151,9 +151,10 @@ def test_smtp_auth_through_the_auth_socket(
         None,
     )
     assert f"SASL {mech} authentication failed" in postfix.log()
-    # Our log names the SMTP client by the address Postfix passed as rip=.
+    # Our log names the failures, with the SMTP client's address Postfix passed as rip=
+    # (successes are Postfix's to log, and a debug line of ours).
     log = mra.log()
-    assert f"login proto=auth user={user} ip=127.0.0.1 mech={mech}" in log
+    assert f"login-failed proto=auth login={user} ip=127.0.0.1 mech={mech}" in log
     assert "login-failed proto=auth login=nobody-here@example.test" in log
     assert PASSWORD not in log
 

@@ -161,7 +161,6 @@ def test_smtp_auth_through_cyrus_sasl_to_our_saslauthd(auth_site: AuthSite, mech
     auth, _ = auth_then_relay(auth_site, mech, "nobody-here@example.test", PASSWORD)
     assert auth.startswith("535 5.7.0"), auth
     log = auth_site.mra.log()
-    assert "login proto=saslauthd user=alice@example.test" in log
     assert "login-failed proto=saslauthd login=nobody-here@example.test" in log
     assert PASSWORD not in log
 

@@ -87,7 +87,7 @@ def test_a_failure_delay_holds_back_only_its_own_request(
     assert client.line() == "FAIL\t1\tuser=alice@example.test"
     client.close()
     log = s.log()
-    assert "login proto=auth user=bob@example.test ip=192.0.2.11 mech=PLAIN" in log
+    assert " login " not in log  # a success is the MTA's to log; ours is a debug line
     assert "login-failed proto=auth login=alice@example.test ip=192.0.2.10" in log
     assert PASSWORD not in log and "wrong" not in log.replace('"wrong password"', "")
 
