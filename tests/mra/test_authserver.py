@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import time
 
 from tests.mra.conftest import PASSWORD, MraServer
 
@@ -150,3 +151,31 @@ def test_attack_saslauthd_oversized_and_truncated_requests(
         sock.sendall(b"\x00\x12alice@example.test\x00\x10")
     assert saslauthd(port, b"alice@example.test", PASSWORD.encode(), b"smtp", b"") == b"OK"
     assert "login-failed" not in s.log()
+
+
+def test_an_auth_connection_outlives_the_login_deadline(server_factory: type[MraServer]) -> None:
+    """The MTA has nothing to log in with: `login_timeout` (for mail clients) must not cut it;
+    `auth_idle_timeout` does, once it is silent that long."""
+    s = server_factory(
+        "[limits]\nlogin_timeout = 1\nauth_idle_timeout = 3\n", listeners=("auth", "saslauthd")
+    )
+    s.start()
+    client = AuthClient(s.ports["auth"])
+    for i in range(1, 4):  # active for longer than the login deadline
+        client.auth(i, "alice@example.test", PASSWORD, "192.0.2.40")
+        assert client.line() == f"OK\t{i}\tuser=alice@example.test"
+        time.sleep(0.8)
+    # Then silent: closed after the idle timeout (within a generous bound).
+    client.sock.settimeout(TIMEOUT)
+    assert client.closed()
+    assert "login-timeout" not in s.log()
+
+
+def test_attack_saslauthd_half_request_then_silence_is_closed(
+    server_factory: type[MraServer],
+) -> None:
+    s = server_factory("[limits]\nauth_idle_timeout = 1\n", listeners=("saslauthd",))
+    s.start()
+    with socket.create_connection(("127.0.0.1", s.ports["saslauthd"]), timeout=TIMEOUT) as sock:
+        sock.sendall(b"\x00\x05ali")
+        assert sock.recv(16) == b""  # closed by the server, nothing answered
