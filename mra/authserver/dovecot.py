@@ -56,7 +56,7 @@ import base64
 import binascii
 import itertools
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mailstore.errors import MailError
 from mra import log
@@ -148,7 +148,6 @@ class Request:
     login: str | None = None  # the name the client gave, once the mechanism has it
     awaiting: bool = False  # a CONT was sent: the client's CONT is expected
     pending: bool = False  # a lookup, a hash or the failure delay is under way
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class DovecotAuthSession(Session):

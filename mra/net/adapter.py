@@ -2,7 +2,10 @@
 
 One `SessionProtocol` per connection carries out a session's outputs (see mra/session.py) in
 order. While a `Call`, `Delay` or `Stream` is under way, further input is queued, not handed to
-the session, so a pipelining client's commands still run one after the other.
+the session, so a pipelining client's commands still run one after the other. `Spawn` and
+`Timer` hold nothing back: their work runs beside the session's (the auth socket's requests,
+each with its own id), and what they give when done is written at once; a timer not yet
+fired is cancelled when the connection goes, a thread's result is dropped.
 
 What a client can make us hold, and for how long (SECURITY.md, headings 2 and 3):
 
