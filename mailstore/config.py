@@ -5,8 +5,10 @@
     imaps = "127.0.0.1:993"
     pop3  = "127.0.0.1:110"
     pop3s = "127.0.0.1:995"
-    auth  = "127.0.0.1:12345"     # the Dovecot auth protocol, for Postfix/Exim SMTP AUTH
-    saslauthd = "127.0.0.1:12346" # the saslauthd protocol, for Cyrus SASL (sendmail)
+    lmtp  = "unix:/run/mra/lmtp"  # or a table: { address = "unix:PATH", mode = 0o660,
+                                  #   owner = "postfix", group = "postfix" } (endpoints.py)
+    auth  = "unix:/run/mra/auth-client"  # the Dovecot auth protocol (Postfix/Exim SMTP AUTH)
+    saslauthd = "unix:/run/saslauthd/mux" # the saslauthd protocol (Cyrus SASL, sendmail)
     [tls]
     cert = "/etc/mra/cert.pem"
     key  = "/etc/mra/key.pem"     # "" = the key is in the cert file
@@ -47,10 +49,20 @@
     max_unsent_output = 4194304   # bytes queued for a client that has stopped reading
     close_timeout = 30            # seconds a closing connection may take to flush
     max_literal_memory = 268435456  # IMAP literal octets all sessions of a process may hold
+    max_mime_depth = 100          # MIME nesting parsed; deeper parts are leaves (Dovecot's)
+    max_mime_parts = 10000        # MIME parts of a message; the last runs to the end
+    max_header_size = 10485760    # header value octets kept of one header
+    max_headers_size = 52428800   # ... of all the headers of a message
+    max_mime_params = 128         # parameters of one Content-Type/-Disposition
+    max_header_fields = 100000    # header fields of a message, all parts
+    max_header_tokens = 250000    # tokens read from the header values of one message
     auth_max_line = 16384         # bytes of one auth-protocol line (Dovecot's own bound)
     auth_max_requests = 64        # auth requests in progress on one connection
     auth_idle_timeout = 3600      # seconds an auth or saslauthd connection may stay silent
     saslauthd_max_field = 1024    # bytes of one saslauthd field (login, password, ...)
+    [imap]
+    literal_plus = true           # false: LITERAL- (non-synchronizing literals up to 4096 octets)
+    compress_level = 1            # COMPRESS=DEFLATE's zlib level, 1-9; 0 = COMPRESS not offered
 
 Every setting has a safe default, and `load_config(None)` gives all of them. Note that every
 listener is off by default: a configuration without a `[listen]` section serves nothing, so a
@@ -76,15 +88,15 @@ import dataclasses
 import datetime
 import difflib
 import enum
-import ipaddress
 import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from mailstore.configlines import Lines
+from mailstore.endpoints import Endpoint, Listener, UnixEndpoint, parse_endpoint, parse_listener
 from mailstore.errors import InvalidName
 from mailstore.location import LOCATION_VARIABLES, check_location, strip_location_prefix
 from mailstore.names import validate_name
@@ -97,8 +109,10 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "Endpoint",
+    "ImapConfig",
     "LimitsConfig",
     "ListenConfig",
+    "Listener",
     "MailConfig",
     "MailboxSetting",
     "MailboxesConfig",
@@ -106,6 +120,7 @@ __all__ = [
     "MdaConfig",
     "ServerConfig",
     "TlsConfig",
+    "UnixEndpoint",
     "check_config",
     "check_location",
     "load_config",
@@ -117,82 +132,34 @@ __all__ = [
 MIB: Final = 1024 * 1024
 
 
-class Endpoint(NamedTuple):
-    """A listening address; host "" means every interface."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        if ":" in self.host:
-            return f"[{self.host}]:{self.port}"
-        return f"{self.host}:{self.port}"
-
-
-_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
-_PORT = re.compile(r"[0-9]{1,5}")
-
-
-def parse_endpoint(value: str) -> Endpoint:
-    """Parse "HOST:PORT", "[IPV6]:PORT" or ":PORT" (every interface).
-
-    Raises ValueError with a message fit for a configuration problem.
-    """
-    text = value.strip()
-    if text.startswith("["):
-        close = text.find("]")
-        if close < 0:
-            raise ValueError("missing ']' after the IPv6 address")
-        host = text[1:close]
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise ValueError(f"{host!r} is not an IPv6 address") from None
-        rest = text[close + 1 :]
-        if not rest.startswith(":"):
-            raise ValueError("expected ':PORT' after ']'")
-        port_text = rest[1:]
-    else:
-        host, colon, port_text = text.rpartition(":")
-        if not colon:
-            raise ValueError("expected HOST:PORT, like '127.0.0.1:143' or ':143'")
-        if ":" in host:
-            # Without brackets "::1:143" could be the address ::1:143 with no port at all.
-            raise ValueError("write an IPv6 address in brackets, like '[::1]:143'")
-        if host and not _HOSTNAME.fullmatch(host):
-            raise ValueError(f"bad host {host!r} (use ':PORT' for every interface)")
-    if not _PORT.fullmatch(port_text) or int(port_text) > 65535:
-        raise ValueError(f"bad port {port_text!r} (must be a number from 0 to 65535)")
-    return Endpoint(host, int(port_text))
-
-
 class _Kind(enum.Enum):
     PATH = "a string (a path)"
     BOOL = "true or false"
     INT = "an integer"
-    ENDPOINT = "a string like '127.0.0.1:143'"
+    ENDPOINT = "a string like '127.0.0.1:143' or 'unix:/run/mra/lmtp', or a table"
     USER = "a user name or number"
     LOCATION = "a string like '~/Maildir'"
 
 
-def _setting(kind: _Kind, minimum: int | None = None) -> dict[str, Any]:
-    return {"kind": kind, "min": minimum}
+def _setting(kind: _Kind, minimum: int | None = None, maximum: int | None = None) -> dict[str, Any]:
+    return {"kind": kind, "min": minimum, "max": maximum}
 
 
 @dataclass(frozen=True)
 class ListenConfig:
-    """Where each protocol listens; None = that listener is off."""
+    """Where each protocol listens: a TCP `Endpoint` or a `UnixEndpoint` (mailstore/endpoints.py);
+    None = that listener is off."""
 
-    imap: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
-    imaps: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
-    pop3: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
-    pop3s: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    imap: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    imaps: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    pop3: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    pop3s: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     # Password checks for an MTA's SMTP AUTH (mra/authserver): the Dovecot auth protocol
     # (Postfix `smtpd_sasl_type = dovecot`, Exim) and the saslauthd one (Cyrus SASL).
-    auth: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
-    saslauthd: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    auth: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    saslauthd: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
 
-    def enabled(self) -> dict[str, Endpoint]:
+    def enabled(self) -> dict[str, Listener]:
         """The listeners that are on, by protocol name."""
         return {
             f.name: value
@@ -291,6 +258,16 @@ class LimitsConfig:
     # IMAP literal octets (APPENDed messages on their way in) every session of one process
     # may hold at once; past it a literal is refused with NO [UNAVAILABLE] (SECURITY.md 2).
     max_literal_memory: int = field(default=256 * MIB, metadata=_setting(_Kind.INT, 1))
+    # What one message's MIME structure may make the IMAP server parse (SECURITY.md 1): the
+    # first five are Dovecot 2.3's message-parser bounds, the last two ours.
+    max_mime_depth: int = field(default=100, metadata=_setting(_Kind.INT, 1))
+    max_mime_parts: int = field(default=10_000, metadata=_setting(_Kind.INT, 1))
+    max_header_size: int = field(default=10 * MIB, metadata=_setting(_Kind.INT, 1))
+    max_headers_size: int = field(default=50 * MIB, metadata=_setting(_Kind.INT, 1))
+    max_mime_params: int = field(default=128, metadata=_setting(_Kind.INT, 1))
+    max_header_fields: int = field(default=100_000, metadata=_setting(_Kind.INT, 1))
+    max_header_tokens: int = field(default=250_000, metadata=_setting(_Kind.INT, 1))
+
     # The MTA's password checks (mra/authserver, SECURITY.md 2 and 3): one line of the Dovecot
     # auth protocol (Dovecot's AUTH_CLIENT_MAX_LINE_LENGTH), the requests one connection may
     # have in progress at once, how long a connection may stay silent (an MTA keeps its
@@ -300,6 +277,18 @@ class LimitsConfig:
     auth_max_requests: int = field(default=64, metadata=_setting(_Kind.INT, 1))
     auth_idle_timeout: int = field(default=3600, metadata=_setting(_Kind.INT, 1))
     saslauthd_max_field: int = field(default=1024, metadata=_setting(_Kind.INT, 16))
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    """IMAP's own choices (the limits every protocol shares are in [limits])."""
+
+    # true: LITERAL+, non-synchronizing literals of any size (RFC 7888 section 3); false:
+    # LITERAL-, at most 4096 octets, a larger one closes the connection unread (section 5).
+    literal_plus: bool = field(default=True, metadata=_setting(_Kind.BOOL))
+    # COMPRESS=DEFLATE (RFC 4978): zlib's level for what the server sends, 1 (fastest, the
+    # default: a sixth of level 6's CPU for a few percent more octets) to 9; 0 = not offered.
+    compress_level: int = field(default=1, metadata=_setting(_Kind.INT, 0, 9))
 
 
 @dataclass(frozen=True)
@@ -313,6 +302,7 @@ class Config:
     mda: MdaConfig = field(default_factory=MdaConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    imap: ImapConfig = field(default_factory=ImapConfig)
     path: str | None = None  # the file it came from; None = built-in defaults
 
 
@@ -326,6 +316,7 @@ _SECTIONS: Final[Mapping[str, type[Any]]] = {
     "mda": MdaConfig,
     "server": ServerConfig,
     "limits": LimitsConfig,
+    "imap": ImapConfig,
 }
 _KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     name: tuple(f.name for f in dataclasses.fields(cls))
@@ -514,7 +505,9 @@ def _build_section(
             problems.append(ConfigProblem(line, message))
             continue
         metadata = known[key].metadata
-        converted, problem = _convert(value, metadata["kind"], metadata["min"], base_dir)
+        converted, problem = _convert(
+            value, metadata["kind"], metadata["min"], base_dir, metadata["max"]
+        )
         if problem is not None:
             problems.append(ConfigProblem(line, f"[{name}] {key} {problem}"))
             failed.add((name, key))
@@ -593,7 +586,7 @@ def _build_mailboxes(
 
 
 def _convert(
-    value: object, kind: _Kind, minimum: int | None, base_dir: str
+    value: object, kind: _Kind, minimum: int | None, base_dir: str, maximum: int | None = None
 ) -> tuple[Any, str | None]:
     """The setting's value, or a problem phrased to follow "[section] key "."""
     wrong = f"must be {kind.value}, not {_show(value)}"
@@ -605,20 +598,25 @@ def _convert(
             return None, wrong
         if minimum is not None and value < minimum:
             return None, f"must be at least {minimum}, not {value}"
+        if maximum is not None and value > maximum:
+            return None, f"must be at most {maximum}, not {value}"
         return value, None
     if kind is _Kind.USER:
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return str(value), None
         return (value, None) if isinstance(value, str) else (None, wrong)
+    if kind is _Kind.ENDPOINT and isinstance(value, dict):
+        try:
+            return parse_listener(value), None
+        except ValueError as e:
+            return None, f"table: {e}"
     if not isinstance(value, str):
         return None, wrong
     if "\0" in value:
         return None, "must not contain a NUL character"
     if kind is _Kind.ENDPOINT:
-        if not value.strip():
-            return None, None
         try:
-            return parse_endpoint(value), None
+            return parse_listener(value), None
         except ValueError as e:
             return None, f"= {value!r}: {e}"
     if kind is _Kind.LOCATION:
@@ -652,14 +650,17 @@ def _cross_check(
     if tls.cert and not tls.key:
         # One PEM file may hold both, as many certificate tools write it.
         config = dataclasses.replace(config, tls=dataclasses.replace(tls, key=tls.cert))
-    seen: dict[Endpoint, str] = {}
+    seen: dict[str, str] = {}
     for name, endpoint in config.listen.enabled().items():
         line = lines.key("listen", name)
         if name in _TLS_LISTENERS and not config.tls.cert and ("tls", "cert") not in failed:
             problems.append(ConfigProblem(line, f"[listen] {name} needs [tls] cert"))
-        if endpoint.port != 0 and endpoint in seen:
+        where = str(endpoint)
+        if isinstance(endpoint, Endpoint) and endpoint.port == 0:
+            continue  # any free port: never the same twice
+        if where in seen:
             problems.append(
-                ConfigProblem(line, f"[listen] {name} uses {endpoint}, as does {seen[endpoint]}")
+                ConfigProblem(line, f"[listen] {name} uses {where}, as does {seen[where]}")
             )
-        seen.setdefault(endpoint, name)
+        seen.setdefault(where, name)
     return config

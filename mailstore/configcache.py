@@ -28,7 +28,8 @@ silently goes without). `write_cache` rebuilds it explicitly, for the administra
 
 What comes from the cache is a read-only tree with the attribute names of `Config` (its
 sections and their fields, and `path`), typed as `Config` for the type checker. Listener
-endpoints are plain (host, port) tuples rather than `Endpoint`s, whose `str()` differs.
+endpoints are plain tuples, (host, port) or (path, mode, owner, group), rather than `Endpoint`s
+and `UnixEndpoint`s, whose `str()` differs.
 """
 
 from __future__ import annotations
@@ -105,11 +106,19 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_unsent_output": 4 * 1024 * 1024,
         "close_timeout": 30,
         "max_literal_memory": 256 * 1024 * 1024,
+        "max_mime_depth": 100,
+        "max_mime_parts": 10_000,
+        "max_header_size": 10 * 1024 * 1024,
+        "max_headers_size": 50 * 1024 * 1024,
+        "max_mime_params": 128,
+        "max_header_fields": 100_000,
+        "max_header_tokens": 250_000,
         "auth_max_line": 16384,
         "auth_max_requests": 64,
         "auth_idle_timeout": 3600,
         "saslauthd_max_field": 1024,
     },
+    "imap": {"literal_plus": True, "compress_level": 1},
 }
 
 
@@ -153,9 +162,9 @@ class _Frozen:
 class CachedListenConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["listen"])
 
-    def enabled(self) -> dict[str, tuple[str, int]]:
+    def enabled(self) -> dict[str, tuple[object, ...]]:
         """The listeners that are on, by protocol name (as `ListenConfig.enabled`)."""
-        endpoints: dict[str, tuple[str, int]] = {}
+        endpoints: dict[str, tuple[object, ...]] = {}
         for name in self.__slots__:
             if (endpoint := getattr(self, name)) is not None:
                 endpoints[name] = endpoint
@@ -194,6 +203,10 @@ class CachedLimitsConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["limits"])
 
 
+class CachedImapConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["imap"])
+
+
 class CachedConfig(_Frozen):
     """The cached configuration: the attributes of `mailstore.config.Config`, read-only."""
 
@@ -210,6 +223,7 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "mda": CachedMdaConfig,
     "server": CachedServerConfig,
     "limits": CachedLimitsConfig,
+    "imap": CachedImapConfig,
 }
 
 

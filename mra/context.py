@@ -31,9 +31,11 @@ class Connection:
         tls: bool = False,
         tls_available: bool = False,
         exempt: bool = False,
+        unix: bool = False,
     ) -> None:
-        self.listener = listener  # "imap", "imaps", "pop3", "pop3s"
-        self.peer_ip = peer_ip
+        self.listener = listener  # "imap", "imaps", "pop3", "pop3s", ...
+        self.peer_ip = peer_ip  # "unix" on a unix socket
+        self.unix = unix  # a unix socket: the client is on this host, let in by its permissions
         self.peer_port = peer_port
         self.local_port = local_port
         self.tls = tls
@@ -43,6 +45,9 @@ class Connection:
 
     @property
     def loopback(self) -> bool:
+        """The client is on this host: loopback TCP, or a unix socket."""
+        if self.unix:
+            return True
         try:
             return ipaddress.ip_address(self.peer_ip).is_loopback
         except ValueError:
@@ -71,6 +76,19 @@ class Services:
 
         # IMAP literal octets all sessions of this process may hold at once (SECURITY.md 2).
         self.literal_pool = LiteralPool(config.limits.max_literal_memory)
+        from mra.imap.mime import Limits as MimeLimits
+
+        limits = config.limits
+        # What one message's MIME structure may make us parse (SECURITY.md 1).
+        self.mime_limits = MimeLimits(
+            max_nested_parts=limits.max_mime_depth,
+            max_total_parts=limits.max_mime_parts,
+            max_header_block=limits.max_header_size,
+            max_all_headers=limits.max_headers_size,
+            max_params=limits.max_mime_params,
+            max_header_fields=limits.max_header_fields,
+            max_tokens=limits.max_header_tokens,
+        )
 
     def plaintext_allowed(self, conn: Connection) -> bool:
         return conn.secure or self.config.auth.allow_plaintext

@@ -10,7 +10,16 @@ fired is cancelled when the connection goes, a thread's result is dropped.
 What a client can make us hold, and for how long (SECURITY.md, headings 2 and 3):
 
 * Input. Queued input past MAX_QUEUED_INPUT stops our reading of the socket until the session
-  has taken it: a client that pipelines faster than we answer waits in its own socket.
+  has taken it: a client that pipelines faster than we answer waits in its own socket. It is
+  handed on FEED_SLICE at a time, and at most MAX_QUEUED_INPUT per turn of the reactor.
+* Compression (`StartCompression`, IMAP COMPRESS: mra/net/deflate.py). What arrives compressed
+  is queued compressed and counted as such against MAX_QUEUED_INPUT; it is inflated a slice at
+  a time as the session takes it, so an inflate bomb (1 MB that inflates to 1 GB) is never
+  whole in memory, and costs one turn of the reactor per MAX_QUEUED_INPUT inflated, as much
+  input sent plain would. What we write is compressed as it is written: the gate below sees
+  compressed octets, the real size of what waits, while `max_unsent_output` counts answers
+  before compression, so that a client cannot make us produce more answers for it (each
+  compressing to a few octets) than a plain one could.
 * Output. An `_OutputGate` is registered on the transport as a streaming producer for the whole
   connection. The transport pauses it once more than its write buffer (64 KiB, Twisted's
   `bufferSize`) waits to go out, and resumes it when all of it has gone. While it is paused we
@@ -48,8 +57,21 @@ from zope.interface import implementer
 
 from mailstore.config import LimitsConfig
 from mra import log
+from mra.net.deflate import CompressionError, Deflate
 from mra.net.reactor import reactor
-from mra.session import Call, Close, Delay, Output, Send, Session, Spawn, StartTLS, Stream, Timer
+from mra.session import (
+    Call,
+    Close,
+    Delay,
+    Output,
+    Send,
+    Session,
+    Spawn,
+    StartCompression,
+    StartTLS,
+    Stream,
+    Timer,
+)
 
 WATCHED_POLL = 30.0  # seconds between polls of a directory inotify watches anyway
 NOTIFY_DELAY = 0.05  # after an inotify event, before looking
@@ -105,6 +127,9 @@ class SessionProtocol(protocol.Protocol):
         self._closed = False
         self._watched: list[str] = []
         self._timers_running: set[DelayedCall] = set()  # Timer outputs not yet fired
+        self._deflate: Deflate | None = None  # after StartCompression
+        self._feeding = False  # inside _feed's loop
+        self._refeed = False  # ... and asked to go on with the session
         self.tls_context: Any = None  # set by the factory when STARTTLS is possible
 
     # -- Twisted events -------------------------------------------------------------------
@@ -152,6 +177,13 @@ class SessionProtocol(protocol.Protocol):
         if self.session is None or self._closed:
             return
         self._reset_timer()
+        if self._deflate is not None:  # compressed: inflated as the session takes it
+            self._deflate.give(data)
+            if self._busy or self._blocked:
+                self._update_reading()
+            else:
+                self._feed(b"")
+            return
         if self._busy or self._blocked or self._queued:
             self._queued.append(data)
             self._queued_size += len(data)
@@ -173,6 +205,7 @@ class SessionProtocol(protocol.Protocol):
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self._closed = True
+        self._deflate = None  # its ~130 KiB go now
         self._stop_stream()
         for timer in [*self._timers.values(), *self._timers_running]:
             if timer.active():
@@ -204,17 +237,69 @@ class SessionProtocol(protocol.Protocol):
 
         The queue goes on a socket read's worth at a time, checking the gate in between: the
         answers to a megabyte of pipelined commands must not all be made at once for a
-        client that stopped reading them after the first few."""
+        client that stopped reading them after the first few. At most MAX_QUEUED_INPUT goes
+        per call; the rest in a later turn of the reactor (what a compressed megabyte
+        inflates to must not hold every other connection up).
+
+        Called again from inside the loop (a `Stream` that ended as soon as it began calls
+        `_resume`, which feeds on), it only asks the loop to go on: recursing instead, 2,000
+        pipelined FETCHes of a few flags overflowed the stack and lost the connection."""
         if self.session is None or self._closed:
             return
-        self._perform(self.session.data_received(data))
-        while self._queued and not self._busy and not self._blocked and not self._closed:
+        if self._feeding:
+            self._refeed = True
+            if data:  # never seen: input arrives from the reactor, not from inside the loop
+                self._queued.append(data)
+                self._queued_size += len(data)
+            return
+        self._feeding = True
+        self._refeed = False
+        try:
+            self._perform(self.session.data_received(data))
+            fed = 0
+            while not self._busy and not self._blocked and not self._closed:
+                if self._refeed:
+                    self._refeed = False
+                    self._perform(self.session.data_received(b""))
+                    continue
+                if not self._input_waiting():
+                    break
+                if fed >= MAX_QUEUED_INPUT:
+                    if not self._armed("feed"):
+                        self._arm("feed", 0, self._feed_later)
+                    break
+                data = self._next_input()
+                if not data:
+                    break
+                fed += len(data)
+                self._perform(self.session.data_received(data))
+        finally:
+            self._feeding = False
+        self._update_reading()
+
+    def _feed_later(self) -> None:
+        self._timers.pop("feed", None)
+        if not self._busy and not self._blocked:
+            self._feed(b"")
+
+    def _input_waiting(self) -> bool:
+        return bool(self._queued) or (self._deflate is not None and self._deflate.pending)
+
+    def _next_input(self) -> bytes:
+        """The next slice of queued input (inflated, when compressed); b"" if none is whole
+        yet, or the compressed stream broke (then the connection is cut)."""
+        if self._queued:
             queued = b"".join(self._queued)
             data, rest = queued[:FEED_SLICE], queued[FEED_SLICE:]
             self._queued = [rest] if rest else []
             self._queued_size = len(rest)
-            self._perform(self.session.data_received(data))
-        self._update_reading()
+            return data
+        assert self._deflate is not None
+        try:
+            return self._deflate.inflate(FEED_SLICE)
+        except CompressionError as exc:
+            self._abort("compression-error", error=str(exc))
+            return b""
 
     def _update_reading(self) -> None:
         """Read from the socket unless the client is not reading our answers or has sent
@@ -225,7 +310,8 @@ class SessionProtocol(protocol.Protocol):
         if self._closed:
             return
         blocked = self._blocked and not self._handshaking
-        pause = blocked or self._queued_size > MAX_QUEUED_INPUT
+        queued = self._queued_size + (self._deflate.backlog if self._deflate is not None else 0)
+        pause = blocked or queued > MAX_QUEUED_INPUT
         if pause != self._reading_paused:
             self._reading_paused = pause
             if pause:
@@ -258,15 +344,24 @@ class SessionProtocol(protocol.Protocol):
             self._feed(b"")
 
     def _write(self, data: bytes) -> bool:
-        """Write, counting what is written while the client is not reading; False if that
-        passed the limit and the connection was cut."""
+        """Write, counting what is written while the client is not reading (before any
+        compression); False if that passed the limit and the connection was cut."""
         if self._blocked:
             self._written_while_blocked += len(data)
             if self._written_while_blocked > self.limits.max_unsent_output:
                 self._abort("output-limit", unsent=self._written_while_blocked)
                 return False
-        self.transport.write(data)
+        self._send(data)
         return True
+
+    def _send(self, *chunks: bytes) -> None:
+        """To the transport, compressed when compression is on (one flush for them all)."""
+        if self._deflate is not None:
+            self.transport.write(self._deflate.compress(*chunks))
+        elif len(chunks) == 1:
+            self.transport.write(chunks[0])
+        else:
+            self.transport.writeSequence(chunks)
 
     def _pump(self) -> None:
         """Write the stream's chunks until the transport pauses us or the stream ends."""
@@ -289,7 +384,7 @@ class SessionProtocol(protocol.Protocol):
                 self._stream = None
                 self._close()
                 return
-            self.transport.write(chunk)
+            self._send(chunk)
 
     def _gathered(self, result: object, stream: Stream) -> None:
         self._gathering = False
@@ -303,7 +398,7 @@ class SessionProtocol(protocol.Protocol):
         assert isinstance(result, tuple)
         chunks, ended = result
         if chunks:
-            self.transport.writeSequence(chunks)
+            self._send(*chunks)
         if ended:
             self._stream = None
             self._resume(stream.then)
@@ -420,6 +515,13 @@ class SessionProtocol(protocol.Protocol):
                 self._disarm("output")
                 assert self.session is not None
                 self._perform(self.session.tls_started())
+            elif isinstance(out, StartCompression):
+                # Everything after the command came compressed: what the session had read
+                # past it, then what we held back.
+                self._deflate = Deflate(out.level)
+                self._deflate.give(out.pending + b"".join(self._queued))
+                self._queued.clear()
+                self._queued_size = 0
             elif isinstance(out, Call):
                 self._wait(outputs[i + 1 :])
                 pool = self.pools.get(out.pool)
@@ -466,7 +568,9 @@ class SessionProtocol(protocol.Protocol):
             return
         try:
             outputs = then()
-            if any(isinstance(o, Call | Delay | Stream | StartTLS) for o in outputs):
+            if any(
+                isinstance(o, Call | Delay | Stream | StartTLS | StartCompression) for o in outputs
+            ):
                 raise RuntimeError("a Spawn or Timer may give only Send, Close, Spawn, Timer")
         except Exception as exc:
             log.error("session-failed", error=repr(exc))
