@@ -1,9 +1,10 @@
 """SMTP AUTH in a real Postfix, checked by our auth socket (`smtpd_sasl_type = dovecot`).
 
 A private Postfix (tests/interop/postfix.py) asks a real `mra serve` over the Dovecot auth
-protocol; swaks plays the SMTP client with `--auth PLAIN` and `--auth LOGIN`: the right
-password is 235, a wrong one and an unknown user 535, exactly as with Dovecot's auth behind
-it. The Postfix settings are the README's (section "SMTP AUTH for Postfix").
+protocol, on a unix socket in Postfix's queue directory given to the `postfix` user. swaks
+plays the SMTP client with `--auth PLAIN` and `--auth LOGIN`: the right password is 235, a
+wrong one and an unknown user 535, exactly as with Dovecot's auth behind it. The settings
+are the README's (section "SMTP AUTH: the MTA checks passwords with mra").
 
 Without Postfix or swaks (or without root) the tests are skipped on a developer's machine and
 FAIL under CI (`CI` set), as the other interop tests.
@@ -12,6 +13,7 @@ FAIL under CI (`CI` set), as the other interop tests.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -41,18 +43,33 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def sasl_settings(auth_port: int) -> dict[str, str]:
+# The socket lives in Postfix's queue directory, where a chrooted smtpd (Debian's default)
+# still finds it; Postfix's smtpd runs as `postfix`, so the socket is given to that user.
+SOCKET = "private/mra-auth"
+
+
+def sasl_settings() -> dict[str, str]:
     """The README's Postfix settings for SMTP AUTH through our auth socket."""
     return {
         "smtpd_sasl_auth_enable": "yes",
         "smtpd_sasl_type": "dovecot",
-        "smtpd_sasl_path": f"inet:127.0.0.1:{auth_port}",
+        "smtpd_sasl_path": SOCKET,
         "smtpd_sasl_security_options": "noanonymous",
         # Loopback, so no TLS here; on a public port: smtpd_tls_auth_only = yes.
         "smtpd_tls_auth_only": "no",
         "smtpd_relay_restrictions": "permit_sasl_authenticated, reject_unauth_destination",
         "mynetworks": "127.0.0.1/32",
     }
+
+
+def mra_auth_listener(postfix: PostfixInstance) -> str:
+    """The README's `[listen]` entry for it (MraServer writes `[listen]` itself; TOML lets a
+    sub-table follow it anywhere)."""
+    return (
+        "[listen.auth]\n"
+        f'address = "unix:{postfix.queue_dir}/{SOCKET}"\n'
+        'owner = "postfix"\ngroup = "postfix"\nmode = 0o660\n'
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +89,17 @@ def mail_system(swaks: str) -> Iterator[tuple[PostfixInstance, MraServer]]:
         _missing(f"Postfix is not installed ({INSTALL_HINT})")
     base = traversable_tempdir("postfix-sasl-")
     (base / "mra").mkdir(mode=0o755)
-    mra = MraServer(base / "mra", listeners=("auth",))
-    mra.start()
-    postfix = PostfixInstance(base / "postfix", main_cf=sasl_settings(mra.ports["auth"]))
+    postfix = PostfixInstance(base / "postfix", main_cf=sasl_settings())
+    # smtpd asks the socket as soon as a client connects, so it must be there before Postfix
+    # starts: make queue/private as `postfix start` would (owned by postfix, mode 0700).
+    private = postfix.queue_dir / "private"
+    private.mkdir(mode=0o700, parents=True)
+    pw = pwd.getpwnam("postfix")
+    os.chown(private, pw.pw_uid, pw.pw_gid)
+    mra = MraServer(base / "mra", listeners=("pop3",))
+    mra.config.write_text(mra.config.read_text() + mra_auth_listener(postfix))
     try:
+        mra.start()
         with postfix:
             yield postfix, mra
     finally:

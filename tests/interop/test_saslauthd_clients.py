@@ -2,8 +2,7 @@
 
 testsaslauthd speaks the protocol with libsasl2's code path (counted login, password, service,
 realm) and prints `0: OK "Success."` or `0: NO "..."`, exiting 0 or 255. It connects to a unix
-socket path only: until `mra serve` listens on unix sockets, tests/interop/unixrelay.py copies
-the bytes to our TCP listener unchanged.
+socket path only: `[listen.saslauthd] address = "unix:PATH"`.
 
 Without sasl2-bin the tests are skipped on a developer's machine and FAIL under CI.
 """
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.unixrelay import UnixRelay
 from tests.mra.conftest import PASSWORD, MraServer
 
 pytestmark = [pytest.mark.interop]
@@ -43,13 +41,15 @@ def mux(testsaslauthd: str) -> Iterator[tuple[Path, MraServer]]:
     base = Path(tempfile.mkdtemp(prefix="mra-saslauthd-"))
     base.chmod(0o755)
     (base / "mra").mkdir()
-    server = MraServer(base / "mra", listeners=("saslauthd",))
+    server = MraServer(base / "mra", listeners=("pop3",))
+    # MraServer writes [listen] itself; TOML lets a sub-table follow it anywhere.
+    server.config.write_text(
+        server.config.read_text() + f'[listen.saslauthd]\naddress = "unix:{base}/mux"\n'
+    )
     server.start()
-    relay = UnixRelay(base / "mux", server.ports["saslauthd"])
     try:
         yield base / "mux", server
     finally:
-        relay.close()
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
 

@@ -5,11 +5,11 @@ authenticated with a mechanism in `TRUST_AUTH_MECH`; libsasl2 runs PLAIN and LOG
 asks saslauthd for the password check (`pwcheck_method: saslauthd` in Sendmail.conf). Here
 saslauthd is `mra serve`'s `[listen] saslauthd`, so sendmail checks mra's users.
 
-Two things of this private set-up (see tests/interop/sendmail.py): Sendmail.conf can only be
+One thing of this private set-up (see tests/interop/sendmail.py): Sendmail.conf can only be
 /etc/sasl2/Sendmail.conf (sendmail empties its environment before it starts libsasl2), which
-the fixture writes and removes; and libsasl2 reaches saslauthd through a unix socket only, so
-until `mra serve` listens on one, tests/interop/unixrelay.py passes the bytes to our TCP
-listener unchanged.
+the fixture writes and removes. libsasl2 reaches saslauthd by a unix socket path only:
+`[listen.saslauthd] address = "unix:PATH"`, mode 0600 and owned by the server's user by
+default, which suits sendmail (its daemon runs as root).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from tests.interop.sendmail import (
     sasl_config,
 )
 from tests.interop.test_sendmail_mda import mda_entry
-from tests.interop.unixrelay import UnixRelay
 from tests.mra.conftest import PASSWORD, MraServer
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
@@ -96,9 +95,11 @@ def auth_site() -> Iterator[AuthSite]:
         _missing(f"{SASL_CONF} exists: this machine's own sendmail set-up is not ours to change")
     base = instance_dir("sendmail-sasl-")
     (base / "mra").mkdir(mode=0o755)
-    mra = MraServer(base / "mra", listeners=("saslauthd",))
+    mra = MraServer(base / "mra", listeners=("pop3",))
+    mra.config.write_text(
+        mra.config.read_text() + f'[listen.saslauthd]\naddress = "unix:{base}/mux"\n'
+    )
     mra.start()
-    relay = UnixRelay(base / "mux", mra.ports["saslauthd"], mode=0o660)
     sendmail = SendmailInstance(
         base / "sendmail",
         mda_path=mda_entry(),
@@ -111,7 +112,6 @@ def auth_site() -> Iterator[AuthSite]:
         with sasl_config(sendmail_conf(str(base / "mux"))), sendmail:
             yield AuthSite(sendmail, mra, swaks)
     finally:
-        relay.close()
         mra.stop()
         if not os.environ.get("SENDMAIL_KEEP"):
             shutil.rmtree(base, ignore_errors=True)
