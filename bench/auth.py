@@ -9,8 +9,8 @@ the answers apart), so neither server waits for the client between requests.
 
 Servers, started once, each reading the same passwd-file (one file per scheme, 50 users):
 
-* `mra serve` with `[listen] auth` on loopback TCP (until mra listens on unix sockets), with
-  `[server] workers = 1` and `workers = 2`, `[auth] max_concurrent_hashes` left at 4;
+* `mra serve` with `[listen] auth` on a unix socket, with `[server] workers = 1` and
+  `workers = 2`, `[auth] max_concurrent_hashes` left at 4;
 * Dovecot 2.3's auth process (`dovecot -F -c CONF`, `protocols = ` none: only the auth
   service, its `auth-client` unix socket, `auth_cache_size = 0` as by default: every request
   verifies the password). Skipped if Dovecot is missing.
@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import traversable_tempdir, wait_for_mra
+from bench.common import traversable_tempdir
 from bench.pop3 import Daemon, host_idle
 from mra.auth.passwords import hash_password
 
@@ -74,8 +74,9 @@ class MraAuth(Daemon):
         (base / "access").write_text("")
         (base / "local-host-names").write_text(f"{DOMAIN}\n")
         self.config = base / "mra.toml"
+        self.socket_path = base / "auth-client"
         self.config.write_text(
-            '[listen]\nauth = "127.0.0.1:0"\n'
+            f'[listen]\nauth = "unix:{self.socket_path}"\n'
             f'[auth]\npasswd_file = "{passwd}"\n'
             f'[mail]\nlocation = "{base}/mail/%d/%n"\n'
             f'[maps]\naccess = "{base}/access"\nlocal_domains = "{base}/local-host-names"\n'
@@ -85,10 +86,17 @@ class MraAuth(Daemon):
     def start(self) -> None:
         self.spawn([MRA, "serve", "--config", str(self.config)])
         assert self.proc is not None
-        self.port = wait_for_mra(self.log, self.proc, "auth", self.label, 30)
+        deadline = time.monotonic() + 30
+        while " ready " not in self.log():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.label} did not start:\n{self.log()}")
+            time.sleep(0.05)
 
     def connect(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(TIMEOUT)
+        s.connect(str(self.socket_path))
+        return s
 
     def problems(self) -> list[str]:
         return [ln for ln in self.log().splitlines() if " error " in ln or "Traceback" in ln]
