@@ -36,10 +36,11 @@ What a client can make us hold, and for how long (SECURITY.md, headings 2 and 3)
   hop (about 0.1 ms of CPU) is paid per slice, not per chunk; the reactor only writes.
 * Time. Every connection ends: the idle timer (`session.timeout`, restarted by input); the
   login deadline (`login_timeout` from the connect until `session.authenticated`, however busy
-  the client keeps us); the TLS handshake deadline (implicit TLS from the connect, STARTTLS from
-  the command: a client that sends half a ClientHello, or nothing, is cut); the output deadline
-  above; and the close deadline: a connection we closed that is still there `close_timeout`
-  seconds later (its peer reads nothing more, or never answers TLS's close_notify) is aborted.
+  the client keeps us, and again from an UNAUTHENTICATE); the TLS handshake deadline (implicit
+  TLS from the connect, STARTTLS from the command: a client that sends half a ClientHello, or
+  nothing, is cut); the output deadline above; and the close deadline: a connection we closed
+  that is still there `close_timeout` seconds later (its peer reads nothing more, or never
+  answers TLS's close_notify) is aborted.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ class SessionProtocol(protocol.Protocol):
         self._gathering = False  # a threaded Stream's chunks are being made in a thread
         self._timers: dict[str, DelayedCall] = {}
         self._closed = False
+        self._logged_in = False  # the session was authenticated at the last look
         self._watched: list[str] = []
         self._timers_running: set[DelayedCall] = set()  # Timer outputs not yet fired
         self._deflate: Deflate | None = None  # after StartCompression
@@ -489,8 +491,16 @@ class SessionProtocol(protocol.Protocol):
 
     def _perform(self, outputs: list[Output]) -> None:
         self._perform_outputs(outputs)
-        if self.session is not None and self.session.authenticated:
-            self._disarm("login")
+        session = self.session
+        if session is not None:
+            if session.authenticated:
+                self._disarm("login")
+                self._logged_in = True
+            elif self._logged_in and not self._closed:
+                # UNAUTHENTICATE (IMAP RFC 8437, ManageSieve RFC 5804 2.14.1): back before
+                # login, so under a login deadline again, or NOOPs would keep it for ever.
+                self._logged_in = False
+                self._arm("login", self.limits.login_timeout, self._login_expired)
         self._poll()
 
     def _perform_outputs(self, outputs: list[Output]) -> None:

@@ -46,6 +46,7 @@ PROTOCOLS = {
     "imaps": ("imap", True),
     "pop3": ("pop3", False),
     "pop3s": ("pop3", True),
+    "sieve": ("managesieve", False),  # RFC 5804: STARTTLS only, no implicit-TLS port
     "auth": ("auth", False),  # the Dovecot auth protocol, for the MTA (mra/authserver)
     "saslauthd": ("saslauthd", False),
 }
@@ -54,6 +55,7 @@ PROTOCOLS = {
 SESSIONS = {
     "imap": "mra.imap.session:ImapSession",
     "pop3": "mra.pop3.session:Pop3Session",
+    "managesieve": "mra.managesieve.session:ManageSieveSession",
     "auth": "mra.authserver.dovecot:DovecotAuthSession",
     "saslauthd": "mra.authserver.saslauthd:SaslauthdSession",
 }
