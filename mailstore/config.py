@@ -5,6 +5,8 @@
     imaps = "127.0.0.1:993"
     pop3  = "127.0.0.1:110"
     pop3s = "127.0.0.1:995"
+    lmtp  = "unix:/run/mra/lmtp"  # or a table: { address = "unix:PATH", mode = 0o660,
+                                  #   owner = "postfix", group = "postfix" } (endpoints.py)
     [tls]
     cert = "/etc/mra/cert.pem"
     key  = "/etc/mra/key.pem"     # "" = the key is in the cert file
@@ -70,15 +72,15 @@ import dataclasses
 import datetime
 import difflib
 import enum
-import ipaddress
 import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from mailstore.configlines import Lines
+from mailstore.endpoints import Endpoint, Listener, UnixEndpoint, parse_endpoint, parse_listener
 from mailstore.errors import InvalidName
 from mailstore.location import LOCATION_VARIABLES, check_location, strip_location_prefix
 from mailstore.names import validate_name
@@ -93,6 +95,7 @@ __all__ = [
     "Endpoint",
     "LimitsConfig",
     "ListenConfig",
+    "Listener",
     "MailConfig",
     "MailboxSetting",
     "MailboxesConfig",
@@ -100,6 +103,7 @@ __all__ = [
     "MdaConfig",
     "ServerConfig",
     "TlsConfig",
+    "UnixEndpoint",
     "check_config",
     "check_location",
     "load_config",
@@ -111,60 +115,11 @@ __all__ = [
 MIB: Final = 1024 * 1024
 
 
-class Endpoint(NamedTuple):
-    """A listening address; host "" means every interface."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        if ":" in self.host:
-            return f"[{self.host}]:{self.port}"
-        return f"{self.host}:{self.port}"
-
-
-_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
-_PORT = re.compile(r"[0-9]{1,5}")
-
-
-def parse_endpoint(value: str) -> Endpoint:
-    """Parse "HOST:PORT", "[IPV6]:PORT" or ":PORT" (every interface).
-
-    Raises ValueError with a message fit for a configuration problem.
-    """
-    text = value.strip()
-    if text.startswith("["):
-        close = text.find("]")
-        if close < 0:
-            raise ValueError("missing ']' after the IPv6 address")
-        host = text[1:close]
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise ValueError(f"{host!r} is not an IPv6 address") from None
-        rest = text[close + 1 :]
-        if not rest.startswith(":"):
-            raise ValueError("expected ':PORT' after ']'")
-        port_text = rest[1:]
-    else:
-        host, colon, port_text = text.rpartition(":")
-        if not colon:
-            raise ValueError("expected HOST:PORT, like '127.0.0.1:143' or ':143'")
-        if ":" in host:
-            # Without brackets "::1:143" could be the address ::1:143 with no port at all.
-            raise ValueError("write an IPv6 address in brackets, like '[::1]:143'")
-        if host and not _HOSTNAME.fullmatch(host):
-            raise ValueError(f"bad host {host!r} (use ':PORT' for every interface)")
-    if not _PORT.fullmatch(port_text) or int(port_text) > 65535:
-        raise ValueError(f"bad port {port_text!r} (must be a number from 0 to 65535)")
-    return Endpoint(host, int(port_text))
-
-
 class _Kind(enum.Enum):
     PATH = "a string (a path)"
     BOOL = "true or false"
     INT = "an integer"
-    ENDPOINT = "a string like '127.0.0.1:143'"
+    ENDPOINT = "a string like '127.0.0.1:143' or 'unix:/run/mra/lmtp', or a table"
     USER = "a user name or number"
     LOCATION = "a string like '~/Maildir'"
 
@@ -175,14 +130,15 @@ def _setting(kind: _Kind, minimum: int | None = None) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ListenConfig:
-    """Where each protocol listens; None = that listener is off."""
+    """Where each protocol listens: a TCP `Endpoint` or a `UnixEndpoint` (mailstore/endpoints.py);
+    None = that listener is off."""
 
-    imap: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
-    imaps: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
-    pop3: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
-    pop3s: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    imap: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    imaps: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    pop3: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    pop3s: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
 
-    def enabled(self) -> dict[str, Endpoint]:
+    def enabled(self) -> dict[str, Listener]:
         """The listeners that are on, by protocol name."""
         return {
             f.name: value
@@ -591,15 +547,18 @@ def _convert(
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return str(value), None
         return (value, None) if isinstance(value, str) else (None, wrong)
+    if kind is _Kind.ENDPOINT and isinstance(value, dict):
+        try:
+            return parse_listener(value), None
+        except ValueError as e:
+            return None, f"table: {e}"
     if not isinstance(value, str):
         return None, wrong
     if "\0" in value:
         return None, "must not contain a NUL character"
     if kind is _Kind.ENDPOINT:
-        if not value.strip():
-            return None, None
         try:
-            return parse_endpoint(value), None
+            return parse_listener(value), None
         except ValueError as e:
             return None, f"= {value!r}: {e}"
     if kind is _Kind.LOCATION:
@@ -633,14 +592,17 @@ def _cross_check(
     if tls.cert and not tls.key:
         # One PEM file may hold both, as many certificate tools write it.
         config = dataclasses.replace(config, tls=dataclasses.replace(tls, key=tls.cert))
-    seen: dict[Endpoint, str] = {}
+    seen: dict[str, str] = {}
     for name, endpoint in config.listen.enabled().items():
         line = lines.key("listen", name)
         if name in _TLS_LISTENERS and not config.tls.cert and ("tls", "cert") not in failed:
             problems.append(ConfigProblem(line, f"[listen] {name} needs [tls] cert"))
-        if endpoint.port != 0 and endpoint in seen:
+        where = str(endpoint)
+        if isinstance(endpoint, Endpoint) and endpoint.port == 0:
+            continue  # any free port: never the same twice
+        if where in seen:
             problems.append(
-                ConfigProblem(line, f"[listen] {name} uses {endpoint}, as does {seen[endpoint]}")
+                ConfigProblem(line, f"[listen] {name} uses {where}, as does {seen[where]}")
             )
-        seen.setdefault(endpoint, name)
+        seen.setdefault(where, name)
     return config

@@ -28,7 +28,8 @@ silently goes without). `write_cache` rebuilds it explicitly, for the administra
 
 What comes from the cache is a read-only tree with the attribute names of `Config` (its
 sections and their fields, and `path`), typed as `Config` for the type checker. Listener
-endpoints are plain (host, port) tuples rather than `Endpoint`s, whose `str()` differs.
+endpoints are plain tuples, (host, port) or (path, mode, owner, group), rather than `Endpoint`s
+and `UnixEndpoint`s, whose `str()` differs.
 """
 
 from __future__ import annotations
@@ -50,7 +51,12 @@ _FORMAT = "mailstore.configcache/2"  # 2: the stamp has mode, owner and group
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
 # here (that is the point).
 _DEFAULTS: dict[str, dict[str, object]] = {
-    "listen": {"imap": None, "imaps": None, "pop3": None, "pop3s": None},
+    "listen": {
+        "imap": None,
+        "imaps": None,
+        "pop3": None,
+        "pop3s": None,
+    },
     "tls": {"cert": "", "key": ""},
     "auth": {"passwd_file": "", "allow_plaintext": False, "max_concurrent_hashes": 4},
     "mail": {
@@ -142,9 +148,9 @@ class _Frozen:
 class CachedListenConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["listen"])
 
-    def enabled(self) -> dict[str, tuple[str, int]]:
+    def enabled(self) -> dict[str, tuple[object, ...]]:
         """The listeners that are on, by protocol name (as `ListenConfig.enabled`)."""
-        endpoints: dict[str, tuple[str, int]] = {}
+        endpoints: dict[str, tuple[object, ...]] = {}
         for name in self.__slots__:
             if (endpoint := getattr(self, name)) is not None:
                 endpoints[name] = endpoint
