@@ -19,6 +19,7 @@
                                    # %h or a leading ~ home, %% a percent sign
     max_message_size = 52428800    # bytes
     max_append_size = 104857600    # bytes: all messages of one IMAP APPEND together
+    first_valid_uid = 1000         # lower uids (system accounts) get neither logins nor mail
     [mailboxes]                    # absent: Drafts, Sent, Trash, Junk, Archive (specialuse.py)
     Sent = { special_use = '\\Sent', auto = "subscribe" }   # auto: "no", "create", "subscribe"
     [maps]
@@ -171,6 +172,9 @@ class MailConfig:
     # One APPEND's messages together (MULTIAPPEND, CATENATE): what one command may make the
     # IMAP reader hold; never less than max_message_size (SECURITY.md 2).
     max_append_size: int = field(default=100 * MIB, metadata=_setting(_Kind.INT, 1))
+    # Accounts below this uid (system accounts: root, daemon, ...) neither log in nor get mail
+    # (Dovecot's first_valid_uid; Debian's adduser gives people uids from 1000).
+    first_valid_uid: int = field(default=1000, metadata=_setting(_Kind.INT, 0))
 
 
 @dataclass(frozen=True)

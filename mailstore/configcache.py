@@ -63,6 +63,7 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "location": "~/Maildir",
         "max_message_size": 50 * 1024 * 1024,
         "max_append_size": 100 * 1024 * 1024,
+        "first_valid_uid": 1000,
     },
     # specialuse.DEFAULT_MAILBOXES as plain tuples (name, special uses, auto): marshal takes
     # no NamedTuple, and importing `typing` would cost the delivery agent its start-up time.

@@ -461,10 +461,7 @@ def sieve_actions(
         for path in paths:
             with open(path, encoding="utf-8", errors="replace") as f:
                 scripts.append(parse(f.read()))
-        recipient = target.address
-        if target.detail and "+" not in recipient:
-            local, at, domain = recipient.partition("@")
-            recipient = f"{local}+{target.detail}{at}{domain}"
+        recipient = target.sieve_recipient()
         return list(
             evaluate_chain(
                 scripts,

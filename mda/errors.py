@@ -64,6 +64,15 @@ class UnknownUser(DeliveryError):
     dsn = "5.1.1"
 
 
+class NoMailbox(DeliveryError):
+    """The user exists but can never have a mailbox (a system account whose home is
+    `/nonexistent`): RFC 3463's X.2.1, mailbox disabled, as a permanent failure. EX_NOUSER,
+    so that sendmail and Postfix bounce rather than retry for days."""
+
+    exit_code = EX_NOUSER
+    dsn = "5.2.1"
+
+
 class Refused(DeliveryError):
     """Permanent refusal: access REJECT, `error:` 5xx, a loop, a message too big."""
 
