@@ -154,11 +154,15 @@ if TYPE_CHECKING:
 class Resolver:
     """Opens each map on first use: a delivery to `-d user` never reads the aliases."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, userdb: PasswdFile | SystemUsers | None = None) -> None:
+        """`userdb`: a user database kept by the caller across resolvers (the server's LMTP,
+        which resolves many messages: a PasswdFile re-reads itself when the file changes);
+        by default one is opened on first use."""
         self.config = config
         self._aliases: Aliases | None = None
         self._virtusers: VirtUserTable | None = None
         self._access: AccessMap | None = None
+        self._shared_userdb = userdb
         self._userdb: PasswdFile | SystemUsers | None = None
         self._system: SystemUsers | None = None
         self._local_domains: frozenset[str] | None = None
@@ -223,7 +227,7 @@ class Resolver:
 
             if self.config.auth.passwd_file:
                 check_file(self.config.auth.passwd_file, self.identity_trusted)
-            self._userdb = open_userdb(self.config)
+            self._userdb = self._shared_userdb or open_userdb(self.config)
         return self._userdb
 
     def lookup(self, address: str, local_domains: Collection[str]) -> User | None:
