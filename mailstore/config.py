@@ -48,6 +48,10 @@
     max_unsent_output = 4194304   # bytes queued for a client that has stopped reading
     close_timeout = 30            # seconds a closing connection may take to flush
     max_literal_memory = 268435456  # IMAP literal octets all sessions of a process may hold
+                                    # (and LMTP message octets on their way in)
+    [lmtp]
+    max_recipients = 100          # RCPT TO per transaction (452 4.5.3 past it)
+    max_line_length = 4096        # octets of a command line (500 5.5.2 past it)
 
 Every setting has a safe default, and `load_config(None)` gives all of them. Note that every
 listener is off by default: a configuration without a `[listen]` section serves nothing, so a
@@ -97,6 +101,7 @@ __all__ = [
     "LimitsConfig",
     "ListenConfig",
     "Listener",
+    "LmtpConfig",
     "MailConfig",
     "MailboxSetting",
     "MailboxesConfig",
@@ -138,6 +143,7 @@ class ListenConfig:
     imaps: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     pop3: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     pop3s: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    lmtp: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
 
     def enabled(self) -> dict[str, Listener]:
         """The listeners that are on, by protocol name."""
@@ -244,6 +250,18 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class LmtpConfig:
+    """LMTP (RFC 2033) in `mra serve` ([listen] lmtp): what one client transaction may hold."""
+
+    # RCPT TO per transaction; past it 452 4.5.3 and the client sends the rest in another
+    # (RFC 5321 4.5.3.1.8: a server must take at least 100).
+    max_recipients: int = field(default=100, metadata=_setting(_Kind.INT, 100))
+    # Octets of one command line with its CRLF: RFC 5321's 512, plus what SIZE, BODY, SMTPUTF8
+    # and a 256-octet UTF-8 address add, with room. Longer lines are refused unread (500).
+    max_line_length: int = field(default=4096, metadata=_setting(_Kind.INT, 512))
+
+
+@dataclass(frozen=True)
 class Config:
     listen: ListenConfig = field(default_factory=ListenConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
@@ -254,6 +272,7 @@ class Config:
     mda: MdaConfig = field(default_factory=MdaConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    lmtp: LmtpConfig = field(default_factory=LmtpConfig)
     path: str | None = None  # the file it came from; None = built-in defaults
 
 
@@ -267,6 +286,7 @@ _SECTIONS: Final[Mapping[str, type[Any]]] = {
     "mda": MdaConfig,
     "server": ServerConfig,
     "limits": LimitsConfig,
+    "lmtp": LmtpConfig,
 }
 _KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     name: tuple(f.name for f in dataclasses.fields(cls))

@@ -56,6 +56,7 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "imaps": None,
         "pop3": None,
         "pop3s": None,
+        "lmtp": None,
     },
     "tls": {"cert": "", "key": ""},
     "auth": {"passwd_file": "", "allow_plaintext": False, "max_concurrent_hashes": 4},
@@ -106,6 +107,7 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "close_timeout": 30,
         "max_literal_memory": 256 * 1024 * 1024,
     },
+    "lmtp": {"max_recipients": 100, "max_line_length": 4096},
 }
 
 
@@ -190,6 +192,10 @@ class CachedLimitsConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["limits"])
 
 
+class CachedLmtpConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["lmtp"])
+
+
 class CachedConfig(_Frozen):
     """The cached configuration: the attributes of `mailstore.config.Config`, read-only."""
 
@@ -206,6 +212,7 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "mda": CachedMdaConfig,
     "server": CachedServerConfig,
     "limits": CachedLimitsConfig,
+    "lmtp": CachedLmtpConfig,
 }
 
 

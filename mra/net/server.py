@@ -46,12 +46,14 @@ PROTOCOLS = {
     "imaps": ("imap", True),
     "pop3": ("pop3", False),
     "pop3s": ("pop3", True),
+    "lmtp": ("lmtp", False),
 }
 # Protocol -> "module:class" of its sans-I/O session, imported when the first client comes
 # (every module is preloaded before privileges are dropped anyway).
 SESSIONS = {
     "imap": "mra.imap.session:ImapSession",
     "pop3": "mra.pop3.session:Pop3Session",
+    "lmtp": "mra.lmtp.session:LmtpSession",
 }
 SHUTDOWN_GRACE = 5.0
 
@@ -303,7 +305,7 @@ class _TrackedProtocol(SessionProtocol):
 
 # Imported before privileges are dropped: the installation (or the interpreter's own library,
 # a pyenv under /root for instance) may be unreadable for the unprivileged user.
-PRELOAD_PACKAGES = ("mailstore", "mra", "mda.maps", "mda.sieve")
+PRELOAD_PACKAGES = ("mailstore", "mra", "mda")  # mda: LMTP delivers through its library
 PRELOAD_MODULES = (
     "fcntl",
     "hashlib",
@@ -313,6 +315,8 @@ PRELOAD_MODULES = (
     "binascii",
     "struct",
     "shlex",
+    "select",
+    "subprocess",
     "email",
     "email.parser",
     "email.policy",

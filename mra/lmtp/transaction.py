@@ -1,0 +1,175 @@
+"""One LMTP transaction (MAIL, RCPTs, DATA) and its work, done in the server's thread pool.
+
+The protocol (session.py) only parses and answers; what reads files runs here, in a `Call`:
+resolving a recipient (the access map, virtusertable, aliases, the user database: mda's
+`Resolver`, the same code `mda -r` runs) when its RCPT comes, so that an unknown user is
+refused then (550 5.1.1) and the MTA bounces that recipient alone; and delivering the message
+once its data has come, to every recipient in turn, through mda's delivery library
+(`mda.delivery.deliver_copy`: loop check, trace headers, duplicates, Sieve, quota, the durable
+write). Each recipient gets its own outcome, so one over quota (452 4.2.2) or on a full disk
+fails alone, and each reply is sent only after that recipient's copies are on disk, fsynced.
+
+Two recipients that come to the same mailbox (an alias and its target) get one copy, and both
+the outcome of that copy; a recipient whose alias expansion reaches several mailboxes gets the
+worst outcome of its copies (a retry before a bounce, as `mda` exits with).
+
+As whom: the server's own user (`[server] user`), for every user's mailbox: virtual users under
+one uid, as Dovecot's lmtp delivers them. So the server never delivers as root: a recipient is
+refused for now (451 4.3.5) while it runs as root, as `mda` refuses to write a mailbox as root.
+Programs and mbox files of a (root-owned) aliases file run as that user too.
+"""
+
+from __future__ import annotations
+
+import os
+
+from mda.delivery import deliver_copy
+from mda.errors import BadMessage, TempFailure, classify, worst_error
+from mda.message import Incoming
+from mra import log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mailstore.config import Config
+    from mailstore.userdb import PasswdFile, SystemUsers
+    from mda.errors import DeliveryError
+    from mda.resolve import Resolver, Target
+
+
+class LmtpService:
+    """What every LMTP session of a process shares: the user database, read once and re-read
+    by the PasswdFile itself when the file changes (`Services.shared`)."""
+
+    def __init__(self, config: Config, euid: int | None = None) -> None:
+        """`euid`: the user deliveries run as (this process's, by default)."""
+        self.config = config
+        self.as_root = (os.geteuid() if euid is None else euid) == 0
+        self._userdb: PasswdFile | SystemUsers | None = None
+
+    def resolver(self) -> Resolver:
+        """A resolver for one transaction: maps are opened as it needs them (and so follow
+        changes between transactions), the user database is the process's."""
+        from mda.resolve import Resolver
+
+        if self._userdb is None:
+            from mailstore.userdb import open_userdb
+
+            self._userdb = open_userdb(self.config)
+        return Resolver(self.config, userdb=self._userdb)
+
+
+class Recipient:
+    """An accepted RCPT: the address as the client gave it, and where it goes."""
+
+    __slots__ = ("address", "problems", "targets")
+
+    def __init__(self, address: str, targets: list[Target], problems: list[DeliveryError]):
+        self.address = address
+        self.targets = targets
+        self.problems = problems  # parts of its expansion that cannot be delivered
+
+
+class Transaction:
+    """MAIL FROM and the recipients accepted since; what the threads work on. Only one Call
+    of a session runs at a time, so its resolver is never used by two threads at once."""
+
+    def __init__(self, service: LmtpService, sender: str, body: str, utf8: bool) -> None:
+        self.service = service
+        self.sender = sender
+        self.body = body
+        self.utf8 = utf8
+        self.recipients: list[Recipient] = []
+        self.attempted = 0  # RCPT commands, accepted or not (the max_recipients bound)
+        self.discard = False  # the access map DISCARDs the sender: accepted, never stored
+        self._resolver: Resolver | None = None
+        self._sender_checked = False
+
+    # -- in a thread ------------------------------------------------------------------
+
+    def resolve(self, address: str) -> Recipient:
+        """Where `address` goes (a thread's work); raises a DeliveryError (or anything,
+        which `classify` turns into one) when it cannot be accepted."""
+        if self.service.as_root:
+            raise TempFailure(
+                "refusing to deliver as root: set [server] user to the mail user", dsn="4.3.5"
+            )
+        if self._resolver is None:
+            self._resolver = self.service.resolver()
+        resolver = self._resolver
+        if not self._sender_checked:
+            # The access map's From: rules, at the first RCPT rather than at MAIL: a thread's
+            # hop less per message, and an MTA treats both refusals alike.
+            self.discard = resolver.check_sender(self.sender) is not None
+            self._sender_checked = True
+        if self.discard:
+            return Recipient(address, [], [])
+        seen = len(resolver.problems)
+        targets = resolver.resolve_address(address)
+        return Recipient(address, targets, resolver.problems[seen:])
+
+    def deliver(self, data: bytearray, trace: Trace) -> list[DeliveryError | None]:
+        """Deliver the message to every accepted recipient; each one's outcome, in order
+        (None: delivered, durably). A thread's work."""
+        config = self.service.config
+        if not data or data.isspace():
+            empty = BadMessage("empty message", dsn="5.6.0")
+            return [empty for _ in self.recipients]
+        if self.discard:
+            log.info("lmtp-discarded", sender=self.sender, reason="access map")
+            return [None for _ in self.recipients]
+        msg = Incoming(data, from_line=False)
+        done: dict[tuple[str, str], DeliveryError | None] = {}
+        outcomes: list[DeliveryError | None] = []
+        for rcpt in self.recipients:
+            results: list[DeliveryError | None] = list(rcpt.problems)
+            for target in rcpt.targets:
+                key = target.key()
+                if key not in done:
+                    done[key] = self._copy(target, msg, config, trace, rcpt)
+                results.append(done[key])
+            outcome = worst_error(results)
+            outcomes.append(outcome)
+            log.info(
+                "lmtp-delivery",
+                conn=trace.conn_id,
+                rcpt=rcpt.address,
+                status=outcome.line() if outcome is not None else "delivered",
+            )
+        return outcomes
+
+    def _copy(
+        self, target: Target, msg: Incoming, config: Config, trace: Trace, rcpt: Recipient
+    ) -> DeliveryError | None:
+        """One copy, and its failure if it failed (never raises)."""
+
+        def note(text: str) -> None:
+            log.info("lmtp-note", conn=trace.conn_id, rcpt=rcpt.address, note=text)
+
+        try:
+            deliver_copy(target, msg, self.sender, config, note, trace.received(rcpt.address))
+        except Exception as exc:
+            err = classify(exc, config.mda.quota_bounce)
+            if not err.address:
+                err.address = rcpt.address
+            return err
+        return None
+
+
+class Trace:
+    """What our `Received:` line says (RFC 5321 4.4): who handed us the message, when."""
+
+    def __init__(self, helo: str, peer: str, host: str, conn_id: str, utf8: bool) -> None:
+        from email.utils import formatdate
+
+        self.helo = helo
+        self.peer = peer
+        self.host = host
+        self.conn_id = conn_id
+        self.protocol = "UTF8LMTP" if utf8 else "LMTP"  # RFC 6531 4.3
+        self.date = formatdate(localtime=True)
+
+    def received(self, recipient: str) -> str:
+        return (
+            f"Received: from {self.helo} ({self.peer})\n\tby {self.host} with "
+            f"{self.protocol} id {self.conn_id}\n\tfor <{recipient}>; {self.date}"
+        )
