@@ -264,3 +264,23 @@ def test_shutdown_waits_for_the_delivery_replies(client: Client) -> None:
     assert session.shutdown() == []  # the replies first
     text = "".join(o.data.decode() for o in run_blocking(outputs) if isinstance(o, Send))
     assert text.startswith("250 2.0.0 <alice@example.test> delivered\r\n421 4.3.2 ")
+
+
+def test_programs_and_forwards_of_the_aliases_file(tmp_path: Path) -> None:
+    """From the server's threads: no preexec_fn in the child (mda.interrupt is not set up)."""
+    out = tmp_path / "program-output"
+    sent = tmp_path / "sendmail-output"
+    sendmail = tmp_path / "sendmail"
+    sendmail.write_text(f'#!/bin/sh\n{{ echo "$@"; cat; }} > {sent}\n')
+    sendmail.chmod(0o755)
+    c = Client(tmp_path, f'[mda]\nsendmail = "{sendmail}"\n')
+    (tmp_path / "aliases").write_text(
+        f"pipe: \"|/bin/sh -c 'cat > {out}'\"\nfwd: someone@elsewhere.test\n"
+    )
+    (tmp_path / "aliases").chmod(0o644)
+    c.send("LHLO x\r\n")
+    c.codes("MAIL FROM:<s@remote.test>\r\nRCPT TO:<pipe@example.test>\r\n")
+    c.codes("RCPT TO:<fwd@example.test>\r\nDATA\r\n")
+    assert c.codes("Subject: piped\r\n\r\nbody\r\n.\r\n") == ["250 2.0.0", "250 2.0.0"]
+    assert b"Subject: piped" in out.read_bytes()
+    assert sent.read_bytes().startswith(b"-i -f s@remote.test -- someone@elsewhere.test\n")
