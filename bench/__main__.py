@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import imap, mda, pop3, store
+from bench import imap, lmtp, mda, pop3, store
 
 
 def main() -> int:
@@ -16,6 +16,8 @@ def main() -> int:
     store.main()
     print("\n== bench.mda ==", flush=True)
     status = mda.main([])
+    print("\n== bench.lmtp ==", flush=True)
+    status = lmtp.main([]) or status
     print("\n== bench.pop3 ==", flush=True)
     status = pop3.main([]) or status
     print("\n== bench.imap ==", flush=True)

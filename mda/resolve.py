@@ -173,6 +173,25 @@ class Resolver:
         # counted in the exit status, but they do not stop the rest.
         self.problems: list[DeliveryError] = []
 
+    def warm(self) -> Resolver:
+        """Open every map now (those that can be: one that cannot is left to fail when a
+        resolution needs it) and return self: the process-long resolver that `fork`s share
+        (the server's LMTP, which resolves many messages with the same files)."""
+        for opener in (self.aliases, self.virtusers, self.access, self.userdb):
+            try:
+                opener()
+            except Exception:
+                pass
+        return self
+
+    def fork(self) -> Resolver:
+        """A resolver for another message: the maps this one has open, problems of its own.
+        The maps are read-only and read with pread(), so forks may run in several threads."""
+        other = Resolver.__new__(Resolver)
+        other.__dict__.update(self.__dict__)
+        other.problems = []
+        return other
+
     # -- maps, opened lazily ------------------------------------------------------------
 
     @property

@@ -22,6 +22,7 @@ Programs and mbox files of a (root-owned) aliases file run as that user too.
 from __future__ import annotations
 
 import os
+import time
 
 from mda.delivery import deliver_copy
 from mda.errors import BadMessage, TempFailure, classify, worst_error
@@ -36,26 +37,62 @@ if TYPE_CHECKING:
     from mda.resolve import Resolver, Target
 
 
+# Seconds a process keeps its opened maps, and the trust checks of their files and directories
+# (mda.maps.safefile), when no file changed: a chmod of a directory is seen within this.
+RECHECK = 10
+
+
 class LmtpService:
-    """What every LMTP session of a process shares: the user database, read once and re-read
-    by the PasswdFile itself when the file changes (`Services.shared`)."""
+    """What every LMTP session of a process shares (`Services.shared`): the maps and the user
+    database, opened and checked once and used by every transaction (`Resolver.fork`) as long
+    as none of their files changed (inode, size, mtime, mode, owner) and for at most RECHECK
+    seconds; then opened and checked again. `mda` opens them for each message: here that
+    would be most of the work of a delivery."""
 
     def __init__(self, config: Config, euid: int | None = None) -> None:
         """`euid`: the user deliveries run as (this process's, by default)."""
         self.config = config
         self.as_root = (os.geteuid() if euid is None else euid) == 0
         self._userdb: PasswdFile | SystemUsers | None = None
+        self._resolver: Resolver | None = None
+        self._stamp: tuple[object, ...] = ()
+        self._paths = tuple(
+            p
+            for p in (
+                config.maps.aliases,
+                config.maps.virtusertable,
+                config.maps.access,
+                config.maps.local_domains,
+                config.auth.passwd_file,
+            )
+            if p
+        )
+
+    def _files(self) -> tuple[object, ...]:
+        stamp: list[object] = [int(time.monotonic() // RECHECK)]
+        for path in self._paths:
+            try:
+                st = os.stat(path)
+            except OSError:
+                stamp.append(None)
+                continue
+            stamp.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode, st.st_uid))
+        return tuple(stamp)
 
     def resolver(self) -> Resolver:
-        """A resolver for one transaction: maps are opened as it needs them (and so follow
-        changes between transactions), the user database is the process's."""
+        """A resolver for one transaction (a thread's work)."""
         from mda.resolve import Resolver
 
         if self._userdb is None:
             from mailstore.userdb import open_userdb
 
             self._userdb = open_userdb(self.config)
-        return Resolver(self.config, userdb=self._userdb)
+        stamp = self._files()
+        shared = self._resolver
+        if shared is None or stamp != self._stamp:
+            shared = Resolver(self.config, userdb=self._userdb).warm()
+            self._resolver, self._stamp = shared, stamp
+        return shared.fork()
 
 
 class Recipient:
