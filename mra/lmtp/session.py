@@ -40,7 +40,10 @@ MAX_ERRORS = 10  # bad commands in a row before the connection is closed (as IMA
 
 class LmtpSession(Session):
     timeout = IDLE_TIMEOUT
-    authenticated = True  # no login in LMTP: the socket's permissions are the access control
+    # No login in LMTP (the socket's permissions, or the access map for TCP, decide who may
+    # connect): LHLO stands for it, so a client gets `[limits] login_timeout` to say it,
+    # however busy it keeps the connection meanwhile (SECURITY.md 3).
+    authenticated = False
 
     def __init__(self, conn: Connection, services: Services) -> None:
         self.conn = conn
@@ -71,7 +74,9 @@ class LmtpSession(Session):
         return self._run()
 
     def idle_timeout(self) -> list[Output]:
+        """Silent for IDLE_TIMEOUT, or no LHLO by the login deadline: 421, closed."""
         self.closed = True
+        self.reader.close()
         return [Send(response.TIMEOUT), Close()]
 
     def shutdown(self) -> list[Output]:
@@ -145,6 +150,7 @@ class LmtpSession(Session):
 
     def _lhlo(self, rest: str) -> list[Output]:
         self.helo = commands.lhlo_name(rest)
+        self.authenticated = True
         self._reset()
         return self._ok(response.lhlo(self.services.hostname, self.config.mail.max_message_size))
 

@@ -208,3 +208,30 @@ def test_attack_client_that_never_finishes_holds_no_thread(served: tuple[MraServ
     for c in stalled:
         c.close()
     assert os.path.exists(path)
+
+
+def test_attack_busy_client_that_never_says_lhlo_is_closed(
+    server_factory: type[MraServer],
+) -> None:
+    """LHLO stands for a login: `[limits] login_timeout` bounds the time to it, whatever the
+    client sends meanwhile (SECURITY.md 3)."""
+    _server, path = serve(server_factory, extra="[limits]\nlogin_timeout = 2\n")
+    with LmtpClient(path) as c:
+        started = time.monotonic()
+        replies = []
+        while time.monotonic() - started < 30:
+            try:
+                c.send(b"NOOP\r\n")
+            except OSError:
+                pass  # closed just now: its 421 is waiting to be read
+            reply = c.reply()
+            replies.append(reply.code)
+            if reply.code == 421:
+                break
+            time.sleep(0.2)
+        assert replies[-1] == 421 and set(replies[:-1]) == {250}
+        assert c.file.read() == b""
+    with LmtpClient(path) as c:  # once LHLO is said, the deadline no longer applies
+        c.lhlo()
+        time.sleep(3)
+        assert c.command("NOOP").status == "250 2.0.0"

@@ -160,7 +160,9 @@ def test_sieve_files_by_detail(served: tuple[MraServer, Path]) -> None:
     assert len(list(lists.iterdir())) == 1
 
 
-def test_big_deliveries_do_not_stall_the_reactor(served: tuple[MraServer, Path]) -> None:
+def test_attack_big_messages_to_many_recipients_do_not_stall_the_reactor(
+    served: tuple[MraServer, Path],
+) -> None:
     """Delivering (and Sieve) run in the thread pool: the log has no stall of a second."""
     server, path = served
     body = (b"y" * 998 + b"\r\n") * 20_000  # 20 MB
