@@ -174,12 +174,18 @@ class LmtpSession(Session):
         if txn.attempted >= self.config.lmtp.max_recipients:
             return self._refuse(response.TOO_MANY_RECIPIENTS)
         txn.attempted += 1
+        known = txn.known(address)
+        if known is not None:
+            txn.recipients.append(known)
+            return self._ok(response.RECIPIENT_OK)
 
         def then(result: object) -> list[Output]:
             if self.txn is not txn or self.closed:
                 return []
             if isinstance(result, Recipient):
                 txn.recipients.append(result)
+                if result.stamp:
+                    self.service.remember(address, result, result.stamp)
                 return self._ok(response.RECIPIENT_OK)
             assert isinstance(result, BaseException)
             err = _failure(result, self.config.mda.quota_bounce, address)

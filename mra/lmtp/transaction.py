@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import OrderedDict
 
 from mda.delivery import deliver_copy
 from mda.errors import BadMessage, TempFailure, classify, worst_error
@@ -37,9 +38,11 @@ if TYPE_CHECKING:
     from mda.resolve import Resolver, Target
 
 
-# Seconds a process keeps its opened maps, and the trust checks of their files and directories
-# (mda.maps.safefile), when no file changed: a chmod of a directory is seen within this.
+# Seconds a process keeps its opened maps, the trust checks of their files and directories
+# (mda.maps.safefile) and what recipients resolved to, when no file changed: a chmod of a
+# directory, or an edited `:include:` list, is seen within this.
 RECHECK = 10
+KNOWN_MAX = 4096  # recipients whose resolution a process remembers (the most recent)
 
 
 class LmtpService:
@@ -47,7 +50,12 @@ class LmtpService:
     database, opened and checked once and used by every transaction (`Resolver.fork`) as long
     as none of their files changed (inode, size, mtime, mode, owner) and for at most RECHECK
     seconds; then opened and checked again. `mda` opens them for each message: here that
-    would be most of the work of a delivery."""
+    would be most of the work of a delivery.
+
+    The same holds for what recipients resolved to: the last KNOWN_MAX accepted ones are
+    remembered, so that a RCPT for a known recipient is answered on the reactor with a few
+    stat() calls (the files above) rather than by a thread (`known`), a thread's hop less
+    per message. Refusals are not remembered: they are resolved every time."""
 
     def __init__(self, config: Config, euid: int | None = None) -> None:
         """`euid`: the user deliveries run as (this process's, by default)."""
@@ -56,6 +64,8 @@ class LmtpService:
         self._userdb: PasswdFile | SystemUsers | None = None
         self._resolver: Resolver | None = None
         self._stamp: tuple[object, ...] = ()
+        self._known: OrderedDict[str, Recipient] = OrderedDict()
+        self._known_stamp: tuple[object, ...] = ()
         self._paths = tuple(
             p
             for p in (
@@ -79,8 +89,9 @@ class LmtpService:
             stamp.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode, st.st_uid))
         return tuple(stamp)
 
-    def resolver(self) -> Resolver:
-        """A resolver for one transaction (a thread's work)."""
+    def resolver(self) -> tuple[Resolver, tuple[object, ...]]:
+        """A resolver for one transaction, and the state of the files it reads (a thread's
+        work)."""
         from mda.resolve import Resolver
 
         if self._userdb is None:
@@ -92,18 +103,58 @@ class LmtpService:
         if shared is None or stamp != self._stamp:
             shared = Resolver(self.config, userdb=self._userdb).warm()
             self._resolver, self._stamp = shared, stamp
-        return shared.fork()
+        return shared.fork(), stamp
+
+    # -- on the reactor: recipients resolved before ----------------------------------------
+
+    def known(self, address: str, sender_checked: bool) -> Recipient | None:
+        """`address`'s resolution, if it was resolved since the files last changed; None
+        otherwise, or while the sender still needs the access map's word."""
+        stamp = self._files()
+        if stamp != self._known_stamp:
+            self._known.clear()
+            self._known_stamp = stamp
+            return None
+        if not sender_checked and self._access_rules(stamp):
+            return None
+        found = self._known.get(address)
+        if found is not None:
+            self._known.move_to_end(address)
+        return found
+
+    def remember(self, address: str, recipient: Recipient, stamp: tuple[object, ...]) -> None:
+        if stamp != self._known_stamp:
+            return  # resolved with files that have changed since (or not looked at yet)
+        self._known[address] = recipient
+        if len(self._known) > KNOWN_MAX:
+            self._known.popitem(last=False)
+
+    def _access_rules(self, stamp: tuple[object, ...]) -> bool:
+        """Whether the access map has anything in it (its entry in the stamp: no file, or
+        size 0, is no map)."""
+        if not self.config.maps.access:
+            return False
+        state = stamp[1 + self._paths.index(self.config.maps.access)]
+        return isinstance(state, tuple) and state[1] != 0
 
 
 class Recipient:
-    """An accepted RCPT: the address as the client gave it, and where it goes."""
+    """An accepted RCPT: the address as the client gave it, and where it goes (read-only:
+    a remembered one serves other transactions too)."""
 
-    __slots__ = ("address", "problems", "targets")
+    __slots__ = ("address", "problems", "stamp", "targets")
 
-    def __init__(self, address: str, targets: list[Target], problems: list[DeliveryError]):
+    def __init__(
+        self,
+        address: str,
+        targets: list[Target],
+        problems: list[DeliveryError],
+        stamp: tuple[object, ...] = (),
+    ) -> None:
         self.address = address
         self.targets = targets
         self.problems = problems  # parts of its expansion that cannot be delivered
+        self.stamp = stamp  # the files it was resolved with ((): not to be remembered)
 
 
 class Transaction:
@@ -119,7 +170,18 @@ class Transaction:
         self.attempted = 0  # RCPT commands, accepted or not (the max_recipients bound)
         self.discard = False  # the access map DISCARDs the sender: accepted, never stored
         self._resolver: Resolver | None = None
+        self._stamp: tuple[object, ...] = ()
         self._sender_checked = False
+
+    def known(self, address: str) -> Recipient | None:
+        """On the reactor: `address` as resolved before, if the process remembers it."""
+        if self.service.as_root or self.discard:
+            return None
+        found = self.service.known(address, self._sender_checked)
+        if found is None:
+            return None
+        self._sender_checked = True  # no access map rules, or checked by an earlier RCPT
+        return found
 
     # -- in a thread ------------------------------------------------------------------
 
@@ -131,7 +193,7 @@ class Transaction:
                 "refusing to deliver as root: set [server] user to the mail user", dsn="4.3.5"
             )
         if self._resolver is None:
-            self._resolver = self.service.resolver()
+            self._resolver, self._stamp = self.service.resolver()
         resolver = self._resolver
         if not self._sender_checked:
             # The access map's From: rules, at the first RCPT rather than at MAIL: a thread's
@@ -142,7 +204,7 @@ class Transaction:
             return Recipient(address, [], [])
         seen = len(resolver.problems)
         targets = resolver.resolve_address(address)
-        return Recipient(address, targets, resolver.problems[seen:])
+        return Recipient(address, targets, resolver.problems[seen:], self._stamp)
 
     def deliver(self, data: bytearray, trace: Trace) -> list[DeliveryError | None]:
         """Deliver the message to every accepted recipient; each one's outcome, in order

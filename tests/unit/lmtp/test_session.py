@@ -13,7 +13,7 @@ from mailstore.store import MailStore
 from mra.context import Connection, Services
 from mra.lmtp.session import LmtpSession
 from mra.lmtp.transaction import LmtpService
-from mra.session import Close, Output, Send, run_blocking
+from mra.session import Call, Close, Output, Send, run_blocking
 
 MAIL_UID = 65534
 
@@ -284,3 +284,32 @@ def test_programs_and_forwards_of_the_aliases_file(tmp_path: Path) -> None:
     assert c.codes("Subject: piped\r\n\r\nbody\r\n.\r\n") == ["250 2.0.0", "250 2.0.0"]
     assert b"Subject: piped" in out.read_bytes()
     assert sent.read_bytes().startswith(b"-i -f s@remote.test -- someone@elsewhere.test\n")
+
+
+def test_remembered_recipients_follow_the_files(tmp_path: Path) -> None:
+    """A recipient resolved before is answered without a thread, until a file changes."""
+    c = Client(tmp_path)
+    c.send("LHLO x\r\n")
+    one = "MAIL FROM:<s@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
+    assert c.codes(one + "RSET\r\n") == ["250 2.1.0", "250 2.1.5", "250 2.0.0"]
+    outputs = c.session.data_received(one.encode())
+    assert not any(isinstance(o, Call) for o in outputs)  # remembered: no Call
+    c.codes("RSET\r\n")
+    passwd = tmp_path / "passwd"
+    passwd.write_text(passwd.read_text().replace("alice@", "alicia@"))
+    assert c.codes(one) == ["250 2.1.0", "550 5.1.1"]
+
+
+def test_remembered_recipients_still_meet_the_senders_access_rules(tmp_path: Path) -> None:
+    c = Client(tmp_path)
+    (tmp_path / "access").write_text("From:spam.test REJECT\n")
+    c.send("LHLO x\r\n")
+    assert c.codes("MAIL FROM:<ok@remote.test>\r\nRCPT TO:<alice@example.test>\r\nRSET\r\n") == [
+        "250 2.1.0",
+        "250 2.1.5",
+        "250 2.0.0",
+    ]
+    assert c.codes("MAIL FROM:<x@spam.test>\r\nRCPT TO:<alice@example.test>\r\n") == [
+        "250 2.1.0",
+        "550 5.7.1",
+    ]
