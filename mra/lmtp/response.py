@@ -65,6 +65,11 @@ SHUTTING_DOWN = _line(421, "4.3.2", "Server shutting down")
 TIMEOUT = _line(421, "4.4.2", "Idle for too long, closing the connection")
 
 
+def refused(why: str) -> bytes:
+    """The connection is refused (the access map, a connection limit): 421, then closed."""
+    return _line(421, "4.3.2", why)
+
+
 def syntax(why: str) -> bytes:
     """A command whose arguments we cannot read (501 5.5.4), or a line refused whole
     (`reader.BadLine`: 500 5.5.2)."""

@@ -65,7 +65,7 @@ class LmtpSession(Session):
 
     def refuse(self, text: str) -> list[Output]:
         self.closed = True
-        return [Send(f"421 4.3.2 {response.safe(text)}\r\n".encode("ascii")), Close()]
+        return [Send(response.refused(text)), Close()]
 
     def data_received(self, data: bytes) -> list[Output]:
         if self.closed:

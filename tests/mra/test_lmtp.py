@@ -175,3 +175,18 @@ def test_attack_big_messages_to_many_recipients_do_not_stall_the_reactor(
             assert [r.code for r in replies] == [250, 250]
     stalls = [line for line in server.log().splitlines() if "reactor-stall" in line]
     assert not [s for s in stalls if int(s.split("ms=")[1].split()[0]) >= 1000], stalls
+
+
+def test_connect_rules_apply_over_tcp_and_not_on_the_unix_socket(
+    server_factory: type[MraServer],
+) -> None:
+    local = server_factory(listeners=("imap",))
+    local.config.write_text(local.config.read_text() + lmtp_config(local.base / "lmtp"))
+    local.access.write_text("Connect:127.0.0.1 REJECT\n")
+    with LmtpClient(start_lmtp_server(local)) as c:  # let in by the socket's permissions
+        assert c.greeting.code == 220
+    tcp = server_factory(listeners=("lmtp",))
+    tcp.access.write_text("Connect:127.0.0.1 REJECT\n")
+    tcp.start()
+    with LmtpClient(("127.0.0.1", tcp.ports["lmtp"])) as c:
+        assert c.greeting.code == 421 and "Access denied" in c.greeting.text
