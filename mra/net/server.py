@@ -372,6 +372,9 @@ def serve(config: Config) -> int:
     drop_privileges(config.server.user)
     if os.geteuid() == 0:
         log.warn("running-as-root", hint="set [server] user to the mail user")
+        if config.listen.lmtp is not None:
+            # LMTP writes every mailbox as the server's user: never as root (451 4.3.5).
+            log.warn("lmtp-refuses-to-deliver-as-root", hint="set [server] user")
     workers = config.server.workers
     try:
         if workers <= 1:

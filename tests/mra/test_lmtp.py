@@ -89,6 +89,7 @@ def test_refuses_to_deliver_as_root(server_factory: type[MraServer]) -> None:
         replies = c.envelope("s@remote.test", ["alice@example.test"])
     assert [r.status for r in replies] == ["250 2.1.0", "451 4.3.5", "503 5.5.1"]
     assert "set [server] user" in replies[1].text
+    assert "lmtp-refuses-to-deliver-as-root" in server.log()
     assert stored(server, "alice@example.test") == []
 
 
