@@ -32,6 +32,7 @@ from mda.errors import (
     worst,
 )
 from mda.interrupt import block, settle, unblock
+from mda.interrupt import check as check_interrupted
 from mda.message import Incoming
 from mda.resolve import DiscardTarget, FileTarget, MailboxTarget, Resolver, dedupe
 
@@ -94,6 +95,7 @@ def run(request: Request, config: Config, stdin_fd: int = 0) -> int:
         else:
             raise UsageError("no recipient: use -d USER or -r ADDRESS")
     msg = Incoming.read(stdin_fd, config.mail.max_message_size)
+    check_interrupted()  # a signal while reading whose exception was swallowed
     sender = _sender(request, msg)
     resolver = Resolver(config)
     codes: list[int] = []
@@ -127,6 +129,7 @@ def run(request: Request, config: Config, stdin_fd: int = 0) -> int:
     final = dedupe(targets)
     for i, target in enumerate(final):
         try:
+            check_interrupted()
             deliver_target(target, msg, sender, config, last=i == len(final) - 1)
             codes.append(EX_OK)
         except Exception as exc:
@@ -209,7 +212,9 @@ def _modules_for(target: MailboxTarget, config: Config, scripts: list[str]) -> l
     if config.mda.duplicate_window:
         names += ["hashlib", "mda.dupes"]
     if scripts:
-        names += ["mda.sieve", "mda.external", "subprocess", "select"]
+        from mda.sieve.preload import modules_for
+
+        names += modules_for(scripts, config)
     return names
 
 

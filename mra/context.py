@@ -38,7 +38,7 @@ class Connection:
         exempt: bool = False,
         unix: bool = False,
     ) -> None:
-        self.listener = listener  # "imap", "imaps", "pop3", "pop3s", ...
+        self.listener = listener  # "imap", "imaps", "pop3", "pop3s", "sieve", ...
         self.peer_ip = peer_ip  # "unix" on a unix socket
         self.unix = unix  # a unix socket: the client is on this host, let in by its permissions
         self.peer_port = peer_port
@@ -82,6 +82,19 @@ class Services:
         # IMAP literal octets all sessions of this process may hold at once (SECURITY.md 2);
         # LMTP's messages on their way in are counted in it too.
         self.literal_pool = LiteralPool(config.limits.max_literal_memory)
+        from mra.imap.mime import Limits as MimeLimits
+
+        limits = config.limits
+        # What one message's MIME structure may make us parse (SECURITY.md 1).
+        self.mime_limits = MimeLimits(
+            max_nested_parts=limits.max_mime_depth,
+            max_total_parts=limits.max_mime_parts,
+            max_header_block=limits.max_header_size,
+            max_all_headers=limits.max_headers_size,
+            max_params=limits.max_mime_params,
+            max_header_fields=limits.max_header_fields,
+            max_tokens=limits.max_header_tokens,
+        )
         self._shared: dict[str, object] = {}
 
     def shared(self, key: str, make: Callable[[], T]) -> T:

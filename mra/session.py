@@ -19,6 +19,14 @@ of outputs, which the adapter (mra/net/adapter.py, the only Twisted code) carrie
     Delay(seconds, then)  wait (the pause after a failed login), then `then()`
     StartTLS()            start TLS now; input already received after the command is dropped
                           (CVE-2011-0411: nothing sent in plaintext may run as if encrypted)
+    StartCompression(pending, level)
+                          from here on the connection is raw DEFLATE (RFC 1951) both ways,
+                          inside TLS when TLS is on (IMAP COMPRESS, RFC 4978): everything
+                          written after it is compressed at zlib `level` and flushed after
+                          each write, everything read is inflated before the session sees
+                          it. `pending` is what the session had received after the command
+                          (already compressed): it is inflated first, then what the adapter
+                          held. Not blocking: the outputs after it are compressed
     Close()               close after what was written so far is flushed
 
 Events a session receives: `greeting()`, `data_received(bytes)`, `tls_started()`,
@@ -83,6 +91,14 @@ class Delay(Output):
 
 class StartTLS(Output):
     __slots__ = ()
+
+
+class StartCompression(Output):
+    __slots__ = ("level", "pending")
+
+    def __init__(self, pending: bytes, level: int) -> None:
+        self.pending = pending
+        self.level = level
 
 
 class Close(Output):

@@ -210,7 +210,7 @@ def fetch_item(root: mime.Part, att: FetchAtt) -> bytes:
 # --- APPEND of binary content ---------------------------------------------------------------------
 
 
-def store_form(message: bytes) -> bytes:
+def store_form(message: bytes, limits: mime.Limits = mime.DEFAULT_LIMITS) -> bytes:
     """The message to store for an APPEND literal8: parts declared binary base64-encoded
     (module docstring); the message unchanged when none is.
 
@@ -218,7 +218,7 @@ def store_form(message: bytes) -> bytes:
     octet written comes from the message as sent: binary data may hold line feeds without a
     carriage return, and they are data, not line ends to mend."""
     canonical = mime.crlf(message)
-    root = mime.parse(canonical)
+    root = mime.parse(canonical, limits)
     at = _Offsets(message, canonical)
     out = bytearray()
     pos = 0

@@ -113,10 +113,10 @@ def render(
         out.append(b"UID %d" % uid)
     for item in items:
         if isinstance(item, FetchAtt) and item.name.startswith("BINARY"):
-            body = body or _Body(box, msg)
+            body = body or _Body(box, msg, view.mime_limits)
             out.append(binary.fetch_item(body.content(), item))
         elif isinstance(item, FetchAtt):
-            body = body or _Body(box, msg)
+            body = body or _Body(box, msg, view.mime_limits)
             section = item.section
             if not section.part and not section.text:
                 data: bytes | None = body.whole()  # BODY[]: the bytes, no MIME parse needed
@@ -140,7 +140,7 @@ def render(
             vsize = msg.vsize
             out.append(b"RFC822.SIZE %d" % (box.message_vsize(msg) if vsize is None else vsize))
         else:
-            body = body or _Body(box, msg)
+            body = body or _Body(box, msg, view.mime_limits)
             if item == "ENVELOPE":
                 out.append(b"ENVELOPE " + mime.envelope(body.content()))
             elif item == "BODYSTRUCTURE":
@@ -158,14 +158,47 @@ def render(
     return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(out))
 
 
+_NEEDS_FILE = frozenset(
+    {"ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
+)
+
+
+def render_ghost(
+    view: SelectedView, msg: Message, seq: int, items: list[Item], with_uid: bool
+) -> bytes:
+    """`* seq FETCH (...)` for a message another session expunged that this session has not
+    been told of yet (RFC 2180 4.1.1): what the store still knows of it (flags, UID, size from
+    its file name, its date if it was read), and NIL for what needed the file, as Dovecot
+    answers."""
+    uid = msg.uid
+    out: list[bytes] = []
+    if with_uid and "UID" not in items:
+        out.append(b"UID %d" % uid)
+    for item in items:
+        if isinstance(item, FetchAtt):
+            out.append(r.section_key(item) + b" NIL")
+        elif item == "UID":
+            out.append(b"UID %d" % uid)
+        elif item == "FLAGS":
+            out.append(b"FLAGS " + view.flag_text(msg))
+        elif item == "RFC822.SIZE" and msg.vsize is not None:
+            out.append(b"RFC822.SIZE %d" % msg.vsize)
+        elif item == "INTERNALDATE" and msg.known_internaldate is not None:
+            out.append(b"INTERNALDATE " + internaldate(msg.known_internaldate))
+        elif item in _NEEDS_FILE:
+            out.append(item.encode("ascii") + b" NIL")
+    return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(out))
+
+
 class _Body:
     """One message's bytes (CRLF) and MIME structure, read and parsed at most once per FETCH."""
 
-    __slots__ = ("_box", "_msg", "_part", "_raw")
+    __slots__ = ("_box", "_limits", "_msg", "_part", "_raw")
 
-    def __init__(self, box: Mailbox, msg: Message) -> None:
+    def __init__(self, box: Mailbox, msg: Message, limits: mime.Limits) -> None:
         self._box = box
         self._msg = msg
+        self._limits = limits
         self._raw: bytes | None = None
         self._part: mime.Part | None = None
 
@@ -182,5 +215,5 @@ class _Body:
 
     def content(self) -> mime.Part:
         if self._part is None:
-            self._part = mime.parse(self.whole())
+            self._part = mime.parse(self.whole(), self._limits)
         return self._part

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 
+from mailstore.errors import NotFound
 from mra.imap import search
 from mra.imap.arguments import ArgumentError
 from mra.imap.sequence import SequenceError, SequenceSet
@@ -67,7 +68,11 @@ def compile_search(view: SelectedView, args: list[Value]) -> search.SearchProgra
         return {i for rng in ranges for i in rng}
 
     try:
-        program = search.parse_search(to_tokens(args), resolve_set=resolve)  # type: ignore[arg-type]
+        program = search.parse_search(
+            to_tokens(args),  # type: ignore[arg-type]
+            resolve_set=resolve,
+            rev2=view.rev2,
+        )
     except search.BadCharsetError as exc:
         raise SearchFailed(str(exc), search.CHARSETS) from exc
     except search.SearchError as exc:
@@ -90,15 +95,27 @@ def run_search(
     matches = (
         _flags_only_matches(view, program, numbered)
         if program.flags_only
-        else (
-            seq
-            for seq, u in numbered
-            if (msg := view.message(u)) is not None and program.matches(_Context(view, msg, seq))
-        )
+        else _message_matches(view, program, numbered)
     )
     if limit is None:
         return list(matches)
     return list(itertools.islice(matches, limit))
+
+
+def _message_matches(
+    view: SelectedView, program: search.SearchProgram, numbered: Iterable[tuple[int, int]]
+) -> Iterator[int]:
+    """A message another session expunged while we read (its file gone, the session not yet
+    told) matches nothing: its data is gone, and the search goes on with the others."""
+    for seq, u in numbered:
+        msg = view.message(u)
+        if msg is None:
+            continue
+        try:
+            if program.matches(_Context(view, msg, seq)):
+                yield seq
+        except NotFound:
+            continue
 
 
 def _flags_only_matches(
@@ -142,10 +159,11 @@ class _Context:
     """One message as search.py sees it. Only what a key asks for is computed: UNSEEN needs
     no stat() of INTERNALDATE, no size, and certainly no file read."""
 
-    __slots__ = ("_flags", "_folded", "_view", "msg", "seqno", "uid")
+    __slots__ = ("_flags", "_folded", "_view", "mime_limits", "msg", "seqno", "uid")
 
     def __init__(self, view: SelectedView, msg: Message, seq: int) -> None:
         self._view = view
+        self.mime_limits = view.mime_limits
         self.msg = msg
         self.seqno = seq
         self.uid = seq  # UID keys were resolved to sequence numbers (see `resolve` above)

@@ -195,10 +195,16 @@ class _Message:
             self._raw = self.ctx.raw()  # a file read, for a server: once per message
         return self._raw
 
+    def _limits(self) -> mime.Limits:
+        """What may be parsed of the message: the server's `[limits]` (the context says), or
+        Dovecot's defaults."""
+        limits = getattr(self.ctx, "mime_limits", None)
+        return limits if isinstance(limits, mime.Limits) else mime.DEFAULT_LIMITS
+
     @property
     def part(self) -> mime.Part:
         if self._part is None:
-            self._part = mime.parse(self.raw())
+            self._part = mime.parse(self.raw(), self._limits())
         return self._part
 
     @property
@@ -208,7 +214,7 @@ class _Message:
         if self._part is not None:
             return self._part
         if self._top is None:
-            self._top = mime.parse(self._header_block())
+            self._top = mime.parse(self._header_block(), self._limits())
         return self._top
 
     def header(self, name: str, form: str = "plain") -> list[str]:

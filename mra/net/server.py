@@ -46,6 +46,7 @@ PROTOCOLS = {
     "imaps": ("imap", True),
     "pop3": ("pop3", False),
     "pop3s": ("pop3", True),
+    "sieve": ("managesieve", False),  # RFC 5804: STARTTLS only, no implicit-TLS port
     "lmtp": ("lmtp", False),
 }
 # Protocol -> "module:class" of its sans-I/O session, imported when the first client comes
@@ -53,6 +54,7 @@ PROTOCOLS = {
 SESSIONS = {
     "imap": "mra.imap.session:ImapSession",
     "pop3": "mra.pop3.session:Pop3Session",
+    "managesieve": "mra.managesieve.session:ManageSieveSession",
     "lmtp": "mra.lmtp.session:LmtpSession",
 }
 SHUTDOWN_GRACE = 5.0

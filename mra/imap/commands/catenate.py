@@ -33,15 +33,16 @@ __all__ = ["Catenation"]
 class _Source:
     """A message a URL named: its octets (CRLF) and, once a section is asked, its parse."""
 
-    __slots__ = ("_root", "octets")
+    __slots__ = ("_root", "limits", "octets")
 
-    def __init__(self, octets: bytes) -> None:
+    def __init__(self, octets: bytes, limits: mime.Limits) -> None:
         self.octets = octets
+        self.limits = limits
         self._root: mime.Part | None = None
 
     def root(self) -> mime.Part:
         if self._root is None:
-            self._root = mime.parse(self.octets)
+            self._root = mime.parse(self.octets, self.limits)
         return self._root
 
 
@@ -103,7 +104,9 @@ class Catenation:
             self.read += len(octets)
             if self.read > self.budget:
                 raise r.Refusal(r.URLS_TOO_BIG, limit=self.budget)
-            source = self._sources[(box.path, where.uid)] = _Source(octets)
+            source = self._sources[(box.path, where.uid)] = _Source(
+                octets, self.s.services.mime_limits
+            )
         if where.section:
             spec = mime.parse_section_spec(where.section.encode("utf-8"))
             if spec is None:

@@ -4,11 +4,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mra.imap.commands import MESSAGE_COMMANDS, SUSPENDING
 from mra.imap.events import BadCommand, Command, LiteralTooLarge, NeedContinuation, ServerBusy
 from mra.imap.limits import Limits, LiteralPool
 from mra.imap.parser import CommandReader
 from tests.unit.imap._util import drive
+from tests.unit.imap.test_session_transcripts import Client
 
 
 def reader(pool: LiteralPool, **limits: int) -> CommandReader:
@@ -75,3 +78,24 @@ def test_command_literal_size_counts_every_literal() -> None:
     events = drive(r, [b"a LOGIN {5+}\r\nalice {6+}\r\nsecret\r\n"])
     assert isinstance(events[0], Command)
     assert events[0].literal_size == 11 == pool.held
+
+
+def test_mime_bounds_are_settings(tmp_path: Path) -> None:
+    """`[limits] max_mime_depth` and `max_mime_parts` reach FETCH and SEARCH: past the depth a
+    part is a leaf (as Dovecot's max_nested_mime_parts makes it), past the count the last part
+    runs to the end."""
+    c = Client(tmp_path, config="[mailboxes]\n[limits]\nmax_mime_depth = 2\n")
+    nested = (
+        b"Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\n"
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        b"Content-Type: text/plain\r\n\r\ndeep needle\r\n--b--\r\n--a--\r\n"
+    )
+    c.store.mailbox("INBOX").append(nested)
+    c.login()
+    c.send("s SELECT INBOX\r\n")
+    lines = c.send("f FETCH 3 BODYSTRUCTURE\r\n")
+    assert '"application" "octet-stream"' in lines[0].lower(), lines[0]
+    assert c.session.services.mime_limits.max_nested_parts == 2
+    (tmp_path / "x").mkdir()
+    deep = Client(tmp_path / "x", config="[mailboxes]\n")
+    assert deep.session.services.mime_limits.max_nested_parts == 100

@@ -161,3 +161,16 @@ def test_examine_shows_recent_and_moves_nothing(two: tuple[Client, Client]) -> N
     a.expect("f FETCH 1 FLAGS\r\n", "* 1 FETCH (FLAGS (\\Recent))", "f OK FETCH completed")
     # Still new: the next read-write SELECT gets it.
     b.expect("s SELECT INBOX\r\n", *["{any}"] * 3, "* 1 RECENT", *["{any}"] * 4)
+
+
+def test_search_skips_a_message_expunged_meanwhile(two: tuple[Client, Client]) -> None:
+    """A message another session expunged while this one searched (its file gone, this
+    session not yet told): the search answers for the others, it does not fail."""
+    a, b = two
+    a.send("s SELECT INBOX\r\n")
+    b.send("s SELECT INBOX\r\n")
+    b.send("d STORE 1 +FLAGS (\\Deleted)\r\n")
+    b.send("e EXPUNGE\r\n")
+    lines = a.send("f SEARCH TEXT Numbers\r\n")
+    assert lines[0] == "* SEARCH 2" and lines[-1] == "f OK SEARCH completed", lines
+    assert a.send("n NOOP\r\n")[0] == "* 1 EXPUNGE"

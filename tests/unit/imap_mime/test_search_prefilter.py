@@ -814,7 +814,7 @@ class ParseCalled(Exception):
     pass
 
 
-def _refuse_parse(raw: bytes | mime.Part) -> mime.Part:
+def _refuse_parse(raw: bytes | mime.Part, limits: mime.Limits = mime.DEFAULT_LIMITS) -> mime.Part:
     raise ParseCalled
 
 
