@@ -25,13 +25,17 @@ import os
 import time
 from collections import OrderedDict
 
-from mda.delivery import deliver_copy
+from mda.delivery import deliver_copy, sieve_scripts
 from mda.errors import BadMessage, TempFailure, classify, worst_error
 from mda.message import Incoming
+from mda.resolve import MailboxTarget
 from mra import log
+from mra.lmtp.isolate import SLACK, in_child
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mailstore.config import Config
     from mailstore.userdb import PasswdFile, SystemUsers
     from mda.errors import DeliveryError
@@ -239,19 +243,41 @@ class Transaction:
     def _copy(
         self, target: Target, msg: Incoming, config: Config, trace: Trace, rcpt: Recipient
     ) -> DeliveryError | None:
-        """One copy, and its failure if it failed (never raises)."""
+        """One copy, and its failure if it failed (never raises). A mailbox copy whose
+        Sieve scripts run is made in a child process (isolate.py: their CPU bound)."""
 
         def note(text: str) -> None:
             log.info("lmtp-note", conn=trace.conn_id, rcpt=rcpt.address, note=text)
 
+        received = trace.received(rcpt.address)
+        sender = self.sender
         try:
-            deliver_copy(target, msg, self.sender, config, note, trace.received(rcpt.address))
+            scripts = sieve_scripts(target, config) if isinstance(target, MailboxTarget) else []
+            if not scripts:
+                deliver_copy(target, msg, sender, config, note, received)
+                return None
+
+            def work(child_note: Callable[[str], None]) -> None:
+                deliver_copy(
+                    target,
+                    msg,
+                    sender,
+                    config,
+                    child_note,
+                    received,
+                    sole_writer=True,
+                    scripts=scripts,
+                )
+
+            bound = config.sieve.max_cpu_time + config.mda.program_timeout + SLACK
+            err, notes = in_child(work, config.mda.quota_bounce, bound)
+            for text in notes:
+                note(text)
         except Exception as exc:
             err = classify(exc, config.mda.quota_bounce)
-            if not err.address:
-                err.address = rcpt.address
-            return err
-        return None
+        if err is not None and not err.address:
+            err.address = rcpt.address
+        return err
 
 
 class Trace:

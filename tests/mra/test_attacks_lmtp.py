@@ -235,3 +235,36 @@ def test_attack_busy_client_that_never_says_lhlo_is_closed(
         c.lhlo()
         time.sleep(3)
         assert c.command("NOOP").status == "250 2.0.0"
+
+
+def test_attack_backtracking_sieve_regex_is_stopped_and_holds_no_thread(
+    server_factory: type[MraServer],
+) -> None:
+    """A user's script with `(a+)+$` against "aaa...b" backtracks 2^40 times: in the server's
+    threads nothing could stop it (Python's `re` heeds signals in the main thread only), so a
+    copy with Sieve is made in a child process where `[sieve] max_cpu_time` works. Ten such
+    deliveries at once (more than the thread pool's eight) end with the message in INBOX, and
+    the server answers others meanwhile."""
+    server, path = serve(server_factory, extra="[sieve]\nmax_cpu_time = 1\n")
+    home = server.base / "home"
+    home.mkdir()
+    (home / ".dovecot.sieve").write_text(
+        'require ["regex", "fileinto"];\nif header :regex "subject" "^(a+)+$" { fileinto "x"; }\n'
+    )
+    if os.geteuid() == 0:
+        os.chown(home, 65534, 65534)
+    server.passwd.write_text(
+        server.passwd.read_text() + f"evil@example.test:{{PLAIN}}x::::{home}::\n"
+    )
+    evil = b"Subject: " + b"a" * 40 + b"b\r\n\r\nbody\r\n"
+    clients = [LmtpClient(path, timeout=120) for _ in range(10)]
+    for c in clients:
+        c.lhlo()
+        assert c.envelope("s@x.test", ["evil@example.test"])[-1].code == 354
+        c.send(evil + b".\r\n")
+    still_works(path, server)  # while the ten run
+    for c in clients:
+        assert c.reply().status == "250 2.0.0"
+        c.close()
+    assert len(files(server, "evil@example.test")) == 10
+    assert "CPU time limit" in server.log()
