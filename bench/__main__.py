@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import imap, lmtp, mda, pop3, store
+from bench import auth, imap, lmtp, mda, pop3, store
 
 
 def main() -> int:
@@ -21,7 +21,9 @@ def main() -> int:
     print("\n== bench.pop3 ==", flush=True)
     status = pop3.main([]) or status
     print("\n== bench.imap ==", flush=True)
-    return imap.main([]) or status
+    status = imap.main([]) or status
+    print("\n== bench.auth ==", flush=True)
+    return auth.main([]) or status
 
 
 if __name__ == "__main__":
