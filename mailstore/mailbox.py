@@ -959,23 +959,29 @@ class Mailbox:
     def message_vsize(self, msg: Message) -> int:
         """CRLF size, from `,W=` or computed once from the file."""
         vsize = msg.vsize
-        if vsize is None:
-            try:
-                with self.open_message(msg.uid) as f:
-                    msg._sizes = vsize_of_file(f)
-            except OSError as exc:
-                raise self._read_failed(msg.uid, exc) from None
-            vsize = msg._sizes[1]
-            assert vsize is not None
-        return vsize
+        return self._measure(msg)[1] if vsize is None else vsize
 
     def message_size(self, msg: Message) -> int:
+        """Bytes on disk, from `,S=` or computed once from the file."""
         size = msg.size
-        if size is None:
-            self.message_vsize(msg)
-            size = msg.size
-            assert size is not None
-        return size
+        return self._measure(msg)[0] if size is None else size
+
+    def _measure(self, msg: Message) -> tuple[int, int]:
+        """Both sizes of a message whose name lacks one: counted from the file, where the
+        name says nothing (a name may carry `,W=` without `,S=`: what it says is kept, so a
+        size never changes between two calls)."""
+        try:
+            with self.open_message(msg.uid) as f:
+                size, vsize = vsize_of_file(f)
+        except OSError as exc:
+            raise self._read_failed(msg.uid, exc) from None
+        named_size, named_vsize = sizes_of(msg.base)
+        sizes = (
+            size if named_size is None else named_size,
+            vsize if named_vsize is None else named_vsize,
+        )
+        msg._sizes = sizes
+        return sizes
 
     def internaldate(self, msg: Message) -> float:
         """The file's mtime: set at delivery/APPEND and never changed after (RFC 3501 2.3.3)."""
