@@ -1,0 +1,146 @@
+"""Run the fuzz targets: `python -m fuzz [--seconds N] [--timeout S] [TARGET ...]`.
+
+Each target runs in a process of its own for N seconds of its own time, one after the other
+(`--jobs 2` runs two at once), on its seed corpus `fuzz/corpus/<target>/` (replayed first,
+so every input that once failed is tried again) and a working corpus in
+`fuzz/.work/<target>/` that grows between runs (git-ignored). An input that raises or takes
+longer than the timeout is written to `fuzz/.work/crashes/` and the run fails: reproduce it
+with `python -m fuzz.<target> FILE`.
+
+`make fuzz` is the long run (FUZZ_SECONDS per target, 1 s timeout); `make test` ends with a
+short one (a few seconds each, a generous timeout: the machine may be busy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TARGETS: dict[str, list[str]] = {
+    # target: extra libFuzzer options
+    "imap_reader": ["-dict=fuzz/dicts/imap.dict"],
+    "imap_session": ["-dict=fuzz/dicts/imap.dict", "-max_len=2048"],
+    "imap_search": ["-dict=fuzz/dicts/imap.dict", "-max_len=2048"],
+    "mime": ["-dict=fuzz/dicts/mime.dict", "-max_len=16384"],
+    "pop3": ["-dict=fuzz/dicts/pop3.dict", "-max_len=2048"],
+    "sasl": ["-max_len=1024"],
+    "mutf7": ["-max_len=512"],
+    "maildir_names": ["-dict=fuzz/dicts/maildir.dict", "-max_len=2048"],
+    "uidlist": ["-dict=fuzz/dicts/maildir.dict"],
+    "keywords": ["-dict=fuzz/dicts/maildir.dict", "-max_len=2048"],
+    "maps_aliases": ["-dict=fuzz/dicts/maps.dict"],
+    "maps_virtusertable": ["-dict=fuzz/dicts/maps.dict"],
+    "maps_access": ["-dict=fuzz/dicts/maps.dict"],
+    "maps_cdb": [],
+    "sieve": ["-dict=fuzz/dicts/sieve.dict", "-max_len=8192"],
+}
+
+
+def command(target: str, seconds: float, timeout: float, work: str) -> list[str]:
+    seeds = os.path.join(HERE, "corpus", target)
+    crashes = os.path.join(work, "crashes") + os.sep
+    corpus = os.path.join(work, target)
+    os.makedirs(corpus, exist_ok=True)
+    os.makedirs(crashes, exist_ok=True)
+    return [
+        sys.executable,
+        "-m",
+        f"fuzz.{target}",
+        f"-max_total_time={max(1, round(seconds))}",
+        f"-timeout={max(1, round(timeout))}",
+        "-rss_limit_mb=2048",
+        f"-artifact_prefix={crashes}{target}-",
+        "-print_final_stats=1",
+        *TARGETS[target],
+        corpus,
+        seeds,
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__.split("\n")[0])
+    parser.add_argument("targets", nargs="*", help=f"default: all ({', '.join(TARGETS)})")
+    parser.add_argument("--seconds", type=float, default=60, help="per target (default 60)")
+    parser.add_argument("--timeout", type=float, default=1, help="per input (default 1 s)")
+    parser.add_argument("--jobs", type=int, default=1, help="targets run at once (default 1)")
+    parser.add_argument("--work", default=os.path.join(HERE, ".work"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    unknown = [t for t in args.targets if t not in TARGETS]
+    if unknown:
+        parser.error(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
+    targets = args.targets or list(TARGETS)
+    root = os.path.dirname(HERE)
+    os.makedirs(os.path.join(args.work, "logs"), exist_ok=True)
+    failed: list[str] = []
+    pending = list(targets)
+    running: list[tuple[str, subprocess.Popen[bytes], float]] = []
+    history = open(os.path.join(args.work, "history.log"), "a")  # noqa: SIM115
+    while pending or running:
+        while pending and len(running) < max(1, args.jobs):
+            target = pending.pop(0)
+            log = open(os.path.join(args.work, "logs", f"{target}.log"), "wb")  # noqa: SIM115
+            cmd = command(target, args.seconds, args.timeout, args.work)
+            proc = subprocess.Popen(cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+            log.close()
+            running.append((target, proc, time.monotonic()))
+        time.sleep(0.2)
+        for entry in list(running):
+            target, proc, started = entry
+            # wait4, not poll: the child's CPU time is what a fuzzing run is measured in.
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid == 0:
+                continue
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            running.remove(entry)
+            took = time.monotonic() - started
+            cpu = usage.ru_utime + usage.ru_stime
+            stats = _stats(os.path.join(args.work, "logs", f"{target}.log"))
+            result = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
+            line = f"{target:20} {result:18} {took:6.0f} s, {cpu:6.0f} s CPU  {stats}"
+            print(line, flush=True)
+            stamp = time.strftime("%Y-%m-%d %H:%M")
+            history.write(f"{stamp} timeout={args.timeout:g} {line}\n")
+            history.flush()
+            if proc.returncode != 0:
+                failed.append(target)
+                _show_failure(os.path.join(args.work, "logs", f"{target}.log"))
+    history.close()
+    if failed:
+        print(f"fuzz: {len(failed)} target(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _stats(log: str) -> str:
+    """`runs, exec/s, coverage` from libFuzzer's final statistics."""
+    found: dict[str, str] = {}
+    with open(log, "rb") as f:
+        for raw in f:
+            line = raw.decode("utf-8", "replace")
+            if line.startswith("stat::"):
+                key, _, value = line[6:].partition(":")
+                found[key.strip()] = value.strip()
+            elif " cov: " in line:
+                found["cov"] = line.split(" cov: ")[1].split()[0]
+    return (
+        f"{found.get('number_of_executed_units', '?')} runs, "
+        f"{found.get('average_exec_per_sec', '?')}/s, cov {found.get('cov', '?')}"
+    )
+
+
+def _show_failure(log: str) -> None:
+    with open(log, "rb") as f:
+        lines = f.read().decode("utf-8", "replace").splitlines()
+    start = next((i for i, line in enumerate(lines) if "Uncaught Python exception" in line), 0)
+    if not start:
+        start = next((i for i, line in enumerate(lines) if "ERROR: libFuzzer" in line), 0)
+    shown = [line for line in lines[start:] if not line.startswith(("INFO:", "#"))]
+    print("\n".join("    " + line for line in shown[:60]), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
