@@ -61,6 +61,7 @@ from mailstore.filenames import (
     FLAG_TO_CHAR,
     join_name,
     sizes_of,
+    unique_base,
 )
 from mailstore.folderdir import FolderDir
 from mailstore.lock import DotLock
@@ -624,6 +625,7 @@ class Mailbox:
 
     def _list(self, sub: str) -> dict[str, str]:
         listing: dict[str, str] = {}
+        duplicates: list[str] = []
         path = self._dir.where(sub)
         try:
             with self._dir.scandir(sub) as it:
@@ -642,7 +644,7 @@ class Mailbox:
                     base = name.partition(":")[0]
                     prev = listing.get(base)
                     if prev is not None:
-                        self._warn_once("duplicate-base", os.path.join(path, name))
+                        duplicates.append(max(prev, name))
                         if prev < name:
                             continue
                     listing[base] = name
@@ -650,7 +652,26 @@ class Mailbox:
             return {}
         except OSError as exc:
             raise TemporaryFailure(f"cannot list {sub}/ of {self.name}: {exc.strerror}") from exc
+        for name in duplicates:
+            self._fix_duplicate(sub, name, listing)
         return listing
+
+    def _fix_duplicate(self, sub: str, name: str, listing: dict[str, str]) -> None:
+        """Two files with one base name (a copy made by hand, a backup restored over the
+        folder): the one whose name sorts first keeps the base and its UID, and this one gets
+        a base of its own, its flags kept, as Dovecot's maildir_fix_duplicate() does. Left as
+        it was, it would hide behind the other until a flag change renamed that one to a name
+        sorting after it, and the change would seem undone."""
+        _, sep, info = name.partition(":")
+        new = unique_base() + sep + info
+        where = os.path.join(self._dir.where(sub), name)
+        try:
+            self._dir.rename(sub, name, sub, new)
+        except (OSError, MailError):  # gone meanwhile (another process fixed it), or cannot be
+            self._warn_once("duplicate-base", where)
+            return
+        log.warn("duplicate-base-renamed", path=where, to=new)
+        listing[new.partition(":")[0]] = new
 
     def _warn_once(self, event: str, path: str) -> None:
         if path not in self._warned:

@@ -388,3 +388,27 @@ def test_fuzz_a_keywords_file_with_unicode_digits(inbox: Mailbox) -> None:
     inbox.sync()
     assert sorted(inbox.all_flags(inbox.get(uid))) == ["$Junk", "$New"]
     assert Path(inbox.path, "dovecot-keywords").read_text() == "0 $Junk\n1 $New\n"
+
+
+def test_fuzz_two_files_with_one_base_are_two_messages(inbox: Mailbox) -> None:
+    """Found by fuzz/maildir_names.py: of two files sharing a base name only the one whose name
+    sorts first was served; a flag change renamed it to a name sorting after the other, which
+    then took its place, and the change seemed undone. The second file gets a base of its own
+    (Dovecot's maildir_fix_duplicate), its flags kept: two messages, none hidden."""
+    cur = os.path.join(inbox.path, "cur")
+    for name in ("1712345678.M1P2Q3.host:2,", "1712345678.M1P2Q3.host:2,S"):
+        with open(os.path.join(cur, name), "wb") as f:
+            f.write(b"Subject: " + name.encode() + b"\n\nbody\n")
+    inbox.sync()
+    messages = inbox.messages()
+    assert len(messages) == 2
+    assert sorted(inbox.all_flags(m) for m in messages) == [[], ["\\Seen"]]
+    inbox.store_flags([m.uid for m in messages], "add", ["\\Flagged"])
+    inbox.sync()
+    again = fresh(inbox_store(inbox))
+    for box in (inbox, again):
+        assert sorted(box.all_flags(m) for m in box.messages()) == [
+            ["\\Flagged"],
+            ["\\Flagged", "\\Seen"],
+        ]
+    assert len(os.listdir(cur)) == 2
