@@ -499,7 +499,7 @@ def perform(
             folder = action.mailbox
             if not store.exists(folder):
                 if action.create:
-                    store.create_folder(folder)
+                    folder = _created(store, folder)
                 else:
                     say(f"fileinto {folder!r}: no such folder, kept in INBOX")
                     folder = "INBOX"
@@ -511,6 +511,19 @@ def perform(
             forward(config, sender, action.address, data)
         elif isinstance(action, Discard):
             say("discarded by sieve")
+
+
+def _created(store: MailStore, name: str) -> str:
+    """`fileinto :create`: the folder made, or INBOX for a name no folder can have (a script
+    error found only now: the mail is kept, RFC 5228 2.10.6)."""
+    from mailstore.errors import InvalidName
+
+    try:
+        store.create_folder(name)
+    except InvalidName as exc:
+        say(f"fileinto {name!r}: {exc.message}, kept in INBOX")
+        return "INBOX"
+    return name
 
 
 if TYPE_CHECKING:
