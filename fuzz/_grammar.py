@@ -139,40 +139,29 @@ def _text(text: bytes, line: bytes) -> None:
         raise Malformed(f"octet {m.group()!r} in response text: {line[:120]!r}")
 
 
+# Response codes whose argument is IMAP data, not text (RFC 3501 7.1, RFC 4315, RFC 5530...).
+_DATA_CODES = (b"BADCHARSET", b"PERMANENTFLAGS", b"CAPABILITY", b"APPENDUID", b"COPYUID")
+
+
 def _resp_text(text: bytes, line: bytes) -> None:
     """resp-text = ["[" resp-text-code "]" SP] text"""
     if text.startswith(b"["):
-        end = _code_end(text, line)
-        code = text[1:end]
-        if not code or code[:1] == b" ":
-            raise Malformed(f"empty response code: {line[:120]!r}")
-        # resp-text-code = atom [SP 1*<any TEXT-CHAR except "]">], or a code with a list
-        name, _, arg = code.partition(b" ")
-        if _ATOM.fullmatch(name) is None or b"]" in name:
+        # resp-text-code = ... / atom [SP 1*<any TEXT-CHAR except "]">]: the first "]" ends
+        # it (the codes with data hold no "]" either).
+        end = text.find(b"]")
+        if end < 0:
+            raise Malformed(f"response code without ']': {line[:120]!r}")
+        name, _, arg = text[1:end].partition(b" ")
+        if _ATOM.fullmatch(name) is None:
             raise Malformed(f"invalid response code {name[:40]!r}: {line[:120]!r}")
-        if arg:
+        if name.upper() in _DATA_CODES and arg:
             parse_values(arg, line, brackets=False)
+        else:
+            _text(arg, line)
         text = text[end + 1 :]
         if text[:1] == b" ":
             text = text[1:]
     _text(text, line)
-
-
-def _code_end(text: bytes, line: bytes) -> int:
-    depth = 0
-    i = 1
-    while i < len(text):
-        c = text[i : i + 1]
-        if c == b"(":
-            depth += 1
-        elif c == b")":
-            depth -= 1
-        elif c == b'"':
-            i = _quoted_end(text, i, line)
-        elif c == b"]" and depth == 0:
-            return i
-        i += 1
-    raise Malformed(f"response code without ']': {line[:120]!r}")
 
 
 def _quoted_end(data: bytes, i: int, line: bytes) -> int:

@@ -74,7 +74,11 @@ def check_answer(command: bytes, in_sasl: bool, answer: bytes) -> None:
     text = command.rstrip(b"\r\n").decode("utf-8", "replace")
     verb, _, arg = text.partition(" ")
     verb = verb.upper()
-    multi = not in_sasl and (verb in _MULTI_ALWAYS or (verb in _MULTI_WITHOUT_ARG and not arg))
+    # As the session reads them: AUTH lists the mechanisms when its first word is empty.
+    first_word = arg.partition(" ")[0] if verb == "AUTH" else arg
+    multi = not in_sasl and (
+        verb in _MULTI_ALWAYS or (verb in _MULTI_WITHOUT_ARG and not first_word)
+    )
     pos = 0
     first = True
     while pos < len(answer):
