@@ -81,5 +81,11 @@ def test_one_input(data: bytes) -> None:
         raise Finding("a session slot was not given back")
 
 
+# What the first FETCH and SEARCH load and build, before the fuzzer's clock starts.
+test_one_input(
+    b"\2\0a FETCH 1:* (ENVELOPE BODYSTRUCTURE BINARY[1] BODY[TEXT])\r\n"
+    b"b SEARCH CHARSET UTF-8 OR BODY caf\xc3\xa9 TEXT ko\r\n"
+)
+
 if __name__ == "__main__":
     main(test_one_input)

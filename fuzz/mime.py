@@ -163,5 +163,11 @@ def test_one_input(data: bytes) -> None:
         raise Finding("store_form changed the message's parts")
 
 
+# What the first message loads (codecs, lazy modules), before the fuzzer's clock starts.
+test_one_input(
+    b"\0Subject: =?ISO-8859-1?Q?caf=E9?= =?UTF-8?B?w6k=?=\r\nContent-Type: multipart/mixed;"
+    b" boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\nYQ==\r\n--b--\r\n"
+)
+
 if __name__ == "__main__":
     main(test_one_input)

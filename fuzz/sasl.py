@@ -162,8 +162,8 @@ def test_one_input(data: bytes) -> None:
     while True:
         secret = password_sent(mechanism, sent)
         shown = [getattr(outcome, "login", None), getattr(outcome, "authcid", None)]
-        if isinstance(outcome, NeedsVerification):
-            shown.append(repr(outcome))  # what a log line of it would show
+        if isinstance(outcome, NeedsVerification):  # what a log line of it shows, but the name
+            shown.append(repr(outcome).replace(repr(outcome.login), ""))
         if secret is not None and any(secret in text for text in shown if text):
             raise Finding(f"an outcome shows a password: {outcome!r}")
         if isinstance(outcome, (NeedsLookup, NeedsVerification)):
