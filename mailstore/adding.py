@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 
 from mailstore.content import VsizeCounter
-from mailstore.errors import MailError, TemporaryFailure, UnsafePath
+from mailstore.errors import MailError, NotFound, TemporaryFailure, UnsafePath
 from mailstore.filenames import join_name, unique_base
 from mailstore.lock import DotLock
 from mailstore.uidlist import UidsExhausted, write_all
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
     from mailstore.folderdir import FolderDir
-    from mailstore.mailbox import Mailbox
+    from mailstore.mailbox import Mailbox, Message
 
 
 def append(
@@ -202,6 +202,28 @@ def _uidlist_hint(box: Mailbox) -> tuple[int, int] | None:
     return st.st_ino, st.st_size
 
 
+def _stage_copy(box: Mailbox, msg: Message, dest: Mailbox) -> tuple[str, int, int]:
+    """A copy of `msg` in dest's tmp/ (a hard link, else the bytes): its name and sizes.
+    NotFound when the message was expunged meanwhile."""
+    vsize = box.message_vsize(msg)
+    size = box.message_size(msg)
+    tmp_name = unique_base()
+    try:
+        box._dir.link(msg.subdir, msg.name, dest._dir, "tmp", tmp_name)
+    except FileNotFoundError:
+        box.sync()
+        if msg.uid not in box._base_of:
+            raise NotFound(f"message {msg.uid} is no longer there") from None
+        with box.open_message(msg.uid) as f:
+            tmp_name, _ = write_tmp(dest, f, box.internaldate(msg))
+    except (OSError, UnsafePath):
+        # Another file system, a link limit, a symlinked directory: copy the bytes
+        # (open_message refuses what must not be read).
+        with box.open_message(msg.uid) as f:
+            tmp_name, _ = write_tmp(dest, f, box.internaldate(msg))
+    return tmp_name, size, vsize
+
+
 def copy(box: Mailbox, uids: Iterable[int], dest: Mailbox) -> list[tuple[int, int]]:
     """Copy messages with their flags; returns (source UID, destination UID) pairs.
 
@@ -221,22 +243,10 @@ def copy(box: Mailbox, uids: Iterable[int], dest: Mailbox) -> list[tuple[int, in
                 flags = list(msg.flags) + box._keywords.letters_to_names(msg.letters)
                 letters = dest.letters_for(flags)
                 kept = "".join(c for c in msg.letters if c == "P")
-                vsize = box.message_vsize(msg)
-                size = box.message_size(msg)
-                tmp_name = unique_base()
                 try:
-                    box._dir.link(msg.subdir, msg.name, dest._dir, "tmp", tmp_name)
-                except FileNotFoundError:
-                    box.sync()
-                    if uid not in box._base_of:
-                        continue
-                    with box.open_message(uid) as f:
-                        tmp_name, _ = write_tmp(dest, f, box.internaldate(msg))
-                except (OSError, UnsafePath):
-                    # Another file system, a link limit, a symlinked directory: copy
-                    # the bytes (open_message refuses what must not be read).
-                    with box.open_message(uid) as f:
-                        tmp_name, _ = write_tmp(dest, f, box.internaldate(msg))
+                    tmp_name, size, vsize = _stage_copy(box, msg, dest)
+                except NotFound:
+                    continue  # expunged meanwhile: missing from the pairs returned
                 staged.append((tmp_name, size, vsize, letters + kept))
                 sources.append(uid)
         except BaseException:

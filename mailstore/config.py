@@ -5,6 +5,11 @@
     imaps = "127.0.0.1:993"
     pop3  = "127.0.0.1:110"
     pop3s = "127.0.0.1:995"
+    lmtp  = "unix:/run/mra/lmtp"  # or a table: { address = "unix:PATH", mode = 0o660,
+                                  #   owner = "postfix", group = "postfix" } (endpoints.py)
+    sieve = "127.0.0.1:4190"  # ManageSieve (RFC 5804), STARTTLS when [tls] is set
+    auth  = "unix:/run/mra/auth-client"  # the Dovecot auth protocol (Postfix/Exim SMTP AUTH)
+    saslauthd = "unix:/run/saslauthd/mux" # the saslauthd protocol (Cyrus SASL, sendmail)
     [tls]
     cert = "/etc/mra/cert.pem"
     key  = "/etc/mra/key.pem"     # "" = the key is in the cert file
@@ -31,6 +36,11 @@
     program_timeout = 60          # seconds a |program delivery may run
     max_program_output = 4096     # bytes of a program's output kept for the error line
     mail_uid = ""                 # virtual mail user to run as ("" = do not change)
+    [sieve]                       # Pigeonhole's sieve_* settings (README: Sieve)
+    extensions = []               # "+editheader", "-vacation": changes to the default set
+    global_dir = ""               # where `include :global "name"` finds name.sieve
+    max_cpu_time = 10             # seconds of CPU one delivery's scripts may take
+    max_redirects = 4             # ... and the other limits of SieveConfig below
     [server]
     workers = 1                   # worker processes sharing the listening sockets
     user = ""                     # unprivileged user to drop to after binding
@@ -52,6 +62,17 @@
     max_mime_params = 128         # parameters of one Content-Type/-Disposition
     max_header_fields = 100000    # header fields of a message, all parts
     max_header_tokens = 250000    # tokens read from the header values of one message
+    auth_max_line = 16384         # bytes of one auth-protocol line (Dovecot's own bound)
+    auth_max_requests = 64        # auth requests in progress on one connection
+    auth_idle_timeout = 3600      # seconds an auth or saslauthd connection may stay silent
+    saslauthd_max_field = 1024    # bytes of one saslauthd field (login, password, ...)
+    [imap]
+    literal_plus = true           # false: LITERAL- (non-synchronizing literals up to 4096 octets)
+    compress_level = 1            # COMPRESS=DEFLATE's zlib level, 1-9; 0 = COMPRESS not offered
+    [managesieve]                 # each account's Sieve scripts (~/sieve, ~/.dovecot.sieve)
+    max_script_size = 1048576     # bytes of one script
+    max_scripts = 100             # scripts per account; 0 = no limit
+    max_storage = 10485760        # bytes of all of an account's scripts; 0 = no limit
 
 Every setting has a safe default, and `load_config(None)` gives all of them. Note that every
 listener is off by default: a configuration without a `[listen]` section serves nothing, so a
@@ -77,15 +98,15 @@ import dataclasses
 import datetime
 import difflib
 import enum
-import ipaddress
 import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from mailstore.configlines import Lines
+from mailstore.endpoints import Endpoint, Listener, UnixEndpoint, parse_endpoint, parse_listener
 from mailstore.errors import InvalidName
 from mailstore.location import LOCATION_VARIABLES, check_location, strip_location_prefix
 from mailstore.names import validate_name
@@ -98,15 +119,20 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "Endpoint",
+    "ImapConfig",
     "LimitsConfig",
     "ListenConfig",
+    "Listener",
     "MailConfig",
     "MailboxSetting",
     "MailboxesConfig",
+    "ManageSieveConfig",
     "MapsConfig",
     "MdaConfig",
     "ServerConfig",
+    "SieveConfig",
     "TlsConfig",
+    "UnixEndpoint",
     "check_config",
     "check_location",
     "load_config",
@@ -118,78 +144,38 @@ __all__ = [
 MIB: Final = 1024 * 1024
 
 
-class Endpoint(NamedTuple):
-    """A listening address; host "" means every interface."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        if ":" in self.host:
-            return f"[{self.host}]:{self.port}"
-        return f"{self.host}:{self.port}"
-
-
-_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
-_PORT = re.compile(r"[0-9]{1,5}")
-
-
-def parse_endpoint(value: str) -> Endpoint:
-    """Parse "HOST:PORT", "[IPV6]:PORT" or ":PORT" (every interface).
-
-    Raises ValueError with a message fit for a configuration problem.
-    """
-    text = value.strip()
-    if text.startswith("["):
-        close = text.find("]")
-        if close < 0:
-            raise ValueError("missing ']' after the IPv6 address")
-        host = text[1:close]
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise ValueError(f"{host!r} is not an IPv6 address") from None
-        rest = text[close + 1 :]
-        if not rest.startswith(":"):
-            raise ValueError("expected ':PORT' after ']'")
-        port_text = rest[1:]
-    else:
-        host, colon, port_text = text.rpartition(":")
-        if not colon:
-            raise ValueError("expected HOST:PORT, like '127.0.0.1:143' or ':143'")
-        if ":" in host:
-            # Without brackets "::1:143" could be the address ::1:143 with no port at all.
-            raise ValueError("write an IPv6 address in brackets, like '[::1]:143'")
-        if host and not _HOSTNAME.fullmatch(host):
-            raise ValueError(f"bad host {host!r} (use ':PORT' for every interface)")
-    if not _PORT.fullmatch(port_text) or int(port_text) > 65535:
-        raise ValueError(f"bad port {port_text!r} (must be a number from 0 to 65535)")
-    return Endpoint(host, int(port_text))
-
-
 class _Kind(enum.Enum):
     PATH = "a string (a path)"
     BOOL = "true or false"
     INT = "an integer"
-    ENDPOINT = "a string like '127.0.0.1:143'"
+    ENDPOINT = "a string like '127.0.0.1:143' or 'unix:/run/mra/lmtp', or a table"
     USER = "a user name or number"
     LOCATION = "a string like '~/Maildir'"
+    TEXT = "a string"
+    WORDS = "an array of strings"
+    NUMBER = "a number"
 
 
-def _setting(kind: _Kind, minimum: int | None = None) -> dict[str, Any]:
-    return {"kind": kind, "min": minimum}
+def _setting(kind: _Kind, minimum: int | None = None, maximum: int | None = None) -> dict[str, Any]:
+    return {"kind": kind, "min": minimum, "max": maximum}
 
 
 @dataclass(frozen=True)
 class ListenConfig:
-    """Where each protocol listens; None = that listener is off."""
+    """Where each protocol listens: a TCP `Endpoint` or a `UnixEndpoint` (mailstore/endpoints.py);
+    None = that listener is off."""
 
-    imap: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
-    imaps: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
-    pop3: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
-    pop3s: Endpoint | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    imap: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    imaps: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    pop3: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    pop3s: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    sieve: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    # Password checks for an MTA's SMTP AUTH (mra/authserver): the Dovecot auth protocol
+    # (Postfix `smtpd_sasl_type = dovecot`, Exim) and the saslauthd one (Cyrus SASL).
+    auth: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    saslauthd: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
 
-    def enabled(self) -> dict[str, Endpoint]:
+    def enabled(self) -> dict[str, Listener]:
         """The listeners that are on, by protocol name."""
         return {
             f.name: value
@@ -261,6 +247,49 @@ class MdaConfig:
 
 
 @dataclass(frozen=True)
+class SieveConfig:
+    """`[sieve]`: Pigeonhole's `sieve_*` settings, with its defaults (README: Sieve)."""
+
+    # Pigeonhole's sieve_extensions: "+name" enables, "-name" disables, bare names replace
+    # the default set (every extension but editheader, spamtest, spamtestplus, virustest).
+    extensions: tuple[str, ...] = field(default=(), metadata=_setting(_Kind.WORDS))
+    # sieve_global: the directory of the scripts `include :global "name"` names.
+    global_dir: str = field(default="", metadata=_setting(_Kind.PATH))
+    max_script_size: int = field(default=MIB, metadata=_setting(_Kind.INT, 1))
+    max_actions: int = field(default=32, metadata=_setting(_Kind.INT, 1))
+    max_redirects: int = field(default=4, metadata=_setting(_Kind.INT, 0))
+    max_include_depth: int = field(default=10, metadata=_setting(_Kind.INT, 1))
+    max_includes: int = field(default=255, metadata=_setting(_Kind.INT, 1))
+    max_variable_size: int = field(default=4096, metadata=_setting(_Kind.INT, 1))
+    max_header_size: int = field(default=2048, metadata=_setting(_Kind.INT, 1))
+    # CPU seconds the scripts of one delivery may take before the message is kept in INBOX
+    # (sieve_max_cpu_time; 0 = no limit): what bounds a backtracking :regex (SECURITY.md 1).
+    max_cpu_time: int = field(default=10, metadata=_setting(_Kind.INT, 0))
+    # Vacation (RFC 5230): the :days/:seconds a script may ask for, in seconds (0 = no upper
+    # bound), and what it gets without either.
+    vacation_min_period: int = field(default=86400, metadata=_setting(_Kind.INT, 0))
+    vacation_max_period: int = field(default=0, metadata=_setting(_Kind.INT, 0))
+    vacation_default_period: int = field(default=7 * 86400, metadata=_setting(_Kind.INT, 0))
+    # duplicate (RFC 7352): how long a message is remembered without :seconds, and at most.
+    duplicate_default_period: int = field(default=12 * 3600, metadata=_setting(_Kind.INT, 1))
+    duplicate_max_period: int = field(default=2 * 86400, metadata=_setting(_Kind.INT, 1))
+    # spamtest/spamtestplus and virustest (RFC 5235), as Pigeonhole's settings: the header a
+    # scanner writes ("X-Spam-Score" or "X-Spam-Status: score=(-?[0-9.]+)"), how to read it
+    # ("score", "strlen" or "text"), the maximum score (or a header holding it), and for
+    # "text" the values meaning 0, 1, ... 10 (virustest: 0-5). "" = not configured.
+    spamtest_status_header: str = field(default="", metadata=_setting(_Kind.TEXT))
+    spamtest_status_type: str = field(default="score", metadata=_setting(_Kind.TEXT))
+    spamtest_max_value: float = field(default=0.0, metadata=_setting(_Kind.NUMBER, 0))
+    spamtest_max_header: str = field(default="", metadata=_setting(_Kind.TEXT))
+    spamtest_text_values: tuple[str, ...] = field(default=(), metadata=_setting(_Kind.WORDS))
+    virustest_status_header: str = field(default="", metadata=_setting(_Kind.TEXT))
+    virustest_status_type: str = field(default="score", metadata=_setting(_Kind.TEXT))
+    virustest_max_value: float = field(default=0.0, metadata=_setting(_Kind.NUMBER, 0))
+    virustest_max_header: str = field(default="", metadata=_setting(_Kind.TEXT))
+    virustest_text_values: tuple[str, ...] = field(default=(), metadata=_setting(_Kind.WORDS))
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     workers: int = field(default=1, metadata=_setting(_Kind.INT, 1))
     user: str = field(default="", metadata=_setting(_Kind.USER))
@@ -285,8 +314,9 @@ class LimitsConfig:
     output_timeout: int = field(default=300, metadata=_setting(_Kind.INT, 1))
     max_unsent_output: int = field(default=4 * MIB, metadata=_setting(_Kind.INT, 1))
     close_timeout: int = field(default=30, metadata=_setting(_Kind.INT, 1))
-    # IMAP literal octets (APPENDed messages on their way in) every session of one process
-    # may hold at once; past it a literal is refused with NO [UNAVAILABLE] (SECURITY.md 2).
+    # IMAP literal octets (APPENDed messages on their way in), and ManageSieve scripts, every
+    # session of one process may hold at once; past it a literal is refused with NO
+    # [UNAVAILABLE], a script with NO (TRYLATER) (SECURITY.md 2).
     max_literal_memory: int = field(default=256 * MIB, metadata=_setting(_Kind.INT, 1))
     # What one message's MIME structure may make the IMAP server parse (SECURITY.md 1): the
     # first five are Dovecot 2.3's message-parser bounds, the last two ours.
@@ -298,6 +328,38 @@ class LimitsConfig:
     max_header_fields: int = field(default=100_000, metadata=_setting(_Kind.INT, 1))
     max_header_tokens: int = field(default=250_000, metadata=_setting(_Kind.INT, 1))
 
+    # The MTA's password checks (mra/authserver, SECURITY.md 2 and 3): one line of the Dovecot
+    # auth protocol (Dovecot's AUTH_CLIENT_MAX_LINE_LENGTH), the requests one connection may
+    # have in progress at once, how long a connection may stay silent (an MTA keeps its
+    # connection between messages: Postfix's smtpd for its whole life), and one
+    # length-prefixed field of a saslauthd request.
+    auth_max_line: int = field(default=16384, metadata=_setting(_Kind.INT, 256))
+    auth_max_requests: int = field(default=64, metadata=_setting(_Kind.INT, 1))
+    auth_idle_timeout: int = field(default=3600, metadata=_setting(_Kind.INT, 1))
+    saslauthd_max_field: int = field(default=1024, metadata=_setting(_Kind.INT, 16))
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    """IMAP's own choices (the limits every protocol shares are in [limits])."""
+
+    # true: LITERAL+, non-synchronizing literals of any size (RFC 7888 section 3); false:
+    # LITERAL-, at most 4096 octets, a larger one closes the connection unread (section 5).
+    literal_plus: bool = field(default=True, metadata=_setting(_Kind.BOOL))
+    # COMPRESS=DEFLATE (RFC 4978): zlib's level for what the server sends, 1 (fastest, the
+    # default: a sixth of level 6's CPU for a few percent more octets) to 9; 0 = not offered.
+    compress_level: int = field(default=1, metadata=_setting(_Kind.INT, 0, 9))
+
+
+@dataclass(frozen=True)
+class ManageSieveConfig:
+    """What each account may store over ManageSieve (Pigeonhole's sieve_max_script_size,
+    sieve_quota_max_scripts and sieve_quota_max_storage; 0 = no limit for the last two)."""
+
+    max_script_size: int = field(default=MIB, metadata=_setting(_Kind.INT, 1))
+    max_scripts: int = field(default=100, metadata=_setting(_Kind.INT, 0))
+    max_storage: int = field(default=10 * MIB, metadata=_setting(_Kind.INT, 0))
+
 
 @dataclass(frozen=True)
 class Config:
@@ -308,8 +370,11 @@ class Config:
     mailboxes: MailboxesConfig = field(default_factory=MailboxesConfig)
     maps: MapsConfig = field(default_factory=MapsConfig)
     mda: MdaConfig = field(default_factory=MdaConfig)
+    sieve: SieveConfig = field(default_factory=SieveConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    imap: ImapConfig = field(default_factory=ImapConfig)
+    managesieve: ManageSieveConfig = field(default_factory=ManageSieveConfig)
     path: str | None = None  # the file it came from; None = built-in defaults
 
 
@@ -321,8 +386,11 @@ _SECTIONS: Final[Mapping[str, type[Any]]] = {
     "mailboxes": MailboxesConfig,
     "maps": MapsConfig,
     "mda": MdaConfig,
+    "sieve": SieveConfig,
     "server": ServerConfig,
     "limits": LimitsConfig,
+    "imap": ImapConfig,
+    "managesieve": ManageSieveConfig,
 }
 _KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     name: tuple(f.name for f in dataclasses.fields(cls))
@@ -511,7 +579,9 @@ def _build_section(
             problems.append(ConfigProblem(line, message))
             continue
         metadata = known[key].metadata
-        converted, problem = _convert(value, metadata["kind"], metadata["min"], base_dir)
+        converted, problem = _convert(
+            value, metadata["kind"], metadata["min"], base_dir, metadata["max"]
+        )
         if problem is not None:
             problems.append(ConfigProblem(line, f"[{name}] {key} {problem}"))
             failed.add((name, key))
@@ -590,7 +660,7 @@ def _build_mailboxes(
 
 
 def _convert(
-    value: object, kind: _Kind, minimum: int | None, base_dir: str
+    value: object, kind: _Kind, minimum: int | None, base_dir: str, maximum: int | None = None
 ) -> tuple[Any, str | None]:
     """The setting's value, or a problem phrased to follow "[section] key "."""
     wrong = f"must be {kind.value}, not {_show(value)}"
@@ -602,20 +672,39 @@ def _convert(
             return None, wrong
         if minimum is not None and value < minimum:
             return None, f"must be at least {minimum}, not {value}"
+        if maximum is not None and value > maximum:
+            return None, f"must be at most {maximum}, not {value}"
         return value, None
     if kind is _Kind.USER:
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return str(value), None
         return (value, None) if isinstance(value, str) else (None, wrong)
+    if kind is _Kind.ENDPOINT and isinstance(value, dict):
+        try:
+            return parse_listener(value), None
+        except ValueError as e:
+            return None, f"table: {e}"
+    if kind is _Kind.NUMBER:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return None, wrong
+        if minimum is not None and value < minimum:
+            return None, f"must be at least {minimum}, not {value}"
+        return float(value), None
+    if kind is _Kind.WORDS:
+        if isinstance(value, str):
+            return tuple(value.split()), None  # Pigeonhole writes "+editheader -vacation"
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return None, wrong
+        return tuple(value), None
     if not isinstance(value, str):
         return None, wrong
     if "\0" in value:
         return None, "must not contain a NUL character"
+    if kind is _Kind.TEXT:
+        return value, None
     if kind is _Kind.ENDPOINT:
-        if not value.strip():
-            return None, None
         try:
-            return parse_endpoint(value), None
+            return parse_listener(value), None
         except ValueError as e:
             return None, f"= {value!r}: {e}"
     if kind is _Kind.LOCATION:
@@ -649,14 +738,61 @@ def _cross_check(
     if tls.cert and not tls.key:
         # One PEM file may hold both, as many certificate tools write it.
         config = dataclasses.replace(config, tls=dataclasses.replace(tls, key=tls.cert))
-    seen: dict[Endpoint, str] = {}
+    seen: dict[str, str] = {}
     for name, endpoint in config.listen.enabled().items():
         line = lines.key("listen", name)
         if name in _TLS_LISTENERS and not config.tls.cert and ("tls", "cert") not in failed:
             problems.append(ConfigProblem(line, f"[listen] {name} needs [tls] cert"))
-        if endpoint.port != 0 and endpoint in seen:
+        where = str(endpoint)
+        if isinstance(endpoint, Endpoint) and endpoint.port == 0:
+            continue  # any free port: never the same twice
+        if where in seen:
             problems.append(
-                ConfigProblem(line, f"[listen] {name} uses {endpoint}, as does {seen[endpoint]}")
+                ConfigProblem(line, f"[listen] {name} uses {where}, as does {seen[where]}")
             )
-        seen.setdefault(endpoint, name)
+        seen.setdefault(where, name)
+    _check_sieve(config, lines, problems, failed)
     return config
+
+
+_STATUS_TYPES: Final = ("score", "strlen", "text")
+
+
+def _check_sieve(
+    config: Config, lines: Lines, problems: list[ConfigProblem], failed: set[tuple[str, str]]
+) -> None:
+    """`[sieve]` values only the Sieve engine can judge: extension names, status types, the
+    scanner header's regular expression."""
+    sieve = config.sieve
+    if sieve.extensions and ("sieve", "extensions") not in failed:
+        from mda.sieve.parser import apply_extension_setting
+
+        try:
+            apply_extension_setting(sieve.extensions)
+        except ValueError as exc:
+            problems.append(ConfigProblem(lines.key("sieve", "extensions"), f"[sieve] {exc}"))
+    for test in ("spamtest", "virustest"):
+        key = f"{test}_status_type"
+        if getattr(sieve, key) not in _STATUS_TYPES and ("sieve", key) not in failed:
+            problems.append(
+                ConfigProblem(
+                    lines.key("sieve", key),
+                    f"[sieve] {key} must be 'score', 'strlen' or 'text', "
+                    f"not {getattr(sieve, key)!r}",
+                )
+            )
+        for header_key in (f"{test}_status_header", f"{test}_max_header"):
+            spec = getattr(sieve, header_key)
+            if ":" in spec:
+                from mda.sieve.errors import RegexError
+                from mda.sieve.regex import compile_regex
+
+                try:
+                    compile_regex(spec.partition(":")[2].strip().encode(), ignore_case=True)
+                except RegexError as exc:
+                    problems.append(
+                        ConfigProblem(
+                            lines.key("sieve", header_key),
+                            f"[sieve] {header_key}: invalid regular expression: {exc}",
+                        )
+                    )

@@ -28,7 +28,8 @@ silently goes without). `write_cache` rebuilds it explicitly, for the administra
 
 What comes from the cache is a read-only tree with the attribute names of `Config` (its
 sections and their fields, and `path`), typed as `Config` for the type checker. Listener
-endpoints are plain (host, port) tuples rather than `Endpoint`s, whose `str()` differs.
+endpoints are plain tuples, (host, port) or (path, mode, owner, group), rather than `Endpoint`s
+and `UnixEndpoint`s, whose `str()` differs.
 """
 
 from __future__ import annotations
@@ -44,13 +45,22 @@ if TYPE_CHECKING:
 __all__ = ["cache_path", "load_cached", "write_cache"]
 
 # Changed whenever the layout of the cached record changes: an old cache is then just stale.
-_FORMAT = "mailstore.configcache/2"  # 2: the stamp has mode, owner and group
+# 2: the stamp has mode, owner and group; 3: [managesieve]; 4: [sieve]; 5: auth listeners
+_FORMAT = "mailstore.configcache/5"
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
 # here (that is the point).
 _DEFAULTS: dict[str, dict[str, object]] = {
-    "listen": {"imap": None, "imaps": None, "pop3": None, "pop3s": None},
+    "listen": {
+        "imap": None,
+        "imaps": None,
+        "pop3": None,
+        "pop3s": None,
+        "sieve": None,
+        "auth": None,
+        "saslauthd": None,
+    },
     "tls": {"cert": "", "key": ""},
     "auth": {"passwd_file": "", "allow_plaintext": False, "max_concurrent_hashes": 4},
     "mail": {
@@ -87,6 +97,33 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "sieve_before": "",
         "sieve_after": "",
     },
+    "sieve": {
+        "extensions": (),
+        "global_dir": "",
+        "max_script_size": 1024 * 1024,
+        "max_actions": 32,
+        "max_redirects": 4,
+        "max_include_depth": 10,
+        "max_includes": 255,
+        "max_variable_size": 4096,
+        "max_header_size": 2048,
+        "max_cpu_time": 10,
+        "vacation_min_period": 86400,
+        "vacation_max_period": 0,
+        "vacation_default_period": 7 * 86400,
+        "duplicate_default_period": 12 * 3600,
+        "duplicate_max_period": 2 * 86400,
+        "spamtest_status_header": "",
+        "spamtest_status_type": "score",
+        "spamtest_max_value": 0.0,
+        "spamtest_max_header": "",
+        "spamtest_text_values": (),
+        "virustest_status_header": "",
+        "virustest_status_type": "score",
+        "virustest_max_value": 0.0,
+        "virustest_max_header": "",
+        "virustest_text_values": (),
+    },
     "server": {"workers": 1, "user": "", "reactor_stall_ms": 100},
     "limits": {
         "max_connections": 1000,
@@ -105,6 +142,16 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_mime_params": 128,
         "max_header_fields": 100_000,
         "max_header_tokens": 250_000,
+        "auth_max_line": 16384,
+        "auth_max_requests": 64,
+        "auth_idle_timeout": 3600,
+        "saslauthd_max_field": 1024,
+    },
+    "imap": {"literal_plus": True, "compress_level": 1},
+    "managesieve": {
+        "max_script_size": 1024 * 1024,
+        "max_scripts": 100,
+        "max_storage": 10 * 1024 * 1024,
     },
 }
 
@@ -149,9 +196,9 @@ class _Frozen:
 class CachedListenConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["listen"])
 
-    def enabled(self) -> dict[str, tuple[str, int]]:
+    def enabled(self) -> dict[str, tuple[object, ...]]:
         """The listeners that are on, by protocol name (as `ListenConfig.enabled`)."""
-        endpoints: dict[str, tuple[str, int]] = {}
+        endpoints: dict[str, tuple[object, ...]] = {}
         for name in self.__slots__:
             if (endpoint := getattr(self, name)) is not None:
                 endpoints[name] = endpoint
@@ -182,12 +229,24 @@ class CachedMdaConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["mda"])
 
 
+class CachedSieveConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["sieve"])
+
+
 class CachedServerConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["server"])
 
 
 class CachedLimitsConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["limits"])
+
+
+class CachedImapConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["imap"])
+
+
+class CachedManageSieveConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["managesieve"])
 
 
 class CachedConfig(_Frozen):
@@ -204,8 +263,11 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "mailboxes": CachedMailboxesConfig,
     "maps": CachedMapsConfig,
     "mda": CachedMdaConfig,
+    "sieve": CachedSieveConfig,
     "server": CachedServerConfig,
     "limits": CachedLimitsConfig,
+    "imap": CachedImapConfig,
+    "managesieve": CachedManageSieveConfig,
 }
 
 

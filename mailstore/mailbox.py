@@ -127,6 +127,11 @@ class Message:
         return frozenset(CHAR_TO_FLAG[c] for c in self.letters if c in CHAR_TO_FLAG)
 
     @property
+    def known_internaldate(self) -> float | None:
+        """The INTERNALDATE if it was read (Mailbox.internaldate), else None: no stat()."""
+        return self._internaldate
+
+    @property
     def seen(self) -> bool:
         return "S" in self.letters
 
@@ -145,14 +150,18 @@ class Message:
 
 
 class SyncResult:
-    """What changed since the previous sync, in UIDs."""
+    """What changed since the previous sync, in UIDs; and, for the messages removed, the last
+    state the store knew them in (`ghosts`: their flags and sizes from the file name, their
+    date if it was read), so that a reader that has not yet told its client of the expunge
+    can still answer for them what needs no file (IMAP: RFC 2180 4.1)."""
 
-    __slots__ = ("added", "changed", "removed", "uidvalidity_changed")
+    __slots__ = ("added", "changed", "ghosts", "removed", "uidvalidity_changed")
 
     def __init__(self) -> None:
         self.added: list[int] = []
         self.removed: list[int] = []
         self.changed: list[int] = []
+        self.ghosts: dict[int, Message] = {}
         self.uidvalidity_changed = False
 
     def __bool__(self) -> bool:
@@ -408,6 +417,7 @@ class Mailbox:
             merged.added.extend(r.added)
             merged.removed.extend(r.removed)
             merged.changed.extend(r.changed)
+            merged.ghosts.update(r.ghosts)
         if len(journal) > 1:
             both = set(merged.added) & set(merged.removed)
             merged.added = sorted(set(merged.added) - both)
@@ -713,7 +723,15 @@ class Mailbox:
                 if uid is not None:
                     del uid_of[base]
                     del base_of[uid]
-                    cache.pop(uid, None)
+                    ghost = cache.pop(uid, None)
+                    if ghost is None:
+                        old = previous["cur"].get(base)
+                        sub = "cur" if old else "new"
+                        old = old or previous["new"].get(base)
+                        if old:
+                            ghost = Message(uid, base, sub, old)
+                    if ghost is not None:
+                        result.ghosts[uid] = ghost
                     result.removed.append(uid)
                 continue
             if uid is None:

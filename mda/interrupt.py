@@ -61,6 +61,7 @@ FAULTS = frozenset(
 )
 
 _handled: list[int] = []
+_received: list[int] = []  # the signal that arrived, even if its exception was swallowed
 
 
 class Interrupted(Exception):
@@ -72,9 +73,19 @@ class Interrupted(Exception):
 
 
 def _interrupted(signum: int, frame: object) -> None:
+    _received.append(signum)
     for other in _handled:
         _signal.signal(other, _signal.SIG_IGN)
     raise Interrupted(signum)
+
+
+def check() -> None:
+    """Raise `Interrupted` if a signal arrived whose exception was swallowed: Python prints
+    and drops exceptions raised where it cannot propagate them (a weakref callback, such as
+    the import system's module locks, a `__del__`), so the raise alone is not enough. Called
+    before every step that would make the delivery durable."""
+    if _received:
+        raise Interrupted(_received[0])
 
 
 def install() -> None:

@@ -37,7 +37,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not config.listen.enabled():
         print("nothing to serve: the configuration has no [listen] entries", file=sys.stderr)
         return 78
-    return serve(config)
+    from mra.net.listeners import ListenError
+
+    try:
+        return serve(config)
+    except ListenError as exc:
+        print(f"mra serve: {exc}", file=sys.stderr)
+        return 71  # EX_OSERR, as a port already in use is
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -31,9 +31,11 @@ class Connection:
         tls: bool = False,
         tls_available: bool = False,
         exempt: bool = False,
+        unix: bool = False,
     ) -> None:
-        self.listener = listener  # "imap", "imaps", "pop3", "pop3s"
-        self.peer_ip = peer_ip
+        self.listener = listener  # "imap", "imaps", "pop3", "pop3s", "sieve", ...
+        self.peer_ip = peer_ip  # "unix" on a unix socket
+        self.unix = unix  # a unix socket: the client is on this host, let in by its permissions
         self.peer_port = peer_port
         self.local_port = local_port
         self.tls = tls
@@ -43,6 +45,9 @@ class Connection:
 
     @property
     def loopback(self) -> bool:
+        """The client is on this host: loopback TCP, or a unix socket."""
+        if self.unix:
+            return True
         try:
             return ipaddress.ip_address(self.peer_ip).is_loopback
         except ValueError:

@@ -39,6 +39,7 @@ class MraService(service.Service):
         if self.server is not None:
             for conn in list(self.server.connections):
                 conn.shutdown()
+            self.server.close_listeners()
 
 
 @implementer(service.IServiceMaker, IPlugin)

@@ -1,16 +1,18 @@
 """Interpreting a command's values in the place the command gives them (RFC 3501 section 9).
 
 `as_astring`, `as_string`, `as_nstring`, `as_atom`, `as_number`, `as_list`, `as_flag`,
-`as_flag_list`, `as_mailbox` (modified UTF-7 decoded, INBOX in any case is "INBOX"),
-`as_list_mailbox` (LIST patterns), `as_sequence_set`, `as_date`, `as_date_time` interpret one
-value, raising `ArgumentError` (answer BAD with its message); `as_mailbox` may also raise the
-store's `InvalidName` for bad modified UTF-7 (answer as a store error).
+`as_flag_list`, `as_mailbox` (modified UTF-7 decoded, or UTF-8 as sent when the session
+enabled it; INBOX in any case is "INBOX"), `as_list_mailbox` (LIST patterns),
+`as_sequence_set`, `as_date`, `as_date_time` interpret one value, raising `ArgumentError`
+(answer BAD with its message); `as_mailbox` may also raise the store's `InvalidName` for bad
+modified UTF-7 (answer as a store error).
 """
 
 from __future__ import annotations
 
 import datetime
 import re
+import unicodedata
 
 from mailstore.errors import InvalidName
 from mailstore.names import INBOX, decode_mutf7
@@ -32,6 +34,7 @@ __all__ = [
     "as_number",
     "as_sequence_set",
     "as_string",
+    "net_unicode_problem",
 ]
 
 _MAX_NUMBER = 2**32 - 1
@@ -139,32 +142,70 @@ def _ascii(raw: bytes) -> str:
         raise ArgumentError("mailbox names are 7-bit: modified UTF-7 (RFC 3501 5.1.3)") from None
 
 
-def as_mailbox(value: Value) -> str:
-    """`mailbox`: an astring in modified UTF-7, decoded; INBOX in any case is "INBOX".
+def _utf8(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # RFC 6855 3: octets with the high bit set that are not UTF-8 "MUST" be answered BAD.
+        raise ArgumentError("mailbox name is not valid UTF-8") from None
 
-    Raises ArgumentError, or the store's InvalidName for malformed modified UTF-7.
+
+def as_mailbox(value: Value, utf8: bool = False) -> str:
+    """`mailbox`: an astring; INBOX in any (ASCII) case is "INBOX".
+
+    `utf8` is the session's choice (ENABLE UTF8=ACCEPT or IMAP4rev2): the name is UTF-8 as
+    sent (RFC 6855 3, RFC 9051 5.1), `&` only a character; otherwise it is modified UTF-7,
+    decoded (RFC 3501 5.1.3). Raises ArgumentError (8-bit octets without `utf8`, or ones that
+    are not UTF-8 with it), or the store's InvalidName for malformed modified UTF-7.
     """
-    text = _ascii(as_astring(value))
-    if text.upper() == INBOX:
+    raw = as_astring(value)
+    text = _utf8(raw) if utf8 else _ascii(raw)
+    if text.isascii() and text.upper() == INBOX:
         return INBOX
-    return decode_mutf7(text)
+    return text if utf8 else decode_mutf7(text)
 
 
-def as_list_mailbox(value: Value) -> str:
+_NOT_NET_UNICODE_RE = re.compile("[\x80-\x9f\u2028\u2029]")
+
+
+def net_unicode_problem(name: str) -> str | None:
+    """What keeps `name` from being created by a UTF-8 session, or None.
+
+    RFC 9051 5.1: servers "MUST prohibit the creation of 8-bit mailbox names that do not
+    comply with Net-Unicode" (RFC 5198: NFC); RFC 6855 3: names "MUST NOT contain control
+    characters (U+0000-U+001F and U+0080-U+009F), a delete character (U+007F), a line
+    separator (U+2028), or a paragraph separator (U+2029)" (the C0 ones and DEL the store
+    refuses for every session). A name not in NFC is refused rather than normalised: the
+    client would otherwise create one name and be shown another, and a folder made earlier
+    under its decomposed name (through modified UTF-7) would stop being the one it names.
+    """
+    if name.isascii():
+        return None
+    if _NOT_NET_UNICODE_RE.search(name):
+        return "holds a control character or a line or paragraph separator"
+    if not unicodedata.is_normalized("NFC", name):
+        return "is not in Unicode normalization form C"
+    return None
+
+
+def as_list_mailbox(value: Value, utf8: bool = False) -> str:
     """`list-mailbox` (LIST/LSUB patterns): like a mailbox, but atoms may hold `%` and `*`.
 
     A pattern is a question, not a name: one that is not valid modified UTF-7 (a lone `&`, 8-bit
-    octets) is matched as it was written, and simply matches what it matches, as Dovecot does.
+    octets), or with `utf8` not valid UTF-8, is matched as it was written (undecodable octets
+    as U+FFFD), and simply matches what it matches, as Dovecot does.
     """
     if isinstance(value, String):
         raw = value.value
-        if not raw.isascii():
+        if utf8 or not raw.isascii():
             return raw.decode("utf-8", "replace")
         text = raw.decode("ascii")
     elif isinstance(value, Atom) and _LIST_ATOM_RE.fullmatch(value.value):
         text = value.value
     else:
         raise ArgumentError(f"expected a mailbox pattern, got {_kind(value)}")
+    if utf8:
+        return text
     try:
         return decode_mutf7(text)
     except InvalidName:

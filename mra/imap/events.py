@@ -23,9 +23,11 @@
     In `expect_line()` mode (AUTHENTICATE), the next line, without its CRLF. `*` cancels.
 `IdleDone()`
     In `expect_done()` mode (IDLE), the client sent `DONE`.
-`Fatal(message)`
-    The client sent too much while the reader was waiting for the session (below): answer
-    `* BYE message` and close. Nothing else ever ends the connection.
+`Fatal(message, code)`
+    Answer `* BYE [code] message` and close; the reader reads nothing more. Either the client
+    sent too much while the reader was waiting for the session (below), or, under LITERAL-
+    (`Limits.max_nonsync_literal`), it announced a non-synchronizing literal over 4096 octets
+    (code TOOBIG, RFC 7888 section 5). Nothing else ever ends the connection.
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ class IdleDone:
 @dataclass(frozen=True, slots=True)
 class Fatal:
     message: str
+    code: str | None = None
 
 
 Event: TypeAlias = Command | NeedContinuation | BadCommand | ContinuationLine | IdleDone | Fatal

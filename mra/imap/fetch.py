@@ -158,6 +158,38 @@ def render(
     return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(out))
 
 
+_NEEDS_FILE = frozenset(
+    {"ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
+)
+
+
+def render_ghost(
+    view: SelectedView, msg: Message, seq: int, items: list[Item], with_uid: bool
+) -> bytes:
+    """`* seq FETCH (...)` for a message another session expunged that this session has not
+    been told of yet (RFC 2180 4.1.1): what the store still knows of it (flags, UID, size from
+    its file name, its date if it was read), and NIL for what needed the file, as Dovecot
+    answers."""
+    uid = msg.uid
+    out: list[bytes] = []
+    if with_uid and "UID" not in items:
+        out.append(b"UID %d" % uid)
+    for item in items:
+        if isinstance(item, FetchAtt):
+            out.append(r.section_key(item) + b" NIL")
+        elif item == "UID":
+            out.append(b"UID %d" % uid)
+        elif item == "FLAGS":
+            out.append(b"FLAGS " + view.flag_text(msg))
+        elif item == "RFC822.SIZE" and msg.vsize is not None:
+            out.append(b"RFC822.SIZE %d" % msg.vsize)
+        elif item == "INTERNALDATE" and msg.known_internaldate is not None:
+            out.append(b"INTERNALDATE " + internaldate(msg.known_internaldate))
+        elif item in _NEEDS_FILE:
+            out.append(item.encode("ascii") + b" NIL")
+    return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(out))
+
+
 class _Body:
     """One message's bytes (CRLF) and MIME structure, read and parsed at most once per FETCH."""
 

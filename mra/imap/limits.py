@@ -14,15 +14,25 @@ a number until its octets arrive: the reader never allocates from it, it gathers
 they come and refuses a size over a budget before the client sends anything.
 `max_depth` bounds list nesting (the parser recurses per level) and `max_tokens` the values in
 one command. Every read is O(octets received): a line is searched for LF only in new data.
+
+Non-synchronizing literals (RFC 7888). With LITERAL+ a client may send `{n+}` of any size and
+the server must read it, even to throw it away (a literal over a budget is skipped, counted,
+not kept). `max_nonsync_literal` is LITERAL- (RFC 7888 section 5, and IMAP4rev2's rule, RFC
+9051 section 4.3): a non-synchronizing literal over `LITERAL_MINUS` octets is one the server
+never agreed to, so the reader reads none of it and ends the connection (`Fatal` with code
+TOOBIG, as section 5 asks of a server that closes, and as Dovecot's `imap_literal_minus` does):
+a client can then make the server read at most 4 KiB it did not ask for, whatever it announces.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["KIB", "Limits", "LiteralPool"]
+__all__ = ["KIB", "LITERAL_MINUS", "Limits", "LiteralPool"]
 
 KIB = 1024
+LITERAL_MINUS = 4096
+"""The largest non-synchronizing literal under LITERAL- (RFC 7888 section 5)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +56,11 @@ class Limits:
     """Nesting of parenthesized lists."""
     max_tokens: int = 10_000
     """Values (atoms, strings, lists, header names) in one command."""
+    max_nonsync_literal: int | None = None
+    """None: LITERAL+, a `{n+}` literal may have any size (within the budgets above). A number
+    (`LITERAL_MINUS` for LITERAL- and IMAP4rev2): a larger `{n+}` ends the connection before
+    any of it is read. The session sets it (`[imap] literal_plus`) and may change it between
+    commands, as the reader reads its limits anew for each command."""
 
     @property
     def command_literals(self) -> int:

@@ -1,4 +1,4 @@
-"""The IMAP command reader: bytes in, events out (RFC 3501 section 9, RFC 7888 LITERAL+).
+"""The IMAP command reader: bytes in, events out (RFC 3501 section 9, RFC 7888 LITERAL+/-).
 
 No I/O here. The connection feeds whatever bytes arrived, `reader.feed(data)`, and gets back a
 list of events to act on in order; the session writes every answer with `mra.imap.response`.
@@ -32,6 +32,7 @@ After a BadCommand the rest of the command is skipped: up to the end of the curr
 if that line announced a non-synchronizing literal `{n+}`, its n octets (counted, not kept) and
 the line after them, and so on. A line that ends with a synchronizing `{n}` ends the command:
 the client waits for a `+` it will never get and reads our BAD instead.
+Under LITERAL- a `{n+}` over 4096 octets is not skipped: `Fatal`, nothing more is read.
 
 Modes and suspension
 --------------------
@@ -100,10 +101,11 @@ _LITERAL_RE = re.compile(rb"\{([0-9]{1,20})(\+?)\}")
 _ANNOUNCE_RE = re.compile(rb"\{([0-9]{1,20})(\+?)\}\r?$")
 _SECTION_PART_RE = re.compile(rb"[1-9][0-9]{0,9}(?:\.[1-9][0-9]{0,9})*")
 _SECTION_TEXT_RE = re.compile(rb"HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT|MIME", re.I)
-_PARTIAL_RE = re.compile(rb"<([0-9]{1,10})\.([0-9]{1,10})>")
+_PARTIAL_RE = re.compile(rb"<([0-9]{1,19})\.([0-9]{1,19})>")  # number64 (RFC 9051)
 _FETCH_SECTION_NAMES = frozenset({b"BODY", b"BODY.PEEK", b"BINARY", b"BINARY.PEEK", b"BINARY.SIZE"})
 _FIELD_NAME_RE = re.compile(rb"[!-9;-~]+")  # RFC 5322 ftext: printable US-ASCII except ":"
 _MAX_NUMBER = 2**32 - 1
+_MAX_NUMBER64 = 2**63 - 1
 _TAIL = 32  # octets of a skipped line kept to spot a literal announcement at its end
 
 _COMMAND = "command"
@@ -125,6 +127,10 @@ class _Bad(Exception):
 
 class _Abandon(Exception):
     """The session refused a synchronizing literal: forget the command."""
+
+
+class _Fatal(Exception):
+    """Raised inside the parser with a `Fatal` event: it is given, nothing more is read."""
 
 
 _Reading: TypeAlias = Generator[None, None, None]
@@ -152,6 +158,9 @@ class CommandReader:
         self.authenticated = False
         """Set by the session after LOGIN/AUTHENTICATE: the next command gets the larger
         literal budget."""
+        self.number64 = False
+        """Set by the session after ENABLE IMAP4rev2: a FETCH partial `<origin.count>` holds
+        RFC 9051's number64 (up to 2^63-1); IMAP4rev1's are 32-bit (RFC 3501 9)."""
         self._suspend_after = suspend_after
         self._message_commands = message_commands
         self._pool = pool if pool is not None else LiteralPool(2**62)
@@ -200,9 +209,7 @@ class CommandReader:
         self._buf += data
         if self.suspended:
             if len(self._buf) > self.limits.max_line_length + self.limits.command_literals:
-                self._mode = _DEAD
-                self._awaiting_literal = False
-                self._buf.clear()
+                self._die()
                 return [Fatal("too much data sent without waiting for the server")]
             return []
         return self._run()
@@ -236,7 +243,8 @@ class CommandReader:
         return self._switch(_LINE)
 
     def take_buffered(self) -> bytes:
-        """While suspended: remove and return the bytes received but not read (STARTTLS)."""
+        """While suspended: remove and return the bytes received but not read (STARTTLS drops
+        them, COMPRESS has them inflated)."""
         if self._mode != _SUSPENDED or self._awaiting_literal:
             raise RuntimeError("take_buffered() is only possible while suspended")
         data = bytes(self._buf)
@@ -252,6 +260,11 @@ class CommandReader:
         self._buf.clear()
         self._events.clear()
         self._mode = _DEAD
+
+    def _die(self) -> None:
+        self._mode = _DEAD
+        self._awaiting_literal = False
+        self._buf.clear()
 
     def _give_back(self) -> None:
         self._pool.release(self._reserved)
@@ -290,6 +303,11 @@ class CommandReader:
                 yield from self._resync(exc)
             except _Abandon:
                 self._give_back()
+            except _Fatal as exc:
+                self._give_back()
+                self._events.append(exc.args[0])
+                self._die()
+                continue
             # The one-line modes end after their line, resync included.
             if mode == _DONE:
                 self._mode = _COMMAND
@@ -448,6 +466,9 @@ class CommandReader:
             raise self._bad("literal8 is only allowed in APPEND")
         self._lpos = m.end()
         size = int(m.group(1))
+        nonsync_max = self.limits.max_nonsync_literal
+        if m.group(2) and nonsync_max is not None and size > nonsync_max:  # LITERAL-: limits.py
+            raise _Fatal(Fatal("Non-synchronizing literal size too large", "TOOBIG"))
         self._check_budgets(size)
         if not self._pool.reserve(size):
             raise _Bad(ServerBusy(self._tag, "Server busy, try again later", "UNAVAILABLE"))
@@ -553,10 +574,15 @@ class CommandReader:
         partial: tuple[int, int] | None = None
         if line[pos : pos + 1] == b"<":
             m = _PARTIAL_RE.match(line, pos)
+            if m is not None and not self.number64 and max(map(len, m.groups())) > 10:
+                m = None  # IMAP4rev1's number: at most 10 digits, as before number64
             if m is None or name == "BINARY.SIZE":
                 raise self._bad("invalid partial range: expected <origin.count>")
             origin, count = int(m.group(1)), int(m.group(2))
-            if origin > _MAX_NUMBER or not 0 < count <= _MAX_NUMBER:
+            if self.number64:
+                if origin > _MAX_NUMBER64 or not 0 < count <= _MAX_NUMBER64:
+                    raise self._bad("invalid partial range: the count must be 1 to 2^63-1")
+            elif origin > _MAX_NUMBER or not 0 < count <= _MAX_NUMBER:
                 raise self._bad("invalid partial range: the count must be 1 to 2^32-1")
             partial = (origin, count)
             pos = m.end()

@@ -105,6 +105,7 @@ TEXT_MAX = 1024
 _ASTRING_ATOM_RE = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\]+')
 _ATOM_RE = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\\]]+')
 _NOT_QUOTABLE_RE = re.compile(rb"[\x00\r\n\x80-\xff]")
+_NOT_QUOTABLE_UTF8_RE = re.compile(rb"[\x00\r\n]")  # in a string known to be UTF-8
 _ESCAPE_RE = re.compile(rb'(["\\])')
 _TAG_RE = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\+]+')
 _TEXT_BAD_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -180,11 +181,25 @@ def flag_list(flags: Iterable[str]) -> bytes:
     return paren(_flag(f) for f in flags)
 
 
-def mailbox(name: str) -> bytes:
-    """A mailbox name: modified UTF-7 (RFC 3501 5.1.3) as an astring; INBOX always `INBOX`."""
-    if name.upper() == INBOX:
+def mailbox(name: str, utf8: bool = False) -> bytes:
+    """A mailbox name as an astring; INBOX always `INBOX`.
+
+    The session says which form (`utf8`: it sent ENABLE UTF8=ACCEPT or IMAP4rev2): modified
+    UTF-7 (RFC 3501 5.1.3), 7-bit whatever the name, for every other session; the name itself
+    in UTF-8 otherwise (RFC 6855 3, RFC 9051 5.1), quoted when it can be (RFC 9051 `quoted`
+    holds UTF8-2/3/4), where `&` is only a character. Nothing else chooses the form: a session
+    that did not ask for UTF-8 is never sent an 8-bit name. Only the ASCII spellings of INBOX
+    are INBOX: `str.upper()` also makes one of `\u0131nbox` (dotless i), a folder of its own."""
+    if _is_inbox(name):
         return b"INBOX"
-    return astring(encode_mutf7(name).encode("ascii"))
+    if not utf8:
+        return astring(encode_mutf7(name).encode("ascii"))
+    raw = name.encode("utf-8")
+    if raw.isascii():
+        return astring(raw)
+    if len(raw) <= QUOTED_MAX and not _NOT_QUOTABLE_UTF8_RE.search(raw):
+        return b'"' + _ESCAPE_RE.sub(rb"\\\1", raw) + b'"'
+    return literal(raw)
 
 
 def date_time(dt: datetime.datetime) -> bytes:
@@ -436,29 +451,47 @@ def list_response(
     name: str,
     command: str = "LIST",
     childinfo: Iterable[str] = (),
+    *,
+    utf8: bool = False,
+    oldname: str | None = None,
 ) -> bytes:
     """`* LIST (\\HasNoChildren) "." INBOX` (also LSUB, XLIST); a None delimiter is NIL.
 
     `childinfo`: the selection criteria a child matches, as RFC 5258 3.5's extended data item
-    `(CHILDINFO ("SUBSCRIBED"))` (the tag unquoted, as Dovecot writes it)."""
+    `(CHILDINFO ("SUBSCRIBED"))` (the tag unquoted, as Dovecot writes it). `oldname`: RFC 9051
+    6.3.9.7's `("OLDNAME" ("inbox"))`, the name as the client gave it. `utf8`: see `mailbox`."""
     attrs = paren(_flag(a) for a in attributes)
     delim = b"NIL" if delimiter is None else quoted(delimiter)
-    parts = [command.encode("ascii"), attrs, delim, mailbox(name)]
+    parts = [command.encode("ascii"), attrs, delim, mailbox(name, utf8)]
     criteria = [quoted(c) for c in childinfo]
     if criteria:
         parts.append(b"(CHILDINFO " + paren(criteria) + b")")
+    if oldname is not None:
+        parts.append(b'("OLDNAME" (' + _any_mailbox(oldname, utf8) + b"))")
     return untagged(*parts)
 
 
-def status_response(name: str, items: Mapping[str, int]) -> bytes:
+def _any_mailbox(name: str, utf8: bool) -> bytes:
+    """A name as the client wrote it: `inbox` stays `"inbox"` (mailbox() would say INBOX), a
+    quoted string as in RFC 9051 8's sample session."""
+    if _is_inbox(name):
+        return quoted(name)
+    return mailbox(name, utf8)
+
+
+def _is_inbox(name: str) -> bool:
+    return name.isascii() and name.upper() == INBOX
+
+
+def status_response(name: str, items: Mapping[str, int], *, utf8: bool = False) -> bytes:
     """`* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)`."""
     body = paren(_atoms([k]) + b" " + number(v) for k, v in items.items())
-    return untagged(b"STATUS", mailbox(name), body)
+    return untagged(b"STATUS", mailbox(name, utf8), body)
 
 
-def quotaroot_response(name: str, roots: Iterable[str]) -> bytes:
+def quotaroot_response(name: str, roots: Iterable[str], *, utf8: bool = False) -> bytes:
     """`* QUOTAROOT INBOX "User quota"` (RFC 9208 5.2)."""
-    return untagged(b"QUOTAROOT", mailbox(name), *(astring(root) for root in roots))
+    return untagged(b"QUOTAROOT", mailbox(name, utf8), *(astring(root) for root in roots))
 
 
 def quota_response(root: str, resources: Iterable[tuple[str, int, int]]) -> bytes:
@@ -589,7 +622,10 @@ UNSELECTED = Say("OK", "Unselect completed")
 # Messages
 TOO_BIG = Say("NO", "Message too big (over {limit} octets)", Code.TOOBIG)
 EMPTY_MESSAGE = Say("NO", "Refusing to save an empty message", Code.CANNOT)
-EXPUNGE_ISSUED = Say("NO", "Some messages were expunged", Code.EXPUNGEISSUED)
+# A message another session expunged, the client not yet told (RFC 2180 4.1, RFC 5530), as
+# Dovecot answers: FETCH and SEARCH complete with what is known, COPY and MOVE fail whole.
+ALREADY_EXPUNGED = Say("OK", "Some messages were already expunged", Code.EXPUNGEISSUED)
+NO_LONGER_EXIST = Say("NO", "Some of the requested messages no longer exist", Code.EXPUNGEISSUED)
 MOVED = Say("OK", "Moved")
 BAD_CHARSET = Say("NO", "{reason}")  # with Code.badcharset(...)
 # IDLE
@@ -597,6 +633,8 @@ IDLING = "idling"
 STILL_HERE = Say("OK", "Still here")
 IDLE_DONE = Say("OK", "IDLE terminated")
 IDLE_BROKEN = Say("BAD", "IDLE ended: {problem}")
+# IMAP4rev2 (RFC 9051) and UTF8=ACCEPT (RFC 6855): commands/enable.py and the commands it names
+NOT_NET_UNICODE = Say("NO", "The mailbox name {problem}", Code.CANNOT)  # RFC 9051 5.1
 # Mailboxes and folders: LIST-EXTENDED, LIST-STATUS, SPECIAL-USE, XLIST, STATUS=SIZE, QUOTA
 USE_NOT_SUPPORTED = Say("NO", "{use} not supported", Code("USEATTR"))  # RFC 6154 5.3
 NO_SUCH_QUOTA_ROOT = Say("NO", "Quota root doesn't exist", Code.NONEXISTENT)
@@ -622,3 +660,9 @@ def badurl(url: bytes) -> Code:
     %-encoded, so that the code stays one printable line the URL can be read back from."""
     text = _URL_RESP_UNSAFE.sub(lambda m: b"%%%02X" % m.group()[0], url)
     return Code("BADURL", text or b"-")
+
+
+# COMPRESS (RFC 4978): commands/compress.py
+COMPRESSING = Say("OK", "{mechanism} active")  # the RFC's example; Dovecot: "Begin compression."
+COMPRESSION_ACTIVE = Say("NO", "{mechanism} is already active", Code("COMPRESSIONACTIVE"))
+TLS_AFTER_COMPRESS = Say("BAD", "STARTTLS is not possible once COMPRESS is active")

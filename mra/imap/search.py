@@ -209,6 +209,7 @@ _FLAG_KEYS = {
     b"UNSEEN": ("\\seen", False),
     b"OLD": ("\\recent", False),
 }
+_NOT_IN_REV2 = frozenset({b"RECENT", b"NEW"})
 _HEADER_KEYS = {b"FROM": "from", b"TO": "to", b"CC": "cc", b"BCC": "bcc", b"SUBJECT": "subject"}
 _DATE_KEYS = {
     b"BEFORE": ("before", "internal"),
@@ -272,11 +273,13 @@ class _Parser:
         charset: str,
         decode: Callable[[bytes], str] | None,
         now: int,
+        rev2: bool = False,
     ) -> None:
         self.resolve_set = resolve_set
         self.charset = charset
         self.decode = decode
         self.now = now
+        self.rev2 = rev2
 
     def string(self, token: Token, what: str) -> str:
         if not isinstance(token, bytes):
@@ -316,6 +319,10 @@ class _Parser:
         name = token.upper()
         if name == b"ALL":
             return All(), i
+        if self.rev2 and name in _NOT_IN_REV2:
+            # RFC 9051 9 has no RECENT or NEW keys (\Recent is gone, Appendix E 12); as Dovecot
+            # 2.4 (mail-search-register-imap.c), OLD stays: with nothing recent, every message.
+            raise SearchError(f"unknown search key {token.decode('latin-1')!r}")
         if name in _FLAG_KEYS:
             flag, present = _FLAG_KEYS[name]
             return Flag(flag, present), i
@@ -385,6 +392,7 @@ def parse_search(
     *,
     resolve_set: SetResolver | None = None,
     now: float | None = None,
+    rev2: bool = False,
 ) -> SearchProgram:
     """Parse the arguments of SEARCH (after the command name and the RETURN options,
     ``CHARSET x`` included).
@@ -392,7 +400,8 @@ def parse_search(
     ``resolve_set(raw, uid)`` turns a sequence set (``uid=False``) or the argument of
     ``UID`` (``uid=True``) into the numbers it contains; it may raise :class:`SearchError`.
     ``now`` is the time OLDER and YOUNGER count back from (the time of the call when None);
-    Dovecot too takes it once, when it parses the command.
+    Dovecot too takes it once, when it parses the command. ``rev2``: IMAP4rev2's keys (no
+    RECENT, no NEW).
     """
     tokens = list(args)
     charset = "UTF-8"
@@ -405,7 +414,8 @@ def parse_search(
         raise SearchError("empty search program")
     decode = charsets.decoder(charset)
     clock = int(time.time() if now is None else now)
-    keys = _Parser(resolve_set or _default_resolver, charset, decode, clock).keys(tokens)
+    parser = _Parser(resolve_set or _default_resolver, charset, decode, clock, rev2)
+    keys = parser.keys(tokens)
     if decode is None:  # a program without strings still names its charset (as Dovecot)
         raise BadCharsetError(f"{charset} is not a charset this server knows")
     return SearchProgram(_and(keys), charset.upper())

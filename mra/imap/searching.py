@@ -68,7 +68,11 @@ def compile_search(view: SelectedView, args: list[Value]) -> search.SearchProgra
         return {i for rng in ranges for i in rng}
 
     try:
-        program = search.parse_search(to_tokens(args), resolve_set=resolve)  # type: ignore[arg-type]
+        program = search.parse_search(
+            to_tokens(args),  # type: ignore[arg-type]
+            resolve_set=resolve,
+            rev2=view.rev2,
+        )
     except search.BadCharsetError as exc:
         raise SearchFailed(str(exc), search.CHARSETS) from exc
     except search.SearchError as exc:

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import bisect
 
+from mailstore.errors import MailError
+from mra import log
 from mra.imap import mime
 from mra.imap import response as r
 from mra.imap.arguments import as_sequence_set
@@ -44,16 +46,24 @@ MAX_KEYWORDS = 26
 
 class SelectedView:
     def __init__(
-        self, box: Mailbox, readonly: bool, mime_limits: mime.Limits = mime.DEFAULT_LIMITS
+        self,
+        box: Mailbox,
+        readonly: bool,
+        mime_limits: mime.Limits = mime.DEFAULT_LIMITS,
+        rev2: bool = False,
     ) -> None:
         self.box = box
         self.readonly = readonly
         self.mime_limits = mime_limits  # what FETCH and SEARCH may parse of one message
+        self.rev2 = rev2
+        """IMAP4rev2 (RFC 9051 Appendix E 12, 21): no \\Recent and no RECENT (new mail is
+        still moved to cur/, as Dovecot does), and every unsolicited FETCH names the UID."""
         box.take_changes()  # what happened before this view began is in its snapshot
         self.uids: list[int] = list(box.uids())
         self.recent: set[int] = set()
         self.gone: set[int] = set()  # expunged in the store, not yet reported
         self._arriving: set[int] = set()  # this session's own APPEND/COPY into this mailbox
+        self._ghosts: dict[int, Message] = {}  # of `gone`: their last state, for RFC 2180 4.1
         self.announced: set[str] = set(box.known_keywords())  # SELECT's FLAGS names them
         self._unannounced = False  # a flag text showed a keyword not in `announced`
         self._flag_text: dict[tuple[tuple[str, ...], bool], bytes] = {}  # see flag_list
@@ -66,19 +76,27 @@ class SelectedView:
         return self.box.name
 
     def _claim_recent(self, uids: list[int]) -> None:
-        new = [u for u in uids if self.box.get(u).recent]
+        """Never raises (see `updates`): a message that vanished again meanwhile is simply
+        not claimed, and a rename that fails leaves the message to whoever comes next."""
+        new = [u for u in uids if (m := self.message(u)) is not None and m.recent]
+        recent = self.recent if not self.rev2 else set()
         if self._arriving:
-            self.recent.update(u for u in uids if u in self._arriving)
+            recent.update(u for u in uids if u in self._arriving)
             self._arriving.difference_update(uids)
         if not new:
             return
         if self.readonly:
-            self.recent.update(new)
-        else:
-            self.recent.update(self.box.mark_seen_by_reader(new))
+            recent.update(new)
+            return
+        try:
+            recent.update(self.box.mark_seen_by_reader(new))
+        except MailError as exc:
+            log.warn("recent-claim-failed", mailbox=self.name, error=exc.message)
 
     def arriving(self, uids: list[int]) -> None:
-        """This session just APPENDed or COPYed these into its own mailbox."""
+        """This session just APPENDed or COPYed these into its own mailbox, with flags: they
+        went straight to cur/, where no other session can claim them. (Those without flags
+        went to new/: the rename of whoever syncs first decides, as for a delivery.)"""
         if not self.readonly:
             self._arriving.update(uids)
 
@@ -109,8 +127,13 @@ class SelectedView:
         except Exception:
             return None
 
+    def ghost(self, uid: int) -> Message | None:
+        """The last state of a message expunged elsewhere that the client has not been told
+        of yet (None for any other)."""
+        return self._ghosts.get(uid) if uid in self.gone else None
+
     def flags_of(self, uid: int) -> list[str]:
-        msg = self.message(uid)
+        msg = self.message(uid) or self.ghost(uid)
         if msg is None:
             return []
         flags = self.box.all_flags(msg)
@@ -161,8 +184,11 @@ class SelectedView:
     def announcement(self) -> bytes:
         """The FLAGS lines to send before what was just rendered, if it showed a keyword the
         client has not been told of, or the folder has keywords it has not been told of."""
-        if self._unannounced or not self.announced.issuperset(self.box.known_keywords()):
-            return self.flags_lines()
+        try:
+            if self._unannounced or not self.announced.issuperset(self.box.known_keywords()):
+                return self.flags_lines()
+        except MailError as exc:  # the keyword file could not be read: next time
+            log.warn("keywords-unreadable", mailbox=self.name, error=exc.message)
         return b""
 
     def folded_flags(self, msg: Message) -> Folded:
@@ -192,6 +218,9 @@ class SelectedView:
         """Sync with the store; the untagged responses for what changed.
 
         `expunges`: whether EXPUNGE responses may be sent now (not during FETCH, STORE, SEARCH).
+        Once `take_changes` has handed over the changes, nothing here may raise: what the view
+        records and what it answers must stay one (a lost EXISTS would leave the client a
+        message short, and every number after it wrong).
         """
         result = self.box.take_changes()
         out: list[bytes] = []
@@ -204,7 +233,11 @@ class SelectedView:
         for uid in result.removed:
             if self.seq_of(uid) is not None:
                 self.gone.add(uid)
-            self.recent.discard(uid)
+                ghost = result.ghosts.get(uid)
+                if ghost is not None:
+                    self._ghosts[uid] = ghost
+            else:
+                self.recent.discard(uid)
         if expunges and self.gone:
             out += self.report_expunges()
         added = [u for u in result.added if not self.uids or u > self.uids[-1]]
@@ -212,11 +245,15 @@ class SelectedView:
             self.uids.extend(added)
             self._claim_recent(added)
             out.append(r.exists(len(self.uids)))
-            out.append(r.recent(len(self.recent)))
+            if not self.rev2:
+                out.append(r.recent(len(self.recent)))
         for uid in result.changed:
             seq = self.seq_of(uid)
             if seq is not None and uid not in self.gone:
-                out.append(r.fetch_response(seq, [(b"FLAGS", self.flag_list(uid))]))
+                fields = [(b"FLAGS", self.flag_list(uid))]
+                if self.rev2:
+                    fields.insert(0, (b"UID", r.number(uid)))
+                out.append(r.fetch_response(seq, fields))
         return out
 
     def report_expunges(self) -> list[bytes]:
@@ -227,7 +264,9 @@ class SelectedView:
             if seq is not None:
                 out.append(r.expunge(seq))
                 del self.uids[seq - 1]
+            self.recent.discard(uid)
         self.gone.clear()
+        self._ghosts.clear()
         return out
 
     def forget(self, uids: list[int]) -> list[bytes]:

@@ -12,9 +12,9 @@ Events wait in one queue. Each is handled in turn; a handler whose last output b
 `Delay`, `Stream`, `StartTLS`, `Close`) stops the loop with the rest of the queue kept, and the
 adapter feeds `b""` once the output is done, which carries on where it stopped. When the queue
 is empty and the reader is suspended after a command from the table's `suspends` column (LOGIN,
-AUTHENTICATE, IDLE, STARTTLS), the command has finished by then, so the dispatcher resumes the
-reader and goes on with the events it gives. Handlers only switch the reader's mode (a literal's
-go-ahead, `expect_line` for SASL, `expect_done` for IDLE); none resumes it.
+AUTHENTICATE, IDLE, STARTTLS, COMPRESS), the command has finished by then, so the dispatcher
+resumes the reader and goes on with the events it gives. Handlers only switch the reader's
+mode (a literal's go-ahead, `expect_line` for SASL, `expect_done` for IDLE); none resumes it.
 
 Untagged updates
 ----------------
@@ -44,7 +44,7 @@ from mra.imap.events import (
     IdleDone,
     NeedContinuation,
 )
-from mra.imap.limits import Limits
+from mra.imap.limits import LITERAL_MINUS, Limits
 from mra.imap.parser import CommandReader
 from mra.imap.sequence import SequenceError
 from mra.imap.values import Atom
@@ -75,7 +75,9 @@ class ImapSession(Session):
         self.state = NOTAUTH
         mail = services.config.mail
         limits = Limits(
-            max_literal_size=mail.max_message_size, max_append_size=mail.max_append_size
+            max_literal_size=mail.max_message_size,
+            max_append_size=mail.max_append_size,
+            max_nonsync_literal=None if services.config.imap.literal_plus else LITERAL_MINUS,
         )
         self.literals = services.literal_pool
         self.reader = CommandReader(
@@ -89,6 +91,7 @@ class ImapSession(Session):
         self.store: MailStore | None = None
         self.view: SelectedView | None = None
         self.enabled: set[str] = set()  # ENABLE (RFC 5161)
+        self.compression: str | None = None  # COMPRESS (RFC 4978): the mechanism, once on
         self.quota_limit: QuotaLimit | None = None  # read at login (commands/quota.py)
         self._queue: deque[Event] = deque()
         self._bad = 0
@@ -177,6 +180,7 @@ class ImapSession(Session):
         self.enabled.clear()
         self.quota_limit = None
         self.reader.authenticated = False
+        self.reader.number64 = False  # ENABLE IMAP4rev2's (commands/enable.py)
 
     def release(self) -> None:
         """Give back the per-user session slot (LOGOUT, close, shutdown)."""
@@ -277,7 +281,8 @@ class ImapSession(Session):
         if isinstance(event, IdleDone):
             return idle.done(self, None)
         if isinstance(event, Fatal):
-            return [Send(r.untagged_status("BYE", event.message)), Close()]
+            code = r.Code(event.code) if event.code else None
+            return [Send(r.untagged_status("BYE", event.message, code)), Close()]
         if isinstance(event, BadCommand):
             if self.idle_tag is not None:
                 return idle.done(self, event.message)

@@ -2,12 +2,24 @@
 
 One `SessionProtocol` per connection carries out a session's outputs (see mra/session.py) in
 order. While a `Call`, `Delay` or `Stream` is under way, further input is queued, not handed to
-the session, so a pipelining client's commands still run one after the other.
+the session, so a pipelining client's commands still run one after the other. `Spawn` and
+`Timer` hold nothing back: their work runs beside the session's (the auth socket's requests,
+each with its own id), and what they give when done is written at once; a timer not yet
+fired is cancelled when the connection goes, a thread's result is dropped.
 
 What a client can make us hold, and for how long (SECURITY.md, headings 2 and 3):
 
 * Input. Queued input past MAX_QUEUED_INPUT stops our reading of the socket until the session
-  has taken it: a client that pipelines faster than we answer waits in its own socket.
+  has taken it: a client that pipelines faster than we answer waits in its own socket. It is
+  handed on FEED_SLICE at a time, and at most MAX_QUEUED_INPUT per turn of the reactor.
+* Compression (`StartCompression`, IMAP COMPRESS: mra/net/deflate.py). What arrives compressed
+  is queued compressed and counted as such against MAX_QUEUED_INPUT; it is inflated a slice at
+  a time as the session takes it, so an inflate bomb (1 MB that inflates to 1 GB) is never
+  whole in memory, and costs one turn of the reactor per MAX_QUEUED_INPUT inflated, as much
+  input sent plain would. What we write is compressed as it is written: the gate below sees
+  compressed octets, the real size of what waits, while `max_unsent_output` counts answers
+  before compression, so that a client cannot make us produce more answers for it (each
+  compressing to a few octets) than a plain one could.
 * Output. An `_OutputGate` is registered on the transport as a streaming producer for the whole
   connection. The transport pauses it once more than its write buffer (64 KiB, Twisted's
   `bufferSize`) waits to go out, and resumes it when all of it has gone. While it is paused we
@@ -24,10 +36,11 @@ What a client can make us hold, and for how long (SECURITY.md, headings 2 and 3)
   hop (about 0.1 ms of CPU) is paid per slice, not per chunk; the reactor only writes.
 * Time. Every connection ends: the idle timer (`session.timeout`, restarted by input); the
   login deadline (`login_timeout` from the connect until `session.authenticated`, however busy
-  the client keeps us); the TLS handshake deadline (implicit TLS from the connect, STARTTLS from
-  the command: a client that sends half a ClientHello, or nothing, is cut); the output deadline
-  above; and the close deadline: a connection we closed that is still there `close_timeout`
-  seconds later (its peer reads nothing more, or never answers TLS's close_notify) is aborted.
+  the client keeps us, and again from an UNAUTHENTICATE); the TLS handshake deadline (implicit
+  TLS from the connect, STARTTLS from the command: a client that sends half a ClientHello, or
+  nothing, is cut); the output deadline above; and the close deadline: a connection we closed
+  that is still there `close_timeout` seconds later (its peer reads nothing more, or never
+  answers TLS's close_notify) is aborted.
 """
 
 from __future__ import annotations
@@ -45,8 +58,21 @@ from zope.interface import implementer
 
 from mailstore.config import LimitsConfig
 from mra import log
+from mra.net.deflate import CompressionError, Deflate
 from mra.net.reactor import reactor
-from mra.session import Call, Close, Delay, Output, Send, Session, StartTLS, Stream
+from mra.session import (
+    Call,
+    Close,
+    Delay,
+    Output,
+    Send,
+    Session,
+    Spawn,
+    StartCompression,
+    StartTLS,
+    Stream,
+    Timer,
+)
 
 WATCHED_POLL = 30.0  # seconds between polls of a directory inotify watches anyway
 NOTIFY_DELAY = 0.05  # after an inotify event, before looking
@@ -100,7 +126,12 @@ class SessionProtocol(protocol.Protocol):
         self._gathering = False  # a threaded Stream's chunks are being made in a thread
         self._timers: dict[str, DelayedCall] = {}
         self._closed = False
+        self._logged_in = False  # the session was authenticated at the last look
         self._watched: list[str] = []
+        self._timers_running: set[DelayedCall] = set()  # Timer outputs not yet fired
+        self._deflate: Deflate | None = None  # after StartCompression
+        self._feeding = False  # inside _feed's loop
+        self._refeed = False  # ... and asked to go on with the session
         self.tls_context: Any = None  # set by the factory when STARTTLS is possible
 
     # -- Twisted events -------------------------------------------------------------------
@@ -148,6 +179,13 @@ class SessionProtocol(protocol.Protocol):
         if self.session is None or self._closed:
             return
         self._reset_timer()
+        if self._deflate is not None:  # compressed: inflated as the session takes it
+            self._deflate.give(data)
+            if self._busy or self._blocked:
+                self._update_reading()
+            else:
+                self._feed(b"")
+            return
         if self._busy or self._blocked or self._queued:
             self._queued.append(data)
             self._queued_size += len(data)
@@ -169,11 +207,13 @@ class SessionProtocol(protocol.Protocol):
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self._closed = True
+        self._deflate = None  # its ~130 KiB go now
         self._stop_stream()
-        for timer in self._timers.values():
+        for timer in [*self._timers.values(), *self._timers_running]:
             if timer.active():
                 timer.cancel()
         self._timers.clear()
+        self._timers_running.clear()
         self._unwatch()
         if self.session is not None:
             try:
@@ -199,17 +239,69 @@ class SessionProtocol(protocol.Protocol):
 
         The queue goes on a socket read's worth at a time, checking the gate in between: the
         answers to a megabyte of pipelined commands must not all be made at once for a
-        client that stopped reading them after the first few."""
+        client that stopped reading them after the first few. At most MAX_QUEUED_INPUT goes
+        per call; the rest in a later turn of the reactor (what a compressed megabyte
+        inflates to must not hold every other connection up).
+
+        Called again from inside the loop (a `Stream` that ended as soon as it began calls
+        `_resume`, which feeds on), it only asks the loop to go on: recursing instead, 2,000
+        pipelined FETCHes of a few flags overflowed the stack and lost the connection."""
         if self.session is None or self._closed:
             return
-        self._perform(self.session.data_received(data))
-        while self._queued and not self._busy and not self._blocked and not self._closed:
+        if self._feeding:
+            self._refeed = True
+            if data:  # never seen: input arrives from the reactor, not from inside the loop
+                self._queued.append(data)
+                self._queued_size += len(data)
+            return
+        self._feeding = True
+        self._refeed = False
+        try:
+            self._perform(self.session.data_received(data))
+            fed = 0
+            while not self._busy and not self._blocked and not self._closed:
+                if self._refeed:
+                    self._refeed = False
+                    self._perform(self.session.data_received(b""))
+                    continue
+                if not self._input_waiting():
+                    break
+                if fed >= MAX_QUEUED_INPUT:
+                    if not self._armed("feed"):
+                        self._arm("feed", 0, self._feed_later)
+                    break
+                data = self._next_input()
+                if not data:
+                    break
+                fed += len(data)
+                self._perform(self.session.data_received(data))
+        finally:
+            self._feeding = False
+        self._update_reading()
+
+    def _feed_later(self) -> None:
+        self._timers.pop("feed", None)
+        if not self._busy and not self._blocked:
+            self._feed(b"")
+
+    def _input_waiting(self) -> bool:
+        return bool(self._queued) or (self._deflate is not None and self._deflate.pending)
+
+    def _next_input(self) -> bytes:
+        """The next slice of queued input (inflated, when compressed); b"" if none is whole
+        yet, or the compressed stream broke (then the connection is cut)."""
+        if self._queued:
             queued = b"".join(self._queued)
             data, rest = queued[:FEED_SLICE], queued[FEED_SLICE:]
             self._queued = [rest] if rest else []
             self._queued_size = len(rest)
-            self._perform(self.session.data_received(data))
-        self._update_reading()
+            return data
+        assert self._deflate is not None
+        try:
+            return self._deflate.inflate(FEED_SLICE)
+        except CompressionError as exc:
+            self._abort("compression-error", error=str(exc))
+            return b""
 
     def _update_reading(self) -> None:
         """Read from the socket unless the client is not reading our answers or has sent
@@ -220,7 +312,8 @@ class SessionProtocol(protocol.Protocol):
         if self._closed:
             return
         blocked = self._blocked and not self._handshaking
-        pause = blocked or self._queued_size > MAX_QUEUED_INPUT
+        queued = self._queued_size + (self._deflate.backlog if self._deflate is not None else 0)
+        pause = blocked or queued > MAX_QUEUED_INPUT
         if pause != self._reading_paused:
             self._reading_paused = pause
             if pause:
@@ -253,15 +346,24 @@ class SessionProtocol(protocol.Protocol):
             self._feed(b"")
 
     def _write(self, data: bytes) -> bool:
-        """Write, counting what is written while the client is not reading; False if that
-        passed the limit and the connection was cut."""
+        """Write, counting what is written while the client is not reading (before any
+        compression); False if that passed the limit and the connection was cut."""
         if self._blocked:
             self._written_while_blocked += len(data)
             if self._written_while_blocked > self.limits.max_unsent_output:
                 self._abort("output-limit", unsent=self._written_while_blocked)
                 return False
-        self.transport.write(data)
+        self._send(data)
         return True
+
+    def _send(self, *chunks: bytes) -> None:
+        """To the transport, compressed when compression is on (one flush for them all)."""
+        if self._deflate is not None:
+            self.transport.write(self._deflate.compress(*chunks))
+        elif len(chunks) == 1:
+            self.transport.write(chunks[0])
+        else:
+            self.transport.writeSequence(chunks)
 
     def _pump(self) -> None:
         """Write the stream's chunks until the transport pauses us or the stream ends."""
@@ -284,7 +386,7 @@ class SessionProtocol(protocol.Protocol):
                 self._stream = None
                 self._close()
                 return
-            self.transport.write(chunk)
+            self._send(chunk)
 
     def _gathered(self, result: object, stream: Stream) -> None:
         self._gathering = False
@@ -298,7 +400,7 @@ class SessionProtocol(protocol.Protocol):
         assert isinstance(result, tuple)
         chunks, ended = result
         if chunks:
-            self.transport.writeSequence(chunks)
+            self._send(*chunks)
         if ended:
             self._stream = None
             self._resume(stream.then)
@@ -389,8 +491,16 @@ class SessionProtocol(protocol.Protocol):
 
     def _perform(self, outputs: list[Output]) -> None:
         self._perform_outputs(outputs)
-        if self.session is not None and self.session.authenticated:
-            self._disarm("login")
+        session = self.session
+        if session is not None:
+            if session.authenticated:
+                self._disarm("login")
+                self._logged_in = True
+            elif self._logged_in and not self._closed:
+                # UNAUTHENTICATE (IMAP RFC 8437, ManageSieve RFC 5804 2.14.1): back before
+                # login, so under a login deadline again, or NOOPs would keep it for ever.
+                self._logged_in = False
+                self._arm("login", self.limits.login_timeout, self._login_expired)
         self._poll()
 
     def _perform_outputs(self, outputs: list[Output]) -> None:
@@ -415,6 +525,13 @@ class SessionProtocol(protocol.Protocol):
                 self._disarm("output")
                 assert self.session is not None
                 self._perform(self.session.tls_started())
+            elif isinstance(out, StartCompression):
+                # Everything after the command came compressed: what the session had read
+                # past it, then what we held back.
+                self._deflate = Deflate(out.level)
+                self._deflate.give(out.pending + b"".join(self._queued))
+                self._queued.clear()
+                self._queued_size = 0
             elif isinstance(out, Call):
                 self._wait(outputs[i + 1 :])
                 pool = self.pools.get(out.pool)
@@ -433,6 +550,43 @@ class SessionProtocol(protocol.Protocol):
                 self._stream = out
                 self._pump()
                 return
+            elif isinstance(out, Spawn):
+                pool = self.pools.get(out.pool)
+                if pool is not None:
+                    d = threads.deferToThreadPool(reactor, pool, out.fn)
+                else:
+                    d = threads.deferToThread(out.fn)
+                d.addBoth(self._spawned, out.then)
+            elif isinstance(out, Timer):
+                self._start_timer(out)
+
+    def _spawned(self, result: object, then: Callable[[object], list[Output]]) -> None:
+        value = result.value if isinstance(result, Failure) else result
+        self._in_background(lambda: then(value))
+
+    def _start_timer(self, out: Timer) -> None:
+        def fire() -> None:
+            self._timers_running.discard(call)
+            self._in_background(out.then)
+
+        call = reactor.callLater(out.seconds, fire)
+        self._timers_running.add(call)
+
+    def _in_background(self, then: Callable[[], list[Output]]) -> None:
+        """A Spawn or Timer completed: its outputs go out now, whatever else is under way."""
+        if self._closed or self.session is None:
+            return
+        try:
+            outputs = then()
+            if any(
+                isinstance(o, Call | Delay | Stream | StartTLS | StartCompression) for o in outputs
+            ):
+                raise RuntimeError("a Spawn or Timer may give only Send, Close, Spawn, Timer")
+        except Exception as exc:
+            log.error("session-failed", error=repr(exc))
+            self._close()
+            return
+        self._perform(outputs)
 
     def _wait(self, rest: list[Output]) -> None:
         if rest:

@@ -30,35 +30,49 @@ from twisted.internet import protocol, threads
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from mailstore.config import Config, Endpoint
+from mailstore.config import Config
 from mra import log
 from mra.context import Connection, Services
 from mra.net.adapter import SessionProtocol
+from mra.net.listeners import UnixSocket, adopt_unix, bind, describe
 from mra.net.reactor import reactor
 from mra.net.stall import StallMonitor
 from mra.net.tls import TLSContext
 from mra.session import Session
 
+# Listener name -> (protocol, implicit TLS). The protocol names a session class in SESSIONS.
 PROTOCOLS = {
     "imap": ("imap", False),
     "imaps": ("imap", True),
     "pop3": ("pop3", False),
     "pop3s": ("pop3", True),
+    "sieve": ("managesieve", False),  # RFC 5804: STARTTLS only, no implicit-TLS port
+    "auth": ("auth", False),  # the Dovecot auth protocol, for the MTA (mra/authserver)
+    "saslauthd": ("saslauthd", False),
 }
+# Protocol -> "module:class" of its sans-I/O session, imported when the first client comes
+# (every module is preloaded before privileges are dropped anyway).
+SESSIONS = {
+    "imap": "mra.imap.session:ImapSession",
+    "pop3": "mra.pop3.session:Pop3Session",
+    "managesieve": "mra.managesieve.session:ManageSieveSession",
+    "auth": "mra.authserver.dovecot:DovecotAuthSession",
+    "saslauthd": "mra.authserver.saslauthd:SaslauthdSession",
+}
+# Listeners whose client is the MTA, on its own host, not a mail client: all its connections
+# come from one address (Postfix opens one per smtpd process), so that address's connection
+# limit (`max_connections_per_address`) does not apply; the throttles count the SMTP clients
+# the MTA asks about instead.
+MTA_LISTENERS = frozenset({"auth", "saslauthd"})
 SHUTDOWN_GRACE = 5.0
 
 
-def bind(endpoint: Endpoint) -> socket.socket:
-    host, port = endpoint
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if family == socket.AF_INET6:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if not host else 1)
-    sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
+def session_class(protocol: str) -> Callable[[Connection, Services], Session]:
+    import importlib
+
+    module, _, name = SESSIONS[protocol].partition(":")
+    cls: Callable[[Connection, Services], Session] = getattr(importlib.import_module(module), name)
+    return cls
 
 
 def drop_privileges(user: str) -> None:
@@ -82,9 +96,17 @@ class Server:
         if config.tls.cert:
             self.tls = TLSContext(config.tls.cert, config.tls.key)
         self.sockets: dict[str, socket.socket] = {}
-        for name, endpoint in config.listen.enabled().items():
-            self.sockets[name] = bind(endpoint)
-            log.info("listening", listener=name, address=f"{endpoint[0]}:{self.port(name)}")
+        self.unix_sockets: list[UnixSocket] = []  # removed when the server stops
+        try:
+            for name, listener in config.listen.enabled().items():
+                sock, made = bind(listener, config.server.user)
+                self.sockets[name] = sock
+                if made is not None:
+                    self.unix_sockets.append(made)
+                log.info("listening", listener=name, address=describe(listener, sock))
+        except BaseException:
+            self.close_listeners()
+            raise
         self.connections: set[SessionProtocol] = set()
         self.services: Services | None = None
         self.access: object = None
@@ -94,7 +116,18 @@ class Server:
         self.pools: dict[str, ThreadPool] = {}
 
     def port(self, name: str) -> int:
-        return int(self.sockets[name].getsockname()[1])
+        """The TCP port a listener got (0 for a unix socket)."""
+        address = self.sockets[name].getsockname()
+        return int(address[1]) if isinstance(address, tuple) else 0
+
+    def close_listeners(self) -> None:
+        """Close the listening sockets and remove the unix sockets we made (if we still may:
+        mra/net/listeners.py). For the process that bound them, once it stops serving."""
+        for sock in self.sockets.values():
+            sock.close()
+        for made in self.unix_sockets:
+            made.remove()
+        self.unix_sockets = []
 
     def load_access(self) -> None:
         """The access map, if it has any entries (`Connect:` rules apply to every listener)."""
@@ -129,27 +162,25 @@ class Server:
     def _session_factory(self, listener: str) -> Callable[[SessionProtocol], Session]:
         proto, implicit_tls = PROTOCOLS[listener]
 
+        make_session = session_class(proto)
+        unix = self.sockets[listener].family == socket.AF_UNIX
+
         def make(p: SessionProtocol) -> Session:
             peer = p.transport.getPeer()
             host = p.transport.getHost()
             conn = Connection(
                 listener,
-                getattr(peer, "host", "?"),
+                "unix" if unix else getattr(peer, "host", "?"),
                 getattr(peer, "port", 0),
                 getattr(host, "port", 0),
                 tls=implicit_tls,
                 tls_available=self.tls is not None,
+                unix=unix,
             )
             p.tls_context = self.tls
             assert self.services is not None
             log.info("connect", listener=listener, ip=conn.peer_ip, conn=conn.id)
-            if proto == "pop3":
-                from mra.pop3.session import Pop3Session
-
-                return Pop3Session(conn, self.services)
-            from mra.imap.session import ImapSession
-
-            return ImapSession(conn, self.services)
+            return make_session(conn, self.services)
 
         return make
 
@@ -165,19 +196,16 @@ class Server:
         self.stall_monitor = StallMonitor(self.config.server.reactor_stall_ms)
         self.stall_monitor.start()
         for name, sock in self.sockets.items():
-            factory = _Factory(self, self._session_factory(name))
+            factory: Any = _Factory(self, self._session_factory(name))
             if PROTOCOLS[name][1]:
                 from twisted.protocols.tls import TLSMemoryBIOFactory
 
                 assert self.tls is not None
-                tls_factory = TLSMemoryBIOFactory(
-                    self.tls,  # type: ignore[arg-type]
-                    False,
-                    factory,  # type: ignore[arg-type]
-                )
-                reactor.adoptStreamPort(sock.fileno(), sock.family, tls_factory)
-                continue
-            reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
+                factory = TLSMemoryBIOFactory(self.tls, False, factory)  # type: ignore[arg-type]
+            if sock.family == socket.AF_UNIX:
+                adopt_unix(reactor, sock, factory)
+            else:
+                reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
 
     def reload(self) -> None:
         log.info("reload")
@@ -241,7 +269,9 @@ class _TrackedProtocol(SessionProtocol):
             log.warn("connect-limit-total", ip=conn.peer_ip, connections=open_before)
             self.release(session.refuse("Too many connections, try again later"))
             return
-        if self.server.access is None:
+        if self.server.access is None or conn.unix:
+            # A unix socket's clients are whoever its permissions let in: they have no
+            # address for `Connect:` rules, and share no per-address limit.
             self._admit(None)
             return
         d = threads.deferToThread(self.server.connect_decision, conn.peer_ip)
@@ -266,9 +296,11 @@ class _TrackedProtocol(SessionProtocol):
             self._closed = True
             self.transport.loseConnection()
             return
-        conn.exempt = action == "OK"
+        conn.exempt = action == "OK" or conn.unix
         assert self.server.services is not None
-        self._lease = self.server.services.limits.connect(conn.peer_ip, exempt=conn.exempt)
+        self._lease = self.server.services.limits.connect(
+            conn.peer_ip, exempt=conn.exempt or conn.listener in MTA_LISTENERS
+        )
         if self._lease is None:
             log.warn("connect-limit", ip=conn.peer_ip)
             self.release(session.refuse("Too many connections from your address"))
@@ -350,9 +382,12 @@ def serve(config: Config) -> int:
     if os.geteuid() == 0:
         log.warn("running-as-root", hint="set [server] user to the mail user")
     workers = config.server.workers
-    if workers <= 1:
-        return _run(server, None)
-    return _supervise(server, workers)
+    try:
+        if workers <= 1:
+            return _run(server, None)
+        return _supervise(server, workers)
+    finally:
+        server.close_listeners()
 
 
 def _run(server: Server, number: int | None) -> int:

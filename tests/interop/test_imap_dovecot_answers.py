@@ -105,3 +105,39 @@ def test_refused_arguments_are_dovecots(require_dovecot: None) -> None:
         ):
             ours, dovecot = both.both(command)
             assert ours[-1] == dovecot[-1], (command, ours, dovecot)
+
+
+def test_messages_expunged_elsewhere_are_answered_as_dovecot(require_dovecot: None) -> None:
+    """Another process expunged message 2 after both servers' sessions selected the folder,
+    and neither session was told yet (RFC 2180 4.1): FETCH answers what is known of it and
+    ends in OK [EXPUNGEISSUED] (a UID FETCH is followed by the EXPUNGE), STORE answers its
+    flags, SEARCH leaves it out, COPY fails whole and lets the EXPUNGE through."""
+    messages = [b"Subject: %d\r\n\r\nbody %d\r\n" % (i, i) for i in range(1, 4)]
+    with SideBySide(messages, setup=lambda store: store.create_folder("Arch")) as both:
+        both.ours.ok("SELECT INBOX")
+        both.dovecot.ok("SELECT INBOX")
+        both.ours.ok("FETCH 1:* (FLAGS)")
+        both.dovecot.ok("FETCH 1:* (FLAGS)")
+        MailStore(str(both.maildir)).mailbox("INBOX").expunge([2])
+        for command in (
+            "FETCH 1:3 (FLAGS)",
+            "FETCH 2 (BODY.PEEK[])",
+            "FETCH 1:3 (BODY.PEEK[TEXT])",
+            "UID FETCH 1:3 (FLAGS BODY.PEEK[TEXT])",
+            "STORE 2 +FLAGS (\\Flagged)",
+            "UID STORE 2 +FLAGS (\\Seen)",
+            "SEARCH TEXT body",
+            "COPY 1:3 Arch",
+            "NOOP",
+        ):
+            ours, dovecot = (_without_recent(a) for a in both.both(command))
+            assert ours == dovecot, (command, ours, dovecot)
+
+
+def _without_recent(lines: list[bytes]) -> list[bytes]:
+    """\\Recent is per session (our session claimed the new messages first)."""
+    return [
+        line.replace(b" \\Recent", b"").replace(b"\\Recent", b"")
+        for line in lines
+        if not line.endswith(b" RECENT")
+    ]

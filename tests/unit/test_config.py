@@ -374,7 +374,8 @@ def test_subtable_is_an_unknown_key(tmp_path: Path) -> None:
         ("[auth]\npasswd_file = 5", "[auth] passwd_file must be a string (a path), not 5"),
         (
             '[listen]\nimap = ["a"]',
-            "[listen] imap must be a string like '127.0.0.1:143', not an array",
+            "[listen] imap must be a string like '127.0.0.1:143' or 'unix:/run/mra/lmtp', "
+            "or a table, not an array",
         ),
         (
             "[mail]\nlocation = { a = 1 }",

@@ -4,7 +4,7 @@ As Dovecot's `imap-commands.c`, one row per command says where it may run and ho
 dispatcher (mra/imap/session.py) must treat it; the handlers live one module per family:
 
     auth.py        CAPABILITY NOOP LOGOUT ID STARTTLS LOGIN AUTHENTICATE UNAUTHENTICATE
-    enable.py      ENABLE
+    enable.py      ENABLE, and what IMAP4rev2 and UTF8=ACCEPT change for the others
     mailboxes.py   NAMESPACE CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE
     listing.py     LIST LSUB XLIST
     status.py      STATUS
@@ -16,6 +16,7 @@ dispatcher (mra/imap/session.py) must treat it; the handlers live one module per
     append.py      APPEND: MULTIAPPEND, CATENATE (catenate.py), literal8 (and the go-ahead
                    for literals)
     idle.py        IDLE
+    compress.py    COMPRESS (the DEFLATE layer itself is the adapter's: mra/net/deflate.py)
 
 The columns are `spec.Spec`'s: `uses_seqs` (EXPUNGE held back while it runs), `thread` (runs
 in the thread pool), `suspends` (the reader waits after its line), `uid` (has a UID form),
@@ -28,6 +29,7 @@ from __future__ import annotations
 from mra.imap.commands import (
     append,
     auth,
+    compress,
     enable,
     fetch,
     idle,
@@ -79,6 +81,8 @@ _TABLE = [
     Spec("APPEND", append.append, AUTHENTICATED, thread=True, messages=True),
     Spec("IDLE", idle.idle, AUTHENTICATED, suspends=True),
     Spec("ENABLE", enable.enable, frozenset({AUTH})),
+    # COMPRESS=DEFLATE (RFC 4978): the bytes after its line are compressed
+    Spec("COMPRESS", compress.compress, AUTHENTICATED, suspends=True),
     # mailboxes and folders: Gmail's XLIST, QUOTA (RFC 9208)
     Spec("XLIST", listing.list_, AUTHENTICATED, thread=True),
     Spec("GETQUOTAROOT", quota.getquotaroot, AUTHENTICATED, thread=True),
@@ -92,8 +96,11 @@ _TABLE = [
     Spec("SEARCH", search.search, ONLY_SELECTED, uses_seqs=True, uid=True),
     Spec("FETCH", fetch.fetch, ONLY_SELECTED, uses_seqs=True, uid=True),
     Spec("STORE", store.store, ONLY_SELECTED, uses_seqs=True, thread=True, uid=True),
-    Spec("COPY", store.copy, ONLY_SELECTED, uses_seqs=True, thread=True, uid=True),
-    Spec("MOVE", store.copy, ONLY_SELECTED, uses_seqs=True, thread=True, uid=True),
+    # COPY and MOVE read sequence numbers but may be answered with EXPUNGE (RFC 3501 7.4.1
+    # names only FETCH, STORE and SEARCH): a COPY that found a message expunged elsewhere
+    # fails, and its EXPUNGE tells the client why, as Dovecot does.
+    Spec("COPY", store.copy, ONLY_SELECTED, thread=True, uid=True),
+    Spec("MOVE", store.copy, ONLY_SELECTED, thread=True, uid=True),
 ]
 
 COMMANDS: dict[str, Spec] = {spec.name: spec for spec in _TABLE}
@@ -102,7 +109,7 @@ MESSAGE_COMMANDS = frozenset(spec.name for spec in _TABLE if spec.messages)
 
 _BASE_CAPABILITIES = [
     "IMAP4rev1",
-    "LITERAL+",
+    "IMAP4rev2",  # RFC 9051, after ENABLE IMAP4rev2 (enable.py; Appendix A: both advertised)
     "SASL-IR",
     "ID",
     "IDLE",
@@ -130,12 +137,16 @@ _BASE_CAPABILITIES = [
     "CATENATE",
     "URL-PARTIAL",
     "BINARY",
+    # IMAP4rev2 and UTF-8: enable.py (what the session's mode changes is each command's)
+    "UTF8=ACCEPT",
 ]
 
 
 def capabilities(s: ImapSession) -> list[str]:
     """What the session offers now (RFC 3501 7.2.1): the login ones before login."""
     caps = list(_BASE_CAPABILITIES)
+    # RFC 7888: LITERAL+, or LITERAL- when the reader holds `{n+}` to 4096 octets; never both.
+    caps.insert(2, "LITERAL+" if s.reader.limits.max_nonsync_literal is None else "LITERAL-")
     caps.append(f"APPENDLIMIT={status.append_limit(s)}")  # RFC 7889: the server-wide limit
     if s.state == NOTAUTH:
         if s.conn.tls_available and not s.conn.tls:
@@ -148,5 +159,6 @@ def capabilities(s: ImapSession) -> list[str]:
             caps += [f"AUTH={m}" for m in mechanisms(plaintext)]
     else:
         caps.append("UNAUTHENTICATE")
+        caps += compress.capabilities(s)
         caps += quota.capabilities(s.quota_limit)  # the user's limits (RFC 9208 3.1)
     return caps

@@ -4,7 +4,10 @@
     append         = "APPEND" SP mailbox 1*append-message                  ; RFC 3502
     append-message = [SP flag-list] [SP date-time] SP append-data
     append-data    = literal / literal8 / "CATENATE" SP "(" cat-part *(SP cat-part) ")"
+                     / utf8-literal                                          ; RFC 6855 4
     cat-part       = "TEXT" SP (literal / literal8) / "URL" SP astring     ; RFC 4469
+                     / utf8-literal
+    utf8-literal   = "UTF8" SP "(" literal8 ")"    ; after ENABLE UTF8=ACCEPT or IMAP4rev2
 
 The reader hands over the whole command, its literals read and bounded (each message by the
 largest message, all of them by `[mail] max_append_size`: parser.py, SECURITY.md 2); a
@@ -36,6 +39,7 @@ from mra.imap.arguments import (
     as_mailbox,
 )
 from mra.imap.commands.catenate import Catenation
+from mra.imap.commands.enable import utf8
 from mra.imap.commands.spec import Request
 from mra.imap.commands.store import target
 from mra.imap.events import NeedContinuation
@@ -74,12 +78,13 @@ def append(s: ImapSession, req: Request) -> list[Output]:
     args = req.args
     if len(args) < 2:
         raise ArgumentError("APPEND needs a mailbox name and a message")
-    name = as_mailbox(args[0])
-    messages = _messages(args[1:])
+    name = as_mailbox(args[0], utf8(s))
+    messages = _messages(args[1:], utf8(s))
     box = target(s, name)
     uids = box.append_many(_ready(s, messages))
     if s.view is not None and s.view.box.path == box.path:
-        s.view.arriving(uids)
+        # Those with flags went to cur/: \Recent for this session (selected.py).
+        s.view.arriving([u for u, m in zip(uids, messages, strict=True) if m.flags])
     return s.ok(req, code=r.Code.appenduid(box.uidvalidity, uids))
 
 
@@ -109,8 +114,9 @@ def _ready(
         yield data, message.flags, message.date
 
 
-def _messages(args: list[Value]) -> list[_Message]:
-    """The append-messages after the mailbox name (grammar in the module docstring)."""
+def _messages(args: list[Value], utf8_ok: bool = False) -> list[_Message]:
+    """The append-messages after the mailbox name (grammar in the module docstring); `utf8_ok`:
+    the session may send RFC 6855 4's `UTF8 (~{n})`."""
     out: list[_Message] = []
     i = 0
     while i < len(args):
@@ -123,18 +129,15 @@ def _messages(args: list[Value]) -> list[_Message]:
             message.date = as_date_time(value).timestamp()
             i += 1
             value = args[i] if i < len(args) else None
+        following = args[i + 1] if i + 1 < len(args) else None
         if isinstance(value, String) and value.is_literal:
             message.parts.append(value)
             i += 1
-        elif (
-            isinstance(value, Atom)
-            and value.value.upper() == "CATENATE"
-            and i + 1 < len(args)
-            and isinstance(args[i + 1], ParenList)
-        ):
-            list_ = args[i + 1]
-            assert isinstance(list_, ParenList)
-            message.parts = _cat_parts(list_)
+        elif utf8_ok and _is_word(value, "UTF8") and isinstance(following, ParenList):
+            message.parts.append(_utf8_literal(following))
+            i += 2
+        elif _is_word(value, "CATENATE") and isinstance(following, ParenList):
+            message.parts = _cat_parts(following, utf8_ok)
             message.catenate = True
             i += 2
         else:
@@ -145,7 +148,20 @@ def _messages(args: list[Value]) -> list[_Message]:
     return out
 
 
-def _cat_parts(value: ParenList) -> list[String | bytes]:
+def _is_word(value: Value | None, word: str) -> bool:
+    return isinstance(value, Atom) and value.value.upper() == word
+
+
+def _utf8_literal(value: ParenList) -> String:
+    """RFC 6855 4: `utf8-literal = "UTF8" SP "(" literal8 ")"`, a message whose header may
+    hold UTF-8 (RFC 6532). It is stored as sent, as a literal8 is (binary.store_form)."""
+    items = value.items
+    if len(items) != 1 or not isinstance(items[0], String) or not items[0].binary:
+        raise ArgumentError("UTF8 takes a literal8: UTF8 (~{n})")
+    return items[0]
+
+
+def _cat_parts(value: ParenList, utf8_ok: bool = False) -> list[String | bytes]:
     items = value.items
     if not items:
         raise ArgumentError("Empty CATENATE list")
@@ -156,6 +172,8 @@ def _cat_parts(value: ParenList) -> list[String | bytes]:
         data = items[i + 1] if i + 1 < len(items) else None
         if what == "TEXT" and isinstance(data, String) and data.is_literal:
             parts.append(data)
+        elif what == "UTF8" and utf8_ok and isinstance(data, ParenList):
+            parts.append(_utf8_literal(data))  # RFC 6855 4: cat-part =/ utf8-literal
         elif what == "URL" and data is not None:
             parts.append(as_astring(data))
         else:

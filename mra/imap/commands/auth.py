@@ -49,6 +49,8 @@ def id_(s: ImapSession, req: Request) -> list[Output]:
 def starttls(s: ImapSession, req: Request) -> list[Output]:
     if s.conn.tls:
         raise r.Refusal(r.TLS_ACTIVE)
+    if s.compression is not None:  # after UNAUTHENTICATE: TLS would go above the DEFLATE layer
+        raise r.Refusal(r.TLS_AFTER_COMPRESS)
     if not s.conn.tls_available:
         raise r.Refusal(r.TLS_UNAVAILABLE)
     s.drop_input()  # RFC 3501 6.2.1: nothing sent in the clear may run as if encrypted

@@ -1,8 +1,18 @@
-"""ENABLE (RFC 5161): the client turns on extensions that change what the server may send.
+"""ENABLE (RFC 5161, RFC 9051 6.3.1): the client turns on extensions that change what the server
+may send; and what the session's enabled extensions mean to the other commands.
 
 Only the extensions in `ENABLEABLE` can be enabled; the answer `* ENABLED ...` names those
-this command turned on (RFC 5161 3.1: not the unknown ones, not those already on). ENABLE is
-valid in the authenticated state only, before a mailbox is selected (RFC 5161 3.1).
+this command turned on (RFC 5161 3.1: not the unknown ones, not those already on), spelled as
+the capability is (`IMAP4rev2`, whatever case the client used). ENABLE is valid in the
+authenticated state only, before a mailbox is selected (RFC 5161 3.1), so a selected mailbox
+never changes its ways under the client; UNAUTHENTICATE forgets them all (RFC 8437).
+
+    IMAP4rev2     RFC 9051: the differences from IMAP4rev1 (Appendix E) are the other
+                  commands', each asking `rev2(session)`: no \\Recent and no RECENT, SEARCH
+                  answered with ESEARCH, SELECT's LIST, UID in unsolicited FETCH, number64
+                  partials; and mailbox names in UTF-8, as with UTF8=ACCEPT.
+    UTF8=ACCEPT   RFC 6855: mailbox names in UTF-8 both ways (`utf8(session)`, which the
+                  name helpers are given), APPEND's UTF8 (~{n}) data, no SEARCH CHARSET.
 """
 
 from __future__ import annotations
@@ -15,8 +25,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mra.imap.session import ImapSession
 
-ENABLEABLE: frozenset[str] = frozenset()
-"""The capabilities a client may ENABLE; filled as the extensions that need it are built."""
+IMAP4REV2 = "IMAP4rev2"
+UTF8_ACCEPT = "UTF8=ACCEPT"
+
+ENABLEABLE: frozenset[str] = frozenset({IMAP4REV2, UTF8_ACCEPT})
+"""The capabilities a client may ENABLE, spelled as CAPABILITY spells them."""
+_BY_UPPER = {name.upper(): name for name in ENABLEABLE}
 
 
 def enable(s: ImapSession, req: Request) -> list[Output]:
@@ -24,9 +38,29 @@ def enable(s: ImapSession, req: Request) -> list[Output]:
         raise ArgumentError("ENABLE needs at least one capability")
     turned_on = []
     for value in req.args:
-        name = as_atom(value).upper()
-        if name in ENABLEABLE and name not in s.enabled:
+        name = _BY_UPPER.get(as_atom(value).upper())
+        if name is not None and name not in s.enabled:
             s.enabled.add(name)
             turned_on.append(name)
+    if IMAP4REV2 in turned_on:
+        s.reader.number64 = True  # partials are number64 from the next command on
     untagged = b"* ENABLED" + b"".join(b" " + n.encode("ascii") for n in turned_on) + b"\r\n"
     return s.ok(req, untagged=untagged)
+
+
+def rev2(s: ImapSession) -> bool:
+    """The session speaks IMAP4rev2 (RFC 9051), not IMAP4rev1."""
+    return IMAP4REV2 in s.enabled
+
+
+def utf8(s: ImapSession) -> bool:
+    """Mailbox names go both ways in UTF-8, not modified UTF-7: UTF8=ACCEPT (RFC 6855 3) or
+    IMAP4rev2 (RFC 9051 5.1, Appendix A: such a server "MUST NOT generate UTF-8-quoted
+    strings unless the client has issued ENABLE IMAP4rev2")."""
+    return bool(s.enabled) and (IMAP4REV2 in s.enabled or UTF8_ACCEPT in s.enabled)
+
+
+def utf8_accept(s: ImapSession) -> bool:
+    """UTF8=ACCEPT itself, which also bans SEARCH's CHARSET (RFC 6855 3); IMAP4rev2 alone
+    keeps it (RFC 9051 6.4.4: "Servers MUST support US-ASCII and UTF-8 charsets")."""
+    return UTF8_ACCEPT in s.enabled

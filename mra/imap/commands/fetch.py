@@ -11,8 +11,10 @@ rendered on the reactor.
 
 A FETCH that reads bodies (BODY[], not PEEK) sets `\\Seen` first, in one store operation, and
 answers FLAGS for those messages even when not asked (RFC 3501 6.4.5). A message another
-session expunged is left out, and the command ends in NO [EXPUNGEISSUED] (RFC 5530); one that
-cannot be read is left out too, and the command ends with the store's error for it, so one
+session expunged, this session not yet told (RFC 2180 4.1), is answered from what the store
+still knows of it (flags, size; NIL for what needed its file) and the command ends in `OK
+[EXPUNGEISSUED]` (RFC 5530), as Dovecot answers; a UID FETCH is followed by the EXPUNGE. A message
+that cannot be read is left out, and the command ends with the store's error for it, so one
 broken file never costs the others their answer. So is a message whose BINARY cannot be
 decoded (NO [UNKNOWN-CTE] or NO [PARSE]); Dovecot stops the FETCH at it instead.
 """
@@ -67,7 +69,7 @@ def _lines(
             except MailError as exc:
                 yield s.updates(req) + r.store_error(req.tag, exc)
                 return
-    missing = False
+    expunged = False  # a message expunged elsewhere was answered from what is known of it
     failed: bytes | None = None  # the tagged answer for the first message that failed
     reads = items.reads_messages(wanted)
     i = 0
@@ -80,11 +82,20 @@ def _lines(
             while i < len(pairs) and size < BATCH:
                 seq, uid = pairs[i]
                 i += 1
+                msg = view.message(uid)
                 try:
+                    if msg is None:
+                        raise LookupError(uid)
                     data = items.render(view, uid, seq, wanted, req.uid, uid in seen_now)
                 except (LookupError, NotFound):
-                    missing = True
-                    continue
+                    # Expunged by another session, this one not told yet (RFC 2180 4.1):
+                    # answered with what is still known, as Dovecot; a UID FETCH is then
+                    # followed by the EXPUNGE, a FETCH by number ends in OK [EXPUNGEISSUED].
+                    ghost = msg or view.ghost(uid)
+                    if ghost is None:
+                        continue
+                    data = items.render_ghost(view, ghost, seq, wanted, req.uid)
+                    expunged = not req.uid
                 except r.Refusal as exc:  # BINARY of a part that does not decode (RFC 3516)
                     failed = failed or exc.line(req.tag)
                     continue
@@ -106,8 +117,8 @@ def _lines(
         tail = b"".join(batch) + s.updates(req)
         if failed is not None:
             yield tail + failed
-        elif missing:
-            yield tail + r.say(req.tag, r.EXPUNGE_ISSUED)
+        elif expunged:
+            yield tail + r.say(req.tag, r.ALREADY_EXPUNGED)
         else:
             yield tail + r.completed(req.tag, req.name)
         return

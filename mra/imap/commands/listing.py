@@ -50,6 +50,7 @@ from mra import log
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError, as_atom, as_list_mailbox
 from mra.imap.commands import status as status_
+from mra.imap.commands.enable import rev2, utf8
 from mra.imap.commands.spec import Request
 from mra.imap.patterns import PatternSet
 from mra.imap.values import Atom, ParenList, Value
@@ -84,16 +85,20 @@ class ListQuery:
     status_items: list[str] = field(default_factory=list)
     root: bool = False
     """RFC 3501 6.3.8: a plain LIST with the empty pattern asks for the separator and root."""
+    utf8: bool = False
+    """The names are written in UTF-8 (enable.utf8), not modified UTF-7."""
 
 
-def parse(req: Request) -> ListQuery:
-    """The command's arguments as a ListQuery; ArgumentError (BAD) for anything else."""
+def parse(req: Request, utf8: bool = False, rev2: bool = False) -> ListQuery:
+    """The command's arguments as a ListQuery; ArgumentError (BAD) for anything else. `utf8`:
+    the session's names are UTF-8 (enable.utf8), not modified UTF-7; `rev2`: IMAP4rev2's
+    STATUS items (status.parse_items)."""
     args = list(req.args)
     verb = req.name
     if verb != "LIST":  # LSUB and XLIST take a reference and a pattern, nothing more
         if len(args) != 2:
             raise ArgumentError(f"{verb} needs a reference and a pattern")
-        reference, pattern = as_list_mailbox(args[0]), as_list_mailbox(args[1])
+        reference, pattern = as_list_mailbox(args[0], utf8), as_list_mailbox(args[1], utf8)
         if not pattern:  # XLIST: the root request, as LIST's; LSUB: nothing (as Dovecot)
             return ListQuery(verb, [], root=verb == "XLIST")
         query = ListQuery(verb, [reference + pattern])
@@ -107,15 +112,16 @@ def parse(req: Request) -> ListQuery:
         args.pop(0)
     if len(args) < 2:
         raise ArgumentError("LIST needs a reference and a pattern")
-    reference = as_list_mailbox(args[0])
+    reference = as_list_mailbox(args[0], utf8)
     patterns = args[1]
     if isinstance(patterns, ParenList):
         query.extended = True
         # RFC 5258 3: an empty pattern in a list is not the root request; it matches nothing.
         # An empty list matches nothing either (Dovecot: OK, no lines).
-        query.patterns = [reference + p for p in map(as_list_mailbox, patterns.items) if p]
+        items = [as_list_mailbox(p, utf8) for p in patterns.items]
+        query.patterns = [reference + p for p in items if p]
     else:
-        pattern = as_list_mailbox(patterns)
+        pattern = as_list_mailbox(patterns, utf8)
         query.patterns = [reference + pattern]
         query.root = not pattern
     rest = args[2:]
@@ -123,7 +129,7 @@ def parse(req: Request) -> ListQuery:
         if len(rest) != 2 or not _is_atom(rest[0], "RETURN") or not isinstance(rest[1], ParenList):
             raise ArgumentError("LIST takes RETURN (options) after the patterns, nothing else")
         query.extended = True
-        _returns(query, rest[1].items)
+        _returns(query, rest[1].items, rev2)
     if not query.extended:
         query.return_children = query.return_special_use = True  # Dovecot's plain LIST
     else:
@@ -151,7 +157,7 @@ def _selection(query: ListQuery, items: Iterable[Value]) -> None:
         raise ArgumentError("RECURSIVEMATCH must not be the only selection option")
 
 
-def _returns(query: ListQuery, items: tuple[Value, ...]) -> None:
+def _returns(query: ListQuery, items: tuple[Value, ...], rev2: bool) -> None:
     i = 0
     while i < len(items):
         option = as_atom(items[i]).upper()
@@ -162,7 +168,7 @@ def _returns(query: ListQuery, items: tuple[Value, ...]) -> None:
         elif option == "SPECIAL-USE":
             query.return_special_use = True
         elif option == "STATUS" and i + 1 < len(items) and isinstance(items[i + 1], ParenList):
-            query.status_items = status_.parse_items(items[i + 1])
+            query.status_items = status_.parse_items(items[i + 1], rev2)
             i += 1
         else:
             raise ArgumentError(f"unknown return option {option[:40]}")
@@ -173,12 +179,26 @@ def _returns(query: ListQuery, items: tuple[Value, ...]) -> None:
 
 
 def list_(s: ImapSession, req: Request) -> list[Output]:
-    query = parse(req)
+    query = parse(req, utf8(s), rev2(s))
+    query.utf8 = utf8(s)
     if query.root:
         return s.ok(req, untagged=r.list_response(["\\Noselect"], SEPARATOR, "", req.name))
     if query.verb == "LSUB":
         return s.ok(req, untagged=_lsub(s, query.patterns))
     return s.ok(req, untagged=b"".join(_list(s, query)))
+
+
+def selected_line(s: ImapSession, name: str, supplied: bytes) -> bytes:
+    """SELECT's and EXAMINE's LIST line for IMAP4rev2 (RFC 9051 6.3.2: "The list of mailbox
+    attributes MUST be accurate"): what a plain LIST says of the name, its children and its
+    special use, and the name as the client wrote it when that is not the name (RFC 9051 8:
+    `select inbox` gives `("OLDNAME" ("inbox"))`). In the thread pool, with the SELECT."""
+    prefix = name + SEPARATOR
+    children = any(f.startswith(prefix) for f in s.mailstore().list_folders())
+    attrs = ["\\HasChildren" if children else "\\HasNoChildren", *_special_uses(s).get(name, ())]
+    written = supplied.decode("utf-8", "replace")  # as_mailbox took it as UTF-8 already
+    oldname = written if written != name else None
+    return r.list_response(attrs, SEPARATOR, name, utf8=True, oldname=oldname)
 
 
 def _ordered(names: Iterable[str]) -> list[str]:
@@ -281,7 +301,7 @@ def _list(s: ImapSession, q: ListQuery) -> list[bytes]:
             if status is None:
                 attrs.append("\\Noselect")  # RFC 5819 2: gone meanwhile
         criteria = ["SUBSCRIBED"] if name in childinfo else []
-        out.append(r.list_response(attrs, SEPARATOR, name, q.verb, childinfo=criteria))
+        out.append(r.list_response(attrs, SEPARATOR, name, q.verb, childinfo=criteria, utf8=q.utf8))
         if status:
             out.append(status)
     return out
@@ -291,7 +311,7 @@ def _status(s: ImapSession, name: str, items: list[str]) -> bytes | None:
     """The STATUS line of one listed folder: None if it no longer exists, b"" when it could not
     be read (RFC 5819 2: the server "MAY drop the corresponding STATUS reply")."""
     try:
-        return r.status_response(name, status_.values(s, name, items))
+        return r.status_response(name, status_.values(s, name, items), utf8=utf8(s))
     except NotFound:
         return None
     except MailError as exc:
@@ -317,7 +337,7 @@ def _lsub(s: ImapSession, patterns: list[str]) -> bytes:
                 found[parent] = ["\\Noselect"]
     uses = _special_uses(s)
     lines = [
-        r.list_response([*found[n], *uses.get(n, ())], SEPARATOR, n, "LSUB")
+        r.list_response([*found[n], *uses.get(n, ())], SEPARATOR, n, "LSUB", utf8=utf8(s))
         for n in _ordered(found)
     ]
     return b"".join(lines)

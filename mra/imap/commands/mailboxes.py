@@ -15,10 +15,11 @@ from mailstore import specialuse
 from mailstore.names import SEPARATOR
 from mra import log
 from mra.imap import response as r
-from mra.imap.arguments import ArgumentError, as_atom, as_list, as_mailbox
+from mra.imap.arguments import ArgumentError, as_atom, as_list, as_mailbox, net_unicode_problem
 from mra.imap.commands import quota
+from mra.imap.commands.enable import utf8
 from mra.imap.commands.spec import Request
-from mra.imap.values import ParenList
+from mra.imap.values import ParenList, Value
 from mra.session import Output
 
 TYPE_CHECKING = False
@@ -40,10 +41,19 @@ def namespace(s: ImapSession, req: Request) -> list[Output]:
     return s.ok(req, untagged=b'* NAMESPACE (("" ".")) NIL NIL\r\n')
 
 
-def _one_name(req: Request) -> str:
+def _one_name(s: ImapSession, req: Request) -> str:
     if len(req.args) != 1:
         raise ArgumentError(f"{req.name} needs a mailbox name")
-    return as_mailbox(req.args[0])
+    return as_mailbox(req.args[0], utf8(s))
+
+
+def _new_name(s: ImapSession, value: Value) -> str:
+    """A name CREATE or RENAME is to make: a UTF-8 session's must be Net-Unicode."""
+    name = as_mailbox(value, utf8(s))
+    problem = net_unicode_problem(name) if utf8(s) else None
+    if problem is not None:
+        raise r.Refusal(r.NOT_NET_UNICODE, problem=problem)
+    return name
 
 
 def _uses(req: Request) -> tuple[str, ...]:
@@ -78,7 +88,7 @@ def _uses(req: Request) -> tuple[str, ...]:
 def create(s: ImapSession, req: Request) -> list[Output]:
     if not req.args:
         raise ArgumentError("CREATE needs a mailbox name")
-    name = as_mailbox(req.args[0]).rstrip(SEPARATOR)  # RFC 3501 6.3.3: a trailing separator
+    name = _new_name(s, req.args[0]).rstrip(SEPARATOR)  # RFC 3501 6.3.3: a trailing separator
     uses = _uses(req)
     store = s.mailstore()
     store.create_folder(name)
@@ -97,7 +107,7 @@ def _restore_auto(s: ImapSession) -> None:
 
 
 def delete(s: ImapSession, req: Request) -> list[Output]:
-    name = _one_name(req)
+    name = _one_name(s, req)
     if s.view is not None and s.view.name == name:
         s.unselect()
     s.mailstore().delete_folder(name)
@@ -108,16 +118,17 @@ def delete(s: ImapSession, req: Request) -> list[Output]:
 def rename(s: ImapSession, req: Request) -> list[Output]:
     if len(req.args) != 2:
         raise ArgumentError("RENAME needs two mailbox names")
-    s.mailstore().rename_folder(as_mailbox(req.args[0]), as_mailbox(req.args[1]))
+    old = as_mailbox(req.args[0], utf8(s))
+    s.mailstore().rename_folder(old, _new_name(s, req.args[1]))
     _restore_auto(s)
     return s.ok(req)
 
 
 def subscribe(s: ImapSession, req: Request) -> list[Output]:
-    s.mailstore().subscribe(_one_name(req))
+    s.mailstore().subscribe(_one_name(s, req))
     return s.ok(req)
 
 
 def unsubscribe(s: ImapSession, req: Request) -> list[Output]:
-    s.mailstore().unsubscribe(_one_name(req))
+    s.mailstore().unsubscribe(_one_name(s, req))
     return s.ok(req)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError, as_astring, as_list, as_mailbox
+from mra.imap.commands.enable import utf8
 from mra.imap.commands.spec import Request
 from mra.session import Output
 
@@ -75,11 +76,12 @@ def getquotaroot(s: ImapSession, req: Request) -> list[Output]:
     if len(req.args) != 1:
         raise ArgumentError("GETQUOTAROOT needs a mailbox name")
     # Every name has the user's root, existing or not (as Dovecot answers).
-    name = as_mailbox(req.args[0])
+    name = as_mailbox(req.args[0], utf8(s))
     limit = s.quota_limit
-    if limit is None:
-        return s.ok(req, untagged=r.quotaroot_response(name, []))
-    untagged = r.quotaroot_response(name, [ROOT]) + _quota_line(s, limit)
+    roots = [] if limit is None else [ROOT]
+    untagged = r.quotaroot_response(name, roots, utf8=utf8(s))
+    if limit is not None:
+        untagged += _quota_line(s, limit)
     return s.ok(req, untagged=untagged)
 
 

@@ -5,7 +5,9 @@ view mra/imap/searching.py's.
 `SEARCH RETURN (MIN MAX ALL COUNT SAVE) program`: with RETURN, the answer is one
 `* ESEARCH (TAG "tag") [UID] [MIN n] [MAX n] [ALL set] [COUNT n]` instead of `* SEARCH`
 (RFC 4731 3.1: MIN, MAX and ALL only when something matched, COUNT always; `RETURN ()` is
-`RETURN (ALL)`), in Dovecot's order. MIN or MAX alone stops at the first match from either end.
+`RETURN (ALL)`), in Dovecot's order. An IMAP4rev2 session always gets ESEARCH (RFC 9051
+6.4.4, Appendix E 4): no RETURN is RETURN (ALL). MIN or MAX alone stops at the first match
+from either end.
 SAVE keeps the result as `$` (the view's `saved`): all that matched, or only the MIN and MAX
 messages when SAVE comes with MIN and/or MAX and neither ALL nor COUNT (RFC 5182 2.4); SAVE
 alone answers no ESEARCH. A SAVE search that fails with NO (an unknown charset, a message that
@@ -22,6 +24,7 @@ from __future__ import annotations
 from mailstore.errors import MailError
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError
+from mra.imap.commands.enable import utf8_accept
 from mra.imap.commands.spec import Request
 from mra.imap.searching import SearchFailed, compile_search, run_search, saved_result
 from mra.imap.sequence import SequenceSet, format_set
@@ -61,6 +64,13 @@ def return_options(args: list[Value]) -> tuple[frozenset[str] | None, list[Value
 def search(s: ImapSession, req: Request) -> list[Output]:
     view = s.selected()
     options, args = return_options(req.args)
+    if options is None and view.rev2:
+        options = frozenset({"ALL"})  # RFC 9051 6.4.4: always ESEARCH, ALL when none asked
+    if utf8_accept(s) and args and isinstance(args[0], Atom) and args[0].value.upper() == "CHARSET":
+        # RFC 6855 3: after ENABLE UTF8=ACCEPT the client "MUST NOT issue a SEARCH command
+        # that contains a charset specification"; the server "SHOULD reject the command with a
+        # BAD response (due to the conflicting charset labels)", as Dovecot 2.4 does.
+        raise ArgumentError("CHARSET is not allowed after ENABLE UTF8=ACCEPT")
     save = options is not None and "SAVE" in options
     try:
         program = compile_search(view, args)  # `$` is read here, before a SAVE replaces it
@@ -76,7 +86,9 @@ def search(s: ImapSession, req: Request) -> list[Output]:
             if save:
                 view.saved = NOTHING_SAVED
             raise
-        return s.ok(req, untagged=untagged)
+        # Messages expunged elsewhere, not yet reported, were left out (RFC 2180 4.1.3).
+        code = r.Code.EXPUNGEISSUED if view.gone else None
+        return s.ok(req, untagged=untagged, code=code)
 
     if program.needs_message or program.stats_files or len(view) > INLINE_MAX:
         return [Call(lambda: s.run_guarded(req, run), s.after_call)]

@@ -1,5 +1,5 @@
-"""Selecting and leaving a mailbox: SELECT, EXAMINE (RFC 3501 6.3.1-2), CLOSE, UNSELECT
-(RFC 3691), CHECK, EXPUNGE and UID EXPUNGE (RFC 3501 6.4, RFC 4315 2.1).
+"""Selecting and leaving a mailbox: SELECT, EXAMINE (RFC 3501 6.3.1-2, RFC 9051 6.3.2-3), CLOSE,
+UNSELECT (RFC 3691), CHECK, EXPUNGE and UID EXPUNGE (RFC 3501 6.4, RFC 4315 2.1).
 
 Opening a mailbox reads its listing and uidlist, which grows with the folder: it runs in the
 thread pool. A SELECT of another mailbox first leaves the current one (`[CLOSED]`, RFC 7162
@@ -11,7 +11,9 @@ from __future__ import annotations
 from mailstore.errors import MailError
 from mra import log
 from mra.imap import response as r
-from mra.imap.arguments import ArgumentError, as_mailbox
+from mra.imap.arguments import ArgumentError, as_astring, as_mailbox
+from mra.imap.commands import listing
+from mra.imap.commands.enable import rev2, utf8
 from mra.imap.commands.spec import Request
 from mra.imap.selected import SelectedView
 from mra.session import Call, Output, Send
@@ -24,16 +26,18 @@ if TYPE_CHECKING:
 def select(s: ImapSession, req: Request) -> list[Output]:
     if len(req.args) != 1:
         raise ArgumentError(f"{req.name} needs a mailbox name")
-    name = as_mailbox(req.args[0])
+    name = as_mailbox(req.args[0], utf8(s))
     readonly = req.name == "EXAMINE"
     store = s.mailstore()
     closed = r.say(None, r.PREVIOUS_CLOSED) if s.view is not None else b""
     s.unselect()
+    is_rev2 = rev2(s)
 
     def open_view() -> tuple[SelectedView, bytes]:
         # The untagged answer walks every message (the first unseen): in the thread too.
-        view = SelectedView(store.mailbox(name), readonly, s.services.mime_limits)
-        return view, _select_response(view)
+        view = SelectedView(store.mailbox(name), readonly, s.services.mime_limits, is_rev2)
+        listed = listing.selected_line(s, name, as_astring(req.args[0])) if is_rev2 else b""
+        return view, _select_response(view, listed)
 
     def opened(result: object) -> list[Output]:
         if isinstance(result, MailError):
@@ -54,14 +58,17 @@ def select(s: ImapSession, req: Request) -> list[Output]:
     return [Call(open_view, opened)]
 
 
-def _select_response(view: SelectedView) -> bytes:
+def _select_response(view: SelectedView, listed: bytes) -> bytes:
+    """RFC 3501 6.3.1's untagged data; for IMAP4rev2 (RFC 9051 6.3.2, Appendix E 10-12) the
+    LIST line (`listed`) in their place of RECENT and the deprecated UNSEEN code, where
+    Dovecot 2.4's cmd-select.c puts it, after the flags."""
     box = view.box
-    out = [
-        view.flags_lines(),
-        r.exists(len(view)),
-        r.recent(len(view.recent)),
-    ]
-    unseen = view.first_unseen()
+    out = [view.flags_lines()]
+    if view.rev2:
+        out += [listed, r.exists(len(view))]
+    else:
+        out += [r.exists(len(view)), r.recent(len(view.recent))]
+    unseen = view.first_unseen() if not view.rev2 else None
     if unseen is not None:
         out.append(r.say(None, r.FIRST_UNSEEN, r.Code.unseen(unseen)))
     out.append(r.say(None, r.UIDS_VALID, r.Code.uidvalidity(box.uidvalidity)))

@@ -54,7 +54,8 @@ class Spec:
     suspends: bool = False
     """The reader stops after this command's line, because the command changes how the next
     bytes are read (LOGIN: the literal budget; AUTHENTICATE: SASL lines; IDLE: DONE;
-    STARTTLS: TLS). The dispatcher resumes it once the command has finished."""
+    STARTTLS: TLS; COMPRESS: DEFLATE). The dispatcher resumes it once the command has
+    finished."""
     uid: bool = False
     """`UID <name>` exists and runs the same handler with `request.uid` set."""
     messages: bool = False

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError, as_atom, as_list, as_mailbox
+from mra.imap.commands.enable import rev2, utf8
 from mra.imap.commands.spec import Request
 from mra.imap.values import Value
 from mra.session import Output
@@ -49,13 +50,14 @@ def append_limit(s: ImapSession) -> int:
     return min(s.services.config.mail.max_message_size, _MAX_NUMBER)
 
 
-def parse_items(value: Value) -> list[str]:
+def parse_items(value: Value, rev2: bool = False) -> list[str]:
     """`(MESSAGES UNSEEN)` -> the items in answer order; BAD for an empty list (as Dovecot:
-    RFC 3501's grammar wants one) or an unknown item."""
+    RFC 3501's grammar wants one) or an unknown item. IMAP4rev2 has no RECENT (RFC 9051 9
+    `status-att`, Appendix E 12): unknown there, as in Dovecot 2.4's imap-status.c."""
     asked = set()
     for item in as_list(value):
         name = as_atom(item).upper()
-        if name not in ITEMS:
+        if name not in ITEMS or (rev2 and name == "RECENT"):
             raise ArgumentError(f"unknown STATUS item {name[:40]}")
         asked.add(name)
     if not asked:
@@ -102,6 +104,6 @@ def status(s: ImapSession, req: Request) -> list[Output]:
     args = req.args
     if len(args) != 2:
         raise ArgumentError("STATUS needs a mailbox name and a list of items")
-    name = as_mailbox(args[0])
-    items = parse_items(args[1])
-    return s.ok(req, untagged=r.status_response(name, values(s, name, items)))
+    name = as_mailbox(args[0], utf8(s))
+    items = parse_items(args[1], rev2(s))
+    return s.ok(req, untagged=r.status_response(name, values(s, name, items), utf8=utf8(s)))

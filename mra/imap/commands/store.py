@@ -2,8 +2,9 @@
 forms (UIDPLUS, RFC 4315: COPYUID).
 
 `\\Recent` cannot be stored (RFC 3501 2.3.2): the argument helpers answer BAD. A message
-expunged by another session since the client last heard is left out, and the command ends in
-NO [EXPUNGEISSUED] (RFC 5530) once the others are done.
+expunged by another session since the client last heard (RFC 2180 4.1): STORE answers its
+flags as they would be (nothing is stored), COPY and MOVE fail whole with NO [EXPUNGEISSUED]
+(RFC 5530) and let the EXPUNGE through, as Dovecot does (a UID COPY copies the others).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 from mailstore.errors import NotFound
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError, as_flag_list, as_mailbox
+from mra.imap.commands.enable import utf8
 from mra.imap.commands.spec import Request
 from mra.imap.values import Atom, ParenList
-from mra.session import Output, Send
+from mra.session import Output
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,17 +45,35 @@ def store(s: ImapSession, req: Request) -> list[Output]:
     out = [view.announcement()]  # a new keyword: FLAGS before the FETCHes that show it
     if not silent or req.uid:  # UID STORE answers the UIDs even when silent (RFC 4315 4)
         lines = []
-        for seq, u in live:
-            fields = [(b"FLAGS", view.flag_list(u))]
+        for seq, u in pairs:
+            if view.message(u) is not None:
+                flag_text = view.flag_list(u)
+            elif view.ghost(u) is not None:
+                # Expunged elsewhere, not yet told (RFC 2180 4.2.1): the flags it would have
+                # now, as Dovecot answers; nothing is stored.
+                flag_text = r.flag_list(_changed(view.flags_of(u), mode, flags))
+            else:
+                continue  # a UID STORE does not find it
+            fields = [(b"FLAGS", flag_text)]
             if req.uid:
                 fields.insert(0, (b"UID", r.number(u)))
             lines.append(r.fetch_response(seq, fields))
         if view.unannounced:
             out.append(view.flags_lines())
         out += lines
-    if len(live) != len(pairs):
-        return [Send(b"".join(out) + s.updates(req) + r.say(req.tag, r.EXPUNGE_ISSUED))]
     return s.ok(req, untagged=b"".join(out))
+
+
+def _changed(current: list[str], mode: str, flags: list[str]) -> list[str]:
+    recent = [f for f in current if f == "\\Recent"]
+    kept = [f for f in current if f != "\\Recent"]
+    if mode == "set":
+        kept = list(flags)
+    elif mode == "add":
+        kept += [f for f in flags if f not in kept]
+    else:
+        kept = [f for f in kept if f not in flags]
+    return kept + recent
 
 
 def target(s: ImapSession, name: str) -> Mailbox:
@@ -70,12 +90,21 @@ def copy(s: ImapSession, req: Request) -> list[Output]:
     view = s.selected()
     move = req.spec.name == "MOVE"
     pairs = view.resolve(req.args[0], req.uid)
-    dest = target(s, as_mailbox(req.args[1]))
+    dest = target(s, as_mailbox(req.args[1], utf8(s)))
     if move and view.readonly:
         raise r.Refusal(r.READ_ONLY)
-    copied = view.box.copy_to([u for _, u in pairs], dest)
-    if dest.path == view.box.path:
-        view.arriving([b for _, b in copied])
+    wanted = [u for _, u in pairs if view.message(u) is not None]
+    if len(wanted) != len(pairs) and not req.uid:
+        raise r.Refusal(r.NO_LONGER_EXIST)
+    copied = view.box.copy_to(wanted, dest)
+    if len(copied) != len(wanted) and not req.uid:
+        dest.expunge([b for _, b in copied])  # one vanished meanwhile: all or nothing
+        raise r.Refusal(r.NO_LONGER_EXIST)
+    if dest.path == view.box.path:  # copies with flags went to cur/: \Recent here
+        flagged = {
+            u for u in wanted if (m := view.message(u)) is not None and view.box.all_flags(m)
+        }
+        view.arriving([b for a, b in copied if a in flagged])
     code = None
     if copied:
         code = r.Code.copyuid(dest.uidvalidity, [a for a, _ in copied], [b for _, b in copied])

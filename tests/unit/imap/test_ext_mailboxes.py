@@ -809,10 +809,17 @@ def test_mailboxes_section_forms(tmp_path: Path) -> None:
 
 
 def _readme_section(heading: str) -> str:
+    """From `heading` to the next heading (a `#` line outside a code block)."""
     text = README.read_text()
     start = text.index(heading)
-    end = text.find("\n#", start + len(heading))
-    return text[start : end if end >= 0 else None]
+    lines = text[start:].split("\n")
+    fenced = False
+    for i, line in enumerate(lines[1:], 1):
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and re.match(r"#+ ", line):
+            return "\n".join(lines[:i])
+    return text[start:]
 
 
 def _blocks(section: str, kind: str) -> list[str]:
