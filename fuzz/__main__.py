@@ -37,6 +37,9 @@ TARGETS: dict[str, list[str]] = {
     "maps_access": ["-dict=fuzz/dicts/maps.dict"],
     "maps_cdb": [],
     "sieve": ["-dict=fuzz/dicts/sieve.dict", "-max_len=8192"],
+    "managesieve": ["-dict=fuzz/dicts/managesieve.dict", "-max_len=4096"],
+    "auth_dovecot": ["-dict=fuzz/dicts/auth.dict", "-max_len=2048"],
+    "saslauthd": ["-max_len=1024"],
 }
 
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from mra.session import Output, Session
+    from mra.session import Output, Session, Spawn
 
-__all__ = ["Driver", "Finding", "main", "quiet_logs", "scratch"]
+__all__ = ["Driver", "Finding", "import_all", "main", "quiet_logs", "scratch"]
 
 
 class Finding(AssertionError):
@@ -34,6 +34,19 @@ def main(test_one_input: Callable[[bytes], None]) -> None:
 
     atheris.Setup(sys.argv, test_one_input)
     atheris.Fuzz()
+
+
+def import_all(*packages: str) -> None:
+    """Import every module of the packages now. Call it inside `atheris.instrument_imports`:
+    only what is imported there is instrumented, and these packages import their modules
+    where they are needed (the mda's start-up budget), which would be too late."""
+    import importlib
+    import pkgutil
+
+    for name in packages:
+        package = importlib.import_module(name)
+        for info in pkgutil.walk_packages(package.__path__, name + "."):
+            importlib.import_module(info.name)
 
 
 _scratch: str | None = None
@@ -87,12 +100,16 @@ class Driver:
     """Carries out a session's outputs as mra/net/adapter.py does, synchronously: Send is kept
     in `out`, Call runs at once (its exception goes to `then`, as a Deferred's failure
     would), Delay does not wait, a Stream is joined, Close ends the session. After a blocking
-    output the session is fed b"" so that it goes on with what it holds."""
+    output the session is fed b"" so that it goes on with what it holds. Spawn and Timer hold
+    nothing back: they are queued, and run (a Timer without waiting) in the order given once
+    the session has taken the input fed, as the reactor would when the thread or the timer is
+    done; after a Close they are dropped, as the adapter drops them."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.out = bytearray()
         self.closed = False
+        self.background: list[Callable[[], list[Output]]] = []
 
     def start(self) -> None:
         self._perform(self.session.greeting())
@@ -103,6 +120,13 @@ class Driver:
         outputs = self.session.data_received(data)
         while self._perform(outputs) and not self.closed:
             outputs = self.session.data_received(b"")
+        self.settle()
+
+    def settle(self) -> None:
+        """Run the queued Spawn and Timer work, and what it leads to, until none is left."""
+        while self.background and not self.closed:
+            self._perform(self.background.pop(0)())
+        self.background.clear()
 
     def take(self) -> bytes:
         data = bytes(self.out)
@@ -111,7 +135,7 @@ class Driver:
 
     def _perform(self, outputs: list[Output]) -> bool:
         """True once a blocking output has completed (the adapter then feeds b"")."""
-        from mra.session import Call, Close, Delay, Send, StartTLS, Stream
+        from mra.session import Call, Close, Delay, Send, Spawn, StartTLS, Stream, Timer
 
         for i, out in enumerate(outputs):
             if self.closed:
@@ -140,7 +164,22 @@ class Driver:
                 self.out += b"".join(out.chunks)
                 self._perform(out.then())
                 return True
+            elif isinstance(out, Spawn):
+                self.background.append(_spawned(out))
+            elif isinstance(out, Timer):
+                self.background.append(out.then)
         return False
+
+
+def _spawned(out: Spawn) -> Callable[[], list[Output]]:
+    def run() -> list[Output]:
+        try:
+            result: object = out.fn()
+        except Exception as exc:  # as a Deferred's failure, its value goes to `then`
+            result = exc
+        return out.then(result)
+
+    return run
 
 
 # --- a mail server to talk to -----------------------------------------------------------------
@@ -157,15 +196,18 @@ MESSAGES = (
 
 class Server:
     """A configuration, a passwd-file with one user, and a mail store with two messages in
-    INBOX, laid out in the scratch directory; `reset()` puts the store back as it was."""
+    INBOX, laid out in the scratch directory; `reset()` puts the store back as it was. With
+    `home`, the user has a home directory (ManageSieve keeps the scripts there), emptied by
+    `reset()` too."""
 
-    def __init__(self, name: str, config: str = "") -> None:
+    def __init__(self, name: str, config: str = "", home: bool = False) -> None:
         from mailstore.config import load_config
 
         self.root = fresh_dir(name)
         self.mail = os.path.join(self.root, "mail")
+        self.home = os.path.join(self.root, "home") if home else ""
         with open(os.path.join(self.root, "passwd"), "w") as f:
-            f.write(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
+            f.write(f"{USER}:{{PLAIN}}{PASSWORD}::::{self.home}::\n")
         with open(os.path.join(self.root, "mra.toml"), "w") as f:
             f.write(
                 f'[auth]\npasswd_file = "{self.root}/passwd"\n'
@@ -183,3 +225,6 @@ class Server:
     def reset(self) -> None:
         shutil.rmtree(self.mail, ignore_errors=True)
         shutil.copytree(self.template, self.user_root, symlinks=True)
+        if self.home:
+            shutil.rmtree(self.home, ignore_errors=True)
+            os.mkdir(self.home)

@@ -1,11 +1,13 @@
-"""Write the seed corpora from the test data: `python -m fuzz.seeds` (the result is committed).
+"""Write the seed corpora from the test data: `python -m fuzz.seeds [TARGET ...]` (the result
+is committed; with targets, only theirs are written).
 
 The unit tests are run (pytest, in this process) with the functions each target feeds wrapped
 to record what the tests give them: the bytes clients send to ImapSession and Pop3Session,
 SEARCH programs, the messages the MIME and Sieve tests parse, Sieve scripts, map files,
-uidlist and keywords files, folder and file names, SASL responses. Each is written, in the
-target's input format, to `fuzz/corpus/<target>/seed-<sha1>`; files named otherwise (the
-`regress-*` inputs that once failed) are left alone. Seeds already there are replaced.
+uidlist and keywords files, folder and file names, SASL responses, the bytes MTAs send to the
+auth sockets and clients to ManageSieveSession. Each is written, in the target's input format,
+to `fuzz/corpus/<target>/seed-<sha1>`; files named otherwise (the `regress-*` inputs that once
+failed, the `hand-*` ones written by hand) are left alone. Seeds already there are replaced.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ TESTS = [
     "tests/unit/test_filenames.py",
     "tests/unit/test_uidlist.py",
     "tests/unit/test_mailbox.py",
+    "tests/unit/authserver",
+    "tests/unit/managesieve",
 ]
 POP3_TESTS = ["tests/mra/test_pop3.py", "-k", "transcript"]  # the in-process sessions
 
@@ -71,9 +75,12 @@ class Recorder:
         from mda import sieve
         from mda.maps import access, aliases, virtusertable
         from mra.auth import sasl
+        from mra.authserver.dovecot import DovecotAuthSession
+        from mra.authserver.saslauthd import SaslauthdSession
         from mra.imap import mime, search
         from mra.imap.mime import _parse
         from mra.imap.session import ImapSession
+        from mra.managesieve.session import ManageSieveSession
         from mra.pop3.session import Pop3Session
 
         def session_data(kind: str) -> Callable[..., None]:
@@ -85,6 +92,9 @@ class Recorder:
 
         self.wrap(ImapSession, "data_received", session_data("imap"))
         self.wrap(Pop3Session, "data_received", session_data("pop3"))
+        self.wrap(DovecotAuthSession, "data_received", session_data("auth_dovecot"))
+        self.wrap(SaslauthdSession, "data_received", session_data("saslauthd"))
+        self.wrap(ManageSieveSession, "data_received", session_data("managesieve"))
         self.wrap(search, "parse_search", self.keep("search"))
         self.wrap(_parse, "parse", lambda raw, *a, **k: self.seen["mime"].append(raw))
         self.wrap(mime, "parse", lambda raw, *a, **k: self.seen["mime"].append(raw))
@@ -177,6 +187,13 @@ def inputs(rec: Recorder) -> dict[str, list[bytes]]:
                 _, found, program = line.partition(b" SEARCH ")
                 if found:
                     out["imap_search"].append(program)
+        elif kind == "auth_dovecot":
+            out[kind].append(b"\0\0" + data)
+        elif kind == "saslauthd":
+            out[kind].append(b"\0" + data)
+        elif kind == "managesieve":
+            out[kind].append(b"\0\0" + data)
+            out[kind].append(b"\0\x07" + data)
         else:
             data = data.replace(b"u@example.test", b"alice@example.test")
             out["pop3"].append(b"\0\0" + data)
@@ -234,10 +251,8 @@ def cdb_seeds(out: dict[str, list[bytes]]) -> Iterator[bytes]:
                 yield f.read()
 
 
-def write(corpora: dict[str, list[bytes]]) -> None:
-    from fuzz.__main__ import TARGETS
-
-    for target in TARGETS:
+def write(corpora: dict[str, list[bytes]], targets: list[str]) -> None:
+    for target in targets:
         directory = os.path.join(CORPUS, target)
         os.makedirs(directory, exist_ok=True)
         for name in os.listdir(directory):
@@ -257,6 +272,13 @@ def write(corpora: dict[str, list[bytes]]) -> None:
 def main() -> int:
     import pytest
 
+    from fuzz.__main__ import TARGETS
+
+    targets = sys.argv[1:] or list(TARGETS)
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        print(f"unknown target(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
     root = os.path.dirname(HERE)
     os.chdir(root)
     sys.path.insert(0, root)
@@ -271,7 +293,7 @@ def main() -> int:
     for value in vars(corpus).values():
         if isinstance(value, bytes):
             corpora["mime"].append(b"\0" + value)
-    write(corpora)
+    write(corpora, targets)
     return 0
 
 
