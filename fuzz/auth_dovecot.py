@@ -12,7 +12,7 @@ Properties:
 - nothing raises, and the server logs no error;
 - what the server writes is LF-terminated lines of TAB-separated fields, without CR or NUL
   (values are tab-escaped), each one of the handshake's lines or CONT, OK or FAIL with the id
-  of a request the client made (an `AUTH` with that number in the input);
+  of a request the client made (an `AUTH` or a `CONT` with that number in the input);
 - OK names the one user there is, and only for a request that sent its password;
 - once the client is done, a last AUTH with the right password (PLAIN) gets OK or FAIL for
   its id, unless the connection ended; after a good handshake and nothing else it is OK.
@@ -90,8 +90,12 @@ def test_one_input(data: bytes) -> None:
         return
     step = data[1]
     body = (HANDSHAKE if data[0] & 1 else b"") + data[2:]
-    # Ids as the session reads them: the decimal number after AUTH (leading zeros dropped).
-    ids = {str(int(m)).encode() for m in re.findall(rb"AUTH\t0*(\d{1,10})(?=[\t\r\n]|$)", body)}
+    # Ids as the session reads them: the decimal number after AUTH or CONT (a CONT for an id
+    # not in progress is answered FAIL, as Dovecot does), leading zeros dropped.
+    ids = {
+        str(int(m)).encode()
+        for m in re.findall(rb"(?:AUTH|CONT)\t(\d{1,10})(?=[\t\r\n]|$)", body)
+    }
     ids.add(PROBE_ID)
     _server.reset()
     services = Services(_server.config, AuthService(_server.config))
