@@ -93,8 +93,7 @@ def test_one_input(data: bytes) -> None:
     # Ids as the session reads them: the decimal number after AUTH or CONT (a CONT for an id
     # not in progress is answered FAIL, as Dovecot does), leading zeros dropped.
     ids = {
-        str(int(m)).encode()
-        for m in re.findall(rb"(?:AUTH|CONT)\t(\d{1,10})(?=[\t\r\n]|$)", body)
+        str(int(m)).encode() for m in re.findall(rb"(?:AUTH|CONT)\t(\d{1,10})(?=[\t\r\n]|$)", body)
     }
     ids.add(PROBE_ID)
     _server.reset()
