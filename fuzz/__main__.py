@@ -38,6 +38,7 @@ TARGETS: dict[str, list[str]] = {
     "maps_cdb": [],
     "sieve": ["-dict=fuzz/dicts/sieve.dict", "-max_len=8192"],
     "managesieve": ["-dict=fuzz/dicts/managesieve.dict", "-max_len=4096"],
+    "managesieve_reader": ["-dict=fuzz/dicts/managesieve.dict", "-max_len=2048"],
     "auth_dovecot": ["-dict=fuzz/dicts/auth.dict", "-max_len=2048"],
     "saslauthd": ["-max_len=1024"],
 }
