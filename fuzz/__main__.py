@@ -124,8 +124,8 @@ def main() -> int:
                 run.runs += _executed(log)
                 short = run.cpu < args.cpu_seconds - 5  # not its CPU time yet
                 more = run.left > 5 or short
-                if code != 0 and more and _busy_timeout(run, log, args.timeout, root):
-                    code = 0  # the rest of its time, below
+                if code != 0 and _busy_timeout(run, log, args.timeout, root):
+                    code = 0  # the rest of its time, if any, below
                 if code == 0 and more:
                     if short:  # about the wall time the missing CPU time takes
                         wanted = (args.cpu_seconds - run.cpu) * run.wall / max(run.cpu, 1)
