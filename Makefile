@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench fuzz clean
 
 $(STAMP): pyproject.toml mda/launcher.py
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -19,8 +19,20 @@ $(STAMP): pyproject.toml mda/launcher.py
 run: $(STAMP)
 	$(BIN)/python -m mra.demo
 
+# The fuzz targets (fuzz/): a short pass in `make test` (a few seconds each, on the seed
+# corpora; a generous per-input timeout, the machine may be busy), FUZZ_SECONDS each in
+# `make fuzz` with the 1 s timeout the targets promise. FUZZ_TARGETS= picks some, FUZZ_JOBS=2
+# runs two at once.
+FUZZ_SECONDS ?= 300
+FUZZ_JOBS    ?= 1
+FUZZ_TARGETS ?=
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+	$(BIN)/python -m fuzz --seconds 3 --timeout 10
+
+fuzz: $(STAMP)
+	$(BIN)/python -m fuzz --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) $(FUZZ_TARGETS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -31,4 +43,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache fuzz/.work

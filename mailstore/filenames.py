@@ -76,11 +76,17 @@ def sizes_of(base: str) -> tuple[int | None, int | None]:
     # The usual name ends `,S=<n>,W=<n>` (ours and Dovecot's): two rpartitions, no split.
     # FETCH RFC822.SIZE 1:* asks this of every message of a folder.
     head, sep, w = base.rpartition(",W=")
-    if sep and w.isdigit() and len(w) < 19:
+    if sep and _is_size(w):
         _, sep, s = head.rpartition(",S=")
-        if sep and s.isdigit() and len(s) < 19:
+        if sep and _is_size(s):
             return int(s), int(w)
     return _sizes_of_fields(base)
+
+
+def _is_size(text: str) -> bool:
+    # ASCII digits only: str.isdigit() is also true for "²", which int() refuses, and for
+    # "١٢", which it reads as 12 (a name only another program could have written).
+    return text.isascii() and text.isdigit() and len(text) < 19
 
 
 def _sizes_of_fields(base: str) -> tuple[int | None, int | None]:
@@ -96,7 +102,7 @@ def _sizes_of_fields(base: str) -> tuple[int | None, int | None]:
 
 
 def _int_or_none(text: str) -> int | None:
-    return int(text) if text.isdigit() and len(text) < 19 else None
+    return int(text) if _is_size(text) else None
 
 
 def join_name(base: str, letters: str | None) -> str:

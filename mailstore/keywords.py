@@ -61,7 +61,8 @@ class Keywords:
         for line in data.decode("utf-8", "replace").splitlines():
             idx, _, word = line.partition(" ")
             word = word.strip()
-            if idx.isdigit() and int(idx) < MAX_KEYWORDS and valid_keyword(word):
+            # ASCII digits: str.isdigit() is also true for "²", which int() refuses.
+            if idx.isascii() and idx.isdigit() and int(idx) < MAX_KEYWORDS and valid_keyword(word):
                 names[int(idx)] = word
             elif line.strip():
                 log.warn("keywords-bad-line", path=self.path, line=line[:80])

@@ -61,6 +61,7 @@ from mailstore.filenames import (
     FLAG_TO_CHAR,
     join_name,
     sizes_of,
+    unique_base,
 )
 from mailstore.folderdir import FolderDir
 from mailstore.lock import DotLock
@@ -634,6 +635,7 @@ class Mailbox:
 
     def _list(self, sub: str) -> dict[str, str]:
         listing: dict[str, str] = {}
+        duplicates: list[str] = []
         path = self._dir.where(sub)
         try:
             with self._dir.scandir(sub) as it:
@@ -652,7 +654,7 @@ class Mailbox:
                     base = name.partition(":")[0]
                     prev = listing.get(base)
                     if prev is not None:
-                        self._warn_once("duplicate-base", os.path.join(path, name))
+                        duplicates.append(max(prev, name))
                         if prev < name:
                             continue
                     listing[base] = name
@@ -660,7 +662,26 @@ class Mailbox:
             return {}
         except OSError as exc:
             raise TemporaryFailure(f"cannot list {sub}/ of {self.name}: {exc.strerror}") from exc
+        for name in duplicates:
+            self._fix_duplicate(sub, name, listing)
         return listing
+
+    def _fix_duplicate(self, sub: str, name: str, listing: dict[str, str]) -> None:
+        """Two files with one base name (a copy made by hand, a backup restored over the
+        folder): the one whose name sorts first keeps the base and its UID, and this one gets
+        a base of its own, its flags kept, as Dovecot's maildir_fix_duplicate() does. Left as
+        it was, it would hide behind the other until a flag change renamed that one to a name
+        sorting after it, and the change would seem undone."""
+        _, sep, info = name.partition(":")
+        new = unique_base() + sep + info
+        where = os.path.join(self._dir.where(sub), name)
+        try:
+            self._dir.rename(sub, name, sub, new)
+        except (OSError, MailError):  # gone meanwhile (another process fixed it), or cannot be
+            self._warn_once("duplicate-base", where)
+            return
+        log.warn("duplicate-base-renamed", path=where, to=new)
+        listing[new.partition(":")[0]] = new
 
     def _warn_once(self, event: str, path: str) -> None:
         if path not in self._warned:
@@ -977,23 +998,29 @@ class Mailbox:
     def message_vsize(self, msg: Message) -> int:
         """CRLF size, from `,W=` or computed once from the file."""
         vsize = msg.vsize
-        if vsize is None:
-            try:
-                with self.open_message(msg.uid) as f:
-                    msg._sizes = vsize_of_file(f)
-            except OSError as exc:
-                raise self._read_failed(msg.uid, exc) from None
-            vsize = msg._sizes[1]
-            assert vsize is not None
-        return vsize
+        return self._measure(msg)[1] if vsize is None else vsize
 
     def message_size(self, msg: Message) -> int:
+        """Bytes on disk, from `,S=` or computed once from the file."""
         size = msg.size
-        if size is None:
-            self.message_vsize(msg)
-            size = msg.size
-            assert size is not None
-        return size
+        return self._measure(msg)[0] if size is None else size
+
+    def _measure(self, msg: Message) -> tuple[int, int]:
+        """Both sizes of a message whose name lacks one: counted from the file, where the
+        name says nothing (a name may carry `,W=` without `,S=`: what it says is kept, so a
+        size never changes between two calls)."""
+        try:
+            with self.open_message(msg.uid) as f:
+                size, vsize = vsize_of_file(f)
+        except OSError as exc:
+            raise self._read_failed(msg.uid, exc) from None
+        named_size, named_vsize = sizes_of(msg.base)
+        sizes = (
+            size if named_size is None else named_size,
+            vsize if named_vsize is None else named_vsize,
+        )
+        msg._sizes = sizes
+        return sizes
 
     def internaldate(self, msg: Message) -> float:
         """The file's mtime: set at delivery/APPEND and never changed after (RFC 3501 2.3.3)."""

@@ -94,7 +94,12 @@ class MailStore:
         return self._quota
 
     def exists(self, name: str) -> bool:
-        path = self.path_of(name)
+        """Whether folder `name` exists; False for a name no folder can have (`a/b`): the
+        question has an answer (Sieve's mailboxexists, mda's fileinto ask it of any name)."""
+        try:
+            path = self.path_of(name)
+        except InvalidName:
+            return False
         try:
             st = os.lstat(path)
         except OSError:

@@ -219,16 +219,16 @@ class UidList:
         parts = header.split()
         if not parts:
             return False
-        if parts[0] == "1" and len(parts) >= 3 and parts[1].isdigit() and parts[2].isdigit():
+        if parts[0] == "1" and len(parts) >= 3 and _number(parts[1]) and _number(parts[2]):
             self.version = 1
             self.uidvalidity, self.header_next_uid = int(parts[1]), int(parts[2])
         elif parts[0] == "3":
             self.version = 3
             for field in parts[1:]:
                 key, value = field[:1], field[1:]
-                if key == "V" and value.isdigit():
+                if key == "V" and _number(value):
                     self.uidvalidity = int(value)
-                elif key == "N" and value.isdigit():
+                elif key == "N" and _number(value):
                     self.header_next_uid = int(value)
                 elif key == "G":
                     self.guid = value
@@ -256,6 +256,7 @@ class UidList:
                 uid_text, _, ext = head.partition(" ")
             if (
                 not uid_text.isdigit()
+                or not (clean or uid_text.isascii())
                 or not name
                 or " " in name
                 or name[0] == "."
@@ -395,7 +396,7 @@ class UidList:
             last = 0
             for line in text.splitlines():
                 uid_text, _, rest = line.partition(" ")
-                if uid_text.isdigit():
+                if _number(uid_text):
                     last = max(last, int(uid_text))
                     name = rest[1:] if rest[:1] == ":" else rest.partition(" :")[2]
                     found[name.partition(":")[0]] = int(uid_text)
@@ -464,6 +465,12 @@ class UidList:
         st = os.stat(self.path)
         self._identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         self._offset = len(data)
+
+
+def _number(text: str) -> bool:
+    # ASCII digits: str.isdigit() is also true for "²", which int() refuses, and for "١",
+    # which it reads as 1 (a file no other program would read the same way).
+    return text.isascii() and text.isdigit()
 
 
 def _uid_key(rec: Record) -> int:

@@ -57,7 +57,7 @@ def rewrite(template: str, args: tuple[str, ...], key: str) -> str:
             n = template[i + 1]
             if n == "0":
                 out.append(key)
-            elif n.isdigit():
+            elif "1" <= n <= "9":  # ASCII only, as map_rewrite(): "²".isdigit() is true
                 k = int(n)
                 out.append(args[k - 1] if k <= len(args) else "")
             elif n == "%":

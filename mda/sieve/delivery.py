@@ -303,7 +303,7 @@ def perform(
             folder = action.mailbox
             if not store.exists(folder):
                 if action.create:
-                    store.create_folder(folder)
+                    folder = _created(store, folder, say)
                 else:
                     say(f"fileinto {folder!r}: no such folder, kept in INBOX")
                     folder = "INBOX"
@@ -339,6 +339,19 @@ def perform(
             say(f"sieve: {type(action).__name__.lower()} not sent: {exc}")
     if outcome.tracks and isinstance(outcome.tracker, _LazyTracker):
         outcome.tracker.get().remember([(t.key, t.seconds, t.last) for t in outcome.tracks])
+
+
+def _created(store: MailStore, name: str, say: Callable[[str], None]) -> str:
+    """`fileinto :create`: the folder made, or INBOX for a name no folder can have (a script
+    error found only now: the mail is kept, RFC 5228 2.10.6)."""
+    from mailstore.errors import InvalidName
+
+    try:
+        store.create_folder(name)
+    except InvalidName as exc:
+        say(f"fileinto {name!r}: {exc.message}, kept in INBOX")
+        return "INBOX"
+    return name
 
 
 def _bare(value: str) -> str:

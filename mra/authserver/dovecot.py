@@ -427,6 +427,9 @@ class DovecotAuthSession(Session):
     @staticmethod
     def _fail_line(request_id: int, login: str | None, reason: str = "", code: str = "") -> bytes:
         line = f"FAIL\t{request_id}"
+        # The name as Dovecot reads it (t_strndup), up to a NUL: str_tabescape leaves NUL
+        # alone, and an MTA reading C strings (Postfix) would take it for the end of the line.
+        login = login.partition("\0")[0] if login else login
         if login:
             line += f"\tuser={tabescape(login)}"
         if code:

@@ -192,6 +192,13 @@ class ManageSieveSession(Session):
             return self._command(event)
         if isinstance(event, SaslResponse):
             return sasl_response(self, event)
+        if self._sasl is not None and not isinstance(event, Fatal):
+            # A response line the reader could not read: its NO ends AUTHENTICATE for the
+            # client (RFC 5804 2.1), so the exchange ends here too, or the client's next
+            # command would be taken for the response.
+            self._sasl = None
+            self.reader.mode = COMMAND
+            return [Send(r.no(r.AUTH_BAD_RESPONSE))]
         if isinstance(event, ScriptTooLarge):
             return [Send(r.no(r.too_large(event.limit), r.QUOTA_MAXSIZE))]
         if isinstance(event, Busy):

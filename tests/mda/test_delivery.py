@@ -377,3 +377,26 @@ def test_no_partial_file_when_killed(env: MdaEnv) -> None:
         proc.wait()
     for stored in env.messages("alice@example.test"):
         assert stored.endswith(big)
+
+
+def test_fuzz_sieve_names_no_folder_can_have_are_kept_in_inbox(env: MdaEnv) -> None:
+    """Found by fuzz/sieve.py (`mailboxexists` of a name no folder can have raised inside the
+    interpreter): a store asked whether `Lists/python` exists said InvalidName instead of
+    no, so `fileinto "Lists/python"` (a slash for the dot: a common slip) failed the delivery,
+    and `mailboxexists` made the whole script an error. Both keep the mail in INBOX now."""
+    home = env.base / "home" / "alice"
+    (home / ".dovecot.sieve").write_text(
+        'require ["fileinto", "mailbox"];\n'
+        'if mailboxexists "Lists/python" { discard; stop; }\n'
+        'fileinto "Lists/python";\n'
+    )
+    r = env.run("-d", "alice@example.test", stdin=MSG)
+    assert r.returncode == 0, r.stderr
+    assert b"no such folder, kept in INBOX" in r.stderr
+    only(env, "alice@example.test")
+    (home / ".dovecot.sieve").write_text(
+        'require ["fileinto", "mailbox"];\nfileinto :create "Lists/python";\n'
+    )
+    r = env.run("-d", "alice@example.test", stdin=MSG)
+    assert r.returncode == 0, r.stderr
+    assert len(env.messages("alice@example.test")) == 2

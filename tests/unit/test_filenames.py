@@ -22,3 +22,12 @@ def test_usual_names() -> None:
 @given(st.lists(PIECES, max_size=12).map("".join))
 def test_the_quick_path_agrees_with_reading_every_field(base: str) -> None:
     assert sizes_of(base) == _sizes_of_fields(base)
+
+
+def test_fuzz_sizes_of_unicode_digits() -> None:
+    """Found by fuzz/maildir_names.py: `str.isdigit()` is true for `²` and `١`, which int()
+    refuses or reads as a number: a size is ASCII digits or not a size."""
+    assert sizes_of("x,S=\u00b2,W=1") == (None, 1)
+    assert sizes_of("x,S=1,W=\u00b2") == (1, None)
+    assert sizes_of("x,S=\u0661\u0662,W=3") == (None, 3)
+    assert _sizes_of_fields("x,S=\u00b2,W=\u0661") == (None, None)

@@ -359,3 +359,56 @@ def test_header_block_is_read_once_and_cached(inbox: Mailbox) -> None:
     headerless = inbox.append(b"no blank line at all")
     inbox.sync()
     assert inbox.read_header(headerless) == b"no blank line at all"
+
+
+def test_fuzz_a_name_with_w_but_no_s_has_both_sizes(store: MailStore, inbox: Mailbox) -> None:
+    """Found by fuzz/maildir_names.py: `,W=` without `,S=` (a name another tool wrote) made
+    message_size fail an assertion, and so every COPY of the message."""
+    body = b"Subject: w only\n\nbody\n"
+    name = "1712345678.M1P2Q3.host,W=99:2,S"
+    with open(os.path.join(inbox.path, "cur", name), "wb") as f:
+        f.write(body)
+    inbox.sync()
+    (msg,) = inbox.messages()
+    assert inbox.message_size(msg) == len(body)
+    assert inbox.message_vsize(msg) == 99  # the name's, as Dovecot takes it
+    store.create_folder("Other")
+    other = store.mailbox("Other")
+    [(_, uid)] = inbox.copy_to([msg.uid], other)
+    other.sync()
+    assert other.read_message(uid) == body
+
+
+def test_fuzz_a_keywords_file_with_unicode_digits(inbox: Mailbox) -> None:
+    """Found by fuzz/keywords.py: `str.isdigit()` is true for `²`, which int() refuses: a
+    damaged dovecot-keywords raised ValueError at every flag change and FETCH FLAGS. Such a
+    line is skipped (`١`, which int() reads as 1, too: Dovecot reads ASCII digits only)."""
+    Path(inbox.path, "dovecot-keywords").write_text("0 $Junk\n\u00b2 Bad\n\u0661 Other\n")
+    uid = inbox.append(b"Subject: k\n\nbody\n", flags=["$Junk", "$New"])
+    inbox.sync()
+    assert sorted(inbox.all_flags(inbox.get(uid))) == ["$Junk", "$New"]
+    assert Path(inbox.path, "dovecot-keywords").read_text() == "0 $Junk\n1 $New\n"
+
+
+def test_fuzz_two_files_with_one_base_are_two_messages(inbox: Mailbox) -> None:
+    """Found by fuzz/maildir_names.py: of two files sharing a base name only the one whose name
+    sorts first was served; a flag change renamed it to a name sorting after the other, which
+    then took its place, and the change seemed undone. The second file gets a base of its own
+    (Dovecot's maildir_fix_duplicate), its flags kept: two messages, none hidden."""
+    cur = os.path.join(inbox.path, "cur")
+    for name in ("1712345678.M1P2Q3.host:2,", "1712345678.M1P2Q3.host:2,S"):
+        with open(os.path.join(cur, name), "wb") as f:
+            f.write(b"Subject: " + name.encode() + b"\n\nbody\n")
+    inbox.sync()
+    messages = inbox.messages()
+    assert len(messages) == 2
+    assert sorted(inbox.all_flags(m) for m in messages) == [[], ["\\Seen"]]
+    inbox.store_flags([m.uid for m in messages], "add", ["\\Flagged"])
+    inbox.sync()
+    again = fresh(inbox_store(inbox))
+    for box in (inbox, again):
+        assert sorted(box.all_flags(m) for m in box.messages()) == [
+            ["\\Flagged"],
+            ["\\Flagged", "\\Seen"],
+        ]
+    assert len(os.listdir(cur)) == 2

@@ -136,3 +136,12 @@ def test_symlinked_folder_is_not_followed(tmp_path: Path, store: MailStore) -> N
 
 def test_mailbox_objects_are_reused(store: MailStore) -> None:
     assert store.mailbox("INBOX") is store.mailbox("INBOX")
+
+
+@pytest.mark.parametrize("name", ["a/b", "", "~x", "a..b", "x" * 300, "\x01"])
+def test_fuzz_a_name_no_folder_can_have_does_not_exist(store: MailStore, name: str) -> None:
+    """Found by fuzz/sieve.py: exists() raised InvalidName, so Sieve's mailboxexists and
+    mda's fileinto failed on it instead of being told no."""
+    assert store.exists(name) is False
+    with pytest.raises(InvalidName):
+        store.create_folder(name)

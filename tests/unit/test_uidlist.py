@@ -190,3 +190,24 @@ def test_a_process_keeps_big_parses_and_reads_only_what_was_added(
     again.refresh()
     assert again.uidvalidity == 9 and set(again.records) == {"x", "y"}
     assert parsed == ["1 :x\n2 :y\n"]
+
+
+@pytest.mark.parametrize(
+    "text", ["3 V54294\u00b27295 N7\n1 :a\n", "1 \u00b2 2\n1 a\n", "1 \u0661 2\n1 a\n"]
+)
+def test_fuzz_unicode_digits_in_the_header_make_it_corrupt(tmp_path: Path, text: str) -> None:
+    """Found by fuzz/uidlist.py: `str.isdigit()` is true for `²`, which int() refuses: a
+    damaged header raised ValueError, and no mailbox with it could be opened."""
+    ul = write(tmp_path / "dovecot-uidlist", text)
+    assert not ul.exists
+
+
+def test_fuzz_a_uid_of_unicode_digits_is_a_bad_line(tmp_path: Path) -> None:
+    """Found by fuzz/uidlist.py, as above, in a record: the line is skipped, the rest read.
+    (`١٢` is a number to int(): taken, it would be a UID no other program reads.)"""
+    path = tmp_path / "dovecot-uidlist"
+    ul = write(path, "3 V1 N\u00b2\n\u00b21 :a\n\u0661\u0662 :c\n2 :b\n")
+    assert sorted(ul.records) == ["b"]
+    assert (ul.max_uid, ul.next_uid) == (2, 3)  # an N that is no number is not one
+    new = UidList(str(path))
+    assert new.append_after([("d", "d")], (os.stat(path).st_ino, 0)) == [3]

@@ -226,3 +226,11 @@ def test_makemap_rebuild_and_index_reuse(tmp_path: Path) -> None:
     t = VirtUserTable(str(path))
     assert t.map.origin == "index"
     assert result(t, "a@x.example") == "b"
+
+
+def test_fuzz_percent_and_a_unicode_digit_is_no_argument() -> None:
+    """Found by fuzz/maps_virtusertable.py: `%²` made int() raise (str.isdigit() is true for
+    `²`) and every address the entry matched failed to resolve. sendmail's map_rewrite()
+    takes ASCII digits only; anything else after `%` is copied as it is."""
+    assert rewrite("x-%\u00b2-%1", ("a",), "k") == "x-%\u00b2-a"
+    assert rewrite("%\u0661", ("a",), "k") == "%\u0661"
