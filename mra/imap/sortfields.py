@@ -29,7 +29,9 @@ THREAD answer as Dovecot does on the same Maildir (tests/interop/test_imap_dovec
 
 from __future__ import annotations
 
+import binascii
 import calendar
+import codecs
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ __all__ = [
     "base_subject",
     "fields_of",
     "first_address",
+    "header_text",
     "message_ids",
     "preview_of",
     "sent_date",
@@ -97,23 +100,30 @@ class FieldSource(Protocol):
 
 
 def fields_of(
-    uid: int, arrival: float, size: int, message: bytes | mime.Part, preview: bool = False
+    uid: int,
+    arrival: float,
+    size: int,
+    message: bytes | mime.Part,
+    preview: bool = False,
+    limits: mime.Limits = mime.DEFAULT_LIMITS,
 ) -> SortFields:
     """The fields of one message: `message` is its header block, or the whole message
-    (parsed or not); `preview` computes the preview too, which needs the whole message."""
-    part = mime.parse(message)
+    (parsed or not); `preview` computes the preview too, which needs the whole message;
+    `limits` bound the parse (the server's `[limits]`, `SelectedView.mime_limits`)."""
+    part = mime.parse(message, limits)
     first: dict[bytes, bytes] = {}
     for f in part.fields:
         if f.lname in _WANTED and f.lname not in first:
             first[f.lname] = _unfold(f.value)
-    subject, reply = base_subject(_text(first[b"subject"])) if b"subject" in first else ("", False)
-    date = sent_date(_text(first[b"date"])) if b"date" in first else None
+    raw_subject = first.get(b"subject")
+    subject, reply = ("", False) if raw_subject is None else base_subject(raw_subject)
+    date = sent_date(_utf8(first[b"date"])) if b"date" in first else None
     from_, from_display = first_address(first.get(b"from", b""))
     to, to_display = first_address(first.get(b"to", b""))
     cc, _ = first_address(first.get(b"cc", b""))
-    ids = message_ids(_text(first.get(b"message-id", b"")), 1)
-    references = tuple(message_ids(_text(first.get(b"references", b""))))
-    in_reply_to = message_ids(_text(first.get(b"in-reply-to", b"")), 1)
+    ids = message_ids(_octets(first.get(b"message-id", b"")), 1)
+    references = tuple(message_ids(_octets(first.get(b"references", b""))))
+    in_reply_to = message_ids(_octets(first.get(b"in-reply-to", b"")), 1)
     return SortFields(
         uid=uid,
         arrival=arrival,
@@ -149,13 +159,19 @@ def _unfold(value: bytes) -> bytes:
     return value.replace(b"\r\n", b"").replace(b"\n", b"") if b"\n" in value else value
 
 
-def _text(value: bytes) -> str:
-    """Header octets as text: UTF-8, or Latin-1 when they are not UTF-8 (as SEARCH reads
-    them, mra/imap/mime/_text.py)."""
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        return value.decode("latin-1")
+def _octets(value: bytes) -> str:
+    """Octets as they are, one character each (message ids are compared octet by octet)."""
+    return value.decode("latin-1")
+
+
+_REPLACEMENTS = re.compile("\ufffd{2,}")
+
+
+def _utf8(value: bytes) -> str:
+    """UTF-8, each run of octets that are not UTF-8 one U+FFFD, as Dovecot's
+    uni_utf8_get_valid_data() and its normalizer read header octets."""
+    text = value.decode("utf-8", "replace")
+    return _REPLACEMENTS.sub("\ufffd", text) if "\ufffd\ufffd" in text else text
 
 
 def _folded(text: str) -> str:
@@ -165,26 +181,124 @@ def _folded(text: str) -> str:
     return casemap.fold(text)
 
 
+def header_text(value: bytes, fold: bool = False) -> str:
+    """A header value with its RFC 2047 encoded words decoded as message-header-decode.c
+    decodes them for SORT: `=?charset?b|q?text?=` anywhere (even inside a word, even with
+    blanks in its text), blanks alone between two of them or before the first dropped, a
+    broken one kept as written, bad base64 decoded as far as it goes. With `fold`, every
+    piece is folded as it is decoded, except the octets of a charset Python does not know,
+    which Dovecot appends as UTF-8 unfolded (so "=?bogus?q?abc?=" sorts as "abc")."""
+    out: list[str] = []
+    start = 0
+    n = len(value)
+    pos = value.find(b"=?")
+    while 0 <= pos < n - 1:
+        if pos != start and value[start:pos].strip(b" \t\r\n"):
+            out.append(_piece(value[start:pos], None, fold))
+        word = _encoded_word(value, pos + 2)
+        if word is None:
+            start = pos
+            pos = value.find(b"=?", pos + 2)
+            continue
+        end, charset, data = word
+        if data:
+            out.append(_piece(data, charset, fold))
+        start = end
+        pos = value.find(b"=?", end)
+    if start < n:
+        out.append(_piece(value[start:], None, fold))
+    return "".join(out)
+
+
+_UTF8_NAMES = frozenset({"us-ascii", "ascii", "utf-8", "utf8"})
+
+
+def _piece(data: bytes, charset: str | None, fold: bool) -> str:
+    if charset is None or charset.lower() in _UTF8_NAMES:
+        text = _utf8(data)
+    else:
+        try:
+            info = codecs.lookup(charset)
+            if not getattr(info, "_is_text_encoding", True):
+                raise LookupError(charset)
+            text = data.decode(info.name, "replace")
+        except (LookupError, ValueError):
+            return _utf8(data)  # an unknown charset: as UTF-8, and not folded
+    return casemap.fold(text) if fold else text
+
+
+_BASE64_PREFIX = re.compile(rb"[A-Za-z0-9+/\s]*")
+
+
+def _encoded_word(value: bytes, i: int) -> tuple[int, str, bytes] | None:
+    """`charset?e?text?=` at `i` (after "=?"): (where it ends, the charset, the octets), or
+    None when it is not one (message_header_decode_encoded())."""
+    q1 = value.find(b"?", i)
+    q2 = value.find(b"?", q1 + 1) if q1 >= 0 else -1
+    q3 = value.find(b"?", q2 + 1) if q2 >= 0 else -1
+    if q3 < 0 or value[q3 + 1 : q3 + 2] != b"=":
+        return None
+    encoding = value[q1 + 1 : q1 + 2].lower()
+    text = value[q2 + 1 : q3]
+    if encoding == b"q":
+        data = _q_decode(text)
+    elif encoding == b"b":
+        # As far as it is base64 ("show what we got so far"); a lone last sextet is no octet.
+        valid = re.sub(rb"\s", b"", _BASE64_PREFIX.match(text).group())  # type: ignore[union-attr]
+        if len(valid) % 4 == 1:
+            valid = valid[:-1]
+        try:
+            data = binascii.a2b_base64(valid + b"=" * (-len(valid) % 4))
+        except binascii.Error:
+            data = b""
+    else:
+        return None
+    return q3 + 2, value[i:q1].decode("latin-1"), data
+
+
+_Q_SPECIAL = re.compile(rb"_|=(?:[0-9A-Fa-f]{2})?")
+
+
+def _q_decode(text: bytes) -> bytes:
+    """RFC 2047 Q: "_" a blank, "=XX" an octet, any other "=" kept as written."""
+
+    def one(m: re.Match[bytes]) -> bytes:
+        token = m.group()
+        if token == b"_":
+            return b" "
+        return bytes((int(token[1:], 16),)) if len(token) == 3 else token
+
+    return _Q_SPECIAL.sub(one, text)
+
+
 # ---------------------------------------------------------------------------------------------
 # The base subject (RFC 5256 2.1), as imap-base-subject.c extracts it
 
 _BLANKS = re.compile(r"[ \t\r\n]+")
 
 
-def base_subject(value: str) -> tuple[str, bool]:
+def base_subject(value: bytes) -> tuple[str, bool]:
     """(the base subject, folded; whether a reply or forward marker was taken off) of a
-    Subject field's value (unfolded, not yet RFC 2047 decoded).
+    Subject field's value (its octets, unfolded, not yet RFC 2047 decoded).
 
     The steps are RFC 5256 2.1's: (1) decode, fold, pack blanks; (2) take trailing blanks
     and "(fwd)" off; (3) a leading blank, or "[blob]... re/fw/fwd [blob]:"; (4) a leading
     "[blob]" if something is left after it; (5) repeat 3 and 4; (6) "[fwd: ...]" around the
-    whole, then again from (2). Folding comes first, so "re:" is "RE:" by then."""
-    text = _BLANKS.sub(" ", _folded(mime.decode_rfc2047(value)))
+    whole, then again from (2). Folding comes first, so "re:" is "RE:" by then.
+
+    Linear in the subject (SECURITY.md 1): the text is never copied while steps are taken
+    off (`start` and `end` move), and a run of blobs that no re/fw/fwd follows, which steps
+    3 and 4 would take off one at a time, each time looking at the whole run again for the
+    re/fw/fwd (quadratic, in Dovecot too), is taken off in one step."""
+    text = header_text(value, fold=True)
+    if "\0" in text:
+        text = text.split("\0", 1)[0]  # a C string ends there
+    text = _BLANKS.sub(" ", text)
     reply = False
     start = 0
+    end = len(text)
     while True:
-        end = len(text)  # (2) subj-trailer = "(fwd)" / WSP
-        while end > start:
+        while end > start:  # (2) subj-trailer = "(fwd)" / WSP
             if text[end - 1] == " ":
                 end -= 1
             elif end - 5 >= start and text.startswith("(FWD)", end - 5):
@@ -192,69 +306,75 @@ def base_subject(value: str) -> tuple[str, bool]:
                 end -= 5
             else:
                 break
-        text = text[:end]
         while True:  # (3) and (4), until neither applies (5)
-            found, start, marked = _leader(text, start)
+            found, start, marked, run, last = _leader(text, start, end)
             reply = reply or marked
-            if text.startswith("[", start):
-                after = _blob(text, start)
-                if after is not None and after < len(text):
+            if not marked and run > start:
+                # (3) failed after a run of blobs: (4) takes them off, one per round, as
+                # long as something is left after the one it takes, and (3) then fails
+                # again at the same place.
+                taken = run if run < end else last
+                if taken != start:
+                    start = taken
+                    found = True
+            if not found:
+                after = _blob(text, start, end) if text.startswith("[", start, end) else None
+                if after is not None and after < end:
                     start = after
                     found = True
             if not found:
                 break
         # (6) subj-fwd = "[fwd:" subject "]"
-        if text.startswith("[FWD:", start) and text.endswith("]"):
+        if text.startswith("[FWD:", start, end) and end - start >= 6 and text[end - 1] == "]":
             reply = True
-            text = text[:-1]
+            end -= 1
             start += 5
             continue
-        return text[start:], reply
+        return text[start:end], reply
 
 
-def _blob(text: str, i: int) -> int | None:
+_BLOB = re.compile(r"\[[^\[\]]*\] ?")
+
+
+def _blob(text: str, i: int, end: int) -> int | None:
     """After `[...]` and one blank at `i` (subj-blob; BLOBCHAR is anything but [ and ])."""
-    close = i + 1
-    n = len(text)
-    while close < n and text[close] not in "[]":
-        close += 1
-    if close >= n or text[close] != "]":
-        return None
-    close += 1
-    return close + 1 if text.startswith(" ", close) else close
+    m = _BLOB.match(text, i, end)
+    return None if m is None else m.end()
 
 
-def _leader(text: str, start: int) -> tuple[bool, int, bool]:
+def _leader(text: str, start: int, end: int) -> tuple[bool, int, bool, int, int]:
     """subj-leader = (*subj-blob subj-refwd) / WSP at `start`: (found, the new start,
-    whether it was a re/fw/fwd). The leading blank goes even when the rest does not match."""
+    whether it was a re/fw/fwd, where the run of blobs at the start ends, where its last
+    blob starts). The leading blank goes even when the rest does not match."""
     found = False
-    if text.startswith(" ", start):
+    if text.startswith(" ", start, end):
         start += 1
         found = True
-    i = start
-    while text.startswith("[", i):
-        after = _blob(text, i)
+    i = last = start
+    while text.startswith("[", i, end):
+        after = _blob(text, i, end)
         if after is None:
-            return found, start, False
-        i = after
-    if text.startswith("RE", i):
+            break
+        last, i = i, after
+    run = i
+    if text.startswith("RE", i, end):
         i += 2
-    elif text.startswith("FWD", i):
+    elif text.startswith("FWD", i, end):
         i += 3
-    elif text.startswith("FW", i):
+    elif text.startswith("FW", i, end):
         i += 2
     else:
-        return found, start, False
-    if text.startswith(" ", i):
+        return found, start, False, run, last
+    if text.startswith(" ", i, end):
         i += 1
-    if text.startswith("[", i):
-        after = _blob(text, i)
+    if text.startswith("[", i, end):
+        after = _blob(text, i, end)
         if after is None:
-            return found, start, False
+            return found, start, False, run, last
         i = after
-    if not text.startswith(":", i):
-        return found, start, False
-    return True, i + 1, True
+    if not text.startswith(":", i, end):
+        return found, start, False, run, last
+    return True, i + 1, True, run, last
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,6 +473,14 @@ def _digits(token: str | None, sizes: tuple[int, ...]) -> int | None:
     return int(token)
 
 
+# The usual form, `Mon, 7 Feb 1994 21:52:25 -0800 (PST)`, read in one step; anything else
+# goes the long way (the same answer: tests/unit/imap/test_ext_sort.py checks both ways).
+_USUAL_DATE = re.compile(
+    r"[ \t]*(?:[A-Za-z]{3},[ \t]*)?([0-9]{1,2}) ([A-Za-z]{3}) ([0-9]{4}) "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-][0-9]{4})(?:[ \t]+\([^()\\]*\))?[ \t]*"
+)
+
+
 def sent_date(value: str) -> float | None:
     """UTC seconds of a Date field's value, or None (message-date.c's rules):
     `[weekday ","] day month year hour ":" minute [":" second] [zone]`, day and hour of one
@@ -360,6 +488,38 @@ def sent_date(value: str) -> float | None:
     time, any month name whose first three letters are one, an unknown zone as UTC, a leap
     second as :59; a date that does not exist (31 Feb, 24:00) is None, as is 1 Jan 1970
     00:00:00 UTC, which Dovecot cannot tell from none."""
+    m = _USUAL_DATE.fullmatch(value)
+    if m is not None:
+        try:
+            month = _MONTHS.index(m[2].upper()) + 1
+        except ValueError:
+            return None
+        year = int(m[3])
+        if year < 1900:
+            return None
+        return _stamp(year, month, int(m[1]), int(m[4]), int(m[5]), int(m[6]), m[7])
+    return _slow_date(value)
+
+
+def _stamp(
+    year: int, month: int, day: int, hour: int, minute: int, second: int, zone: str
+) -> float | None:
+    """utc_mktime(), which refuses what timegm() would have to normalise; a leap second is
+    :59. None also for 0, which Dovecot takes for "no date"."""
+    if second == 60:
+        second = 59
+    if not (
+        1 <= day <= calendar.monthrange(year, month)[1]
+        and hour < 24
+        and minute < 60
+        and second < 60
+    ):
+        return None
+    stamp = calendar.timegm((year, month, day, hour, minute, second)) - _zone(zone) * 60
+    return float(stamp) if stamp != 0 else None
+
+
+def _slow_date(value: str) -> float | None:
     cur = _Cursor(value)
     if not cur.skip():
         return None
@@ -404,20 +564,11 @@ def sent_date(value: str) -> float | None:
         second_ = _digits(cur.atom(), (2,))
         if second_ is None:
             return None
-        second = min(second_, 59) if second_ == 60 else second_
+        second = second_
     zone = cur.atom()
     if zone is None:
         return None
-    if not (
-        day >= 1
-        and day <= calendar.monthrange(year, month)[1]
-        and hour < 24
-        and minute < 60
-        and second < 60
-    ):
-        return None
-    stamp = calendar.timegm((year, month, day, hour, minute, second)) - _zone(zone) * 60
-    return float(stamp) if stamp != 0 else None
+    return _stamp(year, month, day, hour, minute, second, zone)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -433,13 +584,13 @@ def first_address(value: bytes) -> tuple[str, str]:
     if not addresses:
         return "", ""
     a = addresses[0]
-    mailbox = a.mailbox.decode("utf-8", "replace") if a.mailbox is not None else ""
+    mailbox = _utf8(a.mailbox) if a.mailbox is not None else ""
     display = ""
     if a.name is not None:
-        display = mime.decode_rfc2047(a.name.decode("utf-8", "replace"))
+        display = header_text(a.name)
     if not display:
         if a.mailbox is not None and a.domain is not None:
-            display = mailbox + "@" + a.domain.decode("utf-8", "replace")
+            display = mailbox + "@" + _utf8(a.domain)
         else:
             display = mailbox
     return _folded(mailbox), _folded(display)
