@@ -70,6 +70,8 @@ def parse_items(value: Value) -> list[Item]:
             if i < len(values) and isinstance(values[i], ParenList):
                 modifiers = values[i]
                 assert isinstance(modifiers, ParenList)
+                if not modifiers.items:  # RFC 8970 7: "(" preview-mod *(SP preview-mod) ")"
+                    raise ArgumentError("empty PREVIEW modifier list")
                 for m in modifiers.items:
                     if not (isinstance(m, Atom) and m.value.upper() == "LAZY"):
                         raise ArgumentError("unknown PREVIEW modifier")  # RFC 8970 3.1

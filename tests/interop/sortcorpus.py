@@ -100,7 +100,7 @@ ADDRESSES = [
     "Dave@example.test",
     "@route:erin@example.test",
     "",
-    "\"weird\\\"quote\" <w@example.test>",
+    '"weird\\"quote" <w@example.test>',
     "Ümlaut <umlaut@example.test>",
     "=?ISO-8859-1?Q?Andr=E9?= <andre@example.test>",
     "a@b, c@d",
@@ -120,12 +120,19 @@ BODIES = [
     ("text/plain; charset=utf-8", "7bit", "Hello there,\r\n\r\nThis is the text.\r\n"),
     ("text/plain", "7bit", "> quoted first\r\n> more quoted\r\nthen the reply\r\n"),
     ("text/plain", "7bit", "> only quoted\r\n>and again\r\n"),
-    ("text/html; charset=utf-8", "7bit", "<html><head><title>T</title><style>p{color:red}</style>"
-     "<script>var x = '<b>';</script></head><body><p>Para&nbsp;one &amp; <b>bold</b></p>"
-     "<!-- a comment -->\r\n<blockquote>quoted <i>html</i></blockquote>after &lt;tag&gt; &#233;"
-     " &#x263A; &bogus; &toolongentityname; &#xD800;</body></html>\r\n"),
-    ("text/plain; charset=iso-8859-1", "quoted-printable", "Caf=E9 cr=E8me, na=EFve =\r\n"
-     "soft break\r\n"),
+    (
+        "text/html; charset=utf-8",
+        "7bit",
+        "<html><head><title>T</title><style>p{color:red}</style>"
+        "<script>var x = '<b>';</script></head><body><p>Para&nbsp;one &amp; <b>bold</b></p>"
+        "<!-- a comment -->\r\n<blockquote>quoted <i>html</i></blockquote>after &lt;tag&gt; &#233;"
+        " &#x263A; &bogus; &toolongentityname; &#xD800;</body></html>\r\n",
+    ),
+    (
+        "text/plain; charset=iso-8859-1",
+        "quoted-printable",
+        "Caf=E9 cr=E8me, na=EFve =\r\nsoft break\r\n",
+    ),
     ("text/plain; charset=utf-8", "base64", "w6l0w6kgw6AgUGFyaXMsIGxvbmcgdGV4dCBoZXJlLg==\r\n"),
     ("text/plain", "7bit", " " * 50 + "lots   of\t\tspace\r\n\r\n\r\n   and lines  \r\n"),
     ("text/plain", "7bit", ("word " * 80) + "\r\n"),
@@ -158,7 +165,7 @@ MULTIPART = [
     "Subject: inner\r\n\r\ninner text\r\n",
     # alternative of a nested multipart only: nothing
     'multipart/alternative; boundary="b5"',
-    "--b5\r\nContent-Type: multipart/mixed; boundary=\"b6\"\r\n\r\n--b6\r\n"
+    '--b5\r\nContent-Type: multipart/mixed; boundary="b6"\r\n\r\n--b6\r\n'
     "Content-Type: text/plain\r\n\r\ndeep\r\n--b6--\r\n--b5--\r\n",
 ]
 
@@ -285,3 +292,6 @@ def random_corpus(count: int, seed: int) -> list[tuple[bytes, float]]:
         arrival = 1_600_000_000 + rnd.randrange(0, 40) * 60
         out.append((_message(headers, f"body {n}\r\n"), float(arrival)))
     return out
+
+
+SORT_KEYS = ("ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM", "DISPLAYTO")
