@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PREVIEW_CACHE", "ParsingSource", "fetch_preview", "known_preview", "source_for"]
 
-PREVIEW_CACHE = 10_000  # previews a view keeps: 200 characters each at most
+PREVIEW_CACHE = 1_000  # previews a view keeps (200 characters each at most): a screenful or ten
 
 
 class ParsingSource:

@@ -94,29 +94,35 @@ def orderedsubject(fields: Sequence[SortFields]) -> Thread:
 
 def references(fields: Sequence[SortFields], refs: bool = False) -> Thread:
     """`fields` in UID order (the messages the search matched); `refs` for THREAD=REFS."""
-    forest = _Forest()
+    # Every node is a message or an id it names: room for all of them at once.
+    room = 1 + len(fields) + sum(len(f.references) or bool(f.in_reply_to) for f in fields)
+    forest = _Forest(room)
     parent, uid, has_child, ids = forest.parent, forest.uid, forest.has_child, forest.ids
     date = forest.date
     subject: dict[int, SortFields] = {}
-    new, link = forest.new, forest.link
+    link = forest.link
+    count = 1
     for f in fields:
         msgid = f.message_id
         node = ids.get(msgid, 0) if msgid else 0
         if not node:
-            node = new()
+            node = count
+            count += 1
             if msgid:
                 ids[msgid] = node
-        elif uid[node]:
-            node = new()  # a Message-ID seen before: the first message keeps it
+        elif uid[node]:  # a Message-ID seen before: the first message keeps it
+            node = count
+            count += 1
         uid[node] = f.uid
-        date[node] = _sort_date(f)
+        date[node] = int(f.arrival // 1) if f.date is None else int(f.date)  # _sort_date
         subject[node] = f
         chain = f.references or ((f.in_reply_to,) if f.in_reply_to else ())
         above = 0
         for ref in chain:
             child = ids.get(ref, 0)
             if not child:
-                child = ids[ref] = new()
+                child = ids[ref] = count
+                count += 1
             if above:
                 link(above, child)
             above = child
@@ -130,23 +136,30 @@ def references(fields: Sequence[SortFields], refs: bool = False) -> Thread:
                     forest.lct.link(node, above)
             else:
                 link(above, node)
+    forest.trim(count)
     finish = _Finish(forest, subject)
     return finish.refs() if refs else finish.references()
 
 
 class _Forest:
     """Step 1's nodes: `parent[n]` (0: a root), `uid[n]` (0: a dummy, no message), `date[n]`
-    (the sort date of a message)."""
+    (the sort date of a message); made with `room` nodes, `trim` to those used."""
 
     __slots__ = ("date", "has_child", "ids", "lct", "parent", "uid")
 
-    def __init__(self) -> None:
-        self.parent = [0]
-        self.uid = [0]
-        self.date = [0]
-        self.has_child = [False]  # has had a child (a cut does not clear it)
+    def __init__(self, room: int) -> None:
+        self.parent = [0] * room
+        self.uid = [0] * room
+        self.date = [0] * room
+        self.has_child = [False] * room  # has had a child (a cut does not clear it)
         self.ids: dict[str, int] = {}
         self.lct: _LinkCut | None = None
+
+    def trim(self, count: int) -> None:
+        for array in (self.parent, self.uid, self.date, self.has_child):
+            del array[count:]
+        if self.lct is not None:
+            self.lct.trim(count)
 
     def new(self) -> int:
         self.parent.append(0)
@@ -206,6 +219,10 @@ class _LinkCut:
         self.up.append(0)
         self.left.append(0)
         self.right.append(0)
+
+    def trim(self, count: int) -> None:
+        for array in (self.up, self.left, self.right):
+            del array[count:]
 
     def _is_root(self, x: int) -> bool:
         p = self.up[x]
@@ -281,7 +298,7 @@ class _Finish:
         self.forest = forest
         self.subject = subject
         uid, date = forest.uid, forest.date
-        self.key = [(d, u) for d, u in zip(date, uid, strict=True)]
+        self.key = list(zip(date, uid, strict=True))
         self.children: dict[int, list[int]] = {}
         self.roots: list[int] = []
         parent = forest.parent
