@@ -223,3 +223,39 @@ def test_differences_from_dovecot(require_dovecot: None) -> None:
         assert (ours, dovecot) == ([b"* THREAD", b"OK"], [b"* THREAD ", b"OK"])
         ours, dovecot = both.both("FETCH 1 (PREVIEW (FUZZY))")
         assert (ours, dovecot) == ([b"BAD"], [b'* 1 FETCH (PREVIEW (FUZZY "x"))', b"OK"])
+
+
+def test_imapclient_sorts_threads_and_previews() -> None:
+    """A real client (imapclient) against `mra serve`: its sort(), thread() and a FETCH
+    PREVIEW, parsed as it parses them (UIDs: imapclient sends UID SORT and UID THREAD)."""
+    from imapclient import IMAPClient
+
+    from tests.interop.dovecot import traversable_tempdir
+    from tests.mra.conftest import PASSWORD, MraServer
+
+    base = traversable_tempdir("mra-imapclient-")
+    server = MraServer(base, "", listeners=("imap",))
+    try:
+        box = server.store().mailbox("INBOX")
+        for raw in (
+            b"Subject: b\r\nMessage-ID: <1@x>\r\nDate: 2 Jan 2020 00:00:00 +0000\r\n\r\nfirst\r\n",
+            b"Subject: Re: b\r\nMessage-ID: <2@x>\r\nReferences: <1@x>\r\n"
+            b"Date: 3 Jan 2020 00:00:00 +0000\r\n\r\n> first\r\nsecond\r\n",
+            b"Subject: a\r\nMessage-ID: <3@x>\r\nDate: 1 Jan 2020 00:00:00 +0000\r\n\r\nthird\r\n",
+        ):
+            box.append(raw)
+        server.start()
+        c = IMAPClient("127.0.0.1", port=server.ports["imap"], ssl=False, timeout=30)
+        c.login("alice@example.test", PASSWORD)
+        for cap in ("SORT", "SORT=DISPLAY", "ESORT", "THREAD=REFERENCES", "PREVIEW"):
+            assert c.has_capability(cap)
+        c.select_folder("INBOX")
+        assert c.sort(["SUBJECT"]) == [3, 1, 2]
+        assert c.sort(["REVERSE", "DATE"]) == [2, 1, 3]
+        assert c.thread("REFERENCES") == ((3,), (1, 2))  # by date: 3 is the oldest
+        assert c.thread("ORDEREDSUBJECT") == ((3,), (1, 2))
+        previews = c.fetch([1, 2], ["PREVIEW"])
+        assert previews[2][b"PREVIEW"] == b"second"
+        c.logout()
+    finally:
+        server.stop()

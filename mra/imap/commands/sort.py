@@ -26,6 +26,7 @@ from mra.imap.arguments import ArgumentError, as_astring
 from mra.imap.commands.search import NOTHING_SAVED, return_options
 from mra.imap.commands.spec import Request
 from mra.imap.searching import SearchFailed, compile_search, run_search, saved_result
+from mra.imap.searchkeys import All
 from mra.imap.sequence import format_set
 from mra.imap.sortsource import source_for
 from mra.imap.values import Atom, ParenList, String, Value
@@ -58,8 +59,11 @@ def _matching(
     """The fields of the messages the program matches, in sequence order, and the sequence
     number of each UID."""
     uids = view.uids
-    seqs = run_search(view, program)
-    seq_of = {uids[n - 1]: n for n in seqs}
+    if isinstance(program.key, All):  # `ALL`, what clients send most: no message visited
+        gone = view.gone
+        seq_of = {u: n for n, u in enumerate(uids, 1) if u not in gone}
+    else:
+        seq_of = {uids[n - 1]: n for n in run_search(view, program)}
     return source_for(view).fields(list(seq_of)), seq_of
 
 
