@@ -1,10 +1,12 @@
 """What SORT, THREAD and PREVIEW need of a message, and how it is computed from the message.
 
-The contract between the commands (commands/sort.py, threads.py, preview.py: they see only
-this) and whoever keeps the fields (a `FieldSource`): the parsing source of this module, which
-reads the header of every message it is asked about, or the folder index, which computes the
-fields once per message with the functions below and keeps them. Both compute a field the same
-way because both call `fields_of`.
+The contract between the commands (commands/sort.py, sorting.py, threads.py, FETCH PREVIEW:
+they see only this) and whoever keeps the fields (a `FieldSource`): the parsing source
+(sortsource.py), which reads the header of every message it is asked about, or the folder
+index, which computes the fields once per message with `fields_of` and keeps them, and which
+the selected view hands out as its `field_source` (sortsource.source_for). Both compute a
+field the same way because both call `fields_of`; the preview needs the whole message, and
+may be left None (FETCH PREVIEW then makes it and hands it back: `remember_previews`).
 
 Every rule is RFC 5256's as Dovecot 2.3 applies it (src/lib-storage/index/index-sort.c,
 lib-imap/imap-base-subject.c, lib-mail/message-date.c and message-id.c), so that SORT and
