@@ -15,7 +15,8 @@ Two parts.
    Maildir for each server, `mra serve` and Dovecot's daemon (its index files next to the
    mail, as installed). One session each: SELECT, then the first SORT (DATE) (Dovecot fills
    its cache, we read every header unless the folder index has the fields), then `--runs`
-   rounds of the three commands, timed at the client, the median shown. Every answer is
+   rounds of the three commands, timed at the client, the median shown with the server's CPU
+   time over each command (its whole process tree, from /proc). Every answer is
    compared with Dovecot's: they must be the same, number for number (the generated dates
    stay within 1970-2106, where Dovecot's 32-bit dates and ours agree).
 
@@ -171,12 +172,16 @@ def algorithms(messages: list[tuple[bytes, float]], runs: int) -> list[SortField
     return fields
 
 
-def timed(conn: Conn, command: str) -> tuple[float, bytes]:
+def timed(server: Server, conn: Conn, command: str) -> tuple[float, float, bytes]:
+    """The command's time at the client, the server's CPU seconds over it (its whole process
+    tree, thread pool included: bench.imap.tree_cpu), and its SORT or THREAD answer."""
+    cpu = server.cpu()
     t = time.perf_counter()
     untagged, _ = conn.command(command)
     took = time.perf_counter() - t
+    cpu = server.cpu() - cpu
     answer = b"".join(b"".join(r) for r in untagged if r[0].startswith((b"* SORT", b"* THREAD")))
-    return took, answer
+    return took, cpu, answer
 
 
 def servers_part(base: Path, messages: list[tuple[bytes, float]], runs: int, dovecot: bool) -> int:
@@ -200,36 +205,48 @@ def servers_part(base: Path, messages: list[tuple[bytes, float]], runs: int, dov
         if dovecot:
             print(f"against {_dovecot_version()}")
         results: dict[str, dict[str, list[float]]] = {}
+        cpus: dict[str, dict[str, list[float]]] = {}
         answers: dict[str, dict[str, bytes]] = {}
         for server in servers:
             conn = Conn(server.port)
             conn.greeting()
             conn.command(f"LOGIN {USER} {PASSWORD}")
-            times: dict[str, list[float]] = {
-                c: [] for c in ("SELECT", "first SORT (DATE)", *COMMANDS)
-            }
-            t = time.perf_counter()
-            conn.command("SELECT INBOX")
-            times["SELECT"].append(time.perf_counter() - t)
-            took, _ = timed(conn, COMMANDS[0])
+            phases = ("SELECT", "first SORT (DATE)", *COMMANDS)
+            times: dict[str, list[float]] = {c: [] for c in phases}
+            cpu: dict[str, list[float]] = {c: [] for c in phases}
+            took, used, _ = timed(server, conn, "SELECT INBOX")
+            times["SELECT"].append(took)
+            cpu["SELECT"].append(used)
+            took, used, _ = timed(server, conn, COMMANDS[0])
             times["first SORT (DATE)"].append(took)
+            cpu["first SORT (DATE)"].append(used)
             mine: dict[str, bytes] = {}
             for _ in range(runs):
                 for command in COMMANDS:
-                    took, answer = timed(conn, command)
+                    took, used, answer = timed(server, conn, command)
                     times[command].append(took)
+                    cpu[command].append(used)
                     mine[command] = answer
             conn.command("LOGOUT")
             conn.close()
             results[server.label] = times
+            cpus[server.label] = cpu
             answers[server.label] = mine
         labels = list(results)
-        print(f"\n{'phase':<30}" + "".join(f"{label:>12}" for label in labels))
+        print(
+            f"\n{'phase (median ms)':<30}"
+            + "".join(f"{label:>12}{label + ' cpu':>14}" for label in labels)
+        )
         for phase in results[labels[0]]:
             row = f"{phase:<30}"
             for label in labels:
-                row += f"{statistics.median(results[label][phase]) * 1000:10.1f}ms"
+                row += f"{statistics.median(results[label][phase]) * 1000:12.1f}"
+                row += f"{statistics.median(cpus[label][phase]) * 1000:14.1f}"
             print(row)
+        print(
+            "(time at the client; cpu: the server's whole process tree from /proc, in ticks of"
+            f" {1000 / os.sysconf('SC_CLK_TCK'):g} ms)"
+        )
         if dovecot:
             for command in COMMANDS:
                 if answers["ours"][command] != answers["dovecot"][command]:
