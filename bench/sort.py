@@ -50,9 +50,10 @@ from bench.imap import (
     _raise_interrupt,
     make_maildir,
 )
+from bench.results import Chart, Recorder
 from mra.auth.passwords import hash_password
 from mra.imap import sorting, threads
-from mra.imap.sortfields import SortFields, fields_of
+from mra.imap.sortfields import fields_of
 
 USER = f"bench@{DOMAIN}"
 COMMANDS = ("SORT (DATE) UTF-8 ALL", "SORT (SUBJECT) UTF-8 ALL", "THREAD REFERENCES UTF-8 ALL")
@@ -150,7 +151,8 @@ def best(fn: object, runs: int) -> float:
     return min(times)
 
 
-def algorithms(messages: list[tuple[bytes, float]], runs: int) -> list[SortFields]:
+def algorithms(messages: list[tuple[bytes, float]], runs: int) -> dict[str, float]:
+    """The best time of each part, in ms, by name (printed as it goes)."""
     print(f"algorithms on {len(messages)} messages' fields (best of {runs}):")
     t = time.perf_counter()
     fields = [
@@ -159,17 +161,21 @@ def algorithms(messages: list[tuple[bytes, float]], runs: int) -> list[SortField
     ]
     took = time.perf_counter() - t
     print(f"  fields_of (header parse)   {took * 1000:9.1f} ms  {len(fields) / took:,.0f}/s")
+    parts = {"fields_of (header parse)": took * 1000}
     for name, program in (
         ("SORT (DATE)", [("DATE", False)]),
         ("SORT (SUBJECT)", [("SUBJECT", False)]),
     ):
         ms = best(lambda p=program: sorting.sort_uids(fields, p), runs) * 1000
         print(f"  {name:<26} {ms:9.1f} ms")
+        parts[name] = ms
     ms = best(lambda: threads.references(fields), runs) * 1000
     tree = threads.references(fields)
     ms_write = best(lambda: threads.write(tree, int), runs) * 1000
     print(f"  THREAD REFERENCES          {ms:9.1f} ms  (+ {ms_write:.1f} ms to write it)")
-    return fields
+    parts["THREAD REFERENCES"] = ms
+    parts["THREAD REFERENCES, writing the answer"] = ms_write
+    return parts
 
 
 def timed(server: Server, conn: Conn, command: str) -> tuple[float, float, bytes]:
@@ -184,7 +190,14 @@ def timed(server: Server, conn: Conn, command: str) -> tuple[float, float, bytes
     return took, cpu, answer
 
 
-def servers_part(base: Path, messages: list[tuple[bytes, float]], runs: int, dovecot: bool) -> int:
+def servers_part(
+    base: Path,
+    messages: list[tuple[bytes, float]],
+    runs: int,
+    dovecot: bool,
+    parts: dict[str, float],
+    started: float,
+) -> int:
     passwd = base / "passwd"
     passwd.write_text(f"{USER}:{hash_password(PASSWORD, 'SHA512-CRYPT')}::::::\n")
     passwd.chmod(0o644)
@@ -254,6 +267,8 @@ def servers_part(base: Path, messages: list[tuple[bytes, float]], runs: int, dov
                     status = 1
             if not status:
                 print("answers: the same as Dovecot's, number for number")
+        if not status:
+            record(len(messages), runs, parts, results, cpus, started)
         for server in servers:
             for line in server.problems()[:3]:
                 print(f"{server.label} logged: {line[:200]}")
@@ -261,6 +276,72 @@ def servers_part(base: Path, messages: list[tuple[bytes, float]], runs: int, dov
         for server in servers:
             server.stop()
     return status
+
+
+def record(
+    count: int,
+    runs: int,
+    parts: dict[str, float],
+    results: dict[str, dict[str, list[float]]],
+    cpus: dict[str, dict[str, list[float]]],
+    started: float,
+) -> None:
+    """bench/results/sort.json (bench/results.py), for `python -m bench.charts`: only a run
+    whose answers were Dovecot's (or that had no Dovecot to compare with)."""
+    labels = list(results)
+    phases = list(results[labels[0]])
+    recorder = Recorder(
+        "sort",
+        started=started,
+        note=f"{count:,} messages of a mailing list, one Maildir per server; median of {runs}"
+        " rounds, time at the client and the server's CPU (its whole process tree).",
+    )
+    columns = ["phase"]
+    for label in labels:
+        columns += [f"{label} ms", f"{label} CPU ms"]
+    rows = []
+    for phase in phases:
+        row = [phase]
+        for label in labels:
+            row.append(f"{statistics.median(results[label][phase]) * 1000:,.1f}")
+            row.append(f"{statistics.median(cpus[label][phase]) * 1000:,.1f}")
+        rows.append(row)
+    recorder.table(f"SORT and THREAD on {count:,} messages", columns, rows)
+    recorder.table(
+        f"The algorithms alone, on {count:,} messages' fields (best of {runs})",
+        ["part", "ms"],
+        [[name, f"{ms:,.1f}"] for name, ms in parts.items()],
+    )
+    x: list[str | float] = list(COMMANDS)
+    recorder.chart(
+        Chart(
+            f"SORT and THREAD on {count:,} messages",
+            "bar",
+            "",
+            "ms",
+            x,
+            {
+                label: [statistics.median(results[label][c]) * 1000 for c in COMMANDS]
+                for label in labels
+            },
+            log_y=True,
+        )
+    )
+    recorder.chart(
+        Chart(
+            "SORT and THREAD: server CPU per command",
+            "bar",
+            "",
+            "ms",
+            x,
+            {
+                label: [statistics.median(cpus[label][c]) * 1000 for c in COMMANDS]
+                for label in labels
+            },
+            log_y=True,
+        )
+    )
+    recorder.save()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -273,10 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--algorithms-only", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
+    started = time.time()
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} CPUs, load average {load:.1f} before the runs")
     messages = make_messages(args.messages)
-    algorithms(messages, args.runs)
+    parts = algorithms(messages, args.runs)
     if args.algorithms_only:
         return 0
     if not os.access(MRA, os.X_OK):
@@ -286,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     base = traversable_tempdir("bench-sort-")
     try:
-        return servers_part(base, messages, args.runs, dovecot)
+        return servers_part(base, messages, args.runs, dovecot, parts, started)
     finally:
         if args.keep:
             print(f"kept {base}")
