@@ -12,6 +12,8 @@
   compute, and sequence sets; SEARCH's keys are `searchkeys`', its comparator `casemap` and its
   charsets `charsets`; `binary` (RFC 3516 transfer decoding) and `imapurl` (RFC 5092 URLs, for
   CATENATE).
+- `sorting`, `threads` and `preview`: what SORT, THREAD and FETCH PREVIEW compute, over the
+  fields of `sortfields`, which a `sortsource` gives (the folder index, or the files read).
 
 Nothing in this package does I/O or imports Twisted; `mra.net` adapts it to connections.
 """

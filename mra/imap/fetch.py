@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 
-from mra.imap import binary, mime
+from mra.imap import binary, mime, sortsource
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError
 from mra.imap.values import Atom, FetchAtt, ParenList, Section, Value
@@ -40,6 +40,8 @@ SIMPLE = {
     "SAVEDATE",  # RFC 8514
 }
 SETS_SEEN = {"RFC822", "RFC822.TEXT"}
+# PREVIEW (RFC 8970): the item with its modifiers, `PREVIEW (LAZY)`; the text is preview.py's
+PREVIEW_ITEMS = {False: "PREVIEW", True: "PREVIEW (LAZY)"}
 
 Item = str | FetchAtt
 
@@ -55,11 +57,27 @@ def parse_items(value: Value) -> list[Item]:
         if isinstance(value, Atom) and value.value.upper() in MACROS:
             return list(MACROS[value.value.upper()])
     items: list[Item] = []
-    for v in values:
+    i = 0
+    while i < len(values):
+        v = values[i]
+        i += 1
         if isinstance(v, FetchAtt):
             items.append(v)
         elif isinstance(v, Atom) and v.value.upper() in SIMPLE:
             items.append(v.value.upper())
+        elif isinstance(v, Atom) and v.value.upper() == "PREVIEW":
+            lazy = False
+            if i < len(values) and isinstance(values[i], ParenList):
+                modifiers = values[i]
+                assert isinstance(modifiers, ParenList)
+                if not modifiers.items:  # RFC 8970 7: "(" preview-mod *(SP preview-mod) ")"
+                    raise ArgumentError("empty PREVIEW modifier list")
+                for m in modifiers.items:
+                    if not (isinstance(m, Atom) and m.value.upper() == "LAZY"):
+                        raise ArgumentError("unknown PREVIEW modifier")  # RFC 8970 3.1
+                    lazy = True
+                i += 1
+            items.append(PREVIEW_ITEMS[lazy])
         else:
             raise ArgumentError("unknown FETCH item")
     return items
@@ -153,6 +171,9 @@ def render(
                 out.append(b"RFC822.HEADER " + r.literal(body.content().header))
             elif item == "RFC822.TEXT":
                 out.append(b"RFC822.TEXT " + r.literal(body.content().body))
+            elif item in PREVIEW_ITEMS.values():
+                text = sortsource.fetch_preview(view, uid, body.content, item != "PREVIEW")
+                out.append(b"PREVIEW " + r.nstring(None if text is None else text.encode()))
     if seen_now and "FLAGS" not in items:
         out.append(b"FLAGS " + view.flag_text(msg))
     return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(out))
@@ -187,6 +208,8 @@ def render_ghost(
             out.append(b"INTERNALDATE " + internaldate(msg.known_internaldate))
         elif item in _NEEDS_FILE:
             out.append(item.encode("ascii") + b" NIL")
+        elif item in PREVIEW_ITEMS.values():
+            out.append(b"PREVIEW NIL")
     return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(out))
 
 

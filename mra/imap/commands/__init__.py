@@ -13,6 +13,7 @@ dispatcher (mra/imap/session.py) must treat it; the handlers live one module per
     fetch.py       FETCH
     store.py       STORE COPY MOVE
     search.py      SEARCH
+    sort.py        SORT THREAD (and FETCH PREVIEW's text: mra/imap/preview.py)
     append.py      APPEND: MULTIAPPEND, CATENATE (catenate.py), literal8 (and the go-ahead
                    for literals)
     idle.py        IDLE
@@ -38,6 +39,7 @@ from mra.imap.commands import (
     quota,
     search,
     select,
+    sort,
     status,
     store,
 )
@@ -101,6 +103,9 @@ _TABLE = [
     # fails, and its EXPUNGE tells the client why, as Dovecot does.
     Spec("COPY", store.copy, ONLY_SELECTED, thread=True, uid=True),
     Spec("MOVE", store.copy, ONLY_SELECTED, thread=True, uid=True),
+    # SORT (RFC 5256, 5957, 5267) and THREAD (RFC 5256): they read every matching message
+    Spec("SORT", sort.sort, ONLY_SELECTED, uses_seqs=True, thread=True, uid=True),
+    Spec("THREAD", sort.thread, ONLY_SELECTED, uses_seqs=True, thread=True, uid=True),
 ]
 
 COMMANDS: dict[str, Spec] = {spec.name: spec for spec in _TABLE}
@@ -137,6 +142,9 @@ _BASE_CAPABILITIES = [
     "CATENATE",
     "URL-PARTIAL",
     "BINARY",
+    # sorting, threading and previews: sort.py, mra/imap/sorting.py, threads.py, preview.py
+    *sort.capabilities(),
+    "PREVIEW",  # RFC 8970: FETCH PREVIEW, PREVIEW (LAZY)
     # IMAP4rev2 and UTF-8: enable.py (what the session's mode changes is each command's)
     "UTF8=ACCEPT",
 ]

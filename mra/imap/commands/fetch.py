@@ -29,6 +29,7 @@ from mra.imap import fetch as items
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError
 from mra.imap.commands.spec import Request
+from mra.imap.values import Atom, ParenList
 from mra.session import Output, Stream
 
 TYPE_CHECKING = False
@@ -44,11 +45,14 @@ INLINE_MAX = 5_000  # messages whose flags, sizes and dates a FETCH renders on t
 
 
 def fetch(s: ImapSession, req: Request) -> list[Output]:
-    if len(req.args) != 2:
+    args = req.args
+    if len(args) == 3 and isinstance(args[1], Atom) and isinstance(args[2], ParenList):
+        args = [args[0], ParenList((args[1], args[2]))]  # `PREVIEW (LAZY)` alone (RFC 8970)
+    if len(args) != 2:
         raise ArgumentError("FETCH needs a sequence set and items")
     view = s.selected()
-    pairs = view.resolve(req.args[0], req.uid)
-    wanted = items.parse_items(req.args[1])
+    pairs = view.resolve(args[0], req.uid)
+    wanted = items.parse_items(args[1])
     threaded = items.reads_messages(wanted) or items.sets_seen(wanted) or len(pairs) > INLINE_MAX
     return [Stream(_lines(s, req, view, pairs, wanted), lambda: [], threaded=threaded)]
 

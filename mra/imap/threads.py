@@ -1,0 +1,515 @@
+"""THREAD (RFC 5256 section 3): ORDEREDSUBJECT, REFERENCES, and REFS (Dovecot's, after
+draft-ietf-morg-inthread-01), over the fields of mra/imap/sortfields.py, as Dovecot 2.3 builds
+them (src/imap/cmd-thread.c, lib-storage/index/index-thread-links.c and -finish.c), so that
+both servers give the same tree.
+
+ORDEREDSUBJECT: the messages sorted by base subject, then sent date; each run of one subject
+is a thread, its first message the parent of the others; threads in the order of their first
+message's sent date.
+
+REFERENCES, step by step (RFC 5256 section 4):
+
+1. Every message's own id and its references (References, else the first id of In-Reply-To)
+   become nodes; each reference is made the parent of the next one unless that one has a
+   parent already or the link would close a loop; the last reference becomes the message's
+   parent (a different parent it had is dropped). A Message-ID seen before, or none, gets a
+   node of its own.
+2. The roots are the nodes without a parent; 3. nodes that are no message (dummies) are
+   dropped, their children moved up to the nearest message above (a dummy root keeps them,
+   or, with only one, gives way to it); 4. siblings in order of sent date (the INTERNALDATE
+   when there is none), then UID, and the roots likewise (a dummy by its first child);
+5. roots whose base subject is the same are gathered: a dummy or a message that is not a
+   reply takes the others as children; two of a kind get a new dummy above them.
+
+REFS is step 1 and 4 only, the threads ordered by their latest message, which is what a
+client showing conversations wants: the one that just got a reply comes last.
+
+Everything grows with the folder: no recursion anywhere (a chain of 100,000 replies is a tree
+100,000 deep), and step 1's loop test is a walk up from the new parent, which is short in
+real mail; a walk longer than `WALK` switches the forest to a link/cut tree (`_LinkCut`), in
+which every later link, cut and root costs O(log n) amortised, so that no crafted set of
+messages makes the loop tests quadratic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from mra.imap.sortfields import SortFields
+
+__all__ = ["ALGORITHMS", "Thread", "orderedsubject", "references", "write"]
+
+ALGORITHMS = ("ORDEREDSUBJECT", "REFERENCES", "REFS")
+WALK = 256
+"""Steps of a loop test before the forest becomes a link/cut tree."""
+
+
+def _sort_date(f: SortFields) -> int:
+    """The sent date, else the INTERNALDATE (RFC 5256 2.2), to the second (time_t)."""
+    return int(f.arrival // 1) if f.date is None else int(f.date)
+
+
+@dataclass(slots=True)
+class Thread:
+    """A THREAD answer: nodes 1..n, `uid[node]` (0 for a dummy), `children[node]` in order
+    (a node without children has no entry), and the top-level nodes in order."""
+
+    uid: list[int]
+    children: dict[int, list[int]]
+    roots: list[int]
+
+
+# ---------------------------------------------------------------------------------------------
+# ORDEREDSUBJECT
+
+
+def orderedsubject(fields: Sequence[SortFields]) -> Thread:
+    """`fields` in UID order (the messages the search matched)."""
+    dates = [_sort_date(f) for f in fields]
+    subjects = [f.subject for f in fields]
+    order = list(range(len(fields)))
+    order.sort(key=dates.__getitem__)  # stable sorts: subject, then date, then UID
+    order.sort(key=subjects.__getitem__)
+    uid = [0] + [fields[i].uid for i in order]
+    children: dict[int, list[int]] = {}
+    heads: list[tuple[int, int, int]] = []  # (date of the first message, its UID, node)
+    prev: str | None = None
+    head: list[int] = []
+    for node, i in enumerate(order, 1):
+        subject = subjects[i]
+        if subject != prev:
+            heads.append((dates[i], uid[node], node))
+            head = children[node] = []
+            prev = subject
+        else:
+            head.append(node)
+    heads.sort()
+    return Thread(uid, {k: v for k, v in children.items() if v}, [n for _, _, n in heads])
+
+
+# ---------------------------------------------------------------------------------------------
+# REFERENCES and REFS
+
+
+def references(fields: Sequence[SortFields], refs: bool = False) -> Thread:
+    """`fields` in UID order (the messages the search matched); `refs` for THREAD=REFS."""
+    # Every node is a message or an id it names: room for all of them at once.
+    room = 1 + len(fields) + sum(len(f.references) or bool(f.in_reply_to) for f in fields)
+    forest = _Forest(room)
+    parent, uid, has_child, ids = forest.parent, forest.uid, forest.has_child, forest.ids
+    date = forest.date
+    subject: dict[int, SortFields] = {}
+    link = forest.link
+    count = 1
+    for f in fields:
+        msgid = f.message_id
+        node = ids.get(msgid, 0) if msgid else 0
+        if not node:
+            node = count
+            count += 1
+            if msgid:
+                ids[msgid] = node
+        elif uid[node]:  # a Message-ID seen before: the first message keeps it
+            node = count
+            count += 1
+        uid[node] = f.uid
+        date[node] = int(f.arrival // 1) if f.date is None else int(f.date)  # _sort_date
+        subject[node] = f
+        chain = f.references or ((f.in_reply_to,) if f.in_reply_to else ())
+        above = 0
+        for ref in chain:
+            child = ids.get(ref, 0)
+            if not child:
+                child = ids[ref] = count
+                count += 1
+            if above:
+                link(above, child)
+            above = child
+        if parent[node] and parent[node] != above:
+            forest.cut(node)  # its own references say otherwise: they win
+        if above and above != node and not parent[node]:
+            if not has_child[node]:
+                parent[node] = above  # a message nobody refers to yet: no loop possible
+                has_child[above] = True
+                if forest.lct is not None:
+                    forest.lct.link(node, above)
+            else:
+                link(above, node)
+    forest.trim(count)
+    finish = _Finish(forest, subject)
+    return finish.refs() if refs else finish.references()
+
+
+class _Forest:
+    """Step 1's nodes: `parent[n]` (0: a root), `uid[n]` (0: a dummy, no message), `date[n]`
+    (the sort date of a message); made with `room` nodes, `trim` to those used."""
+
+    __slots__ = ("date", "has_child", "ids", "lct", "parent", "uid")
+
+    def __init__(self, room: int) -> None:
+        self.parent = [0] * room
+        self.uid = [0] * room
+        self.date = [0] * room
+        self.has_child = [False] * room  # has had a child (a cut does not clear it)
+        self.ids: dict[str, int] = {}
+        self.lct: _LinkCut | None = None
+
+    def trim(self, count: int) -> None:
+        for array in (self.parent, self.uid, self.date, self.has_child):
+            del array[count:]
+        if self.lct is not None:
+            self.lct.trim(count)
+
+    def new(self) -> int:
+        self.parent.append(0)
+        self.uid.append(0)
+        self.date.append(0)
+        self.has_child.append(False)
+        if self.lct is not None:
+            self.lct.grow()
+        return len(self.parent) - 1
+
+    def link(self, parent: int, child: int) -> None:
+        """Make `parent` the parent of `child`, unless it has one (the first link stays) or
+        that would close a loop."""
+        if parent == child or self.parent[child]:
+            return
+        # `child` is a root: the link closes a loop when it is the root of `parent`'s tree,
+        # which only a node that ever had children can be.
+        if self.has_child[child] and self._root_is(parent, child):
+            return
+        self.parent[child] = parent
+        self.has_child[parent] = True
+        if self.lct is not None:
+            self.lct.link(child, parent)
+
+    def cut(self, node: int) -> None:
+        self.parent[node] = 0
+        if self.lct is not None:
+            self.lct.cut(node)
+
+    def _root_is(self, node: int, root: int) -> bool:
+        if self.lct is not None:
+            return self.lct.root(node) == root
+        parent = self.parent
+        for _ in range(WALK):
+            up = parent[node]
+            if not up:
+                return node == root
+            node = up
+        self.lct = _LinkCut(parent)
+        return self.lct.root(node) == root
+
+
+class _LinkCut:
+    """A link/cut tree (Sleator and Tarjan) mirroring a forest of rooted trees: `root`,
+    `link` of a root below a node and `cut` of a node from its parent in O(log n) amortised.
+    Made from the forest's parent array as it is (each node a path of its own), without
+    recursion; no re-rooting is needed, so there is nothing to push down."""
+
+    __slots__ = ("left", "right", "up")
+
+    def __init__(self, parent: list[int]) -> None:
+        self.up = list(parent)  # splay parent, or the path-parent at a splay root
+        self.left = [0] * len(parent)
+        self.right = [0] * len(parent)
+
+    def grow(self) -> None:
+        self.up.append(0)
+        self.left.append(0)
+        self.right.append(0)
+
+    def trim(self, count: int) -> None:
+        for array in (self.up, self.left, self.right):
+            del array[count:]
+
+    def _is_root(self, x: int) -> bool:
+        p = self.up[x]
+        return p == 0 or (self.left[p] != x and self.right[p] != x)
+
+    def _rotate(self, x: int) -> None:
+        up, left, right = self.up, self.left, self.right
+        y = up[x]
+        z = up[y]
+        y_is_root = self._is_root(y)
+        if left[y] == x:
+            b = right[x]
+            left[y] = b
+            right[x] = y
+        else:
+            b = left[x]
+            right[y] = b
+            left[x] = y
+        if b:
+            up[b] = y
+        if not y_is_root:
+            if left[z] == y:
+                left[z] = x
+            else:
+                right[z] = x
+        up[x] = z
+        up[y] = x
+
+    def _splay(self, x: int) -> None:
+        up, left = self.up, self.left
+        while not self._is_root(x):
+            y = up[x]
+            if not self._is_root(y):
+                z = up[y]
+                self._rotate(y if (left[y] == x) == (left[z] == y) else x)
+            self._rotate(x)
+
+    def _access(self, x: int) -> None:
+        last = 0
+        y = x
+        while y:
+            self._splay(y)
+            self.right[y] = last
+            last = y
+            y = self.up[y]
+        self._splay(x)
+
+    def root(self, x: int) -> int:
+        self._access(x)
+        left = self.left
+        while left[x]:
+            x = left[x]
+        self._splay(x)
+        return x
+
+    def link(self, child: int, parent: int) -> None:
+        """`child` is the root of its tree."""
+        self._access(child)
+        self.up[child] = parent
+
+    def cut(self, x: int) -> None:
+        self._access(x)
+        above = self.left[x]
+        if above:
+            self.up[above] = 0
+            self.left[x] = 0
+
+
+class _Finish:
+    """Steps 2 to 5 over the forest (index-thread-finish.c)."""
+
+    def __init__(self, forest: _Forest, subject: dict[int, SortFields]) -> None:
+        self.forest = forest
+        self.subject = subject
+        uid, date = forest.uid, forest.date
+        self.key = list(zip(date, uid, strict=True))
+        self.children: dict[int, list[int]] = {}
+        self.roots: list[int] = []
+        parent = forest.parent
+        above = self._first_message_above()
+        children = self.children
+        for node in range(1, len(parent)):
+            up = parent[node]
+            if not up:
+                self.roots.append(node)
+            elif uid[node]:
+                target = above[up]
+                kids = children.get(target)
+                if kids is None:
+                    children[target] = [node]
+                else:
+                    kids.append(node)
+
+    def _first_message_above(self) -> list[int]:
+        """For each node: itself if it is a message, else the first message above it, else
+        the dummy at the top (step 3), each path walked once."""
+        parent, uid = self.forest.parent, self.forest.uid
+        above = [n if u else 0 for n, u in enumerate(uid)]
+        for start in range(1, len(parent)):
+            if above[start]:
+                continue
+            path = []
+            node = start
+            while not above[node] and parent[node]:
+                path.append(node)
+                node = parent[node]
+            target = above[node] or node
+            above[node] = target
+            for p in path:
+                above[p] = target
+        return above
+
+    def _sorted_children(self, node: int) -> list[int]:
+        kids = self.children.get(node, [])
+        if len(kids) > 1:
+            kids.sort(key=self.key.__getitem__)
+        return kids
+
+    def _sort_roots(self, roots: list[_Root]) -> None:
+        """sort_root_nodes(): a dummy root sorts by its first child, gives way to an only
+        child, and without children is no root at all."""
+        key = self.key
+        for root in roots:
+            if root.ignore:
+                continue
+            if root.dummy:
+                kids = self._sorted_children(root.node)
+                if not kids:
+                    root.ignore = True
+                elif len(kids) == 1:
+                    root.node = kids[0]
+                    root.dummy = False
+                    root.key = key[root.node]
+                else:
+                    root.key = key[kids[0]]
+            else:
+                root.key = key[root.node]
+        roots.sort(key=lambda r: r.key)
+
+    def references(self) -> Thread:
+        uid = self.forest.uid
+        roots = [_Root(node, not uid[node]) for node in self.roots]
+        self._sort_roots(roots)
+        self._gather_subjects(roots)
+        if self._merge_subjects(roots):
+            self._sort_roots(roots)
+        return self._thread([r.node for r in roots if not r.ignore])
+
+    def _gather_subjects(self, roots: list[_Root]) -> None:
+        """Step 5 (A, B): the subject table, each root pointing at the one it joins."""
+        table: dict[str, _Root] = {}
+        for root in roots:
+            if root.ignore:
+                continue
+            first = self.children[root.node][0] if root.dummy else root.node
+            f = self.subject[first]
+            if not f.subject:
+                continue  # (ii): no subject, no gathering
+            held = table.get(f.subject)
+            if held is None:
+                table[f.subject] = root
+            elif not held.dummy and (root.dummy or (held.reply and not f.reply)):
+                held.joins = root
+                table[f.subject] = root
+            else:
+                root.joins = held
+            root.reply = f.reply
+
+    def _merge_subjects(self, roots: list[_Root]) -> bool:
+        """Step 5 (C): each root that joins another is merged into the one at the top."""
+        changed = False
+        children = self.children
+        for cur in list(roots):
+            if cur.joins is None or cur.ignore:
+                continue
+            changed = True
+            top = cur.joins
+            while top.joins is not None:
+                top = top.joins
+            if cur.dummy:  # both dummies: the children become siblings
+                children.setdefault(top.node, []).extend(children.pop(cur.node, []))
+                cur.ignore = True
+            elif top.dummy or (cur.reply and not top.reply):
+                children.setdefault(top.node, []).append(cur.node)
+                cur.ignore = True
+            else:  # a new dummy above both
+                dummy = self.forest.new()
+                self.key.append((0, 0))
+                children[dummy] = [top.node, cur.node]
+                new = _Root(dummy, True)
+                top.joins = new
+                top.ignore = True
+                cur.ignore = True
+                roots.append(new)
+        return changed
+
+    def refs(self) -> Thread:
+        """REFS: the threads ordered by their latest message (sort_root_nodes_ref2()): a
+        thread's date is its latest message's, and at least 0, as Dovecot starts from 0."""
+        parent, uid, date = self.forest.parent, self.forest.uid, self.forest.date
+        n = len(parent)
+        top = [0] * n
+        latest = [0] * n
+        for start in range(1, n):
+            path = []
+            node = start
+            while not top[node] and parent[node]:
+                path.append(node)
+                node = parent[node]
+            root = top[node] or node
+            top[node] = root
+            for p in path:
+                top[p] = root
+            if uid[start] and latest[root] < date[start]:
+                latest[root] = date[start]
+        keyed = [
+            ((latest[node], uid[node]), node)
+            for node in self.roots
+            if uid[node] or node in self.children
+        ]
+        keyed.sort(key=lambda item: item[0])
+        return self._thread([node for _, node in keyed])
+
+    def _thread(self, roots: list[int]) -> Thread:
+        key = self.key.__getitem__
+        for kids in self.children.values():
+            if len(kids) > 1:
+                kids.sort(key=key)
+        return Thread(self.forest.uid, self.children, roots)
+
+
+class _Root:
+    __slots__ = ("dummy", "ignore", "joins", "key", "node", "reply")
+
+    def __init__(self, node: int, dummy: bool) -> None:
+        self.node = node
+        self.dummy = dummy
+        self.ignore = False
+        self.joins: _Root | None = None
+        self.key = (0, 0)
+        self.reply = False
+
+
+# ---------------------------------------------------------------------------------------------
+# The answer
+
+
+def write(thread: Thread, number: Callable[[int], int]) -> bytes:
+    """`* THREAD ...` without the CRLF (imap_thread_write()): `(a b c)` for a chain, `(a (b)(c))`
+    for children, `((a)(b))` under a dummy; `number` turns a UID into what the client gets.
+    An explicit stack: a thread 100,000 deep is written as any other."""
+    if not thread.roots:
+        return b"* THREAD"  # RFC 5256 thread-data: "THREAD" [SP 1*thread-list]
+    out: list[bytes] = [b"* THREAD "]
+    put = out.append
+    uid, children = thread.uid, thread.children
+    # Siblings still to write: the list, the next one, whether it is the top level, and
+    # what closes the list once written.
+    stack: list[tuple[list[int], int, bool, bytes]] = [(thread.roots, 0, True, b"")]
+    while stack:
+        nodes, i, top, close = stack.pop()
+        if not top and len(nodes) == 1:  # an only child: no parentheses, down the chain
+            node = nodes[0]
+            while True:
+                put(b"%d" % number(uid[node]))
+                kids = children.get(node)
+                if not kids:
+                    put(close)
+                    break
+                put(b" ")
+                if len(kids) > 1:
+                    stack.append((kids, 0, False, close))
+                    break
+                node = kids[0]
+            continue
+        n = len(nodes)
+        while i < n:
+            node = nodes[i]
+            i += 1
+            kids = children.get(node)
+            if not kids:
+                put(b"(%d)" % number(uid[node]))
+                continue
+            put(b"(%d " % number(uid[node]) if uid[node] else b"(")
+            stack.append((nodes, i, top, close))
+            stack.append((kids, 0, False, b")"))
+            break
+        else:
+            put(close)
+    return b"".join(out)
