@@ -113,6 +113,12 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_header_tokens": 250_000,
     },
     "imap": {"literal_plus": True, "compress_level": 1},
+    "index": {
+        "location": "",
+        "keep_folders": 64,
+        "keep_messages": 400_000,
+        "expunge_log": 100_000,
+    },
 }
 
 
@@ -201,6 +207,10 @@ class CachedImapConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["imap"])
 
 
+class CachedIndexConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["index"])
+
+
 class CachedConfig(_Frozen):
     """The cached configuration: the attributes of `mailstore.config.Config`, read-only."""
 
@@ -218,6 +228,7 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "server": CachedServerConfig,
     "limits": CachedLimitsConfig,
     "imap": CachedImapConfig,
+    "index": CachedIndexConfig,
 }
 
 

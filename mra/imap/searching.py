@@ -207,6 +207,10 @@ class _Context:
     def size(self) -> int:
         return self._view.box.message_vsize(self.msg)
 
+    @property
+    def modseq(self) -> int:
+        return self._view.state.modseq(self.msg.uid) or 0
+
     def raw(self) -> bytes:
         return self._view.box.read_message(self.msg.uid)
 
