@@ -17,6 +17,8 @@ Rows:
 * `mda -d USER` with a tiny configuration;
 * `mda -r alias@example.test` through an aliases file of each size in --aliases-sizes (the
   compiled `.cdb` index is built beforehand with `mda --config C newaliases`);
+* `mda -d USER` for a user whose `~/.dovecot.sieve` has 50 rules (`sieve_script`: what a
+  filter editor writes, none of which matches, so every test runs and the mail goes to INBOX);
 * `procmail -m procmailrc` with `DEFAULT=.../Maildir/` (Debian: `apt-get install procmail`;
   skipped if missing), run as root as an MTA's mailbox_command would;
 * `dovecot-lda -c dovecot.conf -e -f SENDER` (Debian: `apt-get install dovecot-core`; skipped
@@ -25,8 +27,9 @@ Rows:
 
 As root, `mda` drops to `nobody` for each delivery (`[mda] mail_uid`), as in production.
 
-Targets (the issue's): mda per message at most 2x the bare interpreter's start-up; the 10- and
-100,000-line aliases files within 10% of each other.
+Targets (the issues'): mda per message at most 2x the bare interpreter's start-up; the 10- and
+100,000-line aliases files within 10% of each other; the 50-rule Sieve script at most 20% over
+the same delivery without one (issue #13).
 """
 
 from __future__ import annotations
@@ -134,6 +137,35 @@ def count_new(maildir: Path) -> int:
         return 0
 
 
+def sieve_script(rules: int = 50) -> str:
+    """A filter set as Roundcube's or Thunderbird's editors write them: `rules` rules of the
+    usual kinds (header, address, envelope, size, exists, anyof/allof, :matches, :regex,
+    variables), none matching the benchmark's messages."""
+    kinds = [
+        'if header :contains "subject" "[list-{i}]" {{ fileinto "Lists.l{i}"; stop; }}',
+        'if address :is "from" "sender{i}@lists.example" {{ fileinto "From.s{i}"; }}',
+        'if address :domain :is ["from", "sender"] "domain{i}.example" {{ fileinto "D{i}"; }}',
+        'if header :matches "list-id" "*<list{i}.example.org>*" {{ fileinto "L{i}"; stop; }}',
+        'if anyof (header :contains "x-spam-flag" "YES{i}", size :over {size}M) '
+        '{{ fileinto "Junk"; stop; }}',
+        'if allof (exists "x-mailer-{i}", header :is "x-priority" "{i}") '
+        '{{ addflag "\\\\Flagged"; }}',
+        'if envelope :detail "to" "tag{i}" {{ fileinto :create "Plus.tag{i}"; }}',
+        'if header :regex "subject" "^ticket #{i}[0-9]+:" {{ fileinto "Tickets"; }}',
+        'if header :matches "subject" "*invoice {i} *" {{ set "n" "${{1}}"; '
+        'fileinto "Invoices.${{n}}"; }}',
+        'if not header :contains "to" ["team{i}@", "all{i}@"] {{ }} else {{ fileinto "Team{i}"; }}',
+    ]
+    lines = [
+        'require ["fileinto", "imap4flags", "envelope", "subaddress", "mailbox", "regex", '
+        '"variables"];'
+    ]
+    for i in range(rules):
+        lines.append(f"# rule:[rule {i}]")
+        lines.append(kinds[i % len(kinds)].format(i=i, size=100 + i))
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class Row:
     label: str
@@ -200,7 +232,7 @@ class Setup:
         self.etc.mkdir()
         self.vmail.mkdir()
         os.chown(self.vmail, self.uid, self.gid)
-        self.users = ["direct"] + [f"aliased{size}" for size in alias_sizes]
+        self.users = ["direct", "sieve50"] + [f"aliased{size}" for size in alias_sizes]
         self.passwd = self.etc / "passwd"
         self.passwd.write_text(
             "".join(
@@ -212,6 +244,13 @@ class Setup:
             home = base / "home" / user
             home.mkdir(parents=True)
             os.chown(home, self.uid, self.gid)
+        # Pigeonhole's layout: ~/.dovecot.sieve -> sieve/filters.sieve
+        sieve_dir = base / "home" / "sieve50" / "sieve"
+        sieve_dir.mkdir()
+        (sieve_dir / "filters.sieve").write_text(sieve_script(50))
+        (base / "home" / "sieve50" / ".dovecot.sieve").symlink_to("sieve/filters.sieve")
+        for path in (sieve_dir, sieve_dir / "filters.sieve"):
+            os.chown(path, self.uid, self.gid)
         (self.etc / "local-host-names").write_text(f"{DOMAIN}\n")
         (self.etc / "virtusertable").write_text("")
         (self.etc / "access").write_text("")
@@ -413,6 +452,12 @@ def main(argv: list[str] | None = None) -> int:
                 setup.maildir_of("direct"),
             )
         )
+        sieve_row = Row(
+            "mda -d user (50-rule Sieve script)",
+            [MDA, "--config", str(setup.tiny), "-f", SENDER, "-d", f"sieve50@{DOMAIN}"],
+            setup.maildir_of("sieve50"),
+        )
+        rows.append(sieve_row)
         alias_rows: dict[int, Row] = {}
         for size in sizes:
             config = setup.aliases_config(size)
@@ -441,6 +486,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         run_rows(rows, msgs[:count], rounds, warmup)
         report(rows, bare, alias_rows, others)
+        plain = rows[1]
+        extra = sieve_row.per_msg / plain.per_msg - 1
+        verdict = "ok" if extra <= 0.20 else "MISSED"
+        print(
+            f"  50-rule Sieve script: {extra:+.1%} per message over {plain.label!r} "
+            f"(median rounds {sieve_row.median_round / plain.median_round - 1:+.1%}; "
+            f"target at most +20%)  {verdict}"
+        )
         problems = check(rows, warmup)
         for problem in problems:
             print(f"ERROR: {problem}", file=sys.stderr)

@@ -7,6 +7,9 @@
     pop3s = "127.0.0.1:995"
     lmtp  = "unix:/run/mra/lmtp"  # or a table: { address = "unix:PATH", mode = 0o660,
                                   #   owner = "postfix", group = "postfix" } (endpoints.py)
+    sieve = "127.0.0.1:4190"  # ManageSieve (RFC 5804), STARTTLS when [tls] is set
+    auth  = "unix:/run/mra/auth-client"  # the Dovecot auth protocol (Postfix/Exim SMTP AUTH)
+    saslauthd = "unix:/run/saslauthd/mux" # the saslauthd protocol (Cyrus SASL, sendmail)
     [tls]
     cert = "/etc/mra/cert.pem"
     key  = "/etc/mra/key.pem"     # "" = the key is in the cert file
@@ -33,6 +36,11 @@
     program_timeout = 60          # seconds a |program delivery may run
     max_program_output = 4096     # bytes of a program's output kept for the error line
     mail_uid = ""                 # virtual mail user to run as ("" = do not change)
+    [sieve]                       # Pigeonhole's sieve_* settings (README: Sieve)
+    extensions = []               # "+editheader", "-vacation": changes to the default set
+    global_dir = ""               # where `include :global "name"` finds name.sieve
+    max_cpu_time = 10             # seconds of CPU one delivery's scripts may take
+    max_redirects = 4             # ... and the other limits of SieveConfig below
     [server]
     workers = 1                   # worker processes sharing the listening sockets
     user = ""                     # unprivileged user to drop to after binding
@@ -54,9 +62,17 @@
     max_mime_params = 128         # parameters of one Content-Type/-Disposition
     max_header_fields = 100000    # header fields of a message, all parts
     max_header_tokens = 250000    # tokens read from the header values of one message
+    auth_max_line = 16384         # bytes of one auth-protocol line (Dovecot's own bound)
+    auth_max_requests = 64        # auth requests in progress on one connection
+    auth_idle_timeout = 3600      # seconds an auth or saslauthd connection may stay silent
+    saslauthd_max_field = 1024    # bytes of one saslauthd field (login, password, ...)
     [imap]
     literal_plus = true           # false: LITERAL- (non-synchronizing literals up to 4096 octets)
     compress_level = 1            # COMPRESS=DEFLATE's zlib level, 1-9; 0 = COMPRESS not offered
+    [managesieve]                 # each account's Sieve scripts (~/sieve, ~/.dovecot.sieve)
+    max_script_size = 1048576     # bytes of one script
+    max_scripts = 100             # scripts per account; 0 = no limit
+    max_storage = 10485760        # bytes of all of an account's scripts; 0 = no limit
     [index]                       # the folder index of the IMAP server (mailstore/folderindex.py)
     location = ""                 # "" = mra.index beside each folder; else a template as
                                   # [mail] location, e.g. "/var/lib/mra/index/%d/%n"
@@ -117,9 +133,11 @@ __all__ = [
     "MailConfig",
     "MailboxSetting",
     "MailboxesConfig",
+    "ManageSieveConfig",
     "MapsConfig",
     "MdaConfig",
     "ServerConfig",
+    "SieveConfig",
     "TlsConfig",
     "UnixEndpoint",
     "check_config",
@@ -140,6 +158,9 @@ class _Kind(enum.Enum):
     ENDPOINT = "a string like '127.0.0.1:143' or 'unix:/run/mra/lmtp', or a table"
     USER = "a user name or number"
     LOCATION = "a string like '~/Maildir'"
+    TEXT = "a string"
+    WORDS = "an array of strings"
+    NUMBER = "a number"
     INDEX = "\"\" or a string like '/var/lib/mra/index/%d/%n'"
 
 
@@ -156,6 +177,11 @@ class ListenConfig:
     imaps: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     pop3: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     pop3s: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    sieve: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    # Password checks for an MTA's SMTP AUTH (mra/authserver): the Dovecot auth protocol
+    # (Postfix `smtpd_sasl_type = dovecot`, Exim) and the saslauthd one (Cyrus SASL).
+    auth: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    saslauthd: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
 
     def enabled(self) -> dict[str, Listener]:
         """The listeners that are on, by protocol name."""
@@ -229,6 +255,49 @@ class MdaConfig:
 
 
 @dataclass(frozen=True)
+class SieveConfig:
+    """`[sieve]`: Pigeonhole's `sieve_*` settings, with its defaults (README: Sieve)."""
+
+    # Pigeonhole's sieve_extensions: "+name" enables, "-name" disables, bare names replace
+    # the default set (every extension but editheader, spamtest, spamtestplus, virustest).
+    extensions: tuple[str, ...] = field(default=(), metadata=_setting(_Kind.WORDS))
+    # sieve_global: the directory of the scripts `include :global "name"` names.
+    global_dir: str = field(default="", metadata=_setting(_Kind.PATH))
+    max_script_size: int = field(default=MIB, metadata=_setting(_Kind.INT, 1))
+    max_actions: int = field(default=32, metadata=_setting(_Kind.INT, 1))
+    max_redirects: int = field(default=4, metadata=_setting(_Kind.INT, 0))
+    max_include_depth: int = field(default=10, metadata=_setting(_Kind.INT, 1))
+    max_includes: int = field(default=255, metadata=_setting(_Kind.INT, 1))
+    max_variable_size: int = field(default=4096, metadata=_setting(_Kind.INT, 1))
+    max_header_size: int = field(default=2048, metadata=_setting(_Kind.INT, 1))
+    # CPU seconds the scripts of one delivery may take before the message is kept in INBOX
+    # (sieve_max_cpu_time; 0 = no limit): what bounds a backtracking :regex (SECURITY.md 1).
+    max_cpu_time: int = field(default=10, metadata=_setting(_Kind.INT, 0))
+    # Vacation (RFC 5230): the :days/:seconds a script may ask for, in seconds (0 = no upper
+    # bound), and what it gets without either.
+    vacation_min_period: int = field(default=86400, metadata=_setting(_Kind.INT, 0))
+    vacation_max_period: int = field(default=0, metadata=_setting(_Kind.INT, 0))
+    vacation_default_period: int = field(default=7 * 86400, metadata=_setting(_Kind.INT, 0))
+    # duplicate (RFC 7352): how long a message is remembered without :seconds, and at most.
+    duplicate_default_period: int = field(default=12 * 3600, metadata=_setting(_Kind.INT, 1))
+    duplicate_max_period: int = field(default=2 * 86400, metadata=_setting(_Kind.INT, 1))
+    # spamtest/spamtestplus and virustest (RFC 5235), as Pigeonhole's settings: the header a
+    # scanner writes ("X-Spam-Score" or "X-Spam-Status: score=(-?[0-9.]+)"), how to read it
+    # ("score", "strlen" or "text"), the maximum score (or a header holding it), and for
+    # "text" the values meaning 0, 1, ... 10 (virustest: 0-5). "" = not configured.
+    spamtest_status_header: str = field(default="", metadata=_setting(_Kind.TEXT))
+    spamtest_status_type: str = field(default="score", metadata=_setting(_Kind.TEXT))
+    spamtest_max_value: float = field(default=0.0, metadata=_setting(_Kind.NUMBER, 0))
+    spamtest_max_header: str = field(default="", metadata=_setting(_Kind.TEXT))
+    spamtest_text_values: tuple[str, ...] = field(default=(), metadata=_setting(_Kind.WORDS))
+    virustest_status_header: str = field(default="", metadata=_setting(_Kind.TEXT))
+    virustest_status_type: str = field(default="score", metadata=_setting(_Kind.TEXT))
+    virustest_max_value: float = field(default=0.0, metadata=_setting(_Kind.NUMBER, 0))
+    virustest_max_header: str = field(default="", metadata=_setting(_Kind.TEXT))
+    virustest_text_values: tuple[str, ...] = field(default=(), metadata=_setting(_Kind.WORDS))
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     workers: int = field(default=1, metadata=_setting(_Kind.INT, 1))
     user: str = field(default="", metadata=_setting(_Kind.USER))
@@ -253,8 +322,9 @@ class LimitsConfig:
     output_timeout: int = field(default=300, metadata=_setting(_Kind.INT, 1))
     max_unsent_output: int = field(default=4 * MIB, metadata=_setting(_Kind.INT, 1))
     close_timeout: int = field(default=30, metadata=_setting(_Kind.INT, 1))
-    # IMAP literal octets (APPENDed messages on their way in) every session of one process
-    # may hold at once; past it a literal is refused with NO [UNAVAILABLE] (SECURITY.md 2).
+    # IMAP literal octets (APPENDed messages on their way in), and ManageSieve scripts, every
+    # session of one process may hold at once; past it a literal is refused with NO
+    # [UNAVAILABLE], a script with NO (TRYLATER) (SECURITY.md 2).
     max_literal_memory: int = field(default=256 * MIB, metadata=_setting(_Kind.INT, 1))
     # What one message's MIME structure may make the IMAP server parse (SECURITY.md 1): the
     # first five are Dovecot 2.3's message-parser bounds, the last two ours.
@@ -265,6 +335,16 @@ class LimitsConfig:
     max_mime_params: int = field(default=128, metadata=_setting(_Kind.INT, 1))
     max_header_fields: int = field(default=100_000, metadata=_setting(_Kind.INT, 1))
     max_header_tokens: int = field(default=250_000, metadata=_setting(_Kind.INT, 1))
+
+    # The MTA's password checks (mra/authserver, SECURITY.md 2 and 3): one line of the Dovecot
+    # auth protocol (Dovecot's AUTH_CLIENT_MAX_LINE_LENGTH), the requests one connection may
+    # have in progress at once, how long a connection may stay silent (an MTA keeps its
+    # connection between messages: Postfix's smtpd for its whole life), and one
+    # length-prefixed field of a saslauthd request.
+    auth_max_line: int = field(default=16384, metadata=_setting(_Kind.INT, 256))
+    auth_max_requests: int = field(default=64, metadata=_setting(_Kind.INT, 1))
+    auth_idle_timeout: int = field(default=3600, metadata=_setting(_Kind.INT, 1))
+    saslauthd_max_field: int = field(default=1024, metadata=_setting(_Kind.INT, 16))
 
 
 @dataclass(frozen=True)
@@ -277,6 +357,16 @@ class ImapConfig:
     # COMPRESS=DEFLATE (RFC 4978): zlib's level for what the server sends, 1 (fastest, the
     # default: a sixth of level 6's CPU for a few percent more octets) to 9; 0 = not offered.
     compress_level: int = field(default=1, metadata=_setting(_Kind.INT, 0, 9))
+
+
+@dataclass(frozen=True)
+class ManageSieveConfig:
+    """What each account may store over ManageSieve (Pigeonhole's sieve_max_script_size,
+    sieve_quota_max_scripts and sieve_quota_max_storage; 0 = no limit for the last two)."""
+
+    max_script_size: int = field(default=MIB, metadata=_setting(_Kind.INT, 1))
+    max_scripts: int = field(default=100, metadata=_setting(_Kind.INT, 0))
+    max_storage: int = field(default=10 * MIB, metadata=_setting(_Kind.INT, 0))
 
 
 @dataclass(frozen=True)
@@ -306,9 +396,11 @@ class Config:
     mailboxes: MailboxesConfig = field(default_factory=MailboxesConfig)
     maps: MapsConfig = field(default_factory=MapsConfig)
     mda: MdaConfig = field(default_factory=MdaConfig)
+    sieve: SieveConfig = field(default_factory=SieveConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     imap: ImapConfig = field(default_factory=ImapConfig)
+    managesieve: ManageSieveConfig = field(default_factory=ManageSieveConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     path: str | None = None  # the file it came from; None = built-in defaults
 
@@ -321,9 +413,11 @@ _SECTIONS: Final[Mapping[str, type[Any]]] = {
     "mailboxes": MailboxesConfig,
     "maps": MapsConfig,
     "mda": MdaConfig,
+    "sieve": SieveConfig,
     "server": ServerConfig,
     "limits": LimitsConfig,
     "imap": ImapConfig,
+    "managesieve": ManageSieveConfig,
     "index": IndexConfig,
 }
 _KEYS: Final[Mapping[str, tuple[str, ...]]] = {
@@ -618,10 +712,24 @@ def _convert(
             return parse_listener(value), None
         except ValueError as e:
             return None, f"table: {e}"
+    if kind is _Kind.NUMBER:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return None, wrong
+        if minimum is not None and value < minimum:
+            return None, f"must be at least {minimum}, not {value}"
+        return float(value), None
+    if kind is _Kind.WORDS:
+        if isinstance(value, str):
+            return tuple(value.split()), None  # Pigeonhole writes "+editheader -vacation"
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return None, wrong
+        return tuple(value), None
     if not isinstance(value, str):
         return None, wrong
     if "\0" in value:
         return None, "must not contain a NUL character"
+    if kind is _Kind.TEXT:
+        return value, None
     if kind is _Kind.ENDPOINT:
         try:
             return parse_listener(value), None
@@ -673,4 +781,48 @@ def _cross_check(
                 ConfigProblem(line, f"[listen] {name} uses {where}, as does {seen[where]}")
             )
         seen.setdefault(where, name)
+    _check_sieve(config, lines, problems, failed)
     return config
+
+
+_STATUS_TYPES: Final = ("score", "strlen", "text")
+
+
+def _check_sieve(
+    config: Config, lines: Lines, problems: list[ConfigProblem], failed: set[tuple[str, str]]
+) -> None:
+    """`[sieve]` values only the Sieve engine can judge: extension names, status types, the
+    scanner header's regular expression."""
+    sieve = config.sieve
+    if sieve.extensions and ("sieve", "extensions") not in failed:
+        from mda.sieve.parser import apply_extension_setting
+
+        try:
+            apply_extension_setting(sieve.extensions)
+        except ValueError as exc:
+            problems.append(ConfigProblem(lines.key("sieve", "extensions"), f"[sieve] {exc}"))
+    for test in ("spamtest", "virustest"):
+        key = f"{test}_status_type"
+        if getattr(sieve, key) not in _STATUS_TYPES and ("sieve", key) not in failed:
+            problems.append(
+                ConfigProblem(
+                    lines.key("sieve", key),
+                    f"[sieve] {key} must be 'score', 'strlen' or 'text', "
+                    f"not {getattr(sieve, key)!r}",
+                )
+            )
+        for header_key in (f"{test}_status_header", f"{test}_max_header"):
+            spec = getattr(sieve, header_key)
+            if ":" in spec:
+                from mda.sieve.errors import RegexError
+                from mda.sieve.regex import compile_regex
+
+                try:
+                    compile_regex(spec.partition(":")[2].strip().encode(), ignore_case=True)
+                except RegexError as exc:
+                    problems.append(
+                        ConfigProblem(
+                            lines.key("sieve", header_key),
+                            f"[sieve] {header_key}: invalid regular expression: {exc}",
+                        )
+                    )

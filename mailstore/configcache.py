@@ -45,7 +45,9 @@ if TYPE_CHECKING:
 __all__ = ["cache_path", "load_cached", "write_cache"]
 
 # Changed whenever the layout of the cached record changes: an old cache is then just stale.
-_FORMAT = "mailstore.configcache/2"  # 2: the stamp has mode, owner and group
+# 2: the stamp has mode, owner and group; 3: [managesieve]; 4: [sieve]; 5: auth listeners;
+# 6: [index]
+_FORMAT = "mailstore.configcache/6"
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
@@ -56,6 +58,9 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "imaps": None,
         "pop3": None,
         "pop3s": None,
+        "sieve": None,
+        "auth": None,
+        "saslauthd": None,
     },
     "tls": {"cert": "", "key": ""},
     "auth": {"passwd_file": "", "allow_plaintext": False, "max_concurrent_hashes": 4},
@@ -93,6 +98,33 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "sieve_before": "",
         "sieve_after": "",
     },
+    "sieve": {
+        "extensions": (),
+        "global_dir": "",
+        "max_script_size": 1024 * 1024,
+        "max_actions": 32,
+        "max_redirects": 4,
+        "max_include_depth": 10,
+        "max_includes": 255,
+        "max_variable_size": 4096,
+        "max_header_size": 2048,
+        "max_cpu_time": 10,
+        "vacation_min_period": 86400,
+        "vacation_max_period": 0,
+        "vacation_default_period": 7 * 86400,
+        "duplicate_default_period": 12 * 3600,
+        "duplicate_max_period": 2 * 86400,
+        "spamtest_status_header": "",
+        "spamtest_status_type": "score",
+        "spamtest_max_value": 0.0,
+        "spamtest_max_header": "",
+        "spamtest_text_values": (),
+        "virustest_status_header": "",
+        "virustest_status_type": "score",
+        "virustest_max_value": 0.0,
+        "virustest_max_header": "",
+        "virustest_text_values": (),
+    },
     "server": {"workers": 1, "user": "", "reactor_stall_ms": 100},
     "limits": {
         "max_connections": 1000,
@@ -111,8 +143,17 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_mime_params": 128,
         "max_header_fields": 100_000,
         "max_header_tokens": 250_000,
+        "auth_max_line": 16384,
+        "auth_max_requests": 64,
+        "auth_idle_timeout": 3600,
+        "saslauthd_max_field": 1024,
     },
     "imap": {"literal_plus": True, "compress_level": 1},
+    "managesieve": {
+        "max_script_size": 1024 * 1024,
+        "max_scripts": 100,
+        "max_storage": 10 * 1024 * 1024,
+    },
     "index": {
         "location": "",
         "keep_folders": 64,
@@ -195,6 +236,10 @@ class CachedMdaConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["mda"])
 
 
+class CachedSieveConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["sieve"])
+
+
 class CachedServerConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["server"])
 
@@ -205,6 +250,10 @@ class CachedLimitsConfig(_Frozen):
 
 class CachedImapConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["imap"])
+
+
+class CachedManageSieveConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["managesieve"])
 
 
 class CachedIndexConfig(_Frozen):
@@ -225,9 +274,11 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "mailboxes": CachedMailboxesConfig,
     "maps": CachedMapsConfig,
     "mda": CachedMdaConfig,
+    "sieve": CachedSieveConfig,
     "server": CachedServerConfig,
     "limits": CachedLimitsConfig,
     "imap": CachedImapConfig,
+    "managesieve": CachedManageSieveConfig,
     "index": CachedIndexConfig,
 }
 

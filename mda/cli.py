@@ -5,6 +5,7 @@
     mda [--config PATH]          (Postfix mailbox_command: USER, RECIPIENT... in the environment)
     mda check [--config PATH] ADDRESS...     how an address resolves, without delivering
     mda newaliases [--config PATH]           rebuild the compiled maps and the config cache
+    mda [--config PATH] sieve check FILE...  compile Sieve scripts, as sievec (errors FILE:LINE)
 
 Flags of procmail and mail.local (-d, -f, -a, -Y, -p, -t) and of dovecot-lda (-d, -f, -a, -m,
 -r/--recipient, -e, -k) are accepted. The parser is written by hand: argparse would cost every
@@ -27,7 +28,8 @@ _DANGEROUS = ("PYTHON", "LD_", "DYLD_", "PERL", "RUBY", "BASH_ENV", "ENV", "IFS"
 USAGE = """usage: mda [--config PATH] [-f SENDER] [-a DETAIL] [-m FOLDER] -d USER...
        mda [--config PATH] [-f SENDER] [-m FOLDER] -r ADDRESS
        mda check [--config PATH] ADDRESS...
-       mda newaliases [--config PATH]"""
+       mda newaliases [--config PATH]
+       mda [--config PATH] sieve check FILE..."""
 
 
 def harden() -> None:
@@ -64,7 +66,7 @@ def parse(argv: list[str]) -> tuple[str, Request, list[str]]:
     req = Request()
     command = "deliver"
     args = list(argv)
-    if args and args[0] in ("check", "newaliases"):
+    if args and args[0] in ("check", "newaliases", "sieve"):
         command = args.pop(0)
     rest: list[str] = []
     i = 0
@@ -113,7 +115,7 @@ def parse(argv: list[str]) -> tuple[str, Request, list[str]]:
         else:
             rest.append(arg)
         i += 1
-    if command == "deliver" and rest and rest[0] in ("check", "newaliases"):
+    if command == "deliver" and rest and rest[0] in ("check", "newaliases", "sieve"):
         command = rest.pop(0)  # `mda --config X check ADDRESS`
     if command == "deliver" and rest:
         raise UsageError(f"unexpected argument {rest[0]!r}")
@@ -227,6 +229,13 @@ def main(argv: list[str] | None = None) -> int:
             return check(req, rest)
         if command == "newaliases":
             return newaliases(req)
+        if command == "sieve":
+            if not rest or rest[0] != "check":
+                say("usage: mda [--config PATH] sieve check FILE...")
+                return EX_USAGE
+            from mda.sieve.checkcmd import check_files
+
+            return check_files(rest[1:], load_config(req.config_path))
         return run(req, load_config(req.config_path))
 
     return main_guard(work)

@@ -218,7 +218,9 @@ def _modules_for(target: MailboxTarget, config: Config, scripts: list[str]) -> l
     if config.mda.duplicate_window:
         names += ["hashlib", "mda.dupes"]
     if scripts:
-        names += ["mda.sieve", "mda.external", "subprocess", "select"]
+        from mda.sieve.preload import modules_for
+
+        names += modules_for(scripts, config)
     return names
 
 
@@ -375,7 +377,7 @@ def store_in_mailbox(
     try:
         default = _usable_folder(store, target.folder or "INBOX")
         folders.add(default)
-        actions = sieve_actions(target, msg, sender, scripts, store)
+        actions = sieve_actions(target, msg, sender, scripts, store, config)
         if actions is None:
             store.mailbox(default).append(data.reader())
         else:
@@ -445,46 +447,25 @@ def sieve_scripts(target: MailboxTarget, config: Config) -> list[str]:
 
 
 def sieve_actions(
-    target: MailboxTarget, msg: Incoming, sender: str, paths: list[str], store: MailStore
-) -> list[object] | None:
-    """The Sieve actions for this delivery, or None without a script. A broken script never
-    loses mail: it is reported and the message is kept (RFC 5228 2.10.6)."""
+    target: MailboxTarget,
+    msg: Incoming,
+    sender: str,
+    paths: list[str],
+    store: MailStore,
+    config: Config,
+) -> object | None:
+    """What the Sieve scripts decided for this delivery, or None without a script. A broken
+    script never loses mail: it is reported and the message is kept (RFC 5228 2.10.6). The
+    work is `mda.sieve.delivery`'s."""
     if not paths:
         return None
-    from mda.sieve import (
-        SieveEnvelope,
-        SieveError,
-        SieveMessage,
-        evaluate_chain,
-        parse,
-    )
+    from mda.sieve.delivery import evaluate_for
 
-    try:
-        scripts = []
-        for path in paths:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                scripts.append(parse(f.read()))
-        recipient = target.address
-        if target.detail and "+" not in recipient:
-            local, at, domain = recipient.partition("@")
-            recipient = f"{local}+{target.detail}{at}{domain}"
-        return list(
-            evaluate_chain(
-                scripts,
-                SieveMessage.from_bytes(msg.raw),
-                SieveEnvelope(sender, recipient),
-                mailbox_exists=store.exists,
-            )
-        )
-    except SieveError as exc:
-        say(f"sieve script error ({exc}); message kept in INBOX")
-    except OSError as exc:
-        say(f"cannot read sieve script ({exc.strerror}); message kept in INBOX")
-    return None
+    return evaluate_for(target, msg, sender, paths, store, config)
 
 
 def perform(
-    actions: list[object],
+    actions: object,
     store: MailStore,
     default: str,
     data: Payload,
@@ -492,28 +473,13 @@ def perform(
     config: Config,
     folders: set[str],
 ) -> None:
-    """Carry out Sieve's actions; `folders` collects the folders written to."""
-    from mda.sieve import Discard, FileInto, Keep, Redirect
+    """Carry out Sieve's actions (`mda.sieve.delivery.perform`); `folders` collects the
+    folders written to."""
+    from mda.sieve.delivery import Outcome
+    from mda.sieve.delivery import perform as perform_outcome
 
-    for action in actions:
-        if isinstance(action, Keep):
-            store.mailbox(default).append(data.reader(), flags=sorted(action.flags))
-        elif isinstance(action, FileInto):
-            folder = action.mailbox
-            if not store.exists(folder):
-                if action.create:
-                    store.create_folder(folder)
-                else:
-                    say(f"fileinto {folder!r}: no such folder, kept in INBOX")
-                    folder = "INBOX"
-            folders.add(folder)
-            store.mailbox(folder).append(data.reader(), flags=sorted(action.flags))
-        elif isinstance(action, Redirect):
-            from mda.external import forward
-
-            forward(config, sender, action.address, data)
-        elif isinstance(action, Discard):
-            say("discarded by sieve")
+    assert isinstance(actions, Outcome)
+    perform_outcome(actions, store, default, data, sender, config, folders)
 
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ class Connection:
         exempt: bool = False,
         unix: bool = False,
     ) -> None:
-        self.listener = listener  # "imap", "imaps", "pop3", "pop3s", ...
+        self.listener = listener  # "imap", "imaps", "pop3", "pop3s", "sieve", ...
         self.peer_ip = peer_ip  # "unix" on a unix socket
         self.unix = unix  # a unix socket: the client is on this host, let in by its permissions
         self.peer_port = peer_port

@@ -28,25 +28,54 @@ class SieveRuntimeError(SieveError):
     """
 
 
+_LIMIT_NAMES = (
+    "max_script_size",
+    "max_nesting",
+    "max_actions",
+    "max_redirects",
+    "max_include_depth",
+    "max_includes",
+    "max_variable_size",
+    "max_header_size",
+)
+
+
+class RegexError(ValueError):
+    """A ":regex" key that does not compile (regex.py): the message says why. Here so that
+    the checker can catch it without importing `re` for scripts that use no regex."""
+
+
 class Limits:
     """Resource limits; the defaults are Pigeonhole's (sieve_max_script_size,
-    sieve_max_actions, sieve_max_redirects).
+    sieve_max_actions, sieve_max_redirects, sieve_include_max_nesting_depth,
+    sieve_include_max_includes, sieve_variables_max_variable_size,
+    sieve_editheader_max_header_size). The delivery agent takes them from `[sieve]`.
 
-    - `max_script_size`: octets of script text (UTF-8); larger scripts are refused by `parse`.
+    - `max_script_size`: octets of script text (UTF-8); larger scripts are refused by `parse`
+      (and an included script larger than this is a run-time error).
     - `max_nesting`: depth of nested blocks, and separately of nested tests. RFC 5228 section
       2.10.7 requires at least 15 of each.
     - `max_actions`: distinct actions one evaluation (a whole chain) may produce, counting the
       implicit keep (RFC 5228 section 2.10.4: hitting the limit is an error).
     - `max_redirects`: distinct redirect addresses (RFC 5228 sections 4.2 and 10 require a
       limit; it SHOULD be 1 where forwarding to several places has no use).
+    - `max_include_depth`, `max_includes`: how deep includes nest, and how many scripts one
+      run may include in all (RFC 6609 section 3.2 leaves both to the implementation).
+    - `max_variable_size`: octets a variable holds; a longer value is cut (RFC 5229 section 6
+      allows it).
+    - `max_header_size`: octets of a header field `addheader` may add (RFC 5293 section 9).
     """
 
-    __slots__ = ("max_actions", "max_nesting", "max_redirects", "max_script_size")
+    __slots__ = _LIMIT_NAMES
 
     max_script_size: int
     max_nesting: int
     max_actions: int
     max_redirects: int
+    max_include_depth: int
+    max_includes: int
+    max_variable_size: int
+    max_header_size: int
 
     # An immutable plain class rather than a frozen dataclass, which costs ~1 ms to create.
     def __init__(
@@ -55,17 +84,29 @@ class Limits:
         max_nesting: int = 32,
         max_actions: int = 32,
         max_redirects: int = 4,
+        max_include_depth: int = 10,
+        max_includes: int = 255,
+        max_variable_size: int = 4096,
+        max_header_size: int = 2048,
     ) -> None:
-        object.__setattr__(self, "max_script_size", max_script_size)
-        object.__setattr__(self, "max_nesting", max_nesting)
-        object.__setattr__(self, "max_actions", max_actions)
-        object.__setattr__(self, "max_redirects", max_redirects)
+        values = (
+            max_script_size,
+            max_nesting,
+            max_actions,
+            max_redirects,
+            max_include_depth,
+            max_includes,
+            max_variable_size,
+            max_header_size,
+        )
+        for name, value in zip(_LIMIT_NAMES, values, strict=True):
+            object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Limits is immutable: cannot set {name!r}")
 
-    def _key(self) -> tuple[int, int, int, int]:
-        return (self.max_script_size, self.max_nesting, self.max_actions, self.max_redirects)
+    def _key(self) -> tuple[int, ...]:
+        return tuple(getattr(self, name) for name in _LIMIT_NAMES)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Limits) and self._key() == other._key()
@@ -74,10 +115,8 @@ class Limits:
         return hash(self._key())
 
     def __repr__(self) -> str:
-        return (
-            f"Limits(max_script_size={self.max_script_size}, max_nesting={self.max_nesting}, "
-            f"max_actions={self.max_actions}, max_redirects={self.max_redirects})"
-        )
+        fields = ", ".join(f"{name}={getattr(self, name)}" for name in _LIMIT_NAMES)
+        return f"Limits({fields})"
 
 
 DEFAULT_LIMITS = Limits()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 
 # RFC 5232 section 2: only flags settable in IMAP; \Recent and unknown system flags are
 # ignored. Canonical spelling of the system flags (RFC 3501 section 2.3.2).

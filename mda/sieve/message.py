@@ -1,8 +1,10 @@
 """The message and envelope as Sieve sees them.
 
-Only the header block is ever looked at (no Sieve test here needs the body; `size` is counted,
-not parsed). Decoding is done here by hand rather than with the `email` package: it is cheaper
-to import, and its behaviour does not change between Python patch releases (for instance
+Only the header block is parsed up front; the body is looked at only by the tests that need
+it ("body", "mime", extracttext: see `mime.py`), from the one buffer the caller holds. The
+header can be edited ("editheader", RFC 5293): tests after an edit see the edited header.
+Decoding is done here by hand rather than with the `email` package: it is cheaper to
+import, and its behaviour does not change between Python patch releases (for instance
 `email.utils.getaddresses` became strict in 3.11.x for CVE-2023-27043).
 
 - Header values are unfolded (RFC 5322 section 2.2.3) and RFC 2047 encoded-words are decoded
@@ -14,8 +16,12 @@ to import, and its behaviour does not change between Python patch releases (for 
 
 from __future__ import annotations
 
-import binascii
-from collections.abc import Iterable
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from .mime import Part
+
 
 # RFC 5228 section 5.1: the address test MUST cover From, To, Cc, Bcc, Sender, Resent-From,
 # Resent-To and SHOULD cover other headers with an address-list; this is Pigeonhole's list
@@ -72,32 +78,68 @@ def is_header_name(name: str) -> bool:
 
 
 class SieveMessage:
-    """Read access to a message's header and size, as the Sieve tests need it."""
+    """Read access to a message's header, size and body, as the Sieve tests need it, and the
+    header edits of "editheader"."""
 
-    __slots__ = ("_address_cache", "_fields", "_header_cache", "_index", "size")
+    __slots__ = (
+        "_address_cache",
+        "_fields",
+        "_header_cache",
+        "_index",
+        "_mime",
+        "body_start",
+        "edited",
+        "raw",
+        "size",
+    )
 
-    def __init__(self, headers: Iterable[tuple[str, str]], size: int) -> None:
+    def __init__(
+        self,
+        headers: Iterable[tuple[str, str]],
+        size: int,
+        raw: bytes | bytearray | None = None,
+        body_start: int = 0,
+    ) -> None:
         """`headers`: (name, raw value) pairs in message order; a value may still be folded
         and hold encoded-words. `size`: octets of the message in RFC 5322 form (CRLF line
-        endings), which is what RFC 5228 section 5.9 compares."""
+        endings), which is what RFC 5228 section 5.9 compares. `raw`: the whole message, for
+        the tests that read the body (never copied)."""
         self._fields: list[tuple[str, str]] = list(headers)
         self._index: dict[str, list[str]] = {}
-        for name, value in self._fields:
-            self._index.setdefault(name.lower(), []).append(value)
         self._header_cache: dict[str, list[str]] = {}
         self._address_cache: dict[str, list[str]] = {}
+        self._reindex()
         self.size = size
+        self.raw = raw
+        self.body_start = body_start
+        self.edited = False
+        self._mime: object = None
+
+    def _reindex(self) -> None:
+        self._index = {}
+        for name, value in self._fields:
+            self._index.setdefault(name.lower(), []).append(value)
+        self._header_cache = {}
+        self._address_cache = {}
 
     @classmethod
     def from_bytes(cls, raw: bytes | bytearray) -> SieveMessage:
         """Build from a whole raw message; only the header block is parsed (and copied: the
-        delivery agent passes its one buffer of a possibly large message).
+        delivery agent passes its one buffer of a possibly large message, which is kept by
+        reference for the body tests).
 
-        Line endings may be CRLF or LF. The size is that of the message with CRLF line
-        endings (Dovecot's "virtual size"), whichever the input uses.
+        Line endings may be CRLF or LF. The size (RFC 5228 section 5.9) is the octets as
+        received, which is what Pigeonhole compares (`mail_get_physical_size` in its
+        tst-size.c): a message that came with LF line ends is that much smaller.
         """
-        size = len(raw) + raw.count(b"\n") - raw.count(b"\r\n")
-        return cls(parse_header_block(bytes(raw[: _header_end(raw)])), size)
+        size = len(raw)
+        end = _header_end(raw)
+        body_start = end
+        if raw.startswith(b"\r\n", end):
+            body_start += 2
+        elif raw.startswith(b"\n", end):
+            body_start += 1
+        return cls(parse_header_block(bytes(raw[:end])), size, raw, body_start)
 
     def raw_header(self, name: str) -> list[str]:
         """The raw (folded, undecoded) values of every `name` field, in order."""
@@ -108,7 +150,7 @@ class SieveMessage:
         key = name.lower()
         cached = self._header_cache.get(key)
         if cached is None:
-            cached = [decode_rfc2047(unfold(v)).strip(" \t\r\n") for v in self._index.get(key, ())]
+            cached = [decode_header_value(v) for v in self._index.get(key, ())]
             self._header_cache[key] = cached
         return list(cached)
 
@@ -129,6 +171,65 @@ class SieveMessage:
                 cached.extend(parse_address_list(unfold(value)))
             self._address_cache[key] = cached
         return list(cached)
+
+    def field_addresses(self, name: str) -> list[list[str]]:
+        """The addresses of each `name` field separately (for ":index", RFC 5260 6)."""
+        return [parse_address_list(unfold(v)) for v in self._index.get(name.lower(), ())]
+
+    # -- the body
+
+    def body(self) -> bytes:
+        """The body octets as received (":raw", RFC 5173 5.1)."""
+        if self.raw is None:
+            return b""
+        return bytes(self.raw[self.body_start :])
+
+    def mime(self) -> Part:
+        """The MIME tree (built on first use)."""
+        if self._mime is None:
+            from .mime import parse_message
+
+            self._mime = parse_message(self.raw if self.raw is not None else b"")
+        return self._mime  # type: ignore[return-value]
+
+    # -- editheader (RFC 5293)
+
+    def add_header(self, name: str, value: str, last: bool) -> None:
+        """Add a field at the top (or, `last`, the bottom); `value` is already encoded."""
+        field = (name, " " + value)
+        if last:
+            self._fields.append(field)
+        else:
+            self._fields.insert(0, field)
+        self.edited = True
+        self._reindex()
+
+    def delete_header(self, name: str, index: int, last: bool, keep: object) -> None:
+        """Delete the `name` fields (only the `index`th, counted from the end with `last`)
+        for which `keep(decoded value)` is false."""
+        key = name.lower()
+        positions = [i for i, (field, _) in enumerate(self._fields) if field.lower() == key]
+        if index:
+            if index > len(positions):
+                return
+            positions = [positions[-index] if last else positions[index - 1]]
+        doomed = {
+            i
+            for i in positions
+            if not keep(decode_header_value(self._fields[i][1]))  # type: ignore[operator]
+        }
+        if doomed:
+            self._fields = [f for i, f in enumerate(self._fields) if i not in doomed]
+            self.edited = True
+            self._reindex()
+
+    def header_block(self) -> bytes:
+        """The (edited) header block, CRLF line ends, with its empty line."""
+        out = bytearray()
+        for name, value in self._fields:
+            text = (name + ":" + value).replace("\r\n", "\n").replace("\n", "\r\n")
+            out += text.encode("utf-8", "surrogateescape") + b"\r\n"
+        return bytes(out + b"\r\n")
 
 
 class SieveEnvelope:
@@ -178,7 +279,7 @@ def _header_end(raw: bytes | bytearray) -> int:
     return min(ends) if ends else len(raw)
 
 
-def _decode_octets(data: bytes) -> str:
+def decode_octets(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -195,7 +296,7 @@ def parse_header_block(block: bytes) -> list[tuple[str, str]]:
     fields: list[tuple[str, str]] = []
     current: list[str] | None = None  # [name, value] being built
     for raw_line in block.split(b"\n"):
-        line = _decode_octets(raw_line[:-1] if raw_line.endswith(b"\r") else raw_line)
+        line = decode_octets(raw_line[:-1] if raw_line.endswith(b"\r") else raw_line)
         if line[:1] in (" ", "\t"):
             if current is not None:
                 current[1] += "\r\n" + line
@@ -213,6 +314,11 @@ def parse_header_block(block: bytes) -> list[tuple[str, str]]:
     if current is not None:
         fields.append((current[0], current[1]))
     return fields
+
+
+def decode_header_value(value: str) -> str:
+    """A field value as the tests compare it: unfolded, RFC 2047-decoded, trimmed."""
+    return decode_rfc2047(unfold(value)).strip(" \t\r\n")
 
 
 def unfold(value: str) -> str:
@@ -241,6 +347,8 @@ def _decode_word(word: str) -> str | None:
         if any(c not in _BASE64 for c in text):
             return None
         try:
+            import binascii  # only for a message that has base64 encoded-words
+
             data = binascii.a2b_base64(text + "=" * (-len(text) % 4))
         except binascii.Error:
             return None

@@ -22,7 +22,7 @@ from mda.sieve import (
 
 from ._util import ENVELOPE, MESSAGE_A, message, run
 
-PREFIX = 'require ["fileinto", "copy", "imap4flags", "envelope", "mailbox"];\n'
+PREFIX = 'require ["fileinto", "copy", "imap4flags", "envelope", "mailbox", "variables"];\n'
 
 
 def actions(body: str, raw: bytes = MESSAGE_A) -> list[object]:

@@ -1,0 +1,398 @@
+"""The delivery agent's side of Sieve: run a user's scripts for one delivery, then carry out
+what they decided. `mda.deliver` calls `evaluate_for` and `perform`, in the child that runs
+as the mailbox owner.
+
+Layout, as Pigeonhole's default `sieve = file:~/sieve;active=~/.dovecot.sieve`: the active
+script is `~/.dovecot.sieve`, usually a symbolic link to `~/sieve/NAME.sieve` (which
+ManageSieve and Pigeonhole's managesieve maintain); `include :personal "x"` reads
+`~/sieve/x.sieve`, `include :global "x"` reads `[sieve] global_dir/x.sieve` (a trusted file,
+as the global sieve_before/sieve_after scripts). Compiled `.svbin` files that Pigeonhole
+leaves next to scripts are never read: we parse the text each time.
+
+Failures never lose mail (RFC 5228 section 2.10.6): a script that does not compile or fails
+when it runs (a limit, the CPU time, an include that is missing) is reported on stderr and
+the message goes to INBOX. What the scripts decided is then done in order: stores, redirects
+(not to an address the message was already delivered to: a `Delivered-To` naming it means a
+redirect loop, and the message is kept instead), rejections, vacation replies and
+notifications (a failure to send those is reported, the message stays delivered). Duplicate
+tracking is written last, once everything else succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import actions as act
+from .cpulimit import cpu_limit
+from .errors import Limits, SieveError, SieveRuntimeError
+from .interpreter import Context, Result, run_chain
+from .message import SieveEnvelope, SieveMessage
+from .nodes import Script
+from .parser import apply_extension_setting, parse
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mailstore.config import Config
+    from mailstore.store import MailStore
+    from mda.message import Incoming, Payload
+    from mda.resolve import MailboxTarget
+
+    from .tracking import Tracker
+
+
+def say(line: str) -> None:
+    from mda.deliver import say as deliver_say
+
+    deliver_say(line)
+
+
+def limits_of(config: Config) -> Limits:
+    sieve = config.sieve
+    return Limits(
+        max_script_size=sieve.max_script_size,
+        max_actions=sieve.max_actions,
+        max_redirects=sieve.max_redirects,
+        max_include_depth=sieve.max_include_depth,
+        max_includes=sieve.max_includes,
+        max_variable_size=sieve.max_variable_size,
+        max_header_size=sieve.max_header_size,
+    )
+
+
+def extensions_for(config: Config) -> frozenset[str]:
+    """The extensions scripts may require with this configuration: the default set changed
+    by `[sieve] extensions`; spamtest and spamtestplus once their header is configured, and
+    virustest once its own is (unless `extensions` says "-spamtest"...), never before."""
+    words = tuple(config.sieve.extensions)
+    enabled = set(apply_extension_setting(words))
+    for names, header in (
+        (("spamtest", "spamtestplus"), config.sieve.spamtest_status_header),
+        (("virustest",), config.sieve.virustest_status_header),
+    ):
+        for name in names:
+            if not header:
+                enabled.discard(name)
+            elif f"-{name}" not in words:
+                enabled.add(name)
+    return frozenset(enabled)
+
+
+def _status_tests(config: Config) -> tuple[object, object]:
+    from .spamtest import StatusTest
+
+    sieve = config.sieve
+    spam = virus = None
+    if sieve.spamtest_status_header:
+        spam = StatusTest(
+            virus=False,
+            status_header=sieve.spamtest_status_header,
+            status_type=sieve.spamtest_status_type,
+            max_value=sieve.spamtest_max_value,
+            max_header=sieve.spamtest_max_header,
+            text_values=tuple(sieve.spamtest_text_values),
+        )
+    if sieve.virustest_status_header:
+        virus = StatusTest(
+            virus=True,
+            status_header=sieve.virustest_status_header,
+            status_type=sieve.virustest_status_type,
+            max_value=sieve.virustest_max_value,
+            max_header=sieve.virustest_max_header,
+            text_values=tuple(sieve.virustest_text_values),
+        )
+    return spam, virus
+
+
+def read_script(path: str, limits: Limits) -> str:
+    """A script's text; larger than the limit is a SieveError (checked before reading it all)."""
+    with open(path, "rb") as f:
+        data = f.read(limits.max_script_size + 1)
+    if len(data) > limits.max_script_size:
+        raise SieveError(f"script larger than {limits.max_script_size} octets", 1)
+    return data.decode("utf-8", "replace")
+
+
+class _Includes:
+    """`load_include` for a user: personal scripts in ~/sieve, global ones in global_dir."""
+
+    def __init__(self, home: str, config: Config, limits: Limits, extensions: frozenset[str]):
+        self.home = home
+        self.config = config
+        self.limits = limits
+        self.extensions = extensions
+        self.cache: dict[tuple[bool, str], Script | None] = {}
+
+    def __call__(self, is_global: bool, name: str) -> Script | None:
+        key = (is_global, name)
+        if key not in self.cache:
+            self.cache[key] = self._load(is_global, name)
+        return self.cache[key]
+
+    def _load(self, is_global: bool, name: str) -> Script | None:
+        if is_global:
+            directory = self.config.sieve.global_dir
+            if not directory:
+                return None
+            path = os.path.join(directory, name + ".sieve")
+            if not os.path.isfile(path):
+                return None
+            from mda.maps.safefile import check as check_file
+            from mda.maps.safefile import with_mail_user
+
+            check_file(path, with_mail_user(self.config.mda.mail_uid))
+        else:
+            if not self.home:
+                return None
+            path = os.path.join(self.home, "sieve", name + ".sieve")
+            if not os.path.isfile(path):
+                return None
+        text = read_script(path, self.limits)
+        return parse(text, limits=self.limits, extensions=self.extensions, name=name)
+
+
+class _LazyTracker:
+    """The user's tracking file (`tracking.Tracker`), imported only by the scripts that use
+    it (duplicate, vacation): most never do."""
+
+    def __init__(self, mail_root: str) -> None:
+        self.mail_root = mail_root
+        self.tracker: object = None
+
+    def get(self) -> Tracker:
+        from .tracking import Tracker
+
+        if self.tracker is None:
+            self.tracker = Tracker(self.mail_root)
+        assert isinstance(self.tracker, Tracker)
+        return self.tracker
+
+    def seen(self, key: bytes) -> bool:
+        return self.get().seen(key)
+
+
+class Outcome:
+    """What a delivery's scripts decided, with what `perform` needs to carry it out."""
+
+    __slots__ = ("actions", "message", "msg", "recipient", "tracker", "tracks")
+
+    def __init__(
+        self, result: Result, msg: SieveMessage, message: Incoming, recipient: str, tracker: object
+    ) -> None:
+        self.actions = result.actions
+        self.tracks = result.tracks
+        self.msg = msg
+        self.message = message
+        self.recipient = recipient
+        self.tracker = tracker
+
+
+def evaluate_for(
+    target: MailboxTarget,
+    msg: Incoming,
+    sender: str,
+    paths: list[str],
+    store: MailStore,
+    config: Config,
+) -> Outcome | None:
+    """Run the scripts at `paths` (sieve_before..., the user's, sieve_after...) for this
+    delivery; None (keep in INBOX) when there is none or they fail, with the reason said."""
+    if not paths:
+        return None
+    limits = limits_of(config)
+    recipient = target.address
+    if target.detail and "+" not in recipient:
+        local, at, domain = recipient.partition("@")
+        recipient = f"{local}+{target.detail}{at}{domain}"
+    tracker = _LazyTracker(target.user.mail_root)
+    try:
+        extensions = extensions_for(config)
+        spam, virus = _status_tests(config)
+        with cpu_limit(config.sieve.max_cpu_time):
+            scripts = []
+            for path in paths:
+                try:
+                    text = read_script(path, limits)
+                    scripts.append(parse(text, limits=limits, extensions=extensions))
+                except SieveError as exc:
+                    raise SieveError(f"{path}: {exc}", exc.line) from None
+            message = SieveMessage.from_bytes(msg.raw)
+            context = Context(
+                mailbox_exists=store.exists,
+                duplicate_seen=tracker.seen,
+                load_include=_Includes(target.user.home or "", config, limits, extensions),
+                environment=_environment(recipient),
+                spam=spam,
+                virus=virus,
+                limits=limits,
+                duplicate_periods=(
+                    config.sieve.duplicate_default_period,
+                    config.sieve.duplicate_max_period,
+                ),
+            )
+            result = run_chain(scripts, message, SieveEnvelope(sender, recipient), context)
+    except SieveRuntimeError as exc:
+        say(f"sieve: script failed at run time ({exc}); message kept in INBOX")
+        return None
+    except SieveError as exc:
+        say(f"sieve script error ({exc}); message kept in INBOX")
+        return None
+    except OSError as exc:
+        say(f"cannot read sieve script ({exc.strerror}); message kept in INBOX")
+        return None
+    return Outcome(result, message, msg, recipient, tracker)
+
+
+def _environment(recipient: str) -> dict[str, str]:
+    """RFC 5183 section 4's items that mean something here."""
+    host = os.uname().nodename
+    return {
+        "domain": recipient.rpartition("@")[2] or host,
+        "host": host,
+        "location": "MDA",
+        "name": "mra mda",
+        "phase": "during",
+        "version": "1",
+    }
+
+
+def _edited(data: Payload, message: Incoming, header: bytes | None) -> Payload:
+    """The payload with the header editheader left, the trace lines we add kept on top."""
+    if header is None:
+        return data
+    from mda.message import Payload as PayloadClass
+
+    raw = message.raw
+    end = raw.find(b"\n\n")
+    end_crlf = raw.find(b"\r\n\r\n")
+    ends = [e + 2 for e in (end,) if e >= 0] + [e + 4 for e in (end_crlf,) if e >= 0]
+    body_start = min(ends) if ends else len(raw)
+    if message.eol == b"\n":
+        header = header.replace(b"\r\n", b"\n")
+    return PayloadClass(data.head + header, bytes(raw[body_start:]))
+
+
+def perform(
+    outcome: Outcome,
+    store: MailStore,
+    default: str,
+    data: Payload,
+    sender: str,
+    config: Config,
+    folders: set[str],
+) -> None:
+    """Carry out what the scripts decided; `folders` collects the folders written to."""
+    delivered_to = {_bare(v).lower() for v in outcome.message.values("delivered-to")}
+    kept = False
+    for action in outcome.actions:
+        if isinstance(action, act.Keep):
+            payload = _edited(data, outcome.message, action.header)
+            store.mailbox(default).append(payload.reader(), flags=sorted(action.flags))
+            kept = True
+        elif isinstance(action, act.FileInto):
+            folder = action.mailbox
+            if not store.exists(folder):
+                if action.create:
+                    store.create_folder(folder)
+                else:
+                    say(f"fileinto {folder!r}: no such folder, kept in INBOX")
+                    folder = "INBOX"
+            folders.add(folder)
+            payload = _edited(data, outcome.message, action.header)
+            store.mailbox(folder).append(payload.reader(), flags=sorted(action.flags))
+        elif isinstance(action, act.Redirect):
+            if action.address.lower() in delivered_to:
+                say(
+                    f"redirect to {action.address}: the message was delivered there already "
+                    "(Delivered-To), a loop; kept in INBOX instead"
+                )
+                if not kept:
+                    store.mailbox(default).append(data.reader())
+                    kept = True
+                continue
+            from mda.external import forward
+
+            forward(config, sender, action.address, _edited(data, outcome.message, action.header))
+        elif isinstance(action, act.Discard):
+            say("discarded by sieve")
+        elif isinstance(action, act.Reject):
+            _reject(action, outcome, sender, config)
+    for action in outcome.actions:
+        try:
+            if isinstance(action, act.Vacation):
+                _vacation(action, outcome, sender, config)
+            elif isinstance(action, act.Notify):
+                _notify(action, outcome, config)
+        except Exception as exc:  # the message is delivered; a reply that fails is reported
+            if type(exc).__name__ == "Interrupted":
+                raise
+            say(f"sieve: {type(action).__name__.lower()} not sent: {exc}")
+    if outcome.tracks and isinstance(outcome.tracker, _LazyTracker):
+        outcome.tracker.get().remember([(t.key, t.seconds, t.last) for t in outcome.tracks])
+
+
+def _bare(value: str) -> str:
+    value = value.strip()
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1]
+    return value
+
+
+def _reject(action: act.Reject, outcome: Outcome, sender: str, config: Config) -> None:
+    """RFC 5429: ereject refuses the delivery (the MTA bounces it with the reason, 5.7.1);
+    reject sends a rejection notice to the sender, unless the sender is null."""
+    from mda.address import visible
+
+    reason = visible(" ".join(action.reason.split()))[:400] or "rejected"
+    if action.extended:
+        from mda.errors import Refused
+
+        raise Refused(reason, dsn="5.7.1")
+    if not sender:
+        say(f"rejected by sieve ({reason}); null sender, no notice sent")
+        return
+    from .send import rejection, sendmail
+
+    notice = rejection(
+        action.reason, outcome.msg, bytes(outcome.message.raw), sender, outcome.recipient
+    )
+    sendmail(config, [sender], notice)
+    say(f"rejected by sieve ({reason}); notice sent to <{sender}>")
+
+
+def _vacation(action: act.Vacation, outcome: Outcome, sender: str, config: Config) -> None:
+    import hashlib
+
+    from .send import sendmail, vacation_refusal, vacation_reply
+
+    refusal = vacation_refusal(action, outcome.msg, sender, outcome.recipient)
+    if refusal:
+        say(f"sieve: no vacation reply: {refusal}")
+        return
+    sieve = config.sieve
+    seconds = action.seconds if action.seconds is not None else sieve.vacation_default_period
+    seconds = max(seconds, sieve.vacation_min_period)
+    if sieve.vacation_max_period:
+        seconds = min(seconds, sieve.vacation_max_period)
+    key = hashlib.sha256(
+        f"vacation\0{action.handle}\0{sender.lower()}".encode("utf-8", "surrogateescape")
+    ).digest()
+    tracker = outcome.tracker
+    assert isinstance(tracker, _LazyTracker)
+    if not tracker.get().claim(key, seconds):
+        say(f"sieve: no vacation reply: <{sender}> got one within the last {seconds} s")
+        return
+    sendmail(config, [sender], vacation_reply(action, outcome.msg, sender, outcome.recipient))
+    say(f"sieve: vacation reply sent to <{sender}>")
+
+
+def _notify(action: act.Notify, outcome: Outcome, config: Config) -> None:
+    from .send import notification, sendmail
+
+    for value in outcome.msg.header("auto-submitted"):
+        if value.split(";")[0].strip().lower() != "no":
+            # RFC 5436 section 2.7: never notify about an auto-submitted message.
+            say("sieve: no notification: the message is auto-submitted")
+            return
+    recipients, message = notification(action, outcome.msg, outcome.recipient)
+    sendmail(config, recipients, message)
+    say(f"sieve: notification sent to {', '.join(recipients)}")

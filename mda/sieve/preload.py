@@ -1,0 +1,134 @@
+"""Which modules a delivery's scripts may need, imported while `mda` is still root.
+
+Started as root, `mda` drops to the mailbox owner before it reads the user's script, and that
+user may not be able to read the installation (a virtualenv, or Python itself, below /root):
+everything the run will import must be imported first (`mda.deliver._preload`). Importing
+everything costs a delivery 20-30 ms (`re`, `hashlib`, `subprocess`), most of it for nothing,
+so the parent looks at which extension names and actions appear in the scripts' text, and
+imports only what those need; a script that includes another may need anything.
+
+Looking is all root does with the user's file: it is opened non-blocking, only a regular file
+is read, at most `[sieve] max_script_size` octets, and only substrings are searched for
+(nothing read is shown anywhere). A name in a comment only imports a module for nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mailstore.config import Config
+
+CORE = (
+    "mda.sieve",
+    "mda.sieve.delivery",
+    "mda.sieve.checker",
+    "mda.sieve.commands",
+    "mda.sieve.grammar",
+    "mda.sieve.evaltests",
+    "mda.sieve.cpulimit",
+    "binascii",  # any message may have base64 encoded-words in its header
+)
+# (words in a script, modules they need)
+NEEDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (
+        (
+            "vacation",
+            "reject",
+            "include",
+            "return",
+            "global",
+            "notify",
+            "foreverypart",
+            "break",
+            "extracttext",
+            "addheader",
+            "deleteheader",
+            "error",
+        ),
+        ("mda.sieve.extcommands",),
+    ),
+    (("regex", "spamtest", "virustest"), ("mda.sieve.regex", "mda.sieve.spamtest", "re")),
+    (
+        ("vacation", "duplicate"),
+        (
+            "hashlib",
+            "mda.sieve.tracking",
+            "mailstore.lock",
+            "mailstore.uidlist",
+            "mailstore.filenames",
+        ),
+    ),
+    (
+        ("vacation", "notify", "reject", "redirect"),
+        ("mda.external", "subprocess", "select", "mda.sieve.send", "mda.sieve.encode"),
+    ),
+    (("notify",), ("mda.sieve.notify",)),
+    (("date",), ("mda.sieve.timeparts",)),
+    (
+        ("body", "mime", "foreverypart", "extracttext"),
+        ("mda.sieve.mime", "mda.sieve.params"),
+    ),
+    (("editheader", "addheader"), ("mda.sieve.encode",)),
+    (("include",), ("mda.maps.safefile",)),
+)
+EVERYTHING = tuple(dict.fromkeys(m for _, modules in NEEDS for m in modules))
+
+
+def _peek(path: str, limit: int) -> str:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return ""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        return os.read(fd, limit).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+
+
+def _everyone_can_read(path: str) -> bool:
+    """Whether any user can read `path`: the file readable by others, every directory on the
+    way to it searchable by others."""
+    path = os.path.realpath(path)
+    try:
+        if not os.stat(path).st_mode & stat.S_IROTH:
+            return False
+        while True:
+            parent = os.path.dirname(path)
+            if parent == path:
+                return True
+            if not os.stat(parent).st_mode & stat.S_IXOTH:
+                return False
+            path = parent
+    except OSError:
+        return False
+
+
+def _standard_library_is_readable() -> bool:
+    """Whether the mailbox owner will be able to import the standard library itself, as with
+    Debian's /usr/lib/python3: then only mda's own modules need importing first, and `re`
+    (5 ms and more) is imported only by a run that compiles a regular expression."""
+    return _everyone_can_read(os.__file__)
+
+
+def modules_for(paths: list[str], config: Config) -> list[str]:
+    """The modules to import before dropping privileges for a run of these scripts."""
+    text = "\n".join(_peek(path, config.sieve.max_script_size) for path in paths)
+    if config.sieve.spamtest_status_header or config.sieve.virustest_status_header:
+        text += "\nspamtest"  # the configured header's expression is compiled for every run
+    if "include" in text:
+        wanted = [*CORE, *EVERYTHING]
+    else:
+        wanted = list(CORE)
+        for words, modules in NEEDS:
+            if any(word in text for word in words):
+                wanted.extend(modules)
+    if _standard_library_is_readable():
+        wanted = [m for m in wanted if m.startswith(("mda", "mailstore"))]
+    return list(dict.fromkeys(wanted))

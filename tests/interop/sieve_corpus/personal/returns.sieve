@@ -1,0 +1,4 @@
+require ["include", "fileinto"];
+fileinto "in-include";
+if true { return; }
+fileinto "never";

@@ -1,0 +1,2 @@
+require ["reject"];
+if header :contains "Subject" "XXXX" { reject "Subject XXXX is unacceptable."; }

@@ -1,0 +1,2 @@
+require ["x-not-an-extension"];
+keep;

@@ -1,0 +1,3 @@
+require ["ihave"];
+if header :contains "subject" "present" { error "presents are not allowed"; }
+keep;

@@ -1,0 +1,3 @@
+require ["include"];
+include :personal "does_not_exist";
+keep;

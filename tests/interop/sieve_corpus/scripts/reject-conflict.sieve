@@ -1,0 +1,3 @@
+require ["reject", "fileinto"];
+fileinto "x";
+if true { reject "no"; }
