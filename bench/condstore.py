@@ -104,7 +104,8 @@ def measure(server: Server, count: int, runs: int) -> dict[str, float]:
         uid += CHANGES * step + 1
         other.command(f"UID STORE {uids} +FLAGS.SILENT ($Work)")
         a.command("NOOP")
-        changed.append(timed(lambda s=since: a.command(f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {s})")))
+        fetch = f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {since})"
+        changed.append(timed(lambda f=fetch: a.command(f)))  # type: ignore[misc]
         untagged, status = a.command("SELECT INBOX")
         since = highest_of(untagged, status)
         validity = int(_VALIDITY.search(b"".join(r[0] for r in untagged)).group(1))  # type: ignore[union-attr]

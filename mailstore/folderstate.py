@@ -238,6 +238,30 @@ class FolderState:
                 self._drop(index)
                 return None
 
+    def cached_headers(self, uids: list[int]) -> dict[int, bytes]:
+        """The header fields the index keeps for SEARCH (mra/imap/searchindex.py) of these
+        UIDs, where it has them."""
+        with self.lock:
+            index = self.index
+            if index is None:
+                return {}
+            try:
+                return index.cached(uids)
+            except IndexFailed:
+                self._drop(index)
+                return {}
+
+    def cache_headers(self, blobs: dict[int, bytes]) -> None:
+        """Keep header fields a SEARCH read from the files (no modseq: no state a client sees)."""
+        with self.lock:
+            index = self.index
+            if index is None or not blobs:
+                return
+            try:
+                index.cache(blobs)
+            except IndexFailed:
+                self._drop(index)
+
     def exclusive(self) -> _Exclusive:
         """`with state.exclusive():` the folder's lock and one index transaction, for a
         check and a change that must be one (STORE UNCHANGEDSINCE)."""
