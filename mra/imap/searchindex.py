@@ -33,8 +33,23 @@ from mra.imap.searchkeys import Date, Header
 
 __all__ = ["INDEXED", "indexed_block", "wanted_fields"]
 
-# Lower case, as the parser's `lname`: the fields FROM, TO, CC, BCC, SUBJECT and SENT* read.
-INDEXED = frozenset({b"from", b"to", b"cc", b"bcc", b"subject", b"date"})
+# Lower case, as the parser's `lname`: the fields FROM, TO, CC, BCC, SUBJECT and SENT* read,
+# and those SORT and THREAD read besides (RFC 5256: Message-ID, In-Reply-To, References), so
+# that an index-backed FieldSource (the contract of mra/imap/sortfields.py) computes its fields
+# from the kept block (`IndexedHeaders` in searching.py) as the parsing one does from the file.
+INDEXED = frozenset(
+    {
+        b"from",
+        b"to",
+        b"cc",
+        b"bcc",
+        b"subject",
+        b"date",
+        b"message-id",
+        b"in-reply-to",
+        b"references",
+    }
+)
 
 _FIELD_END = re.compile(rb"\r\n(?![ \t])")  # the parser's: a line end not before a continuation
 

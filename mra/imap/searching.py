@@ -98,7 +98,7 @@ def run_search(
         headers = None
         if searchindex.wanted_fields(program) and view.state.highest_modseq is not None:
             numbered = list(numbered)
-            headers = _IndexedHeaders(view, [u for _seq, u in numbered])
+            headers = IndexedHeaders(view, [u for _seq, u in numbered])
         matches = _message_matches(view, program, numbered, headers)
         if headers is not None:
             try:
@@ -114,7 +114,7 @@ def _message_matches(
     view: SelectedView,
     program: search.SearchProgram,
     numbered: Iterable[tuple[int, int]],
-    headers: _IndexedHeaders | None = None,
+    headers: IndexedHeaders | None = None,
 ) -> Iterator[int]:
     """A message another session expunged while we read (its file gone, the session not yet
     told) matches nothing: its data is gone, and the search goes on with the others."""
@@ -166,10 +166,12 @@ def saved_result(view: SelectedView, seqs: list[int]) -> SequenceSet:
     return SequenceSet(tuple(ranges))
 
 
-class _IndexedHeaders:
-    """The header fields of one SEARCH's messages from the folder index (searchindex.py): read
-    a chunk at a time in the order the search visits the messages; what the index lacks is
-    read from the files and handed to the index at the end (`keep`), a chunk at a time."""
+class IndexedHeaders:
+    """The indexed header fields (searchindex.py) of the messages of one command, in the order
+    it visits them (`order`), from the folder index a chunk at a time; what the index lacks is
+    read from the files and handed to the index (`keep`, a chunk at a time and at the end).
+    `block(uid)` is the header block to parse for these fields: SEARCH uses it, and so can a
+    FieldSource for SORT and THREAD (sortfields.fields_of of the block is that of the file)."""
 
     CHUNK = 2000
 
@@ -218,7 +220,7 @@ class _Context:
     __slots__ = ("_flags", "_folded", "_headers", "_view", "mime_limits", "msg", "seqno", "uid")
 
     def __init__(
-        self, view: SelectedView, msg: Message, seq: int, headers: _IndexedHeaders | None = None
+        self, view: SelectedView, msg: Message, seq: int, headers: IndexedHeaders | None = None
     ) -> None:
         self._view = view
         self._headers = headers

@@ -26,6 +26,7 @@ HEADERS = [
     b"subject\r\nno colon here\r\nDate: Mon, 7 Dec 2026 10:00:00 +0000\r\n\r\n",
     # a name over 1000 octets is no name: the whole line is the field's "name"
     b"X" * 1200 + b"From: hidden@x\r\nCc: c@d, e@f\r\nBcc: g@h\r\n\r\n",
+    b"Message-ID: <a@b>\r\nIn-Reply-To: <c@d>\r\nReferences: <e@f>\r\n <c@d>\r\n\r\n",
     b"\r\n",  # no fields at all
     b"To: undisclosed-recipients:;\r\nSubject:\r\n\r\n",
 ]
