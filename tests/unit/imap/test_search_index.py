@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,30 @@ def test_header_search_without_an_index_reads_the_files(tmp_path: Path) -> None:
     assert any("NOMODSEQ" in line for line in lines), lines
     c.expect("a SEARCH FROM berit SENTBEFORE 1-Jan-2100\r\n", "* SEARCH 4", "a OK SEARCH completed")
     c.expect("b SEARCH FROM berit\r\n", "* SEARCH 4", "b OK SEARCH completed")
+
+
+@pytest.mark.parametrize(
+    "planted",
+    ["X'00' || zeroblob(70000)", "'From: berit@example.org'", "12345"],
+    ids=["oversized", "text", "integer"],
+)
+def test_attack_planted_header_fields_are_not_searched(tmp_path: Path, planted: str) -> None:
+    """A user who can write their Maildir can write their index: a kept-fields value that is
+    not octets, or is over HDR_MAX, is not parsed; the message's file is read instead. (Octets
+    within the bound are parsed like any header, by the bounded parser: they can only make
+    SEARCH wrong about the user's own mail, which the user can rewrite anyway.)"""
+    c = Client(tmp_path)
+    _deliver(c, ["anna@example.org", "berit@example.org"])
+    c.login()
+    c.send("s SELECT INBOX\r\n")
+    c.expect("a SEARCH FROM berit\r\n", "* SEARCH 4", "a OK SEARCH completed")
+    c.send("z LOGOUT\r\n")
+    index = sqlite3.connect(os.path.join(c.store.mailbox("INBOX").path, INDEX_NAME))
+    with index:
+        index.execute(f"UPDATE msg SET hdr = {planted}")
+    index.close()
+    w = Worker(c)
+    w.login()
+    w.send("s SELECT INBOX\r\n")
+    w.expect("a SEARCH FROM berit\r\n", "* SEARCH 4", "a OK SEARCH completed")
+    w.expect("b SEARCH FROM anna\r\n", "* SEARCH 3", "b OK SEARCH completed")
