@@ -7,8 +7,10 @@ CONDSTORE and QRESYNC (RFC 7162) need what a Maildir does not keep: a modificati
 modseq. Dovecot keeps them in its `dovecot.index*` files; we keep ours in one SQLite file per
 folder, `mra.index` (WAL mode: `mra.index-wal`, `mra.index-shm` beside it), which Dovecot
 ignores. It holds, per UID, the modseq and the flag letters that modseq is for; the expunge
-log `gone` (UID, modseq); and, filled on demand, the header fields SEARCH compares (see
-`header_fields`). UIDs are the uidlist's, always: the index never gives one.
+log `gone` (UID, modseq); and, filled on demand, the header fields SEARCH compares (`hdr`,
+mra/imap/searchindex.py) and the fields SORT, THREAD and PREVIEW need (`sortf`,
+mra/imap/indexsource.py), both opaque octets here. UIDs are the uidlist's, always: the index
+never gives one.
 
 The truth stays on disk. Whoever changes the Maildir (this server's sessions, another worker,
 Dovecot, mutt, `mda`, which never opens the index) changes files; every server process that
@@ -78,7 +80,7 @@ if TYPE_CHECKING:
 
 NAME = "mra.index"
 SUFFIXES = ("", "-wal", "-shm")
-SCHEMA = 1
+SCHEMA = 2  # 2: msg.sortf
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for another process's transaction
 MODSEQ_MAX = 2**63 - 2**40  # RFC 7162 mod-sequence-value is < 2^63; room to count on
 FUTURE = 2**52  # a highest modseq this far past the clock (142 years) is not ours
@@ -91,7 +93,8 @@ CREATE TABLE IF NOT EXISTS msg (
     uid INTEGER PRIMARY KEY,
     modseq INTEGER NOT NULL,
     flags TEXT NOT NULL,
-    hdr BLOB
+    hdr BLOB,
+    sortf BLOB
 );
 CREATE INDEX IF NOT EXISTS msg_modseq ON msg (modseq);
 CREATE TABLE IF NOT EXISTS gone (uid INTEGER PRIMARY KEY, modseq INTEGER NOT NULL);
@@ -268,7 +271,7 @@ class FolderIndex:
         if letters:
             n = self._modseq()
             conn.executemany(
-                "INSERT OR REPLACE INTO msg (uid, modseq, flags) VALUES (?, ?, ?)",
+                _UPSERT,
                 [(uid, n, now) for uid, now in letters.items()],
             )
             conn.executemany("DELETE FROM gone WHERE uid = ?", [(u,) for u in letters])
@@ -297,7 +300,7 @@ class FolderIndex:
             else:
                 n = self._modseq()
                 conn.execute(
-                    "INSERT OR REPLACE INTO msg (uid, modseq, flags) VALUES (?, ?, ?)",
+                    _UPSERT,
                     (uid, n, now),
                 )
                 mem[uid] = n
@@ -406,6 +409,24 @@ class FolderIndex:
 
     def cached(self, uids: Iterable[int]) -> dict[int, bytes]:
         """The cached header fields (`hdr`) of these UIDs, where there are some."""
+        return self._blobs("hdr", uids, HDR_MAX)
+
+    def cache(self, blobs: dict[int, bytes]) -> None:
+        """Keep header fields computed from the messages (no modseq changes: they are not
+        state a client sees change)."""
+        self._keep_blobs("hdr", blobs, HDR_MAX)
+
+    def sort_fields(self, uids: Iterable[int]) -> dict[int, bytes]:
+        """The encoded SORT/THREAD/PREVIEW fields (`sortf`, mra/imap/indexsource.py) of these
+        UIDs, where there are some."""
+        return self._blobs("sortf", uids, SORTF_MAX)
+
+    def keep_sort_fields(self, blobs: dict[int, bytes]) -> None:
+        self._keep_blobs("sortf", blobs, SORTF_MAX)
+
+    def _blobs(self, column: str, uids: Iterable[int], most: int) -> dict[int, bytes]:
+        """A column of blobs (a name of ours, never a client's) for these UIDs; a value that
+        is not octets or is over `most` is left out (it is computed again)."""
         out: dict[int, bytes] = {}
         wanted = list(uids)
         try:
@@ -413,25 +434,24 @@ class FolderIndex:
                 chunk = wanted[i : i + 500]
                 marks = ",".join("?" * len(chunk))
                 for uid, blob in self._conn.execute(
-                    f"SELECT uid, hdr FROM msg WHERE hdr IS NOT NULL AND uid IN ({marks})",
+                    f"SELECT uid, {column} FROM msg WHERE {column} IS NOT NULL"
+                    f" AND uid IN ({marks})",
                     chunk,
                 ):
-                    if type(blob) is bytes and len(blob) <= HDR_MAX:
+                    if type(blob) is bytes and len(blob) <= most:
                         out[uid] = blob
         except sqlite3.Error as exc:
             raise self._failed(str(exc), damaged=False) from None
         return out
 
-    def cache(self, blobs: dict[int, bytes]) -> None:
-        """Keep header fields computed from the messages (no modseq changes: they are not
-        state a client sees change)."""
+    def _keep_blobs(self, column: str, blobs: dict[int, bytes], most: int) -> None:
         if not blobs:
             return
         try:
             with self.transaction():
                 self._conn.executemany(
-                    "UPDATE msg SET hdr = ? WHERE uid = ?",
-                    [(blob, uid) for uid, blob in blobs.items() if len(blob) <= HDR_MAX],
+                    f"UPDATE msg SET {column} = ? WHERE uid = ?",
+                    [(blob, uid) for uid, blob in blobs.items() if len(blob) <= most],
                 )
         except sqlite3.Error as exc:
             raise self._failed(str(exc), damaged=False) from None
@@ -448,6 +468,13 @@ class FolderIndex:
 
 
 HDR_MAX = 64 * 1024  # octets of cached header fields kept for one message
+SORTF_MAX = 64 * 1024  # octets of one message's SORT/THREAD fields (mra/imap/indexsource.py)
+# A message's modseq and flags, its kept fields left as they are (INSERT OR REPLACE would
+# delete the row, and its kept fields with it, at every flag change).
+_UPSERT = (
+    "INSERT INTO msg (uid, modseq, flags) VALUES (?, ?, ?)"
+    " ON CONFLICT (uid) DO UPDATE SET modseq = excluded.modseq, flags = excluded.flags"
+)
 
 
 class _Transaction:
@@ -553,7 +580,13 @@ def _prepare(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA trusted_schema=OFF")  # a planted trigger or view runs nothing
     conn.executescript(_SCHEMA_SQL)
     columns = {row[1]: row[2].upper() for row in conn.execute("PRAGMA table_info(msg)")}
-    if columns != {"uid": "INTEGER", "modseq": "INTEGER", "flags": "TEXT", "hdr": "BLOB"}:
+    if columns != {
+        "uid": "INTEGER",
+        "modseq": "INTEGER",
+        "flags": "TEXT",
+        "hdr": "BLOB",
+        "sortf": "BLOB",
+    }:
         raise sqlite3.DatabaseError(f"unexpected columns {sorted(columns)}")
     extra = conn.execute(
         "SELECT name FROM sqlite_master WHERE type IN ('trigger', 'view')"

@@ -241,24 +241,41 @@ class FolderState:
     def cached_headers(self, uids: list[int]) -> dict[int, bytes]:
         """The header fields the index keeps for SEARCH (mra/imap/searchindex.py) of these
         UIDs, where it has them."""
+        return self._read_blobs(FolderIndex.cached, uids)
+
+    def cache_headers(self, blobs: dict[int, bytes]) -> None:
+        """Keep header fields a SEARCH read from the files (no modseq: no state a client sees)."""
+        self._keep_blobs(FolderIndex.cache, blobs)
+
+    def sort_fields(self, uids: list[int]) -> dict[int, bytes]:
+        """The encoded SORT/THREAD/PREVIEW fields the index keeps (mra/imap/indexsource.py)."""
+        return self._read_blobs(FolderIndex.sort_fields, uids)
+
+    def keep_sort_fields(self, blobs: dict[int, bytes]) -> None:
+        self._keep_blobs(FolderIndex.keep_sort_fields, blobs)
+
+    def _read_blobs(
+        self, read: Callable[[FolderIndex, list[int]], dict[int, bytes]], uids: list[int]
+    ) -> dict[int, bytes]:
         with self.lock:
             index = self.index
             if index is None:
                 return {}
             try:
-                return index.cached(uids)
+                return read(index, uids)
             except IndexFailed:
                 self._drop(index)
                 return {}
 
-    def cache_headers(self, blobs: dict[int, bytes]) -> None:
-        """Keep header fields a SEARCH read from the files (no modseq: no state a client sees)."""
+    def _keep_blobs(
+        self, keep: Callable[[FolderIndex, dict[int, bytes]], None], blobs: dict[int, bytes]
+    ) -> None:
         with self.lock:
             index = self.index
             if index is None or not blobs:
                 return
             try:
-                index.cache(blobs)
+                keep(index, blobs)
             except IndexFailed:
                 self._drop(index)
 

@@ -39,7 +39,7 @@ import bisect
 from mailstore import folderstate
 from mailstore.errors import MailError
 from mra import log
-from mra.imap import mime
+from mra.imap import indexsource, mime
 from mra.imap import response as r
 from mra.imap.arguments import as_sequence_set
 from mra.imap.sequence import SequenceSet, format_set
@@ -95,6 +95,12 @@ class SelectedView:
     @property
     def name(self) -> str:
         return self.box.name
+
+    @property
+    def field_source(self) -> object | None:
+        """SORT, THREAD and PREVIEW's fields kept in the folder index (indexsource.py); None
+        without an index: sortsource.source_for then parses the messages."""
+        return indexsource.source_for(self)
 
     def _claim_recent(self, uids: list[int]) -> None:
         """Never raises (see `updates`): a message that vanished again meanwhile is simply
