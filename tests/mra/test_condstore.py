@@ -189,3 +189,54 @@ def test_no_change_is_missed_across_workers(server_factory: type[MraServer]) -> 
     for w in writers:
         w.close()
     assert "Traceback" not in s.log()
+
+
+def test_thunderbird_condstore_resync(server_factory: type[MraServer]) -> None:
+    """Thunderbird with `mail.server.default.use_condstore` (its CONDSTORE code: nsImapProtocol):
+    `select "INBOX" (CONDSTORE)`, a full `UID fetch 1:* (FLAGS)` the first time, and at the
+    next visit, when HIGHESTMODSEQ moved and the count is what it expects, only `UID fetch 1:*
+    (FLAGS) (CHANGEDSINCE m)`; a count it does not expect makes it fetch all the flags again.
+    Over IMAPS with the bytes Thunderbird sends; the changes are made by another connection."""
+    from tests.mra.test_thunderbird import Client, uid_of
+
+    server = server_factory("[mailboxes]\n")
+    inbox = server.store().mailbox("INBOX")
+    for i in range(6):
+        inbox.append(b"From: bob@example.test\r\nSubject: m%d\r\n\r\nbody\r\n" % i)
+    server.start()
+    port = server.ports["imaps"]
+    tb = Client(port)
+    ok = tb.login()
+    assert b"CONDSTORE" in ok and b"QRESYNC" in ok
+    untagged, ok = tb.command('select "INBOX" (CONDSTORE)')
+    highest = int(re.search(rb"\[HIGHESTMODSEQ (\d+)\]", b"\n".join(untagged)).group(1))  # type: ignore[union-attr]
+    assert b"* 6 EXISTS" in untagged and b"[READ-WRITE]" in ok
+    untagged, _ = tb.command("UID fetch 1:* (FLAGS)")
+    assert uid_of(untagged) == [1, 2, 3, 4, 5, 6]
+    assert not any(b"MODSEQ" in line for line in untagged)  # asked for FLAGS only (Dovecot too)
+    tb.command("close")
+
+    other = Client(port)
+    other.login()
+    other.command('select "INBOX"')
+    other.command("uid store 2,5 +Flags (\\Flagged)")
+    other.command("uid store 3 +Flags ($Label1)")
+
+    untagged, _ = tb.command('select "INBOX" (CONDSTORE)')
+    moved = int(re.search(rb"\[HIGHESTMODSEQ (\d+)\]", b"\n".join(untagged)).group(1))  # type: ignore[union-attr]
+    assert moved > highest and b"* 6 EXISTS" in untagged
+    untagged, _ = tb.command(f"UID fetch 1:* (FLAGS) (CHANGEDSINCE {highest})")
+    assert sorted(uid_of(untagged)) == [2, 3, 5]
+    assert any(b"$Label1" in line for line in untagged)
+    tb.command("close")
+
+    other.command("uid store 4 +Flags (\\Deleted)")
+    other.command("expunge")
+    untagged, _ = tb.command('select "INBOX" (CONDSTORE)')
+    assert b"* 5 EXISTS" in untagged  # not the 6 it knew: all the flags again
+    untagged, _ = tb.command("UID fetch 1:* (FLAGS)")
+    assert uid_of(untagged) == [1, 2, 3, 5, 6]
+    untagged, _ = tb.command(f"UID fetch 1:* (FLAGS) (CHANGEDSINCE {moved})")
+    assert uid_of(untagged) == []  # an expunge changes no message's modseq (RFC 7162 3.1.4.1)
+    for client in (tb, other):
+        client.command("logout")
