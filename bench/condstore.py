@@ -13,8 +13,10 @@ the median of `--runs` tries:
     first SELECT (index build)        a fresh server, no index: the listing, the uidlist and
                                       the index made (Dovecot: its dovecot.index* files); the
                                       rate in messages a second
-    warm SELECT, unchanged            SELECT again in the same session after UNSELECT, nothing
-                                      changed (ours: the worker kept the folder's state)
+    warm SELECT, unchanged            SELECT again in the same session (QRESYNC enabled) after
+                                      UNSELECT, nothing changed (ours: the worker kept the
+                                      folder's state)
+    ..., no ENABLE                    the same in a session that enabled nothing
     second session's SELECT           a new connection selects the folder another one holds
     UID FETCH CHANGEDSINCE, 10 changes
                                       `UID FETCH 1:* (FLAGS) (CHANGEDSINCE m)` after another
@@ -86,6 +88,14 @@ def measure(server: Server, count: int, runs: int) -> dict[str, float]:
         a.command("UNSELECT")
         warm.append(timed(lambda: a.command("SELECT INBOX")))
     out["warm SELECT, unchanged"] = statistics.median(warm)
+    plain = login(server)  # no ENABLE: what a client without CONDSTORE sees
+    plain.command("SELECT INBOX")
+    warm = []
+    for _ in range(runs):
+        plain.command("UNSELECT")
+        warm.append(timed(lambda: plain.command("SELECT INBOX")))
+    out["warm SELECT, unchanged, no ENABLE"] = statistics.median(warm)
+    plain.close()
     second = []
     for _ in range(runs):
         b = login(server)
@@ -183,6 +193,7 @@ def main() -> None:
 
 TARGETS = {
     "warm SELECT, unchanged": (None, 1.0),
+    "warm SELECT, unchanged, no ENABLE": (None, 1.0),
     "second session's SELECT": (0.010, None),
     "UID FETCH CHANGEDSINCE, 10 changes": (0.010, 2.0),
     "QRESYNC SELECT, 10 expunges": (0.010, 2.0),

@@ -92,6 +92,9 @@ class FolderState:
         self._trackers: weakref.WeakSet[Tracker] = weakref.WeakSet()
         self.version = 0  # counts the changes: what is cached per version (first_unseen)
         self._unseen: tuple[int, int | None] | None = None
+        # Every visible message with a lower UID has \Seen: UNSEEN is looked for from here.
+        # Lowered to the lowest UID a change touched (added, or its flags changed).
+        self._seen_below = 0
         box.hooks = self
         if box._loaded:  # a mailbox used before it was shared: its index is made now
             with self.lock:
@@ -111,6 +114,10 @@ class FolderState:
                 index.record(box, result, first)
             except IndexFailed:
                 self._drop(index)
+        if first or result.uidvalidity_changed:
+            self._seen_below = 0
+        elif result.added or result.changed:
+            self._seen_below = min(self._seen_below, *result.added, *result.changed)
         if not result:
             return
         self.version += 1
@@ -198,7 +205,8 @@ class FolderState:
             cached = self._unseen
             if cached is not None and cached[0] == self.version:
                 return cached[1]
-            uid = box.first_unseen_uid()
+            uid = box.first_unseen_uid(self._seen_below)
+            self._seen_below = uid if uid is not None else box.next_uid
             self._unseen = (self.version, uid)
             return uid
 

@@ -43,6 +43,7 @@ _renumber): every session with the folder open sees the UIDVALIDITY change at it
 
 from __future__ import annotations
 
+import bisect
 import os
 import stat
 import time
@@ -403,22 +404,28 @@ class Mailbox:
         found.sort()
         return found
 
-    def first_unseen_uid(self) -> int | None:
-        """The lowest UID without \\Seen (SELECT's UNSEEN), from the listings."""
+    def first_unseen_uid(self, start: int = 0) -> int | None:
+        """The lowest UID without \\Seen (SELECT's UNSEEN), looked for in UID order from
+        `start`: the caller knows every message below it has \\Seen (folderstate.py keeps
+        that mark, so a SELECT after a change does not walk a big folder again)."""
         with self.lock:
             self._ensure_loaded()
-            uid_of = self._uid_of
+            ordered = self.uids()
+            base_of = self._base_of
             cur = self._dirs["cur"].listing
-            best: int | None = None
-            for sub in ("cur", "new"):
-                for base, name in self._dirs[sub].listing.items():
-                    i = name.find(":2,")
-                    if (i >= 0 and "S" in name[i + 3 :]) or (sub == "new" and base in cur):
+            new = self._dirs["new"].listing
+            for i in range(bisect.bisect_left(ordered, start), len(ordered)):
+                uid = ordered[i]
+                base = base_of[uid]
+                name = cur.get(base)  # a base in both is cur/'s (_locate)
+                if name is None:
+                    name = new.get(base)
+                    if name is None:
                         continue
-                    uid = uid_of.get(base)
-                    if uid is not None and (best is None or uid < best):
-                        best = uid
-            return best
+                j = name.find(":2,")
+                if j < 0 or "S" not in name[j + 3 :]:
+                    return uid
+            return None
 
     def _peek(self, uid: int) -> Message | None:
         try:

@@ -186,3 +186,38 @@ def test_a_mailbox_used_alone_gets_a_state_without_index(root: Path) -> None:
     assert not view.modseqs
     result = SyncResult()
     assert not result
+
+
+def test_first_unseen_follows_every_change(root: Path) -> None:
+    """SELECT's UNSEEN is looked for from a mark below which every message is seen, lowered
+    by each change: after any series of flag changes, deliveries and expunges, by this process
+    or another writer, it is what a walk of the whole folder finds."""
+    import random
+
+    rng = random.Random(7)
+    box = server_store(root).mailbox("INBOX")
+    other = MailStore(str(root)).mailbox("INBOX")  # another writer: found at the next sync
+    state = state_of(box)
+
+    def walked() -> int | None:
+        box.sync()
+        unseen = [u for u in box.uids() if "\\Seen" not in box.all_flags(box.get(u))]
+        return unseen[0] if unseen else None
+
+    for _ in range(60):
+        writer = rng.choice([box, other])
+        writer.sync()
+        uids = writer.uids()
+        op = rng.randrange(5)
+        if op == 0 or not uids:
+            writer.append(MSG, flags=rng.choice([[], ["\\Seen"]]))
+        elif op == 1:
+            writer.store_flags([rng.choice(uids)], "remove", ["\\Seen"])
+        elif op == 2:
+            writer.store_flags(rng.sample(uids, min(3, len(uids))), "add", ["\\Seen"])
+        elif op == 3 and len(uids) > 2:
+            writer.expunge([rng.choice(uids)])
+        else:
+            writer.store_flags(uids, "add", ["\\Seen"])
+        box.sync()
+        assert state.first_unseen() == walked()
