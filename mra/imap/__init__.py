@@ -12,6 +12,8 @@
   compute, and sequence sets; SEARCH's keys are `searchkeys`', its comparator `casemap` and its
   charsets `charsets`; `binary` (RFC 3516 transfer decoding) and `imapurl` (RFC 5092 URLs, for
   CATENATE).
+- `searchindex`, `indexsource`: what the folder index (mailstore/folderindex.py) keeps for SEARCH's
+  header keys and for SORT, THREAD and PREVIEW (the FieldSource the view hands out).
 
 Nothing in this package does I/O or imports Twisted; `mra.net` adapts it to connections.
 """
