@@ -39,10 +39,11 @@ def append(
     internaldate: float | None = None,
 ) -> int:
     """Store a message durably and give it a UID (the next sync shows it as added)."""
-    letters = box.letters_for(flags) if flags else ""
-    # The folder's descriptor as it is now: a delivery into a folder replaced since the
-    # last sync goes to the new one, as a delivery by path would.
-    box._dir.release()
+    with box.lock:
+        letters = box.letters_for(flags) if flags else ""
+        # The folder's descriptor as it is now: a delivery into a folder replaced since the
+        # last sync goes to the new one, as a delivery by path would.
+        box._dir.release()
     tmp_name, counter = write_tmp(box, source, internaldate)
     return commit(box, [(tmp_name, counter.size, counter.vsize, letters)])[0]
 
@@ -55,18 +56,21 @@ def append_many(
     they linked into the folder and given UIDs, in order, by one `commit`, which takes back
     every link if one fails. A failure before that, the iterable's own included (it may make
     each message as it is asked for), leaves nothing but the tmp/ files it removes."""
-    box._dir.release()
+    with box.lock:
+        box._dir.release()
     staged: list[tuple[str, int, int, str]] = []
     try:
         for source, flags, internaldate in messages:
-            letters = box.letters_for(flags) if flags else ""
+            with box.lock:
+                letters = box.letters_for(flags) if flags else ""
             tmp_name, counter = write_tmp(box, source, internaldate)
             staged.append((tmp_name, counter.size, counter.vsize, letters))
         if box.quota is not None and len(staged) > 1:
             box.quota.check(sum(s[1] for s in staged), len(staged))
     except BaseException:
-        for tmp_name, *_ in staged:
-            unlink_quietly(box._dir, "tmp", tmp_name)
+        with box.lock:
+            for tmp_name, *_ in staged:
+                unlink_quietly(box._dir, "tmp", tmp_name)
         raise
     return commit(box, staged) if staged else []
 
@@ -74,13 +78,15 @@ def append_many(
 def write_tmp(
     box: Mailbox, source: bytes | BinaryIO, internaldate: float | None
 ) -> tuple[str, VsizeCounter]:
-    """Write the message to a new file in tmp/, fsynced; returns its name there."""
+    """Write the message to a new file in tmp/, fsynced; returns its name there. The folder's
+    lock is held to open the file only: the writing and the fsync are done without it."""
     counter = VsizeCounter()
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     for _ in range(5):
         tmp_name = unique_base()
         try:
-            fd = box._dir.open("tmp", tmp_name, flags, 0o600)
+            with box.lock:
+                fd = box._dir.open("tmp", tmp_name, flags, 0o600)
             break
         except FileExistsError:
             continue
@@ -105,7 +111,8 @@ def write_tmp(
         if box.quota is not None:
             box.quota.check(counter.size, 1)
     except BaseException as exc:
-        unlink_quietly(box._dir, "tmp", tmp_name)
+        with box.lock:
+            unlink_quietly(box._dir, "tmp", tmp_name)
         if isinstance(exc, OSError):
             raise TemporaryFailure(f"cannot write message: {exc.strerror}") from exc
         raise
@@ -121,6 +128,11 @@ def unlink_quietly(folder: FolderDir, sub: str, name: str) -> None:
 
 def commit(box: Mailbox, files: list[tuple[str, int, int, str]]) -> list[int]:
     """Link written tmp/ files into new/ (cur/ when flagged), fsync, then assign UIDs."""
+    with box.lock:
+        return _commit(box, files)
+
+
+def _commit(box: Mailbox, files: list[tuple[str, int, int, str]]) -> list[int]:
     hint = _uidlist_hint(box)
     entries: list[tuple[str, str]] = []
     linked: list[tuple[str, str]] = []
@@ -230,32 +242,51 @@ def copy(box: Mailbox, uids: Iterable[int], dest: Mailbox) -> list[tuple[int, in
     Hard links where possible (as Dovecot's maildir_copy_with_hardlinks), a byte copy
     otherwise. Keyword letters are translated to the destination's keyword file.
     """
-    box._ensure_loaded()
     staged: list[tuple[str, int, int, str]] = []
     sources: list[int] = []
-    dest._dir.release()  # a fresh look at the destination folder (see append)
-    with box._dir.hold(), dest._dir.hold():
-        try:
-            for uid in uids:
-                msg = box._peek(uid)
-                if msg is None:
-                    continue
-                flags = list(msg.flags) + box._keywords.letters_to_names(msg.letters)
-                letters = dest.letters_for(flags)
-                kept = "".join(c for c in msg.letters if c == "P")
-                try:
-                    tmp_name, size, vsize = _stage_copy(box, msg, dest)
-                except NotFound:
-                    continue  # expunged meanwhile: missing from the pairs returned
-                staged.append((tmp_name, size, vsize, letters + kept))
-                sources.append(uid)
-        except BaseException:
-            for tmp_name, *_ in staged:
-                unlink_quietly(dest._dir, "tmp", tmp_name)
-            raise
+    with _Both(box, dest):
+        box._ensure_loaded()
+        dest._dir.release()  # a fresh look at the destination folder (see append)
+        with box._dir.hold(), dest._dir.hold():
+            try:
+                for uid in uids:
+                    msg = box._peek(uid)
+                    if msg is None:
+                        continue
+                    flags = list(msg.flags) + box._keywords.letters_to_names(msg.letters)
+                    letters = dest.letters_for(flags)
+                    kept = "".join(c for c in msg.letters if c == "P")
+                    try:
+                        tmp_name, size, vsize = _stage_copy(box, msg, dest)
+                    except NotFound:
+                        continue  # expunged meanwhile: missing from the pairs returned
+                    staged.append((tmp_name, size, vsize, letters + kept))
+                    sources.append(uid)
+            except BaseException:
+                for tmp_name, *_ in staged:
+                    unlink_quietly(dest._dir, "tmp", tmp_name)
+                raise
     if not staged:
         return []
     if dest.quota is not None:
         dest.quota.check(sum(s[1] for s in staged), len(staged))
     new_uids = commit(dest, staged)
     return list(zip(sources, new_uids, strict=True))
+
+
+class _Both:
+    """The locks of two folders (or of one twice), always taken in the same order, so that
+    two COPYs in opposite directions never wait for each other (see Mailbox.lock)."""
+
+    __slots__ = ("locks",)
+
+    def __init__(self, a: Mailbox, b: Mailbox) -> None:
+        self.locks = [a.lock] if a.lock is b.lock else sorted((a.lock, b.lock), key=id)
+
+    def __enter__(self) -> None:
+        for lock in self.locks:
+            lock.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        for lock in reversed(self.locks):
+            lock.__exit__(None, None, None)

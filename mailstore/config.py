@@ -78,6 +78,12 @@
     [lmtp]
     max_recipients = 100          # RCPT TO per transaction (452 4.5.3 past it)
     max_line_length = 4096        # octets of a command line (500 5.5.2 past it)
+    [index]                       # the folder index of the IMAP server (mailstore/folderindex.py)
+    location = ""                 # "" = mra.index beside each folder; else a template as
+                                  # [mail] location, e.g. "/var/lib/mra/index/%d/%n"
+    keep_folders = 64             # folders no session has open that a worker keeps in memory
+    keep_messages = 400000        # ... at most this many messages of them in all
+    expunge_log = 100000          # expunged UIDs remembered per folder for QRESYNC
 
 Every setting has a safe default, and `load_config(None)` gives all of them. Note that every
 listener is off by default: a configuration without a `[listen]` section serves nothing, so a
@@ -125,6 +131,7 @@ __all__ = [
     "ConfigProblem",
     "Endpoint",
     "ImapConfig",
+    "IndexConfig",
     "LimitsConfig",
     "ListenConfig",
     "Listener",
@@ -160,6 +167,7 @@ class _Kind(enum.Enum):
     TEXT = "a string"
     WORDS = "an array of strings"
     NUMBER = "a number"
+    INDEX = "\"\" or a string like '/var/lib/mra/index/%d/%n'"
 
 
 def _setting(kind: _Kind, minimum: int | None = None, maximum: int | None = None) -> dict[str, Any]:
@@ -384,6 +392,24 @@ class LmtpConfig:
 
 
 @dataclass(frozen=True)
+class IndexConfig:
+    """The folder index (mailstore/folderindex.py): modseqs for CONDSTORE and QRESYNC, and
+    the folder states a worker keeps (mailstore/folderstate.py)."""
+
+    # "" = beside each folder (`mra.index`); else a location template, as Dovecot's INDEX=: a
+    # local directory for Maildirs on shared storage, where SQLite must not be.
+    location: str = field(default="", metadata=_setting(_Kind.INDEX))
+    # Folders no session has open that stay in a worker's memory, and their messages in all:
+    # the next SELECT of such a folder is a sync, not a rebuild (each costs about 400 octets
+    # a message, and 4 descriptors a folder).
+    keep_folders: int = field(default=64, metadata=_setting(_Kind.INT, 0))
+    keep_messages: int = field(default=400_000, metadata=_setting(_Kind.INT, 0))
+    # Expunged UIDs kept per folder for QRESYNC's VANISHED (EARLIER); a client older than the
+    # oldest is told every UID of its range that is not in the folder instead.
+    expunge_log: int = field(default=100_000, metadata=_setting(_Kind.INT, 1))
+
+
+@dataclass(frozen=True)
 class Config:
     listen: ListenConfig = field(default_factory=ListenConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
@@ -398,6 +424,7 @@ class Config:
     imap: ImapConfig = field(default_factory=ImapConfig)
     managesieve: ManageSieveConfig = field(default_factory=ManageSieveConfig)
     lmtp: LmtpConfig = field(default_factory=LmtpConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
     path: str | None = None  # the file it came from; None = built-in defaults
 
 
@@ -415,6 +442,7 @@ _SECTIONS: Final[Mapping[str, type[Any]]] = {
     "imap": ImapConfig,
     "managesieve": ManageSieveConfig,
     "lmtp": LmtpConfig,
+    "index": IndexConfig,
 }
 _KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     name: tuple(f.name for f in dataclasses.fields(cls))
@@ -731,7 +759,9 @@ def _convert(
             return parse_listener(value), None
         except ValueError as e:
             return None, f"= {value!r}: {e}"
-    if kind is _Kind.LOCATION:
+    if kind is _Kind.INDEX and value == "":
+        return "", None
+    if kind in (_Kind.LOCATION, _Kind.INDEX):
         location = strip_location_prefix(value)
         problem = check_location(location)
         return (location, None) if problem is None else (None, f"= {value!r}: {problem}")

@@ -46,8 +46,8 @@ __all__ = ["cache_path", "load_cached", "write_cache"]
 
 # Changed whenever the layout of the cached record changes: an old cache is then just stale.
 # 2: the stamp has mode, owner and group; 3: [managesieve]; 4: [sieve]; 5: auth listeners;
-# 6: [lmtp] and [listen] lmtp beside them
-_FORMAT = "mailstore.configcache/6"
+# 6: [lmtp] and [listen] lmtp beside them; 7: [index]
+_FORMAT = "mailstore.configcache/7"
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
@@ -157,6 +157,12 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_storage": 10 * 1024 * 1024,
     },
     "lmtp": {"max_recipients": 100, "max_line_length": 4096},
+    "index": {
+        "location": "",
+        "keep_folders": 64,
+        "keep_messages": 400_000,
+        "expunge_log": 100_000,
+    },
 }
 
 
@@ -257,6 +263,10 @@ class CachedLmtpConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["lmtp"])
 
 
+class CachedIndexConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["index"])
+
+
 class CachedConfig(_Frozen):
     """The cached configuration: the attributes of `mailstore.config.Config`, read-only."""
 
@@ -277,6 +287,7 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "imap": CachedImapConfig,
     "managesieve": CachedManageSieveConfig,
     "lmtp": CachedLmtpConfig,
+    "index": CachedIndexConfig,
 }
 
 

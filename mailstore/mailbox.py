@@ -43,6 +43,7 @@ _renumber): every session with the folder open sees the UIDVALIDITY change at it
 
 from __future__ import annotations
 
+import bisect
 import os
 import stat
 import time
@@ -72,12 +73,19 @@ from mailstore.uidlist import NAME as UIDLIST_NAME
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-    from typing import BinaryIO
+    from contextlib import AbstractContextManager
+    from typing import BinaryIO, Protocol
 
     from mailstore.dirwatch import DirWatch, Event
-    from mailstore.folderdir import _Hold
     from mailstore.keywords import Keywords
     from mailstore.quota import MaildirQuota
+
+    class Hooks(Protocol):
+        """What a folder's shared state (mailstore/folderstate.py) is told, the lock held."""
+
+        def synced(self, result: SyncResult, first: bool) -> None:
+            """A sync (the first load when `first`) or a change of our own, in `result`."""
+
 
 SUBDIRS = ("new", "cur")
 DIRTY_MARGIN_NS = 50_000_000  # more than the kernel's coarse clock tick (<= 10 ms at HZ=100)
@@ -155,14 +163,30 @@ class SyncResult:
     date if it was read), so that a reader that has not yet told its client of the expunge
     can still answer for them what needs no file (IMAP: RFC 2180 4.1)."""
 
-    __slots__ = ("added", "changed", "ghosts", "removed", "uidvalidity_changed")
+    __slots__ = (
+        "added",
+        "changed",
+        "ghosts",
+        "highest",
+        "modseqs",
+        "origin",
+        "removed",
+        "uidvalidity_changed",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, origin: object = None) -> None:
         self.added: list[int] = []
         self.removed: list[int] = []
         self.changed: list[int] = []
         self.ghosts: dict[int, Message] = {}
         self.uidvalidity_changed = False
+        # Filled by the folder's hooks (mailstore/folderstate.py) when it keeps an index: the
+        # modseq of every added or changed UID, and the folder's HIGHESTMODSEQ after this.
+        self.modseqs: dict[int, int] = {}
+        self.highest = 0
+        # Who made the change, for a change this process made itself (a STORE: that session
+        # has answered it already); None for what a sync found.
+        self.origin = origin
 
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.changed or self.uidvalidity_changed)
@@ -210,8 +234,27 @@ class _Before:
 dir_watch: DirWatch | None = None
 
 
+class _NoLock:
+    """The lock of a mailbox that one thread owns (the mda, a test): costs nothing. A folder
+    shared by the sessions of a server process gets a real one (folderstate.py), and mailbox.py
+    does not import `threading` for the delivery agent's sake (7 ms at start-up)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+NO_LOCK = _NoLock()
+
+
 class Mailbox:
-    """A Maildir folder. Not thread-safe: one owner (a server process, the mda) per object."""
+    """A Maildir folder. One owner (the mda, a test), or the sessions of one server process
+    sharing it (folderstate.py): then `lock` is a real lock, every change and every use of
+    the folder's descriptors is made holding it, and `hooks` hears of every change."""
 
     def __init__(
         self,
@@ -243,8 +286,8 @@ class Mailbox:
         self._base_of: dict[int, str] = {}
         self._cache: dict[int, Message] = {}
         self._sorted: list[int] | None = []
-        self._journal: list[SyncResult] = []
-        self._journaling = False
+        self.lock: AbstractContextManager[object] = NO_LOCK
+        self.hooks: Hooks | None = None
         self._headers: dict[str, bytes] = {}  # base -> header block (see read_header)
         self._names_table: list[str | None] | None = None
         self._names_of: dict[str, tuple[str, ...]] = {}  # see flag_names
@@ -281,11 +324,16 @@ class Mailbox:
         return self._uidlist.guid
 
     def uids(self) -> list[int]:
-        """Visible UIDs in ascending order."""
-        self._ensure_loaded()
-        if self._sorted is None:
-            self._sorted = sorted(self._base_of)
-        return self._sorted
+        """Visible UIDs in ascending order. The list is never changed once returned (a change
+        makes a new one), so sessions may hold it as their own until they differ."""
+        ordered = self._sorted
+        if ordered is None or not self._loaded:
+            with self.lock:
+                self._ensure_loaded()
+                if self._sorted is None:
+                    self._sorted = sorted(self._base_of)
+                ordered = self._sorted
+        return ordered
 
     def messages(self) -> list[Message]:
         get = self.get
@@ -300,16 +348,85 @@ class Mailbox:
         return uid in self._base_of
 
     def get(self, uid: int) -> Message:
-        msg = self._cache.get(uid)
+        msg = self._cache.get(uid)  # no lock: FETCH FLAGS 1:* asks for every message
         if msg is not None:
             return msg
-        self._ensure_loaded()
-        base = self._base_of.get(uid)
-        loc = None if base is None else self._locate(base)
-        if base is None or loc is None:
-            raise NotFound(f"no message with UID {uid}")
-        msg = self._cache[uid] = Message(uid, base, loc[0], loc[1])
-        return msg
+        with self.lock:
+            self._ensure_loaded()
+            msg = self._cache.get(uid)
+            if msg is not None:
+                return msg
+            base = self._base_of.get(uid)
+            loc = None if base is None else self._locate(base)
+            if base is None or loc is None:
+                raise NotFound(f"no message with UID {uid}")
+            msg = self._cache[uid] = Message(uid, base, loc[0], loc[1])
+            return msg
+
+    def all_letters(self) -> dict[int, str]:
+        """The flag letters of every visible message, by UID: what the folder index compares
+        with what it recorded (folderindex.py), without making a Message of each."""
+        with self.lock:
+            self._ensure_loaded()
+            uid_of = self._uid_of
+            out: dict[int, str] = {}
+            for sub in SUBDIRS:  # new/ first: a base in both is cur/'s (_locate)
+                for base, name in self._dirs[sub].listing.items():
+                    uid = uid_of.get(base)
+                    if uid is not None:
+                        i = name.find(":2,")
+                        out[uid] = name[i + 3 :] if i >= 0 else ""
+            return out
+
+    def letters_of(self, uid: int) -> str | None:
+        """The flag letters of one message now, None when it is not visible."""
+        msg = self._peek(uid)
+        return None if msg is None else msg.letters
+
+    def suspect(self) -> None:
+        """The listings may be behind (the folder index saw a change recorded by another
+        process that they do not show): list new/ and cur/ again at the next sync, unless
+        inotify events are at hand (then the change is in the queue already)."""
+        for state in self._dirs.values():
+            state.dirty = True
+
+    def recent_uids(self) -> list[int]:
+        """The visible messages still in new/ (maildir(5): no reader has looked at them),
+        ascending: from new/'s listing, which is short, not by asking every message."""
+        with self.lock:
+            self._ensure_loaded()
+            uid_of = self._uid_of
+            cur = self._dirs["cur"].listing
+            found = [
+                uid
+                for base in self._dirs["new"].listing
+                if (uid := uid_of.get(base)) is not None and base not in cur
+            ]
+        found.sort()
+        return found
+
+    def first_unseen_uid(self, start: int = 0) -> int | None:
+        """The lowest UID without \\Seen (SELECT's UNSEEN), looked for in UID order from
+        `start`: the caller knows every message below it has \\Seen (folderstate.py keeps
+        that mark, so a SELECT after a change does not walk a big folder again)."""
+        with self.lock:
+            self._ensure_loaded()
+            ordered = self.uids()
+            base_of = self._base_of
+            cur = self._dirs["cur"].listing
+            new = self._dirs["new"].listing
+            for i in range(bisect.bisect_left(ordered, start), len(ordered)):
+                uid = ordered[i]
+                base = base_of[uid]
+                name = cur.get(base)  # a base in both is cur/'s (_locate)
+                if name is None:
+                    name = new.get(base)
+                    if name is None:
+                        continue
+                j = name.find(":2,")
+                if j < 0 or "S" not in name[j + 3 :]:
+                    return uid
+            return None
 
     def _peek(self, uid: int) -> Message | None:
         try:
@@ -351,6 +468,10 @@ class Mailbox:
             self.sync()
 
     def sync(self) -> SyncResult:
+        with self.lock:
+            return self._sync()
+
+    def _sync(self) -> SyncResult:
         result = SyncResult()
         first = not self._loaded
         self._check_folder()
@@ -373,8 +494,8 @@ class Mailbox:
                 self._apply(touched, before, result)
         if first:
             self._clean_tmp()
-        elif result and self._journaling:
-            self._journal.append(result)
+        if self.hooks is not None and (result or first):
+            self.hooks.synced(result, first)
         return result
 
     def _check_uidvalidity(self, result: SyncResult, first: bool) -> None:
@@ -399,31 +520,6 @@ class Mailbox:
             state.events = None  # listed again in full
         self._touched.clear()
         self._before = {sub: _Before(self._dirs[sub]) for sub in SUBDIRS}
-
-    def take_changes(self) -> SyncResult:
-        """Everything syncs found since the last call, merged, whoever ran them.
-
-        A sync can happen inside another call (reading a message that was renamed or
-        expunged meanwhile syncs to find it again); a session's view of the mailbox must still
-        hear of those changes, so they are journaled here until taken. A message that came
-        and went between two calls is left out.
-        """
-        self._journaling = True  # from now on: a mailbox nobody views keeps no journal
-        self.sync()
-        merged = SyncResult()
-        journal, self._journal = self._journal, []
-        for r in journal:
-            merged.uidvalidity_changed |= r.uidvalidity_changed
-            merged.added.extend(r.added)
-            merged.removed.extend(r.removed)
-            merged.changed.extend(r.changed)
-            merged.ghosts.update(r.ghosts)
-        if len(journal) > 1:
-            both = set(merged.added) & set(merged.removed)
-            merged.added = sorted(set(merged.added) - both)
-            merged.removed = sorted(set(merged.removed) - both)
-            merged.changed = sorted(set(merged.changed) - set(merged.removed))
-        return merged
 
     def _check_folder(self) -> None:
         """NotFound if the folder's directory is gone or a symlink now; notice when it is
@@ -880,11 +976,12 @@ class Mailbox:
     # Every failure to open or read one file is MessageUnreadable for that message alone (see
     # messagefile.py); NotFound means the message is gone (expunged meanwhile).
 
-    def reading(self) -> _Hold:
+    def reading(self) -> _Reading:
         """`with box.reading():` keeps `cur/` and `new/` open for a series of reads (FETCH of
         many bodies): each read then opens only its file, about 4 us less per message here.
-        They are closed at the end of the block (see folderdir.py for why not longer)."""
-        return self._dir.hold()
+        They are closed at the end of the block (see folderdir.py for why not longer). The
+        lock is held only to count the block in and out, not between the reads."""
+        return _Reading(self)
 
     def open_message(self, uid: int) -> BinaryIO:
         """The file of a message, opened for reading (bytes as stored: LF or CRLF)."""
@@ -904,7 +1001,8 @@ class Mailbox:
         that such a message is left out instead of failing its RETR (use inside `reading()`
         for many). A file that passes may still fail at its open (an ACL, an I/O error)."""
         try:
-            st = self._dir.lstat(msg.subdir, msg.name)
+            with self.lock:
+                st = self._dir.lstat(msg.subdir, msg.name)
         except FileNotFoundError:
             return  # renamed meanwhile: the read finds it again
         except UnsafePath:
@@ -930,7 +1028,12 @@ class Mailbox:
         return self._uid_of.get(base)
 
     def _open_fd(self, uid: int, base: str | None = None) -> tuple[int, int]:
-        """A descriptor of the message's file, and the file's size."""
+        """A descriptor of the message's file, and the file's size (opened holding the lock;
+        the caller reads without it)."""
+        with self.lock:
+            return self._open_fd_held(uid, base)
+
+    def _open_fd_held(self, uid: int, base: str | None) -> tuple[int, int]:
         for _ in range(3):
             if base is None:
                 msg = self.get(uid)
@@ -1028,7 +1131,8 @@ class Mailbox:
             if msg._internaldate is not None:
                 return msg._internaldate
             try:
-                msg._internaldate = self._dir.lstat(msg.subdir, msg.name).st_mtime
+                with self.lock:
+                    msg._internaldate = self._dir.lstat(msg.subdir, msg.name).st_mtime
             except FileNotFoundError:
                 self.sync()
                 msg = self.get(msg.uid)
@@ -1070,17 +1174,44 @@ class Mailbox:
             letters += self._keywords.letters_for(words, self.tmp_dir)
         return letters
 
-    def store_flags(self, uids: Iterable[int], mode: str, flags: Iterable[str]) -> list[int]:
-        """Change flags; mode is "set", "add" or "remove". Returns the UIDs that changed."""
-        self._ensure_loaded()
-        flags = list(flags)
-        letters = self._existing_letters(flags) if mode == "remove" else self.letters_for(flags)
-        changed = []
-        with self._dir.hold():
-            for uid in uids:
-                if self._change_letters(uid, mode, letters):
-                    changed.append(uid)
-        return changed
+    def store_flags(
+        self, uids: Iterable[int], mode: str, flags: Iterable[str], origin: object = None
+    ) -> list[int]:
+        """Change flags; mode is "set", "add" or "remove". Returns the UIDs that changed.
+        `origin`: who asks (a session's view), told back with the change (see SyncResult)."""
+        return self.change_flags(uids, mode, flags, origin)[0]
+
+    def change_flags(
+        self,
+        uids: Iterable[int],
+        mode: str,
+        flags: Iterable[str],
+        origin: object = None,
+        exact: bool = False,
+    ) -> tuple[list[int], list[int]]:
+        """store_flags, answering (the UIDs changed, the UIDs lost). With `exact`, a message
+        whose file another process renamed since the last sync is left as it is and lost
+        (STORE UNCHANGEDSINCE, RFC 7162 3.1.3: its flags changed after the check); without,
+        the change is made again on its new name."""
+        with self.lock:
+            self._ensure_loaded()
+            flags = list(flags)
+            remove = mode == "remove"
+            letters = self._existing_letters(flags) if remove else self.letters_for(flags)
+            changed: list[int] = []
+            lost: list[int] = []
+            with self._dir.hold():
+                for uid in uids:
+                    done = self._change_letters(uid, mode, letters, exact)
+                    if done is True:
+                        changed.append(uid)
+                    elif done is None:
+                        lost.append(uid)
+            if changed and self.hooks is not None:
+                result = SyncResult(origin)
+                result.changed = changed
+                self.hooks.synced(result, False)
+            return changed, lost
 
     def _existing_letters(self, flags: list[str]) -> str:
         out = []
@@ -1092,7 +1223,8 @@ class Mailbox:
                 out.append(ch)
         return "".join(out)
 
-    def _change_letters(self, uid: int, mode: str, letters: str) -> bool:
+    def _change_letters(self, uid: int, mode: str, letters: str, exact: bool) -> bool | None:
+        """True: changed; False: nothing to change (or gone); None: lost (see change_flags)."""
         for _ in range(3):
             msg = self._peek(uid)
             if msg is None:
@@ -1119,6 +1251,8 @@ class Mailbox:
                 self._dir.rename(msg.subdir, msg.name, "cur", name)
             except FileNotFoundError:
                 self.sync()
+                if exact:
+                    return None
                 continue
             except OSError as exc:
                 raise TemporaryFailure(f"cannot change flags of {uid}: {exc.strerror}") from exc
@@ -1139,7 +1273,7 @@ class Mailbox:
         Returns the UIDs this call moved. The rename succeeds for one caller only, so when
         sessions race for a new message, exactly one of them gets it (IMAP's \\Recent)."""
         moved: list[int] = []
-        with self._dir.hold():
+        with self.lock, self._dir.hold():
             for uid in uids:
                 msg = self._peek(uid)
                 if msg is None or msg.subdir != "new":
@@ -1162,15 +1296,20 @@ class Mailbox:
 
     # -- expunge --------------------------------------------------------------------------
 
-    def expunge(self, uids: Iterable[int]) -> list[int]:
+    def expunge(self, uids: Iterable[int], origin: object = None) -> list[int]:
         """Delete messages. Returns the UIDs removed (already gone ones are skipped).
 
         A message is removed with every file of its base: a twin left in new/ (a copy, a
         restore) would otherwise bring it back at the next sync under the same UID. A twin
         not listed yet is found under the name a delivery gives it (the bare base): one more
         unlink() per message, mostly failing with ENOENT."""
+        with self.lock:
+            return self._expunge(uids, origin)
+
+    def _expunge(self, uids: Iterable[int], origin: object) -> list[int]:
         self._ensure_loaded()
         removed = []
+        result = SyncResult(origin)
         with self._dir.hold():
             for uid in uids:
                 for _ in range(3):
@@ -1199,11 +1338,14 @@ class Mailbox:
                     self._dirs[msg.subdir].listing.pop(msg.base, None)
                     del self._uid_of[msg.base]
                     del self._base_of[uid]
-                    del self._cache[uid]
+                    result.ghosts[uid] = self._cache.pop(uid)
                     self._sorted = None
                     removed.append(uid)
                     break
         if removed:
+            if self.hooks is not None:
+                result.removed = sorted(removed)
+                self.hooks.synced(result, False)
             self._maybe_rewrite()
         return removed
 
@@ -1233,6 +1375,24 @@ class Mailbox:
         otherwise. Keyword letters are translated to the destination's keyword file.
         """
         return adding.copy(self, uids, dest)
+
+
+class _Reading:
+    """Mailbox.reading(): the folder's descriptors held, the lock only while counting."""
+
+    __slots__ = ("box", "hold")
+
+    def __init__(self, box: Mailbox) -> None:
+        self.box = box
+        self.hold = box._dir.hold()
+
+    def __enter__(self) -> None:
+        with self.box.lock:
+            self.hold.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        with self.box.lock:
+            self.hold.__exit__()
 
 
 HEADER_READ = 8192

@@ -35,6 +35,7 @@ from mailstore.uidlist import replace_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from mailstore.folderstate import SharedFolders
     from mailstore.quota import MaildirQuota, QuotaLimit
 
 UIDVALIDITY_FILE = "dovecot-uidvalidity"
@@ -59,12 +60,26 @@ def make_maildir(path: str, folder: bool) -> None:
 
 
 class MailStore:
-    """One user's Maildir++ tree. Keeps an open `Mailbox` per folder (so re-opening is a sync)."""
+    """One user's Maildir++ tree. Keeps an open `Mailbox` per folder (so re-opening is a sync).
+
+    A server process passes `folders`, its registry of shared folder states
+    (mailstore/folderstate.py): the Mailbox of a folder is then the one every session of the
+    process uses, with the folder index. `index_root`: where the indexes are, "" beside each
+    folder (`mra.index`), a directory (its INBOX's index in it, a folder's in `.Name/`, as
+    Dovecot's INDEX=), None for none (the delivery agent never opens an index)."""
 
     def __init__(
-        self, root: str, *, create: bool = True, quota_limit: QuotaLimit | None = None
+        self,
+        root: str,
+        *,
+        create: bool = True,
+        quota_limit: QuotaLimit | None = None,
+        folders: SharedFolders | None = None,
+        index_root: str | None = None,
     ) -> None:
         self.root = os.path.abspath(root)
+        self._folders = folders
+        self._index_root = index_root
         if create:
             make_maildir(self.root, folder=False)
         elif not os.path.isdir(os.path.join(self.root, "cur")):
@@ -118,11 +133,35 @@ class MailStore:
             del self._mailboxes[canonical]
         if not self.exists(canonical):
             raise NotFound(f"mailbox {canonical} does not exist")
-        box = Mailbox(
-            self.path_of(canonical), canonical, self.new_uidvalidity, self.quota, root=self.root
-        )
+        path = self.path_of(canonical)
+
+        def make() -> Mailbox:
+            return Mailbox(path, canonical, self.new_uidvalidity, self.quota, root=self.root)
+
+        if self._folders is not None:
+            box = self._folders.mailbox(path, make, self.index_dir(canonical))
+        else:
+            box = make()
         self._mailboxes[canonical] = box
         return box
+
+    def index_dir(self, name: str) -> str | None:
+        """Where folder `name`'s index is (see the class note): "" beside it, a directory, or
+        None for none."""
+        if self._index_root is None or self._index_root == "":
+            return self._index_root
+        dirname = folder_dirname(name)
+        return os.path.join(self._index_root, dirname) if dirname else self._index_root
+
+    def _forget(self, name: str) -> None:
+        """Folder `name` was deleted or renamed away: its state and its index go (an index
+        beside the folder went with it; one in `index_root` is removed here)."""
+        self._mailboxes.pop(name, None)
+        if self._folders is not None:
+            self._folders.forget(self.path_of(name))
+        where = self.index_dir(name)
+        if where and name != INBOX and where != self._index_root:
+            _rmtree(where)
 
     def list_folders(self) -> list[str]:
         """INBOX and every folder, sorted (INBOX first)."""
@@ -179,7 +218,7 @@ class MailStore:
             raise NotFound(f"mailbox {canonical} does not exist") from None
         except OSError as exc:
             raise TemporaryFailure(f"cannot delete mailbox: {exc.strerror}") from exc
-        self._mailboxes.pop(canonical, None)
+        self._forget(canonical)
         _rmtree(trash)
         from mailstore import specialuse  # not on the delivery agent's path
 
@@ -209,7 +248,7 @@ class MailStore:
                 os.rename(self.path_of(src), self.path_of(dst))
             except OSError as exc:
                 raise TemporaryFailure(f"cannot rename mailbox: {exc.strerror}") from exc
-            self._mailboxes.pop(src, None)
+            self._forget(src)
         subs = self.subscriptions()
         if any(s == old_c or s.startswith(prefix) for s in subs):
             self._write_subscriptions(

@@ -86,6 +86,11 @@ class Services:
 
         limits = config.limits
         # What one message's MIME structure may make us parse (SECURITY.md 1).
+        from mailstore.folderstate import SharedFolders
+
+        # The folders this process's sessions have open, shared (mailstore/folderstate.py).
+        index = config.index
+        self.folders = SharedFolders(index.keep_folders, index.keep_messages, index.expunge_log)
         self.mime_limits = MimeLimits(
             max_nested_parts=limits.max_mime_depth,
             max_total_parts=limits.max_mime_parts,
@@ -114,7 +119,24 @@ class Services:
             from mailstore.quota import QuotaLimit
 
             quota = QuotaLimit(bytes=user.quota_bytes, messages=None)
-        return MailStore(user.mail_root, quota_limit=quota)
+        return MailStore(
+            user.mail_root,
+            quota_limit=quota,
+            folders=self.folders,
+            index_root=self.index_root(user),
+        )
+
+    def index_root(self, user: User) -> str:
+        """Where the user's folder indexes are: "" beside each folder, or `[index] location`
+        expanded for the user (mailstore/userdb.py's rules, as `[mail] location`)."""
+        template = self.config.index.location
+        if not template:
+            return ""
+        from mailstore.userdb import expand_location
+
+        return expand_location(
+            template, user=user.name, local=user.local, domain=user.domain, home=user.home
+        )
 
 
 class SessionLock:

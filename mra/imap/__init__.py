@@ -14,6 +14,8 @@
   CATENATE).
 - `sorting`, `threads` and `preview`: what SORT, THREAD and FETCH PREVIEW compute, over the
   fields of `sortfields`, which a `sortsource` gives (the folder index, or the files read).
+- `searchindex`, `indexsource`: what the folder index (mailstore/folderindex.py) keeps for SEARCH's
+  header keys and for SORT, THREAD and PREVIEW (the FieldSource the view hands out).
 
 Nothing in this package does I/O or imports Twisted; `mra.net` adapts it to connections.
 """

@@ -38,6 +38,7 @@ SIMPLE = {
     "RFC822.HEADER",
     "RFC822.TEXT",
     "SAVEDATE",  # RFC 8514
+    "MODSEQ",  # RFC 7162 3.1.4
 }
 SETS_SEEN = {"RFC822", "RFC822.TEXT"}
 # PREVIEW (RFC 8970): the item with its modifiers, `PREVIEW (LAZY)`; the text is preview.py's
@@ -98,7 +99,7 @@ def sets_seen(items: list[Item]) -> bool:
     )
 
 
-CHEAP = frozenset({"UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE"})
+CHEAP = frozenset({"UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", "MODSEQ"})
 
 
 def reads_messages(items: list[Item]) -> bool:
@@ -129,6 +130,8 @@ def render(
     body: _Body | None = None  # made only for items that read the message
     if with_uid and "UID" not in items:
         out.append(b"UID %d" % uid)
+    # The modseq before the flags: the flags shown are never older than it (selected.py).
+    modseq = view.modseq(uid) if "MODSEQ" in items or (seen_now and view.condstore) else None
     for item in items:
         if isinstance(item, FetchAtt) and item.name.startswith("BINARY"):
             body = body or _Body(box, msg, view.mime_limits)
@@ -150,6 +153,8 @@ def render(
             out.append(b"UID %d" % uid)
         elif item == "FLAGS":
             out.append(b"FLAGS " + view.flag_text(msg))
+        elif item == "MODSEQ":
+            out.append(b"MODSEQ (%d)" % (modseq or 0))
         elif item == "INTERNALDATE":
             out.append(b"INTERNALDATE " + internaldate(box.internaldate(msg)))
         elif item == "SAVEDATE":  # a Maildir always has one (NIL is for stores without)
@@ -176,6 +181,8 @@ def render(
                 out.append(b"PREVIEW " + r.nstring(None if text is None else text.encode()))
     if seen_now and "FLAGS" not in items:
         out.append(b"FLAGS " + view.flag_text(msg))
+    if seen_now and modseq is not None and "MODSEQ" not in items:
+        out.append(b"MODSEQ (%d)" % modseq)  # RFC 7162 3.1: a FETCH that set \Seen
     return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(out))
 
 

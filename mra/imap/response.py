@@ -320,6 +320,16 @@ class Code:
         return cls("COPYUID", number(uidvalidity) + b" " + sets.encode("ascii"))
 
     @classmethod
+    def highestmodseq(cls, modseq: int) -> Code:
+        """RFC 7162 3.1.2.1: `HIGHESTMODSEQ n`."""
+        return cls("HIGHESTMODSEQ", number(modseq))
+
+    @classmethod
+    def modified(cls, numbers: Iterable[int]) -> Code:
+        """RFC 7162 3.1.3: `MODIFIED set`, the messages a STORE UNCHANGEDSINCE left alone."""
+        return cls("MODIFIED", format_set(numbers).encode("ascii"))
+
+    @classmethod
     def badcharset(cls, charsets: Iterable[str] = ()) -> Code:
         """`BADCHARSET (UTF-8 US-ASCII)`: the charsets SEARCH supports."""
         names = [astring(c.encode("ascii")) for c in charsets]
@@ -433,9 +443,11 @@ def fetch_response(seq: int, items: Iterable[tuple[bytes, bytes]]) -> bytes:
     return untagged(number(seq), b"FETCH", paren(k + b" " + v for k, v in items))
 
 
-def search_response(numbers: Iterable[int]) -> bytes:
-    """`* SEARCH 2 84 882` (numbers as given, space separated; none gives `* SEARCH`)."""
-    return b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + CRLF
+def search_response(numbers: Iterable[int], modseq: int | None = None) -> bytes:
+    """`* SEARCH 2 84 882` (numbers as given, space separated; none gives `* SEARCH`), and
+    `(MODSEQ n)` after them when given (RFC 7162 3.1.5)."""
+    tail = b" (MODSEQ %d)" % modseq if modseq else b""
+    return b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + tail + CRLF
 
 
 def esearch_response(tag: str, uid: bool, items: Iterable[tuple[bytes, bytes]]) -> bytes:
@@ -661,6 +673,12 @@ def badurl(url: bytes) -> Code:
     text = _URL_RESP_UNSAFE.sub(lambda m: b"%%%02X" % m.group()[0], url)
     return Code("BADURL", text or b"-")
 
+
+# CONDSTORE and QRESYNC (RFC 7162): commands/condstore.py and the commands it names
+HIGHEST_MODSEQ = Say("OK", "Highest")  # with Code.highestmodseq(n), Dovecot's text
+NO_MODSEQ = Say("OK", "No permanent modsequences", Code("NOMODSEQ"))
+MODSEQS_UNAVAILABLE = Say("NO", "Mod-sequences are not available for this mailbox", Code.CANNOT)
+STORE_NOT_ALL = Say("OK", "Conditional store failed.")  # with Code.modified(...)
 
 # COMPRESS (RFC 4978): commands/compress.py
 COMPRESSING = Say("OK", "{mechanism} active")  # the RFC's example; Dovecot: "Begin compression."

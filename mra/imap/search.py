@@ -47,6 +47,7 @@ from mra.imap.searchkeys import (
     Keyword,
     MessageContext,
     MessageSet,
+    ModSeq,
     Not,
     Or,
     SavedDateSupported,
@@ -170,6 +171,11 @@ class SearchProgram:
         """True if the answer for a message depends on its flags and keywords alone, so one
         evaluation per combination of flags answers for every message that has it."""
         return all(isinstance(k, (All, Flag, Keyword, Not, Or, And)) for k in self.key.walk())
+
+    @property
+    def uses_modseq(self) -> bool:
+        """A MODSEQ key (RFC 7162 3.1.5): the answer names the highest modseq found."""
+        return any(isinstance(k, ModSeq) for k in self.key.walk())
 
     @property
     def needs_message(self) -> bool:
@@ -304,6 +310,21 @@ class _Parser:
             keys.append(key)
         return keys
 
+    def modseq(self, tokens: Sequence[Token], i: int) -> tuple[Key, int]:
+        """`MODSEQ ["/flags/<flag>" priv|shared|all] <mod-sequence-valzer>` (RFC 7162 3.1.5):
+        the entry is checked and not used, as every flag of a message shares its modseq."""
+        value = self.atom(self.arg(tokens, i, b"MODSEQ"), "MODSEQ")
+        if _NUMBER.fullmatch(value) is None:
+            entry = value
+            kind = self.atom(self.arg(tokens, i + 1, b"MODSEQ"), "MODSEQ").lower()
+            if not entry.lower().startswith(b"/flags/") or kind not in (b"priv", b"shared", b"all"):
+                raise SearchError("MODSEQ: invalid entry")
+            value = self.atom(self.arg(tokens, i + 2, b"MODSEQ"), "MODSEQ")
+            i += 2
+        if _NUMBER.fullmatch(value) is None or len(value) > 19 or int(value) >= 2**63:
+            raise SearchError("MODSEQ: invalid mod-sequence")
+        return ModSeq(int(value)), i + 1
+
     def arg(self, tokens: Sequence[Token], i: int, name: bytes) -> Token:
         if i >= len(tokens):
             raise SearchError(f"{name.decode()} needs an argument")
@@ -362,6 +383,8 @@ class _Parser:
             return Within(_WITHIN_KEYS[name], self.now - int(number)), i + 1
         if name == b"SAVEDATESUPPORTED":
             return SavedDateSupported(), i
+        if name == b"MODSEQ":
+            return self.modseq(tokens, i)
         if name == b"NOT":
             if i >= len(tokens):
                 raise SearchError("NOT needs a search key")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 
 from mailstore.errors import NotFound
-from mra.imap import search
+from mra.imap import search, searchindex
 from mra.imap.arguments import ArgumentError
 from mra.imap.sequence import SequenceError, SequenceSet
 from mra.imap.values import Atom, FetchAtt, ParenList, String, Value
@@ -92,18 +92,29 @@ def run_search(
     numbered: Iterable[tuple[int, int]] = enumerate(view.uids, 1)
     if reverse:
         numbered = reversed(list(numbered))
-    matches = (
-        _flags_only_matches(view, program, numbered)
-        if program.flags_only
-        else _message_matches(view, program, numbered)
-    )
+    if program.flags_only:
+        matches = _flags_only_matches(view, program, numbered)
+    else:
+        headers = None
+        if searchindex.wanted_fields(program) and view.state.highest_modseq is not None:
+            numbered = list(numbered)
+            headers = IndexedHeaders(view, [u for _seq, u in numbered])
+        matches = _message_matches(view, program, numbered, headers)
+        if headers is not None:
+            try:
+                return list(itertools.islice(matches, limit))
+            finally:
+                headers.keep()
     if limit is None:
         return list(matches)
     return list(itertools.islice(matches, limit))
 
 
 def _message_matches(
-    view: SelectedView, program: search.SearchProgram, numbered: Iterable[tuple[int, int]]
+    view: SelectedView,
+    program: search.SearchProgram,
+    numbered: Iterable[tuple[int, int]],
+    headers: IndexedHeaders | None = None,
 ) -> Iterator[int]:
     """A message another session expunged while we read (its file gone, the session not yet
     told) matches nothing: its data is gone, and the search goes on with the others."""
@@ -112,7 +123,7 @@ def _message_matches(
         if msg is None:
             continue
         try:
-            if program.matches(_Context(view, msg, seq)):
+            if program.matches(_Context(view, msg, seq, headers)):
                 yield seq
         except NotFound:
             continue
@@ -155,14 +166,64 @@ def saved_result(view: SelectedView, seqs: list[int]) -> SequenceSet:
     return SequenceSet(tuple(ranges))
 
 
+class IndexedHeaders:
+    """The indexed header fields (searchindex.py) of the messages of one command, in the order
+    it visits them (`order`), from the folder index a chunk at a time; what the index lacks is
+    read from the files and handed to the index (`keep`, a chunk at a time and at the end).
+    `block(uid)` is the header block to parse for these fields: SEARCH uses it, and so can a
+    FieldSource for SORT and THREAD (sortfields.fields_of of the block is that of the file)."""
+
+    CHUNK = 2000
+
+    __slots__ = ("_asked", "_blocks", "_fresh", "_last", "_next", "_order", "_view")
+
+    def __init__(self, view: SelectedView, order: list[int]) -> None:
+        self._view = view
+        self._order = order
+        self._next = 0
+        self._asked: set[int] = set()
+        self._blocks: dict[int, bytes] = {}
+        self._fresh: dict[int, bytes] = {}
+        self._last: tuple[int, bytes] = (0, b"")
+
+    def block(self, uid: int) -> bytes:
+        """The header block to search for `uid`: the kept fields, or the file's header."""
+        order = self._order
+        while uid not in self._asked and self._next < len(order):
+            chunk = order[self._next : self._next + self.CHUNK]
+            self._next += len(chunk)
+            self._asked.update(chunk)
+            self._blocks.update(self._view.state.cached_headers(chunk))
+        if uid == self._last[0]:
+            return self._last[1]  # a message's keys ask again (plain_header, then top)
+        kept = self._blocks.pop(uid, None)
+        if kept is not None:
+            self._last = (uid, kept)
+            return kept
+        header = self._view.box.read_header(uid)
+        fields = searchindex.indexed_block(header)
+        if fields is not None and uid in self._asked:
+            self._fresh[uid] = fields
+            if len(self._fresh) >= self.CHUNK:
+                self.keep()
+        return header
+
+    def keep(self) -> None:
+        fresh, self._fresh = self._fresh, {}
+        self._view.state.cache_headers(fresh)
+
+
 class _Context:
     """One message as search.py sees it. Only what a key asks for is computed: UNSEEN needs
     no stat() of INTERNALDATE, no size, and certainly no file read."""
 
-    __slots__ = ("_flags", "_folded", "_view", "mime_limits", "msg", "seqno", "uid")
+    __slots__ = ("_flags", "_folded", "_headers", "_view", "mime_limits", "msg", "seqno", "uid")
 
-    def __init__(self, view: SelectedView, msg: Message, seq: int) -> None:
+    def __init__(
+        self, view: SelectedView, msg: Message, seq: int, headers: IndexedHeaders | None = None
+    ) -> None:
         self._view = view
+        self._headers = headers
         self.mime_limits = view.mime_limits
         self.msg = msg
         self.seqno = seq
@@ -207,8 +268,14 @@ class _Context:
     def size(self) -> int:
         return self._view.box.message_vsize(self.msg)
 
+    @property
+    def modseq(self) -> int:
+        return self._view.state.modseq(self.msg.uid) or 0
+
     def raw(self) -> bytes:
         return self._view.box.read_message(self.msg.uid)
 
     def header_block(self) -> bytes:
+        if self._headers is not None:
+            return self._headers.block(self.msg.uid)
         return self._view.box.read_header(self.msg.uid)

@@ -79,6 +79,7 @@ class MessageContext:
     # Optional: the header block alone, e.g. from a cache, so header keys need no file read.
     header_loader: Callable[[], bytes] | None = None
     savedate: float | None = None
+    modseq: int = 0
 
     def raw(self) -> bytes:
         if self._raw is None:
@@ -426,6 +427,18 @@ class SavedDateSupported(Key):
 
     def match(self, m: _Message) -> bool:
         return m.ctx.savedate is not None
+
+
+@dataclass(frozen=True)
+class ModSeq(Key):
+    """MODSEQ (RFC 7162 3.1.5): the message's modseq is at least ``value``. A context
+    without modseqs (a folder without an index) has 0: nothing matches but MODSEQ 0."""
+
+    value: int
+
+    def match(self, m: _Message) -> bool:
+        modseq = getattr(m.ctx, "modseq", 0)
+        return bool(modseq >= self.value)
 
 
 @dataclass(frozen=True)

@@ -21,18 +21,28 @@ an APPEND, a delivery with Sieve flags) is announced with an untagged FLAGS and 
 [PERMANENTFLAGS] before the first FETCH that shows it. Every flag text is made on a cache miss
 (`flag_text`), which is where a keyword not yet announced is noticed; the callers ask
 `announcement()` before they write what they rendered.
+
+The folder's state is shared by the sessions of the process (mailstore/folderstate.py): the
+view holds a tracker in its change log, and the folder's UID list until it differs from it (a
+view copies it to change it, and takes the shared one back once they agree again), so a
+hundred views of one big folder do not hold a hundred lists. Modseqs (RFC 7162): with
+CONDSTORE, every FETCH this view sends unasked carries MODSEQ (and UID with QRESYNC, as
+Dovecot's imap-sync.c); with QRESYNC, expunges are reported as one VANISHED, and the view tells
+the client its new HIGHESTMODSEQ after a change, never one above an expunge it is holding back
+(RFC 7162 3.2: `told_highest` stays at the value of the last moment nothing was held back).
 """
 
 from __future__ import annotations
 
 import bisect
 
+from mailstore import folderstate
 from mailstore.errors import MailError
 from mra import log
-from mra.imap import mime
+from mra.imap import indexsource, mime
 from mra.imap import response as r
 from mra.imap.arguments import as_sequence_set
-from mra.imap.sequence import SequenceSet
+from mra.imap.sequence import SequenceSet, format_set
 from mra.imap.values import Atom, Value
 
 TYPE_CHECKING = False
@@ -51,6 +61,8 @@ class SelectedView:
         readonly: bool,
         mime_limits: mime.Limits = mime.DEFAULT_LIMITS,
         rev2: bool = False,
+        condstore: bool = False,
+        qresync: bool = False,
     ) -> None:
         self.box = box
         self.readonly = readonly
@@ -58,8 +70,16 @@ class SelectedView:
         self.rev2 = rev2
         """IMAP4rev2 (RFC 9051 Appendix E 12, 21): no \\Recent and no RECENT (new mail is
         still moved to cur/, as Dovecot does), and every unsolicited FETCH names the UID."""
-        box.take_changes()  # what happened before this view began is in its snapshot
-        self.uids: list[int] = list(box.uids())
+        self.condstore = condstore or qresync  # RFC 7162 3.1: MODSEQ in every FETCH sent unasked
+        self.qresync = qresync  # RFC 7162 3.2: VANISHED for EXPUNGE, UID in FETCH sent unasked
+        self.state = folderstate.of(box)
+        self.tracker, self.uids = self.state.open_view()  # `uids` is shared: see _own
+        self._owned = False
+        self.highest = self.tracker.highest  # HIGHESTMODSEQ as of the last take
+        self.told_highest = self.highest  # ... as the client may take it (see the note)
+        self._fetch_highest = 0  # the highest MODSEQ sent in a FETCH since the last take
+        self.claimed_highest: int | None = None  # see updates(claim=True)
+        self._pending_highest: int | None = None
         self.recent: set[int] = set()
         self.gone: set[int] = set()  # expunged in the store, not yet reported
         self._arriving: set[int] = set()  # this session's own APPEND/COPY into this mailbox
@@ -69,11 +89,18 @@ class SelectedView:
         self._flag_text: dict[tuple[tuple[str, ...], bool], bytes] = {}  # see flag_list
         self._folded: dict[tuple[tuple[str, ...], bool], Folded] = {}  # see folded_flags
         self.saved = SequenceSet(())  # SEARCHRES `$`: UIDs (commands/search.py)
-        self._claim_recent(self.uids)
+        last = self.uids[-1] if self.uids else 0
+        self._claim_recent([u for u in box.recent_uids() if u <= last])
 
     @property
     def name(self) -> str:
         return self.box.name
+
+    @property
+    def field_source(self) -> object | None:
+        """SORT, THREAD and PREVIEW's fields kept in the folder index (indexsource.py); None
+        without an index: sortsource.source_for then parses the messages."""
+        return indexsource.source_for(self)
 
     def _claim_recent(self, uids: list[int]) -> None:
         """Never raises (see `updates`): a message that vanished again meanwhile is simply
@@ -104,12 +131,15 @@ class SelectedView:
         """(seq, uid) pairs of a command's sequence set, of sequence numbers or of UIDs; `$`
         is the saved search result (RFC 5182), UIDs in either kind of command."""
         uids = self.uids
+        return [(i, uids[i - 1]) for rng in self.ranges(value, uid) for i in rng]
+
+    def ranges(self, value: Value, uid: bool) -> list[range]:
+        """`resolve` as sorted ranges of sequence numbers (nothing expanded)."""
+        uids = self.uids
         if isinstance(value, Atom) and value.value == "$":
-            ranges = self.saved.resolve_uids(uids)
-        else:
-            sset = as_sequence_set(value)
-            ranges = sset.resolve_uids(uids) if uid else sset.resolve_seqs(len(uids))
-        return [(i, uids[i - 1]) for rng in ranges for i in rng]
+            return self.saved.resolve_uids(uids)
+        sset = as_sequence_set(value)
+        return sset.resolve_uids(uids) if uid else sset.resolve_seqs(len(uids))
 
     def __len__(self) -> int:
         return len(self.uids)
@@ -208,21 +238,79 @@ class SelectedView:
         return folded
 
     def first_unseen(self) -> int | None:
-        for i, uid in enumerate(self.uids, 1):
-            msg = self.message(uid)
+        """SELECT's UNSEEN: the folder's first unseen message (kept by the shared state),
+        when this view has it; else found the long way."""
+        uid = self.state.first_unseen()
+        seq = None if uid is None else self.seq_of(uid)
+        if seq is not None or uid is None:
+            return seq
+        for i, u in enumerate(self.uids, 1):
+            msg = self.message(u)
             if msg is not None and not msg.seen:
                 return i
         return None
 
-    def updates(self, expunges: bool) -> list[bytes]:
+    # -- modseqs (RFC 7162) ----------------------------------------------------------------
+
+    @property
+    def modseqs(self) -> bool:
+        """The folder keeps modseqs (its index is open): else NOMODSEQ."""
+        return self.state.highest_modseq is not None
+
+    def modseq(self, uid: int) -> int | None:
+        """The message's modseq for a FETCH (remembered: see `_note_highest`)."""
+        modseq = self.state.modseq(uid)
+        if modseq is not None and modseq > self._fetch_highest:
+            self._fetch_highest = modseq
+        return modseq
+
+    def modseq_item(self, uid: int) -> list[tuple[bytes, bytes]]:
+        """`MODSEQ (n)` as a FETCH item, when the view uses modseqs and the message has one."""
+        if not self.condstore:
+            return []
+        modseq = self.modseq(uid)
+        return [] if modseq is None else [(b"MODSEQ", b"(%d)" % modseq)]
+
+    def enable_condstore(self) -> bytes:
+        """A CONDSTORE-enabling command (RFC 7162 3.1) in this view: from now on MODSEQ goes
+        with every FETCH sent unasked; the first time, the client is told HIGHESTMODSEQ (as
+        Dovecot's imap_client_enable_condstore)."""
+        if self.condstore:
+            return b""
+        self.condstore = True
+        if self.highest:
+            self.told_highest = self.highest
+            return r.say(None, r.HIGHEST_MODSEQ, r.Code.highestmodseq(self.highest))
+        return b""
+
+    def _note_highest(self, highest: int) -> None:
+        """With QRESYNC, tell the client a HIGHESTMODSEQ it did not learn from the MODSEQs
+        of the FETCHes just sent; while expunges are held back, never one above them
+        (RFC 7162 3.2; Dovecot's imap_sync_send_highestmodseq)."""
+        self.highest = highest
+        send = None
+        if self.qresync and highest:
+            if self.gone:
+                if self._fetch_highest > self.told_highest:
+                    send = self.told_highest
+            elif highest > self.told_highest and highest > self._fetch_highest:
+                send = highest
+            if not self.gone:
+                self.told_highest = highest
+        self._fetch_highest = 0
+        self._pending_highest = send
+
+    def updates(self, expunges: bool, claim: bool = False) -> list[bytes]:
         """Sync with the store; the untagged responses for what changed.
 
         `expunges`: whether EXPUNGE responses may be sent now (not during FETCH, STORE, SEARCH).
+        `claim`: a HIGHESTMODSEQ to tell goes to `claimed_highest`, for the tagged OK of the
+        command (as Dovecot puts it there), instead of an untagged OK.
         Once `take_changes` has handed over the changes, nothing here may raise: what the view
         records and what it answers must stay one (a lost EXISTS would leave the client a
         message short, and every number after it wrong).
         """
-        result = self.box.take_changes()
+        result = self.state.take(self.tracker, self.uids)
         out: list[bytes] = []
         if result.uidvalidity_changed:
             return [r.say(None, r.MAILBOX_REPLACED)]
@@ -242,30 +330,53 @@ class SelectedView:
             out += self.report_expunges()
         added = [u for u in result.added if not self.uids or u > self.uids[-1]]
         if added:
-            self.uids.extend(added)
+            self.uids = self.uids + added
+            self._owned = True
             self._claim_recent(added)
             out.append(r.exists(len(self.uids)))
             if not self.rev2:
                 out.append(r.recent(len(self.recent)))
+        with_uid = self.rev2 or self.qresync
         for uid in result.changed:
             seq = self.seq_of(uid)
             if seq is not None and uid not in self.gone:
-                fields = [(b"FLAGS", self.flag_list(uid))]
-                if self.rev2:
-                    fields.insert(0, (b"UID", r.number(uid)))
+                fields = [(b"UID", r.number(uid))] if with_uid else []
+                fields += self.modseq_item(uid)  # before FLAGS is read: never newer than them
+                fields.append((b"FLAGS", self.flag_list(uid)))
                 out.append(r.fetch_response(seq, fields))
+        if self._owned and not self.gone:
+            shared = self.box.uids()
+            if shared == self.uids:
+                self.uids = shared  # one list again for every view that agrees
+                self._owned = False
+        self._note_highest(result.highest)
+        pending, self._pending_highest = self._pending_highest, None
+        if pending is not None:
+            if claim:
+                self.claimed_highest = pending
+            else:
+                out.append(r.say(None, r.HIGHEST_MODSEQ, r.Code.highestmodseq(pending)))
         return out
 
     def report_expunges(self) -> list[bytes]:
-        """`* n EXPUNGE` for every message gone, highest first so each number is still right."""
+        """`* n EXPUNGE` for every message gone, highest first so each number is still right;
+        with QRESYNC one `* VANISHED uids` (RFC 7162 3.2.10)."""
         out = []
-        for uid in sorted(self.gone, reverse=True):
+        gone = self.gone
+        vanished = []
+        for uid in sorted(gone, reverse=True):
             seq = self.seq_of(uid)
             if seq is not None:
-                out.append(r.expunge(seq))
-                del self.uids[seq - 1]
+                if self.qresync:
+                    vanished.append(uid)
+                else:
+                    out.append(r.expunge(seq))
             self.recent.discard(uid)
-        self.gone.clear()
+        if vanished:
+            out.append(b"* VANISHED " + format_set(sorted(vanished)).encode("ascii") + b"\r\n")
+        self.uids = [u for u in self.uids if u not in gone]
+        self._owned = True
+        self.gone = set()
         self._ghosts.clear()
         return out
 

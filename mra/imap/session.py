@@ -119,13 +119,14 @@ class ImapSession(Session):
         assert self.view is not None
         return self.view
 
-    def updates(self, request: Request | None) -> bytes:
-        """The untagged responses the selected view owes (none outside SELECTED)."""
+    def updates(self, request: Request | None, claim: bool = False) -> bytes:
+        """The untagged responses the selected view owes (none outside SELECTED). `claim`: a
+        HIGHESTMODSEQ to tell (QRESYNC) is left in `view.claimed_highest` for the tagged OK."""
         if self.view is None:
             return b""
         expunges = request is None or not request.uses_seqs
         try:
-            return b"".join(self.view.updates(expunges=expunges))
+            return b"".join(self.view.updates(expunges=expunges, claim=claim))
         except MailError as exc:
             log.error("imap-sync-failed", error=exc.message)
             return b""
@@ -137,9 +138,14 @@ class ImapSession(Session):
         code: r.Code | None = None,
         text: str = "",
     ) -> list[Output]:
-        """The usual end of a command: its untagged data, the updates, `tag OK`."""
+        """The usual end of a command: its untagged data, the updates, `tag OK` (with a new
+        HIGHESTMODSEQ when it has no code of its own, as Dovecot's imap-sync.c)."""
+        updates = self.updates(request, claim=code is None)
+        view = self.view
+        if view is not None and view.claimed_highest is not None:
+            code, view.claimed_highest = r.Code.highestmodseq(view.claimed_highest), None
         done = r.completed(request.tag, request.name, code, text)
-        return [Send(untagged + self.updates(request) + done)]
+        return [Send(untagged + updates + done)]
 
     def feed_reader(self, events: list[Event]) -> None:
         """Events the reader gave on a mode switch (a literal accepted, a SASL line, DONE

@@ -10,6 +10,7 @@ dispatcher (mra/imap/session.py) must treat it; the handlers live one module per
     status.py      STATUS
     quota.py       GETQUOTAROOT GETQUOTA SETQUOTA
     select.py      SELECT EXAMINE CHECK CLOSE UNSELECT EXPUNGE
+    condstore.py   CONDSTORE, QRESYNC (RFC 7162): what they add to SELECT, FETCH, STORE...
     fetch.py       FETCH
     store.py       STORE COPY MOVE
     search.py      SEARCH
@@ -147,6 +148,9 @@ _BASE_CAPABILITIES = [
     "PREVIEW",  # RFC 8970: FETCH PREVIEW, PREVIEW (LAZY)
     # IMAP4rev2 and UTF-8: enable.py (what the session's mode changes is each command's)
     "UTF8=ACCEPT",
+    # modseqs (RFC 7162): condstore.py and the commands it names; the folder index
+    "CONDSTORE",
+    "QRESYNC",
 ]
 
 

@@ -13,6 +13,10 @@ never changes its ways under the client; UNAUTHENTICATE forgets them all (RFC 84
                   partials; and mailbox names in UTF-8, as with UTF8=ACCEPT.
     UTF8=ACCEPT   RFC 6855: mailbox names in UTF-8 both ways (`utf8(session)`, which the
                   name helpers are given), APPEND's UTF8 (~{n}) data, no SEARCH CHARSET.
+    CONDSTORE     RFC 7162 3.1: MODSEQ in every FETCH sent unasked (commands/condstore.py);
+                  also turned on by the first command that uses modseqs.
+    QRESYNC       RFC 7162 3.2: CONDSTORE too (not named in ENABLED, as Dovecot), VANISHED
+                  instead of EXPUNGE, SELECT (QRESYNC ...), UID FETCH ... (VANISHED).
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ if TYPE_CHECKING:
 
 IMAP4REV2 = "IMAP4rev2"
 UTF8_ACCEPT = "UTF8=ACCEPT"
+CONDSTORE = "CONDSTORE"
+QRESYNC = "QRESYNC"
 
-ENABLEABLE: frozenset[str] = frozenset({IMAP4REV2, UTF8_ACCEPT})
+ENABLEABLE: frozenset[str] = frozenset({IMAP4REV2, UTF8_ACCEPT, CONDSTORE, QRESYNC})
 """The capabilities a client may ENABLE, spelled as CAPABILITY spells them."""
 _BY_UPPER = {name.upper(): name for name in ENABLEABLE}
 
@@ -58,6 +64,17 @@ def utf8(s: ImapSession) -> bool:
     IMAP4rev2 (RFC 9051 5.1, Appendix A: such a server "MUST NOT generate UTF-8-quoted
     strings unless the client has issued ENABLE IMAP4rev2")."""
     return bool(s.enabled) and (IMAP4REV2 in s.enabled or UTF8_ACCEPT in s.enabled)
+
+
+def condstore(s: ImapSession) -> bool:
+    """CONDSTORE is on (RFC 7162 3.1): enabled, implied by QRESYNC (3.2.3), or turned on by
+    a command that used modseqs (commands/condstore.py)."""
+    return bool(s.enabled) and (CONDSTORE in s.enabled or QRESYNC in s.enabled)
+
+
+def qresync(s: ImapSession) -> bool:
+    """QRESYNC is on (RFC 7162 3.2)."""
+    return QRESYNC in s.enabled
 
 
 def utf8_accept(s: ImapSession) -> bool:

@@ -17,6 +17,11 @@ still knows of it (flags, size; NIL for what needed its file) and the command en
 that cannot be read is left out, and the command ends with the store's error for it, so one
 broken file never costs the others their answer. So is a message whose BINARY cannot be
 decoded (NO [UNKNOWN-CTE] or NO [PARSE]); Dovecot stops the FETCH at it instead.
+
+CONDSTORE and QRESYNC (RFC 7162, commands/condstore.py): the MODSEQ item; the modifier
+`(CHANGEDSINCE m)` keeps the messages whose modseq is above m (found in the folder index, not
+by walking the set) and adds MODSEQ to the items; `UID FETCH ... (CHANGEDSINCE m VANISHED)`
+first names the UIDs of the set expunged since m (`VANISHED (EARLIER)`, 3.2.6).
 """
 
 from __future__ import annotations
@@ -27,9 +32,12 @@ from mailstore.errors import MailError, NotFound
 from mra import log
 from mra.imap import fetch as items
 from mra.imap import response as r
-from mra.imap.arguments import ArgumentError
+from mra.imap.arguments import ArgumentError, as_atom
+from mra.imap.commands import condstore
+from mra.imap.commands.enable import qresync
 from mra.imap.commands.spec import Request
-from mra.imap.values import Atom, ParenList
+from mra.imap.sequence import contains
+from mra.imap.values import Atom, ParenList, Value
 from mra.session import Output, Stream
 
 TYPE_CHECKING = False
@@ -45,16 +53,66 @@ INLINE_MAX = 5_000  # messages whose flags, sizes and dates a FETCH renders on t
 
 
 def fetch(s: ImapSession, req: Request) -> list[Output]:
-    args = req.args
-    if len(args) == 3 and isinstance(args[1], Atom) and isinstance(args[2], ParenList):
+    args = list(req.args)
+    if _lazy_preview(args):
         args = [args[0], ParenList((args[1], args[2]))]  # `PREVIEW (LAZY)` alone (RFC 8970)
-    if len(args) != 2:
+    if len(args) not in (2, 3):
         raise ArgumentError("FETCH needs a sequence set and items")
     view = s.selected()
-    pairs = view.resolve(args[0], req.uid)
     wanted = items.parse_items(args[1])
+    since, vanished = _modifiers(s, req, args[2]) if len(args) == 3 else (None, False)
+    head = b""
+    if since is not None or "MODSEQ" in wanted:
+        head = condstore.enable(s)  # a CONDSTORE-enabling command (RFC 7162 3.1)
+        condstore.require_modseqs(view)
+    if since is None:
+        pairs = view.resolve(args[0], req.uid)
+    else:
+        if "MODSEQ" not in wanted:
+            wanted.append("MODSEQ")  # RFC 7162 3.1.4.1, where Dovecot puts it: last
+        ranges = view.ranges(args[0], req.uid)
+        pairs = []
+        for uid in view.state.changed_since(since) or []:
+            seq = view.seq_of(uid)
+            if seq is not None and contains(ranges, seq):
+                pairs.append((seq, uid))
+        if vanished:
+            known = condstore.uid_filter(args[0])
+            head += condstore.vanished_line(view, since, known)
     threaded = items.reads_messages(wanted) or items.sets_seen(wanted) or len(pairs) > INLINE_MAX
-    return [Stream(_lines(s, req, view, pairs, wanted), lambda: [], threaded=threaded)]
+    return [Stream(_lines(s, req, view, pairs, wanted, head), lambda: [], threaded=threaded)]
+
+
+def _lazy_preview(args: list[Value]) -> bool:
+    """`FETCH set PREVIEW (LAZY)`: the one item unparenthesized with its modifier (RFC 8970),
+    which reads like an item and FETCH modifiers (`FETCH set FLAGS (CHANGEDSINCE 5)`)."""
+    if len(args) != 3 or not isinstance(args[1], Atom) or not isinstance(args[2], ParenList):
+        return False
+    return args[1].value.upper() == "PREVIEW" and all(
+        isinstance(v, Atom) and v.value.upper() == "LAZY" for v in args[2].items
+    )
+
+
+def _modifiers(s: ImapSession, req: Request, value: Value) -> tuple[int | None, bool]:
+    """FETCH's modifiers (RFC 7162 3.1.4.1, 3.2.6): (CHANGEDSINCE m, VANISHED asked)."""
+    if not isinstance(value, ParenList):
+        raise ArgumentError("FETCH modifiers must be a list")
+    args = list(value.items)
+    since = None
+    vanished = False
+    while args:
+        name = as_atom(args.pop(0)).upper()
+        if name == "CHANGEDSINCE" and args:
+            since = condstore.modseq_value(args.pop(0), "CHANGEDSINCE modseq")
+        elif name == "VANISHED" and req.uid:
+            if not qresync(s):
+                raise ArgumentError("QRESYNC not enabled")
+            vanished = True
+        else:
+            raise ArgumentError("unknown FETCH modifier")
+    if vanished and since is None:
+        raise ArgumentError("VANISHED used without CHANGEDSINCE")
+    return since, vanished
 
 
 def _lines(
@@ -63,13 +121,16 @@ def _lines(
     view: SelectedView,
     pairs: list[tuple[int, int]],
     wanted: list[Item],
+    head: bytes = b"",
 ) -> Iterator[bytes]:
+    if head:
+        yield head
     seen_now: set[int] = set()
     if items.sets_seen(wanted) and not view.readonly:
         unseen = [u for _, u in pairs if (m := view.message(u)) is not None and not m.seen]
         if unseen:
             try:
-                seen_now = set(view.box.store_flags(unseen, "add", ["\\Seen"]))
+                seen_now = set(view.box.store_flags(unseen, "add", ["\\Seen"], view.tracker))
             except MailError as exc:
                 yield s.updates(req) + r.store_error(req.tag, exc)
                 return

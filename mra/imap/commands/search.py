@@ -17,6 +17,11 @@ A program that only looks at flags, sizes, dates and sets runs on the reactor wh
 is small (a flags-only SEARCH of 1,000 messages takes about 0.3 ms); one that reads messages or
 stats every file (the save date), or a very big folder, runs in the thread pool as an explicit
 `Call`.
+
+MODSEQ (RFC 7162 3.1.5) turns CONDSTORE on and adds the highest modseq of the messages found
+to the answer: `* SEARCH 2 5 (MODSEQ n)`, or `MODSEQ n` last in ESEARCH, where with MIN or
+MAX alone only those messages count (3.1.10, as Dovecot's imap-search.c); nothing found,
+no MODSEQ.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 from mailstore.errors import MailError
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError
+from mra.imap.commands import condstore
 from mra.imap.commands.enable import utf8_accept
 from mra.imap.commands.spec import Request
 from mra.imap.searching import SearchFailed, compile_search, run_search, saved_result
@@ -79,9 +85,14 @@ def search(s: ImapSession, req: Request) -> list[Output]:
             view.saved = NOTHING_SAVED
         raise r.Refusal(r.BAD_CHARSET, r.Code.badcharset(exc.charsets), reason=str(exc)) from None
 
+    head = b""
+    if program.uses_modseq:
+        head = condstore.enable(s)  # a CONDSTORE-enabling command (RFC 7162 3.1)
+        condstore.require_modseqs(view)
+
     def run(s: ImapSession, req: Request) -> list[Output]:
         try:
-            untagged = _answer(view, program, options, req)
+            untagged = head + _answer(view, program, options, req)
         except MailError:
             if save:
                 view.saved = NOTHING_SAVED
@@ -102,7 +113,8 @@ def _answer(
     uids = view.uids
     if options is None:
         found = run_search(view, program)
-        return r.search_response([uids[n - 1] for n in found] if req.uid else found)
+        numbers = [uids[n - 1] for n in found] if req.uid else found
+        return r.search_response(numbers, _highest(view, program, found))
     ends_only = not options & {"ALL", "COUNT"} and bool(options & {"MIN", "MAX"})
     if ends_only:
         found = run_search(view, program, limit=1) if "MIN" in options else []
@@ -125,4 +137,16 @@ def _answer(
         items.append((b"ALL", format_set(numbers).encode("ascii")))
     if "COUNT" in options:
         items.append((b"COUNT", r.number(len(numbers))))
+    ends = [found[0], found[-1]] if ends_only and found else found
+    highest = _highest(view, program, ends)
+    if highest:
+        items.append((b"MODSEQ", r.number(highest)))
     return r.esearch_response(req.tag, req.uid, items)
+
+
+def _highest(view: SelectedView, program: SearchProgram, found: list[int]) -> int | None:
+    """The highest modseq of the messages found, for a program with MODSEQ (else None)."""
+    if not program.uses_modseq or not found:
+        return None
+    uids = view.uids
+    return max((view.state.modseq(uids[n - 1]) or 0 for n in found), default=0) or None

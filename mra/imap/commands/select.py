@@ -4,6 +4,10 @@ UNSELECT (RFC 3691), CHECK, EXPUNGE and UID EXPUNGE (RFC 3501 6.4, RFC 4315 2.1)
 Opening a mailbox reads its listing and uidlist, which grows with the folder: it runs in the
 thread pool. A SELECT of another mailbox first leaves the current one (`[CLOSED]`, RFC 7162
 3.2.11), so a failed SELECT leaves the session in the authenticated state (RFC 3501 6.3.1).
+
+The answer names the folder's HIGHESTMODSEQ (RFC 7162 3.1.2.1: every SELECT of a folder that
+keeps modseqs, as Dovecot does), or NOMODSEQ when its index cannot be used; the CONDSTORE and
+QRESYNC parameters are commands/condstore.py's.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from mailstore.errors import MailError
 from mra import log
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError, as_astring, as_mailbox
-from mra.imap.commands import listing
-from mra.imap.commands.enable import rev2, utf8
+from mra.imap.commands import condstore, listing
+from mra.imap.commands.enable import CONDSTORE, qresync, rev2, utf8
+from mra.imap.commands.enable import condstore as condstore_on
 from mra.imap.commands.spec import Request
 from mra.imap.selected import SelectedView
 from mra.session import Call, Output, Send
@@ -24,20 +29,33 @@ if TYPE_CHECKING:
 
 
 def select(s: ImapSession, req: Request) -> list[Output]:
-    if len(req.args) != 1:
+    if len(req.args) not in (1, 2):
         raise ArgumentError(f"{req.name} needs a mailbox name")
     name = as_mailbox(req.args[0], utf8(s))
     readonly = req.name == "EXAMINE"
     store = s.mailstore()
     closed = r.say(None, r.PREVIOUS_CLOSED) if s.view is not None else b""
     s.unselect()
+    try:
+        want_condstore, resync = (
+            condstore.select_params(s, req.args[1]) if len(req.args) == 2 else (False, None)
+        )
+    except ArgumentError as exc:
+        return [Send(closed + r.bad(req.tag, f"{req.name}: {exc}"))]
+    if want_condstore:
+        s.enabled.add(CONDSTORE)  # RFC 7162 3.1.8, before the mailbox opens (as Dovecot)
     is_rev2 = rev2(s)
+    modseqs = condstore_on(s), qresync(s)
 
     def open_view() -> tuple[SelectedView, bytes]:
-        # The untagged answer walks every message (the first unseen): in the thread too.
-        view = SelectedView(store.mailbox(name), readonly, s.services.mime_limits, is_rev2)
+        # Opening syncs (a listing, for a folder this process does not have open yet).
+        box = store.mailbox(name)
+        view = SelectedView(box, readonly, s.services.mime_limits, is_rev2, *modseqs)
         listed = listing.selected_line(s, name, as_astring(req.args[0])) if is_rev2 else b""
-        return view, _select_response(view, listed)
+        untagged = _select_response(view, listed)
+        if resync is not None:
+            untagged += condstore.qresync_answer(view, resync)
+        return view, untagged
 
     def opened(result: object) -> list[Output]:
         if isinstance(result, MailError):
@@ -73,6 +91,10 @@ def _select_response(view: SelectedView, listed: bytes) -> bytes:
         out.append(r.say(None, r.FIRST_UNSEEN, r.Code.unseen(unseen)))
     out.append(r.say(None, r.UIDS_VALID, r.Code.uidvalidity(box.uidvalidity)))
     out.append(r.say(None, r.NEXT_UID, r.Code.uidnext(box.next_uid)))
+    if view.modseqs:
+        out.append(r.say(None, r.HIGHEST_MODSEQ, r.Code.highestmodseq(view.highest)))
+    else:
+        out.append(r.say(None, r.NO_MODSEQ))
     return b"".join(out)
 
 
@@ -84,7 +106,7 @@ def close(s: ImapSession, req: Request) -> list[Output]:
     """CLOSE expunges silently (RFC 3501 6.4.2); UNSELECT does not (RFC 3691)."""
     view = s.selected()
     if req.name == "CLOSE" and not view.readonly:
-        view.box.expunge([u for u in view.uids if _deleted(view, u)])
+        view.box.expunge([u for u in view.uids if _deleted(view, u)], view.tracker)
     s.unselect()
     return [Send(r.say(req.tag, r.CLOSED if req.name == "CLOSE" else r.UNSELECTED))]
 
@@ -105,5 +127,5 @@ def expunge(s: ImapSession, req: Request) -> list[Output]:
         candidates = [u for _, u in view.resolve(req.args[0], True)]  # `$` too (RFC 5182)
     elif req.args:
         raise ArgumentError("EXPUNGE takes no arguments")
-    removed = view.box.expunge([u for u in candidates if _deleted(view, u)])
+    removed = view.box.expunge([u for u in candidates if _deleted(view, u)], view.tracker)
     return s.ok(req, untagged=b"".join(view.forget(removed)))

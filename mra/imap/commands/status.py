@@ -1,6 +1,7 @@
 """STATUS (RFC 3501 6.3.10) and its items from later RFCs; also what LIST-STATUS sends.
 
     MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN     RFC 3501
+    HIGHESTMODSEQ                                  RFC 7162 3.1.6 (0: a folder without modseqs)
     DELETED                                        RFC 9051 6.3.11, RFC 9208 4.2.1
     SIZE                                           RFC 8438 (STATUS=SIZE)
     DELETED-STORAGE                                RFC 9208 4.2.2
@@ -19,8 +20,10 @@ STATUS runs in the thread pool (`thread=True`): counting grows with the folder.
 
 from __future__ import annotations
 
+from mailstore import folderstate
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError, as_atom, as_list, as_mailbox
+from mra.imap.commands import condstore
 from mra.imap.commands.enable import rev2, utf8
 from mra.imap.commands.spec import Request
 from mra.imap.values import Value
@@ -36,12 +39,13 @@ ITEMS = (
     "UIDNEXT",
     "UIDVALIDITY",
     "UNSEEN",
+    "HIGHESTMODSEQ",
     "DELETED",
     "SIZE",
     "DELETED-STORAGE",
     "APPENDLIMIT",
 )
-_CHEAP = frozenset({"MESSAGES", "UIDNEXT", "UIDVALIDITY", "APPENDLIMIT"})  # no per-message work
+_CHEAP = frozenset({"MESSAGES", "UIDNEXT", "UIDVALIDITY", "APPENDLIMIT", "HIGHESTMODSEQ"})
 _MAX_NUMBER = 2**32 - 1  # APPENDLIMIT is a `number` (RFC 7889 7)
 
 
@@ -89,6 +93,9 @@ def values(s: ImapSession, name: str, items: list[str]) -> dict[str, int]:
             out[item] = box.uidvalidity
         elif item == "UNSEEN":
             out[item] = sum(not m.seen for m in messages)
+        elif item == "HIGHESTMODSEQ":
+            highest = view.highest if view is not None else folderstate.of(box).highest_modseq
+            out[item] = highest or 0
         elif item == "DELETED":
             out[item] = sum(m.deleted for m in messages)
         elif item == "SIZE":
@@ -106,4 +113,6 @@ def status(s: ImapSession, req: Request) -> list[Output]:
         raise ArgumentError("STATUS needs a mailbox name and a list of items")
     name = as_mailbox(args[0], utf8(s))
     items = parse_items(args[1], rev2(s))
-    return s.ok(req, untagged=r.status_response(name, values(s, name, items), utf8=utf8(s)))
+    head = condstore.enable(s) if "HIGHESTMODSEQ" in items else b""  # RFC 7162 3.1
+    answer = r.status_response(name, values(s, name, items), utf8=utf8(s))
+    return s.ok(req, untagged=head + answer)

@@ -120,7 +120,7 @@ def test_rfc4978_example_login_then_compress(tmp_path: Path) -> None:
     c.expect("d NOOP\r\n", "d OK NOOP completed")
     sent = c.wire[before:]
     assert b"NOOP" not in sent and sent.endswith(b"\x00\x00\xff\xff")  # a sync flush ends it
-    c.expect("e SELECT INBOX\r\n", *["{any}"] * 7, "e OK [READ-WRITE] Select completed")
+    c.expect("e SELECT INBOX\r\n", *["{any}"] * 8, "e OK [READ-WRITE] Select completed")
     lines = c.send("f FETCH 1:2 (FLAGS BODY[])\r\n")
     assert "Hi Alice!" in lines and lines[-1] == "f OK FETCH completed"
     c.expect("g LOGOUT\r\n", "* BYE Logging out", "g OK Logout completed")

@@ -78,6 +78,7 @@ def test_rfc9051_section8_sample_session(tmp_path: Path) -> None:
         "* 18 EXISTS",
         "* OK [UIDVALIDITY {n}] UIDs valid",
         "* OK [UIDNEXT 19] Predicted next UID",
+        "* OK [HIGHESTMODSEQ {n}] Highest",
         "a002 OK [READ-WRITE] Select completed",
     )
     c.expect(
@@ -288,6 +289,7 @@ def test_e10_e11_e12_select_and_examine_answers(r2: Client) -> None:
         "* 0 EXISTS",
         "* OK [UIDVALIDITY {n}] UIDs valid",
         "* OK [UIDNEXT 1] Predicted next UID",
+        "* OK [HIGHESTMODSEQ {n}] Highest",
         "b OK [READ-ONLY] Examine completed",
     )
     lines = r2.send("c SELECT INBOX\r\n")
@@ -545,6 +547,7 @@ def test_rev1_session_unchanged(tmp_path: Path) -> None:
         "* OK [UNSEEN 1] First unseen.",
         "* OK [UIDVALIDITY {n}] UIDs valid",
         "* OK [UIDNEXT 3] Predicted next UID",
+        "* OK [HIGHESTMODSEQ {n}] Highest",
         "s OK [READ-WRITE] Select completed",
     )
     c.expect("a SEARCH RECENT\r\n", "* SEARCH 1", "a OK SEARCH completed")

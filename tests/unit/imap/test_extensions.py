@@ -10,6 +10,7 @@ def test_enable_rfc5161(c: Client) -> None:
     c.login()
     lines = c.send("t1 CAPABILITY\r\n")
     assert " ENABLE" in lines[0]
+    c.expect("t2 ENABLE CONDSTORE X-GOOD-IDEA\r\n", "* ENABLED CONDSTORE", "t2 OK ENABLE completed")
     c.expect("t2 ENABLE CONDSTORE X-GOOD-IDEA\r\n", "* ENABLED", "t2 OK ENABLE completed")
     c.expect("t3 ENABLE\r\n", "t3 BAD ENABLE: ENABLE needs at least one capability")
     c.send("s SELECT INBOX\r\n")

@@ -125,6 +125,7 @@ def test_select_and_examine(c: Client) -> None:
         "* OK [UNSEEN 1] First unseen.",
         "* OK [UIDVALIDITY {n}] UIDs valid",
         "* OK [UIDNEXT 3] Predicted next UID",
+        "* OK [HIGHESTMODSEQ {n}] Highest",
         "a OK [READ-WRITE] Select completed",
     )
     lines = c.send("b EXAMINE INBOX\r\n")
@@ -266,7 +267,7 @@ def test_store_search_copy_move_expunge(selected: Client) -> None:
     )
     c.expect("m CHECK\r\n", "m OK CHECK completed")
     c.expect("n UNSELECT\r\n", "n OK Unselect completed")
-    c.expect("o SELECT Archive\r\n", *([r"{any}"] * 7), "o OK [READ-WRITE] Select completed")
+    c.expect("o SELECT Archive\r\n", *([r"{any}"] * 8), "o OK [READ-WRITE] Select completed")
     c.expect("p STORE 1 +FLAGS.SILENT (\\Deleted)\r\n", "p OK STORE completed")
     c.expect("q CLOSE\r\n", "q OK Close completed")
     archive = c.store.mailbox("Archive")

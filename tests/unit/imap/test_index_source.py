@@ -1,0 +1,240 @@
+"""The folder index's FieldSource for SORT, THREAD and PREVIEW (mra/imap/indexsource.py).
+
+The contract's dataclass and function live in mra/imap/sortfields.py, on the `sort` side's
+branch; until both branches are merged these tests give the source a dataclass of the
+contract's shape (index.md; `reply` as sortfields.SortFields has it) and a small `make` with
+`fields_of`'s signature, counting its calls. What is tested is the source's own part: computed
+once per message, kept in the index for every session, worker and restart, messages gone left
+out, previews kept, and a planted record never used.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailstore.folderindex import NAME as INDEX_NAME
+from mra.imap import indexsource, mime
+from tests.unit.imap.test_ext_condstore import Worker
+from tests.unit.imap.test_session_transcripts import Client
+
+
+@dataclass(frozen=True, slots=True)
+class Fields:
+    uid: int
+    arrival: float
+    date: float | None
+    size: int
+    subject: str
+    from_: str
+    from_display: str
+    to: str
+    to_display: str
+    cc: str
+    message_id: str
+    in_reply_to: str
+    references: tuple[str, ...]
+    preview: str | None
+    reply: bool = False
+
+
+class Make:
+    """`fields_of`'s signature; counts the messages it computed."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def __call__(
+        self,
+        uid: int,
+        arrival: float,
+        size: int,
+        message: bytes | mime.Part,
+        preview: bool = False,
+        limits: mime.Limits = mime.DEFAULT_LIMITS,
+    ) -> Fields:
+        self.calls.append(uid)
+        part = mime.parse(message, limits)
+
+        def first(name: str) -> str:
+            values = mime.header_values(part, name)
+            return values[0].strip() if values else ""
+
+        return Fields(
+            uid=uid,
+            arrival=arrival,
+            date=None,
+            size=size,
+            subject=first("subject").lower(),
+            from_=first("from"),
+            from_display=first("from"),
+            to=first("to"),
+            to_display=first("to"),
+            cc=first("cc"),
+            message_id=first("message-id"),
+            in_reply_to=first("in-reply-to"),
+            references=tuple(first("references").split()),
+            preview=None,
+            reply=first("subject").lower().startswith("re:"),
+        )
+
+
+def _client(tmp_path: Path) -> Client:
+    """Alice's INBOX: UIDs 1 and 2 (the transcript client's), 3-5 here."""
+    c = Client(tmp_path)
+    inbox = c.store.mailbox("INBOX")
+    for i in range(3):
+        inbox.append(
+            f"From: s{i}@example.org\r\nSubject: Re: topic {i}\r\nMessage-ID: <m{i}@x>\r\n"
+            f"References: <r{i}@x> <m{i - 1}@x>\r\n\r\nbody {i}\r\n".encode()
+        )
+    inbox.sync()
+    return c
+
+
+def _selected(c: Client) -> Any:
+    c.login()
+    c.send("s SELECT INBOX\r\n")
+    assert c.session.view is not None
+    return c.session.view
+
+
+def test_fields_are_computed_once_and_kept_for_every_worker(tmp_path: Path) -> None:
+    c = _client(tmp_path)
+    make = Make()
+    source = indexsource.source_for(_selected(c), (Fields, make))
+    assert source is not None
+    got = source.fields([5, 3, 4])
+    assert [f.uid for f in got] == [5, 3, 4]
+    assert got[1].subject == "re: topic 0" and got[1].reply is True
+    assert got[1].references == ("<r0@x>", "<m-1@x>")
+    assert got[1].size > 0 and got[1].arrival > 0
+    assert sorted(make.calls) == [3, 4, 5]
+    assert source.fields([3]) == [got[1]] and sorted(make.calls) == [3, 4, 5]
+    # Another worker: its own memory and index connection, the same records.
+    inbox = c.store.mailbox("INBOX")
+    msg = inbox.get(3)
+    Path(inbox.path, msg.subdir, msg.name).write_bytes(b"Subject: rewritten\r\n\r\nprobe\r\n")
+    w = Worker(c)
+    other = Make()
+    again = indexsource.source_for(_selected(w), (Fields, other))
+    assert again is not None
+    assert again.fields([3, 4, 5]) == [got[1], got[2], got[0]]
+    assert other.calls == []  # not a file read: the probe's new subject is not seen
+
+
+def test_messages_gone_are_left_out(tmp_path: Path) -> None:
+    c = _client(tmp_path)
+    view = _selected(c)
+    source = indexsource.source_for(view, (Fields, Make()))
+    assert source is not None
+    c.store.mailbox("INBOX").expunge([4])
+    assert [f.uid for f in source.fields([5, 4, 999, 3])] == [5, 3]
+
+
+def test_previews_are_kept(tmp_path: Path) -> None:
+    c = _client(tmp_path)
+    source = indexsource.source_for(_selected(c), (Fields, Make()))
+    assert source is not None
+    assert source.fields([3])[0].preview is None
+    source.remember_previews({3: "body 0", 4: "body 1"})  # gathered, written at the next ask
+    assert [f.preview for f in source.fields([4, 3])] == ["body 1", "body 0"]
+    w = Worker(c)
+    make = Make()
+    again = indexsource.source_for(_selected(w), (Fields, make))
+    assert again is not None
+    assert [f.preview for f in again.fields([3, 4, 5])] == ["body 0", "body 1", None]
+    assert make.calls == [5]
+
+
+def test_flag_changes_keep_what_the_index_computed(tmp_path: Path) -> None:
+    """A STORE changes the row's modseq and flags, not the fields kept beside them."""
+    c = _client(tmp_path)
+    view = _selected(c)
+    source = indexsource.source_for(view, (Fields, Make()))
+    assert source is not None
+    source.fields([3, 4, 5])
+    c.expect("a SEARCH FROM s1\r\n", "* SEARCH 4", "a OK SEARCH completed")
+    c.send("b STORE 3:5 +FLAGS (\\Flagged)\r\n")
+    c.store.mailbox("INBOX").store_flags([4], "add", ["\\Seen"])  # another writer's change
+    c.send("c NOOP\r\n")
+    index = sqlite3.connect(os.path.join(c.store.mailbox("INBOX").path, INDEX_NAME))
+    rows = index.execute("SELECT uid, hdr IS NOT NULL, sortf IS NOT NULL FROM msg WHERE uid > 2")
+    assert sorted(rows) == [(3, 1, 1), (4, 1, 1), (5, 1, 1)]
+    index.close()
+
+
+def test_no_index_no_source(tmp_path: Path) -> None:
+    c = _client(tmp_path)
+    os.mkdir(os.path.join(c.store.mailbox("INBOX").path, INDEX_NAME))
+    assert indexsource.source_for(_selected(c), (Fields, Make())) is None
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "'[1,2,3]'",  # not a blob
+        "CAST('[1,2,3]' AS BLOB)",  # another shape
+        "CAST('not json' AS BLOB)",
+        "CAST(printf('%.*c', 100000, '[') AS BLOB)",  # nested past the parser's recursion
+        "zeroblob(70000)",  # over SORTF_MAX
+        "CAST('{}' AS BLOB)",
+    ],
+    ids=["text", "shape", "not-json", "deep", "huge", "object"],
+)
+def test_attack_planted_sort_records_are_computed_again(tmp_path: Path, planted: str) -> None:
+    """A user can write their own index: a record that is not one this code wrote is never
+    used; the fields are computed again (and the record replaced)."""
+    c = _client(tmp_path)
+    source = indexsource.source_for(_selected(c), (Fields, Make()))
+    assert source is not None
+    good = source.fields([3, 4, 5])
+    index = sqlite3.connect(os.path.join(c.store.mailbox("INBOX").path, INDEX_NAME))
+    with index:
+        index.execute(f"UPDATE msg SET sortf = {planted}")
+    index.close()
+    w = Worker(c)
+    make = Make()
+    again = indexsource.source_for(_selected(w), (Fields, make))
+    assert again is not None
+    assert again.fields([3, 4, 5]) == good
+    assert sorted(make.calls) == [3, 4, 5]
+
+
+def test_attack_planted_values_of_the_wrong_type_are_not_used(tmp_path: Path) -> None:
+    """The right shape with a value of another type (a number for the subject, a string for
+    the references, a list of numbers): SORT never compares a str with an int."""
+    c = _client(tmp_path)
+    view = _selected(c)
+    source = indexsource.source_for(view, (Fields, Make()))
+    assert source is not None
+    source.fields([3, 4, 5])
+    index = sqlite3.connect(os.path.join(c.store.mailbox("INBOX").path, INDEX_NAME))
+    records = dict(index.execute("SELECT uid, sortf FROM msg WHERE uid > 2"))
+    shape = records[3][: records[3].index(b",")]
+    bad = {
+        3: records[3].replace(b'"re: topic 0"', b"7"),
+        4: records[4].replace(b'["<r1@x>","<m0@x>"]', b'"<r1@x>"'),
+        5: records[5].replace(b'["<r2@x>","<m1@x>"]', b"[1,2]"),
+    }
+    assert all(bad[u] != records[u] and bad[u].startswith(shape) for u in bad)
+    with index:
+        index.executemany(
+            "UPDATE msg SET sortf = ? WHERE uid = ?", [(v, u) for u, v in bad.items()]
+        )
+    index.close()
+    w = Worker(c)
+    make = Make()
+    again = indexsource.source_for(_selected(w), (Fields, make))
+    assert again is not None
+    assert [f.subject for f in again.fields([3, 4, 5])] == [
+        "re: topic 0",
+        "re: topic 1",
+        "re: topic 2",
+    ]
+    assert sorted(make.calls) == [3, 4, 5]
