@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import auth, charts, imap, lmtp, load, mda, pop3, store
+from bench import auth, charts, condstore, imap, lmtp, load, mda, pop3, sort, store
 
 
 def main() -> int:
@@ -24,6 +24,10 @@ def main() -> int:
     status = pop3.main([]) or status
     print("\n== bench.imap ==", flush=True)
     status = imap.main([]) or status
+    print("\n== bench.condstore ==", flush=True)
+    condstore.main()
+    print("\n== bench.sort ==", flush=True)
+    status = sort.main([]) or status
     print("\n== bench.load ==", flush=True)
     status = load.main([]) or status
     print("\n== bench.auth ==", flush=True)

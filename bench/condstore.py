@@ -46,6 +46,7 @@ from pathlib import Path
 
 from bench.common import mail_ids, traversable_tempdir
 from bench.imap import DOMAIN, PASSWORD, Conn, DovecotServer, MraServer, Server
+from bench.results import Chart, Recorder
 from bench.store import make_folder
 from mailstore.folderindex import NAME as INDEX_NAME
 from mailstore.store import MailStore
@@ -189,7 +190,7 @@ def main() -> None:
         for server in servers:
             server.stop()
         shutil.rmtree(base, ignore_errors=True)
-    report(results, sizes, count)
+    report(results, sizes, count, profiled=args.profile is not None)
 
 
 TARGETS = {
@@ -201,7 +202,9 @@ TARGETS = {
 }
 
 
-def report(results: dict[str, dict[str, float]], sizes: dict[str, int], count: int) -> None:
+def report(
+    results: dict[str, dict[str, float]], sizes: dict[str, int], count: int, profiled: bool = False
+) -> None:
     ours = results["ours"]
     theirs = results.get("dovecot", {})
     width = max(len(k) for k in ours) + 2
@@ -225,6 +228,36 @@ def report(results: dict[str, dict[str, float]], sizes: dict[str, int], count: i
     print(line)
     for label, octets in sizes.items():
         print(f"index size ({label}): {octets:,} octets, {octets / count:.0f} a message")
+    if not profiled:
+        record(results, sizes, count)
+
+
+def record(results: dict[str, dict[str, float]], sizes: dict[str, int], count: int) -> None:
+    recorder = Recorder("condstore", f"One folder of {count:,} messages; medians of the runs.")
+    ours, theirs = results["ours"], results.get("dovecot", {})
+    rows = []
+    for phase, value in ours.items():
+        other = theirs.get(phase)
+        rows.append(
+            [
+                phase,
+                f"{value * 1000:.2f}",
+                f"{other * 1000:.2f}" if other else "-",
+                f"{value / other:.2f}" if other else "",
+            ]
+        )
+    for label, octets in sizes.items():
+        rows.append([f"index octets a message ({label})", f"{octets / count:.0f}", "", ""])
+    recorder.table("The folder index (ms)", ["phase", "ours", "dovecot", "ratio"], rows)
+    phases = [p for p in ours if p != "first SELECT (index build)"]
+    x: list[str | float] = list(phases)
+    series: dict[str, list[float | None]] = {"ours": [ours[p] * 1000 for p in phases]}
+    if theirs:
+        series["dovecot"] = [theirs[p] * 1000 if p in theirs else None for p in phases]
+    recorder.chart(
+        Chart("Folder index: resync and SELECT (log scale)", "bar", "", "ms", x, series, log_y=True)
+    )
+    recorder.save()
 
 
 if __name__ == "__main__":
