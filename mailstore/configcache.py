@@ -124,9 +124,10 @@ _DEFAULTS: dict[str, dict[str, object]] = {
     },
     "server": {"workers": 1, "user": "", "reactor_stall_ms": 100},
     "limits": {
-        "max_connections": 1000,
-        "max_connections_per_address": 100,
-        "max_sessions_per_user": 20,
+        "max_connections": 2000,
+        "max_connections_per_address": 1000,
+        "max_sessions_per_user": 50,
+        "max_sessions_per_user_address": 20,
         "login_timeout": 180,
         "tls_handshake_timeout": 30,
         "output_timeout": 300,
