@@ -322,9 +322,7 @@ class ConnectionLimits:
         """A lease for a new connection from `address`, or None: refuse it."""
         return self.addresses.acquire(address_key(address, self.ipv6_prefix), exempt=exempt)
 
-    def login(
-        self, user: str, *, address: str | None = None, exempt: bool = False
-    ) -> Lease | None:
+    def login(self, user: str, *, address: str | None = None, exempt: bool = False) -> Lease | None:
         """A lease for a session of `user` (the account name) from `address` (None: not
         counted per address), or None: refuse the login."""
         name = user.casefold()
