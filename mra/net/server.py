@@ -47,6 +47,9 @@ PROTOCOLS = {
     "pop3": ("pop3", False),
     "pop3s": ("pop3", True),
     "sieve": ("managesieve", False),  # RFC 5804: STARTTLS only, no implicit-TLS port
+    "lmtp": ("lmtp", False),
+    "auth": ("auth", False),  # the Dovecot auth protocol, for the MTA (mra/authserver)
+    "saslauthd": ("saslauthd", False),
 }
 # Protocol -> "module:class" of its sans-I/O session, imported when the first client comes
 # (every module is preloaded before privileges are dropped anyway).
@@ -54,7 +57,15 @@ SESSIONS = {
     "imap": "mra.imap.session:ImapSession",
     "pop3": "mra.pop3.session:Pop3Session",
     "managesieve": "mra.managesieve.session:ManageSieveSession",
+    "lmtp": "mra.lmtp.session:LmtpSession",
+    "auth": "mra.authserver.dovecot:DovecotAuthSession",
+    "saslauthd": "mra.authserver.saslauthd:SaslauthdSession",
 }
+# Listeners whose client is the MTA, on its own host, not a mail client: all its connections
+# come from one address (Postfix opens one per smtpd process), so that address's connection
+# limit (`max_connections_per_address`) does not apply; the throttles count the SMTP clients
+# the MTA asks about instead.
+MTA_LISTENERS = frozenset({"auth", "saslauthd"})
 SHUTDOWN_GRACE = 5.0
 
 
@@ -289,7 +300,9 @@ class _TrackedProtocol(SessionProtocol):
             return
         conn.exempt = action == "OK" or conn.unix
         assert self.server.services is not None
-        self._lease = self.server.services.limits.connect(conn.peer_ip, exempt=conn.exempt)
+        self._lease = self.server.services.limits.connect(
+            conn.peer_ip, exempt=conn.exempt or conn.listener in MTA_LISTENERS
+        )
         if self._lease is None:
             log.warn("connect-limit", ip=conn.peer_ip)
             self.release(session.refuse("Too many connections from your address"))
@@ -305,7 +318,7 @@ class _TrackedProtocol(SessionProtocol):
 
 # Imported before privileges are dropped: the installation (or the interpreter's own library,
 # a pyenv under /root for instance) may be unreadable for the unprivileged user.
-PRELOAD_PACKAGES = ("mailstore", "mra", "mda.maps", "mda.sieve")
+PRELOAD_PACKAGES = ("mailstore", "mra", "mda")  # mda: LMTP delivers through its library
 PRELOAD_MODULES = (
     "fcntl",
     "hashlib",
@@ -315,6 +328,8 @@ PRELOAD_MODULES = (
     "binascii",
     "struct",
     "shlex",
+    "select",
+    "subprocess",
     "email",
     "email.parser",
     "email.policy",
@@ -371,6 +386,9 @@ def serve(config: Config) -> int:
     drop_privileges(config.server.user)
     if os.geteuid() == 0:
         log.warn("running-as-root", hint="set [server] user to the mail user")
+        if config.listen.lmtp is not None:
+            # LMTP writes every mailbox as the server's user: never as root (451 4.3.5).
+            log.warn("lmtp-refuses-to-deliver-as-root", hint="set [server] user")
     workers = config.server.workers
     try:
         if workers <= 1:
