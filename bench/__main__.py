@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import auth, charts, imap, lmtp, load, mda, pop3, store
+from bench import auth, charts, idle, imap, lmtp, load, mda, pop3, store
 
 
 def main() -> int:
@@ -28,6 +28,8 @@ def main() -> int:
     status = load.main([]) or status
     print("\n== bench.auth ==", flush=True)
     status = auth.main([]) or status
+    print("\n== bench.idle ==", flush=True)
+    status = idle.main([]) or status
     print("\n== bench.charts ==", flush=True)
     return charts.main([]) or status
 

@@ -1,7 +1,7 @@
 """Memory against the number of IDLE connections, plain and TLS, against Dovecot.
 
     python -m bench.idle [--counts 1,100,1000,10000] [--workers 2] [--no-dovecot]
-                         [--modes plain,tls] [--json FILE]
+                         [--dovecot-max 1000] [--modes plain,tls] [--json FILE]
 
 For each server, each mode (IMAP, IMAPS) and each count N, a fresh server is started, N
 connections log in, SELECT the same INBOX and enter IDLE (as Thunderbird keeps one per folder
@@ -22,6 +22,10 @@ high-performance mode (`service_count = 0`, one process per core) so that a TLS 
 does not keep a login process of its own, `process_limit`s and `mail_max_userip_connections`
 raised to the count; everything else stock. Its imap processes serve one connection each (its
 default); `--dovecot-clients K` makes each serve K (less memory, a slow user delays the others).
+
+Dovecot runs only up to `--dovecot-max` connections (1,000): at 10,000 it would start 10,000
+imap processes. A run without errors records its table and charts in bench/results/idle.json
+(`python -m bench.charts`).
 
 Passwords are `{PLAIN}` for both servers: the logins of 10,000 clients are not what is
 measured. The client is one asyncio process; it raises its own descriptor limit, and the
@@ -385,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-dovecot", action="store_true")
     parser.add_argument("--no-ours", action="store_true")
     parser.add_argument("--dovecot-clients", type=int, default=1)
+    parser.add_argument("--dovecot-max", type=int, default=1000)
     parser.add_argument("--json", type=Path, help="write the measurements there too")
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.counts.split(",")]
@@ -408,7 +413,11 @@ def main(argv: list[str] | None = None) -> int:
         for count in counts:
             for mode in modes:
                 kinds = [] if args.no_ours else ["ours"]
-                if not args.no_dovecot and os.access(DOVECOT, os.X_OK):
+                if (
+                    not args.no_dovecot
+                    and count <= args.dovecot_max
+                    and os.access(DOVECOT, os.X_OK)
+                ):
                     kinds.append("dovecot")
                 for kind in kinds:
                     run_number += 1
@@ -430,7 +439,59 @@ def main(argv: list[str] | None = None) -> int:
     report(cells)
     if args.json:
         args.json.write_text(json.dumps([asdict(c) for c in cells], indent=1))
+    if any(c.errors for c in cells):
+        return 1
+    record(cells, args.workers)
     return 0
+
+
+def record(cells: list[Cell], workers: int) -> None:
+    """The table and the charts of bench/results/idle.json (bench/results.py)."""
+    from bench.results import Chart, Recorder
+
+    recorder = Recorder(
+        "idle",
+        f"N connections in IDLE on one INBOX; PSS of the whole server; ours with workers = "
+        f"{workers}; fan-out: from a delivery's acknowledgement until every connection has "
+        "read EXISTS.",
+    )
+    recorder.table(
+        "IDLE connections: memory and fan-out",
+        ["server", "mode", "connections", "PSS MB", "KiB per connection", "fan-out s"],
+        [
+            [
+                c.server,
+                c.mode,
+                f"{c.opened:,}",
+                f"{c.pss / 1e6:.1f}",
+                f"{(c.pss - c.baseline_pss) / max(c.opened, 1) / 1024:.1f}",
+                f"{c.fanout_seconds:.2f}" if c.fanout_seconds is not None else "-",
+            ]
+            for c in cells
+        ],
+    )
+    counts = sorted({c.count for c in cells})
+    by = {(c.server, c.mode, c.count): c for c in cells}
+    names = sorted({(c.server, c.mode) for c in cells})
+    memory: dict[str, list[float | None]] = {}
+    fanout: dict[str, list[float | None]] = {}
+    for server, mode in names:
+        label = f"{server} {'IMAPS' if mode == 'tls' else 'IMAP'}"
+        memory[label] = [
+            by[(server, mode, n)].pss / 1e6 if (server, mode, n) in by else None for n in counts
+        ]
+        fanout[label] = [
+            by[(server, mode, n)].fanout_seconds if (server, mode, n) in by else None
+            for n in counts
+        ]
+    x: list[str | float] = [float(n) for n in counts]
+    recorder.chart(
+        Chart("IDLE: server memory", "line", "connections", "PSS MB", x, memory, log_x=True)
+    )
+    recorder.chart(
+        Chart("IDLE: delivery fan-out", "line", "connections", "seconds", x, fanout, log_x=True)
+    )
+    recorder.save()
 
 
 if __name__ == "__main__":
