@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench fuzz clean
+.PHONY: run test lint bench fuzz torture clean
 
 $(STAMP): pyproject.toml mda/launcher.py
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -41,6 +41,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Crash consistency (not in `make test`: about half an hour): 1,000 SIGKILLs of mra serve and
+# mda at random moments of their writes, the store checked after each (torture/__main__.py).
+torture: $(STAMP)
+	$(BIN)/python -m torture --kills 1000
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache fuzz/.work

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import auth, charts, condstore, imap, lmtp, load, mda, pop3, sort, store
+from bench import auth, charts, condstore, idle, imap, lmtp, load, mda, pop3, sort, store
 
 
 def main() -> int:
@@ -32,6 +32,8 @@ def main() -> int:
     status = load.main([]) or status
     print("\n== bench.auth ==", flush=True)
     status = auth.main([]) or status
+    print("\n== bench.idle ==", flush=True)
+    status = idle.main([]) or status
     print("\n== bench.charts ==", flush=True)
     return charts.main([]) or status
 

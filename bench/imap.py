@@ -433,6 +433,8 @@ class MraServer(Server):
             f'[maps]\naccess = "{base}/access"\nlocal_domains = "{base}/local-host-names"\n'
             # No auto folders, as Dovecot's default configuration: the same work per session.
             "[mailboxes]\n"
+            # bench.load logs in up to 50 sessions of one user from one address
+            "[limits]\nmax_sessions_per_user = 1000\nmax_sessions_per_user_address = 1000\n"
             f"[server]\nworkers = 1\n{user}"
         )
 
@@ -490,6 +492,8 @@ class DovecotServer(Server):
             f"  inet_listener imap {{\n    port = {self.port}\n  }}\n"
             "  inet_listener imaps {\n    port = 0\n  }\n"
             "}\n"
+            # bench.load logs in up to 50 sessions of one user from one address
+            "protocol imap {\n  mail_max_userip_connections = 1000\n}\n"
         )
 
     def mail_for(self, user: str) -> Path:

@@ -171,10 +171,19 @@ def _commit(box: Mailbox, files: list[tuple[str, int, int, str]]) -> list[int]:
         finally:
             for tmp_name, *_ in files:
                 unlink_quietly(box._dir, "tmp", tmp_name)
+    try:
+        with DotLock(box._uidlist.path):
+            uids = _assign_uids(box, entries, hint)
+    except BaseException as exc:
+        # No UID, so not acknowledged (a lock that stays taken, an unreadable uidlist): take
+        # back what was linked too, or the MTA's retry (mda's 75) would store it twice.
+        for sub, name in linked:
+            unlink_quietly(box._dir, sub, name)
+        if isinstance(exc, OSError):
+            raise TemporaryFailure(f"cannot assign UIDs: {exc.strerror}") from exc
+        raise
     if box.quota is not None:
         box.quota.add(sum(f[1] for f in files), len(files))
-    with DotLock(box._uidlist.path):
-        uids = _assign_uids(box, entries, hint)
     if box._loaded and box._uidlist.exists and box._uidlist.uidvalidity != box._uidvalidity:
         # The UIDs are of another UIDVALIDITY than the view's (renumbered just now, or
         # rewritten by someone): sync, so that `uidvalidity` (APPENDUID) is theirs and the

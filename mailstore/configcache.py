@@ -46,8 +46,8 @@ __all__ = ["cache_path", "load_cached", "write_cache"]
 
 # Changed whenever the layout of the cached record changes: an old cache is then just stale.
 # 2: the stamp has mode, owner and group; 3: [managesieve]; 4: [sieve]; 5: auth listeners;
-# 6: [lmtp] and [listen] lmtp beside them; 7: [index]
-_FORMAT = "mailstore.configcache/7"
+# 6: [lmtp] and [listen] lmtp beside them; 7: [index]; 8: [limits] max_sessions_per_user_address
+_FORMAT = "mailstore.configcache/8"
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
@@ -129,9 +129,10 @@ _DEFAULTS: dict[str, dict[str, object]] = {
     },
     "server": {"workers": 1, "user": "", "reactor_stall_ms": 100},
     "limits": {
-        "max_connections": 1000,
-        "max_connections_per_address": 100,
-        "max_sessions_per_user": 20,
+        "max_connections": 2000,
+        "max_connections_per_address": 1000,
+        "max_sessions_per_user": 50,
+        "max_sessions_per_user_address": 20,
         "login_timeout": 180,
         "tls_handshake_timeout": 30,
         "output_timeout": 300,

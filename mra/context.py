@@ -76,6 +76,7 @@ class Services:
         self.limits = ConnectionLimits(
             per_address=config.limits.max_connections_per_address,
             per_user=config.limits.max_sessions_per_user,
+            per_user_address=config.limits.max_sessions_per_user_address,
         )
         from mra.imap.limits import LiteralPool
 

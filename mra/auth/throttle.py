@@ -294,17 +294,40 @@ class ConnectionCounter:
         return len(self._counts)
 
 
-class ConnectionLimits:
-    """Connections per address (at connect) and per user (after login).
+class _Leases(Lease):
+    """The leases one session holds (its account's, its account-and-address's), released
+    together."""
 
-    Dovecot's mail_max_userip_connections is 10 per user and address; these are coarser: per
-    address, so that one host cannot take every slot, and per user, so that one account cannot.
+    __slots__ = ("_leases",)
+
+    def __init__(self, *leases: Lease) -> None:
+        super().__init__(None, "")
+        self._leases = leases
+
+    def release(self) -> None:
+        for lease in self._leases:
+            lease.release()
+
+    @property
+    def released(self) -> bool:
+        return all(lease.released for lease in self._leases)
+
+
+class ConnectionLimits:
+    """Connections per address (at connect), per user and per user and address (after login).
+
+    Per address, so that one host cannot take every slot; per user, so that one account cannot;
+    per user and address (Dovecot's `mail_max_userip_connections`, 10 there), so that one
+    runaway client of an account cannot take that account's slots from its other devices,
+    while an office behind one NAT address, where every person has an account of their own,
+    needs only the per-address limit to be large (README: Access rules and limits).
     """
 
     def __init__(
         self,
-        per_address: int | None = 100,
-        per_user: int | None = 20,
+        per_address: int | None = 1000,
+        per_user: int | None = 50,
+        per_user_address: int | None = None,
         *,
         ipv6_prefix: int = 64,
         max_tracked: int = 100_000,
@@ -312,11 +335,23 @@ class ConnectionLimits:
         self.ipv6_prefix = ipv6_prefix
         self.addresses = ConnectionCounter(per_address, max_tracked=max_tracked)
         self.users = ConnectionCounter(per_user, max_tracked=max_tracked)
+        self.user_addresses = ConnectionCounter(per_user_address, max_tracked=max_tracked)
 
     def connect(self, address: str, *, exempt: bool = False) -> Lease | None:
         """A lease for a new connection from `address`, or None: refuse it."""
         return self.addresses.acquire(address_key(address, self.ipv6_prefix), exempt=exempt)
 
-    def login(self, user: str, *, exempt: bool = False) -> Lease | None:
-        """A lease for a session of `user` (the account name), or None: refuse the login."""
-        return self.users.acquire(user.casefold(), exempt=exempt)
+    def login(self, user: str, *, address: str | None = None, exempt: bool = False) -> Lease | None:
+        """A lease for a session of `user` (the account name) from `address` (None: not
+        counted per address), or None: refuse the login."""
+        name = user.casefold()
+        lease = self.users.acquire(name, exempt=exempt)
+        if lease is None or address is None:
+            return lease
+        # NUL cannot occur in an account name or an address: the pair is one key.
+        key = f"{name}\0{address_key(address, self.ipv6_prefix)}"
+        pair = self.user_addresses.acquire(key, exempt=exempt)
+        if pair is None:
+            lease.release()
+            return None
+        return _Leases(lease, pair)

@@ -387,7 +387,7 @@ def _logged_in(s: ManageSieveSession, login: str, result: object, mech: str) -> 
     if not user.home or not os.path.isabs(user.home):
         log.warn("managesieve-no-home", user=user.name, ip=conn.peer_ip)
         return [Send(r.no(r.NO_HOME))]
-    lease = s.services.limits.login(user.name, exempt=conn.exempt)
+    lease = s.services.limits.login(user.name, address=conn.peer_ip, exempt=conn.exempt)
     if lease is None:
         return [Send(r.no(r.TOO_MANY_SESSIONS, r.TRYLATER))]
     owner = None

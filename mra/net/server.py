@@ -335,6 +335,7 @@ PRELOAD_MODULES = (
     "email.policy",
     "email.header",
     "email.utils",
+    "encodings.idna",  # socket.gethostbyaddr() encodes with it (the access map's Connect:)
     "twisted.internet.inotify",
     "mda.resolve",
     "mda.errors",

@@ -319,7 +319,9 @@ class Pop3Session(Session):
                 return [Send(r.store_error(result, r.OPEN_FAILED))]
             return [Send(r.err(r.OPEN_FAILED, r.SYS_TEMP))]
         assert isinstance(result, tuple)
-        lease = self.services.limits.login(user.name, exempt=self.conn.exempt)
+        lease = self.services.limits.login(
+            user.name, address=self.conn.peer_ip, exempt=self.conn.exempt
+        )
         if lease is None:
             self._unlock()
             return [Send(r.TOO_MANY_SESSIONS)]

@@ -350,7 +350,9 @@ def test_compressed_connections_memory(server_factory: type[MraServer]) -> None:
     each turns DEFLATE on and uses both directions' windows in full (a 200 KB message out, 30 KB
     of random octets in). Measured: 151 KiB each with our wbits 14 / memLevel 5, 330 KiB with
     zlib's defaults (Dovecot's); a plain session is some 40 KiB."""
-    s = server_factory("[limits]\nmax_sessions_per_user = 200\n")
+    s = server_factory(
+        "[limits]\nmax_sessions_per_user = 200\nmax_sessions_per_user_address = 200\n"
+    )
     rng = random.Random(4978)
     words = [b"alpha", b"beta", b"gamma", b"delta", b"mail", b"server", b"zlib", b"window"]
     body = b"\r\n".join(b" ".join(rng.choice(words) for _ in range(10)) for _ in range(4000))

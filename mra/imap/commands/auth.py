@@ -142,7 +142,7 @@ def _logged_in(s: ImapSession, tag: str, login: str, result: object, mech: str) 
         failed = r.say(tag, r.AUTH_FAILED)
         return [Delay(delay, lambda: [Send(failed)])]
     user: User = result  # type: ignore[assignment]
-    lease = s.services.limits.login(user.name, exempt=conn.exempt)
+    lease = s.services.limits.login(user.name, address=conn.peer_ip, exempt=conn.exempt)
     if lease is None:
         return [Send(r.say(tag, r.TOO_MANY_SESSIONS))]
     service.succeeded(conn, login)  # type: ignore[attr-defined]

@@ -256,3 +256,25 @@ def test_attempts_without_an_address_count_by_login_only() -> None:
     assert auth.check("192.0.2.1", "alice").allowed is False
     assert auth.failed(None, None) == 2.0
     auth.succeeded(None, "bob")
+
+
+def test_per_user_address_limit_counts_the_pair_and_releases_both() -> None:
+    limits = ConnectionLimits(per_address=100, per_user=3, per_user_address=2)
+    a = limits.login("Alice", address="192.0.2.1")
+    b = limits.login("alice", address="192.0.2.1")
+    assert a is not None and b is not None
+    assert limits.login("ALICE", address="192.0.2.1") is None  # the pair is full...
+    assert limits.users.count("alice") == 2  # ...and the refusal took no account slot
+    c = limits.login("alice", address="2001:db8::1")
+    assert c is not None
+    assert limits.login("alice", address="2001:db8::2") is None  # the account is full
+    assert limits.login("alice", address="192.0.2.9", exempt=True) is not None
+    a.release()
+    a.release()  # twice is harmless
+    assert a.released
+    assert limits.users.count("alice") == 3  # b, c and the exempt one
+    assert limits.login("alice", address="192.0.2.1") is None  # the account is still full
+    b.release()
+    d = limits.login("alice", address="192.0.2.1")
+    assert d is not None and not d.released
+    assert limits.login("alice") is None  # without an address: only the account counts
