@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 
 from mailstore.folderindex import NAME as INDEX_NAME
+from mra.context import Connection
 from mra.imap import indexsource, mime
+from mra.imap.session import ImapSession
 from tests.unit.imap.test_ext_condstore import Worker
 from tests.unit.imap.test_session_transcripts import Client
 
@@ -238,3 +240,55 @@ def test_attack_planted_values_of_the_wrong_type_are_not_used(tmp_path: Path) ->
         "re: topic 2",
     ]
     assert sorted(make.calls) == [3, 4, 5]
+
+
+class SameWorker(Client):
+    """A second session of the same worker: the same services, so the same folder state."""
+
+    def __init__(self, first: Client) -> None:
+        self.store = first.store
+        self.session = ImapSession(Connection("imap", "127.0.0.1"), first.session.services)
+        self.closed = False
+        self.greeting = self._text(self.session.greeting())
+
+
+def test_decoded_records_serve_every_session_of_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message's fields never change under one UIDVALIDITY: once decoded, a SORT in another
+    session of this worker takes them from memory, decoding no record again."""
+    c = _client(tmp_path)
+    first = indexsource.source_for(_selected(c), (Fields, Make()))
+    assert first is not None
+    got = first.fields([3, 4, 5])
+    second = SameWorker(c)
+    view = _selected(second)
+    assert view.state is c.session.view.state  # one folder state for both sessions
+
+    def decode(self: object, uid: int, data: bytes) -> None:
+        raise AssertionError(f"record {uid} decoded again")
+
+    monkeypatch.setattr(indexsource._Codec, "decode", decode)
+    make = Make()
+    again = indexsource.source_for(view, (Fields, make))
+    assert again is not None and again is not first
+    assert again.fields([5, 4, 3]) == [got[2], got[1], got[0]]
+    assert make.calls == []
+    # A preview remembered through one session (kept at its next ask) is what the other gets.
+    again.remember_previews({4: "body 1"})
+    assert [f.preview for f in again.fields([4])] == ["body 1"]
+    assert [f.preview for f in first.fields([4])] == ["body 1"]
+
+
+def test_decoded_records_are_not_kept_across_uidvalidity(tmp_path: Path) -> None:
+    """Under a new UIDVALIDITY a UID may name another message: nothing decoded before is
+    used."""
+    c = _client(tmp_path)
+    view = _selected(c)
+    records = indexsource._decoded_for(view.state, 1, 3)
+    records[3] = "a record of the old UIDVALIDITY"
+    assert indexsource._decoded_for(view.state, 1, 3)[3] == "a record of the old UIDVALIDITY"
+    assert 3 not in indexsource._decoded_for(view.state, 2, 3)
+    many = indexsource._decoded_for(view.state, 2, 1)
+    many.update({u: "x" for u in range(10)})
+    assert indexsource._decoded_for(view.state, 2, 3) == {}  # expunged ones outnumbered: pruned
