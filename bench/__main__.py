@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import imap, mda, pop3, store
+from bench import auth, imap, mda, pop3, store
 
 
 def main() -> int:
@@ -19,7 +19,9 @@ def main() -> int:
     print("\n== bench.pop3 ==", flush=True)
     status = pop3.main([]) or status
     print("\n== bench.imap ==", flush=True)
-    return imap.main([]) or status
+    status = imap.main([]) or status
+    print("\n== bench.auth ==", flush=True)
+    return auth.main([]) or status
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@
     lmtp  = "unix:/run/mra/lmtp"  # or a table: { address = "unix:PATH", mode = 0o660,
                                   #   owner = "postfix", group = "postfix" } (endpoints.py)
     sieve = "127.0.0.1:4190"  # ManageSieve (RFC 5804), STARTTLS when [tls] is set
+    auth  = "unix:/run/mra/auth-client"  # the Dovecot auth protocol (Postfix/Exim SMTP AUTH)
+    saslauthd = "unix:/run/saslauthd/mux" # the saslauthd protocol (Cyrus SASL, sendmail)
     [tls]
     cert = "/etc/mra/cert.pem"
     key  = "/etc/mra/key.pem"     # "" = the key is in the cert file
@@ -60,6 +62,10 @@
     max_mime_params = 128         # parameters of one Content-Type/-Disposition
     max_header_fields = 100000    # header fields of a message, all parts
     max_header_tokens = 250000    # tokens read from the header values of one message
+    auth_max_line = 16384         # bytes of one auth-protocol line (Dovecot's own bound)
+    auth_max_requests = 64        # auth requests in progress on one connection
+    auth_idle_timeout = 3600      # seconds an auth or saslauthd connection may stay silent
+    saslauthd_max_field = 1024    # bytes of one saslauthd field (login, password, ...)
     [imap]
     literal_plus = true           # false: LITERAL- (non-synchronizing literals up to 4096 octets)
     compress_level = 1            # COMPRESS=DEFLATE's zlib level, 1-9; 0 = COMPRESS not offered
@@ -165,6 +171,10 @@ class ListenConfig:
     pop3: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     pop3s: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     sieve: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    # Password checks for an MTA's SMTP AUTH (mra/authserver): the Dovecot auth protocol
+    # (Postfix `smtpd_sasl_type = dovecot`, Exim) and the saslauthd one (Cyrus SASL).
+    auth: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    saslauthd: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     # The administrator's socket (`mra who`, `kick`, `reload`, `stats`: mra/admin/): a unix
     # socket, owned by root and mode 0600 unless its table says otherwise.
     admin: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
@@ -338,6 +348,16 @@ class LimitsConfig:
     max_mime_params: int = field(default=128, metadata=_setting(_Kind.INT, 1))
     max_header_fields: int = field(default=100_000, metadata=_setting(_Kind.INT, 1))
     max_header_tokens: int = field(default=250_000, metadata=_setting(_Kind.INT, 1))
+
+    # The MTA's password checks (mra/authserver, SECURITY.md 2 and 3): one line of the Dovecot
+    # auth protocol (Dovecot's AUTH_CLIENT_MAX_LINE_LENGTH), the requests one connection may
+    # have in progress at once, how long a connection may stay silent (an MTA keeps its
+    # connection between messages: Postfix's smtpd for its whole life), and one
+    # length-prefixed field of a saslauthd request.
+    auth_max_line: int = field(default=16384, metadata=_setting(_Kind.INT, 256))
+    auth_max_requests: int = field(default=64, metadata=_setting(_Kind.INT, 1))
+    auth_idle_timeout: int = field(default=3600, metadata=_setting(_Kind.INT, 1))
+    saslauthd_max_field: int = field(default=1024, metadata=_setting(_Kind.INT, 16))
 
 
 @dataclass(frozen=True)

@@ -45,9 +45,9 @@ if TYPE_CHECKING:
 __all__ = ["cache_path", "load_cached", "write_cache"]
 
 # Changed whenever the layout of the cached record changes: an old cache is then just stale.
-# 2: the stamp has mode, owner and group; 3: [managesieve]; 4: [sieve]; 5: [log], [listen]
-# admin and metrics
-_FORMAT = "mailstore.configcache/5"
+# 2: the stamp has mode, owner and group; 3: [managesieve]; 4: [sieve]; 5: auth listeners;
+# 6: [log], [listen] admin and metrics
+_FORMAT = "mailstore.configcache/6"
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
@@ -59,6 +59,8 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "pop3": None,
         "pop3s": None,
         "sieve": None,
+        "auth": None,
+        "saslauthd": None,
         "admin": None,
         "metrics": None,
     },
@@ -152,6 +154,10 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_mime_params": 128,
         "max_header_fields": 100_000,
         "max_header_tokens": 250_000,
+        "auth_max_line": 16384,
+        "auth_max_requests": 64,
+        "auth_idle_timeout": 3600,
+        "saslauthd_max_field": 1024,
     },
     "imap": {"literal_plus": True, "compress_level": 1},
     "managesieve": {

@@ -17,6 +17,12 @@ of outputs, which the adapter (mra/net/adapter.py, the only Twisted code) carrie
                           max_concurrent_hashes` threads), so a flood of logins never takes
                           the threads that mailbox work needs
     Delay(seconds, then)  wait (the pause after a failed login), then `then()`
+    Spawn(fn, then, pool="")
+    Timer(seconds, then)  as Call and Delay, but input is NOT held back meanwhile: for protocols
+                          whose requests carry their own ids and are answered in any order
+                          (the Dovecot auth protocol, mra/authserver). `then` may give only
+                          Send, Close, Spawn and Timer outputs; nothing runs once the
+                          connection is gone
     StartTLS()            start TLS now; input already received after the command is dropped
                           (CVE-2011-0411: nothing sent in plaintext may run as if encrypted)
     StartCompression(pending, level)
@@ -89,6 +95,25 @@ class Delay(Output):
         self.then = then
 
 
+class Spawn(Output):
+    __slots__ = ("fn", "pool", "then")
+
+    def __init__(
+        self, fn: Callable[[], object], then: Callable[[object], list[Output]], pool: str = ""
+    ) -> None:
+        self.fn = fn
+        self.then = then
+        self.pool = pool
+
+
+class Timer(Output):
+    __slots__ = ("seconds", "then")
+
+    def __init__(self, seconds: float, then: Callable[[], list[Output]]) -> None:
+        self.seconds = seconds
+        self.then = then
+
+
 class StartTLS(Output):
     __slots__ = ()
 
@@ -146,18 +171,19 @@ class Session:
 
 
 def run_blocking(outputs: list[Output]) -> list[Output]:
-    """Carry out Call, Delay and Stream outputs synchronously, keeping the rest (for tests)."""
+    """Carry out Call, Delay, Spawn, Timer and Stream outputs synchronously, keeping the rest
+    (for tests)."""
     done: list[Output] = []
     queue = list(outputs)
     while queue:
         out = queue.pop(0)
-        if isinstance(out, Call):
+        if isinstance(out, Call | Spawn):
             try:
                 result: object = out.fn()
             except Exception as exc:
                 result = exc
             queue[:0] = out.then(result)
-        elif isinstance(out, Delay):
+        elif isinstance(out, Delay | Timer):
             queue[:0] = out.then()
         elif isinstance(out, Stream):
             done.append(Send(b"".join(out.chunks)))

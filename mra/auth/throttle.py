@@ -17,12 +17,18 @@ first. A flood from more addresses than that can push old records out, blocks in
 it above the number of addresses a busy hour brings. Not thread-safe: use one instance from
 one thread (the reactor's).
 
+A request that comes with no client address (a saslauthd request carries none; a Dovecot auth
+request without `rip=`) passes `address=None`: only its login name is counted, and its delay
+follows the login's recent failures instead of an address's. Counting such requests under one
+shared key would let ten failures anywhere lock every user of that MTA out.
+
 A per-user block also locks the real user out while it lasts, whoever caused it: that is why
 its threshold is higher than the per-address one, and why a success does not lift it.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from collections import OrderedDict, deque
@@ -43,10 +49,12 @@ __all__ = [
 Clock = Callable[[], float]
 
 
+@functools.lru_cache(maxsize=4096)
 def address_key(address: str, ipv6_prefix: int = 64) -> str:
     """The key an address is counted under: an IPv4 address as it is, an IPv4-mapped IPv6
     address as its IPv4, any other IPv6 address as its /`ipv6_prefix` network. A string that is
-    not an address (a UNIX socket path) is its own key."""
+    not an address (a UNIX socket path) is its own key. Cached: an MTA's auth socket asks about
+    the same few addresses thousands of times a second."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])  # without an IPv6 zone (%eth0)
     except ValueError:
@@ -157,8 +165,10 @@ class AuthThrottle:
         self._addresses = _Table(self.policy.address_failures, self.policy)
         self._users = _Table(self.policy.user_failures, self.policy)
 
-    def _keys(self, address: str, login: str | None) -> tuple[str, str | None]:
+    def _keys(self, address: str | None, login: str | None) -> tuple[str | None, str | None]:
         user = login.casefold() if login else None  # lookups ignore case too
+        if address is None:
+            return None, user
         return address_key(address, self.policy.ipv6_prefix), user
 
     def _now(self) -> float:
@@ -167,13 +177,15 @@ class AuthThrottle:
         self._users.expire(now)
         return now
 
-    def check(self, address: str, login: str | None = None, *, exempt: bool = False) -> Verdict:
-        """May an attempt from `address` (for `login`, if known yet) go ahead now?"""
+    def check(
+        self, address: str | None, login: str | None = None, *, exempt: bool = False
+    ) -> Verdict:
+        """May an attempt from `address` (None: unknown) for `login` (if known yet) go ahead?"""
         if exempt:
             return _ALLOWED
         now = self._now()
         address_k, user_k = self._keys(address, login)
-        record = self._addresses.get(address_k)
+        record = self._addresses.get(address_k) if address_k is not None else None
         if record is not None and record.blocked_until > now:
             return Verdict(False, record.blocked_until - now, "address")
         record = self._users.get(user_k) if user_k is not None else None
@@ -181,20 +193,27 @@ class AuthThrottle:
             return Verdict(False, record.blocked_until - now, "user")
         return _ALLOWED
 
-    def failed(self, address: str, login: str | None = None, *, exempt: bool = False) -> float:
+    def failed(
+        self, address: str | None, login: str | None = None, *, exempt: bool = False
+    ) -> float:
         """Count a failed attempt; returns the seconds to wait before answering it."""
         policy = self.policy
         if exempt:
             return policy.failure_delay
         now = self._now()
         address_k, user_k = self._keys(address, login)
-        record = self._addresses.fail(address_k, now)
+        record = self._addresses.fail(address_k, now) if address_k is not None else None
         if user_k is not None:
-            self._users.fail(user_k, now)
+            user_record = self._users.fail(user_k, now)
+            record = record if record is not None else user_record
+        if record is None:  # neither an address nor a name: nothing to count it against
+            return policy.failure_delay
         delay = policy.failure_delay * 2.0 ** min(record.streak - 1, 30)
         return min(delay, max(policy.max_failure_delay, policy.failure_delay))
 
-    def succeeded(self, address: str, login: str | None = None, *, exempt: bool = False) -> None:
+    def succeeded(
+        self, address: str | None, login: str | None = None, *, exempt: bool = False
+    ) -> None:
         """A login worked: the address's delay starts over.
 
         Its failure count in the window stays, as does a user's: otherwise a guesser with one
@@ -204,7 +223,7 @@ class AuthThrottle:
             return
         now = self._now()
         address_k, _ = self._keys(address, login)
-        record = self._addresses.get(address_k)
+        record = self._addresses.get(address_k) if address_k is not None else None
         if record is not None:
             record.streak = 0
             record.last = now

@@ -2,7 +2,10 @@
 
 One `SessionProtocol` per connection carries out a session's outputs (see mra/session.py) in
 order. While a `Call`, `Delay` or `Stream` is under way, further input is queued, not handed to
-the session, so a pipelining client's commands still run one after the other.
+the session, so a pipelining client's commands still run one after the other. `Spawn` and
+`Timer` hold nothing back: their work runs beside the session's (the auth socket's requests,
+each with its own id), and what they give when done is written at once; a timer not yet
+fired is cancelled when the connection goes, a thread's result is dropped.
 
 What a client can make us hold, and for how long (SECURITY.md, headings 2 and 3):
 
@@ -64,9 +67,11 @@ from mra.session import (
     Output,
     Send,
     Session,
+    Spawn,
     StartCompression,
     StartTLS,
     Stream,
+    Timer,
 )
 
 WATCHED_POLL = 30.0  # seconds between polls of a directory inotify watches anyway
@@ -123,6 +128,7 @@ class SessionProtocol(protocol.Protocol):
         self._closed = False
         self._logged_in = False  # the session was authenticated at the last look
         self._watched: list[str] = []
+        self._timers_running: set[DelayedCall] = set()  # Timer outputs not yet fired
         self._deflate: Deflate | None = None  # after StartCompression
         self._feeding = False  # inside _feed's loop
         self._refeed = False  # ... and asked to go on with the session
@@ -203,10 +209,11 @@ class SessionProtocol(protocol.Protocol):
         self._closed = True
         self._deflate = None  # its ~130 KiB go now
         self._stop_stream()
-        for timer in self._timers.values():
+        for timer in [*self._timers.values(), *self._timers_running]:
             if timer.active():
                 timer.cancel()
         self._timers.clear()
+        self._timers_running.clear()
         self._unwatch()
         if self.session is not None:
             try:
@@ -543,6 +550,43 @@ class SessionProtocol(protocol.Protocol):
                 self._stream = out
                 self._pump()
                 return
+            elif isinstance(out, Spawn):
+                pool = self.pools.get(out.pool)
+                if pool is not None:
+                    d = threads.deferToThreadPool(reactor, pool, out.fn)
+                else:
+                    d = threads.deferToThread(out.fn)
+                d.addBoth(self._spawned, out.then)
+            elif isinstance(out, Timer):
+                self._start_timer(out)
+
+    def _spawned(self, result: object, then: Callable[[object], list[Output]]) -> None:
+        value = result.value if isinstance(result, Failure) else result
+        self._in_background(lambda: then(value))
+
+    def _start_timer(self, out: Timer) -> None:
+        def fire() -> None:
+            self._timers_running.discard(call)
+            self._in_background(out.then)
+
+        call = reactor.callLater(out.seconds, fire)
+        self._timers_running.add(call)
+
+    def _in_background(self, then: Callable[[], list[Output]]) -> None:
+        """A Spawn or Timer completed: its outputs go out now, whatever else is under way."""
+        if self._closed or self.session is None:
+            return
+        try:
+            outputs = then()
+            if any(
+                isinstance(o, Call | Delay | Stream | StartTLS | StartCompression) for o in outputs
+            ):
+                raise RuntimeError("a Spawn or Timer may give only Send, Close, Spawn, Timer")
+        except Exception as exc:
+            log.error("session-failed", error=repr(exc))
+            self._close()
+            return
+        self._perform(outputs)
 
     def _wait(self, rest: list[Output]) -> None:
         if rest:

@@ -47,6 +47,8 @@ PROTOCOLS = {
     "pop3": ("pop3", False),
     "pop3s": ("pop3", True),
     "sieve": ("managesieve", False),  # RFC 5804: STARTTLS only, no implicit-TLS port
+    "auth": ("auth", False),  # the Dovecot auth protocol, for the MTA (mra/authserver)
+    "saslauthd": ("saslauthd", False),
 }
 # Protocol -> "module:class" of its sans-I/O session, imported when the first client comes
 # (every module is preloaded before privileges are dropped anyway).
@@ -54,7 +56,14 @@ SESSIONS = {
     "imap": "mra.imap.session:ImapSession",
     "pop3": "mra.pop3.session:Pop3Session",
     "managesieve": "mra.managesieve.session:ManageSieveSession",
+    "auth": "mra.authserver.dovecot:DovecotAuthSession",
+    "saslauthd": "mra.authserver.saslauthd:SaslauthdSession",
 }
+# Listeners whose client is the MTA, on its own host, not a mail client: all its connections
+# come from one address (Postfix opens one per smtpd process), so that address's connection
+# limit (`max_connections_per_address`) does not apply; the throttles count the SMTP clients
+# the MTA asks about instead.
+MTA_LISTENERS = frozenset({"auth", "saslauthd"})
 SHUTDOWN_GRACE = 5.0
 
 
@@ -289,7 +298,9 @@ class _TrackedProtocol(SessionProtocol):
             return
         conn.exempt = action == "OK" or conn.unix
         assert self.server.services is not None
-        self._lease = self.server.services.limits.connect(conn.peer_ip, exempt=conn.exempt)
+        self._lease = self.server.services.limits.connect(
+            conn.peer_ip, exempt=conn.exempt or conn.listener in MTA_LISTENERS
+        )
         if self._lease is None:
             log.warn("connect-limit", ip=conn.peer_ip)
             self.release(session.refuse("Too many connections from your address"))

@@ -554,9 +554,13 @@ def test_reactor_stall_monitor_sees_a_real_stall(server_factory: type[MraServer]
     s.proc.send_signal(signal.SIGSTOP)
     time.sleep(0.6)
     s.proc.send_signal(signal.SIGCONT)
-    assert wait_for(lambda: "reactor-stall" in s.log())
-    stalls = [int(ms) for ms in re.findall(r"reactor-stall ms=(\d+)", s.log())]
-    assert max(stalls) >= 300  # the stop, less at most one 50 ms interval and scheduling
+
+    def stalls() -> list[int]:
+        return [int(ms) for ms in re.findall(r"reactor-stall ms=(\d+)", s.log())]
+
+    # A loaded machine may add shorter stalls of its own: wait for the long one, which is
+    # the stop, less at most one 50 ms interval and scheduling.
+    assert wait_for(lambda: any(ms >= 300 for ms in stalls())), stalls()
 
 
 def test_reactor_stall_monitor_can_be_off(server_factory: type[MraServer]) -> None:

@@ -239,3 +239,20 @@ def test_connection_limits() -> None:
     assert limits.login("alice@example.test") is None
     session.release()
     assert limits.login("alice@example.test") is not None
+
+
+def test_attempts_without_an_address_count_by_login_only() -> None:
+    """saslauthd requests (and Dovecot auth requests without rip=) carry no client address:
+    their failures must not add up under one shared key, which would lock everyone out."""
+    auth, _ = throttle(address_failures=2, user_failures=3)
+    assert auth.failed(None, "alice") == 2.0
+    assert auth.failed(None, "alice") == 4.0  # the login's streak sets the delay
+    assert auth.failed(None, "bob") == 2.0
+    assert auth.check(None, "bob").allowed
+    assert auth.check(None, None).allowed  # no shared address record was made
+    assert auth.tracked() == (0, 2)
+    auth.failed(None, "alice")
+    assert auth.check(None, "alice") == Verdict(False, 900.0, "user")
+    assert auth.check("192.0.2.1", "alice").allowed is False
+    assert auth.failed(None, None) == 2.0
+    auth.succeeded(None, "bob")
