@@ -6,6 +6,8 @@ mra user add NAME [--password-stdin] [--scheme ARGON2ID] [--config PATH]
 mra user passwd NAME [--password-stdin] [--config PATH]
 mra user del NAME [--config PATH]
 mra user list [--config PATH]
+mra who|kick|reload|stats ... [--config PATH]   the live server, over [listen] admin
+mra --version
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ListenError as exc:
         print(f"mra serve: {exc}", file=sys.stderr)
         return 71  # EX_OSERR, as a port already in use is
+    except OSError as exc:  # the log file ([log] path) cannot be opened
+        print(f"mra serve: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        return 73  # EX_CANTCREAT
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -109,6 +114,9 @@ def _missing(name: str) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mra", description="POP3/IMAP server for Maildir++ stores")
     p.add_argument("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
+    from mailstore import __version__
+
+    p.add_argument("--version", action="version", version=f"mra {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve every listener of the configuration")
     s.add_argument("--config", default=argparse.SUPPRESS)
@@ -123,6 +131,9 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--scheme", default=None, help="password scheme (default: ARGON2ID)")
     u.add_argument("--config", default=argparse.SUPPRESS)
     u.set_defaults(func=cmd_user)
+    from mra.admin.cli import add_commands
+
+    add_commands(sub, _config_path)
     return p
 
 

@@ -64,6 +64,8 @@ SESSIONS = {
 # limit (`max_connections_per_address`) does not apply; the throttles count the SMTP clients
 # the MTA asks about instead.
 MTA_LISTENERS = frozenset({"auth", "saslauthd"})
+# The administrator's listeners (mra/admin/service.py): no mail session behind them.
+OPS_LISTENERS = frozenset({"admin", "metrics"})
 SHUTDOWN_GRACE = 5.0
 
 
@@ -99,7 +101,9 @@ class Server:
         self.unix_sockets: list[UnixSocket] = []  # removed when the server stops
         try:
             for name, listener in config.listen.enabled().items():
-                sock, made = bind(listener, config.server.user)
+                # The admin socket stays root's (mode 0600) unless its table names an owner.
+                owner = "" if name == "admin" else config.server.user
+                sock, made = bind(listener, owner)
                 self.sockets[name] = sock
                 if made is not None:
                     self.unix_sockets.append(made)
@@ -178,6 +182,7 @@ class Server:
                 unix=unix,
             )
             p.tls_context = self.tls
+            p.protocol = proto
             assert self.services is not None
             log.info("connect", listener=listener, ip=conn.peer_ip, conn=conn.id)
             return make_session(conn, self.services)
@@ -196,8 +201,16 @@ class Server:
         self.stall_monitor = StallMonitor(self.config.server.reactor_stall_ms)
         self.stall_monitor.start()
         for name, sock in self.sockets.items():
-            factory: Any = _Factory(self, self._session_factory(name))
-            if PROTOCOLS[name][1]:
+            factory: Any
+            if name in OPS_LISTENERS:
+                from mra.admin import service
+
+                factory = (
+                    service.AdminFactory(self) if name == "admin" else service.metrics_factory()
+                )
+            else:
+                factory = _Factory(self, self._session_factory(name))
+            if name not in OPS_LISTENERS and PROTOCOLS[name][1]:
                 from twisted.protocols.tls import TLSMemoryBIOFactory
 
                 assert self.tls is not None
@@ -209,6 +222,9 @@ class Server:
 
     def reload(self) -> None:
         log.info("reload")
+        from mailstore.log import reopen
+
+        reopen()  # after logrotate moved the file
         if self.tls is not None:
             self.tls.reload()
         try:
@@ -266,7 +282,12 @@ class _TrackedProtocol(SessionProtocol):
         assert session is not None
         conn = session.conn  # type: ignore[attr-defined]
         if open_before >= self.limits.max_connections:
-            log.warn("connect-limit-total", ip=conn.peer_ip, connections=open_before)
+            log.warn(
+                "connect-limit-total",
+                listener=conn.listener,
+                ip=conn.peer_ip,
+                connections=open_before,
+            )
             self.release(session.refuse("Too many connections, try again later"))
             return
         if self.server.access is None or conn.unix:
@@ -282,17 +303,32 @@ class _TrackedProtocol(SessionProtocol):
         assert session is not None
         conn = session.conn  # type: ignore[attr-defined]
         if isinstance(decision, Failure):
-            log.error("access-check-failed", ip=conn.peer_ip, error=repr(decision.value))
+            log.error(
+                "access-check-failed",
+                listener=conn.listener,
+                ip=conn.peer_ip,
+                error=repr(decision.value),
+            )
             self.release(session.refuse("Temporary failure, try again later"))
             return
         action = getattr(decision, "action", None)
         refusal = getattr(decision, "refusal", None)
         if refusal is not None:
-            log.info("connect-refused", ip=conn.peer_ip, rule=getattr(decision, "key", ""))
+            log.info(
+                "connect-refused",
+                listener=conn.listener,
+                ip=conn.peer_ip,
+                rule=getattr(decision, "key", ""),
+            )
             self.release(session.refuse(f"Access denied: {refusal.text}"))
             return
         if action == "DISCARD":
-            log.info("connect-discarded", ip=conn.peer_ip, rule=getattr(decision, "key", ""))
+            log.info(
+                "connect-discarded",
+                listener=conn.listener,
+                ip=conn.peer_ip,
+                rule=getattr(decision, "key", ""),
+            )
             self._closed = True
             self.transport.loseConnection()
             return
@@ -302,7 +338,7 @@ class _TrackedProtocol(SessionProtocol):
             conn.peer_ip, exempt=conn.exempt or conn.listener in MTA_LISTENERS
         )
         if self._lease is None:
-            log.warn("connect-limit", ip=conn.peer_ip)
+            log.warn("connect-limit", listener=conn.listener, ip=conn.peer_ip)
             self.release(session.refuse("Too many connections from your address"))
             return
         self.release(session.greeting())
@@ -372,7 +408,19 @@ def raise_fd_limit(config: Config) -> None:
             log.warn("fd-limit-low", limit=soft, wanted=wanted, hint="lower max_connections")
 
 
+def start_logging(config: Config) -> None:
+    """`[log]` for the whole server, before anything is bound (the file is opened as root);
+    the standard library's logging joins it, and the metrics count its events."""
+    from mailstore import log as backend
+    from mra import metrics
+
+    backend.configure_from(config.log, "mra")
+    backend.forward_stdlib_logging()
+    backend.subscribe(metrics.on_event)
+
+
 def serve(config: Config) -> int:
+    start_logging(config)
     raise_fd_limit(config)
     server = Server(config)
     if config.server.user and os.geteuid() == 0:
@@ -400,6 +448,15 @@ def _run(server: Server, number: int | None) -> int:
     reactor.callWhenRunning(hashes.start)
     reactor.addSystemEventTrigger("during", "shutdown", hashes.stop)
     server.start_listening()
+    from twisted.internet.task import LoopingCall
+
+    from mailstore.log import flush_suppressed
+    from mra.admin.service import collectors
+
+    collectors(server)
+    flusher = LoopingCall(flush_suppressed)
+    flusher.start(max(1, server.config.log.rate_limit_interval), now=False)
+    reactor.addSystemEventTrigger("before", "shutdown", flush_suppressed)
     signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(server.reload))
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(server.shutdown))
     signal.signal(signal.SIGINT, lambda *_: reactor.callFromThread(server.shutdown))

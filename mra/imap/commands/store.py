@@ -10,6 +10,7 @@ flags as they would be (nothing is stored), COPY and MOVE fail whole with NO [EX
 from __future__ import annotations
 
 from mailstore.errors import NotFound
+from mra import activity
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError, as_flag_list, as_mailbox
 from mra.imap.commands.enable import utf8
@@ -41,6 +42,7 @@ def store(s: ImapSession, req: Request) -> list[Output]:
     flags = as_flag_list(value if isinstance(value, ParenList) else ParenList((value,)))
     pairs = view.resolve(args[0], req.uid)
     live = [(seq, u) for seq, u in pairs if view.message(u) is not None]
+    activity.deleting(s, view, [u for _, u in live], mode, flags)
     view.box.store_flags([u for _, u in live], mode, flags)
     out = [view.announcement()]  # a new keyword: FLAGS before the FETCHes that show it
     if not silent or req.uid:  # UID STORE answers the UIDs even when silent (RFC 4315 4)
@@ -90,7 +92,8 @@ def copy(s: ImapSession, req: Request) -> list[Output]:
     view = s.selected()
     move = req.spec.name == "MOVE"
     pairs = view.resolve(req.args[0], req.uid)
-    dest = target(s, as_mailbox(req.args[1], utf8(s)))
+    dest_name = as_mailbox(req.args[1], utf8(s))
+    dest = target(s, dest_name)
     if move and view.readonly:
         raise r.Refusal(r.READ_ONLY)
     wanted = [u for _, u in pairs if view.message(u) is not None]
@@ -105,12 +108,14 @@ def copy(s: ImapSession, req: Request) -> list[Output]:
             u for u in wanted if (m := view.message(u)) is not None and view.box.all_flags(m)
         }
         view.arriving([b for a, b in copied if a in flagged])
+    activity.copied(s, dest_name, len(copied))
     code = None
     if copied:
         code = r.Code.copyuid(dest.uidvalidity, [a for a, _ in copied], [b for _, b in copied])
     if not move:
         return s.ok(req, code=code)
     removed = view.box.expunge([a for a, _ in copied])
+    s.activity.expunged += len(removed)
     # RFC 6851 3.3: COPYUID goes in an untagged OK before the EXPUNGEs.
     untagged = r.say(None, r.MOVED, code) if code is not None else b""
     return s.ok(req, untagged=untagged + b"".join(view.forget(removed)))
