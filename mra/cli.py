@@ -40,12 +40,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("nothing to serve: the configuration has no [listen] entries", file=sys.stderr)
         return 78
     from mra.net.listeners import ListenError
+    from mra.net.server import InstallationError
 
     try:
         return serve(config)
     except ListenError as exc:
         print(f"mra serve: {exc}", file=sys.stderr)
         return 71  # EX_OSERR, as a port already in use is
+    except InstallationError as exc:
+        print(f"mra serve: {exc}", file=sys.stderr)
+        return 77  # EX_NOPERM
     except OSError as exc:  # the log file ([log] path) cannot be opened
         print(f"mra serve: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
         return 73  # EX_CANTCREAT

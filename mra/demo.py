@@ -84,8 +84,7 @@ def setup(base: Path) -> tuple[Path, dict[str, str], bool]:
         secrets_file.chmod(0o600)
         (base / "passwd").write_text(
             "".join(
-                f"{u}:{hash_password(p, 'BLF-CRYPT')}:{ids}::::\n"
-                for u, p in passwords.items()
+                f"{u}:{hash_password(p, 'BLF-CRYPT')}:{ids}::::\n" for u, p in passwords.items()
             )
         )
         (base / "mail").mkdir(exist_ok=True)

@@ -350,46 +350,6 @@ class _TrackedProtocol(SessionProtocol):
         super().connectionLost(reason)  # type: ignore[arg-type]
 
 
-# Imported before privileges are dropped: the installation (or the interpreter's own library,
-# a pyenv under /root for instance) may be unreadable for the unprivileged user.
-PRELOAD_PACKAGES = ("mailstore", "mra", "mda.maps", "mda.sieve")
-PRELOAD_MODULES = (
-    "fcntl",
-    "hashlib",
-    "secrets",
-    "shutil",
-    "logging",
-    "binascii",
-    "struct",
-    "shlex",
-    "email",
-    "email.parser",
-    "email.policy",
-    "email.header",
-    "email.utils",
-    "twisted.internet.inotify",
-    "mda.resolve",
-    "mda.errors",
-)
-
-
-def preload() -> None:
-    import importlib
-    import pkgutil
-
-    for name in PRELOAD_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-    for package_name in PRELOAD_PACKAGES:
-        package = importlib.import_module(package_name)
-        for info in pkgutil.walk_packages(package.__path__, package_name + "."):
-            if info.name.endswith(("__main__", ".demo", ".cli")):
-                continue
-            importlib.import_module(info.name)
-
-
 def raise_fd_limit(config: Config) -> None:
     """Let each process hold its `max_connections` (a socket each, a file or lock for many):
     raise the soft RLIMIT_NOFILE towards the hard one, and say so if that is not enough."""
@@ -419,14 +379,44 @@ def start_logging(config: Config) -> None:
     backend.subscribe(metrics.on_event)
 
 
+class InstallationError(Exception):
+    """The server's user could not read the server's own code: refuse to start."""
+
+
+def prepare_drop(user: str) -> Any:
+    """Before becoming `user`: import everything (mra/preload.py), then refuse to start when
+    `user` could not read our installation, naming the path; an unreadable standard library
+    (a pyenv under /root) is said once. The LateImports finder to install after the drop."""
+    import pwd
+
+    from mra import preload
+
+    missing = preload.preload()
+    if missing:
+        log.debug("preload-missing", modules=",".join(missing))
+    pw = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    own, stdlib = preload.check_installation(pw.pw_uid, pw.pw_gid)
+    if own:
+        raise InstallationError(
+            f"[server] user {pw.pw_name!r} cannot read the server's installation: {own[0]} "
+            "(make it readable, or install mra where that user can read it)"
+        )
+    for why in stdlib[:1]:
+        log.warn("stdlib-unreadable", user=pw.pw_name, path=why, hint="everything is preloaded")
+    return preload.LateImports()
+
+
 def serve(config: Config) -> int:
     start_logging(config)
     raise_fd_limit(config)
     server = Server(config)
+    late = None
     if config.server.user and os.geteuid() == 0:
-        preload()
+        late = prepare_drop(config.server.user)
         server.services = server.make_services()
     drop_privileges(config.server.user)
+    if late is not None:
+        late.install()
     if os.geteuid() == 0:
         log.warn("running-as-root", hint="set [server] user to the mail user")
     workers = config.server.workers
