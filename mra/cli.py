@@ -83,6 +83,14 @@ def _read_password(args: argparse.Namespace) -> str:
 def cmd_user(args: argparse.Namespace) -> int:
     from mra.auth.passwdfile import PasswdEditor
 
+    if args.action == "lookup":  # any user database, system users included
+        from mra.admin.cli import run_store
+
+        if not args.name:
+            print("mra user lookup needs a NAME", file=sys.stderr)
+            return 64
+        args.command, args.user = "user-lookup", args.name
+        return run_store(args, _config_path)
     config = load_config(_config_path(args))
     if not config.auth.passwd_file:
         print(
@@ -129,7 +137,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--config", default=argparse.SUPPRESS)
     c.set_defaults(func=cmd_check_config)
     u = sub.add_parser("user", help="manage the passwd-file")
-    u.add_argument("action", choices=["add", "passwd", "del", "list"])
+    u.add_argument("action", choices=["add", "passwd", "del", "list", "lookup"])
     u.add_argument("name", nargs="?")
     u.add_argument("--password-stdin", action="store_true")
     u.add_argument("--scheme", default=None, help="password scheme (default: ARGON2ID)")
