@@ -54,7 +54,7 @@ def test_store_commands_beside_a_running_server(server: MraServer) -> None:
     expunged = mra(server, "expunge", USER, "INBOX", "FROM", "dave")
     assert expunged.returncode == 0 and expunged.stdout.strip() == "expunged=1"
     # The server's client sees it go (the session syncs at its next command).
-    typ, data = imap.noop()
+    typ, _ = imap.noop()
     assert typ == "OK"
     assert imap.uid("SEARCH", "ALL")[1] == [b"1 2"]
     imap.logout()
