@@ -47,6 +47,7 @@ PROTOCOLS = {
     "pop3": ("pop3", False),
     "pop3s": ("pop3", True),
     "sieve": ("managesieve", False),  # RFC 5804: STARTTLS only, no implicit-TLS port
+    "lmtp": ("lmtp", False),
     "auth": ("auth", False),  # the Dovecot auth protocol, for the MTA (mra/authserver)
     "saslauthd": ("saslauthd", False),
 }
@@ -56,6 +57,7 @@ SESSIONS = {
     "imap": "mra.imap.session:ImapSession",
     "pop3": "mra.pop3.session:Pop3Session",
     "managesieve": "mra.managesieve.session:ManageSieveSession",
+    "lmtp": "mra.lmtp.session:LmtpSession",
     "auth": "mra.authserver.dovecot:DovecotAuthSession",
     "saslauthd": "mra.authserver.saslauthd:SaslauthdSession",
 }
@@ -419,6 +421,9 @@ def serve(config: Config) -> int:
         late.install()
     if os.geteuid() == 0:
         log.warn("running-as-root", hint="set [server] user to the mail user")
+        if config.listen.lmtp is not None:
+            # LMTP writes every mailbox as the server's user: never as root (451 4.3.5).
+            log.warn("lmtp-refuses-to-deliver-as-root", hint="set [server] user")
     workers = config.server.workers
     try:
         if workers <= 1:
