@@ -101,10 +101,30 @@ class AdminProtocol(LineOnlyReceiver):
             answer = encode_answer(error=f"internal error: {exc!r}")
         self._reply(answer)
 
+    def dataReceived(self, data: bytes) -> None:
+        if self.answered:
+            return  # after the answer, input is read and dropped, never held
+        super().dataReceived(data)  # type: ignore[no-untyped-call]
+
     def lineLengthExceeded(self, line: bytes) -> None:
+        """Refuse an over-long request without holding it: answer, stop writing, and drop
+        what else comes until the client closes (closing with its data unread would reset
+        the connection, losing the answer), for at most TIMEOUT seconds."""
+        from mra.admin.protocol import TIMEOUT
+        from mra.net.reactor import reactor
+
         self.answered = True
+        self._buffer = b""
         log.warn("admin-refused", error="request too long")
-        self._reply(encode_answer(error=f"request longer than {MAX_REQUEST} octets"))
+        transport: Any = self.transport
+        transport.write(encode_answer(error=f"request longer than {MAX_REQUEST} octets"))
+        transport.loseWriteConnection()
+        self._deadline = reactor.callLater(TIMEOUT, transport.abortConnection)
+
+    def connectionLost(self, reason: object = None) -> None:
+        deadline = getattr(self, "_deadline", None)
+        if deadline is not None and deadline.active():
+            deadline.cancel()
 
     def _reply(self, answer: bytes) -> None:
         transport: Any = self.transport

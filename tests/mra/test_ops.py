@@ -150,7 +150,8 @@ def test_attack_admin_socket_garbage_and_long_lines(
     assert "no such command" in str(send(b'{"command": "shutdown"}\n')["error"])
     assert "takes no argument" in str(send(b'{"command": "who", "path": "/etc"}\n')["error"])
     assert "control character" in str(send(b'{"command": "kick", "user": "a\\nb"}\n')["error"])
-    assert "longer than" in str(send(b"x" * 100_000 + b"\n")["error"])
+    for _ in range(5):  # the answer arrives however the client's writing and closing interleave
+        assert "longer than" in str(send(b"x" * 1_000_000 + b"\n")["error"])
     assert send(b'{"command": "who"}\n') == {"ok": True, "result": []}
     assert s.proc is not None and s.proc.poll() is None
 
