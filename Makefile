@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench fuzz torture clean
+.PHONY: run test lint bench fuzz torture clean man
 
 $(STAMP): pyproject.toml mda/launcher.py
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -38,6 +38,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# mra(8), mda(8) and mra.toml(5), written from README.md (mra/manpages.py)
+man: $(STAMP)
+	$(BIN)/python -m mra.manpages dist/man
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -138,6 +138,7 @@ __all__ = [
     "ListenConfig",
     "Listener",
     "LmtpConfig",
+    "LogConfig",
     "MailConfig",
     "MailboxSetting",
     "MailboxesConfig",
@@ -191,6 +192,11 @@ class ListenConfig:
     # (Postfix `smtpd_sasl_type = dovecot`, Exim) and the saslauthd one (Cyrus SASL).
     auth: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     saslauthd: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    # The administrator's socket (`mra who`, `kick`, `reload`, `stats`: mra/admin/): a unix
+    # socket, owned by root and mode 0600 unless its table says otherwise.
+    admin: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    # Prometheus metrics over HTTP (GET /metrics): "127.0.0.1:9154".
+    metrics: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
 
     def enabled(self) -> dict[str, Listener]:
         """The listeners that are on, by protocol name."""
@@ -318,6 +324,21 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    """`[log]`: where the events of mra, mda and the store go, and how (mailstore/log.py)."""
+
+    target: str = field(default="stderr", metadata=_setting(_Kind.TEXT))
+    path: str = field(default="", metadata=_setting(_Kind.PATH))
+    format: str = field(default="text", metadata=_setting(_Kind.TEXT))
+    level: str = field(default="info", metadata=_setting(_Kind.TEXT))
+    syslog_facility: str = field(default="mail", metadata=_setting(_Kind.TEXT))
+    # Lines of one warning or error event per interval; past it they are counted, not
+    # written (0 = no limit): a client repeating one error cannot fill the disk.
+    rate_limit: int = field(default=10, metadata=_setting(_Kind.INT, 0))
+    rate_limit_interval: int = field(default=60, metadata=_setting(_Kind.INT, 1))
+
+
+@dataclass(frozen=True)
 class LimitsConfig:
     """What one client, one address, one account can hold of a server process (SECURITY.md)."""
 
@@ -428,6 +449,7 @@ class Config:
     mda: MdaConfig = field(default_factory=MdaConfig)
     sieve: SieveConfig = field(default_factory=SieveConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     imap: ImapConfig = field(default_factory=ImapConfig)
     managesieve: ManageSieveConfig = field(default_factory=ManageSieveConfig)
@@ -446,6 +468,7 @@ _SECTIONS: Final[Mapping[str, type[Any]]] = {
     "mda": MdaConfig,
     "sieve": SieveConfig,
     "server": ServerConfig,
+    "log": LogConfig,
     "limits": LimitsConfig,
     "imap": ImapConfig,
     "managesieve": ManageSieveConfig,
@@ -814,7 +837,40 @@ def _cross_check(
             )
         seen.setdefault(where, name)
     _check_sieve(config, lines, problems, failed)
+    _check_log(config, lines, problems, failed)
     return config
+
+
+def _check_log(
+    config: Config, lines: Lines, problems: list[ConfigProblem], failed: set[tuple[str, str]]
+) -> None:
+    """`[log]`'s words, and a path where the target is a file; the admin socket's kind."""
+    from mailstore.log import FACILITIES, FORMATS, LEVELS, TARGETS
+
+    log = config.log
+    for key, choices in (
+        ("target", TARGETS),
+        ("format", FORMATS),
+        ("level", tuple(LEVELS)),
+        ("syslog_facility", tuple(FACILITIES)),
+    ):
+        value = getattr(log, key)
+        if value not in choices and ("log", key) not in failed:
+            words = ", ".join(repr(c) for c in choices)
+            problems.append(
+                ConfigProblem(lines.key("log", key), f"[log] {key} must be one of {words}")
+            )
+    if log.target == "file" and not log.path and ("log", "path") not in failed:
+        problems.append(
+            ConfigProblem(lines.key("log", "target"), '[log] target = "file" needs a path')
+        )
+    if config.listen.admin is not None and not isinstance(config.listen.admin, UnixEndpoint):
+        problems.append(
+            ConfigProblem(
+                lines.key("listen", "admin"),
+                "[listen] admin must be a unix socket, like 'unix:/run/mra/admin'",
+            )
+        )
 
 
 _STATUS_TYPES: Final = ("score", "strlen", "text")

@@ -46,8 +46,9 @@ __all__ = ["cache_path", "load_cached", "write_cache"]
 
 # Changed whenever the layout of the cached record changes: an old cache is then just stale.
 # 2: the stamp has mode, owner and group; 3: [managesieve]; 4: [sieve]; 5: auth listeners;
-# 6: [lmtp] and [listen] lmtp beside them; 7: [index]; 8: [limits] max_sessions_per_user_address
-_FORMAT = "mailstore.configcache/8"
+# 6: [lmtp] and [listen] lmtp beside them; 7: [index]; 8: [limits] max_sessions_per_user_address;
+# 9: [log], [listen] admin and metrics
+_FORMAT = "mailstore.configcache/9"
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
@@ -62,6 +63,8 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "lmtp": None,
         "auth": None,
         "saslauthd": None,
+        "admin": None,
+        "metrics": None,
     },
     "tls": {"cert": "", "key": ""},
     "auth": {"passwd_file": "", "allow_plaintext": False, "max_concurrent_hashes": 4},
@@ -128,6 +131,15 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "virustest_text_values": (),
     },
     "server": {"workers": 1, "user": "", "reactor_stall_ms": 100},
+    "log": {
+        "target": "stderr",
+        "path": "",
+        "format": "text",
+        "level": "info",
+        "syslog_facility": "mail",
+        "rate_limit": 10,
+        "rate_limit_interval": 60,
+    },
     "limits": {
         "max_connections": 2000,
         "max_connections_per_address": 1000,
@@ -248,6 +260,10 @@ class CachedServerConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["server"])
 
 
+class CachedLogConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["log"])
+
+
 class CachedLimitsConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["limits"])
 
@@ -284,6 +300,7 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "mda": CachedMdaConfig,
     "sieve": CachedSieveConfig,
     "server": CachedServerConfig,
+    "log": CachedLogConfig,
     "limits": CachedLimitsConfig,
     "imap": CachedImapConfig,
     "managesieve": CachedManageSieveConfig,

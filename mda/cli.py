@@ -31,7 +31,8 @@ USAGE = """usage: mda [--config PATH] [-f SENDER] [-a DETAIL] [-m FOLDER] -d USE
        mda check [--config PATH] ADDRESS...
        mda newaliases [--config PATH]
        mda [--config PATH] sieve check FILE...
-       mda --help"""
+       mda --help
+       mda --version"""
 
 
 def harden() -> None:
@@ -110,6 +111,8 @@ def parse(argv: list[str]) -> tuple[str, Request, list[str]]:
                 req.users.append(args[i])
         elif arg in ("--help", "-h"):
             command = "help"
+        elif arg == "--version":
+            command = "version"
         elif name in ("-Y", "-p", "-t", "-k", "-o"):
             pass  # procmail/dovecot-lda switches with no meaning for us
         elif name == "-e":
@@ -123,7 +126,7 @@ def parse(argv: list[str]) -> tuple[str, Request, list[str]]:
         command = rest.pop(0)  # `mda --config X check ADDRESS`
     if command == "deliver" and rest:
         raise UsageError(f"unexpected argument {rest[0]!r}")
-    if command == "help":
+    if command in ("help", "version"):
         rest = []
     return command, req, rest
 
@@ -235,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         if command == "help":
             print(USAGE)
             return EX_OK
+        if command == "version":
+            from mailstore import __version__
+
+            print(f"mda {__version__}")
+            return EX_OK
         if command == "check":
             return check(req, rest)
         if command == "newaliases":
@@ -246,7 +254,25 @@ def main(argv: list[str] | None = None) -> int:
             from mda.sieve.checkcmd import check_files
 
             return check_files(rest[1:], load_config(req.config_path))
-        return run(req, load_config(req.config_path))
+        config = load_config(req.config_path)
+        if config.log.target == "stderr":
+            return run(req, config)  # stderr is the MTA's: mda's one line says it all
+        from mailstore import log
+
+        try:
+            log.configure_from(config.log, "mda")
+        except OSError:
+            # A log file this user may not append to must not defer the mail: the delivery
+            # goes on, and its line on stderr (the MTA's log) is all that is said.
+            return run(req, config)
+        status = run(req, config)
+        log.info(
+            "mda-delivery",
+            sender=req.sender,
+            recipients=",".join(req.recipients or req.users),
+            status=status,
+        )
+        return status
 
     return main_guard(work)
 

@@ -6,6 +6,8 @@ mra user add NAME [--password-stdin] [--scheme ARGON2ID] [--config PATH]
 mra user passwd NAME [--password-stdin] [--config PATH]
 mra user del NAME [--config PATH]
 mra user list [--config PATH]
+mra who|kick|reload|stats ... [--config PATH]   the live server, over [listen] admin
+mra --version
 """
 
 from __future__ import annotations
@@ -38,12 +40,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("nothing to serve: the configuration has no [listen] entries", file=sys.stderr)
         return 78
     from mra.net.listeners import ListenError
+    from mra.net.server import InstallationError
 
     try:
         return serve(config)
     except ListenError as exc:
         print(f"mra serve: {exc}", file=sys.stderr)
         return 71  # EX_OSERR, as a port already in use is
+    except InstallationError as exc:
+        print(f"mra serve: {exc}", file=sys.stderr)
+        return 77  # EX_NOPERM
+    except OSError as exc:  # the log file ([log] path) cannot be opened
+        print(f"mra serve: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        return 73  # EX_CANTCREAT
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -74,6 +83,14 @@ def _read_password(args: argparse.Namespace) -> str:
 def cmd_user(args: argparse.Namespace) -> int:
     from mra.auth.passwdfile import PasswdEditor
 
+    if args.action == "lookup":  # any user database, system users included
+        from mra.admin.cli import run_store
+
+        if not args.name:
+            print("mra user lookup needs a NAME", file=sys.stderr)
+            return 64
+        args.command, args.user = "user-lookup", args.name
+        return run_store(args, _config_path)
     config = load_config(_config_path(args))
     if not config.auth.passwd_file:
         print(
@@ -109,6 +126,9 @@ def _missing(name: str) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mra", description="POP3/IMAP server for Maildir++ stores")
     p.add_argument("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
+    from mailstore import __version__
+
+    p.add_argument("--version", action="version", version=f"mra {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve every listener of the configuration")
     s.add_argument("--config", default=argparse.SUPPRESS)
@@ -117,12 +137,15 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--config", default=argparse.SUPPRESS)
     c.set_defaults(func=cmd_check_config)
     u = sub.add_parser("user", help="manage the passwd-file")
-    u.add_argument("action", choices=["add", "passwd", "del", "list"])
+    u.add_argument("action", choices=["add", "passwd", "del", "list", "lookup"])
     u.add_argument("name", nargs="?")
     u.add_argument("--password-stdin", action="store_true")
     u.add_argument("--scheme", default=None, help="password scheme (default: ARGON2ID)")
     u.add_argument("--config", default=argparse.SUPPRESS)
     u.set_defaults(func=cmd_user)
+    from mra.admin.cli import add_commands
+
+    add_commands(sub, _config_path)
     return p
 
 

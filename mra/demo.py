@@ -37,6 +37,18 @@ def _traversable_by(path: Path, uid: int) -> bool:
     return os.waitstatus_to_exitcode(status) == 0
 
 
+def privilege_note(base: Path, root: bool, mail_user: str) -> str:
+    """The one line `make run` says about privileges."""
+    if not root:
+        return f"note: running as {pwd.getpwuid(os.getuid()).pw_name}: no privileges to drop"
+    if mail_user:
+        return f"note: running as root: the server drops to '{mail_user}' once its ports are bound"
+    return (
+        f"note: running as root, and 'nobody' cannot reach {base}: the demo server keeps root "
+        "(clone into a directory others can enter, /srv for instance, to have it drop to 'nobody')"
+    )
+
+
 def setup(base: Path) -> tuple[Path, dict[str, str], bool]:
     """Write what is missing; (config path, passwords, whether mail was just delivered)."""
     base.mkdir(exist_ok=True)
@@ -56,6 +68,10 @@ def setup(base: Path) -> tuple[Path, dict[str, str], bool]:
         if _traversable_by(base, nobody.pw_uid):
             mail_user = "nobody"
             uid, gid = nobody.pw_uid, nobody.pw_gid
+    print(privilege_note(base, root, mail_user))
+    # The passwd-file's uid and gid: the mail user's, or none at all when the server keeps
+    # root (the userdb rightly refuses uid 0; empty fields mean "the server's own").
+    ids = f"{uid}:{gid}" if not root or mail_user else ":"
     if not config.exists():
         from mra.auth.passwords import hash_password
         from mra.net.tls import generate_self_signed
@@ -68,8 +84,7 @@ def setup(base: Path) -> tuple[Path, dict[str, str], bool]:
         secrets_file.chmod(0o600)
         (base / "passwd").write_text(
             "".join(
-                f"{u}:{hash_password(p, 'BLF-CRYPT')}:{uid}:{gid}::::\n"
-                for u, p in passwords.items()
+                f"{u}:{hash_password(p, 'BLF-CRYPT')}:{ids}::::\n" for u, p in passwords.items()
             )
         )
         (base / "mail").mkdir(exist_ok=True)
@@ -183,16 +198,17 @@ def deliver_demo_mail(config: Path, base: Path, mail_user: str) -> None:
     if os.geteuid() == 0 and not mail_user:
         # Running as root from a checkout `nobody` cannot reach: mda would rightly refuse to
         # write mailboxes as root, so the demo mail goes straight into the store instead.
-        print("note: maildirs/ is not reachable by 'nobody'; demo mail written directly")
         from mailstore.configcache import load_cached
         from mailstore.store import MailStore
         from mailstore.userdb import open_userdb
 
         db = open_userdb(load_cached(str(config)))
         for rcpt, data in demo_messages():
-            user = db.lookup(rcpt if rcpt != "info@example.test" else "bob@example.test")
-            assert user is not None
-            MailStore(user.mail_root).mailbox("INBOX").append(data)
+            # info@ -> team -> alice, bob: what virtusertable and aliases make of it in mda
+            for name in USERS if rcpt == "info@example.test" else (rcpt,):
+                user = db.lookup(name)
+                assert user is not None
+                MailStore(user.mail_root).mailbox("INBOX").append(data)
         return
     for rcpt, data in demo_messages():
         result = subprocess.run(

@@ -29,7 +29,8 @@ import time
 from collections import deque
 
 from mailstore.errors import MailError
-from mra import log
+from mra import log, metrics
+from mra.activity import Activity
 from mra.imap import commands
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError
@@ -105,6 +106,7 @@ class ImapSession(Session):
         self.idle_since = 0.0
         self.poll_interval: float | None = None
         self.watch_paths: list[str] = []
+        self.activity = Activity()  # for the session-end line (mra/activity.py)
 
     # -- what handlers use ----------------------------------------------------------------
 
@@ -321,9 +323,13 @@ class ImapSession(Session):
             return self._bad_input(r.say(cmd.tag, self._misplaced(spec.states), name=name))
         self._bad = 0
         run = spec.handler
+        started = time.monotonic()
+        outputs: list[Output]
         if spec.thread:
-            return [Call(lambda: self.run_guarded(request, run), self.after_call)]
-        return self.run_guarded(request, run)
+            outputs = [Call(lambda: self.run_guarded(request, run), self.after_call)]
+        else:
+            outputs = self.run_guarded(request, run)
+        return metrics.timed(outputs, "imap", request.name, started)
 
     def _misplaced(self, states: frozenset[str]) -> r.Say:
         if self.state == NOTAUTH:

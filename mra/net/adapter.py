@@ -57,7 +57,7 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from mailstore.config import LimitsConfig
-from mra import log
+from mra import log, sessionlog
 from mra.net.deflate import CompressionError, Deflate
 from mra.net.reactor import reactor
 from mra.session import (
@@ -133,6 +133,12 @@ class SessionProtocol(protocol.Protocol):
         self._feeding = False  # inside _feed's loop
         self._refeed = False  # ... and asked to go on with the session
         self.tls_context: Any = None  # set by the factory when STARTTLS is possible
+        # For the line that ends the session (mra/sessionlog.py) and `mra who`.
+        self.protocol = "?"  # set by the factory: "imap", "pop3"...
+        self.started = time.monotonic()
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.end_reason = ""  # why we closed it; "" = the client went away
 
     # -- Twisted events -------------------------------------------------------------------
 
@@ -176,6 +182,7 @@ class SessionProtocol(protocol.Protocol):
         self._feed(b"")
 
     def dataReceived(self, data: bytes) -> None:
+        self.bytes_in += len(data)
         if self.session is None or self._closed:
             return
         self._reset_timer()
@@ -220,12 +227,22 @@ class SessionProtocol(protocol.Protocol):
                 self.session.connection_lost()
             except Exception as exc:
                 log.error("session-cleanup-failed", error=repr(exc))
+            sessionlog.ended(self)
 
     # -- server events --------------------------------------------------------------------
 
     def shutdown(self) -> None:
         if self.session is not None and not self._closed:
+            self.end_reason = "shutdown"
             self._perform(self.session.shutdown())
+
+    def disconnect(self, text: str) -> None:
+        """The administrator ends the session (`mra kick`): the protocol's goodbye, then close
+        (at once, if a command is under way: its answer is not waited for)."""
+        if self.session is not None and not self._closed:
+            self.end_reason = "kicked"
+            self._perform_outputs(self.session.refuse(text))
+            self._close()
 
     def mailbox_changed(self) -> None:
         if self.session is not None and not self._closed and not self._busy and not self._blocked:
@@ -358,6 +375,7 @@ class SessionProtocol(protocol.Protocol):
 
     def _send(self, *chunks: bytes) -> None:
         """To the transport, compressed when compression is on (one flush for them all)."""
+        self.bytes_out += sum(len(c) for c in chunks)
         if self._deflate is not None:
             self.transport.write(self._deflate.compress(*chunks))
         elif len(chunks) == 1:
@@ -418,6 +436,7 @@ class SessionProtocol(protocol.Protocol):
         """Close after what was written is flushed; abort if that takes too long."""
         if self._closed:
             return
+        self.end_reason = self.end_reason or "closed"
         self._closed = True
         self._stop_stream()
         if self._gate is not None:
@@ -429,6 +448,7 @@ class SessionProtocol(protocol.Protocol):
 
     def _abort(self, event: str, **fields: object) -> None:
         log.warn(event, ip=self._peer(), **fields)
+        self.end_reason = self.end_reason or event
         self._closed = True
         self._stop_stream()
         self.transport.abortConnection()
@@ -646,6 +666,7 @@ class SessionProtocol(protocol.Protocol):
             # deadline.
             self._reset_timer()
             return
+        self.end_reason = "idle"
         self._perform(self.session.idle_timeout())
 
     def _login_expired(self) -> None:
@@ -654,6 +675,7 @@ class SessionProtocol(protocol.Protocol):
         if session is None or self._closed or session.authenticated:
             return
         log.info("login-timeout", ip=self._peer())
+        self.end_reason = "login-timeout"
         self._perform(session.login_timeout())
         self._close()
 

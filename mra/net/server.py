@@ -66,6 +66,8 @@ SESSIONS = {
 # limit (`max_connections_per_address`) does not apply; the throttles count the SMTP clients
 # the MTA asks about instead.
 MTA_LISTENERS = frozenset({"auth", "saslauthd"})
+# The administrator's listeners (mra/admin/service.py): no mail session behind them.
+OPS_LISTENERS = frozenset({"admin", "metrics"})
 SHUTDOWN_GRACE = 5.0
 
 
@@ -101,7 +103,9 @@ class Server:
         self.unix_sockets: list[UnixSocket] = []  # removed when the server stops
         try:
             for name, listener in config.listen.enabled().items():
-                sock, made = bind(listener, config.server.user)
+                # The admin socket stays root's (mode 0600) unless its table names an owner.
+                owner = "" if name == "admin" else config.server.user
+                sock, made = bind(listener, owner)
                 self.sockets[name] = sock
                 if made is not None:
                     self.unix_sockets.append(made)
@@ -180,6 +184,7 @@ class Server:
                 unix=unix,
             )
             p.tls_context = self.tls
+            p.protocol = proto
             assert self.services is not None
             log.info("connect", listener=listener, ip=conn.peer_ip, conn=conn.id)
             return make_session(conn, self.services)
@@ -198,8 +203,16 @@ class Server:
         self.stall_monitor = StallMonitor(self.config.server.reactor_stall_ms)
         self.stall_monitor.start()
         for name, sock in self.sockets.items():
-            factory: Any = _Factory(self, self._session_factory(name))
-            if PROTOCOLS[name][1]:
+            factory: Any
+            if name in OPS_LISTENERS:
+                from mra.admin import service
+
+                factory = (
+                    service.AdminFactory(self) if name == "admin" else service.metrics_factory()
+                )
+            else:
+                factory = _Factory(self, self._session_factory(name))
+            if name not in OPS_LISTENERS and PROTOCOLS[name][1]:
                 from twisted.protocols.tls import TLSMemoryBIOFactory
 
                 assert self.tls is not None
@@ -211,6 +224,9 @@ class Server:
 
     def reload(self) -> None:
         log.info("reload")
+        from mailstore.log import reopen
+
+        reopen()  # after logrotate moved the file
         if self.tls is not None:
             self.tls.reload()
         try:
@@ -268,7 +284,12 @@ class _TrackedProtocol(SessionProtocol):
         assert session is not None
         conn = session.conn  # type: ignore[attr-defined]
         if open_before >= self.limits.max_connections:
-            log.warn("connect-limit-total", ip=conn.peer_ip, connections=open_before)
+            log.warn(
+                "connect-limit-total",
+                listener=conn.listener,
+                ip=conn.peer_ip,
+                connections=open_before,
+            )
             self.release(session.refuse("Too many connections, try again later"))
             return
         if self.server.access is None or conn.unix:
@@ -284,17 +305,32 @@ class _TrackedProtocol(SessionProtocol):
         assert session is not None
         conn = session.conn  # type: ignore[attr-defined]
         if isinstance(decision, Failure):
-            log.error("access-check-failed", ip=conn.peer_ip, error=repr(decision.value))
+            log.error(
+                "access-check-failed",
+                listener=conn.listener,
+                ip=conn.peer_ip,
+                error=repr(decision.value),
+            )
             self.release(session.refuse("Temporary failure, try again later"))
             return
         action = getattr(decision, "action", None)
         refusal = getattr(decision, "refusal", None)
         if refusal is not None:
-            log.info("connect-refused", ip=conn.peer_ip, rule=getattr(decision, "key", ""))
+            log.info(
+                "connect-refused",
+                listener=conn.listener,
+                ip=conn.peer_ip,
+                rule=getattr(decision, "key", ""),
+            )
             self.release(session.refuse(f"Access denied: {refusal.text}"))
             return
         if action == "DISCARD":
-            log.info("connect-discarded", ip=conn.peer_ip, rule=getattr(decision, "key", ""))
+            log.info(
+                "connect-discarded",
+                listener=conn.listener,
+                ip=conn.peer_ip,
+                rule=getattr(decision, "key", ""),
+            )
             self._closed = True
             self.transport.loseConnection()
             return
@@ -304,7 +340,7 @@ class _TrackedProtocol(SessionProtocol):
             conn.peer_ip, exempt=conn.exempt or conn.listener in MTA_LISTENERS
         )
         if self._lease is None:
-            log.warn("connect-limit", ip=conn.peer_ip)
+            log.warn("connect-limit", listener=conn.listener, ip=conn.peer_ip)
             self.release(session.refuse("Too many connections from your address"))
             return
         self.release(session.greeting())
@@ -314,49 +350,6 @@ class _TrackedProtocol(SessionProtocol):
         if self._lease is not None:
             self._lease.release()
         super().connectionLost(reason)  # type: ignore[arg-type]
-
-
-# Imported before privileges are dropped: the installation (or the interpreter's own library,
-# a pyenv under /root for instance) may be unreadable for the unprivileged user.
-PRELOAD_PACKAGES = ("mailstore", "mra", "mda")  # mda: LMTP delivers through its library
-PRELOAD_MODULES = (
-    "fcntl",
-    "hashlib",
-    "secrets",
-    "shutil",
-    "logging",
-    "binascii",
-    "struct",
-    "shlex",
-    "select",
-    "subprocess",
-    "email",
-    "email.parser",
-    "email.policy",
-    "email.header",
-    "email.utils",
-    "encodings.idna",  # socket.gethostbyaddr() encodes with it (the access map's Connect:)
-    "twisted.internet.inotify",
-    "mda.resolve",
-    "mda.errors",
-)
-
-
-def preload() -> None:
-    import importlib
-    import pkgutil
-
-    for name in PRELOAD_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-    for package_name in PRELOAD_PACKAGES:
-        package = importlib.import_module(package_name)
-        for info in pkgutil.walk_packages(package.__path__, package_name + "."):
-            if info.name.endswith(("__main__", ".demo", ".cli")):
-                continue
-            importlib.import_module(info.name)
 
 
 def raise_fd_limit(config: Config) -> None:
@@ -377,13 +370,55 @@ def raise_fd_limit(config: Config) -> None:
             log.warn("fd-limit-low", limit=soft, wanted=wanted, hint="lower max_connections")
 
 
+def start_logging(config: Config) -> None:
+    """`[log]` for the whole server, before anything is bound (the file is opened as root);
+    the standard library's logging joins it, and the metrics count its events."""
+    from mailstore import log as backend
+    from mra import metrics
+
+    backend.configure_from(config.log, "mra")
+    backend.forward_stdlib_logging()
+    backend.subscribe(metrics.on_event)
+
+
+class InstallationError(Exception):
+    """The server's user could not read the server's own code: refuse to start."""
+
+
+def prepare_drop(user: str) -> Any:
+    """Before becoming `user`: import everything (mra/preload.py), then refuse to start when
+    `user` could not read our installation, naming the path; an unreadable standard library
+    (a pyenv under /root) is said once. The LateImports finder to install after the drop."""
+    import pwd
+
+    from mra import preload
+
+    missing = preload.preload()
+    if missing:
+        log.debug("preload-missing", modules=",".join(missing))
+    pw = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    own, stdlib = preload.check_installation(pw.pw_uid, pw.pw_gid)
+    if own:
+        raise InstallationError(
+            f"[server] user {pw.pw_name!r} cannot read the server's installation: {own[0]} "
+            "(make it readable, or install mra where that user can read it)"
+        )
+    for why in stdlib[:1]:
+        log.warn("stdlib-unreadable", user=pw.pw_name, path=why, hint="everything is preloaded")
+    return preload.LateImports()
+
+
 def serve(config: Config) -> int:
+    start_logging(config)
     raise_fd_limit(config)
     server = Server(config)
+    late = None
     if config.server.user and os.geteuid() == 0:
-        preload()
+        late = prepare_drop(config.server.user)
         server.services = server.make_services()
     drop_privileges(config.server.user)
+    if late is not None:
+        late.install()
     if os.geteuid() == 0:
         log.warn("running-as-root", hint="set [server] user to the mail user")
         if config.listen.lmtp is not None:
@@ -408,6 +443,15 @@ def _run(server: Server, number: int | None) -> int:
     reactor.callWhenRunning(hashes.start)
     reactor.addSystemEventTrigger("during", "shutdown", hashes.stop)
     server.start_listening()
+    from twisted.internet.task import LoopingCall
+
+    from mailstore.log import flush_suppressed
+    from mra.admin.service import collectors
+
+    collectors(server)
+    flusher = LoopingCall(flush_suppressed)
+    flusher.start(max(1, server.config.log.rate_limit_interval), now=False)
+    reactor.addSystemEventTrigger("before", "shutdown", flush_suppressed)
     signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(server.reload))
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(server.shutdown))
     signal.signal(signal.SIGINT, lambda *_: reactor.callFromThread(server.shutdown))

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 
 from mailstore.errors import MailError, MessageUnreadable, NotFound
 from mailstore.uidlist import pop3_uidl
-from mra import log
+from mra import log, metrics
+from mra.activity import Activity
 from mra.context import SessionLock
 from mra.pop3 import response as r
 from mra.pop3.stuffing import file_chunks, stuffed, top_lines
@@ -79,6 +81,7 @@ class Pop3Session(Session):
         self._uidvalidity = 0  # of the snapshot: UIDLs stay those of the login
         self._deleted: set[int] = set()
         self._retrieved: set[int] = set()
+        self.activity = Activity()  # for the session-end line (mra/activity.py)
 
     # -- events ---------------------------------------------------------------------------
 
@@ -157,7 +160,8 @@ class Pop3Session(Session):
                 return self._bad_command(r.needs_login(verb))
             return self._bad_command(r.UNKNOWN_COMMAND)
         self._bad = 0
-        return handler(self, arg)
+        started = time.monotonic()
+        return metrics.timed(handler(self, arg), "pop3", verb, started)
 
     def _number(self, arg: str) -> int | None:
         """A message number that exists and is not deleted, else None."""
@@ -410,6 +414,7 @@ class Pop3Session(Session):
         if isinstance(f, MailError):
             return [Send(r.message_failed(n, f))]
         self._retrieved.add(n)
+        self.activity.fetched += 1
         header = Send(r.message_size(self._sizes[n - 1]))
         return [header, Stream(stuffed(file_chunks(f)), lambda: [])]
 
@@ -424,6 +429,7 @@ class Pop3Session(Session):
         if isinstance(f, MailError):
             return [Send(r.message_failed(n, f))]
         lines = min(int(parts[1]), 1 << 30)
+        self.activity.fetched += 1
         chunks = stuffed(top_lines(f, lines))
         return [Send(r.TOP_FOLLOWS), Stream(chunks, lambda: [])]
 
@@ -494,6 +500,8 @@ class Pop3Session(Session):
                 return [Send(r.store_error(result, r.UPDATE_FAILED)), Close()]
             return [Send(r.err(r.UPDATE_FAILED, r.SYS_TEMP)), Close()]
         assert isinstance(result, _Update)
+        self.activity.deleted = len(self._deleted)
+        self.activity.expunged = result.removed
         if result.failed:
             log.error("pop3-not-removed", user=self._user_label(), numbers=result.failed)
             return [Send(r.not_removed(result.failed, result.error)), Close()]

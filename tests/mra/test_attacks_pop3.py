@@ -112,7 +112,7 @@ def test_attack_symlinked_maildir_directory_over_pop3_and_imap(
     assert typ == "NO"
     m.logout()
     assert snapshot(bob.path) == before
-    assert f"symlink-refused path='{alice.path}/{sub}'" in s.log()
+    assert f"symlink-refused path={alice.path}/{sub} " in s.log()  # the one log format
 
 
 def test_attack_symlinked_message_file_over_pop3_and_imap(

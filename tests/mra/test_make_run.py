@@ -99,3 +99,36 @@ def test_make_run_serves_the_demo_and_keeps_data() -> None:
         p.quit()
     finally:
         stop(proc)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="the private-directory case is root's")
+def test_attack_make_run_as_root_from_a_private_directory() -> None:
+    """A clone in /root or a `mktemp -d` directory (mode 700): `nobody` cannot reach the demo,
+    which used to end in a traceback (passwd-file entries with uid 0, refused). Now it says it
+    keeps root, serves, and does so again on a second run."""
+    if not all(port_free(p) for p in DEMO_PORTS):
+        pytest.fail("the demo ports 1143/1993/1110/1995 are taken: is a `make run` running?")
+    base = Path(tempfile.mkdtemp(prefix="mra-private-"))
+    assert base.stat().st_mode & 0o777 == 0o700
+    demo = base / "maildirs"
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    for run in (1, 2):
+        proc, log = run_demo(demo)
+        try:
+            text = log.read_text()
+            assert "Traceback" not in text
+            assert "note: running as root, and 'nobody' cannot reach" in text
+            assert ("delivered 5 demo messages" in text) == (run == 1)
+            passwords = dict(
+                line.split(" ", 1) for line in (demo / "demo-passwords").read_text().splitlines()
+            )
+            p = poplib.POP3_SSL("127.0.0.1", 1995, context=ctx, timeout=30)
+            p.user("alice@example.test")
+            p.pass_(passwords["alice@example.test"])
+            assert p.stat()[0] == 4
+            p.quit()
+        finally:
+            stop(proc)

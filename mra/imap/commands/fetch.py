@@ -176,6 +176,7 @@ def _lines(
                     batch.append(view.flags_lines())
                 batch.append(data)
                 size += len(data)
+                s.activity.fetched += reads
         if i < len(pairs):
             yield b"".join(batch)
             continue

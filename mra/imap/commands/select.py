@@ -106,7 +106,8 @@ def close(s: ImapSession, req: Request) -> list[Output]:
     """CLOSE expunges silently (RFC 3501 6.4.2); UNSELECT does not (RFC 3691)."""
     view = s.selected()
     if req.name == "CLOSE" and not view.readonly:
-        view.box.expunge([u for u in view.uids if _deleted(view, u)], view.tracker)
+        expunged = view.box.expunge([u for u in view.uids if _deleted(view, u)], view.tracker)
+        s.activity.expunged += len(expunged)
     s.unselect()
     return [Send(r.say(req.tag, r.CLOSED if req.name == "CLOSE" else r.UNSELECTED))]
 
@@ -128,4 +129,5 @@ def expunge(s: ImapSession, req: Request) -> list[Output]:
     elif req.args:
         raise ArgumentError("EXPUNGE takes no arguments")
     removed = view.box.expunge([u for u in candidates if _deleted(view, u)], view.tracker)
+    s.activity.expunged += len(removed)
     return s.ok(req, untagged=b"".join(view.forget(removed)))

@@ -18,6 +18,7 @@ flags as they would be (nothing is stored), COPY and MOVE fail whole with NO [EX
 from __future__ import annotations
 
 from mailstore.errors import NotFound
+from mra import activity
 from mra.imap import response as r
 from mra.imap.arguments import ArgumentError, as_atom, as_flag_list, as_mailbox
 from mra.imap.commands import condstore
@@ -57,6 +58,7 @@ def store(s: ImapSession, req: Request) -> list[Output]:
     pairs = view.resolve(args[0], req.uid)
     out = [condstore.enable(s)] if since is not None else []
     live = [u for _, u in pairs if view.message(u) is not None]
+    activity.deleting(s, view, live, mode, flags)
     modified: set[int] = set()
     if since is None:
         changed = view.box.store_flags(live, mode, flags, view.tracker)
@@ -160,7 +162,8 @@ def copy(s: ImapSession, req: Request) -> list[Output]:
     view = s.selected()
     move = req.spec.name == "MOVE"
     pairs = view.resolve(req.args[0], req.uid)
-    dest = target(s, as_mailbox(req.args[1], utf8(s)))
+    dest_name = as_mailbox(req.args[1], utf8(s))
+    dest = target(s, dest_name)
     if move and view.readonly:
         raise r.Refusal(r.READ_ONLY)
     wanted = [u for _, u in pairs if view.message(u) is not None]
@@ -175,12 +178,14 @@ def copy(s: ImapSession, req: Request) -> list[Output]:
             u for u in wanted if (m := view.message(u)) is not None and view.box.all_flags(m)
         }
         view.arriving([b for a, b in copied if a in flagged])
+    activity.copied(s, dest_name, len(copied))
     code = None
     if copied:
         code = r.Code.copyuid(dest.uidvalidity, [a for a, _ in copied], [b for _, b in copied])
     if not move:
         return s.ok(req, code=code)
     removed = view.box.expunge([a for a, _ in copied], view.tracker)
+    s.activity.expunged += len(removed)
     # RFC 6851 3.3: COPYUID goes in an untagged OK before the EXPUNGEs.
     untagged = r.say(None, r.MOVED, code) if code is not None else b""
     return s.ok(req, untagged=untagged + b"".join(view.forget(removed)))
