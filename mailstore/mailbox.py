@@ -811,6 +811,18 @@ class Mailbox:
             self._load_all(result.added)
             touched = set()
         uid_of, base_of, cache = self._uid_of, self._base_of, self._cache
+        for base in touched:
+            rec = records.get(base)
+            other = base_of.get(rec[0]) if rec is not None else None
+            if other is not None and other != base:
+                # The uidlist gives a UID we know as another message's: it was made again
+                # under the same UIDVALIDITY (the folder deleted and made again within one
+                # second, a backup restored). A UID names one message for as long as its
+                # UIDVALIDITY lasts (RFC 3501 2.3.1.1), so the view cannot go on: loaded
+                # again as for a new UIDVALIDITY (sync() sees the mismatch).
+                log.warn("uid-reused", path=self.path, uid=rec[0] if rec else 0)
+                self._uidvalidity = 0
+                return
         added = result.added
         for base in touched:
             loc = self._locate(base)

@@ -219,6 +219,30 @@ def test_uidlist_removed_under_us_is_written_back(store: MailStore, inbox: Mailb
     assert fresh(store).uids() == [1, 2]
 
 
+def test_attack_uids_given_again_under_the_same_uidvalidity_reset_the_view(
+    inbox: Mailbox,
+) -> None:
+    """The folder emptied and its uidlist made again within one second (same UIDVALIDITY):
+    UID 1 now names another message. A view that knew the old one is loaded again, as for a
+    new UIDVALIDITY; before, the sync failed with a KeyError at every SELECT (found by
+    fuzzing, a mail root made afresh under a running worker)."""
+    inbox.append(LF_MSG)
+    inbox.append(LF_MSG)
+    inbox.sync()
+    old = inbox.get(1)
+    validity = inbox.uidvalidity
+    for msg in (inbox.get(1), inbox.get(2)):
+        os.unlink(os.path.join(inbox.path, msg.subdir, msg.name))
+    size, vsize = len(LF_MSG), len(LF_MSG) + LF_MSG.count(b"\n")
+    name = f"1700000000.M1P1.other,S={size},W={vsize}:2,"
+    Path(inbox.path, "cur", name).write_bytes(LF_MSG)
+    Path(inbox.path, "dovecot-uidlist").write_text(f"3 V{validity} N2\n1 :{name}\n")
+    result = inbox.sync()
+    assert result.uidvalidity_changed and result.removed == [1, 2] and result.added == [1]
+    assert inbox.uids() == [1] and inbox.get(1).name != old.name
+    assert not inbox.sync()
+
+
 def test_foreign_uidvalidity_change_resets_the_view(inbox: Mailbox) -> None:
     inbox.append(LF_MSG)
     inbox.sync()
