@@ -49,6 +49,7 @@ PROTOCOLS = {
     "sieve": ("managesieve", False),  # RFC 5804: STARTTLS only, no implicit-TLS port
     "auth": ("auth", False),  # the Dovecot auth protocol, for the MTA (mra/authserver)
     "saslauthd": ("saslauthd", False),
+    "socketmap": ("socketmap", False),  # Postfix's transport lookups ([cluster], mra/cluster)
 }
 # Protocol -> "module:class" of its sans-I/O session, imported when the first client comes
 # (every module is preloaded before privileges are dropped anyway).
@@ -58,12 +59,13 @@ SESSIONS = {
     "managesieve": "mra.managesieve.session:ManageSieveSession",
     "auth": "mra.authserver.dovecot:DovecotAuthSession",
     "saslauthd": "mra.authserver.saslauthd:SaslauthdSession",
+    "socketmap": "mra.cluster.service:socketmap_session",
 }
 # Listeners whose client is the MTA, on its own host, not a mail client: all its connections
 # come from one address (Postfix opens one per smtpd process), so that address's connection
 # limit (`max_connections_per_address`) does not apply; the throttles count the SMTP clients
 # the MTA asks about instead.
-MTA_LISTENERS = frozenset({"auth", "saslauthd"})
+MTA_LISTENERS = frozenset({"auth", "saslauthd", "socketmap"})
 SHUTDOWN_GRACE = 5.0
 
 
@@ -98,7 +100,10 @@ class Server:
         self.sockets: dict[str, socket.socket] = {}
         self.unix_sockets: list[UnixSocket] = []  # removed when the server stops
         try:
-            for name, listener in config.listen.enabled().items():
+            from mra.cluster.service import cluster_listeners
+
+            listeners = {**config.listen.enabled(), **cluster_listeners(config)}
+            for name, listener in listeners.items():
                 sock, made = bind(listener, config.server.user)
                 self.sockets[name] = sock
                 if made is not None:
@@ -195,7 +200,15 @@ class Server:
         self.load_access()
         self.stall_monitor = StallMonitor(self.config.server.reactor_stall_ms)
         self.stall_monitor.start()
+        from mra.cluster.service import AUTH_HTTP, ClusterService
+
+        if self.config.cluster.nodes:
+            cluster = ClusterService(self.config)
+            self.services.cluster = cluster
+            cluster.start(self)
         for name, sock in self.sockets.items():
+            if name == AUTH_HTTP:
+                continue  # twisted.web's, adopted by the cluster service
             factory: Any = _Factory(self, self._session_factory(name))
             if PROTOCOLS[name][1]:
                 from twisted.protocols.tls import TLSMemoryBIOFactory
@@ -296,7 +309,9 @@ class _TrackedProtocol(SessionProtocol):
             self._closed = True
             self.transport.loseConnection()
             return
-        conn.exempt = action == "OK" or conn.unix
+        from mra.cluster.service import exempt_proxy
+
+        conn.exempt = action == "OK" or conn.unix or exempt_proxy(self.server.config, conn.peer_ip)
         assert self.server.services is not None
         self._lease = self.server.services.limits.connect(
             conn.peer_ip, exempt=conn.exempt or conn.listener in MTA_LISTENERS
