@@ -123,6 +123,8 @@ class Cluster:
         self.director_extra = director_extra
         self.with_nginx = with_nginx
         self.nodes = [Process(self.base, f"node{i}", "") for i in range(nodes)]
+        # Each node's LMTP port, fixed beforehand: the socketmap's answers name it.
+        self.lmtp_ports = [free_port() for _ in range(nodes)]
         self.director: Process | None = None
         self.nginx: subprocess.Popen[bytes] | None = None
         self.nginx_ports: dict[str, int] = {}
@@ -138,9 +140,8 @@ class Cluster:
 
     def node_names(self) -> list[str]:
         return [
-            f"127.0.0.1 imap={n.ports['imap']} pop3={n.ports['pop3']}"
-            + (f" lmtp={n.ports['lmtp']}" if "lmtp" in n.ports else "")
-            for n in self.nodes
+            f"127.0.0.1 imap={n.ports['imap']} pop3={n.ports['pop3']} lmtp={lmtp}"
+            for n, lmtp in zip(self.nodes, self.lmtp_ports, strict=True)
         ]
 
     def cluster_section(self, auth_http: str = "", socketmap: str = "") -> str:
@@ -235,16 +236,6 @@ class Cluster:
     def store(self, user: str) -> MailStore:
         local, _, domain = user.partition("@")
         return MailStore(str(self.mail / domain / local))
-
-    def node_of_login(self, user: str) -> int:
-        """Which node logged `user` in last, by the nodes' logs."""
-        found = [
-            (n.log().rfind(f"login proto=imap user={user} "), i) for i, n in enumerate(self.nodes)
-        ]
-        position, index = max(found)
-        if position < 0:
-            raise LookupError(f"no node logged {user} in")
-        return index
 
     def logins(self, user: str) -> list[int]:
         """How many times each node logged `user` in (IMAP and POP3)."""
