@@ -193,8 +193,14 @@ class Server:
         """Adopt the bound sockets into this process's reactor."""
         from mailstore import dirwatch
 
-        # Per process (after the fork of workers): each has its own inotify queue.
-        dirwatch.enable()
+        # Per process (after the fork of workers): each has its own inotify queue. With
+        # `[mail] shared`, other hosts write too: every sync checks the directories instead.
+        if self.config.mail.shared:
+            from mailstore import shared
+
+            shared.enable(self.config.mail.shared_check_interval)
+        else:
+            dirwatch.enable()
         if self.services is None:
             self.services = self.make_services()
         self.load_access()
