@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean cluster
 
 $(STAMP): pyproject.toml mda/launcher.py
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -32,3 +32,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# Three nodes over one mail root behind nginx's mail proxy (mra/cluster/demo.py).
+cluster: $(STAMP)
+	$(BIN)/python -m mra.cluster.demo

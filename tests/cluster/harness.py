@@ -213,7 +213,10 @@ class Cluster:
             key=str(self.key),
             run_dir=str(run),
             user="nobody nogroup" if os.geteuid() == 0 else "",
-            **{name: f"127.0.0.1:{port}" for name, port in self.nginx_ports.items()},
+            imap=f"127.0.0.1:{self.nginx_ports['imap']}",
+            imaps=f"127.0.0.1:{self.nginx_ports['imaps']}",
+            pop3=f"127.0.0.1:{self.nginx_ports['pop3']}",
+            pop3s=f"127.0.0.1:{self.nginx_ports['pop3s']}",
         )
         (run / "nginx.conf").write_text(conf.render())
         self.nginx_log = run / "error.log"
