@@ -41,9 +41,7 @@ def held_by_another_host(path: Path, age: float) -> None:
     os.utime(lock, (then, then))
 
 
-def test_attack_shared_lock_with_a_skewed_mtime_is_not_broken(
-    tmp_path: Path, clock: Clock
-) -> None:
+def test_attack_shared_lock_with_a_skewed_mtime_is_not_broken(tmp_path: Path, clock: Clock) -> None:
     """A file server whose clock is an hour behind makes a live lock look an hour old: by
     mtime it would be broken at once and two nodes would give out the same UIDs."""
     path = tmp_path / "dovecot-uidlist"
