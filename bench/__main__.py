@@ -1,13 +1,15 @@
-"""`python -m bench` (`make bench`): every benchmark in turn, each with its defaults.
+"""`python -m bench` (`make bench`): every benchmark in turn, each with its defaults, then
+the charts and the page of bench/results/ (`python -m bench.charts`).
 
 Run one alone for its options: `python -m bench.store --help`, `python -m bench.mda --help`.
+Each records its figures in bench/results/NAME.json when it completes without errors.
 """
 
 from __future__ import annotations
 
 import sys
 
-from bench import auth, imap, mda, pop3, store
+from bench import auth, charts, imap, load, mda, pop3, store
 
 
 def main() -> int:
@@ -20,8 +22,12 @@ def main() -> int:
     status = pop3.main([]) or status
     print("\n== bench.imap ==", flush=True)
     status = imap.main([]) or status
+    print("\n== bench.load ==", flush=True)
+    status = load.main([]) or status
     print("\n== bench.auth ==", flush=True)
-    return auth.main([]) or status
+    status = auth.main([]) or status
+    print("\n== bench.charts ==", flush=True)
+    return charts.main([]) or status
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from bench.common import traversable_tempdir
 from bench.pop3 import Daemon, host_idle
+from bench.results import Chart, Recorder
 from mra.auth.passwords import hash_password
 
 MRA = str(Path(sys.executable).parent / "mra")
@@ -339,7 +340,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     for line in problems:
         print(line)
-    return 1 if any(c.error for c in cells) else 0
+    if any(c.error for c in cells):
+        return 1
+    record(cells, args)
+    return 0
+
+
+def record(cells: list[Cell], args: argparse.Namespace) -> None:
+    recorder = Recorder(
+        "auth",
+        f"PLAIN over the Dovecot auth protocol, {args.connections} connections x {args.depth} "
+        "in flight.",
+    )
+    recorder.table(
+        "Password checks",
+        ["scheme", "server", "requests/s", "server CPU ms/request"],
+        [[c.scheme, c.server, f"{c.rate:,.0f}", f"{c.server_ms:.3f}"] for c in cells],
+    )
+    schemes = list(dict.fromkeys(c.scheme for c in cells))
+    servers = list(dict.fromkeys(c.server for c in cells))
+    by_key = {(c.scheme, c.server): c.server_ms for c in cells}
+    x: list[str | float] = list(schemes)
+    series = {name: [by_key.get((scheme, name)) for scheme in schemes] for name in servers}
+    recorder.chart(
+        Chart("Auth: server CPU per password check", "bar", "", "ms", x, series, log_y=True)
+    )
+    recorder.save()
 
 
 if __name__ == "__main__":

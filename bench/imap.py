@@ -72,6 +72,7 @@ from types import FrameType
 from typing import TextIO
 
 from bench.common import MAIL_USER, free_port, mail_ids, traversable_tempdir, wait_for_mra
+from bench.results import Chart, Recorder
 from mra.auth.passwords import hash_password
 
 PYTHON = sys.executable
@@ -1096,6 +1097,46 @@ def report(results: dict[str, list[Run]], servers: list[str], n: int) -> list[st
     return missed
 
 
+def record(results: dict[str, list[Run]], servers: list[str], n: int) -> None:
+    """The run's medians for bench.charts: wall and CPU time per phase, per server."""
+    wall = {s: medians(results.get(s, []), "times") for s in servers}
+    cpu = {s: medians(results.get(s, []), "cpu", average=True) for s in servers}
+    runs = ", ".join(f"{len(results.get(s, []))} {s}" for s in servers)
+    recorder = Recorder(
+        "imap",
+        f"One session after another through the phases of bench/imap.py on {n} messages "
+        f"(median of {runs} runs); every answer checked.",
+    )
+    rows = []
+    for name in PHASES:
+        row = [shown(name, n)]
+        row += [fmt_ms(wall[s].get(name)) for s in servers]
+        row += [fmt_ms(cpu[s].get(name)) for s in servers]
+        rows.append(row)
+    recorder.table(
+        "Time per phase (ms)",
+        ["phase", *(f"{s} wall" for s in servers), *(f"{s} CPU" for s in servers)],
+        rows,
+    )
+    x: list[str | float] = [shown(name, n) for name in PHASES]
+    recorder.chart(
+        Chart(
+            "IMAP phases: wall time (log scale)",
+            "bar",
+            "",
+            "ms",
+            x,
+            {s: [_ms(wall[s].get(name)) for name in PHASES] for s in servers},
+            log_y=True,
+        )
+    )
+    recorder.save()
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
 # ----------------------------------------------------------------------------------------------
 # Profiling
 
@@ -1293,6 +1334,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{server.label} logged {len(logged)} errors, e.g.: {logged[0][:200]}")
         errors = [r for rs in results.values() for r in rs if r.error]
         status = 1 if errors else 0
+        if not errors:
+            record(results, names, args.messages)
         if missed:
             shown_missed = ", ".join(shown(p, args.messages) for p in missed)
             print(f"phases missing a target: {shown_missed}")

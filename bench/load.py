@@ -1,6 +1,6 @@
 """IMAP under load: many sessions on one mailbox at once, and how late the reactor ever ran.
 
-    python -m bench.load [--clients 10] [--seconds 30] [--messages 2000] [--no-dovecot]
+    python -m bench.load [--clients 10,50] [--seconds 30] [--messages 2000] [--no-dovecot]
 
 Each client logs in as the same user, selects the same INBOX, and then, until the time is up,
 picks commands at random (weights below): FETCH of flags, of bodies, ENVELOPE and
@@ -44,6 +44,7 @@ from bench.imap import (
     make_maildir,
     make_messages,
 )
+from bench.results import Chart, Recorder
 from mra.auth.passwords import hash_password
 from tests.unit.imap_mime import attacks
 
@@ -197,7 +198,11 @@ def run(server: Server, clients: int, seconds: float) -> tuple[Tally, float, flo
     return tally, time.perf_counter() - t0, server.cpu() - cpu0
 
 
-def report(label: str, tally: Tally, wall: float, cpu: float, server: Server) -> None:
+def report(
+    label: str, tally: Tally, wall: float, cpu: float, server: Server, log_from: int = 0
+) -> list[str]:
+    """Print the run's figures (stalls: those logged after `log_from` characters of the
+    server's log); return the row of the summary table."""
     total = sum(len(v) for v in tally.latency.values())
     print(
         f"\n{label}: {total:,} commands in {wall:.1f} s = {total / wall:,.0f}/s, "
@@ -214,23 +219,39 @@ def report(label: str, tally: Tally, wall: float, cpu: float, server: Server) ->
             )
     for what, count in tally.failed.most_common():
         print(f"  not OK: {count:6,} x {what}")
-    stalls = [int(ms) for ms in re.findall(r"reactor-stall ms=(\d+)", server.log())]
+    found = re.findall(r"reactor-stall ms=(\d+) cpu_ms=(\d+)", server.log()[log_from:])
+    stalls = [(int(ms), int(cpu)) for ms, cpu in found]
+    longest = ""
     if isinstance(server, MraServer):
+        late, cpu = max(stalls, default=(0, 0))
+        working = max((min(ms, cpu) for ms, cpu in stalls), default=0)
+        longest = f"{late} ms ({cpu} ms CPU); working {working} ms"
         print(
-            f"  reactor lateness of 20 ms or more: {len(stalls)} times, the longest "
-            f"{max(stalls, default=0)} ms (issue #17: under 100 ms)"
+            f"  reactor lateness of 20 ms or more: {len(stalls)} times, the longest {late} ms "
+            f"with {cpu} ms of the reactor's CPU in it; the longest working on the reactor "
+            f"(lateness and CPU both): {working} ms (issue #17: under 100 ms)"
         )
+    return [
+        label,
+        f"{total / wall:,.0f}",
+        f"{cpu * 1000 / max(total, 1):.2f}",
+        f"{sum(tally.failed.values()):,}",
+        longest,
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.load", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument(
+        "--clients", default="10,50", help="clients at once, comma-separated: one run each"
+    )
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--no-dovecot", action="store_true")
     args = parser.parse_args(argv)
+    counts = [int(c) for c in args.clients.split(",") if c.strip()]
     base = traversable_tempdir("bench-load-")
     passwd = base / "passwd"
     passwd.write_text(f"{USER}:{hash_password(PASSWORD, 'SHA512-CRYPT')}::::::\n")
@@ -254,16 +275,37 @@ def main(argv: list[str] | None = None) -> int:
             server.prepare(USER)
             fill(server, args.messages)
             server.start()
-        print(
-            f"{args.clients} clients for {args.seconds:.0f} s on one mailbox of "
-            f"{args.messages:,} messages (and two crafted ones); {os.cpu_count()} CPUs, "
-            f"load {os.getloadavg()[0]:.1f}"
+        note = (
+            f"{', '.join(map(str, counts))} clients for {args.seconds:.0f} s each on one "
+            f"mailbox of {args.messages:,} messages (and two crafted ones)"
         )
-        for server in servers:
-            tally, wall, cpu = run(server, args.clients, args.seconds)
-            report(server.label, tally, wall, cpu, server)
-            for line in server.problems()[:10]:
-                print(f"  log: {line}")
+        print(f"{note}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+        recorder = Recorder("load", note + ": the commands and weights of bench/load.py.")
+        rows: list[list[str]] = []
+        rates: dict[str, list[float | None]] = {s.label: [] for s in servers}
+        cpus: dict[str, list[float | None]] = {s.label: [] for s in servers}
+        for clients in counts:
+            for server in servers:
+                log_from = len(server.log())
+                tally, wall, cpu = run(server, clients, args.seconds)
+                print(f"\n{clients} clients:", end="")
+                row = report(server.label, tally, wall, cpu, server, log_from)
+                rows.append([str(clients), *row])
+                rates[server.label].append(float(row[1].replace(",", "")))
+                cpus[server.label].append(float(row[2]))
+                for line in server.problems()[:10]:
+                    print(f"  log: {line}")
+        recorder.table(
+            "Mixed IMAP load on one mailbox",
+            ["clients", "server", "commands/s", "server CPU ms/command", "not OK", "longest stall"],
+            rows,
+        )
+        x: list[str | float] = [f"{c} clients" for c in counts]
+        recorder.chart(
+            Chart("Mixed IMAP load: commands per second", "bar", "", "commands/s", x, rates)
+        )
+        recorder.chart(Chart("Mixed IMAP load: server CPU per command", "bar", "", "ms", x, cpus))
+        recorder.save()
     finally:
         for server in servers:
             server.stop()

@@ -46,6 +46,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.results import Chart, Recorder
+
 MDA = str(Path(sys.executable).parent / "mda")
 PROCMAIL = shutil.which("procmail", path="/usr/bin:/bin:/usr/local/bin")
 DOVECOT_LDA = "/usr/lib/dovecot/dovecot-lda"
@@ -409,6 +411,38 @@ def report(rows: list[Row], bare: Row, alias_rows: dict[int, Row], others: list[
             print(f"  {row.label:{width}}  {cells}")
 
 
+def record(rows: list[Row], bare: Row, count: int, rounds: int) -> None:
+    recorder = Recorder(
+        "mda", f"{count} deliveries per row, one process each, {rounds} interleaved rounds."
+    )
+    recorder.table(
+        "Deliveries",
+        ["", "ms/msg", "median round ms/msg", "msg/s", "x bare"],
+        [
+            [
+                row.label,
+                f"{row.per_msg * 1e3:.2f}",
+                f"{row.median_round * 1e3:.2f}",
+                f"{1 / row.per_msg:.0f}",
+                f"{row.per_msg / bare.per_msg:.2f}",
+            ]
+            for row in rows
+        ],
+    )
+    shown = [row for row in rows if row is not bare]
+    recorder.chart(
+        Chart(
+            "Deliveries per second, one process each",
+            "bar",
+            "",
+            "messages/s",
+            [row.label for row in shown],
+            {"messages/s": [1 / row.per_msg for row in shown]},
+        )
+    )
+    recorder.save()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.mda", description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=200, help="deliveries per row")
@@ -497,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
         problems = check(rows, warmup)
         for problem in problems:
             print(f"ERROR: {problem}", file=sys.stderr)
+        if not problems:
+            record(rows, bare, count, rounds)
         return 1 if problems else 0
     finally:
         shutil.rmtree(base, ignore_errors=True)

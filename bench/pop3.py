@@ -70,6 +70,7 @@ from types import FrameType
 from typing import NamedTuple, TextIO
 
 from bench.common import MAIL_USER, free_port, mail_ids, traversable_tempdir, wait_for_mra
+from bench.results import Chart, Recorder
 from mailstore.store import MailStore
 from mra.auth.passwords import hash_password
 
@@ -860,6 +861,37 @@ def report(cells: list[Cell], servers: list[str], seconds: float) -> list[str]:
     return missed
 
 
+def record(cells: list[Cell], servers: list[str], seconds: float) -> None:
+    """The cells for bench.charts: one chart per workload, rate against clients."""
+    recorder = Recorder(
+        "pop3",
+        f"Rates over a {seconds:g} s window per cell, servers interleaved, every byte checked.",
+    )
+    rows = [
+        [
+            c.workload,
+            str(c.clients),
+            c.server,
+            f"{fmt_rate(c.rate)} {UNITS[c.workload]}",
+            f"{c.server_ms_per_unit:.2f}" if c.rate else "-",
+        ]
+        for c in cells
+    ]
+    recorder.table("POP3", ["workload", "clients", "server", "rate", "server CPU ms/unit"], rows)
+    by_key = {(c.workload, c.clients, c.server): c for c in cells}
+    for workload in WORKLOADS:
+        counts = sorted({c.clients for c in cells if c.workload == workload})
+        if not counts:
+            continue
+        series: dict[str, list[float | None]] = {}
+        for name in servers:
+            values = [by_key.get((workload, n, name)) for n in counts]
+            series[name] = [v.rate if v is not None else None for v in values]
+        x: list[str | float] = [f"{n} clients" for n in counts]
+        recorder.chart(Chart(f"POP3 {workload}", "bar", "", UNITS[workload], x, series))
+    recorder.save()
+
+
 # ----------------------------------------------------------------------------------------------
 # The run
 
@@ -1024,6 +1056,8 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(cell)
         report(cells, [d.label for d in setup.daemons], args.seconds)
         failed = [c for c in cells if c.errors or c.logged]
+        if not failed:
+            record(cells, [d.label for d in setup.daemons], args.seconds)
         for cell in failed:
             for error in cell.errors[:3]:
                 print(f"ERROR: {cell.workload} x{cell.clients} {cell.server}: {error}")

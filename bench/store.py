@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.results import Chart, Recorder
 from mailstore.mailbox import Mailbox
 from mailstore.store import MailStore
 
@@ -258,6 +259,37 @@ def main() -> None:
     print(f"{'store benchmark':<{width}}  {'time':>12}  {'ratio':>6}  target")
     for label, value, rat, target in rows:
         print(f"{label:<{width}}  {value:>12}  {rat:>6}  {target}")
+    record(rows)
+
+
+def record(rows: list[tuple[str, str, str, str]]) -> None:
+    """The table for bench.charts, and one line per kind of open against the folder size."""
+    recorder = Recorder("store", "The store alone (no server), then its use by `mra serve`.")
+    recorder.table(
+        "Opening and re-syncing a folder", ["", "time", "ratio", "target"], [list(r) for r in rows]
+    )
+    by_kind: dict[str, dict[int, float]] = {}
+    for label, value, _, _ in rows:
+        size, sep, kind = label.partition(": ")
+        if sep and size.replace(",", "").isdigit() and value.endswith(" ms"):
+            by_kind.setdefault(kind, {})[int(size.replace(",", ""))] = float(value[:-3])
+    sizes = sorted({n for values in by_kind.values() for n in values})
+    if len(sizes) >= 2:
+        x: list[str | float] = [float(n) for n in sizes]
+        series = {kind: [values.get(n) for n in sizes] for kind, values in by_kind.items()}
+        recorder.chart(
+            Chart(
+                "Opening a folder against its size",
+                "line",
+                "messages",
+                "ms",
+                x,
+                series,
+                log_x=True,
+                log_y=True,
+            )
+        )
+    recorder.save()
 
 
 if __name__ == "__main__":

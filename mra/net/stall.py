@@ -11,6 +11,12 @@ What it reports is a lower bound: a stall that starts just after a wake-up is se
 minus one interval, so the interval is at most half the threshold. It measures the loop, not a
 command: it says *that* the loop was blocked, and the log lines around it say by whom. One timer
 per worker, 20 wake-ups a second at the default.
+
+Lateness has two causes: work on the reactor's thread, or no CPU for it (a machine whose cores
+are all busy with other processes, a stopped process). Each line also gives `cpu_ms`, the CPU
+time the reactor's thread used between the two wake-ups (the interval and the lateness): when
+it is far below `ms`, the loop was waiting for a core, not working, and the stall says more
+about the machine than about the server.
 """
 
 from __future__ import annotations
@@ -27,11 +33,18 @@ MAX_INTERVAL = 0.05  # seconds between wake-ups
 
 
 class StallMonitor:
-    def __init__(self, threshold_ms: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        threshold_ms: int,
+        clock: Callable[[], float] = time.monotonic,
+        cpu_clock: Callable[[], float] = time.thread_time,
+    ) -> None:
         self.threshold = threshold_ms / 1000.0
         self.interval = min(MAX_INTERVAL, self.threshold / 2)
         self._clock = clock
+        self._cpu_clock = cpu_clock  # read on the reactor's thread: that thread's CPU time
         self._expected = 0.0
+        self._cpu_at = 0.0
         self._call: DelayedCall | None = None
         self.stalls = 0
 
@@ -47,6 +60,7 @@ class StallMonitor:
 
     def _schedule(self) -> None:
         self._expected = self._clock() + self.interval
+        self._cpu_at = self._cpu_clock()
         self._call = reactor.callLater(self.interval, self._tick)
 
     def _tick(self) -> None:
@@ -54,6 +68,9 @@ class StallMonitor:
         if late >= self.threshold:
             self.stalls += 1
             log.warn(
-                "reactor-stall", ms=round(late * 1000), threshold_ms=round(self.threshold * 1000)
+                "reactor-stall",
+                ms=round(late * 1000),
+                cpu_ms=round((self._cpu_clock() - self._cpu_at) * 1000),
+                threshold_ms=round(self.threshold * 1000),
             )
         self._schedule()

@@ -561,6 +561,10 @@ def test_reactor_stall_monitor_sees_a_real_stall(server_factory: type[MraServer]
     # A loaded machine may add shorter stalls of its own: wait for the long one, which is
     # the stop, less at most one 50 ms interval and scheduling.
     assert wait_for(lambda: any(ms >= 300 for ms in stalls())), stalls()
+    # ... and says the reactor was not working then: a stopped process uses no CPU.
+    lines = re.findall(r"reactor-stall ms=(\d+) cpu_ms=(\d+)", s.log())
+    stop = max(lines, key=lambda line: int(line[0]))
+    assert int(stop[1]) < int(stop[0]) / 2, lines
 
 
 def test_reactor_stall_monitor_can_be_off(server_factory: type[MraServer]) -> None:
