@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 
 from bench.imap import tree_cpu
+from bench.results import Chart, Recorder
 from tests.cluster.harness import PASSWORD, USERS, Cluster, nginx_available
 
 
@@ -153,12 +154,25 @@ def main(argv: list[str] | None = None) -> int:
     if not nginx_available():
         print("bench.cluster needs nginx and libnginx-mod-mail")
         return 1
-    print(f"{os.cpu_count()} cores; {args.clients} clients, {args.seconds:g} s a cell")
-    print(
-        "| nodes | sessions/s | commands/s | CPU per command, each node | login direct "
-        "| login via nginx | director CPU/login | nginx CPU/login |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    note = f"{os.cpu_count()} cores; {args.clients} clients, {args.seconds:g} s a cell"
+    print(note)
+    columns = [
+        "nodes",
+        "sessions/s",
+        "commands/s",
+        "CPU per command, each node",
+        "login direct",
+        "login via nginx",
+        "director CPU/login",
+        "nginx CPU/login",
+    ]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    recorder = Recorder("cluster", note)
+    rows: list[list[str]] = []
+    counts: list[float] = []
+    rates: list[float | None] = []
+    cmd_rates: list[float | None] = []
     for count in (int(n) for n in args.nodes.split(",")):
         c = Cluster(nodes=count, health_interval=1.0)
         try:
@@ -174,12 +188,43 @@ def main(argv: list[str] | None = None) -> int:
             over = login_overhead(c, args.logins)
         finally:
             c.stop()
-        print(
-            f"| {count} | {rate:.0f} | {cmd_rate:.0f} | {per_cmd} | {over['direct_ms']:.1f} ms "
-            f"| {over['nginx_ms']:.1f} ms | {over['director_cpu_ms']:.2f} ms "
-            f"| {over['nginx_cpu_ms']:.2f} ms |",
-            flush=True,
+        row = [
+            str(count),
+            f"{rate:.0f}",
+            f"{cmd_rate:.0f}",
+            per_cmd,
+            f"{over['direct_ms']:.1f} ms",
+            f"{over['nginx_ms']:.1f} ms",
+            f"{over['director_cpu_ms']:.2f} ms",
+            f"{over['nginx_cpu_ms']:.2f} ms",
+        ]
+        print("| " + " | ".join(row) + " |", flush=True)
+        rows.append(row)
+        counts.append(float(count))
+        rates.append(rate)
+        cmd_rates.append(cmd_rate)
+    recorder.table("Through nginx's mail proxy, by number of nodes", columns, rows)
+    recorder.chart(
+        Chart(
+            "Sessions per second through nginx",
+            "bar",
+            "nodes",
+            "sessions/s",
+            [str(int(c)) for c in counts],
+            {"sessions/s": rates},
         )
+    )
+    recorder.chart(
+        Chart(
+            "Commands per second through nginx",
+            "bar",
+            "nodes",
+            "commands/s",
+            [str(int(c)) for c in counts],
+            {"commands/s": cmd_rates},
+        )
+    )
+    recorder.save()
     return 0
 
 
