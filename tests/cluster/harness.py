@@ -29,6 +29,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 PASSWORD = "sesame-Open-42"
 USERS = tuple(f"user{i}@example.test" for i in range(12))
 START_TIMEOUT = 30.0
+NOBODY = 65534
 
 
 def nginx_available() -> bool:
@@ -106,6 +107,7 @@ class Cluster:
         proxies: tuple[str, ...] = ("127.0.0.1",),
         health_interval: float = 0.25,
         with_nginx: bool = True,
+        lmtp: bool = False,
     ) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="mra-cluster-"))
         self.base.chmod(0o755)
@@ -122,6 +124,12 @@ class Cluster:
         self.node_extra = node_extra
         self.director_extra = director_extra
         self.with_nginx = with_nginx
+        # LMTP on each node: the server then runs as `nobody` (it refuses to deliver as
+        # root), so the mail root is nobody's and the test must not write it as root.
+        self.lmtp = lmtp
+        if lmtp:
+            os.chown(self.mail, NOBODY, NOBODY)
+            self.node_extra += '[server]\nuser = "nobody"\n'
         self.nodes = [Process(self.base, f"node{i}", "") for i in range(nodes)]
         # Each node's LMTP port, fixed beforehand: the socketmap's answers name it.
         self.lmtp_ports = [free_port() for _ in range(nodes)]
@@ -155,6 +163,11 @@ class Cluster:
             text += f'socketmap = "{socketmap}"\n'
         return text
 
+    def lmtp_listener(self, node: Process) -> str:
+        if not self.lmtp:
+            return ""
+        return f'lmtp = "127.0.0.1:{self.lmtp_ports[self.nodes.index(node)]}"\n'
+
     def start(self) -> None:
         try:
             self._start()
@@ -166,6 +179,7 @@ class Cluster:
         for node in self.nodes:
             node.config_path.write_text(
                 '[listen]\nimap = "127.0.0.1:0"\npop3 = "127.0.0.1:0"\n'
+                + self.lmtp_listener(node)
                 + self.common()
                 + self.node_extra
             )
@@ -177,6 +191,7 @@ class Cluster:
             node.config_path.write_text(
                 f'[listen]\nimap = "127.0.0.1:{node.ports["imap"]}"\n'
                 f'pop3 = "127.0.0.1:{node.ports["pop3"]}"\n'
+                + self.lmtp_listener(node)
                 + self.common()
                 + self.node_extra
                 + self.cluster_section()
