@@ -67,7 +67,12 @@ class ClusterService:
             decision = Decision(
                 Policy(server.services, "auth_http"), self.ring, cluster.max_login_attempts
             )
-            res = AuthHttpResource(decision, cluster.proxies, lambda: server.pools["auth"])
+            res = AuthHttpResource(
+                decision,
+                cluster.proxies,
+                lambda: server.pools["auth"],
+                unix=sock.family == socket.AF_UNIX,
+            )
             adopt(sock, make_site(res, cluster.max_request))
 
 

@@ -27,17 +27,22 @@ class AuthHttpResource(resource.Resource):
     isLeaf = True
 
     def __init__(
-        self, decision: Decision, proxies: tuple[str, ...], pool: Callable[[], ThreadPool]
+        self,
+        decision: Decision,
+        proxies: tuple[str, ...],
+        pool: Callable[[], ThreadPool],
+        unix: bool = False,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.decision = decision
         self.proxies = proxies
         self.pool = pool
+        self.unix = unix  # a unix socket: its permissions say who may ask
 
     def render_GET(self, request: server.Request) -> bytes | int:
         address = request.getClientAddress()  # type: ignore[no-untyped-call]
         peer = getattr(address, "host", "")
-        if not proxy_allowed(peer, self.proxies):
+        if not self.unix and not proxy_allowed(peer, self.proxies):
             log.warn("auth-http-refused", ip=peer)
             request.setResponseCode(http.FORBIDDEN)
             return b""
@@ -103,4 +108,9 @@ def make_site(res: AuthHttpResource, max_request: int) -> server.Site:
 
 
 def adopt(sock: socket.socket, site: server.Site) -> None:
-    reactor.adoptStreamPort(sock.fileno(), sock.family, site)
+    if sock.family == socket.AF_UNIX:
+        from mra.net.listeners import adopt_unix
+
+        adopt_unix(reactor, sock, site)
+    else:
+        reactor.adoptStreamPort(sock.fileno(), sock.family, site)

@@ -108,6 +108,7 @@ class Cluster:
         health_interval: float = 0.25,
         with_nginx: bool = True,
         lmtp: bool = False,
+        auth_http: str = "127.0.0.1:0",
     ) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="mra-cluster-"))
         self.base.chmod(0o755)
@@ -124,6 +125,7 @@ class Cluster:
         self.node_extra = node_extra
         self.director_extra = director_extra
         self.with_nginx = with_nginx
+        self.auth_http = auth_http
         # LMTP on each node: the server then runs as `nobody` (it refuses to deliver as
         # root), so the mail root is nobody's and the test must not write it as root.
         self.lmtp = lmtp
@@ -201,7 +203,7 @@ class Cluster:
             self.base,
             "director",
             self.common()
-            + self.cluster_section("127.0.0.1:0", "127.0.0.1:0")
+            + self.cluster_section(self.auth_http, "127.0.0.1:0")
             + self.director_extra,
         )
         self.director.start()
