@@ -67,6 +67,7 @@ def system() -> Iterator[System]:
     try:
         cluster.start()
         base = Path(tempfile.mkdtemp(prefix="postfix-cluster-"))
+        base.chmod(0o755)  # Postfix's daemons run as `postfix`
         postfix = PostfixInstance(
             base,
             main_cf={
