@@ -157,8 +157,10 @@ class Cluster:
     def cluster_section(self, auth_http: str = "", socketmap: str = "") -> str:
         nodes = ", ".join(f'"{n}"' for n in self.node_names())
         proxies = ", ".join(f'"{p}"' for p in self.proxies)
+        # A generous timeout: a loaded test machine must not mark a live node down (a killed
+        # one refuses the connection at once, whatever the timeout).
         text = f"[cluster]\nnodes = [{nodes}]\nproxies = [{proxies}]\n"
-        text += f"health_interval = {self.health_interval}\nhealth_timeout = 1.0\n"
+        text += f"health_interval = {self.health_interval}\nhealth_timeout = 5.0\n"
         if auth_http:
             text += f'auth_http = "{auth_http}"\n'
         if socketmap:
