@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import auth, charts, imap, load, mda, pop3, store
+from bench import auth, charts, imap, lmtp, load, mda, pop3, store
 
 
 def main() -> int:
@@ -18,6 +18,8 @@ def main() -> int:
     store.main()
     print("\n== bench.mda ==", flush=True)
     status = mda.main([])
+    print("\n== bench.lmtp ==", flush=True)
+    status = lmtp.main([]) or status
     print("\n== bench.pop3 ==", flush=True)
     status = pop3.main([]) or status
     print("\n== bench.imap ==", flush=True)

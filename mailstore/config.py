@@ -22,6 +22,7 @@
                                    # %h or a leading ~ home, %% a percent sign
     max_message_size = 52428800    # bytes
     max_append_size = 104857600    # bytes: all messages of one IMAP APPEND together
+    first_valid_uid = 1000         # lower uids (system accounts) get neither logins nor mail
     [mailboxes]                    # absent: Drafts, Sent, Trash, Junk, Archive (specialuse.py)
     Sent = { special_use = '\\Sent', auto = "subscribe" }   # auto: "no", "create", "subscribe"
     [maps]
@@ -55,6 +56,7 @@
     max_unsent_output = 4194304   # bytes queued for a client that has stopped reading
     close_timeout = 30            # seconds a closing connection may take to flush
     max_literal_memory = 268435456  # IMAP literal octets all sessions of a process may hold
+                                    # (and LMTP message octets on their way in)
     max_mime_depth = 100          # MIME nesting parsed; deeper parts are leaves (Dovecot's)
     max_mime_parts = 10000        # MIME parts of a message; the last runs to the end
     max_header_size = 10485760    # header value octets kept of one header
@@ -73,6 +75,9 @@
     max_script_size = 1048576     # bytes of one script
     max_scripts = 100             # scripts per account; 0 = no limit
     max_storage = 10485760        # bytes of all of an account's scripts; 0 = no limit
+    [lmtp]
+    max_recipients = 100          # RCPT TO per transaction (452 4.5.3 past it)
+    max_line_length = 4096        # octets of a command line (500 5.5.2 past it)
 
 Every setting has a safe default, and `load_config(None)` gives all of them. Note that every
 listener is off by default: a configuration without a `[listen]` section serves nothing, so a
@@ -124,6 +129,7 @@ __all__ = [
     "LimitsConfig",
     "ListenConfig",
     "Listener",
+    "LmtpConfig",
     "MailConfig",
     "MailboxSetting",
     "MailboxesConfig",
@@ -171,6 +177,7 @@ class ListenConfig:
     pop3: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     pop3s: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     sieve: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    lmtp: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
     # Password checks for an MTA's SMTP AUTH (mra/authserver): the Dovecot auth protocol
     # (Postfix `smtpd_sasl_type = dovecot`, Exim) and the saslauthd one (Cyrus SASL).
     auth: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
@@ -215,6 +222,9 @@ class MailConfig:
     # trusted without that check, and stale dotlocks are judged by what this host saw.
     shared: bool = field(default=False, metadata=_setting(_Kind.BOOL))
     shared_check_interval: int = field(default=30, metadata=_setting(_Kind.INT, 1))
+    # Accounts below this uid (system accounts: root, daemon, ...) neither log in nor get mail
+    # (Dovecot's first_valid_uid; Debian's adduser gives people uids from 1000).
+    first_valid_uid: int = field(default=1000, metadata=_setting(_Kind.INT, 0))
 
 
 @dataclass(frozen=True)
@@ -396,6 +406,18 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class LmtpConfig:
+    """LMTP (RFC 2033) in `mra serve` ([listen] lmtp): what one client transaction may hold."""
+
+    # RCPT TO per transaction; past it 452 4.5.3 and the client sends the rest in another
+    # (RFC 5321 4.5.3.1.8: a server must take at least 100).
+    max_recipients: int = field(default=100, metadata=_setting(_Kind.INT, 100))
+    # Octets of one command line with its CRLF: RFC 5321's 512, plus what SIZE, BODY, SMTPUTF8
+    # and a 256-octet UTF-8 address add, with room. Longer lines are refused unread (500).
+    max_line_length: int = field(default=4096, metadata=_setting(_Kind.INT, 512))
+
+
+@dataclass(frozen=True)
 class Config:
     listen: ListenConfig = field(default_factory=ListenConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
@@ -410,6 +432,7 @@ class Config:
     imap: ImapConfig = field(default_factory=ImapConfig)
     managesieve: ManageSieveConfig = field(default_factory=ManageSieveConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    lmtp: LmtpConfig = field(default_factory=LmtpConfig)
     path: str | None = None  # the file it came from; None = built-in defaults
 
 
@@ -427,6 +450,7 @@ _SECTIONS: Final[Mapping[str, type[Any]]] = {
     "imap": ImapConfig,
     "managesieve": ManageSieveConfig,
     "cluster": ClusterConfig,
+    "lmtp": LmtpConfig,
 }
 _KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     name: tuple(f.name for f in dataclasses.fields(cls))

@@ -45,8 +45,9 @@ if TYPE_CHECKING:
 __all__ = ["cache_path", "load_cached", "write_cache"]
 
 # Changed whenever the layout of the cached record changes: an old cache is then just stale.
-# 2: the stamp has mode, owner and group; 3: [managesieve]; 4: [sieve]; 5: auth listeners
-_FORMAT = "mailstore.configcache/5"
+# 2: the stamp has mode, owner and group; 3: [managesieve]; 4: [sieve]; 5: auth listeners;
+# 6: [lmtp] and [listen] lmtp beside them
+_FORMAT = "mailstore.configcache/6"
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
@@ -58,6 +59,7 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "pop3": None,
         "pop3s": None,
         "sieve": None,
+        "lmtp": None,
         "auth": None,
         "saslauthd": None,
     },
@@ -67,6 +69,7 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "location": "~/Maildir",
         "max_message_size": 50 * 1024 * 1024,
         "max_append_size": 100 * 1024 * 1024,
+        "first_valid_uid": 1000,
     },
     # specialuse.DEFAULT_MAILBOXES as plain tuples (name, special uses, auto): marshal takes
     # no NamedTuple, and importing `typing` would cost the delivery agent its start-up time.
@@ -153,6 +156,7 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_scripts": 100,
         "max_storage": 10 * 1024 * 1024,
     },
+    "lmtp": {"max_recipients": 100, "max_line_length": 4096},
 }
 
 
@@ -249,6 +253,10 @@ class CachedManageSieveConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["managesieve"])
 
 
+class CachedLmtpConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["lmtp"])
+
+
 class CachedConfig(_Frozen):
     """The cached configuration: the attributes of `mailstore.config.Config`, read-only."""
 
@@ -268,6 +276,7 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "limits": CachedLimitsConfig,
     "imap": CachedImapConfig,
     "managesieve": CachedManageSieveConfig,
+    "lmtp": CachedLmtpConfig,
 }
 
 

@@ -27,9 +27,11 @@ _DANGEROUS = ("PYTHON", "LD_", "DYLD_", "PERL", "RUBY", "BASH_ENV", "ENV", "IFS"
 
 USAGE = """usage: mda [--config PATH] [-f SENDER] [-a DETAIL] [-m FOLDER] -d USER...
        mda [--config PATH] [-f SENDER] [-m FOLDER] -r ADDRESS
+       mda [--config PATH]      (Postfix mailbox_command: USER, RECIPIENT... in the environment)
        mda check [--config PATH] ADDRESS...
        mda newaliases [--config PATH]
-       mda [--config PATH] sieve check FILE..."""
+       mda [--config PATH] sieve check FILE...
+       mda --help"""
 
 
 def harden() -> None:
@@ -106,6 +108,8 @@ def parse(argv: list[str]) -> tuple[str, Request, list[str]]:
             while i + 1 < len(args) and not args[i + 1].startswith("-"):
                 i += 1
                 req.users.append(args[i])
+        elif arg in ("--help", "-h"):
+            command = "help"
         elif name in ("-Y", "-p", "-t", "-k", "-o"):
             pass  # procmail/dovecot-lda switches with no meaning for us
         elif name == "-e":
@@ -119,6 +123,8 @@ def parse(argv: list[str]) -> tuple[str, Request, list[str]]:
         command = rest.pop(0)  # `mda --config X check ADDRESS`
     if command == "deliver" and rest:
         raise UsageError(f"unexpected argument {rest[0]!r}")
+    if command == "help":
+        rest = []
     return command, req, rest
 
 
@@ -223,8 +229,12 @@ def main(argv: list[str] | None = None) -> int:
             command, req, rest = parse(sys.argv[1:] if argv is None else argv)
         except UsageError as err:
             say(err.line())
-            say(USAGE)
+            for line in USAGE.splitlines():
+                say(line)  # one call per line: say() shows a newline as an escape
             return EX_USAGE
+        if command == "help":
+            print(USAGE)
+            return EX_OK
         if command == "check":
             return check(req, rest)
         if command == "newaliases":

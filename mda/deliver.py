@@ -1,10 +1,12 @@
-"""One delivery run: read the message, resolve the recipients, file or hand on each copy.
+"""`mda`'s delivery run: read the message, resolve the recipients, make each copy as its owner.
 
-Each mailbox delivery runs with the mailbox owner's privileges: when started as root we fork and
-drop to that user (or `[mda] mail_uid`) before touching any of its files, and never deliver as
-root. Program and file targets, and mail handed back to the MTA, run as an unprivileged user
-too. Exit status 0 means every copy is durable (fsync of the file and of the directory, see
-mailstore); see errors.py for the rest.
+The thin command-line side of the delivery library (mda/delivery.py, shared with LMTP): the
+request from the command line and Postfix's environment, the message from stdin, privileges,
+and one exit status for the MTA. Each mailbox delivery runs with the mailbox owner's
+privileges: when started as root we fork and drop to that user (or `[mda] mail_uid`) before
+touching any of its files, and never deliver as root. Program and file targets, and mail
+handed back to the MTA, run as an unprivileged user too. Exit status 0 means every copy is
+durable (fsync of the file and of the directory, see mailstore); see errors.py for the rest.
 
 Every envelope value is checked before it is used (`mda.address.check`): a control character
 in the sender, a recipient, the +detail or Postfix's environment refuses the delivery rather
@@ -32,21 +34,11 @@ from mda.errors import (
 from mda.interrupt import block, settle, unblock
 from mda.interrupt import check as check_interrupted
 from mda.message import Incoming
-from mda.resolve import (
-    DiscardTarget,
-    FileTarget,
-    ForwardTarget,
-    MailboxTarget,
-    ProgramTarget,
-    Resolver,
-    dedupe,
-)
+from mda.resolve import DiscardTarget, FileTarget, MailboxTarget, Resolver, dedupe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mailstore.config import Config
-    from mailstore.store import MailStore
-    from mda.message import Payload
     from mda.resolve import Target
 
 # What Postfix's local(8) passes (notes/clients-and-mtas.md) and mda reads: checked like the
@@ -171,34 +163,35 @@ def _sender(request: Request, msg: Incoming) -> str:
 def deliver_target(
     target: Target, msg: Incoming, sender: str, config: Config, last: bool = False
 ) -> None:
-    """Deliver one copy. `last`: nothing needs root after this one, so privileges can be
-    dropped for good instead of in a forked child (a fork less per ordinary delivery)."""
+    """Deliver one copy (mda.delivery) with the right privileges. `last`: nothing needs root
+    after this one, so privileges can be dropped for good instead of in a forked child (a
+    fork less per ordinary delivery)."""
+    from mda.delivery import deliver_copy, sieve_scripts
+
+    scripts: list[str] | None = None
+
+    def work() -> None:
+        deliver_copy(target, msg, sender, config, say, sole_writer=True, scripts=scripts)
+
     if isinstance(target, DiscardTarget):
-        say(f"discarded: {target.reason}")
+        work()
         return
     if isinstance(target, MailboxTarget):
         msg.check_loop(target.address)
-        data = msg.for_delivery(sender, target.address)
         ids = target_ids(target, config)
+        # Found while still root: the global scripts are trusted by root's rules, not by
+        # those of the mailbox owner we become.
         scripts = sieve_scripts(target, config)
         if ids is not None:
             _preload(*_modules_for(target, config, scripts))
-        work = lambda: store_in_mailbox(target, data, msg, sender, config, scripts)  # noqa: E731
         as_user(ids, work, config.mda.quota_bounce, fork=not last)
         return
-    from mda.external import append_mbox, forward, run_program
-
-    data = msg.for_delivery(sender, "")
     ids = unprivileged_ids(config)
     if ids is not None:
         _preload("subprocess", "select", "shlex", "fcntl", "mda.external")
-    if isinstance(target, ForwardTarget):
-        as_user(ids, lambda: forward(config, sender, target.address, data), fork=not last)
-    elif isinstance(target, ProgramTarget):
-        as_user(ids, lambda: run_program(config, target.command, data, sender), fork=not last)
-    elif isinstance(target, FileTarget):
+    if isinstance(target, FileTarget):
         ids = file_ids(target.path, ids)
-        as_user(ids, lambda: append_mbox(target.path, data, sender), fork=not last)
+    as_user(ids, work, fork=not last)
 
 
 # -- privileges ---------------------------------------------------------------------------
@@ -212,6 +205,7 @@ def _preload(*modules: str) -> None:
 
 
 def _modules_for(target: MailboxTarget, config: Config, scripts: list[str]) -> list[str]:
+    """What a mailbox copy will import, loaded while still root (see `_preload`)."""
     names = ["mailstore.store"]
     if target.user.quota_bytes:
         names.append("mailstore.quota")
@@ -342,144 +336,6 @@ def _stop_child(pid: int) -> None:
         os.waitpid(pid, 0)
     except OSError:
         pass
-
-
-# -- mailboxes ----------------------------------------------------------------------------
-
-
-def store_in_mailbox(
-    target: MailboxTarget,
-    data: Payload,
-    msg: Incoming,
-    sender: str,
-    config: Config,
-    scripts: list[str],
-) -> None:
-    from mailstore.store import MailStore
-
-    user = target.user
-    quota = None
-    if user.quota_bytes:
-        from mailstore.quota import QuotaLimit
-
-        quota = QuotaLimit(bytes=user.quota_bytes, messages=None)
-    store = MailStore(user.mail_root, quota_limit=quota)
-    if config.mda.duplicate_window and msg.message_id:
-        from mda.dupes import Duplicates
-
-        dupes = Duplicates(user.mail_root, config.mda.duplicate_window)
-        if dupes.seen(msg.message_id):
-            say(f"duplicate {msg.message_id} for {user.name} dropped")
-            return
-    else:
-        dupes = None
-    folders = {"INBOX"}  # whose tmp/ this delivery writes to
-    try:
-        default = _usable_folder(store, target.folder or "INBOX")
-        folders.add(default)
-        actions = sieve_actions(target, msg, sender, scripts, store, config)
-        if actions is None:
-            store.mailbox(default).append(data.reader())
-        else:
-            perform(actions, store, default, data, sender, config, folders)
-        if dupes is not None:
-            dupes.remember(msg.message_id)
-    except BaseException:
-        _remove_own_tmp_files(store, folders)
-        raise
-
-
-def _remove_own_tmp_files(store: MailStore, folders: set[str]) -> None:
-    """After a failed or interrupted delivery, remove what this process left in tmp/.
-
-    The store cleans up after itself, but a signal's exception can land between two of its
-    statements (after a file is created, before the `try` that would remove it). Every name
-    this process gives a file there carries its pid (`...P<pid>Q...`, mailstore.filenames), and
-    nothing in tmp/ was acknowledged, so whatever bears it is garbage now.
-    """
-    mark = f"P{os.getpid()}Q"
-    for folder in folders:
-        try:
-            tmp = os.path.join(store.path_of(folder), "tmp")
-            names = [n for n in os.listdir(tmp) if mark in n]
-        except Exception:
-            continue
-        for name in names:
-            try:
-                os.unlink(os.path.join(tmp, name))
-            except OSError:
-                pass
-
-
-def _usable_folder(store: MailStore, name: str) -> str:
-    """The folder if it exists, else INBOX (dovecot-lda's behaviour for -m)."""
-    from mailstore.errors import MailError
-
-    try:
-        if store.exists(name):
-            return name
-    except MailError:
-        pass
-    if name != "INBOX":
-        say(f"folder {name!r} does not exist, delivered to INBOX")
-    return "INBOX"
-
-
-def sieve_scripts(target: MailboxTarget, config: Config) -> list[str]:
-    """The scripts that run for this delivery, in order. The global ones decide for every
-    user, so they must be trusted files (`mda.maps.safefile`; else MapError, a temporary
-    failure); the user's own `~/.dovecot.sieve` runs as the user, for the user's mail only."""
-    from mda.maps.safefile import check as check_file
-    from mda.maps.safefile import with_mail_user
-
-    paths = []
-    for path in (config.mda.sieve_before, config.mda.sieve_after):
-        if path and os.path.isfile(path):
-            check_file(path, with_mail_user(config.mda.mail_uid))
-    if config.mda.sieve_before:
-        paths.append(config.mda.sieve_before)
-    home = target.user.home
-    if home:
-        paths.append(os.path.join(home, ".dovecot.sieve"))
-    if config.mda.sieve_after:
-        paths.append(config.mda.sieve_after)
-    return [p for p in paths if os.path.isfile(p)]
-
-
-def sieve_actions(
-    target: MailboxTarget,
-    msg: Incoming,
-    sender: str,
-    paths: list[str],
-    store: MailStore,
-    config: Config,
-) -> object | None:
-    """What the Sieve scripts decided for this delivery, or None without a script. A broken
-    script never loses mail: it is reported and the message is kept (RFC 5228 2.10.6). The
-    work is `mda.sieve.delivery`'s."""
-    if not paths:
-        return None
-    from mda.sieve.delivery import evaluate_for
-
-    return evaluate_for(target, msg, sender, paths, store, config)
-
-
-def perform(
-    actions: object,
-    store: MailStore,
-    default: str,
-    data: Payload,
-    sender: str,
-    config: Config,
-    folders: set[str],
-) -> None:
-    """Carry out Sieve's actions (`mda.sieve.delivery.perform`); `folders` collects the
-    folders written to."""
-    from mda.sieve.delivery import Outcome
-    from mda.sieve.delivery import perform as perform_outcome
-
-    assert isinstance(actions, Outcome)
-    perform_outcome(actions, store, default, data, sender, config, folders)
 
 
 if TYPE_CHECKING:

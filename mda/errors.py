@@ -64,6 +64,15 @@ class UnknownUser(DeliveryError):
     dsn = "5.1.1"
 
 
+class NoMailbox(DeliveryError):
+    """The user exists but can never have a mailbox (a system account whose home is
+    `/nonexistent`): RFC 3463's X.2.1, mailbox disabled, as a permanent failure. EX_NOUSER,
+    so that sendmail and Postfix bounce rather than retry for days."""
+
+    exit_code = EX_NOUSER
+    dsn = "5.2.1"
+
+
 class Refused(DeliveryError):
     """Permanent refusal: access REJECT, `error:` 5xx, a loop, a message too big."""
 
@@ -141,3 +150,38 @@ def worst(codes: list[int]) -> int:
         return EX_TEMPFAIL
     failures = [c for c in codes if c != EX_OK]
     return failures[0] if failures else EX_OK
+
+
+def worst_error(errors: list[DeliveryError | None]) -> DeliveryError | None:
+    """One outcome of several copies, as `worst` chooses among exit codes: None when every
+    copy was made, else a temporary failure before a permanent one, else the first."""
+    failures = [e for e in errors if e is not None]
+    for err in failures:
+        if err.exit_code == EX_TEMPFAIL:
+            return err
+    return failures[0] if failures else None
+
+
+# The reply code LMTP (RFC 2033 4.2: one per recipient after DATA) gives a failure, by its DSN
+# (RFC 3463 class.subject.detail); other DSNs get 451 (class 4) or 550 (class 5). Mapped here
+# once, as `exit_code` is for mda.
+_REPLY_CODES = {
+    "4.2.2": 452,  # mailbox over quota: RFC 5321's "insufficient system storage"
+    "4.3.1": 452,  # the server's memory or disk
+    "4.5.3": 452,  # too many recipients (RFC 5321 4.5.3.1.10)
+    "5.2.2": 552,  # over quota for good ([mda] quota_bounce)
+    "5.3.4": 552,  # message too big
+    "5.1.3": 553,  # a recipient that is no usable address
+    "5.1.7": 553,  # a sender that is no usable address
+    "5.6.7": 553,  # a UTF-8 address without SMTPUTF8 (RFC 6531 3.5)
+    "5.4.6": 554,  # a loop
+    "5.6.0": 554,  # a message we cannot take (empty, NUL, bare LF)
+}
+
+
+def smtp_reply(err: DeliveryError) -> int:
+    """The SMTP reply code for a failure (the text is `err.line()`)."""
+    code = _REPLY_CODES.get(err.dsn)
+    if code is not None:
+        return code
+    return 451 if err.exit_code == EX_TEMPFAIL or err.dsn.startswith("4") else 550

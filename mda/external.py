@@ -60,7 +60,7 @@ def pipe_to(
     import select
     import subprocess
 
-    from mda.interrupt import block, child_defaults, unblock
+    from mda.interrupt import block, child_defaults, installed, unblock
 
     mask = block()  # a signal now must find the `try` below, which stops the program
     try:
@@ -72,7 +72,9 @@ def pipe_to(
             env=env,
             cwd="/",
             close_fds=True,
-            preexec_fn=child_defaults,
+            # mda's signal set-up undone in the child; the server (LMTP, several threads)
+            # changed nothing, and must not run Python between fork and exec.
+            preexec_fn=child_defaults if installed() else None,
         )
     except BaseException:
         unblock(mask)

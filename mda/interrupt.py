@@ -105,6 +105,12 @@ def install() -> None:
             pass  # not a signal here, or one the C library keeps (glibc's 32 and 33)
 
 
+def installed() -> bool:
+    """Whether `install()` ran: `mda` itself, not the server (whose LMTP runs mda's library in
+    threads, where a fork must not run Python code before exec: `child_defaults` is for mda)."""
+    return bool(_handled)
+
+
 def settle() -> None:
     """The outcome is decided: from now on no signal changes it."""
     for signum in _handled:

@@ -34,11 +34,13 @@ TRACE_TOP = (b"return-path", b"delivered-to", b"x-original-to")
 class Incoming:
     """A message read from the MTA: bytes, with a leading mbox `From ` line removed."""
 
-    def __init__(self, raw: bytes | bytearray) -> None:
-        """`raw` is taken over (a bytearray is changed in place) or copied (bytes)."""
+    def __init__(self, raw: bytes | bytearray, from_line: bool = True) -> None:
+        """`raw` is taken over (a bytearray is changed in place) or copied (bytes).
+        `from_line`: a leading mbox `From ` line is the MTA's (a pipe); LMTP has none, and
+        a message there that starts with `From ` keeps it."""
         buf = raw if isinstance(raw, bytearray) else bytearray(raw)
         self.from_line_sender = ""
-        if buf.startswith(b"From "):
+        if from_line and buf.startswith(b"From "):
             nl = buf.find(b"\n")
             line = bytes(buf[: nl if nl >= 0 else len(buf)])
             del buf[: nl + 1 if nl >= 0 else len(buf)]  # O(1) at the front of a bytearray
@@ -109,11 +111,13 @@ class Incoming:
         raw = self.raw
         return len(raw) + raw.count(b"\n") - raw.count(b"\r\n")
 
-    def for_delivery(self, sender: str | None, recipient: str) -> Payload:
-        """What to store: Return-Path and Delivered-To on top unless the MTA put them.
+    def for_delivery(self, sender: str | None, recipient: str, received: str = "") -> Payload:
+        """What to store: Return-Path and Delivered-To on top unless the MTA put them, then
+        `received` (LMTP's `Received:` field; its folds, written `\n`, take the message's
+        line ends).
 
-        Both values reach the header as they are: the caller has refused any with a control
-        character in it (`mda.address.check`), so neither can end the line and start another.
+        Every value reaches the header as it is: the caller has refused any with a control
+        character in it (`mda.address.check`), so none can end the line and start another.
         """
         add = []
         if sender is not None and not self.top_values("return-path"):
@@ -121,6 +125,8 @@ class Incoming:
         want = _bare(recipient)
         if recipient and not any(_bare(v) == want for v in self.top_values("delivered-to")):
             add.append(b"Delivered-To: " + recipient.encode("utf-8", "replace"))
+        if received:
+            add.append(received.encode("utf-8", "replace").replace(b"\n", self.eol))
         head = self.eol.join(add) + self.eol if add else b""
         return Payload(head, self.raw)
 

@@ -32,12 +32,14 @@ from __future__ import annotations
 import os
 
 from mda.address import normalize, normalize_domain, split
-from mda.errors import DeliveryError, Loop, TempFailure, UnknownUser, refusal_error
+from mda.errors import DeliveryError, Loop, NoMailbox, TempFailure, UnknownUser, refusal_error
 from mda.maps.safefile import check as check_file
 from mda.maps.safefile import default_trusted, with_mail_user
 
-# Debian's first uid for people (adduser.conf FIRST_UID): system accounts get no mail.
-FIRST_UID = 1000
+# Homes that say "this account has none": Debian Policy 9.2.2 gives system accounts that need
+# no home `/nonexistent`, and some systems use /dev/null. Mail that would go below one can
+# never be delivered, so it is refused for good rather than retried for days.
+NO_HOME = ("/nonexistent", "/dev/null")
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
 class MailboxTarget:
     """A user's Maildir: `folder` None means INBOX or whatever the user's Sieve script says."""
 
-    __slots__ = ("address", "chain", "detail", "folder", "user")
+    __slots__ = ("address", "chain", "detail", "envelope_to", "folder", "user")
 
     def __init__(
         self,
@@ -68,6 +70,16 @@ class MailboxTarget:
         self.detail = detail
         self.folder = folder
         self.chain = chain
+        # Sieve's envelope "to" when `address` is a bare local name (see resolve_user).
+        self.envelope_to = address
+
+    def sieve_recipient(self) -> str:
+        """The envelope recipient Sieve tests: the address with its +detail (RFC 5233)."""
+        recipient = self.envelope_to if "@" not in self.address else self.address
+        if self.detail and "+" not in recipient.rpartition("@")[0]:
+            local, at, domain = recipient.rpartition("@")
+            recipient = f"{local}+{self.detail}{at}{domain}"
+        return recipient
 
     def key(self) -> tuple[str, str]:
         return (self.user.mail_root, self.folder or "")
@@ -142,11 +154,15 @@ if TYPE_CHECKING:
 class Resolver:
     """Opens each map on first use: a delivery to `-d user` never reads the aliases."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, userdb: PasswdFile | SystemUsers | None = None) -> None:
+        """`userdb`: a user database kept by the caller across resolvers (the server's LMTP,
+        which resolves many messages: a PasswdFile re-reads itself when the file changes);
+        by default one is opened on first use."""
         self.config = config
         self._aliases: Aliases | None = None
         self._virtusers: VirtUserTable | None = None
         self._access: AccessMap | None = None
+        self._shared_userdb = userdb
         self._userdb: PasswdFile | SystemUsers | None = None
         self._system: SystemUsers | None = None
         self._local_domains: frozenset[str] | None = None
@@ -156,6 +172,25 @@ class Resolver:
         # Targets an expansion could not deliver to while others of it could: reported and
         # counted in the exit status, but they do not stop the rest.
         self.problems: list[DeliveryError] = []
+
+    def warm(self) -> Resolver:
+        """Open every map now (those that can be: one that cannot is left to fail when a
+        resolution needs it) and return self: the process-long resolver that `fork`s share
+        (the server's LMTP, which resolves many messages with the same files)."""
+        for opener in (self.aliases, self.virtusers, self.access, self.userdb):
+            try:
+                opener()
+            except Exception:
+                pass
+        return self
+
+    def fork(self) -> Resolver:
+        """A resolver for another message: the maps this one has open, problems of its own.
+        The maps are read-only and read with pread(), so forks may run in several threads."""
+        other = Resolver.__new__(Resolver)
+        other.__dict__.update(self.__dict__)
+        other.problems = []
+        return other
 
     # -- maps, opened lazily ------------------------------------------------------------
 
@@ -211,7 +246,7 @@ class Resolver:
 
             if self.config.auth.passwd_file:
                 check_file(self.config.auth.passwd_file, self.identity_trusted)
-            self._userdb = open_userdb(self.config)
+            self._userdb = self._shared_userdb or open_userdb(self.config)
         return self._userdb
 
     def lookup(self, address: str, local_domains: Collection[str]) -> User | None:
@@ -233,8 +268,16 @@ class Resolver:
 
         A local name reached from an address of a domain (an alias target `alice` for mail to
         `list@virt.test`) is first tried as that domain's virtual user `alice@virt.test`.
-        System accounts below FIRST_UID (daemon, bin, nobody...) never receive mail.
+        System accounts below `[mail] first_valid_uid` (daemon, bin...) never receive mail;
+        an account whose mail would go below a home it does not have (`nobody`, home
+        `/nonexistent`) is refused for good (NoMailbox), never retried.
         """
+        user = self._find_user(name, domain)
+        if user is not None:
+            _check_home(user, name)
+        return user
+
+    def _find_user(self, name: str, domain: str) -> User | None:
         if domain and "@" not in name:
             user = self.lookup(f"{name}@{domain}", ())
             if user is not None and user.domain:
@@ -259,9 +302,16 @@ class Resolver:
             user = self._system.lookup(name)
         else:
             user = self.lookup(name, self.local_domains)
-        if user is not None and user.uid is not None and user.uid < FIRST_UID:
+        first = self.config.mail.first_valid_uid
+        if user is not None and user.uid is not None and user.uid < first:
             return None  # root or a system account: their mail goes through an alias
         return user
+
+    def default_domain(self) -> str:
+        """The domain of a bare local name (`-d alice`): the one local domain, else the first
+        in order, else localhost. Only for what Sieve sees as the envelope recipient."""
+        domains = sorted(d for d in self.local_domains if d != "localhost")
+        return domains[0] if domains else "localhost"
 
     def is_our_domain(self, domain: str) -> bool:
         domain = normalize_domain(domain)
@@ -297,12 +347,21 @@ class Resolver:
         return None
 
     def resolve_user(self, name: str, detail: str = "", folder: str | None = None) -> Target:
-        """`-d USER`: a local user, not aliased again (the MTA did that)."""
+        """`-d USER`: a local user, not aliased again (the MTA did that).
+
+        sendmail's local mailer passes the bare user name (`$u`) and the detail apart (`-a
+        $h`): what Sieve's `envelope "to"` sees is then the full address `user+detail@domain`
+        (the user's own domain, else the local one), so that `:detail` and `:domain` match
+        as they would for the address the mail was sent to. Delivered-To keeps the name the
+        MTA gave."""
         name = normalize(name)
         user = self.find_user(name)
         if user is None:
             raise UnknownUser("user unknown", name)
-        return MailboxTarget(user, name, detail, folder)
+        target = MailboxTarget(user, name, detail, folder)
+        if "@" not in name:
+            target.envelope_to = f"{name}@{user.domain or self.default_domain()}"
+        return target
 
     def resolve_address(
         self, address: str, folder: str | None = None, trace: list[str] | None = None
@@ -411,6 +470,16 @@ class Resolver:
             note(f"not delivered: {err.line()}")
         self.problems.extend(errors)
         return out
+
+
+def _check_home(user: User, name: str) -> None:
+    """NoMailbox when the user's mail would go below a home the account does not have."""
+    home = user.home.rstrip("/")
+    if not home or not (user.mail_root == home or user.mail_root.startswith(home + "/")):
+        return
+    missing = home in NO_HOME or home.startswith(NO_HOME[0] + "/")
+    if missing or (os.path.exists(home) and not os.path.isdir(home)):
+        raise NoMailbox(f"mailbox unavailable: the account has no home directory ({home})", name)
 
 
 def _with_domain(user: str, original: str) -> str:

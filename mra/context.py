@@ -15,8 +15,13 @@ from mailstore.store import MailStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
     from mailstore.config import Config
     from mailstore.userdb import User
+
+    T = TypeVar("T")
 
 
 class Connection:
@@ -75,7 +80,8 @@ class Services:
         )
         from mra.imap.limits import LiteralPool
 
-        # IMAP literal octets all sessions of this process may hold at once (SECURITY.md 2).
+        # IMAP literal octets all sessions of this process may hold at once (SECURITY.md 2);
+        # LMTP's messages on their way in are counted in it too.
         self.literal_pool = LiteralPool(config.limits.max_literal_memory)
         from mra.imap.mime import Limits as MimeLimits
 
@@ -90,6 +96,15 @@ class Services:
             max_header_fields=limits.max_header_fields,
             max_tokens=limits.max_header_tokens,
         )
+        self._shared: dict[str, object] = {}
+
+    def shared(self, key: str, make: Callable[[], T]) -> T:
+        """The process's one `make()` under `key`, made on first use: what a protocol keeps
+        for all its sessions (LMTP's user database and delivery settings)."""
+        found = self._shared.get(key)
+        if found is None:
+            found = self._shared[key] = make()
+        return found  # type: ignore[return-value]
 
     def plaintext_allowed(self, conn: Connection) -> bool:
         return conn.secure or self.config.auth.allow_plaintext

@@ -32,6 +32,8 @@ from .parser import apply_extension_setting, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mailstore.config import Config
     from mailstore.store import MailStore
     from mda.message import Incoming, Payload
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     from .tracking import Tracker
 
 
-def say(line: str) -> None:
+def _say(line: str) -> None:
     from mda.deliver import say as deliver_say
 
     deliver_say(line)
@@ -173,10 +175,16 @@ class _LazyTracker:
 class Outcome:
     """What a delivery's scripts decided, with what `perform` needs to carry it out."""
 
-    __slots__ = ("actions", "message", "msg", "recipient", "tracker", "tracks")
+    __slots__ = ("actions", "message", "msg", "note", "recipient", "tracker", "tracks")
 
     def __init__(
-        self, result: Result, msg: SieveMessage, message: Incoming, recipient: str, tracker: object
+        self,
+        result: Result,
+        msg: SieveMessage,
+        message: Incoming,
+        recipient: str,
+        tracker: object,
+        note: Callable[[str], None] = _say,
     ) -> None:
         self.actions = result.actions
         self.tracks = result.tracks
@@ -184,6 +192,7 @@ class Outcome:
         self.message = message
         self.recipient = recipient
         self.tracker = tracker
+        self.note = note  # where what is not a failure is said (evaluate_for's `note`)
 
 
 def evaluate_for(
@@ -193,16 +202,16 @@ def evaluate_for(
     paths: list[str],
     store: MailStore,
     config: Config,
+    note: Callable[[str], None] | None = None,
 ) -> Outcome | None:
     """Run the scripts at `paths` (sieve_before..., the user's, sieve_after...) for this
-    delivery; None (keep in INBOX) when there is none or they fail, with the reason said."""
+    delivery; None (keep in INBOX) when there is none or they fail, with the reason said
+    (to `note`: mda's stderr by default, the server's log for LMTP)."""
     if not paths:
         return None
+    say = note or _say
     limits = limits_of(config)
-    recipient = target.address
-    if target.detail and "+" not in recipient:
-        local, at, domain = recipient.partition("@")
-        recipient = f"{local}+{target.detail}{at}{domain}"
+    recipient = target.sieve_recipient()
     tracker = _LazyTracker(target.user.mail_root)
     try:
         extensions = extensions_for(config)
@@ -239,7 +248,7 @@ def evaluate_for(
     except OSError as exc:
         say(f"cannot read sieve script ({exc.strerror}); message kept in INBOX")
         return None
-    return Outcome(result, message, msg, recipient, tracker)
+    return Outcome(result, message, msg, recipient, tracker, say)
 
 
 def _environment(recipient: str) -> dict[str, str]:
@@ -279,8 +288,10 @@ def perform(
     sender: str,
     config: Config,
     folders: set[str],
+    note: Callable[[str], None] | None = None,
 ) -> None:
     """Carry out what the scripts decided; `folders` collects the folders written to."""
+    say = note or outcome.note
     delivered_to = {_bare(v).lower() for v in outcome.message.values("delivered-to")}
     kept = False
     for action in outcome.actions:
@@ -340,6 +351,7 @@ def _bare(value: str) -> str:
 def _reject(action: act.Reject, outcome: Outcome, sender: str, config: Config) -> None:
     """RFC 5429: ereject refuses the delivery (the MTA bounces it with the reason, 5.7.1);
     reject sends a rejection notice to the sender, unless the sender is null."""
+    say = outcome.note
     from mda.address import visible
 
     reason = visible(" ".join(action.reason.split()))[:400] or "rejected"
@@ -361,6 +373,8 @@ def _reject(action: act.Reject, outcome: Outcome, sender: str, config: Config) -
 
 def _vacation(action: act.Vacation, outcome: Outcome, sender: str, config: Config) -> None:
     import hashlib
+
+    say = outcome.note
 
     from .send import sendmail, vacation_refusal, vacation_reply
 
@@ -387,6 +401,8 @@ def _vacation(action: act.Vacation, outcome: Outcome, sender: str, config: Confi
 
 def _notify(action: act.Notify, outcome: Outcome, config: Config) -> None:
     from .send import notification, sendmail
+
+    say = outcome.note
 
     for value in outcome.msg.header("auto-submitted"):
         if value.split(";")[0].strip().lower() != "no":

@@ -57,7 +57,7 @@ class AuthService:
         if not config.auth.passwd_file:
             from mailstore.userdb import open_userdb
 
-            userdb = ShadowUsers(open_userdb(config))
+            userdb = ShadowUsers(open_userdb(config), config.mail.first_valid_uid)
         self.authenticator = Authenticator.from_config(
             config,
             userdb=userdb,
@@ -136,15 +136,15 @@ class ShadowUsers:
 
     /etc/shadow is readable by root only, and the server gives root up once its ports are
     bound: so the hashes are read at start-up (and again on SIGHUP, while that still works),
-    and kept in memory. Accounts below uid 1000 (system accounts) and locked or passwordless
-    ones (`!`, `*`, empty) cannot log in.
+    and kept in memory. Accounts below `[mail] first_valid_uid` (1000: system accounts) and
+    locked or passwordless ones (`!`, `*`, empty) cannot log in.
     """
 
-    FIRST_UID = 1000
     PATH = "/etc/shadow"
 
-    def __init__(self, system: object) -> None:
+    def __init__(self, system: object, first_valid_uid: int = 1000) -> None:
         self.system = system
+        self.first_valid_uid = first_valid_uid
         self.hashes: dict[str, str] = {}
         self.generation = 0  # counts the reads of /etc/shadow (for the unknown users' stand-in)
         self.refresh()
@@ -168,7 +168,7 @@ class ShadowUsers:
 
     def lookup(self, address: str, local_domains: object = ()) -> User | None:
         user: User | None = self.system.lookup(address, local_domains)  # type: ignore[attr-defined]
-        if user is None or user.uid is None or user.uid < self.FIRST_UID:
+        if user is None or user.uid is None or user.uid < self.first_valid_uid:
             return None
         stored = self.hashes.get(user.name)
         if not stored:

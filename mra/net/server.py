@@ -47,6 +47,7 @@ PROTOCOLS = {
     "pop3": ("pop3", False),
     "pop3s": ("pop3", True),
     "sieve": ("managesieve", False),  # RFC 5804: STARTTLS only, no implicit-TLS port
+    "lmtp": ("lmtp", False),
     "auth": ("auth", False),  # the Dovecot auth protocol, for the MTA (mra/authserver)
     "saslauthd": ("saslauthd", False),
     "socketmap": ("socketmap", False),  # Postfix's transport lookups ([cluster], mra/cluster)
@@ -57,6 +58,7 @@ SESSIONS = {
     "imap": "mra.imap.session:ImapSession",
     "pop3": "mra.pop3.session:Pop3Session",
     "managesieve": "mra.managesieve.session:ManageSieveSession",
+    "lmtp": "mra.lmtp.session:LmtpSession",
     "auth": "mra.authserver.dovecot:DovecotAuthSession",
     "saslauthd": "mra.authserver.saslauthd:SaslauthdSession",
     "socketmap": "mra.cluster.service:socketmap_session",
@@ -337,7 +339,7 @@ class _TrackedProtocol(SessionProtocol):
 
 # Imported before privileges are dropped: the installation (or the interpreter's own library,
 # a pyenv under /root for instance) may be unreadable for the unprivileged user.
-PRELOAD_PACKAGES = ("mailstore", "mra", "mda.maps", "mda.sieve")
+PRELOAD_PACKAGES = ("mailstore", "mra", "mda")  # mda: LMTP delivers through its library
 PRELOAD_MODULES = (
     "fcntl",
     "hashlib",
@@ -347,6 +349,8 @@ PRELOAD_MODULES = (
     "binascii",
     "struct",
     "shlex",
+    "select",
+    "subprocess",
     "email",
     "email.parser",
     "email.policy",
@@ -402,6 +406,9 @@ def serve(config: Config) -> int:
     drop_privileges(config.server.user)
     if os.geteuid() == 0:
         log.warn("running-as-root", hint="set [server] user to the mail user")
+        if config.listen.lmtp is not None:
+            # LMTP writes every mailbox as the server's user: never as root (451 4.3.5).
+            log.warn("lmtp-refuses-to-deliver-as-root", hint="set [server] user")
     workers = config.server.workers
     try:
         if workers <= 1:

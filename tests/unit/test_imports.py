@@ -25,6 +25,9 @@ DELIVERY_PATH = [
     "mailstore.names",
     "mailstore.userdb",
     "mailstore.configcache",
+    "mda.cli",
+    "mda.deliver",
+    "mda.delivery",  # the library LMTP shares with mda: it must stay cheap for mda
 ]
 
 

@@ -1,0 +1,449 @@
+"""LMTP benchmark: durable deliveries a second into `mra serve`, side by side with Dovecot's lmtp.
+
+    python -m bench.lmtp [--connections 1,4] [--seconds 5] [--warmup 1] [--rounds 3]
+
+Each connection (a Python thread on a blocking unix socket, as Postfix's lmtp client connects)
+delivers 4 KB messages one after the other to a user of its own: LHLO once, then per message
+MAIL, RCPT and DATA pipelined (RFC 2920: the client waits for the 354), the message, and its
+reply, which both servers send only once the message is stored (ours fsyncs the file and the
+directory; Dovecot with its default `mail_fsync = optimized`). So one connection's rate is one
+over the latency of a delivery: nothing is batched across messages.
+
+Servers, each started once for the whole run, each on its own socket, mail of its own:
+
+* `mra serve` with `[server] workers = 1`, and `workers = 2` (both cores), dropping to `nobody`
+  as in production (LMTP writes every mailbox as the server's user);
+* Dovecot's lmtp (`dovecot -F -c CONF`, Debian's dovecot-lmtpd, stock 2.3 settings otherwise:
+  its default one lmtp process per connection, indexes next to the mail), mail as `nobody`,
+  users from the same passwd-file. Skipped if missing (apt-get install dovecot-lmtpd).
+
+Cells (server x connections) run back to back in rotated order, for --rounds rounds, each
+warmed up for --warmup seconds and measured for --seconds (the connections keep delivering
+across the boundaries); the table shows the median round. `srv ms` is the server's CPU time
+(its whole process tree) per delivery over the window, which does not depend on how busy the
+machine was; `cli cores` the benchmark's own CPU, `other` whatever else ran meanwhile (these
+machines are shared: only ratios measured in the same run mean anything).
+
+Correctness, so that a failure cannot pass for speed: every reply must be 250 (a client that
+sees anything else stops, and the cell says ERROR), and at the end each user's Maildir must
+hold exactly as many messages as were acknowledged, the first of them ending with the bytes
+that were sent.
+
+Target (the issue's): at least 1,000 deliveries a second on one connection, and at 4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import socket
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.common import MAIL_USER, mail_ids, traversable_tempdir
+from bench.pop3 import CLK_TCK, Daemon, host_idle
+from bench.results import Chart, Recorder
+
+MRA = str(Path(sys.executable).parent / "mra")
+DOVECOT = "/usr/sbin/dovecot"
+DOVECOT_LMTP = "/usr/lib/dovecot/lmtp"
+DOMAIN = "example.test"
+SENDER = "sender@remote.test"
+TIMEOUT = 60.0
+SIZE = 4096
+TARGET = 1000.0
+REFERENCE = "dovecot"
+
+
+def make_message(size: int = SIZE) -> bytes:
+    """A plausible message of `size` octets, CRLF lines, nothing that needs dot-stuffing."""
+    head = (
+        "Received: from mx.remote.test (mx.remote.test [192.0.2.7])\r\n"
+        f"\tby mail.{DOMAIN} (Postfix) with ESMTPS id 4ZBENCH\r\n"
+        "\tfor <user@example.test>; Tue, 4 Mar 2025 10:12:17 +0100 (CET)\r\n"
+        "Message-ID: <bench.lmtp@remote.test>\r\n"
+        "Date: Tue, 4 Mar 2025 10:12:14 +0100\r\n"
+        "From: Sender Person <sender@remote.test>\r\n"
+        f"To: User <user@{DOMAIN}>\r\n"
+        "Subject: Re: migration plan, notes from Tuesday\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=UTF-8\r\n\r\n"
+    ).encode()
+    line = b"Following up on Tuesday's meeting, here is the summary of what we agreed.\r\n"
+    body = line * ((size - len(head)) // len(line) + 1)
+    return (head + body)[: size - 2] + b"\r\n"
+
+
+# ----------------------------------------------------------------------------------------------
+# Servers
+
+
+class MraLmtp(Daemon):
+    def __init__(self, base: Path, workers: int, passwd: Path, mail: Path) -> None:
+        super().__init__(base)
+        self.label = f"mra workers={workers}"
+        self.socket = base / "lmtp"
+        (base / "access").write_text("")
+        (base / "local-host-names").write_text(f"{DOMAIN}\n")
+        user = f'user = "{MAIL_USER}"\n' if os.geteuid() == 0 else ""
+        self.config = base / "mra.toml"
+        self.config.write_text(
+            f'[listen]\nlmtp = "unix:{self.socket}"\n'
+            f'[auth]\npasswd_file = "{passwd}"\n'
+            f'[mail]\nlocation = "{mail}/%d/%n"\n'
+            f'[maps]\naccess = "{base}/access"\nlocal_domains = "{base}/local-host-names"\n'
+            f'aliases = "{base}/aliases"\nvirtusertable = "{base}/virtusertable"\n'
+            f"[server]\nworkers = {workers}\n{user}"
+        )
+
+    def start(self) -> None:
+        self.spawn([MRA, "serve", "--config", str(self.config)])
+        _wait_for_socket(self, self.socket)
+
+    def problems(self) -> list[str]:
+        return [ln for ln in self.log().splitlines() if " error " in ln or "reactor-stall" in ln]
+
+
+class DovecotLmtp(Daemon):
+    label = REFERENCE
+
+    def __init__(self, base: Path, passwd: Path, mail: Path) -> None:
+        super().__init__(base)
+        uid, gid = mail_ids()
+        self.socket = base / "run" / "lmtp-bench"
+        self.dovecot_log = base / "dovecot.log"
+        self.config = base / "dovecot.conf"
+        self.config.write_text(
+            "protocols = lmtp\n"
+            f"base_dir = {base}/run\n"
+            f"state_dir = {base}/state\n"
+            f"log_path = {self.dovecot_log}\n"
+            "info_log_path = /dev/null\n"
+            "ssl = no\n"
+            "first_valid_uid = 0\n"
+            f"mail_uid = {uid}\n"
+            f"mail_gid = {gid}\n"
+            f"mail_location = maildir:{mail}/%d/%n\n"
+            "passdb {\n  driver = passwd-file\n"
+            f"  args = {passwd}\n}}\n"
+            "userdb {\n  driver = passwd-file\n"
+            f"  args = {passwd}\n}}\n"
+            "service lmtp {\n"
+            "  unix_listener lmtp-bench {\n    mode = 0666\n  }\n"
+            "}\n"
+        )
+
+    def start(self) -> None:
+        self.spawn([DOVECOT, "-F", "-c", str(self.config)])
+        _wait_for_socket(self, self.socket)
+
+    def problems(self) -> list[str]:
+        try:
+            text = self.dovecot_log.read_text(errors="replace")
+        except OSError:
+            text = ""
+        return [ln for ln in (self.log() + text).splitlines() if "Error:" in ln or "Fatal:" in ln]
+
+
+def _wait_for_socket(server: Daemon, path: Path) -> None:
+    assert server.proc is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{server.label} exited {server.proc.returncode}:\n{server.log()}")
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(5)
+                s.connect(str(path))
+                if s.recv(512).startswith(b"220"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{server.label} did not start:\n{server.log()}")
+
+
+# ----------------------------------------------------------------------------------------------
+# The client
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.error = ""
+
+
+def deliver_loop(
+    path: Path, user: str, message: bytes, counter: Counter, stop: threading.Event
+) -> None:
+    """Deliver `message` to `user` over one connection until `stop`; count the 250s."""
+    envelope = f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{user}>\r\nDATA\r\n".encode()
+    data = message + b".\r\n"
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(TIMEOUT)
+            s.connect(str(path))
+            f = s.makefile("rb")
+            f.readline()
+            s.sendall(b"LHLO bench.test\r\n")
+            while (line := f.readline())[3:4] == b"-":
+                pass
+            while not stop.is_set():
+                s.sendall(envelope)
+                for expect in (b"250", b"250", b"354"):
+                    line = f.readline()
+                    if not line.startswith(expect):
+                        raise RuntimeError(f"{expect.decode()} expected, got {line!r}")
+                s.sendall(data)
+                line = f.readline()
+                if not line.startswith(b"250"):
+                    raise RuntimeError(f"after DATA: {line!r}")
+                counter.delivered += 1
+            s.sendall(b"QUIT\r\n")
+            f.readline()
+    except Exception as exc:
+        counter.error = f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class Cell:
+    server: str
+    connections: int
+    rate: float = 0.0
+    server_cores: float = 0.0
+    client_cores: float = 0.0
+    other_cores: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def server_ms(self) -> float:
+        return self.server_cores * 1000 / self.rate if self.rate else float("nan")
+
+
+def _client_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def run_cell(
+    server: MraLmtp | DovecotLmtp,
+    connections: int,
+    users: list[str],
+    message: bytes,
+    warmup: float,
+    seconds: float,
+    acknowledged: dict[str, int],
+) -> Cell:
+    cell = Cell(server.label, connections)
+    logged = len(server.problems())
+    stop = threading.Event()
+    counters = [Counter() for _ in range(connections)]
+    threads = [
+        threading.Thread(
+            target=deliver_loop,
+            args=(server.socket, users[i], message, counters[i], stop),
+            daemon=True,
+        )
+        for i in range(connections)
+    ]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(warmup)
+        before = sum(c.delivered for c in counters)
+        srv0, cli0, (idle0, all0) = server.cpu(), _client_cpu(), host_idle()
+        t0 = time.perf_counter()
+        time.sleep(seconds)
+        after = sum(c.delivered for c in counters)
+        srv1, cli1, (idle1, all1) = server.cpu(), _client_cpu(), host_idle()
+        elapsed = time.perf_counter() - t0
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=TIMEOUT + 5)
+    for i, c in enumerate(counters):
+        acknowledged[users[i]] = acknowledged.get(users[i], 0) + c.delivered
+        if c.error:
+            cell.errors.append(c.error)
+    cell.rate = (after - before) / elapsed
+    cell.server_cores = (srv1 - srv0) / elapsed
+    cell.client_cores = (cli1 - cli0) / elapsed
+    busy = (all1 - all0 - (idle1 - idle0)) / CLK_TCK / elapsed
+    cell.other_cores = busy - cell.server_cores - cell.client_cores
+    cell.errors += server.problems()[logged:]
+    return cell
+
+
+def check_mail(mail: Path, acknowledged: dict[str, int], message: bytes) -> list[str]:
+    """Every acknowledged message is in its Maildir, and ends with what was sent."""
+    problems = []
+    for address, count in acknowledged.items():
+        local, _, domain = address.partition("@")
+        root = mail / domain / local
+        files = sorted(p for sub in ("new", "cur") for p in (root / sub).glob("*"))
+        if len(files) != count:
+            problems.append(f"{root}: {len(files)} messages stored, {count} acknowledged")
+        elif files and not _lf(files[0].read_bytes()).endswith(_lf(message)):
+            # Dovecot stores LF line ends, we store what came: compared without the CRs.
+            problems.append(f"{files[0]}: not the message that was sent")
+    return problems
+
+
+def _lf(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n")
+
+
+# ----------------------------------------------------------------------------------------------
+# Run and report
+
+
+def report(
+    cells: dict[tuple[str, int], list[Cell]], servers: list[str], conns: list[int]
+) -> dict[tuple[str, int], Cell]:
+    """Print the table and the targets; return the median cell of each (server, connections)."""
+    ref = {n: cells[(REFERENCE, n)] for n in conns if (REFERENCE, n) in cells}
+    print(
+        f"{'server':<16} {'conns':>5} {'deliveries/s':>12} {'x dovecot':>9} {'srv ms':>7} "
+        f"{'srv cores':>9} {'cli cores':>9} {'other':>6}"
+    )
+    medians: dict[tuple[str, int], Cell] = {}
+    for n in conns:
+        for label in servers:
+            rounds = sorted(cells[(label, n)], key=lambda c: c.rate)
+            cell = rounds[len(rounds) // 2]
+            medians[(label, n)] = cell
+            base = statistics.median(c.rate for c in ref[n]) if n in ref else 0.0
+            ratio = f"{cell.rate / base:8.2f}x" if base else f"{'-':>9}"
+            status = "  ERROR: " + "; ".join(cell.errors[:2]) if cell.errors else ""
+            print(
+                f"{label:<16} {n:>5} {cell.rate:>12,.0f} {ratio} {cell.server_ms:>7.3f} "
+                f"{cell.server_cores:>9.2f} {cell.client_cores:>9.2f} {cell.other_cores:>6.2f}"
+                f"{status}"
+            )
+    print(
+        "\n(median of the rounds; srv ms: server CPU per delivery; other: cores busy with "
+        "neither the server nor this client)"
+    )
+    print("\nTargets")
+    for n in conns:
+        for label in servers:
+            if label == REFERENCE:
+                continue
+            cell = medians[(label, n)]
+            verdict = "ok" if cell.rate >= TARGET and not cell.errors else "MISSED"
+            rate = f"{cell.rate:,.0f}/s"
+            print(f"  {label}, {n} connection(s): {rate} (target >= {TARGET:,.0f})  {verdict}")
+    return medians
+
+
+def record(medians: dict[tuple[str, int], Cell], servers: list[str], conns: list[int]) -> None:
+    recorder = Recorder("lmtp", "4 KB messages, one user per connection, median of the rounds.")
+    recorder.table(
+        "Durable deliveries",
+        ["server", "connections", "deliveries/s", "server CPU ms/delivery"],
+        [
+            [
+                label,
+                str(n),
+                f"{medians[(label, n)].rate:,.0f}",
+                f"{medians[(label, n)].server_ms:.2f}",
+            ]
+            for n in conns
+            for label in servers
+        ],
+    )
+    x: list[str | float] = [f"{n} connection{'s' if n > 1 else ''}" for n in conns]
+    rates: dict[str, list[float | None]] = {
+        label: [medians[(label, n)].rate for n in conns] for label in servers
+    }
+    cpu: dict[str, list[float | None]] = {
+        label: [medians[(label, n)].server_ms for n in conns] for label in servers
+    }
+    recorder.chart(Chart("LMTP: deliveries per second", "bar", "", "deliveries/s", x, rates))
+    recorder.chart(Chart("LMTP: server CPU per delivery", "bar", "", "ms", x, cpu))
+    recorder.save()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.lmtp", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--connections", default="1,4", help="connection counts, comma-separated")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured window per cell")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds before each window")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every cell")
+    parser.add_argument("--no-dovecot", action="store_true", help="leave Dovecot out")
+    args = parser.parse_args(argv)
+    conns = [int(c) for c in args.connections.split(",") if c.strip()]
+    base = traversable_tempdir("bench-lmtp-")
+    servers: list[MraLmtp | DovecotLmtp] = []
+    try:
+        uid, gid = mail_ids()
+        users = [f"user{i}@{DOMAIN}" for i in range(max(conns))]
+        passwd = base / "passwd"
+        passwd.write_text("".join(f"{u}:{{PLAIN}}x:{uid}:{gid}::::\n" for u in users))
+        passwd.chmod(0o644)
+        plan: list[tuple[str, int | None]] = [("mra", 1), ("mra", 2)]
+        if not args.no_dovecot:
+            if os.access(DOVECOT_LMTP, os.X_OK):
+                plan.append((REFERENCE, None))
+            else:
+                print(f"dovecot: no {DOVECOT_LMTP}, left out (apt-get install dovecot-lmtpd)")
+        for kind, workers in plan:
+            home = base / (kind if workers is None else f"{kind}{workers}")
+            home.mkdir()
+            mail = home / "mail"
+            mail.mkdir()
+            os.chown(mail, uid, gid)
+            if workers is None:
+                servers.append(DovecotLmtp(home, passwd, mail))
+            else:
+                servers.append(MraLmtp(home, workers, passwd, mail))
+        for server in servers:
+            server.start()
+        message = make_message()
+        print(
+            f"{len(message)}-octet messages, one user per connection, {args.rounds} rounds of "
+            f"{args.warmup:g} + {args.seconds:g} s per cell, cells in rotated order\n",
+            flush=True,
+        )
+        cells: dict[tuple[str, int], list[Cell]] = {}
+        acknowledged: dict[Daemon, dict[str, int]] = {s: {} for s in servers}
+        order = [(s, n) for n in conns for s in servers]
+        for r in range(args.rounds):
+            shift = r % len(order)
+            for server, n in order[shift:] + order[:shift]:
+                cell = run_cell(
+                    server, n, users, message, args.warmup, args.seconds, acknowledged[server]
+                )
+                cells.setdefault((server.label, n), []).append(cell)
+        medians = report(cells, [s.label for s in servers], conns)
+        problems: list[str] = []
+        for server in servers:
+            problems += server.stop()
+            problems += check_mail(server.base / "mail", acknowledged[server], message)
+        problems += [
+            f"{c.server}, {c.connections}: {e}"
+            for cs in cells.values()
+            for c in cs
+            for e in c.errors
+        ]
+        for problem in problems:
+            print(f"ERROR: {problem}", file=sys.stderr)
+        if not problems:
+            record(medians, [s.label for s in servers], conns)
+        return 1 if problems else 0
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

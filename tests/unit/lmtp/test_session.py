@@ -1,0 +1,315 @@
+"""LMTP sessions as transcripts: octets in, replies out, with a real store and user database
+(the thread pool's work done in line by `run_blocking`)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mailstore.config import load_config
+from mailstore.store import MailStore
+from mra.context import Connection, Services
+from mra.lmtp.session import LmtpSession
+from mra.lmtp.transaction import LmtpService
+from mra.session import Call, Close, Output, Send, run_blocking
+
+MAIL_UID = 65534
+
+
+class Client:
+    def __init__(self, base: Path, extra: str = "", euid: int = MAIL_UID) -> None:
+        self.base = base
+        (base / "mail").mkdir()
+        (base / "passwd").write_text(
+            "alice@example.test:{PLAIN}x::::::\n"
+            "bob@example.test:{PLAIN}x::::::\n"
+            "carol@example.test:{PLAIN}x::::::userdb_quota_rule=*:storage=1K\n"
+        )
+        (base / "aliases").write_text("team: alice@example.test, bob@example.test\n")
+        (base / "local-host-names").write_text("example.test\n")
+        (base / "mra.toml").write_text(
+            f'[auth]\npasswd_file = "{base}/passwd"\n'
+            f'[mail]\nlocation = "{base}/mail/%d/%n"\nmax_message_size = 2000\n'
+            f'[maps]\naliases = "{base}/aliases"\naccess = "{base}/access"\n'
+            f'virtusertable = "{base}/virtusertable"\n'
+            f'local_domains = "{base}/local-host-names"\n' + extra
+        )
+        self.config = load_config(str(base / "mra.toml"))
+        self.services = Services(self.config, None)
+        self.services.shared("lmtp", lambda: LmtpService(self.config, euid=euid))
+        self.session = LmtpSession(Connection("lmtp", "unix", unix=True), self.services)
+        self.closed = False
+        self.greeting = self._text(self.session.greeting())
+
+    def _text(self, outputs: list[Output]) -> str:
+        out = []
+        for o in run_blocking(outputs):
+            if isinstance(o, Send):
+                out.append(o.data.decode())
+            elif isinstance(o, Close):
+                self.closed = True
+        return "".join(out)
+
+    def send(self, data: bytes | str) -> str:
+        """Feed `data`; then, as the adapter does once a Call is answered, let the session go
+        on with what it holds until it has nothing more to say."""
+        raw = data.encode() if isinstance(data, str) else data
+        text = self._text(self.session.data_received(raw))
+        while not self.closed and (more := self._text(self.session.data_received(b""))):
+            text += more
+        return text
+
+    def codes(self, data: bytes | str) -> list[str]:
+        """The reply lines' code and status, `250 2.1.5` (a multi-line reply: its last)."""
+        text = self.send(data)
+        return [m.group(1) for m in re.finditer(r"^(\d{3}(?: \d\.\d\.\d+)?)[ \r]", text, re.M)]
+
+    def messages(self, user: str, folder: str = "INBOX") -> list[bytes]:
+        local, _, domain = user.partition("@")
+        root = self.base / "mail" / domain / local
+        if not root.exists():
+            return []
+        box = MailStore(str(root), create=False).mailbox(folder)
+        box.sync()
+        return [box.read_message(uid) for uid in box.uids()]
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Client:
+    c = Client(tmp_path)
+    c.send("LHLO client.test\r\n")
+    return c
+
+
+def test_greeting_and_lhlo(tmp_path: Path) -> None:
+    c = Client(tmp_path)
+    assert c.greeting.startswith("220 ") and "LMTP" in c.greeting
+    reply = c.send("LHLO client.test\r\n")
+    lines = reply.split("\r\n")[:-1]
+    assert [line[:4] for line in lines] == ["250-"] * (len(lines) - 1) + ["250 "]
+    assert [line[4:] for line in lines[1:]] == [
+        "PIPELINING",
+        "ENHANCEDSTATUSCODES",
+        "8BITMIME",
+        "SIZE 2000",
+        "SMTPUTF8",
+    ]
+
+
+def test_one_reply_per_recipient_in_order(client: Client) -> None:
+    replies = client.codes(
+        "MAIL FROM:<s@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
+        "RCPT TO:<nobody-here@example.test>\r\nRCPT TO:<team@example.test>\r\nDATA\r\n"
+    )
+    assert replies == ["250 2.1.0", "250 2.1.5", "550 5.1.1", "250 2.1.5", "354"]
+    assert client.codes("Subject: hi\r\n\r\nhello\r\n.\r\n") == ["250 2.0.0", "250 2.0.0"]
+    # alice is reached twice (herself and through team): one copy.
+    [alice] = client.messages("alice@example.test")
+    [bob] = client.messages("bob@example.test")
+    assert alice.startswith(b"Return-Path: <s@remote.test>\r\nDelivered-To: alice@example.test\r\n")
+    assert b"\r\nReceived: from client.test (unix socket)\r\n\tby " in alice
+    assert b"\tfor <alice@example.test>; " in alice
+    assert alice.endswith(b"Subject: hi\r\n\r\nhello\r\n")
+    assert b"\tfor <team@example.test>; " in bob
+
+
+def test_over_quota_fails_alone(client: Client) -> None:
+    client.codes("MAIL FROM:<s@remote.test>\r\n")
+    client.codes("RCPT TO:<alice@example.test>\r\nRCPT TO:<carol@example.test>\r\n")
+    client.codes("RCPT TO:<bob@example.test>\r\nDATA\r\n")
+    assert client.codes("Subject: big\r\n\r\n" + "x" * 1500 + "\r\n.\r\n") == [
+        "250 2.0.0",
+        "452 4.2.2",
+        "250 2.0.0",
+    ]
+    assert len(client.messages("alice@example.test")) == 1
+    assert client.messages("carol@example.test") == []
+
+
+def test_quota_bounce_makes_it_permanent(tmp_path: Path) -> None:
+    c = Client(tmp_path, "[mda]\nquota_bounce = true\n")
+    c.send("LHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<carol@example.test>\r\nDATA\r\n")
+    assert c.codes("Subject: big\r\n\r\n" + "x" * 1500 + "\r\n.\r\n") == ["552 5.2.2"]
+
+
+def test_sequence_errors(client: Client) -> None:
+    fresh = client.base / "fresh"
+    fresh.mkdir()
+    assert Client(fresh).codes("MAIL FROM:<a@b>\r\n") == ["503 5.5.1"]  # before LHLO
+    assert client.codes("RCPT TO:<alice@example.test>\r\n") == ["503 5.5.1"]
+    assert client.codes("DATA\r\n") == ["503 5.5.1"]
+    assert client.codes("MAIL FROM:<a@b>\r\nMAIL FROM:<a@b>\r\n") == ["250 2.1.0", "503 5.5.1"]
+    assert client.codes("DATA\r\n") == ["503 5.5.1"]  # no valid recipients
+    assert client.codes("RSET\r\nRCPT TO:<alice@example.test>\r\n") == ["250 2.0.0", "503 5.5.1"]
+    assert client.codes("HELO x\r\nEHLO x\r\nBDAT 10\r\nFOO\r\n") == [
+        "500 5.5.1",
+        "500 5.5.1",
+        "502 5.5.1",
+        "500 5.5.2",
+    ]
+    assert client.codes("NOOP\r\nVRFY alice\r\nHELP\r\n") == ["250 2.0.0", "252 2.5.0", "214 2.0.0"]
+    assert client.codes("QUIT\r\n") == ["221 2.0.0"]
+    assert client.closed
+
+
+@pytest.mark.parametrize(
+    ("command", "reply"),
+    [
+        ("MAIL FROM:<a@b> SIZE=2001", "552 5.3.4"),
+        ("MAIL FROM:<a@b> SIZE=2000 BODY=8BITMIME SMTPUTF8", "250 2.1.0"),
+        ("MAIL FROM:<a@b> BODY=BINARYMIME", "555 5.5.4"),
+        ("MAIL FROM:<a@b> RET=FULL", "555 5.5.4"),
+        ("MAIL FROM:<a@b> SIZE=x", "501 5.5.4"),
+        ("MAIL FROM:a@b", "501 5.5.4"),
+        ("MAIL FROM:<a@b", "501 5.5.4"),
+        ("MAIL FROM: <a@b>", "250 2.1.0"),
+        ("MAIL FROM:<@relay.test:a@b>", "250 2.1.0"),
+        ('MAIL FROM:<"a b>c"@d>', "250 2.1.0"),
+        ("MAIL FROM:<a b@c>", "501 5.5.4"),
+        ("MAIL FROM:<j\u00f6e@b>", "553 5.6.7"),
+        ("MAIL FROM:<j\u00f6e@b> SMTPUTF8", "250 2.1.0"),
+        ("MAIL FROM:<\u200bx@b>", "553 5.1.7"),
+        ("MAIL FROM:<" + "a" * 300 + "@b>", "501 5.5.4"),
+    ],
+)
+def test_mail_from_arguments(client: Client, command: str, reply: str) -> None:
+    assert client.codes(command + "\r\n") == [reply]
+
+
+def test_mail_from_that_is_not_utf8(client: Client) -> None:
+    assert client.codes(b"MAIL FROM:<j\xf6e@b> SMTPUTF8\r\n") == ["553 5.1.7"]
+
+
+def test_rcpt_arguments(client: Client) -> None:
+    client.codes("MAIL FROM:<>\r\n")
+    assert client.codes("RCPT TO:<alice@example.test> NOTIFY=NEVER\r\n") == ["555 5.5.4"]
+    assert client.codes("RCPT TO:<>\r\n") == ["501 5.5.4"]
+    assert client.codes("RCPT TO:<ali\u00e7e@example.test>\r\n") == ["553 5.6.7"]
+    assert client.codes("RCPT TO:<Alice@Example.TEST>\r\n") == ["250 2.1.5"]
+    assert client.codes("RCPT TO:<alice+shop@example.test>\r\n") == ["250 2.1.5"]
+
+
+def test_detail_reaches_sieve(client: Client, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "passwd").write_text(
+        f"dave@example.test:{{PLAIN}}x:::: {home}::\n".replace(" ", "")
+    )
+    (home / ".dovecot.sieve").write_text(
+        'require ["fileinto", "envelope", "subaddress", "mailbox"];\n'
+        'if envelope :detail "to" "shop" { fileinto :create "Shop"; }\n'
+    )
+    client.codes("MAIL FROM:<s@remote.test>\r\nRCPT TO:<dave+shop@example.test>\r\nDATA\r\n")
+    assert client.codes("Subject: order\r\n\r\nx\r\n.\r\n") == ["250 2.0.0"]
+    assert len(client.messages("dave@example.test", "Shop")) == 1
+
+
+def test_refuses_to_deliver_as_root(tmp_path: Path) -> None:
+    c = Client(tmp_path, euid=0)
+    c.send("LHLO x\r\n")
+    assert c.codes("MAIL FROM:<>\r\nRCPT TO:<alice@example.test>\r\n") == ["250 2.1.0", "451 4.3.5"]
+
+
+def test_pipelined_transactions(client: Client) -> None:
+    one = "MAIL FROM:<a@b>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n"
+    assert client.codes(one) == ["250 2.1.0", "250 2.1.5", "354"]
+    replies = client.codes("Subject: 1\r\n\r\n.\r\n" + one + "Subject: 2\r\n\r\nx\r\n.\r\nQUIT\r\n")
+    assert replies == ["250 2.0.0", "250 2.1.0", "250 2.1.5", "354", "250 2.0.0", "221 2.0.0"]
+    assert len(client.messages("alice@example.test")) == 2
+
+
+def test_empty_message_is_refused(client: Client) -> None:
+    client.codes("MAIL FROM:<a@b>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+    assert client.codes(".\r\n") == ["554 5.6.0"]
+
+
+def test_message_starting_with_from_keeps_it(client: Client) -> None:
+    client.codes("MAIL FROM:<a@b>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+    assert client.codes("From me, hello\r\n\r\nbody\r\n.\r\n") == ["250 2.0.0"]
+    [stored] = client.messages("alice@example.test")
+    assert b"\r\nFrom me, hello\r\n\r\nbody\r\n" in stored
+
+
+def test_access_map_sender_rules(tmp_path: Path) -> None:
+    c = Client(tmp_path)
+    (tmp_path / "access").write_text("From:spam.test REJECT\nFrom:quiet.test DISCARD\n")
+    c.send("LHLO x\r\n")
+    assert c.codes("MAIL FROM:<x@spam.test>\r\nRCPT TO:<alice@example.test>\r\n") == [
+        "250 2.1.0",
+        "550 5.7.1",
+    ]
+    c.codes("RSET\r\n")
+    assert c.codes("MAIL FROM:<x@quiet.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n") == [
+        "250 2.1.0",
+        "250 2.1.5",
+        "354",
+    ]
+    assert c.codes("Subject: x\r\n\r\n.\r\n") == ["250 2.0.0"]
+    assert c.messages("alice@example.test") == []
+
+
+def test_loop_is_refused(client: Client) -> None:
+    client.codes("MAIL FROM:<a@b>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+    looped = "Received: by x\r\nDelivered-To: alice@example.test\r\nSubject: x\r\n\r\n.\r\n"
+    assert client.codes("X-Top: 1\r\n" + looped) == ["554 5.4.6"]
+
+
+def test_shutdown_waits_for_the_delivery_replies(client: Client) -> None:
+    session = client.session
+    client.codes("MAIL FROM:<a@b>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+    outputs = session.data_received(b"Subject: x\r\n\r\n.\r\n")
+    assert session.delivering
+    assert session.shutdown() == []  # the replies first
+    text = "".join(o.data.decode() for o in run_blocking(outputs) if isinstance(o, Send))
+    assert text.startswith("250 2.0.0 <alice@example.test> delivered\r\n421 4.3.2 ")
+
+
+def test_programs_and_forwards_of_the_aliases_file(tmp_path: Path) -> None:
+    """From the server's threads: no preexec_fn in the child (mda.interrupt is not set up)."""
+    out = tmp_path / "program-output"
+    sent = tmp_path / "sendmail-output"
+    sendmail = tmp_path / "sendmail"
+    sendmail.write_text(f'#!/bin/sh\n{{ echo "$@"; cat; }} > {sent}\n')
+    sendmail.chmod(0o755)
+    c = Client(tmp_path, f'[mda]\nsendmail = "{sendmail}"\n')
+    (tmp_path / "aliases").write_text(
+        f"pipe: \"|/bin/sh -c 'cat > {out}'\"\nfwd: someone@elsewhere.test\n"
+    )
+    (tmp_path / "aliases").chmod(0o644)
+    c.send("LHLO x\r\n")
+    c.codes("MAIL FROM:<s@remote.test>\r\nRCPT TO:<pipe@example.test>\r\n")
+    c.codes("RCPT TO:<fwd@example.test>\r\nDATA\r\n")
+    assert c.codes("Subject: piped\r\n\r\nbody\r\n.\r\n") == ["250 2.0.0", "250 2.0.0"]
+    assert b"Subject: piped" in out.read_bytes()
+    assert sent.read_bytes().startswith(b"-i -f s@remote.test -- someone@elsewhere.test\n")
+
+
+def test_remembered_recipients_follow_the_files(tmp_path: Path) -> None:
+    """A recipient resolved before is answered without a thread, until a file changes."""
+    c = Client(tmp_path)
+    c.send("LHLO x\r\n")
+    one = "MAIL FROM:<s@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
+    assert c.codes(one + "RSET\r\n") == ["250 2.1.0", "250 2.1.5", "250 2.0.0"]
+    outputs = c.session.data_received(one.encode())
+    assert not any(isinstance(o, Call) for o in outputs)  # remembered: no Call
+    c.codes("RSET\r\n")
+    passwd = tmp_path / "passwd"
+    passwd.write_text(passwd.read_text().replace("alice@", "alicia@"))
+    assert c.codes(one) == ["250 2.1.0", "550 5.1.1"]
+
+
+def test_remembered_recipients_still_meet_the_senders_access_rules(tmp_path: Path) -> None:
+    c = Client(tmp_path)
+    (tmp_path / "access").write_text("From:spam.test REJECT\n")
+    c.send("LHLO x\r\n")
+    assert c.codes("MAIL FROM:<ok@remote.test>\r\nRCPT TO:<alice@example.test>\r\nRSET\r\n") == [
+        "250 2.1.0",
+        "250 2.1.5",
+        "250 2.0.0",
+    ]
+    assert c.codes("MAIL FROM:<x@spam.test>\r\nRCPT TO:<alice@example.test>\r\n") == [
+        "250 2.1.0",
+        "550 5.7.1",
+    ]
