@@ -216,15 +216,15 @@ class MailConfig:
     # One APPEND's messages together (MULTIAPPEND, CATENATE): what one command may make the
     # IMAP reader hold; never less than max_message_size (SECURITY.md 2).
     max_append_size: int = field(default=100 * MIB, metadata=_setting(_Kind.INT, 1))
+    # Accounts below this uid (system accounts: root, daemon, ...) neither log in nor get mail
+    # (Dovecot's first_valid_uid; Debian's adduser gives people uids from 1000).
+    first_valid_uid: int = field(default=1000, metadata=_setting(_Kind.INT, 0))
     # Other hosts write these Maildirs too (NFS, a cluster: mailstore/shared.py): inotify
     # cannot see their changes, so each open folder is also stat()ed at least every
     # `shared_check_interval` seconds (Dovecot's mailbox_idle_check_interval), no listing is
     # trusted without that check, and stale dotlocks are judged by what this host saw.
     shared: bool = field(default=False, metadata=_setting(_Kind.BOOL))
     shared_check_interval: int = field(default=30, metadata=_setting(_Kind.INT, 1))
-    # Accounts below this uid (system accounts: root, daemon, ...) neither log in nor get mail
-    # (Dovecot's first_valid_uid; Debian's adduser gives people uids from 1000).
-    first_valid_uid: int = field(default=1000, metadata=_setting(_Kind.INT, 0))
 
 
 @dataclass(frozen=True)
@@ -431,8 +431,8 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     imap: ImapConfig = field(default_factory=ImapConfig)
     managesieve: ManageSieveConfig = field(default_factory=ManageSieveConfig)
-    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     lmtp: LmtpConfig = field(default_factory=LmtpConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     path: str | None = None  # the file it came from; None = built-in defaults
 
 
@@ -449,8 +449,8 @@ _SECTIONS: Final[Mapping[str, type[Any]]] = {
     "limits": LimitsConfig,
     "imap": ImapConfig,
     "managesieve": ManageSieveConfig,
-    "cluster": ClusterConfig,
     "lmtp": LmtpConfig,
+    "cluster": ClusterConfig,
 }
 _KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     name: tuple(f.name for f in dataclasses.fields(cls))

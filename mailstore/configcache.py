@@ -46,8 +46,8 @@ __all__ = ["cache_path", "load_cached", "write_cache"]
 
 # Changed whenever the layout of the cached record changes: an old cache is then just stale.
 # 2: the stamp has mode, owner and group; 3: [managesieve]; 4: [sieve]; 5: auth listeners;
-# 6: [lmtp] and [listen] lmtp beside them
-_FORMAT = "mailstore.configcache/6"
+# 6: [lmtp] and [listen] lmtp beside them; 7: [cluster], [mail] shared
+_FORMAT = "mailstore.configcache/7"
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
@@ -70,6 +70,8 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_message_size": 50 * 1024 * 1024,
         "max_append_size": 100 * 1024 * 1024,
         "first_valid_uid": 1000,
+        "shared": False,
+        "shared_check_interval": 30,
     },
     # specialuse.DEFAULT_MAILBOXES as plain tuples (name, special uses, auto): marshal takes
     # no NamedTuple, and importing `typing` would cost the delivery agent its start-up time.
@@ -157,6 +159,19 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_storage": 10 * 1024 * 1024,
     },
     "lmtp": {"max_recipients": 100, "max_line_length": 4096},
+    "cluster": {
+        "auth_http": None,
+        "socketmap": None,
+        "proxies": ("127.0.0.1", "::1"),
+        "nodes": (),
+        "imap_port": 143,
+        "pop3_port": 110,
+        "lmtp_port": 24,
+        "health_interval": 1.0,
+        "health_timeout": 1.0,
+        "max_request": 8192,
+        "max_login_attempts": 10,
+    },
 }
 
 
@@ -257,6 +272,10 @@ class CachedLmtpConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["lmtp"])
 
 
+class CachedClusterConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["cluster"])
+
+
 class CachedConfig(_Frozen):
     """The cached configuration: the attributes of `mailstore.config.Config`, read-only."""
 
@@ -277,6 +296,7 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "imap": CachedImapConfig,
     "managesieve": CachedManageSieveConfig,
     "lmtp": CachedLmtpConfig,
+    "cluster": CachedClusterConfig,
 }
 
 
