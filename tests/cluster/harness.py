@@ -173,11 +173,29 @@ class Cluster:
         return f'lmtp = "127.0.0.1:{self.lmtp_ports[self.nodes.index(node)]}"\n'
 
     def start(self) -> None:
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            raise
+        """Start everything. A node restarted on the port it got (or an LMTP port chosen
+        beforehand) can meet another process that took that port meanwhile (other test runs
+        share the machine): then everything starts again on fresh ports."""
+        for attempt in range(3):
+            try:
+                self._start()
+                return
+            except RuntimeError as exc:
+                self._stop_processes()
+                if "Address already in use" not in str(exc) or attempt == 2:
+                    self._remove()
+                    raise
+                self.lmtp_ports = [free_port() for _ in self.nodes]
+                for node in self.nodes:
+                    node.log_path.unlink(missing_ok=True)
+                    node._readies = 0
+                if self.director is not None:
+                    self.director.log_path.unlink(missing_ok=True)
+                    self.director = None
+                shutil.rmtree(self.base / "nginx", ignore_errors=True)
+            except BaseException:
+                self.stop()
+                raise
 
     def _start(self) -> None:
         for node in self.nodes:
@@ -265,6 +283,13 @@ class Cluster:
         return [len(pattern.findall(n.log())) for n in self.nodes]
 
     def stop(self) -> None:
+        self._stop_processes()
+        self._remove()
+
+    def _remove(self) -> None:
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def _stop_processes(self) -> None:
         if self.nginx is not None and self.nginx.poll() is None:
             self.nginx.send_signal(signal.SIGQUIT)
             try:
@@ -275,4 +300,3 @@ class Cluster:
         for proc in [*self.nodes, self.director]:
             if proc is not None:
                 proc.stop()
-        shutil.rmtree(self.base, ignore_errors=True)
