@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench fuzz torture clean man
+.PHONY: run test lint bench fuzz torture clean man cluster
 
 $(STAMP): pyproject.toml mda/launcher.py
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -53,3 +53,7 @@ torture: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache fuzz/.work
+
+# Three nodes over one mail root behind nginx's mail proxy (mra/cluster/demo.py).
+cluster: $(STAMP)
+	$(BIN)/python -m mra.cluster.demo

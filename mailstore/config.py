@@ -128,6 +128,7 @@ from mailstore.specialuse import AUTO_VALUES, DEFAULT_MAILBOXES, MailboxSetting,
 __all__ = [
     "LOCATION_VARIABLES",
     "AuthConfig",
+    "ClusterConfig",
     "Config",
     "ConfigError",
     "ConfigProblem",
@@ -234,6 +235,12 @@ class MailConfig:
     # Accounts below this uid (system accounts: root, daemon, ...) neither log in nor get mail
     # (Dovecot's first_valid_uid; Debian's adduser gives people uids from 1000).
     first_valid_uid: int = field(default=1000, metadata=_setting(_Kind.INT, 0))
+    # Other hosts write these Maildirs too (NFS, a cluster: mailstore/shared.py): inotify
+    # cannot see their changes, so each open folder is also stat()ed at least every
+    # `shared_check_interval` seconds (Dovecot's mailbox_idle_check_interval), no listing is
+    # trusted without that check, and stale dotlocks are judged by what this host saw.
+    shared: bool = field(default=False, metadata=_setting(_Kind.BOOL))
+    shared_check_interval: int = field(default=30, metadata=_setting(_Kind.INT, 1))
 
 
 @dataclass(frozen=True)
@@ -409,6 +416,33 @@ class ManageSieveConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """`[cluster]`: nginx's mail proxy in front of several `mra serve` nodes (mra/cluster)."""
+
+    # nginx's `auth_http` endpoint and Postfix's `socketmap` table ("" = off).
+    auth_http: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    socketmap: Listener | None = field(default=None, metadata=_setting(_Kind.ENDPOINT))
+    # The addresses of the proxies (and MTAs) that may ask, and whose connections to the nodes
+    # carry many users (exempt from the per-address connection limit).
+    proxies: tuple[str, ...] = field(default=("127.0.0.1", "::1"), metadata=_setting(_Kind.WORDS))
+    # The mail nodes: "ADDRESS" (an IP address: nginx connects to it as given), optionally
+    # followed by " imap=PORT pop3=PORT lmtp=PORT" where a node differs from the ports below.
+    nodes: tuple[str, ...] = field(default=(), metadata=_setting(_Kind.WORDS))
+    imap_port: int = field(default=143, metadata=_setting(_Kind.INT, 1, 65535))
+    pop3_port: int = field(default=110, metadata=_setting(_Kind.INT, 1, 65535))
+    lmtp_port: int = field(default=24, metadata=_setting(_Kind.INT, 1, 65535))
+    # Seconds between health checks of each node, and how long one may take.
+    health_interval: float = field(default=1.0, metadata=_setting(_Kind.NUMBER, 0))
+    health_timeout: float = field(default=1.0, metadata=_setting(_Kind.NUMBER, 0))
+    # What one auth_http request may carry (its headers together), and the longest socketmap
+    # request (Postfix's own bound is 100000).
+    max_request: int = field(default=8192, metadata=_setting(_Kind.INT, 256))
+    # Failed logins nginx may retry on one connection (it keeps each attempt's memory until the
+    # connection ends); the next failure closes the connection (nginx: "10-20 attempts").
+    max_login_attempts: int = field(default=10, metadata=_setting(_Kind.INT, 1))
+
+
+@dataclass(frozen=True)
 class LmtpConfig:
     """LMTP (RFC 2033) in `mra serve` ([listen] lmtp): what one client transaction may hold."""
 
@@ -455,6 +489,7 @@ class Config:
     managesieve: ManageSieveConfig = field(default_factory=ManageSieveConfig)
     lmtp: LmtpConfig = field(default_factory=LmtpConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     path: str | None = None  # the file it came from; None = built-in defaults
 
 
@@ -474,6 +509,7 @@ _SECTIONS: Final[Mapping[str, type[Any]]] = {
     "managesieve": ManageSieveConfig,
     "lmtp": LmtpConfig,
     "index": IndexConfig,
+    "cluster": ClusterConfig,
 }
 _KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     name: tuple(f.name for f in dataclasses.fields(cls))
@@ -838,6 +874,7 @@ def _cross_check(
         seen.setdefault(where, name)
     _check_sieve(config, lines, problems, failed)
     _check_log(config, lines, problems, failed)
+    _check_cluster(config, lines, problems)
     return config
 
 
@@ -870,6 +907,21 @@ def _check_log(
                 lines.key("listen", "admin"),
                 "[listen] admin must be a unix socket, like 'unix:/run/mra/admin'",
             )
+        )
+
+
+def _check_cluster(config: Config, lines: Lines, problems: list[ConfigProblem]) -> None:
+    from mailstore.clusternodes import parse_node
+
+    cluster = config.cluster
+    for text in cluster.nodes:
+        try:
+            parse_node(text, cluster.imap_port, cluster.pop3_port, cluster.lmtp_port)
+        except ValueError as exc:
+            problems.append(ConfigProblem(lines.key("cluster", "nodes"), f"[cluster] nodes: {exc}"))
+    if cluster.auth_http is not None and not cluster.nodes:
+        problems.append(
+            ConfigProblem(lines.key("cluster", "auth_http"), "[cluster] auth_http needs nodes")
         )
 
 

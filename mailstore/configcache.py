@@ -47,8 +47,8 @@ __all__ = ["cache_path", "load_cached", "write_cache"]
 # Changed whenever the layout of the cached record changes: an old cache is then just stale.
 # 2: the stamp has mode, owner and group; 3: [managesieve]; 4: [sieve]; 5: auth listeners;
 # 6: [lmtp] and [listen] lmtp beside them; 7: [index]; 8: [limits] max_sessions_per_user_address;
-# 9: [log], [listen] admin and metrics
-_FORMAT = "mailstore.configcache/9"
+# 9: [log], [listen] admin and metrics; 10: [cluster], [mail] shared
+_FORMAT = "mailstore.configcache/10"
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
@@ -73,6 +73,8 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_message_size": 50 * 1024 * 1024,
         "max_append_size": 100 * 1024 * 1024,
         "first_valid_uid": 1000,
+        "shared": False,
+        "shared_check_interval": 30,
     },
     # specialuse.DEFAULT_MAILBOXES as plain tuples (name, special uses, auto): marshal takes
     # no NamedTuple, and importing `typing` would cost the delivery agent its start-up time.
@@ -175,6 +177,19 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "keep_folders": 64,
         "keep_messages": 400_000,
         "expunge_log": 100_000,
+    },
+    "cluster": {
+        "auth_http": None,
+        "socketmap": None,
+        "proxies": ("127.0.0.1", "::1"),
+        "nodes": (),
+        "imap_port": 143,
+        "pop3_port": 110,
+        "lmtp_port": 24,
+        "health_interval": 1.0,
+        "health_timeout": 1.0,
+        "max_request": 8192,
+        "max_login_attempts": 10,
     },
 }
 
@@ -284,6 +299,10 @@ class CachedIndexConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["index"])
 
 
+class CachedClusterConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["cluster"])
+
+
 class CachedConfig(_Frozen):
     """The cached configuration: the attributes of `mailstore.config.Config`, read-only."""
 
@@ -306,6 +325,7 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "managesieve": CachedManageSieveConfig,
     "lmtp": CachedLmtpConfig,
     "index": CachedIndexConfig,
+    "cluster": CachedClusterConfig,
 }
 
 

@@ -14,7 +14,7 @@ import errno
 import os
 import time
 
-from mailstore import log
+from mailstore import log, shared
 from mailstore.errors import TemporaryFailure
 from mailstore.filenames import hostname
 
@@ -80,7 +80,14 @@ class DotLock:
             return True  # released meanwhile: try again at once
         except OSError:
             return False
-        age = time.time() - st.st_mtime
+        if shared.enabled():
+            # Other hosts share the file system: the mtime is the file server's clock
+            # (mailstore/shared.py), so age is what we saw, not now minus the mtime.
+            age = shared.observer.unchanged_for(
+                self.lock_path, st.st_ino, st.st_size, st.st_mtime_ns
+            )
+        else:
+            age = time.time() - st.st_mtime
         stale = age > STALE_AFTER
         if not stale and not content:
             # Created but never written: its creator died between open() and write(), which

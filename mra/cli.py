@@ -36,7 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 78
-    if not config.listen.enabled():
+    if not config.listen.enabled() and not (config.cluster.auth_http or config.cluster.socketmap):
         print("nothing to serve: the configuration has no [listen] entries", file=sys.stderr)
         return 78
     from mra.net.listeners import ListenError

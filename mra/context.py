@@ -70,6 +70,7 @@ class Services:
     def __init__(self, config: Config, auth: object) -> None:
         self.config = config
         self.auth = auth
+        self.cluster: object = None  # mra/cluster/service.py's ClusterService, with [cluster]
         self.hostname = socket.gethostname() or "localhost"
         from mra.auth.throttle import ConnectionLimits
 

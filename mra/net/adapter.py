@@ -483,7 +483,10 @@ class SessionProtocol(protocol.Protocol):
                 for p in paths:
                     w.unwatch(p, self._notified)
         if self._watched:
-            interval = max(interval, WATCHED_POLL)
+            from mailstore.shared import idle_check_interval
+
+            # inotify misses what other hosts write to shared storage: poll within the bound.
+            interval = max(interval, idle_check_interval(WATCHED_POLL))
         if not self._armed("poll"):
             self._arm("poll", interval, self._polled)
 

@@ -50,6 +50,7 @@ PROTOCOLS = {
     "lmtp": ("lmtp", False),
     "auth": ("auth", False),  # the Dovecot auth protocol, for the MTA (mra/authserver)
     "saslauthd": ("saslauthd", False),
+    "socketmap": ("socketmap", False),  # Postfix's transport lookups ([cluster], mra/cluster)
 }
 # Protocol -> "module:class" of its sans-I/O session, imported when the first client comes
 # (every module is preloaded before privileges are dropped anyway).
@@ -60,12 +61,13 @@ SESSIONS = {
     "lmtp": "mra.lmtp.session:LmtpSession",
     "auth": "mra.authserver.dovecot:DovecotAuthSession",
     "saslauthd": "mra.authserver.saslauthd:SaslauthdSession",
+    "socketmap": "mra.cluster.service:socketmap_session",
 }
 # Listeners whose client is the MTA, on its own host, not a mail client: all its connections
 # come from one address (Postfix opens one per smtpd process), so that address's connection
 # limit (`max_connections_per_address`) does not apply; the throttles count the SMTP clients
 # the MTA asks about instead.
-MTA_LISTENERS = frozenset({"auth", "saslauthd"})
+MTA_LISTENERS = frozenset({"auth", "saslauthd", "socketmap"})
 # The administrator's listeners (mra/admin/service.py): no mail session behind them.
 OPS_LISTENERS = frozenset({"admin", "metrics"})
 SHUTDOWN_GRACE = 5.0
@@ -102,7 +104,10 @@ class Server:
         self.sockets: dict[str, socket.socket] = {}
         self.unix_sockets: list[UnixSocket] = []  # removed when the server stops
         try:
-            for name, listener in config.listen.enabled().items():
+            from mra.cluster.service import cluster_listeners
+
+            listeners = {**config.listen.enabled(), **cluster_listeners(config)}
+            for name, listener in listeners.items():
                 # The admin socket stays root's (mode 0600) unless its table names an owner.
                 owner = "" if name == "admin" else config.server.user
                 sock, made = bind(listener, owner)
@@ -195,14 +200,28 @@ class Server:
         """Adopt the bound sockets into this process's reactor."""
         from mailstore import dirwatch
 
-        # Per process (after the fork of workers): each has its own inotify queue.
-        dirwatch.enable()
+        # Per process (after the fork of workers): each has its own inotify queue. With
+        # `[mail] shared`, other hosts write too: every sync checks the directories instead.
+        if self.config.mail.shared:
+            from mailstore import shared
+
+            shared.enable(self.config.mail.shared_check_interval)
+        else:
+            dirwatch.enable()
         if self.services is None:
             self.services = self.make_services()
         self.load_access()
         self.stall_monitor = StallMonitor(self.config.server.reactor_stall_ms)
         self.stall_monitor.start()
+        from mra.cluster.service import AUTH_HTTP, ClusterService
+
+        if self.config.cluster.nodes:
+            cluster = ClusterService(self.config)
+            self.services.cluster = cluster
+            cluster.start(self)
         for name, sock in self.sockets.items():
+            if name == AUTH_HTTP:
+                continue  # twisted.web's, adopted by the cluster service
             factory: Any
             if name in OPS_LISTENERS:
                 from mra.admin import service
@@ -334,7 +353,9 @@ class _TrackedProtocol(SessionProtocol):
             self._closed = True
             self.transport.loseConnection()
             return
-        conn.exempt = action == "OK" or conn.unix
+        from mra.cluster.service import exempt_proxy
+
+        conn.exempt = action == "OK" or conn.unix or exempt_proxy(self.server.config, conn.peer_ip)
         assert self.server.services is not None
         self._lease = self.server.services.limits.connect(
             conn.peer_ip, exempt=conn.exempt or conn.listener in MTA_LISTENERS
