@@ -223,12 +223,12 @@ def report(
     stalls = [(int(ms), int(cpu)) for ms, cpu in found]
     longest = ""
     if isinstance(server, MraServer):
-        late, cpu = max(stalls, default=(0, 0))
-        working = max((min(ms, cpu) for ms, cpu in stalls), default=0)
-        longest = f"{late} ms ({cpu} ms CPU); working {working} ms"
+        late, late_cpu = max(stalls, default=(0, 0))
+        working = max((min(ms, busy) for ms, busy in stalls), default=0)
+        longest = f"{late} ms ({late_cpu} ms CPU); working {working} ms"
         print(
             f"  reactor lateness of 20 ms or more: {len(stalls)} times, the longest {late} ms "
-            f"with {cpu} ms of the reactor's CPU in it; the longest working on the reactor "
+            f"with {late_cpu} ms of the reactor's CPU in it; the longest working on the reactor "
             f"(lateness and CPU both): {working} ms (issue #17: under 100 ms)"
         )
     return [

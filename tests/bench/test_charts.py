@@ -105,4 +105,5 @@ def test_bench_load_records_what_it_measured(tmp_path: Path) -> None:
     assert row[:2] == ["2", "ours"]
     rate = float(row[2].replace(",", ""))
     assert f"= {row[2]}/s" in out.stdout and rate > 0
+    assert f"server CPU {row[3]} ms per command" in out.stdout  # the figure printed, not another
     assert data["charts"][0]["title"].startswith("Mixed IMAP load")
