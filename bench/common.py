@@ -15,6 +15,25 @@ from pathlib import Path
 MAIL_USER = "nobody"  # Dovecot refuses to access mail as root
 
 
+def server_user_line() -> str:
+    """The `[server] user` line of our server's configuration: as root, drop to the mail user
+    when it can read our installation and interpreter (mra serve refuses to start otherwise,
+    exit 77); from a checkout it cannot enter (a clone under /root) the server stays root, as
+    the test suite's servers do."""
+    if os.geteuid() != 0:
+        return ""
+    import sys
+
+    def others_reach(path: Path) -> bool:
+        return all(p.stat().st_mode & 0o001 for p in path.parents)
+
+    here = Path(__file__).resolve()
+    python = Path(sys.executable).resolve()
+    if others_reach(here) and others_reach(python):
+        return f'user = "{MAIL_USER}"\n'
+    return ""
+
+
 def mail_ids() -> tuple[int, int]:
     """Who owns the mail: nobody as root (Dovecot refuses to access mail as root)."""
     if os.geteuid() == 0:

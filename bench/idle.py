@@ -46,7 +46,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.common import MAIL_USER, free_port, mail_ids, traversable_tempdir, wait_for_mra
+from bench.common import (
+    free_port,
+    mail_ids,
+    server_user_line,
+    traversable_tempdir,
+    wait_for_mra,
+)
 from bench.imap import DOVECOT, MRA, Server, make_maildir
 from mra.net.tls import generate_self_signed
 
@@ -110,7 +116,7 @@ class Ours(Server):
         (base / "access").write_text("Connect:127.0.0.1 OK\n")
         (base / "local-host-names").write_text(f"{DOMAIN}\n")
         self.config = base / "mra.toml"
-        user = f'user = "{MAIL_USER}"\n' if os.geteuid() == 0 else ""
+        user = server_user_line()
         self.config.write_text(
             '[listen]\nimap = "127.0.0.1:0"\nimaps = "127.0.0.1:0"\n'
             f'[tls]\ncert = "{cert}"\nkey = "{key}"\n'

@@ -71,7 +71,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from bench.common import MAIL_USER, free_port, mail_ids, traversable_tempdir, wait_for_mra
+from bench.common import (
+    free_port,
+    mail_ids,
+    server_user_line,
+    traversable_tempdir,
+    wait_for_mra,
+)
 from bench.results import Chart, Recorder
 from mra.auth.passwords import hash_password
 
@@ -425,7 +431,7 @@ class MraServer(Server):
         (base / "access").write_text("")
         (base / "local-host-names").write_text(f"{DOMAIN}\n")
         self.config = base / "mra.toml"
-        user = f'user = "{MAIL_USER}"\n' if os.geteuid() == 0 else ""
+        user = server_user_line()
         self.config.write_text(
             '[listen]\nimap = "127.0.0.1:0"\n'
             f'[auth]\npasswd_file = "{passwd}"\n'

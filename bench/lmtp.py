@@ -47,7 +47,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import MAIL_USER, mail_ids, traversable_tempdir
+from bench.common import mail_ids, server_user_line, traversable_tempdir
 from bench.pop3 import CLK_TCK, Daemon, host_idle
 from bench.results import Chart, Recorder
 
@@ -92,7 +92,7 @@ class MraLmtp(Daemon):
         self.socket = base / "lmtp"
         (base / "access").write_text("")
         (base / "local-host-names").write_text(f"{DOMAIN}\n")
-        user = f'user = "{MAIL_USER}"\n' if os.geteuid() == 0 else ""
+        user = server_user_line()
         self.config = base / "mra.toml"
         self.config.write_text(
             f'[listen]\nlmtp = "unix:{self.socket}"\n'

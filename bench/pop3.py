@@ -69,7 +69,13 @@ from pathlib import Path
 from types import FrameType
 from typing import NamedTuple, TextIO
 
-from bench.common import MAIL_USER, free_port, mail_ids, traversable_tempdir, wait_for_mra
+from bench.common import (
+    free_port,
+    mail_ids,
+    server_user_line,
+    traversable_tempdir,
+    wait_for_mra,
+)
 from bench.results import Chart, Recorder
 from mailstore.store import MailStore
 from mra.auth.passwords import hash_password
@@ -399,7 +405,7 @@ class MraDaemon(Daemon):
         (base / "access").write_text("")
         (base / "local-host-names").write_text(f"{DOMAIN}\n")
         self.config = base / "mra.toml"
-        user = f'user = "{MAIL_USER}"\n' if os.geteuid() == 0 else ""
+        user = server_user_line()
         self.config.write_text(
             '[listen]\npop3 = "127.0.0.1:0"\n'
             f'[auth]\npasswd_file = "{passwd}"\n'
