@@ -46,6 +46,7 @@
     workers = 1                   # worker processes sharing the listening sockets
     user = ""                     # unprivileged user to drop to after binding
     reactor_stall_ms = 100        # log `reactor-stall` when the event loop is this late; 0 = off
+    require_readable_installation = true  # refuse to start when `user` cannot read mra
     [limits]
     max_connections = 2000        # open connections per worker process
     max_connections_per_address = 1000  # per client address (an IPv6 address: its /64)
@@ -328,6 +329,10 @@ class ServerConfig:
     user: str = field(default="", metadata=_setting(_Kind.USER))
     # The event loop running this late logs `reactor-stall` (milliseconds; 0 = not watched).
     reactor_stall_ms: int = field(default=100, metadata=_setting(_Kind.INT, 0))
+    # Refuse to start when `user` cannot read the server's installation (exit 77). false: say
+    # so and go on; everything is imported before the drop, and a module imported later fails
+    # (logged as late-import). For a checkout that user cannot enter (a clone under /root).
+    require_readable_installation: bool = field(default=True, metadata=_setting(_Kind.BOOL))
 
 
 @dataclass(frozen=True)

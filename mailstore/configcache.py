@@ -47,8 +47,9 @@ __all__ = ["cache_path", "load_cached", "write_cache"]
 # Changed whenever the layout of the cached record changes: an old cache is then just stale.
 # 2: the stamp has mode, owner and group; 3: [managesieve]; 4: [sieve]; 5: auth listeners;
 # 6: [lmtp] and [listen] lmtp beside them; 7: [index]; 8: [limits] max_sessions_per_user_address;
-# 9: [log], [listen] admin and metrics; 10: [cluster], [mail] shared
-_FORMAT = "mailstore.configcache/10"
+# 9: [log], [listen] admin and metrics; 10: [cluster], [mail] shared;
+# 11: [server] require_readable_installation
+_FORMAT = "mailstore.configcache/11"
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
@@ -132,7 +133,12 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "virustest_max_header": "",
         "virustest_text_values": (),
     },
-    "server": {"workers": 1, "user": "", "reactor_stall_ms": 100},
+    "server": {
+        "workers": 1,
+        "user": "",
+        "reactor_stall_ms": 100,
+        "require_readable_installation": True,
+    },
     "log": {
         "target": "stderr",
         "path": "",

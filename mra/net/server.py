@@ -406,7 +406,7 @@ class InstallationError(Exception):
     """The server's user could not read the server's own code: refuse to start."""
 
 
-def prepare_drop(user: str) -> Any:
+def prepare_drop(user: str, require_readable: bool = True) -> Any:
     """Before becoming `user`: import everything (mra/preload.py), then refuse to start when
     `user` could not read our installation, naming the path; an unreadable standard library
     (a pyenv under /root) is said once. The LateImports finder to install after the drop."""
@@ -419,11 +419,13 @@ def prepare_drop(user: str) -> Any:
         log.debug("preload-missing", modules=",".join(missing))
     pw = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
     own, stdlib = preload.check_installation(pw.pw_uid, pw.pw_gid)
-    if own:
+    if own and require_readable:
         raise InstallationError(
             f"[server] user {pw.pw_name!r} cannot read the server's installation: {own[0]} "
             "(make it readable, or install mra where that user can read it)"
         )
+    for why in own[:1]:  # require_readable_installation = false: said, and started
+        log.warn("installation-unreadable", user=pw.pw_name, path=why, hint="preloaded")
     for why in stdlib[:1]:
         log.warn("stdlib-unreadable", user=pw.pw_name, path=why, hint="everything is preloaded")
     return preload.LateImports()
@@ -435,7 +437,7 @@ def serve(config: Config) -> int:
     server = Server(config)
     late = None
     if config.server.user and os.geteuid() == 0:
-        late = prepare_drop(config.server.user)
+        late = prepare_drop(config.server.user, config.server.require_readable_installation)
         server.services = server.make_services()
     drop_privileges(config.server.user)
     if late is not None:

@@ -131,7 +131,7 @@ class Cluster:
         self.lmtp = lmtp
         if lmtp:
             os.chown(self.mail, NOBODY, NOBODY)
-            self.node_extra += '[server]\nuser = "nobody"\n'
+            self.node_extra += '[server]\nuser = "nobody"\nrequire_readable_installation = false\n'
         self.nodes = [Process(self.base, f"node{i}", "") for i in range(nodes)]
         # Each node's LMTP port, fixed beforehand: the socketmap's answers name it.
         self.lmtp_ports = [free_port() for _ in range(nodes)]

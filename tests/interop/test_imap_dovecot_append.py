@@ -33,7 +33,7 @@ from tests.mra.conftest import PASSWORD, MraServer
 
 pytestmark = [pytest.mark.interop]
 
-AS_NOBODY = '[server]\nuser = "nobody"\n'  # Dovecot's mail user: both write the same files
+AS_NOBODY = '[server]\nuser = "nobody"\nrequire_readable_installation = false\n'  # Dovecot's mail user: both write the same files
 MESSAGES = [
     b"From: a@example.test\r\nSubject: first\r\n\r\nplain body\r\n",
     b"From: b@example.test\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"

@@ -112,7 +112,11 @@ def servers() -> Iterator[tuple[MraServer, Dovecot]]:
     uid = mail_owner()[0]
     (base / "ours").mkdir()
     (base / "dovecot").mkdir()
-    ours = MraServer(base / "ours", f'[server]\nuser = "{uid}"\n', listeners=("imap",))
+    ours = MraServer(
+        base / "ours",
+        f'[server]\nuser = "{uid}"\nrequire_readable_installation = false\n',
+        listeners=("imap",),
+    )
     passdb_quota(QUOTA_RULE)(ours.store())
     box = ours.store().mailbox("INBOX")
     for i, message in enumerate(MESSAGES):

@@ -146,7 +146,9 @@ def system() -> Iterator[System]:
             "[listen]\n", "[listen]\n" + lmtp_line.replace("/var/spool/postfix", queue) + "\n"
         )
         config = config.replace("[maps]\n", f'[maps]\naliases = "{server_base}/aliases"\n')
-        server.config.write_text(config + '[server]\nuser = "nobody"\n')
+        server.config.write_text(
+            config + '[server]\nuser = "nobody"\nrequire_readable_installation = false\n'
+        )
         home = server_base / "home"
         home.mkdir()
         (home / ".dovecot.sieve").write_text(

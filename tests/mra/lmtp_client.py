@@ -18,7 +18,7 @@ NOBODY = 65534
 
 def lmtp_config(socket_path: Path, extra: str = "") -> str:
     """Configuration for MraServer: LMTP on a unix socket, the server as nobody (as root)."""
-    server = '[server]\nuser = "nobody"\n' if ROOT else ""
+    server = '[server]\nuser = "nobody"\nrequire_readable_installation = false\n' if ROOT else ""
     return server + f'[listen.lmtp]\naddress = "unix:{socket_path}"\n' + extra
 
 

@@ -96,7 +96,7 @@ def test_attack_unreadable_message_costs_only_itself_over_imap(
     error for it; the session goes on."""
     if os.geteuid() != 0:
         pytest.skip("needs root to start a server that drops to nobody")
-    s = server_factory('[server]\nuser = "nobody"\n')
+    s = server_factory('[server]\nuser = "nobody"\nrequire_readable_installation = false\n')
     box = s.store().mailbox("INBOX")
     for n in (1, 2, 3):
         box.append(b"Subject: %d\r\n\r\nbody %d\r\n" % (n, n))

@@ -337,7 +337,7 @@ def unprivileged(server_factory: type[MraServer]) -> MraServer:
     """A server that runs as `nobody`, as in production, so that file modes count."""
     if not ROOT:
         pytest.skip("needs root to start a server that drops to nobody")
-    return server_factory('[server]\nuser = "nobody"\n')
+    return server_factory('[server]\nuser = "nobody"\nrequire_readable_installation = false\n')
 
 
 def chown_tree(path: Path) -> None:

@@ -34,7 +34,9 @@ def small(n: int) -> bytes:
 BIG = b"From: bob@example.test\r\nSubject: big\r\n\r\n" + (b"y" * 78 + b"\r\n") * 1000
 
 
-NOBODY = '[server]\nuser = "nobody"\n[mda]\nmail_uid = "nobody"\n'
+NOBODY = (
+    '[server]\nuser = "nobody"\nrequire_readable_installation = false\n[mda]\nmail_uid = "nobody"\n'
+)
 
 
 def as_nobody(s: MraServer) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import imaplib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,9 @@ def test_attack_non_ascii_folder_after_the_drop(server_factory: type[MraServer])
     """CREATE of a folder named in Chinese needs the utf-16 codec (modified UTF-7): once the
     server is `nobody`, an interpreter under /root (pyenv) could not import it, and the answer
     was NO [SERVERBUG]. Everything is imported before the drop; nothing is imported after."""
-    s = server_factory('[server]\nuser = "nobody"\n', listeners=("imap",))
+    s = server_factory(
+        '[server]\nuser = "nobody"\nrequire_readable_installation = false\n', listeners=("imap",)
+    )
     os.chown(s.mail, *_nobody())
     s.start()
     imap = imaplib.IMAP4("127.0.0.1", s.ports["imap"])
@@ -69,3 +72,44 @@ def test_attack_installation_unreadable_by_the_server_user(
     assert "[server] user 'nobody' cannot read the server's installation" in proc.stderr
     assert str(private) in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_unreadable_installation_may_be_accepted(server_factory: type[MraServer]) -> None:
+    """`[server] require_readable_installation = false` (a checkout under /root that the
+    administrator knows of): the same installation is said in the log, and the server serves,
+    everything imported before the drop."""
+    s = server_factory(
+        '[server]\nuser = "nobody"\nrequire_readable_installation = false\n', listeners=("imap",)
+    )
+    os.chown(s.mail, *_nobody())
+    private = Path(tempfile.mkdtemp(prefix="mra-code-"))  # mode 700
+    try:
+        for package in ("mailstore", "mra", "mda"):
+            shutil.copytree(
+                REPO / package, private / package, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mra.cli", "serve", "--config", str(s.config)],
+            cwd=private,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stderr is not None
+            seen = ""
+            while "listening" not in seen or "installation-unreadable" not in seen:
+                line = proc.stderr.readline()
+                assert line, seen  # it exited
+                seen += line
+            port = int(re.search(r"listener=imap address=127\.0\.0\.1:(\d+)", seen).group(1))  # type: ignore[union-attr]
+            imap = imaplib.IMAP4("127.0.0.1", port)
+            imap.login("alice@example.test", PASSWORD)
+            assert imap.create("&ZeVnLIqe-")[0] == "OK"
+            imap.logout()
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    finally:
+        shutil.rmtree(private)
+    assert str(private) in seen

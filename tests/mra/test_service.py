@@ -155,7 +155,7 @@ def test_access_connect_rules(server_factory: type[MraServer]) -> None:
 
 @pytest.mark.skipif(not ROOT, reason="dropping privileges needs root")
 def test_drops_privileges_after_binding(server_factory: type[MraServer]) -> None:
-    s = server_factory('[server]\nuser = "nobody"\n')
+    s = server_factory('[server]\nuser = "nobody"\nrequire_readable_installation = false\n')
     os.chown(s.mail, 65534, 65534)
     s.start()
     assert s.proc is not None

@@ -90,7 +90,9 @@ def test_socket_gets_the_configured_owner_group_and_mode(server_factory: type[Mr
 def test_server_user_owns_the_socket_and_the_directory_it_made_and_removes_both_sockets(
     server_factory: type[MraServer],
 ) -> None:
-    server = server_factory('[server]\nuser = "nobody"\n', listeners=("imap",))
+    server = server_factory(
+        '[server]\nuser = "nobody"\nrequire_readable_installation = false\n', listeners=("imap",)
+    )
     os.chown(server.mail, 65534, 65534)
     path = server.base / "run" / "pop3"
     server.config.write_text(server.config.read_text() + unix_pop3(path))
@@ -106,7 +108,9 @@ def test_server_user_owns_the_socket_and_the_directory_it_made_and_removes_both_
 def test_socket_the_server_user_cannot_remove_is_said_and_replaced_next_time(
     server_factory: type[MraServer],
 ) -> None:
-    server = server_factory('[server]\nuser = "nobody"\n', listeners=("imap",))
+    server = server_factory(
+        '[server]\nuser = "nobody"\nrequire_readable_installation = false\n', listeners=("imap",)
+    )
     os.chown(server.mail, 65534, 65534)
     path = server.base / "pop3.sock"  # base/ is root's, mode 0755: nobody cannot unlink there
     server.config.write_text(server.config.read_text() + unix_pop3(path))
