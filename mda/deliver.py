@@ -86,6 +86,12 @@ def run(request: Request, config: Config, stdin_fd: int = 0) -> int:
     """Deliver to every recipient of the request; the exit status for the MTA."""
     env = os.environ
     check_envelope(request)
+    if config.mail.shared:
+        # Other hosts write these Maildirs too: dotlocks are judged by what this host saw,
+        # not by their mtime (mailstore/shared.py), as the server's are.
+        from mailstore import shared
+
+        shared.enable(config.mail.shared_check_interval)
     if not request.users and not request.recipients:
         # Postfix mailbox_command: the recipient is the unix user we run as.
         user = env.get("USER") or env.get("LOGNAME")
