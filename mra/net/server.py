@@ -415,6 +415,13 @@ def prepare_drop(user: str, require_readable: bool = True) -> Any:
     from mra import preload
 
     missing = preload.preload()
+    import importlib
+
+    for name in ("twisted.internet.default", "twisted.internet.epollreactor"):
+        try:  # what installs the reactor in each worker (_run), without reading a file then
+            importlib.import_module(name)
+        except ImportError:
+            pass
     if missing:
         log.debug("preload-missing", modules=",".join(missing))
     pw = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
@@ -458,6 +465,13 @@ def serve(config: Config) -> int:
 
 def _run(server: Server, number: int | None) -> int:
     log.set_worker(number)
+    if "twisted.internet.reactor" not in sys.modules:
+        # Installed here, in the process that serves (mra/net/reactor.py), from the modules
+        # imported before the drop: importing twisted.internet.reactor would read its file,
+        # which the server's user may not be able to.
+        from twisted.internet import default
+
+        default.install()
     from twisted.internet import threads  # noqa: F401  (the thread pool for Call outputs)
 
     reactor.suggestThreadPoolSize(8)
