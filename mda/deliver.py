@@ -212,7 +212,7 @@ def _preload(*modules: str) -> None:
 
 def _modules_for(target: MailboxTarget, config: Config, scripts: list[str]) -> list[str]:
     """What a mailbox copy will import, loaded while still root (see `_preload`)."""
-    names = ["mailstore.store"]
+    names = ["mailstore.store", "mailstore.keywords"]  # every sync reads the keywords file
     if target.user.quota_bytes:
         names.append("mailstore.quota")
     if config.mda.duplicate_window:

@@ -80,9 +80,11 @@ def extensions_for(config: Config) -> frozenset[str]:
 
 
 def _status_tests(config: Config) -> tuple[object, object]:
+    sieve = config.sieve
+    if not (sieve.spamtest_status_header or sieve.virustest_status_header):
+        return None, None  # and spamtest is not imported: preload.py imports it only then
     from .spamtest import StatusTest
 
-    sieve = config.sieve
     spam = virus = None
     if sieve.spamtest_status_header:
         spam = StatusTest(
