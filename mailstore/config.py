@@ -916,9 +916,9 @@ def _check_log(
 
 
 def _check_cluster(config: Config, lines: Lines, problems: list[ConfigProblem]) -> None:
-    from mailstore.clusternodes import parse_node
-
     cluster = config.cluster
+    if cluster.nodes:  # imported only then: most configurations are read by mda and workers
+        from mailstore.clusternodes import parse_node
     for text in cluster.nodes:
         try:
             parse_node(text, cluster.imap_port, cluster.pop3_port, cluster.lmtp_port)

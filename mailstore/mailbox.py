@@ -65,6 +65,8 @@ from mailstore.filenames import (
     unique_base,
 )
 from mailstore.folderdir import FolderDir
+from mailstore.keywords import NAME as KEYWORDS_NAME
+from mailstore.keywords import Keywords
 from mailstore.lock import DotLock
 from mailstore.messagefile import failure, open_file, read_all, refusal, unreadable_by_mode
 from mailstore.uidlist import COURIER_NAME, UidList, UidsExhausted, record_field
@@ -77,7 +79,6 @@ if TYPE_CHECKING:
     from typing import BinaryIO, Protocol
 
     from mailstore.dirwatch import DirWatch, Event
-    from mailstore.keywords import Keywords
     from mailstore.quota import MaildirQuota
 
     class Hooks(Protocol):
@@ -299,11 +300,10 @@ class Mailbox:
 
     @property
     def _keywords(self) -> Keywords:
-        # Imported on first use: a plain delivery (no flags) never needs the keywords file.
+        # Made on first use (every sync refreshes it, so the module is imported at the top:
+        # a process that dropped its privileges may not be able to import it then).
         if self._keywords_obj is None:
-            from mailstore.keywords import NAME, Keywords
-
-            self._keywords_obj = Keywords(os.path.join(self.path, NAME))
+            self._keywords_obj = Keywords(os.path.join(self.path, KEYWORDS_NAME))
         return self._keywords_obj
 
     # -- public view ----------------------------------------------------------------------

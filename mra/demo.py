@@ -63,12 +63,17 @@ def setup(base: Path) -> tuple[Path, dict[str, str], bool]:
     root = os.geteuid() == 0
     mail_user = ""
     uid, gid = os.getuid(), os.getgid()
+    blocked = base
     if root:
+        # The demo's mail and the server's own code (mra serve refuses to start as a user
+        # that cannot read it) must both be within nobody's reach.
         nobody = pwd.getpwnam("nobody")
-        if _traversable_by(base, nobody.pw_uid):
+        here = Path(__file__).resolve()
+        blocked = next((p for p in (base, here) if not _traversable_by(p, nobody.pw_uid)), base)
+        if all(_traversable_by(p, nobody.pw_uid) for p in (base, here)):
             mail_user = "nobody"
             uid, gid = nobody.pw_uid, nobody.pw_gid
-    print(privilege_note(base, root, mail_user))
+    print(privilege_note(blocked, root, mail_user))
     # The passwd-file's uid and gid: the mail user's, or none at all when the server keeps
     # root (the userdb rightly refuses uid 0; empty fields mean "the server's own").
     ids = f"{uid}:{gid}" if not root or mail_user else ":"
