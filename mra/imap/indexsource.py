@@ -228,24 +228,21 @@ _sources: weakref.WeakKeyDictionary[SelectedView, IndexedFieldSource] = weakref.
 _lock = threading.Lock()
 
 
-def _contract() -> tuple[type[Any], Make] | None:
-    """sortfields.py's SortFields and fields_of; None while that module is not in this tree
-    (it comes with the `sort` side's branch: until both are merged, SORT has no index)."""
-    try:
-        from mra.imap import sortfields  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
+def _contract() -> tuple[type[Any], Make]:
+    """sortfields.py's SortFields and fields_of (imported here: sortfields imports the MIME
+    code, which a session that never sorts need not load)."""
+    from mra.imap import sortfields
+
     return sortfields.SortFields, sortfields.fields_of
 
 
 def source_for(view: SelectedView, contract: tuple[type[Any], Make] | None = None) -> Any | None:
     """The view's index-backed field source (one per view); None when the folder has no index
-    (NOMODSEQ) or the contract is not there: the caller then parses the messages."""
+    (NOMODSEQ): the caller then parses the messages. `contract`: (the record's dataclass, the
+    function that computes it), sortfields.py's unless given."""
     if view.state.highest_modseq is None:
         return None
     contract = contract or _contract()
-    if contract is None:
-        return None
     with _lock:
         source = _sources.get(view)
         if source is None:

@@ -1,18 +1,15 @@
 """The folder index's FieldSource for SORT, THREAD and PREVIEW (mra/imap/indexsource.py).
 
-The contract's dataclass and function live in mra/imap/sortfields.py, on the `sort` side's
-branch; until both branches are merged these tests give the source a dataclass of the
-contract's shape (index.md; `reply` as sortfields.SortFields has it) and a small `make` with
-`fields_of`'s signature, counting its calls. What is tested is the source's own part: computed
-once per message, kept in the index for every session, worker and restart, messages gone left
-out, previews kept, and a planted record never used.
+The records are the contract's own dataclass (mra/imap/sortfields.py's SortFields); the source
+is given a small `make` with `fields_of`'s signature that counts its calls. What is tested is
+the source's own part: computed once per message, kept in the index for every session, worker
+and restart, messages gone left out, previews kept, and a planted record never used.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +19,9 @@ from mailstore.folderindex import NAME as INDEX_NAME
 from mra.context import Connection
 from mra.imap import indexsource, mime
 from mra.imap.session import ImapSession
+from mra.imap.sortfields import SortFields as Fields
 from tests.unit.imap.test_ext_condstore import Worker
 from tests.unit.imap.test_session_transcripts import Client
-
-
-@dataclass(frozen=True, slots=True)
-class Fields:
-    uid: int
-    arrival: float
-    date: float | None
-    size: int
-    subject: str
-    from_: str
-    from_display: str
-    to: str
-    to_display: str
-    cc: str
-    message_id: str
-    in_reply_to: str
-    references: tuple[str, ...]
-    preview: str | None
-    reply: bool = False
 
 
 class Make:
