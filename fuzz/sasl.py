@@ -28,7 +28,7 @@ import atheris
 
 with atheris.instrument_imports(include=["mra", "mailstore", "mda"]):
     from fuzz._harness import Finding, main
-    from mra.auth import passwords
+    from mra.auth import passwords, saslkeys
     from mra.auth.sasl import (
         MECHANISMS,
         Challenge,
@@ -62,7 +62,7 @@ PASSWORDS = {"tim": b"tanstaaftanstaaf", "user": b"pencil", "cram": b"secret", "
 USERS = {
     "tim": Account("tim", "{PLAIN}tanstaaftanstaaf"),
     "user": Account("user", _scram_stored(b"pencil", b"salt-of-user")),
-    "cram": Account("cram", "{CRAM-MD5}" + passwords.cram_md5_context(b"secret").hex()),
+    "cram": Account("cram", "{CRAM-MD5}" + saslkeys.cram_md5_context(b"secret").hex()),
     "a,b=c": Account("a,b=c", "{PLAIN}x"),
     "nopass": Account("nopass", ""),
 }

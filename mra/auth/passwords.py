@@ -34,6 +34,9 @@ no backend for a hash. OTP is not supported (its stored state changes on every l
 the scheme, never the password or the hash) and returns False. Comparisons of secrets use
 `hmac.compare_digest`. Verification may be slow by design (argon2, bcrypt): protocol code should
 run it in a thread pool, which is safe, as nothing here keeps state between calls.
+
+The crypt(3)-style verifiers are in cryptverify.py, the CRAM-MD5 context and SCRAM keys in
+saslkeys.py; this module reads the stored forms and maps the schemes onto them.
 """
 
 from __future__ import annotations
@@ -43,29 +46,41 @@ import binascii
 import hashlib
 import hmac
 import logging
-import math
 import re
 import secrets
-import struct
-import warnings
 from collections.abc import Callable
-from types import ModuleType
-from typing import Any, Final, NamedTuple
+from typing import Final, NamedTuple
 
 from passlib import hash as _passlib_hash  # type: ignore[import-untyped]
 from passlib.crypto.digest import lookup_hash as _passlib_lookup_hash  # type: ignore[import-untyped]
-from passlib.exc import MissingBackendError  # type: ignore[import-untyped]
+
+from mra.auth import cryptverify
+from mra.auth.cryptverify import (
+    BCRYPT_MAX,
+    Malformed,
+    Unavailable,
+    argon2_verify,
+    bcrypt_verify,
+    crypt_verify,
+    libc,
+    libc_crypt,
+    passlib_verify,
+)
+from mra.auth.saslkeys import (
+    SCRAM_DEFAULT_ITERATIONS,
+    SCRAM_HASHES,
+    SCRAM_MIN_ITERATIONS,
+    ScramCredentials,
+    cram_md5_context,
+    derive_scram,
+)
 
 __all__ = [
     "DEFAULT_SCHEME",
     "DUMMY_HASH",
     "SCHEMES",
-    "ScramCredentials",
     "UnsupportedScheme",
-    "cram_md5_context",
     "cram_md5_context_of",
-    "cram_md5_digest",
-    "derive_scram",
     "has_backend",
     "hash_password",
     "plaintext_of",
@@ -82,68 +97,13 @@ class UnsupportedScheme(ValueError):
     """`hash_password` cannot make this scheme (unknown, or its backend is not installed)."""
 
 
-class _Malformed(Exception):
-    """The stored hash cannot be read; the message names the problem, never the hash."""
-
-
-class _Unavailable(Exception):
-    """The scheme needs a package that is not installed; the message says which."""
-
-
-# --- backends -------------------------------------------------------------------------------
-
-
-def _load_libc_crypt() -> ModuleType | None:
-    """Python's `crypt` module (crypt(3) of the C library), or None where it is gone (3.13+).
-
-    Imported once, at import time: `warnings.catch_warnings` is not thread-safe.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            import crypt
-        except ImportError:
-            return None
-    return crypt
-
-
-_libc_crypt = _load_libc_crypt()
-
-
-def _libc(password: bytes, setting: str) -> str | None:
-    """crypt(3) of the C library; None when it is missing or does not know the setting."""
-    if _libc_crypt is None:
-        return None
-    try:
-        word = password.decode("utf-8")  # the module takes str and encodes it as UTF-8
-    except UnicodeDecodeError:
-        return None
-    try:
-        result: str | None = _libc_crypt.crypt(word, setting)
-    except (ValueError, OSError):
-        return None
-    # libxcrypt returns "*0"/"*1" (never a valid hash) for a setting it does not accept.
-    if result is None or result.startswith("*"):
-        return None
-    return result
-
-
-def _libc_bcrypt() -> bool:
-    return _libc(b"x", "$2b$04$" + "." * 22) is not None
-
-
-_HAVE_ARGON2: Final[bool] = bool(_passlib_hash.argon2.has_backend())
-_HAVE_PASSLIB_BCRYPT: Final[bool] = bool(_passlib_hash.bcrypt.has_backend())
-_HAVE_BCRYPT: Final[bool] = _HAVE_PASSLIB_BCRYPT or _libc_bcrypt()
-
-
 def has_backend(scheme: str) -> bool:
     """True if `hash_password` can make, and `verify` can check, hashes of this scheme here."""
     name = scheme.partition(".")[0].upper()
     if name in ("ARGON2I", "ARGON2ID"):
-        return _HAVE_ARGON2
+        return cryptverify.HAVE_ARGON2
     if name in ("BLF-CRYPT", "CRYPT"):
-        return _HAVE_BCRYPT
+        return cryptverify.HAVE_BCRYPT
     return name in SCHEMES
 
 
@@ -156,16 +116,16 @@ _BASE64_TEXT = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 def _b64decode(text: str) -> bytes:
     if not _BASE64_TEXT.fullmatch(text):
-        raise _Malformed("not valid base64")
+        raise Malformed("not valid base64")
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except binascii.Error:
-        raise _Malformed("not valid base64") from None
+        raise Malformed("not valid base64") from None
 
 
 def _hexdecode(text: str) -> bytes:
     if not _HEX_TEXT.fullmatch(text):
-        raise _Malformed("not valid hex")
+        raise Malformed("not valid hex")
     return bytes.fromhex(text)
 
 
@@ -189,118 +149,21 @@ def _digest(name: str) -> Callable[[bytes], bytes]:
     return lambda data: hashlib.new(name, data).digest()
 
 
-_MD5_IV: Final = (0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476)
-# The per-round left rotations of RFC 1321 section 3.4, four for each of the four rounds.
-_MD5_SHIFTS: Final = tuple(
-    shift
-    for row in ((7, 12, 17, 22), (5, 9, 14, 20), (4, 11, 16, 23), (6, 10, 15, 21))
-    for shift in row * 4
-)
-_MD5_K: Final = tuple(int(abs(math.sin(i + 1)) * 2**32) & 0xFFFFFFFF for i in range(64))
-_MASK32: Final = 0xFFFFFFFF
-
-
-def _md5_compress(state: tuple[int, ...], block: bytes) -> tuple[int, int, int, int]:
-    """One MD5 block (RFC 1321 section 3.4): `hashlib` does not expose the chaining state,
-    which is what Dovecot stores for CRAM-MD5."""
-    a, b, c, d = state
-    words = struct.unpack("<16I", block)
-    for i in range(64):
-        if i < 16:
-            f, g = (b & c) | (~b & d), i
-        elif i < 32:
-            f, g = (d & b) | (~d & c), (5 * i + 1) % 16
-        elif i < 48:
-            f, g = b ^ c ^ d, (3 * i + 5) % 16
-        else:
-            f, g = c ^ (b | ~d), (7 * i) % 16
-        f = (f + a + _MD5_K[i] + words[g]) & _MASK32
-        shift = _MD5_SHIFTS[i]
-        a, d, c = d, c, b
-        b = (b + ((f << shift) | (f >> (32 - shift)))) & _MASK32
-    return (
-        (state[0] + a) & _MASK32,
-        (state[1] + b) & _MASK32,
-        (state[2] + c) & _MASK32,
-        (state[3] + d) & _MASK32,
-    )
-
-
-def _md5_finish(state: tuple[int, ...], data: bytes, done: int) -> bytes:
-    """MD5 of (`done` bytes already hashed into `state`) + `data`; `done` is a multiple of 64."""
-    total = done + len(data)
-    message = data + b"\x80" + b"\0" * ((55 - total) % 64) + struct.pack("<Q", (total * 8) % 2**64)
-    for i in range(0, len(message), 64):
-        state = _md5_compress(state, message[i : i + 64])
-    return struct.pack("<4I", *state)
-
-
-def cram_md5_context(password: bytes) -> bytes:
-    """Dovecot's stored CRAM-MD5 secret: the MD5 states after the HMAC pads (RFC 2104 section
-    2), outer then inner, each as four little-endian words (hmac_md5_get_cram_context)."""
-    key = hashlib.md5(password).digest() if len(password) > 64 else password
-    key = key.ljust(64, b"\0")
-    inner = _md5_compress(_MD5_IV, bytes(k ^ 0x36 for k in key))
-    outer = _md5_compress(_MD5_IV, bytes(k ^ 0x5C for k in key))
-    return struct.pack("<4I", *outer) + struct.pack("<4I", *inner)
-
-
-def cram_md5_digest(context: bytes, challenge: bytes) -> bytes:
-    """HMAC-MD5(password, challenge) from the stored context (RFC 2195 section 2)."""
-    if len(context) != 32:
-        raise ValueError("a CRAM-MD5 context is 32 bytes")
-    outer = struct.unpack("<4I", context[:16])
-    inner = struct.unpack("<4I", context[16:])
-    return _md5_finish(outer, _md5_finish(inner, challenge, 64), 64)
-
-
-# --- SCRAM (RFC 5802 section 3) -------------------------------------------------------------
-
-SCRAM_MIN_ITERATIONS: Final = 4096  # RFC 7677 section 4; Dovecot refuses fewer too
-SCRAM_DEFAULT_ITERATIONS: Final = 4096
-_SCRAM_HASHES: Final = {"SCRAM-SHA-1": "sha1", "SCRAM-SHA-256": "sha256"}
-
-
-class ScramCredentials(NamedTuple):
-    """What a SCRAM server needs (RFC 5802 section 3): never the password itself."""
-
-    iterations: int
-    salt: bytes
-    stored_key: bytes  # H(ClientKey)
-    server_key: bytes  # HMAC(SaltedPassword, "Server Key")
-
-
-def derive_scram(password: bytes, salt: bytes, iterations: int, hash_name: str) -> ScramCredentials:
-    """SaltedPassword := Hi(password, salt, i), then the keys (RFC 5802 section 3).
-
-    The password is used as given, without SASLprep, as Dovecot does: stored secrets made by
-    `doveadm pw` then work, and an ASCII password is its own SASLprep anyway.
-    """
-    salted = hashlib.pbkdf2_hmac(hash_name, password, salt, iterations)
-    client_key = hmac.digest(salted, b"Client Key", hash_name)
-    return ScramCredentials(
-        iterations,
-        salt,
-        hashlib.new(hash_name, client_key).digest(),
-        hmac.digest(salted, b"Server Key", hash_name),
-    )
-
-
 def _parse_scram(raw: bytes, hash_name: str) -> ScramCredentials:
     """Dovecot's `iterations,salt,stored_key,server_key`, all but the count in base64."""
     try:
         fields = raw.decode("ascii").split(",")
     except UnicodeDecodeError:
-        raise _Malformed("not ASCII") from None
+        raise Malformed("not ASCII") from None
     if len(fields) != 4 or not fields[0].isdigit():
-        raise _Malformed("expected iterations,salt,stored_key,server_key")
+        raise Malformed("expected iterations,salt,stored_key,server_key")
     iterations = int(fields[0])
     if not SCRAM_MIN_ITERATIONS <= iterations <= 2**31 - 1:
-        raise _Malformed("iteration count out of range")
+        raise Malformed("iteration count out of range")
     size = hashlib.new(hash_name).digest_size
     salt, stored_key, server_key = (_b64decode(f) for f in fields[1:])
     if len(stored_key) != size or len(server_key) != size:
-        raise _Malformed("wrong key length")
+        raise Malformed("wrong key length")
     return ScramCredentials(iterations, salt, stored_key, server_key)
 
 
@@ -313,81 +176,6 @@ def _scram_text(credentials: ScramCredentials) -> str:
             _b64encode(credentials.server_key),
         )
     )
-
-
-# --- crypt(3) -------------------------------------------------------------------------------
-
-_BCRYPT_MAX: Final = 72  # bcrypt uses the first 72 bytes; Dovecot's crypt_blowfish truncates
-_DES_CRYPT = re.compile(r"[./0-9A-Za-z]{13}")
-_BLF_PREFIX = re.compile(r"\$2[a-z]\$")
-
-
-def _passlib_verify(handler: Any, password: bytes, setting: str) -> bool:
-    try:
-        return bool(handler.verify(password, setting))
-    except MissingBackendError:
-        raise _Unavailable("no backend") from None
-    except (ValueError, TypeError):
-        raise _Malformed("not a valid hash of this kind") from None
-
-
-def _bcrypt_verify(password: bytes, setting: str) -> bool:
-    # Dovecot's crypt_verify_blowfish: "$2" + a letter + "$" and at least the salt (30 chars).
-    if len(setting) < 30 or not _BLF_PREFIX.match(setting):
-        raise _Malformed("not a bcrypt hash")
-    password = password[:_BCRYPT_MAX]
-    if _HAVE_PASSLIB_BCRYPT:
-        return _passlib_verify(_passlib_hash.bcrypt, password, setting)
-    result = _libc(password, setting)
-    if result is None:
-        if not _HAVE_BCRYPT:
-            raise _Unavailable("BLF-CRYPT needs the bcrypt package")
-        raise _Malformed("not a valid bcrypt hash")
-    return hmac.compare_digest(result.encode(), setting.encode())
-
-
-def _crypt_verify(password: bytes, setting: str) -> bool:
-    """Dovecot's crypt_verify: crypt(3), by the hash's own `$id$` prefix."""
-    if not setting:
-        return False  # crypt("x", "") would "match" an empty hash
-    if setting.startswith("$2") and len(setting) > 4 and setting[3] == "$":
-        return _bcrypt_verify(password, setting)
-    handler: Any = None
-    if setting.startswith("$1$"):
-        handler = _passlib_hash.md5_crypt
-    elif setting.startswith("$5$"):
-        handler = _passlib_hash.sha256_crypt
-    elif setting.startswith("$6$"):
-        handler = _passlib_hash.sha512_crypt
-    elif setting.startswith("$sha1$"):
-        handler = _passlib_hash.sha1_crypt
-    elif setting.startswith("_") and len(setting) == 20:
-        handler = _passlib_hash.bsdi_crypt
-    elif _DES_CRYPT.fullmatch(setting):
-        handler = _passlib_hash.des_crypt
-    if handler is not None and setting.startswith(("$1$", "$5$", "$6$")):
-        # The C library first: libxcrypt's SHA-crypt is about twice as fast as passlib's
-        # pure-Python one, and a login spends most of its CPU time here.
-        result = _libc(password, setting)
-        if result is not None:
-            return hmac.compare_digest(result.encode(), setting.encode())
-    if handler is not None:
-        try:
-            return _passlib_verify(handler, password, setting)
-        except _Malformed:
-            pass  # the C library may still know it (e.g. SHA-crypt with rounds < 1000)
-    result = _libc(password, setting)
-    if result is None:
-        raise _Malformed("a crypt(3) hash of a kind this system cannot check")
-    return hmac.compare_digest(result.encode(), setting.encode())
-
-
-def _argon2_verify(password: bytes, setting: str) -> bool:
-    if not setting.startswith(("$argon2i$", "$argon2id$")):
-        raise _Malformed("not an argon2 hash")
-    if not _HAVE_ARGON2:
-        raise _Unavailable("ARGON2 needs the argon2-cffi package")
-    return _passlib_verify(_passlib_hash.argon2, password, setting)
 
 
 # --- the schemes ----------------------------------------------------------------------------
@@ -405,7 +193,7 @@ def _text(raw: bytes) -> str:
     try:
         return raw.decode("ascii")
     except UnicodeDecodeError:
-        raise _Malformed("not ASCII") from None
+        raise Malformed("not ASCII") from None
 
 
 def _plain(password: bytes, raw: bytes, user: str | None) -> bool:
@@ -417,7 +205,7 @@ def _plain_trunc(password: bytes, raw: bytes, user: str | None) -> bool:
     # bytes; a longer given password matches when its first <length> bytes do.
     match = re.match(rb"([0-9]+)-", raw)
     if match is None:
-        raise _Malformed("missing the length prefix")
+        raise Malformed("missing the length prefix")
     length, stored = int(match.group(1)), raw[match.end() :]
     if len(stored) == length and len(password) >= length:
         return hmac.compare_digest(stored, password[:length])
@@ -435,7 +223,7 @@ def _salted(name: str) -> _Verifier:
 
     def check(password: bytes, raw: bytes, user: str | None) -> bool:
         if len(raw) <= size:
-            raise _Malformed("too short to hold a salt")
+            raise Malformed("too short to hold a salt")
         digest = hashlib.new(name, password + raw[size:]).digest()
         return hmac.compare_digest(digest, raw[:size])
 
@@ -446,7 +234,7 @@ def _digest_md5(password: bytes, user: str | None) -> bytes:
     # MD5("user:realm:password") of RFC 2831 section 2.1.2.1, the realm being what follows the
     # last '@' of the user name (Dovecot's digest_md5_generate).
     if user is None:
-        raise _Malformed("DIGEST-MD5 needs the user name")
+        raise Malformed("DIGEST-MD5 needs the user name")
     name, _, realm = user.rpartition("@") if "@" in user else (user, "", "")
     return hashlib.md5(f"{name}:{realm}:".encode() + password).digest()
 
@@ -455,7 +243,7 @@ def _md5(password: bytes, raw: bytes, user: str | None) -> bool:
     # Dovecot's md5_verify: MD5-CRYPT when it looks like one, else a plain MD5 digest.
     text = _text(raw)
     if text.startswith("$1$"):
-        return _passlib_verify(_passlib_hash.md5_crypt, password, text)
+        return passlib_verify(_passlib_hash.md5_crypt, password, text)
     digest = _decode(text, "PLAIN-MD5")
     return hmac.compare_digest(hashlib.md5(password).digest(), digest)
 
@@ -465,11 +253,11 @@ def _pbkdf2(password: bytes, raw: bytes, user: str | None) -> bool:
     # 5.2) over the salt text as it stands, 20 bytes of output.
     fields = _text(raw).split("$")
     if len(fields) != 5 or fields[:2] != ["", "1"] or not fields[3].isdigit():
-        raise _Malformed("expected $1$salt$rounds$hash")
+        raise Malformed("expected $1$salt$rounds$hash")
     expected = _hexdecode(fields[4])
     rounds = int(fields[3])
     if len(expected) != 20 or rounds < 1:
-        raise _Malformed("expected 20 bytes of hash and at least one round")
+        raise Malformed("expected 20 bytes of hash and at least one round")
     key = hashlib.pbkdf2_hmac("sha1", password, fields[2].encode(), rounds)
     return hmac.compare_digest(key, expected)
 
@@ -515,14 +303,14 @@ SCHEMES: Final[dict[str, _Scheme]] = {
     "PBKDF2": _Scheme(_NONE, 0, _pbkdf2),
     "SCRAM-SHA-1": _Scheme(_NONE, 0, _scram("sha1")),
     "SCRAM-SHA-256": _Scheme(_NONE, 0, _scram("sha256")),
-    "CRYPT": _Scheme(_NONE, 0, _of_text(_crypt_verify)),
-    "DES-CRYPT": _Scheme(_NONE, 0, _of_text(_crypt_verify)),
-    "MD5-CRYPT": _Scheme(_NONE, 0, _of_text(_crypt_verify)),
-    "SHA256-CRYPT": _Scheme(_NONE, 0, _of_text(_crypt_verify)),
-    "SHA512-CRYPT": _Scheme(_NONE, 0, _of_text(_crypt_verify)),
-    "BLF-CRYPT": _Scheme(_NONE, 0, _of_text(_bcrypt_verify)),
-    "ARGON2I": _Scheme(_NONE, 0, _of_text(_argon2_verify)),
-    "ARGON2ID": _Scheme(_NONE, 0, _of_text(_argon2_verify)),
+    "CRYPT": _Scheme(_NONE, 0, _of_text(crypt_verify)),
+    "DES-CRYPT": _Scheme(_NONE, 0, _of_text(crypt_verify)),
+    "MD5-CRYPT": _Scheme(_NONE, 0, _of_text(crypt_verify)),
+    "SHA256-CRYPT": _Scheme(_NONE, 0, _of_text(crypt_verify)),
+    "SHA512-CRYPT": _Scheme(_NONE, 0, _of_text(crypt_verify)),
+    "BLF-CRYPT": _Scheme(_NONE, 0, _of_text(bcrypt_verify)),
+    "ARGON2I": _Scheme(_NONE, 0, _of_text(argon2_verify)),
+    "ARGON2ID": _Scheme(_NONE, 0, _of_text(argon2_verify)),
 }
 """Every scheme `verify` knows, by upper-case name (without an encoding suffix)."""
 
@@ -567,7 +355,7 @@ def scheme_of(stored: str, default_scheme: str = "CRYPT") -> str | None:
 def _decode(text: str, scheme: str) -> bytes:
     found = _lookup(scheme)
     if found is None:
-        raise _Malformed("unknown scheme")
+        raise Malformed("unknown scheme")
     _, info, encoding = found
     if encoding is None:
         encoding = info.encoding
@@ -583,7 +371,7 @@ def _decode(text: str, scheme: str) -> bytes:
     else:
         raw = text.encode("utf-8")
     if info.raw_length and len(raw) != info.raw_length:
-        raise _Malformed(f"decodes to {len(raw)} bytes instead of {info.raw_length}")
+        raise Malformed(f"decodes to {len(raw)} bytes instead of {info.raw_length}")
     return raw
 
 
@@ -632,9 +420,9 @@ def verify(
         if secret is None:
             return False
         return info.verify(secret, raw, user)
-    except _Malformed as e:
+    except Malformed as e:
         _log.warning("cannot verify a password: malformed {%s} hash: %s", name, e)
-    except _Unavailable as e:
+    except Unavailable as e:
         _log.warning("cannot verify a password: {%s}: %s", name, e)
     return False
 
@@ -648,7 +436,7 @@ def plaintext_of(stored: str, default_scheme: str = "CRYPT") -> bytes | None:
         return None
     try:
         return _decode(text, scheme)
-    except _Malformed:
+    except Malformed:
         return None
 
 
@@ -659,7 +447,7 @@ def cram_md5_context_of(stored: str, default_scheme: str = "CRYPT") -> bytes | N
     if found is not None and found[0] in ("CRAM-MD5", "HMAC-MD5"):
         try:
             return _decode(text, scheme)
-        except _Malformed:
+        except Malformed:
             return None
     plain = plaintext_of(stored, default_scheme)
     return None if plain is None else cram_md5_context(plain)
@@ -671,14 +459,14 @@ def scram_credentials_of(
     """The SCRAM secrets of a stored `{SCRAM-SHA-256}` (or `{SCRAM-SHA-1}`) password, for the
     mechanism of the same name; None for any other scheme, even a clear-text one (the SASL
     server derives those itself, with a fresh salt)."""
-    hash_name = _SCRAM_HASHES[mechanism]
+    hash_name = SCRAM_HASHES[mechanism]
     scheme, text = split_scheme(stored, default_scheme)
     found = _lookup(scheme)
     if found is None or found[0] != mechanism:
         return None
     try:
         return _parse_scram(_decode(text, scheme), hash_name)
-    except _Malformed as e:
+    except Malformed as e:
         _log.warning("cannot use a stored {%s} secret: %s", mechanism, e)
         return None
 
@@ -693,7 +481,11 @@ PBKDF2_ROUNDS: Final = 5000  # Dovecot's PBKDF2_ROUNDS_DEFAULT
 _SALT_CHARS: Final = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 DEFAULT_SCHEME: Final[str] = (
-    "ARGON2ID" if _HAVE_ARGON2 else "BLF-CRYPT" if _HAVE_BCRYPT else "SHA512-CRYPT"
+    "ARGON2ID"
+    if cryptverify.HAVE_ARGON2
+    else "BLF-CRYPT"
+    if cryptverify.HAVE_BCRYPT
+    else "SHA512-CRYPT"
 )
 """What `hash_password` makes by default: the strongest scheme this installation can do."""
 
@@ -715,13 +507,13 @@ def _salt_text(length: int) -> str:
 
 
 def _make_bcrypt(password: bytes, cost: int) -> str:
-    password = password[:_BCRYPT_MAX]
-    if _HAVE_PASSLIB_BCRYPT:
+    password = password[:BCRYPT_MAX]
+    if cryptverify.HAVE_PASSLIB_BCRYPT:
         result: str = _passlib_hash.bcrypt.using(ident="2y", rounds=cost).hash(password)
         return result
-    if _libc_crypt is not None and _HAVE_BCRYPT:
-        setting = _libc_crypt.mksalt(_libc_crypt.METHOD_BLOWFISH, rounds=1 << cost)
-        made = _libc(password, setting)
+    if libc_crypt is not None and cryptverify.HAVE_BCRYPT:
+        setting = libc_crypt.mksalt(libc_crypt.METHOD_BLOWFISH, rounds=1 << cost)
+        made = libc(password, setting)
         if made is not None:
             return made
     raise UnsupportedScheme("BLF-CRYPT needs the bcrypt package")
@@ -757,7 +549,7 @@ def _make(name: str, password: bytes, rounds: int | None, user: str | None) -> b
     if name in ("SCRAM-SHA-1", "SCRAM-SHA-256"):
         iterations = max(rounds or SCRAM_DEFAULT_ITERATIONS, SCRAM_MIN_ITERATIONS)
         salt = secrets.token_bytes(16)
-        return _scram_text(derive_scram(password, salt, iterations, _SCRAM_HASHES[name]))
+        return _scram_text(derive_scram(password, salt, iterations, SCRAM_HASHES[name]))
     if name == "PBKDF2":
         salt_text, count = _salt_text(16), rounds or PBKDF2_ROUNDS
         key = hashlib.pbkdf2_hmac("sha1", password, salt_text.encode(), count)
@@ -777,7 +569,7 @@ def _make(name: str, password: bytes, rounds: int | None, user: str | None) -> b
     if name in ("BLF-CRYPT", "CRYPT"):
         return _make_bcrypt(password, rounds or BCRYPT_COST)
     if name in ("ARGON2I", "ARGON2ID"):
-        if not _HAVE_ARGON2:
+        if not cryptverify.HAVE_ARGON2:
             raise UnsupportedScheme(f"{name} needs the argon2-cffi package")
         argon2 = _passlib_hash.argon2.using(
             type=name.removeprefix("ARGON2"),

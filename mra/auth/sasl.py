@@ -52,7 +52,7 @@ from collections.abc import Callable, Collection, Generator
 from dataclasses import dataclass
 from typing import Final, Generic, Protocol, TypeVar, cast
 
-from mra.auth import passwords
+from mra.auth import passwords, saslkeys
 
 __all__ = [
     "MECHANISMS",
@@ -273,7 +273,7 @@ class SaslServer(Generic[A]):
         allow_plaintext: bool = False,
         hostname: str = "localhost",
         nonce: Callable[[], str] = _default_nonce,
-        scram_iterations: int = passwords.SCRAM_DEFAULT_ITERATIONS,
+        scram_iterations: int = saslkeys.SCRAM_DEFAULT_ITERATIONS,
         dummy_hash: str | Callable[[], str] = passwords.DUMMY_HASH,
         success_data: bool = False,
     ) -> None:
@@ -287,7 +287,7 @@ class SaslServer(Generic[A]):
         self._verify = verify
         self._hostname = hostname
         self._nonce = nonce
-        self._scram_iterations = max(scram_iterations, passwords.SCRAM_MIN_ITERATIONS)
+        self._scram_iterations = max(scram_iterations, saslkeys.SCRAM_MIN_ITERATIONS)
         self._dummy_hash = dummy_hash
         self._success_data = success_data
         self._run: _Mechanism[A] | None = None
@@ -440,7 +440,7 @@ class SaslServer(Generic[A]):
         context = passwords.cram_md5_context_of(account.password)
         if context is None:
             return Failure("no CRAM-MD5 secret for the user (stored hash)", authcid=login)
-        expected = passwords.cram_md5_digest(context, challenge)
+        expected = saslkeys.cram_md5_digest(context, challenge)
         if not hmac.compare_digest(expected, bytes.fromhex(digest_hex.decode("ascii"))):
             return Failure("wrong password", authcid=login)
         return Success(account, login)
@@ -541,7 +541,7 @@ class SaslServer(Generic[A]):
 
     def _scram_credentials(
         self, account: A | None, login: str, hash_name: str
-    ) -> tuple[passwords.ScramCredentials, str | None]:
+    ) -> tuple[saslkeys.ScramCredentials, str | None]:
         """The credentials to run SCRAM with, and why they are made up (None if real)."""
         if account is not None and account.password:
             stored = passwords.scram_credentials_of(account.password, self.mechanism)
@@ -552,7 +552,7 @@ class SaslServer(Generic[A]):
                 # The same salt as a made-up one would get: a fresh salt every time would tell
                 # these users from unknown ones.
                 salt = _stable_salt(login)
-                return passwords.derive_scram(plain, salt, self._scram_iterations, hash_name), None
+                return saslkeys.derive_scram(plain, salt, self._scram_iterations, hash_name), None
             why = f"no {self.mechanism} secret for the user (stored hash)"
         elif account is not None:
             why = "the user has no password"
@@ -562,7 +562,7 @@ class SaslServer(Generic[A]):
         # twice does not tell a real user (whose salt stays) from a made-up one. The keys are
         # random: no proof matches them.
         size = hashlib.new(hash_name).digest_size
-        fake = passwords.ScramCredentials(
+        fake = saslkeys.ScramCredentials(
             self._scram_iterations,
             _stable_salt(login),
             secrets.token_bytes(size),

@@ -10,7 +10,7 @@ import pytest
 from mailstore.config import AuthConfig, Config, MailConfig
 from mailstore.errors import TemporaryFailure
 from mailstore.userdb import PasswdFile, SystemUsers
-from mra.auth import passwords
+from mra.auth import passwords, saslkeys
 from mra.auth.authenticator import Authenticator
 from mra.auth.hashcost import BoundedVerify
 from mra.auth.sasl import (
@@ -33,7 +33,7 @@ MIXED = (
     + f"""\
 bob@example.test:{{PLAIN}}bob-pw:5002:5002::/home/vmail/bob::
 carol@example.test:{SCRAM}:5003:5003::/home/vmail/carol::
-wendy:{{CRAM-MD5}}{passwords.cram_md5_context(b"wendy-pw").hex()}:5004:5004::/home/wendy::
+wendy:{{CRAM-MD5}}{saslkeys.cram_md5_context(b"wendy-pw").hex()}:5004:5004::/home/wendy::
 """
 )
 
@@ -224,8 +224,8 @@ def test_sasl_cram_md5_for_a_bare_user_in_a_local_domain(db: PasswdFile) -> None
     challenge = sasl.step(None)
     assert isinstance(challenge, Challenge)
     assert challenge.data.endswith(b"@mail.example.test>")
-    context = passwords.cram_md5_context(b"wendy-pw")
-    digest = passwords.cram_md5_digest(context, challenge.data).hex()
+    context = saslkeys.cram_md5_context(b"wendy-pw")
+    digest = saslkeys.cram_md5_digest(context, challenge.data).hex()
     outcome = sasl.step(b"wendy@example.test " + digest.encode())
     while isinstance(outcome, NeedsLookup | NeedsVerification):
         outcome = sasl.complete(outcome.run())

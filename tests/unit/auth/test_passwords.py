@@ -17,15 +17,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mra.auth import passwords
+from mra.auth import cryptverify, passwords
 from mra.auth.passwords import (
     DEFAULT_SCHEME,
     DUMMY_HASH,
     UnsupportedScheme,
-    cram_md5_context,
     cram_md5_context_of,
-    cram_md5_digest,
-    derive_scram,
     has_backend,
     hash_password,
     plaintext_of,
@@ -34,6 +31,7 @@ from mra.auth.passwords import (
     split_scheme,
     verify,
 )
+from mra.auth.saslkeys import cram_md5_context, cram_md5_digest, derive_scram
 
 # `doveadm pw -s SCHEME -p secret`
 SECRET = {
@@ -215,7 +213,7 @@ def test_plain_trunc() -> None:
 
 
 def test_yescrypt_through_the_c_library() -> None:
-    if passwords._libc_crypt is None or passwords._libc(b"x", YESCRYPT[7:]) is None:
+    if cryptverify.libc_crypt is None or cryptverify.libc(b"x", YESCRYPT[7:]) is None:
         pytest.skip("no crypt(3) with yescrypt here")
     assert verify(YESCRYPT, "secret")
     assert not verify(YESCRYPT, "Secret")
@@ -225,7 +223,7 @@ def test_argon2_without_its_backend_fails_with_a_warning(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # argon2-cffi is a dependency; an installation without it must still fail clearly.
-    monkeypatch.setattr(passwords, "_HAVE_ARGON2", False)
+    monkeypatch.setattr(cryptverify, "HAVE_ARGON2", False)
     with caplog.at_level(logging.WARNING):
         assert not verify(SECRET["ARGON2ID"], "secret")
     assert "argon2-cffi" in caplog.text
