@@ -263,7 +263,7 @@ def format_json(level: str, event: str, fields: Mapping[str, object]) -> str:
     }
     if _settings.tag:
         tag, _, tag_value = _settings.tag.strip().partition("=")
-        record[tag] = int(tag_value) if tag_value.isdigit() else tag_value
+        record[tag] = int(tag_value) if tag_value.isascii() and tag_value.isdigit() else tag_value
     for key, value in fields.items():
         if value is None or key in ("time", "level", "event", "program", "pid"):
             continue

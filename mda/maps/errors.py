@@ -90,13 +90,14 @@ class Refusal:
 
 def is_reply_code(s: str) -> bool:
     """A 4xx or 5xx SMTP reply code: the only classes a refusal can have."""
-    return len(s) == 3 and s.isdigit() and s[0] in "45"
+    return len(s) == 3 and s.isascii() and s.isdigit() and s[0] in "45"
 
 
 def is_dsn(s: str) -> bool:
     """An RFC 3463 status code `class.subject.detail` with class 2, 4 or 5."""
     parts = s.split(".")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+    # ASCII digits only: str.isdigit() is also true for "²" and "١".
+    if not s.isascii() or len(parts) != 3 or not all(p.isdigit() for p in parts):
         return False
     return len(parts[0]) == 1 and parts[0] in "245" and len(parts[1]) <= 3 and len(parts[2]) <= 3
 

@@ -54,7 +54,7 @@ def with_mail_user(mail_uid: str) -> frozenset[int]:
     """`default_trusted()` and the uid `[mda] mail_uid` names (a user name or a number)."""
     if not mail_uid:
         return default_trusted()
-    if mail_uid.isdigit():
+    if mail_uid.isascii() and mail_uid.isdigit():
         return default_trusted() | {int(mail_uid)}
     import pwd
 

@@ -25,7 +25,7 @@ def parse_params(value: str) -> tuple[str, dict[str, str]]:
             base, _, section = name.partition("*")
             encoded = section.endswith("*") or section == ""
             number = section.rstrip("*")
-            index = int(number) if number.isdigit() and len(number) < 6 else 0
+            index = int(number) if number.isascii() and number.isdigit() and len(number) < 6 else 0
             pieces.setdefault(base, {})[index] = (val, encoded)
         else:
             plain.setdefault(name, val)

@@ -106,7 +106,7 @@ def _decimal(text: str) -> float | None:
     if text[:1] in "+-" and text[:1]:
         end = 1
     digits = end
-    while end < len(text) and (text[end].isdigit() or text[end] == "."):
+    while end < len(text) and text[end] in "0123456789.":
         end += 1
     if end == digits:
         return None

@@ -88,6 +88,9 @@ def parse_date(value: str) -> tuple[int, int] | None:
     day_text, month_text, year_text, clock = words[:4]
     zone_text = words[4] if len(words) > 4 else "-0000"
     month = _MONTHS.get(month_text[:3].lower())
+    # ASCII digits only: str.isdigit() is also true for "²", which int() refuses.
+    if not (day_text + year_text + clock).isascii():
+        return None
     if not (day_text.isdigit() and year_text.isdigit() and month and len(day_text) <= 2):
         return None
     day = int(day_text)

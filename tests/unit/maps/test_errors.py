@@ -64,6 +64,13 @@ def test_parse_error_spec(spec: str, reply: str) -> None:
     assert parse_error_spec(spec).reply == reply
 
 
+def test_attack_unicode_digits_in_an_error_spec() -> None:
+    # fuzz maps_aliases found "error:5.1.²0 gone" taken as a DSN: "²".isdigit() is true.
+    assert not is_dsn("5.1.²0") and not is_dsn("5.\u0661.1")
+    assert parse_error_spec("5.1.²0:550 gone").reply == "550 5.0.0 5.1.²0:550 gone"
+    assert parse_error_spec("55²:gone").permanent
+
+
 def test_parse_error_spec_temporary_flags() -> None:
     assert parse_error_spec("tempfail x").temporary
     assert parse_error_spec("nouser x").permanent

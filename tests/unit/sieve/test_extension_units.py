@@ -280,6 +280,14 @@ def test_bad_dates() -> None:
         assert parse_date(text) is None
 
 
+def test_attack_dates_with_unicode_digits_are_not_dates() -> None:
+    # str.isdigit() is true for "²" and "١"; int() refuses the first and reads the second.
+    # Found by fuzzing: a Date header with them made the date test raise instead of not match.
+    for text in ("1 Jan 2020 1²:00 +0000", "²1 Jan 2020 10:00 +0000", "1 Jan 20²0 10:00 +0000"):
+        assert parse_date(text) is None
+    assert parse_date("1 Jan 2020 1\u0661:00 +0000") is None
+
+
 def test_mailto() -> None:
     parsed = parse_mailto("mailto:a@example.com?cc=b@example.com&subject=Hi%20there&body=x")
     assert isinstance(parsed, Mailto)
