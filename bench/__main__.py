@@ -9,7 +9,20 @@ from __future__ import annotations
 
 import sys
 
-from bench import auth, charts, condstore, idle, imap, lmtp, load, mda, pop3, sort, store
+from bench import (
+    auth,
+    charts,
+    cluster,
+    condstore,
+    idle,
+    imap,
+    lmtp,
+    load,
+    mda,
+    pop3,
+    sort,
+    store,
+)
 
 
 def main() -> int:
@@ -34,6 +47,8 @@ def main() -> int:
     status = auth.main([]) or status
     print("\n== bench.idle ==", flush=True)
     status = idle.main([]) or status
+    print("\n== bench.cluster ==", flush=True)
+    status = cluster.main([]) or status
     print("\n== bench.charts ==", flush=True)
     return charts.main([]) or status
 

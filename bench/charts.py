@@ -15,7 +15,19 @@ from typing import Any
 from bench.results import RESULTS_DIR, load
 
 # The order benchmarks appear in on the page; others follow by name.
-ORDER = ["load", "imap", "idle", "pop3", "lmtp", "mda", "store", "condstore", "sort", "auth"]
+ORDER = [
+    "load",
+    "imap",
+    "idle",
+    "pop3",
+    "lmtp",
+    "mda",
+    "store",
+    "condstore",
+    "sort",
+    "auth",
+    "cluster",
+]
 
 
 def markdown_table(columns: list[str], rows: list[list[str]]) -> list[str]:
