@@ -65,6 +65,11 @@ def deliver_copy(
         return
     if isinstance(target, MailboxTarget):
         msg.check_loop(target.address)
+        if target.envelope_to != target.address:
+            # sendmail's `-d $u` names the user bare (`carol`), but a hop that writes the full
+            # address (LMTP, Postfix, Dovecot) said `Delivered-To: carol@example.test`: the
+            # same mailbox, so the same loop (RFC 9228 4).
+            msg.check_loop(target.envelope_to)
         data = msg.for_delivery(sender, target.address, received)
         if scripts is None:
             scripts = sieve_scripts(target, config)
