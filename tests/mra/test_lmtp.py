@@ -228,3 +228,26 @@ def test_attack_an_mta_over_tcp_is_not_cut_off_by_the_per_address_limit(
         for s in imaps:
             s.close()
     assert len(stored(server, "alice@example.test")) == 5
+
+
+def test_copies_made_together_keep_each_recipients_outcome(served: tuple[MraServer, Path]) -> None:
+    """The copies of one message to several mailboxes are made `[lmtp] parallel_copies` at
+    a time (their fsyncs committed together): each recipient still gets its own outcome, in
+    the order of its RCPT, and only after every copy is on disk; one mailbox reached twice
+    gets one copy."""
+    server, path = served
+    users = [f"u{i}@example.test" for i in range(9)]
+    (server.base / "passwd").write_text(
+        server.passwd.read_text() + "".join(f"{u}:{{PLAIN}}x::::::\n" for u in users)
+    )
+    big = MSG.replace(b"\r\n\r\n", b"\r\nDelivered-To: u4@example.test\r\n\r\n")
+    big += b"x" * 2000 + b"\r\n"
+    rcpts = [*users[:3], "carol@example.test", *users[3:], "u1@example.test"]
+    with LmtpClient(path) as c:
+        c.lhlo()
+        replies = c.deliver("sender@remote.test", rcpts, big)
+    want = {"carol@example.test": "452 4.2.2", "u4@example.test": "554 5.4.6"}
+    assert [r.status for r in replies] == [want.get(r, "250 2.0.0") for r in rcpts]
+    for user in users:
+        assert len(stored(server, user)) == (0 if user == "u4@example.test" else 1), user
+    assert stored(server, "carol@example.test") == []
