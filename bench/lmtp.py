@@ -107,10 +107,14 @@ class MraLmtp(Daemon):
         mail: Path,
         profile: Path | None = None,
         serial: bool = False,
+        tree: Path | None = None,
     ) -> None:
         super().__init__(base)
         self.label = f"mra workers={workers}" + (" serial" if serial else "")
+        if tree is not None:
+            self.label = f"baseline w={workers}"
         self.profile = profile
+        self.tree = tree
         self.socket = base / "lmtp"
         (base / "access").write_text("")
         (base / "local-host-names").write_text(f"{DOMAIN}\n")
@@ -128,7 +132,9 @@ class MraLmtp(Daemon):
 
     def start(self) -> None:
         serve = ["serve", "--config", str(self.config)]
-        if self.profile is None:
+        if self.tree is not None:  # another checkout's code, ahead of the installed one
+            self.spawn(["env", f"PYTHONPATH={self.tree}", MRA, *serve])
+        elif self.profile is None:
             self.spawn([MRA, *serve])
         else:
             self.spawn([sys.executable, "-c", PROFILE_WRAPPER, str(self.profile), *serve])
@@ -523,6 +529,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also mra workers=1 with [lmtp] parallel_copies = 1 (the copies in a row)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="TREE",
+        help="also mra workers=1 running another checkout's code (before/after in one run)",
+    )
     parser.add_argument("--profile", type=Path, metavar="DIR", help="mra alone under cProfile")
     parser.add_argument("--top", type=int, default=30, help="functions shown with --profile")
     args = parser.parse_args(argv)
@@ -552,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
         plan: list[tuple[str, int | None]] = [("mra", 1), ("mra", 2)]
         if args.serial:
             plan.insert(1, ("serial", 1))
+        if args.baseline is not None:
+            plan.insert(0, ("baseline", 1))
         if not args.no_dovecot:
             if os.access(DOVECOT_LMTP, os.X_OK):
                 plan.append((REFERENCE, None))
@@ -566,7 +580,9 @@ def main(argv: list[str] | None = None) -> int:
             if workers is None:
                 servers.append(DovecotLmtp(home, passwd, mail))
             else:
-                servers.append(MraLmtp(home, workers, passwd, mail, serial=kind == "serial"))
+                tree = args.baseline.resolve() if kind == "baseline" else None
+                serial = kind == "serial"
+                servers.append(MraLmtp(home, workers, passwd, mail, serial=serial, tree=tree))
         for server in servers:
             server.start()
         message = make_message()

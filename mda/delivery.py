@@ -163,6 +163,8 @@ def _usable_folder(store: MailStore, name: str, note: Note) -> str:
     """The folder if it exists, else INBOX (dovecot-lda's behaviour for -m)."""
     from mailstore.errors import MailError
 
+    if name == "INBOX":
+        return name  # whether it exists or not: INBOX is where it would fall back to
     try:
         if store.exists(name):
             return name
