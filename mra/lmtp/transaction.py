@@ -22,6 +22,7 @@ Programs and mbox files of a (root-owned) aliases file run as that user too.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor  # not after the privilege drop: imported now
@@ -275,9 +276,23 @@ class Transaction:
         if width <= 1:
             run(list(range(len(jobs))))
             return outcomes
-        with ThreadPoolExecutor(width, thread_name_prefix="lmtp-copy") as pool:
-            for future in [pool.submit(run, indexes) for indexes in groups.values()]:
-                future.result()  # _copy never raises: this only waits
+        # This thread and width - 1 helpers take the mailboxes one by one until none is left.
+        pending = iter(list(groups.values()))
+        lock = threading.Lock()
+
+        def drain() -> None:
+            while True:
+                with lock:
+                    indexes = next(pending, None)
+                if indexes is None:
+                    return
+                run(indexes)
+
+        with ThreadPoolExecutor(width - 1, thread_name_prefix="lmtp-copy") as pool:
+            helpers = [pool.submit(drain) for _ in range(width - 1)]
+            drain()
+            for helper in helpers:
+                helper.result()  # _copy never raises: this only waits
         return outcomes
 
     def _copy(
