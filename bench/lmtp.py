@@ -538,6 +538,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, metavar="DIR", help="mra alone under cProfile")
     parser.add_argument("--top", type=int, default=30, help="functions shown with --profile")
     args = parser.parse_args(argv)
+    if os.geteuid() == 0 and not server_user_line():
+        # The server would stay root, and LMTP never delivers as root (451 4.3.5).
+        print(
+            f"ERROR: the mail user cannot reach this interpreter ({sys.executable}) or this "
+            "checkout: LMTP refuses to deliver as root, so run the benchmark from a venv made "
+            "with a Python the mail user can read (e.g. /usr/bin/python3 -m venv /var/tmp/venv)",
+            file=sys.stderr,
+        )
+        return 1
     conns = [int(c) for c in args.connections.split(",") if c.strip()]
     base = traversable_tempdir("bench-lmtp-")
     servers: list[MraLmtp | DovecotLmtp] = []
