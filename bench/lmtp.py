@@ -1,13 +1,17 @@
 """LMTP benchmark: durable deliveries a second into `mra serve`, side by side with Dovecot's lmtp.
 
     python -m bench.lmtp [--connections 1,4] [--seconds 5] [--warmup 1] [--rounds 3]
+                         [--recipients 1]
+    python -m bench.lmtp --profile DIR [--top 30]   # mra workers=1, 1 connection, cProfile
 
 Each connection (a Python thread on a blocking unix socket, as Postfix's lmtp client connects)
 delivers 4 KB messages one after the other to a user of its own: LHLO once, then per message
 MAIL, RCPT and DATA pipelined (RFC 2920: the client waits for the 354), the message, and its
 reply, which both servers send only once the message is stored (ours fsyncs the file and the
 directory; Dovecot with its default `mail_fsync = optimized`). So one connection's rate is one
-over the latency of a delivery: nothing is batched across messages.
+over the latency of a delivery: nothing is batched across messages. With --recipients K, each
+message goes to K mailboxes of the connection's own (one RCPT each, one reply each after the
+data): a delivery is then one copy, and the rates count copies.
 
 Servers, each started once for the whole run, each on its own socket, mail of its own:
 
@@ -29,6 +33,14 @@ sees anything else stops, and the cell says ERROR), and at the end each user's M
 hold exactly as many messages as were acknowledged, the first of them ending with the bytes
 that were sent.
 
+Each run first measures the disk's floor in the same directory (`fsync floor`): a bare Python
+loop of what one delivery must make durable (write 4 KB to tmp/, fsync, rename into new/,
+fsync new/), so that the table separates what the disk costs from what the servers spend.
+
+With --profile DIR, only `mra serve` with one worker runs, one connection, under bench.imap's
+cProfile wrapper (the reactor thread and every call of the thread pool, merged), switched on
+for the measured window only; the profile is DIR/00.prof, and its top is printed.
+
 Target (the issue's): at least 1,000 deliveries a second on one connection, and at 4.
 """
 
@@ -48,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import mail_ids, server_user_line, traversable_tempdir
+from bench.imap import PROFILE_WRAPPER
 from bench.pop3 import CLK_TCK, Daemon, host_idle
 from bench.results import Chart, Recorder
 
@@ -86,9 +99,22 @@ def make_message(size: int = SIZE) -> bytes:
 
 
 class MraLmtp(Daemon):
-    def __init__(self, base: Path, workers: int, passwd: Path, mail: Path) -> None:
+    def __init__(
+        self,
+        base: Path,
+        workers: int,
+        passwd: Path,
+        mail: Path,
+        profile: Path | None = None,
+        serial: bool = False,
+        tree: Path | None = None,
+    ) -> None:
         super().__init__(base)
-        self.label = f"mra workers={workers}"
+        self.label = f"mra workers={workers}" + (" serial" if serial else "")
+        if tree is not None:
+            self.label = f"baseline w={workers}"
+        self.profile = profile
+        self.tree = tree
         self.socket = base / "lmtp"
         (base / "access").write_text("")
         (base / "local-host-names").write_text(f"{DOMAIN}\n")
@@ -101,10 +127,17 @@ class MraLmtp(Daemon):
             f'[maps]\naccess = "{base}/access"\nlocal_domains = "{base}/local-host-names"\n'
             f'aliases = "{base}/aliases"\nvirtusertable = "{base}/virtusertable"\n'
             f"[server]\nworkers = {workers}\n{user}"
+            + ("[lmtp]\nparallel_copies = 1\n" if serial else "")
         )
 
     def start(self) -> None:
-        self.spawn([MRA, "serve", "--config", str(self.config)])
+        serve = ["serve", "--config", str(self.config)]
+        if self.tree is not None:  # another checkout's code, ahead of the installed one
+            self.spawn(["env", f"PYTHONPATH={self.tree}", MRA, *serve])
+        elif self.profile is None:
+            self.spawn([MRA, *serve])
+        else:
+            self.spawn([sys.executable, "-c", PROFILE_WRAPPER, str(self.profile), *serve])
         _wait_for_socket(self, self.socket)
 
     def problems(self) -> list[str]:
@@ -188,10 +221,16 @@ class Counter:
 
 
 def deliver_loop(
-    path: Path, user: str, message: bytes, counter: Counter, stop: threading.Event
+    path: Path, rcpts: list[str], message: bytes, counter: Counter, stop: threading.Event
 ) -> None:
-    """Deliver `message` to `user` over one connection until `stop`; count the 250s."""
-    envelope = f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{user}>\r\nDATA\r\n".encode()
+    """Deliver `message` to `rcpts` over one connection until `stop`; count the messages
+    every recipient of which got its 250."""
+    envelope = (
+        f"MAIL FROM:<{SENDER}>\r\n"
+        + "".join(f"RCPT TO:<{rcpt}>\r\n" for rcpt in rcpts)
+        + "DATA\r\n"
+    ).encode()
+    expected = (b"250",) * (1 + len(rcpts)) + (b"354",)
     data = message + b".\r\n"
     try:
         with socket.socket(socket.AF_UNIX) as s:
@@ -204,14 +243,15 @@ def deliver_loop(
                 pass
             while not stop.is_set():
                 s.sendall(envelope)
-                for expect in (b"250", b"250", b"354"):
+                for expect in expected:
                     line = f.readline()
                     if not line.startswith(expect):
                         raise RuntimeError(f"{expect.decode()} expected, got {line!r}")
                 s.sendall(data)
-                line = f.readline()
-                if not line.startswith(b"250"):
-                    raise RuntimeError(f"after DATA: {line!r}")
+                for _ in rcpts:
+                    line = f.readline()
+                    if not line.startswith(b"250"):
+                        raise RuntimeError(f"after DATA: {line!r}")
                 counter.delivered += 1
             s.sendall(b"QUIT\r\n")
             f.readline()
@@ -242,7 +282,7 @@ def _client_cpu() -> float:
 def run_cell(
     server: MraLmtp | DovecotLmtp,
     connections: int,
-    users: list[str],
+    users: list[list[str]],
     message: bytes,
     warmup: float,
     seconds: float,
@@ -276,10 +316,12 @@ def run_cell(
         for t in threads:
             t.join(timeout=TIMEOUT + 5)
     for i, c in enumerate(counters):
-        acknowledged[users[i]] = acknowledged.get(users[i], 0) + c.delivered
+        for user in users[i]:
+            acknowledged[user] = acknowledged.get(user, 0) + c.delivered
         if c.error:
             cell.errors.append(c.error)
-    cell.rate = (after - before) / elapsed
+    copies = len(users[0])
+    cell.rate = (after - before) * copies / elapsed
     cell.server_cores = (srv1 - srv0) / elapsed
     cell.client_cores = (cli1 - cli0) / elapsed
     busy = (all1 - all0 - (idle1 - idle0)) / CLK_TCK / elapsed
@@ -305,6 +347,95 @@ def check_mail(mail: Path, acknowledged: dict[str, int], message: bytes) -> list
 
 def _lf(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n")
+
+
+def fsync_floor(directory: Path, seconds: float = 2.0) -> tuple[float, float]:
+    """What the disk alone allows: write+fsync+rename+fsync-dir loops a second in `directory`
+    (a Maildir's tmp/ and new/ there), and the loop's CPU ms per round (the rest is waiting)."""
+    root = directory / "floor"
+    for sub in ("tmp", "new"):
+        (root / sub).mkdir(parents=True)
+    data = make_message()
+    tmp = os.open(root / "tmp", os.O_RDONLY | os.O_DIRECTORY)
+    new = os.open(root / "new", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        n = 0
+        cpu0, t0 = _client_cpu(), time.perf_counter()
+        while (elapsed := time.perf_counter() - t0) < seconds:
+            name = f"m{n}"
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=tmp)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(name, name, src_dir_fd=tmp, dst_dir_fd=new)
+            os.fsync(new)
+            n += 1
+        cpu = _client_cpu() - cpu0
+    finally:
+        os.close(tmp)
+        os.close(new)
+        shutil.rmtree(root, ignore_errors=True)
+    return n / elapsed, cpu * 1000 / max(n, 1)
+
+
+def profile_run(
+    base: Path, out: Path, passwd: Path, users: list[list[str]], args: argparse.Namespace
+) -> int:
+    """mra workers=1 under cProfile, one connection: the window's profile, its top printed."""
+    import pstats
+    import signal
+
+    uid, gid = mail_ids()
+    home = base / "mra1"
+    mail = home / "mail"
+    mail.mkdir(parents=True)
+    os.chown(mail, uid, gid)
+    raw = base / "profile"
+    raw.mkdir()
+    raw.chmod(0o777)  # the server writes it as its mail user
+    server = MraLmtp(home, 1, passwd, mail, profile=raw)
+    server.start()
+    try:
+        assert server.proc is not None
+        stop = threading.Event()
+        counter = Counter()
+        thread = threading.Thread(
+            target=deliver_loop,
+            args=(server.socket, users[0], make_message(), counter, stop),
+            daemon=True,
+        )
+        thread.start()
+        time.sleep(args.warmup)
+        server.proc.send_signal(signal.SIGUSR1)
+        before = counter.delivered
+        srv0 = server.cpu()
+        time.sleep(args.seconds)
+        server.proc.send_signal(signal.SIGUSR2)
+        after = counter.delivered
+        srv1 = server.cpu()
+        stop.set()
+        thread.join(timeout=TIMEOUT + 5)
+        deadline = time.monotonic() + 30
+        while not (raw / "00.prof").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        problems = server.stop()
+    if counter.error or problems:
+        print(f"ERROR: {counter.error} {problems}", file=sys.stderr)
+        return 1
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(raw / "00.prof", out / "00.prof")
+    n = after - before
+    print(
+        f"{n} deliveries in {args.seconds:g} s under the profiler, "
+        f"{(srv1 - srv0) * 1000 / max(n, 1):.3f} ms server CPU each; {out / '00.prof'}"
+    )
+    stats = pstats.Stats(str(out / "00.prof"), stream=sys.stdout)
+    stats.sort_stats("cumulative").print_stats(r"/(mra|mailstore|mda)/", args.top)
+    stats.sort_stats("tottime").print_stats(args.top)
+    return 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -350,8 +481,11 @@ def report(
     return medians
 
 
-def record(medians: dict[tuple[str, int], Cell], servers: list[str], conns: list[int]) -> None:
-    recorder = Recorder("lmtp", "4 KB messages, one user per connection, median of the rounds.")
+def record(
+    medians: dict[tuple[str, int], Cell], servers: list[str], conns: list[int], k: int
+) -> None:
+    name, what = ("lmtp", "one user") if k == 1 else (f"lmtp-{k}rcpt", f"{k} users")
+    recorder = Recorder(name, f"4 KB messages, {what} per connection, median of the rounds.")
     recorder.table(
         "Durable deliveries",
         ["server", "connections", "deliveries/s", "server CPU ms/delivery"],
@@ -387,17 +521,60 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before each window")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every cell")
     parser.add_argument("--no-dovecot", action="store_true", help="leave Dovecot out")
+    parser.add_argument(
+        "--recipients", type=int, default=1, help="recipients (mailboxes) of each message"
+    )
+    parser.add_argument(
+        "--serial",
+        action="store_true",
+        help="also mra workers=1 with [lmtp] parallel_copies = 1 (the copies in a row)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="TREE",
+        help="also mra workers=1 running another checkout's code (before/after in one run)",
+    )
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="mra alone under cProfile")
+    parser.add_argument("--top", type=int, default=30, help="functions shown with --profile")
     args = parser.parse_args(argv)
+    if os.geteuid() == 0 and not server_user_line():
+        # The server would stay root, and LMTP never delivers as root (451 4.3.5).
+        print(
+            f"ERROR: the mail user cannot reach this interpreter ({sys.executable}) or this "
+            "checkout: LMTP refuses to deliver as root, so run the benchmark from a venv made "
+            "with a Python the mail user can read (e.g. /usr/bin/python3 -m venv /var/tmp/venv)",
+            file=sys.stderr,
+        )
+        return 1
     conns = [int(c) for c in args.connections.split(",") if c.strip()]
     base = traversable_tempdir("bench-lmtp-")
     servers: list[MraLmtp | DovecotLmtp] = []
     try:
         uid, gid = mail_ids()
-        users = [f"user{i}@{DOMAIN}" for i in range(max(conns))]
+        k = args.recipients
+        users = [
+            [f"user{i}@{DOMAIN}" if k == 1 else f"user{i}-{j}@{DOMAIN}" for j in range(k)]
+            for i in range(max(conns))
+        ]
         passwd = base / "passwd"
-        passwd.write_text("".join(f"{u}:{{PLAIN}}x:{uid}:{gid}::::\n" for u in users))
+        passwd.write_text(
+            "".join(f"{u}:{{PLAIN}}x:{uid}:{gid}::::\n" for group in users for u in group)
+        )
         passwd.chmod(0o644)
+        if args.profile is not None:
+            return profile_run(base, args.profile.resolve(), passwd, users, args)
+        floor, floor_cpu = fsync_floor(base)
+        print(
+            f"fsync floor in {base}: {floor:,.0f} write+fsync+rename+fsync-dir a second "
+            f"({floor_cpu:.3f} ms CPU each)",
+            flush=True,
+        )
         plan: list[tuple[str, int | None]] = [("mra", 1), ("mra", 2)]
+        if args.serial:
+            plan.insert(1, ("serial", 1))
+        if args.baseline is not None:
+            plan.insert(0, ("baseline", 1))
         if not args.no_dovecot:
             if os.access(DOVECOT_LMTP, os.X_OK):
                 plan.append((REFERENCE, None))
@@ -412,7 +589,9 @@ def main(argv: list[str] | None = None) -> int:
             if workers is None:
                 servers.append(DovecotLmtp(home, passwd, mail))
             else:
-                servers.append(MraLmtp(home, workers, passwd, mail))
+                tree = args.baseline.resolve() if kind == "baseline" else None
+                serial = kind == "serial"
+                servers.append(MraLmtp(home, workers, passwd, mail, serial=serial, tree=tree))
         for server in servers:
             server.start()
         message = make_message()
@@ -445,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(f"ERROR: {problem}", file=sys.stderr)
         if not problems:
-            record(medians, [s.label for s in servers], conns)
+            record(medians, [s.label for s in servers], conns, k)
         return 1 if problems else 0
     finally:
         for server in servers:

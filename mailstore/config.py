@@ -81,6 +81,7 @@
     [lmtp]
     max_recipients = 100          # RCPT TO per transaction (452 4.5.3 past it)
     max_line_length = 4096        # octets of a command line (500 5.5.2 past it)
+    parallel_copies = 4           # copies of one message to several mailboxes made at once
     [index]                       # the folder index of the IMAP server (mailstore/folderindex.py)
     location = ""                 # "" = mra.index beside each folder; else a template as
                                   # [mail] location, e.g. "/var/lib/mra/index/%d/%n"
@@ -449,6 +450,10 @@ class LmtpConfig:
     # Octets of one command line with its CRLF: RFC 5321's 512, plus what SIZE, BODY, SMTPUTF8
     # and a 256-octet UTF-8 address add, with room. Longer lines are refused unread (500).
     max_line_length: int = field(default=4096, metadata=_setting(_Kind.INT, 512))
+    # Copies of one message (its recipients' mailboxes) made at once, each in a thread of its
+    # own: their fsyncs overlap and the file system commits them together. 1 = one after the
+    # other.
+    parallel_copies: int = field(default=4, metadata=_setting(_Kind.INT, 1))
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,11 @@ def deliver_copy(
         return
     if isinstance(target, MailboxTarget):
         msg.check_loop(target.address)
+        if target.envelope_to != target.address:
+            # sendmail's `-d $u` names the user bare (`carol`), but a hop that writes the full
+            # address (LMTP, Postfix, Dovecot) said `Delivered-To: carol@example.test`: the
+            # same mailbox, so the same loop (RFC 9228 4).
+            msg.check_loop(target.envelope_to)
         data = msg.for_delivery(sender, target.address, received)
         if scripts is None:
             scripts = sieve_scripts(target, config)
@@ -158,6 +163,8 @@ def _usable_folder(store: MailStore, name: str, note: Note) -> str:
     """The folder if it exists, else INBOX (dovecot-lda's behaviour for -m)."""
     from mailstore.errors import MailError
 
+    if name == "INBOX":
+        return name  # whether it exists or not: INBOX is where it would fall back to
     try:
         if store.exists(name):
             return name

@@ -67,7 +67,7 @@ SESSIONS = {
 # come from one address (Postfix opens one per smtpd process), so that address's connection
 # limit (`max_connections_per_address`) does not apply; the throttles count the SMTP clients
 # the MTA asks about instead.
-MTA_LISTENERS = frozenset({"auth", "saslauthd", "socketmap"})
+MTA_LISTENERS = frozenset({"auth", "lmtp", "saslauthd", "socketmap"})
 # The administrator's listeners (mra/admin/service.py): no mail session behind them.
 OPS_LISTENERS = frozenset({"admin", "metrics"})
 SHUTDOWN_GRACE = 5.0

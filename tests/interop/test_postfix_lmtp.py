@@ -83,7 +83,9 @@ class System:
             if marker.encode() in p.read_bytes()
         ]
 
-    def send(self, rcpts: list[str], body: str = "") -> tuple[str, str]:
+    def send(
+        self, rcpts: list[str], body: str = "", headers: dict[str, str] | None = None
+    ) -> tuple[str, str]:
         marker = f"lmtptest-{uuid.uuid4().hex}"
         msg = make_message(
             sender=SENDER,
@@ -91,6 +93,7 @@ class System:
             subject=f"test {marker}",
             body=f"{marker}\n{body}",
             message_id=f"<{marker}@client.test>",
+            extra_headers=headers,
         )
         return self.postfix.send(SENDER, rcpts, msg), marker
 
@@ -254,3 +257,18 @@ def test_postfix_alias_then_mailbox_transport(system: System) -> None:
     assert entry.status == "sent", system.diagnostics()
     assert entry.orig_to == rcpt
     assert len(system.stored("dave", marker)) == 1
+
+
+def test_attack_delivered_to_loop_bounces_for_that_recipient_only(system: System) -> None:
+    """The message already went through bob's mailbox (`Delivered-To: bob@...`, as we
+    write it) and comes back to him and alice in one transaction: bob's copy is a loop,
+    refused 5.4.6 and bounced by Postfix, alice's is delivered (the other recipient is not
+    held up by it, RFC 2033 4.2)."""
+    looped, other = f"bob@{VIRTUAL}", f"alice@{VIRTUAL}"
+    queue_id, marker = system.send([looped, other], headers={"Delivered-To": looped.upper()})
+    assert system.status(queue_id, other) == "sent 2.0.0", system.diagnostics()
+    assert system.status(queue_id, looped) == "bounced 5.4.6", system.diagnostics()
+    entry = system.postfix.bounces_for(looped, queue_id=queue_id)[0]
+    assert "loop" in entry.text, entry.line
+    assert system.stored(looped, marker) == []
+    assert len(system.stored(other, marker)) == 1

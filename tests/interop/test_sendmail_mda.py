@@ -343,6 +343,37 @@ def test_loop_78_bounces(site: Site) -> None:
     assert site.with_subject("carol", title) == []
 
 
+def test_attack_loop_through_a_full_address_delivered_to_bounces(site: Site) -> None:
+    """The message went through carol's mailbox on another hop that writes the full address
+    (our LMTP, Postfix, Dovecot: `Delivered-To: carol@example.test`), and a forward brings it
+    back here, where sendmail's local mailer names her `carol` (`-d $u`). The loop check
+    compares what the message says with the address the mail was for (carol@example.test),
+    not only with the bare name: before, the copy was stored and the loop went round again.
+    sendmail turns mda's 78 into a final DSN."""
+    title = subject()
+    looped = (
+        f"Received: from mx.example.test by mx.example.test\r\nFrom: {SENDER}\r\n"
+        f"Subject: {title}\r\nDelivered-To: Carol@Example.Test\r\n\r\nback again\r\n"
+    )
+    site.send_raw("carol@example.test", looped.encode())
+    report, fields = dsn_for(site, title)
+    assert (fields["action"], fields["status"]) == ("failed", "5.5.0")
+    assert fields["diagnostic-code"] == "X-Unix; 78"
+    assert "5.4.6" in transcript_of(report) and "loop" in transcript_of(report)
+    assert site.with_subject("carol", title) == []
+
+
+def test_delivered_to_for_another_user_is_no_loop(site: Site) -> None:
+    """A Delivered-To for someone else (carol's copy forwarded to alice) is no loop."""
+    title = subject()
+    forwarded = (
+        f"From: {SENDER}\r\nSubject: {title}\r\nDelivered-To: carol@example.test\r\n"
+        "\r\nforwarded\r\n"
+    )
+    site.send_raw("alice@example.test", forwarded.encode())
+    site.wait_for("alice", title)
+
+
 def test_temporary_failure_75_stays_in_the_queue(site: Site) -> None:
     title = subject()
     transcript = site.send("dave@example.test", title)

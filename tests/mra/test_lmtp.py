@@ -192,3 +192,62 @@ def test_connect_rules_apply_over_tcp_and_not_on_the_unix_socket(
     tcp.start()
     with LmtpClient(("127.0.0.1", tcp.ports["lmtp"])) as c:
         assert c.greeting.code == 421 and "Access denied" in c.greeting.text
+
+
+def test_attack_an_mta_over_tcp_is_not_cut_off_by_the_per_address_limit(
+    server_factory: type[MraServer],
+) -> None:
+    """Postfix's lmtp client opens a connection per delivery agent process, all from one
+    address: were LMTP over TCP held to `max_connections_per_address` (meant for mail
+    clients), the MTA's deliveries past it would be refused with 421 and deferred. IMAP from
+    the same address keeps its limit."""
+    server = server_factory(
+        "[limits]\nmax_connections_per_address = 2\n"
+        + ('[server]\nuser = "nobody"\nrequire_readable_installation = false\n' if ROOT else ""),
+        listeners=("imap", "lmtp"),
+    )
+    if ROOT:
+        os.chown(server.mail, 65534, 65534)
+    server.start()
+    imap = server.ports["imap"]
+    imaps = [socket.create_connection(("127.0.0.1", imap), timeout=30) for _ in range(2)]
+    clients: list[LmtpClient] = []
+    try:
+        assert [imap_line(s)[:4] for s in imaps] == [b"* OK"] * 2
+        clients = [LmtpClient(("127.0.0.1", server.ports["lmtp"])) for _ in range(5)]
+        assert [c.greeting.code for c in clients] == [220] * 5
+        for i, c in enumerate(clients):
+            c.lhlo()
+            replies = c.deliver("s@remote.test", ["alice@example.test"], MSG + b"%d\r\n" % i)
+            assert [r.status for r in replies] == ["250 2.0.0"]
+        imaps.append(socket.create_connection(("127.0.0.1", imap), timeout=30))
+        assert imap_line(imaps[-1]).startswith(b"* BYE Too many connections")
+    finally:
+        for c in clients:
+            c.close()
+        for s in imaps:
+            s.close()
+    assert len(stored(server, "alice@example.test")) == 5
+
+
+def test_copies_made_together_keep_each_recipients_outcome(served: tuple[MraServer, Path]) -> None:
+    """The copies of one message to several mailboxes are made `[lmtp] parallel_copies` at
+    a time (their fsyncs committed together): each recipient still gets its own outcome, in
+    the order of its RCPT, and only after every copy is on disk; one mailbox reached twice
+    gets one copy."""
+    server, path = served
+    users = [f"u{i}@example.test" for i in range(9)]
+    (server.base / "passwd").write_text(
+        server.passwd.read_text() + "".join(f"{u}:{{PLAIN}}x::::::\n" for u in users)
+    )
+    big = MSG.replace(b"\r\n\r\n", b"\r\nDelivered-To: u4@example.test\r\n\r\n")
+    big += b"x" * 2000 + b"\r\n"
+    rcpts = [*users[:3], "carol@example.test", *users[3:], "u1@example.test"]
+    with LmtpClient(path) as c:
+        c.lhlo()
+        replies = c.deliver("sender@remote.test", rcpts, big)
+    want = {"carol@example.test": "452 4.2.2", "u4@example.test": "554 5.4.6"}
+    assert [r.status for r in replies] == [want.get(r, "250 2.0.0") for r in rcpts]
+    for user in users:
+        assert len(stored(server, user)) == (0 if user == "u4@example.test" else 1), user
+    assert stored(server, "carol@example.test") == []
