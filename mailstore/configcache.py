@@ -48,8 +48,8 @@ __all__ = ["cache_path", "load_cached", "write_cache"]
 # 2: the stamp has mode, owner and group; 3: [managesieve]; 4: [sieve]; 5: auth listeners;
 # 6: [lmtp] and [listen] lmtp beside them; 7: [index]; 8: [limits] max_sessions_per_user_address;
 # 9: [log], [listen] admin and metrics; 10: [cluster], [mail] shared;
-# 11: [server] require_readable_installation
-_FORMAT = "mailstore.configcache/11"
+# 11: [server] require_readable_installation; 12: [lmtp] parallel_copies
+_FORMAT = "mailstore.configcache/12"
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
@@ -177,7 +177,7 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_scripts": 100,
         "max_storage": 10 * 1024 * 1024,
     },
-    "lmtp": {"max_recipients": 100, "max_line_length": 4096},
+    "lmtp": {"max_recipients": 100, "max_line_length": 4096, "parallel_copies": 4},
     "index": {
         "location": "",
         "keep_folders": 64,
