@@ -33,8 +33,10 @@ messages makes the loop tests quadratic.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import compress
 
 from mra.imap.sortfields import SortFields
 
@@ -94,51 +96,73 @@ def orderedsubject(fields: Sequence[SortFields]) -> Thread:
 
 def references(fields: Sequence[SortFields], refs: bool = False) -> Thread:
     """`fields` in UID order (the messages the search matched); `refs` for THREAD=REFS."""
-    # Every node is a message or an id it names: room for all of them at once.
-    room = 1 + len(fields) + sum(len(f.references) or bool(f.in_reply_to) for f in fields)
-    forest = _Forest(room)
-    parent, uid, has_child, ids = forest.parent, forest.uid, forest.has_child, forest.ids
-    date = forest.date
-    subject: dict[int, SortFields] = {}
-    link = forest.link
-    count = 1
-    for f in fields:
-        msgid = f.message_id
-        node = ids.get(msgid, 0) if msgid else 0
-        if not node:
-            node = count
-            count += 1
-            if msgid:
-                ids[msgid] = node
-        elif uid[node]:  # a Message-ID seen before: the first message keeps it
-            node = count
-            count += 1
-        uid[node] = f.uid
-        date[node] = int(f.arrival // 1) if f.date is None else int(f.date)  # _sort_date
-        subject[node] = f
-        chain = f.references or ((f.in_reply_to,) if f.in_reply_to else ())
-        above = 0
-        for ref in chain:
-            child = ids.get(ref, 0)
-            if not child:
-                child = ids[ref] = count
+    linked = Linked()
+    linked.add(fields)
+    return finish(linked, refs)
+
+
+def finish(linked: Linked, refs: bool = False) -> Thread:
+    """Steps 2 to 5 (REFERENCES) or 4 (REFS) over the messages linked so far; `linked` is
+    left as it was, so that it can be continued and finished again (sortindex.py)."""
+    done = _Finish(linked.forest, linked.subject)
+    return done.refs() if refs else done.references()
+
+
+class Linked:
+    """Step 1 over messages given in UID order, which can be continued with newer ones: the
+    result of `add(a)` then `add(b)` is that of `add(a + b)`, step 1 taking one message after
+    the other. This is what Dovecot keeps as its thread index (dovecot.index.thread)."""
+
+    __slots__ = ("forest", "subject")
+
+    def __init__(self) -> None:
+        self.forest = _Forest(1)
+        self.subject: dict[int, SortFields] = {}  # a message's node -> its fields
+
+    def add(self, fields: Sequence[SortFields]) -> None:
+        forest = self.forest
+        count = len(forest.parent)
+        # Every node is a message or an id it names: room for all of them at once.
+        forest.grow(len(fields) + sum(len(f.references) or bool(f.in_reply_to) for f in fields))
+        parent, uid, has_child, ids = forest.parent, forest.uid, forest.has_child, forest.ids
+        date = forest.date
+        subject = self.subject
+        link = forest.link
+        for f in fields:
+            msgid = f.message_id
+            node = ids.get(msgid, 0) if msgid else 0
+            if not node:
+                node = count
                 count += 1
-            if above:
-                link(above, child)
-            above = child
-        if parent[node] and parent[node] != above:
-            forest.cut(node)  # its own references say otherwise: they win
-        if above and above != node and not parent[node]:
-            if not has_child[node]:
-                parent[node] = above  # a message nobody refers to yet: no loop possible
-                has_child[above] = True
-                if forest.lct is not None:
-                    forest.lct.link(node, above)
-            else:
-                link(above, node)
-    forest.trim(count)
-    finish = _Finish(forest, subject)
-    return finish.refs() if refs else finish.references()
+                if msgid:
+                    ids[msgid] = node
+            elif uid[node]:  # a Message-ID seen before: the first message keeps it
+                node = count
+                count += 1
+            uid[node] = f.uid
+            date[node] = int(f.arrival // 1) if f.date is None else int(f.date)  # _sort_date
+            subject[node] = f
+            chain = f.references or ((f.in_reply_to,) if f.in_reply_to else ())
+            above = 0
+            for ref in chain:
+                child = ids.get(ref, 0)
+                if not child:
+                    child = ids[ref] = count
+                    count += 1
+                if above:
+                    link(above, child)
+                above = child
+            if parent[node] and parent[node] != above:
+                forest.cut(node)  # its own references say otherwise: they win
+            if above and above != node and not parent[node]:
+                if not has_child[node]:
+                    parent[node] = above  # a message nobody refers to yet: no loop possible
+                    has_child[above] = True
+                    if forest.lct is not None:
+                        forest.lct.link(node, above)
+                else:
+                    link(above, node)
+        forest.trim(count)
 
 
 class _Forest:
@@ -161,14 +185,15 @@ class _Forest:
         if self.lct is not None:
             self.lct.trim(count)
 
-    def new(self) -> int:
-        self.parent.append(0)
-        self.uid.append(0)
-        self.date.append(0)
-        self.has_child.append(False)
+    def grow(self, room: int) -> None:
+        """`room` more nodes (`trim` gives back those not used)."""
+        zeros = [0] * room
+        self.parent += zeros
+        self.uid += zeros
+        self.date += zeros
+        self.has_child += [False] * room
         if self.lct is not None:
-            self.lct.grow()
-        return len(self.parent) - 1
+            self.lct.grow(room)
 
     def link(self, parent: int, child: int) -> None:
         """Make `parent` the parent of `child`, unless it has one (the first link stays) or
@@ -215,10 +240,11 @@ class _LinkCut:
         self.left = [0] * len(parent)
         self.right = [0] * len(parent)
 
-    def grow(self) -> None:
-        self.up.append(0)
-        self.left.append(0)
-        self.right.append(0)
+    def grow(self, room: int) -> None:
+        zeros = [0] * room
+        self.up += zeros
+        self.left += zeros
+        self.right += zeros
 
     def trim(self, count: int) -> None:
         for array in (self.up, self.left, self.right):
@@ -292,37 +318,43 @@ class _LinkCut:
 
 
 class _Finish:
-    """Steps 2 to 5 over the forest (index-thread-finish.c)."""
+    """Steps 2 to 5 over the forest (index-thread-finish.c), which is only read: the dummies
+    step 5 adds go to a copy of its `uid`."""
 
     def __init__(self, forest: _Forest, subject: dict[int, SortFields]) -> None:
         self.forest = forest
         self.subject = subject
-        uid, date = forest.uid, forest.date
-        self.key = list(zip(date, uid, strict=True))
-        self.children: dict[int, list[int]] = {}
-        self.roots: list[int] = []
-        parent = forest.parent
+        parent, date = forest.parent, forest.date
+        uid = self.uid = list(forest.uid)
+        # A node's place among its siblings, (date, UID) as one integer (UIDs are below
+        # 2**32; a dummy has 0): integers compare in C.
+        key = self.key = [d * 4294967296 + u for d, u in zip(date, uid, strict=True)]
+        nodes = range(len(parent))
+        self.roots: list[int] = list(compress(nodes, map(operator.not_, parent)))
+        del self.roots[0]  # node 0 is no node
         above = self._first_message_above()
-        children = self.children
-        for node in range(1, len(parent)):
-            up = parent[node]
-            if not up:
-                self.roots.append(node)
-            elif uid[node]:
-                target = above[up]
-                kids = children.get(target)
-                if kids is None:
-                    children[target] = [node]
-                else:
-                    kids.append(node)
+        # Each message below another node goes to the first message above it (or the dummy at
+        # the top), taken in (date, UID) order so that every list of children is in order.
+        below = list(compress(nodes, map(min, parent, uid)))
+        below.sort(key=key.__getitem__)
+        children: dict[int, list[int]] = {}
+        for node in below:
+            target = above[parent[node]]
+            kids = children.get(target)
+            if kids is None:
+                children[target] = [node]
+            else:
+                kids.append(node)
+        self.children = children
+        self.touched: set[int] = set()  # lists of children changed since: to sort again
 
     def _first_message_above(self) -> list[int]:
         """For each node: itself if it is a message, else the first message above it, else
         the dummy at the top (step 3), each path walked once."""
-        parent, uid = self.forest.parent, self.forest.uid
+        parent, uid = self.forest.parent, self.uid
         above = [n if u else 0 for n, u in enumerate(uid)]
-        for start in range(1, len(parent)):
-            if above[start]:
+        for start in compress(range(len(uid)), map(operator.not_, uid)):
+            if above[start] or not start:
                 continue
             path = []
             node = start
@@ -337,7 +369,7 @@ class _Finish:
 
     def _sorted_children(self, node: int) -> list[int]:
         kids = self.children.get(node, [])
-        if len(kids) > 1:
+        if node in self.touched:
             kids.sort(key=self.key.__getitem__)
         return kids
 
@@ -363,7 +395,7 @@ class _Finish:
         roots.sort(key=lambda r: r.key)
 
     def references(self) -> Thread:
-        uid = self.forest.uid
+        uid = self.uid
         roots = [_Root(node, not uid[node]) for node in self.roots]
         self._sort_roots(roots)
         self._gather_subjects(roots)
@@ -395,6 +427,7 @@ class _Finish:
         """Step 5 (C): each root that joins another is merged into the one at the top."""
         changed = False
         children = self.children
+        touched = self.touched
         for cur in list(roots):
             if cur.joins is None or cur.ignore:
                 continue
@@ -404,14 +437,18 @@ class _Finish:
                 top = top.joins
             if cur.dummy:  # both dummies: the children become siblings
                 children.setdefault(top.node, []).extend(children.pop(cur.node, []))
+                touched.add(top.node)
                 cur.ignore = True
             elif top.dummy or (cur.reply and not top.reply):
                 children.setdefault(top.node, []).append(cur.node)
+                touched.add(top.node)
                 cur.ignore = True
             else:  # a new dummy above both
-                dummy = self.forest.new()
-                self.key.append((0, 0))
+                dummy = len(self.uid)
+                self.uid.append(0)
+                self.key.append(0)
                 children[dummy] = [top.node, cur.node]
+                touched.add(dummy)
                 new = _Root(dummy, True)
                 top.joins = new
                 top.ignore = True
@@ -422,7 +459,7 @@ class _Finish:
     def refs(self) -> Thread:
         """REFS: the threads ordered by their latest message (sort_root_nodes_ref2()): a
         thread's date is its latest message's, and at least 0, as Dovecot starts from 0."""
-        parent, uid, date = self.forest.parent, self.forest.uid, self.forest.date
+        parent, uid, date = self.forest.parent, self.uid, self.forest.date
         n = len(parent)
         top = [0] * n
         latest = [0] * n
@@ -448,10 +485,12 @@ class _Finish:
 
     def _thread(self, roots: list[int]) -> Thread:
         key = self.key.__getitem__
-        for kids in self.children.values():
-            if len(kids) > 1:
+        children = self.children
+        for node in self.touched:  # the others are in order
+            kids = children.get(node)
+            if kids is not None and len(kids) > 1:
                 kids.sort(key=key)
-        return Thread(self.forest.uid, self.children, roots)
+        return Thread(self.uid, children, roots)
 
 
 class _Root:
@@ -462,7 +501,7 @@ class _Root:
         self.dummy = dummy
         self.ignore = False
         self.joins: _Root | None = None
-        self.key = (0, 0)
+        self.key = 0
         self.reply = False
 
 

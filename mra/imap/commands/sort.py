@@ -25,6 +25,7 @@ from mra.imap import sorting, threads
 from mra.imap.arguments import ArgumentError, as_astring
 from mra.imap.commands.search import NOTHING_SAVED, return_options
 from mra.imap.commands.spec import Request
+from mra.imap.indexsource import IndexedFieldSource
 from mra.imap.searching import SearchFailed, compile_search, run_search, saved_result
 from mra.imap.searchkeys import All
 from mra.imap.sequence import format_set
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from mra.imap.search import SearchProgram
     from mra.imap.selected import SelectedView
     from mra.imap.session import ImapSession
-    from mra.imap.sortfields import SortFields
 
 
 def _charset_and_program(view: SelectedView, args: list[Value], save: bool) -> SearchProgram:
@@ -53,18 +53,44 @@ def _charset_and_program(view: SelectedView, args: list[Value], save: bool) -> S
         raise r.Refusal(r.BAD_CHARSET, r.Code.badcharset(exc.charsets), reason=str(exc)) from None
 
 
-def _matching(
-    view: SelectedView, program: SearchProgram
-) -> tuple[list[SortFields], dict[int, int]]:
-    """The fields of the messages the program matches, in sequence order, and the sequence
-    number of each UID."""
+def _matching(view: SelectedView, program: SearchProgram) -> dict[int, int]:
+    """The sequence number of each UID the program matches, in sequence order."""
     uids = view.uids
     if isinstance(program.key, All):  # `ALL`, what clients send most: no message visited
         gone = view.gone
-        seq_of = {u: n for n, u in enumerate(uids, 1) if u not in gone}
-    else:
-        seq_of = {uids[n - 1]: n for n in run_search(view, program)}
-    return source_for(view).fields(list(seq_of)), seq_of
+        if not gone:
+            return dict(zip(uids, range(1, len(uids) + 1), strict=True))
+        return {u: n for n, u in enumerate(uids, 1) if u not in gone}
+    return {uids[n - 1]: n for n in run_search(view, program)}
+
+
+def _sorted(view: SelectedView, uids: list[int], program: list[tuple[str, bool]]) -> list[int]:
+    """The UIDs in the sort program's order: from the folder's keys when the folder index
+    keeps its records (sortindex.py), else sorted from the fields read now."""
+    source = source_for(view)
+    if isinstance(source, IndexedFieldSource):
+        keys = source.keys(uids)
+        if keys is not None:
+            return keys.sort(uids, program)
+    return sorting.sort_uids(source.fields(uids), program)
+
+
+def _threaded(view: SelectedView, uids: list[int], algorithm: str) -> threads.Thread:
+    """The THREAD `algorithm` tree of the UIDs, continuing the folder's step 1 when it can."""
+    source = source_for(view)
+    if isinstance(source, IndexedFieldSource):
+        keys = source.keys(uids)
+        if keys is not None:
+            return keys.thread(uids, algorithm)
+    fields = source.fields(uids)
+    if algorithm == "ORDEREDSUBJECT":
+        return threads.orderedsubject(fields)
+    return threads.references(fields, refs=algorithm == "REFS")
+
+
+def _numbers(numbers: list[int]) -> bytes:
+    """` 5 3 4`: one join, not one bytes object a number."""
+    return b" " + " ".join(map(str, numbers)).encode("ascii") if numbers else b""
 
 
 def sort(s: ImapSession, req: Request) -> list[Output]:
@@ -84,15 +110,15 @@ def sort(s: ImapSession, req: Request) -> list[Output]:
     save = options is not None and "SAVE" in options
     search = _charset_and_program(view, args[1:], save)
     try:
-        fields, seq_of = _matching(view, search)
-        order = sorting.sort_uids(fields, program)
+        seq_of = _matching(view, search)
+        order = _sorted(view, list(seq_of), program)
     except MailError:
         if save:
             view.saved = NOTHING_SAVED
         raise
-    numbers = order if req.uid else [seq_of[u] for u in order]
+    numbers = order if req.uid else list(map(seq_of.__getitem__, order))
     if options is None:
-        untagged = b"* SORT" + b"".join(b" %d" % n for n in numbers) + b"\r\n"
+        untagged = b"* SORT" + _numbers(numbers) + b"\r\n"
     else:
         untagged = _esort(view, options, order, numbers, seq_of, req)
     code = r.Code.EXPUNGEISSUED if view.gone else None
@@ -138,11 +164,8 @@ def thread(s: ImapSession, req: Request) -> list[Output]:
     if algorithm not in threads.ALGORITHMS:
         raise ArgumentError(f"unknown thread algorithm {req.args[0].value[:20]}")
     search = _charset_and_program(view, req.args[1:], False)
-    fields, seq_of = _matching(view, search)
-    if algorithm == "ORDEREDSUBJECT":
-        tree = threads.orderedsubject(fields)
-    else:
-        tree = threads.references(fields, refs=algorithm == "REFS")
+    seq_of = _matching(view, search)
+    tree = _threaded(view, list(seq_of), algorithm)
     number = (lambda u: u) if req.uid else seq_of.__getitem__
     untagged = threads.write(tree, number) + b"\r\n"
     code = r.Code.EXPUNGEISSUED if view.gone else None

@@ -264,10 +264,10 @@ def test_decoded_records_are_not_kept_across_uidvalidity(tmp_path: Path) -> None
     used."""
     c = _client(tmp_path)
     view = _selected(c)
-    records = indexsource._decoded_for(view.state, 1, 3)
+    records: dict[int, Any] = indexsource._keys_for(view.state, 1, 3).records
     records[3] = "a record of the old UIDVALIDITY"
-    assert indexsource._decoded_for(view.state, 1, 3)[3] == "a record of the old UIDVALIDITY"
-    assert 3 not in indexsource._decoded_for(view.state, 2, 3)
-    many = indexsource._decoded_for(view.state, 2, 1)
+    assert indexsource._keys_for(view.state, 1, 3).records[3] == "a record of the old UIDVALIDITY"
+    assert 3 not in indexsource._keys_for(view.state, 2, 3).records
+    many: dict[int, Any] = indexsource._keys_for(view.state, 2, 1).records
     many.update({u: "x" for u in range(10)})
-    assert indexsource._decoded_for(view.state, 2, 3) == {}  # expunged ones outnumbered: pruned
+    assert indexsource._keys_for(view.state, 2, 3).records == {}  # expunged outnumbered: pruned

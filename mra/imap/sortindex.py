@@ -1,0 +1,160 @@
+"""The derived structures SORT and THREAD read, kept per folder state beside its records and
+updated as messages come and go, as Dovecot keeps sort-string ids and a thread index in its
+index files (index-sort-string.c, index-thread.c), so that a warm SORT or THREAD of 100,000
+messages compares integers and does no per-message Python work it did before (issue #11).
+
+`FolderKeys` holds, for one folder state (mra/imap/indexsource.py keeps one per state, for
+every view of the folder in this worker):
+
+- `records`: each known message's `SortFields` (a UID names one message for as long as the
+  UIDVALIDITY stays, so its fields never change);
+- per sort key (sorting.KEYS), made the first time the key is used: the key's value of each
+  message, every known UID in the order of (value, UID), and, when a program needs them
+  (REVERSE, or more than one key), dense ranks (equal values, equal ranks; integers compared
+  in C). A new message is put in its place in each order (bisect: O(log n) comparisons and
+  one move of the list), not sorted again; the ranks are made again from the order (one pass)
+  only when next needed. UIDs expunged stay in the orders, which are filtered by the messages
+  a command asks for anyway, until the records are dropped (indexsource: when the expunged
+  outnumber the live ones);
+- THREAD's step 1 (threads.Linked: the message-id -> node map and the parent links) over the
+  UIDs last threaded: a THREAD of the same messages plus newer ones (an APPEND, a delivery)
+  links only the new ones; any other set (an EXPUNGE, another search) links them all again.
+
+A message's key order is the order of its UID among equals, and a view's sequence numbers go
+up with its UIDs, so "ties are broken by sequence number" (RFC 5256 3) holds.
+
+Nothing here is an answer kept for a command: every SORT orders the messages its search
+matched, every THREAD runs steps 2 to 5 (threads.py) over them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Sequence
+
+from mra.imap import sorting, threads
+from mra.imap.sortfields import SortFields
+
+__all__ = ["INSERT_LIMIT", "FolderKeys"]
+
+INSERT_LIMIT = 2000
+"""New messages put into the orders one by one; more at once drop the orders, which are then
+sorted again when next used (cheaper than that many moves of a 100,000-entry list)."""
+
+
+class _Key:
+    """One sort key's value per UID, the UIDs in (value, UID) order, and dense ranks."""
+
+    __slots__ = ("order", "ranks", "values")
+
+    def __init__(self, values: dict[int, int | str]) -> None:
+        self.values = values
+        self.order = sorted(values)  # UID order first, then a stable sort by value
+        self.order.sort(key=values.__getitem__)
+        self.ranks: dict[int, int] | None = None
+
+    def insert(self, uid: int, value: int | str) -> None:
+        values = self.values
+        values[uid] = value
+        order = self.order
+        where = bisect.bisect_right(order, (value, uid), key=lambda u: (values[u], u))
+        order.insert(where, uid)
+        self.ranks = None
+
+    def dense_ranks(self) -> dict[int, int]:
+        ranks = self.ranks
+        if ranks is None:
+            values = self.values
+            ranks = {}
+            rank = 0
+            previous: object = None
+            for uid in self.order:
+                value = values[uid]
+                if value != previous:
+                    rank += 1
+                    previous = value
+                ranks[uid] = rank
+            self.ranks = ranks
+        return ranks
+
+
+class FolderKeys:
+    """The records of one folder state's messages and what is derived from them (see the
+    module note). Thread-safe: the commands run in the thread pool, several sessions at once."""
+
+    def __init__(self, uidvalidity: int) -> None:
+        self.uidvalidity = uidvalidity
+        self.records: dict[int, SortFields] = {}
+        self._keys: dict[str, _Key] = {}
+        self._linked: threads.Linked | None = None
+        self._linked_uids: list[int] = []
+        self.lock = threading.RLock()
+
+    def add(self, records: Sequence[SortFields]) -> None:
+        """New messages' records (or a record again, with its preview: same keys)."""
+        with self.lock:
+            known = self.records
+            fresh = [f for f in records if f.uid not in known]
+            for f in records:
+                known[f.uid] = f
+            if not fresh:
+                return
+            if len(fresh) > INSERT_LIMIT:
+                self._keys.clear()
+                return
+            for name, key in self._keys.items():
+                get = sorting.KEYS[name]
+                for f in fresh:
+                    key.insert(f.uid, get(f))
+
+    def _key(self, name: str) -> _Key:
+        key = self._keys.get(name)
+        if key is None:
+            get = sorting.KEYS[name]
+            key = self._keys[name] = _Key({u: get(f) for u, f in self.records.items()})
+        return key
+
+    def sort(self, uids: Sequence[int], program: Sequence[tuple[str, bool]]) -> list[int]:
+        """The UIDs (in sequence order; those without a record are left out) in the program's
+        order: what sorting.sort_uids gives for their records."""
+        with self.lock:
+            records = self.records
+            if len(program) == 1:
+                name, reverse = program[0]
+                key = self._key(name)
+                wanted = set(uids)
+                if len(wanted) == len(key.order) and wanted.issubset(records):
+                    out = list(key.order)  # all of them: no filtering
+                else:
+                    out = [u for u in key.order if u in wanted]
+                if reverse:  # stable: equal values keep the UID order
+                    out.sort(key=key.dense_ranks().__getitem__, reverse=True)
+                return out
+            out = [u for u in uids if u in records]
+            for name, reverse in reversed(program):
+                out.sort(key=self._key(name).dense_ranks().__getitem__, reverse=reverse)
+            return out
+
+    def thread(self, uids: Sequence[int], algorithm: str) -> threads.Thread:
+        """THREAD `algorithm` of these UIDs (in UID order; those without a record are left
+        out), step 1 of REFERENCES and REFS continued from the last one when it can be."""
+        with self.lock:
+            records = self.records
+            fields = [records[u] for u in uids if u in records]
+            if algorithm == "ORDEREDSUBJECT":
+                return threads.orderedsubject(fields)
+            done = self._linked_uids
+            linked = self._linked
+            if (
+                linked is None
+                or len(fields) < len(done)
+                or (done and fields[len(done) - 1].uid != done[-1])
+                or [f.uid for f in fields[: len(done)]] != done
+            ):
+                linked = self._linked = threads.Linked()
+                done = self._linked_uids = []
+            new = fields[len(done) :]
+            linked.add(new)
+            done.extend(f.uid for f in new)
+            return threads.finish(linked, refs=algorithm == "REFS")
