@@ -36,7 +36,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import compress
+from itertools import compress, pairwise
 
 from mra.imap.sortfields import SortFields
 
@@ -54,12 +54,22 @@ def _sort_date(f: SortFields) -> int:
 
 @dataclass(slots=True)
 class Thread:
-    """A THREAD answer: nodes 1..n, `uid[node]` (0 for a dummy), `children[node]` in order
-    (a node without children has no entry), and the top-level nodes in order."""
+    """A THREAD answer: nodes 1..n, `uid[node]` (0 for a dummy), the children of a node as a
+    chain from `first[node]` along `next` (0 ends it), and the top-level nodes in order.
+    Arrays of integers, not a list a node: nothing for the garbage collector to walk."""
 
     uid: list[int]
-    children: dict[int, list[int]]
+    first: list[int]
+    next: list[int]
     roots: list[int]
+
+    def children(self, node: int) -> list[int]:
+        out = []
+        kid = self.first[node]
+        while kid:
+            out.append(kid)
+            kid = self.next[kid]
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -74,20 +84,21 @@ def orderedsubject(fields: Sequence[SortFields]) -> Thread:
     order.sort(key=dates.__getitem__)  # stable sorts: subject, then date, then UID
     order.sort(key=subjects.__getitem__)
     uid = [0] + [fields[i].uid for i in order]
-    children: dict[int, list[int]] = {}
+    first = [0] * len(uid)
+    after = [0] * len(uid)
     heads: list[tuple[int, int, int]] = []  # (date of the first message, its UID, node)
     prev: str | None = None
-    head: list[int] = []
     for node, i in enumerate(order, 1):
         subject = subjects[i]
         if subject != prev:
             heads.append((dates[i], uid[node], node))
-            head = children[node] = []
             prev = subject
+        elif heads[-1][2] == node - 1:
+            first[node - 1] = node  # the head's first child
         else:
-            head.append(node)
+            after[node - 1] = node  # the next of the head's children
     heads.sort()
-    return Thread(uid, {k: v for k, v in children.items() if v}, [n for _, _, n in heads])
+    return Thread(uid, first, after, [n for _, _, n in heads])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,7 +330,9 @@ class _LinkCut:
 
 class _Finish:
     """Steps 2 to 5 over the forest (index-thread-finish.c), which is only read: the dummies
-    step 5 adds go to a copy of its `uid`."""
+    step 5 adds go to copies of its arrays. Children are chains (`first`, `next`, as in
+    `Thread`), made in (date, UID) order; the few that step 5 changes (`touched`) are put in
+    order again at the end."""
 
     def __init__(self, forest: _Forest, subject: dict[int, SortFields]) -> None:
         self.forest = forest
@@ -329,24 +342,22 @@ class _Finish:
         # A node's place among its siblings, (date, UID) as one integer (UIDs are below
         # 2**32; a dummy has 0): integers compare in C.
         key = self.key = [d * 4294967296 + u for d, u in zip(date, uid, strict=True)]
-        nodes = range(len(parent))
+        n = len(parent)
+        nodes = range(n)
         self.roots: list[int] = list(compress(nodes, map(operator.not_, parent)))
         del self.roots[0]  # node 0 is no node
         above = self._first_message_above()
         # Each message below another node goes to the first message above it (or the dummy at
-        # the top), taken in (date, UID) order so that every list of children is in order.
+        # the top), last first, each put at the head of its chain: the chains come in order.
         below = list(compress(nodes, map(min, parent, uid)))
-        below.sort(key=key.__getitem__)
-        children: dict[int, list[int]] = {}
+        below.sort(key=key.__getitem__, reverse=True)
+        first = self.first = [0] * n
+        after = self.next = [0] * n
         for node in below:
             target = above[parent[node]]
-            kids = children.get(target)
-            if kids is None:
-                children[target] = [node]
-            else:
-                kids.append(node)
-        self.children = children
-        self.touched: set[int] = set()  # lists of children changed since: to sort again
+            after[node] = first[target]
+            first[target] = node
+        self.touched: set[int] = set()  # chains changed by step 5: to put in order again
 
     def _first_message_above(self) -> list[int]:
         """For each node: itself if it is a message, else the first message above it, else
@@ -367,29 +378,43 @@ class _Finish:
                 above[p] = target
         return above
 
-    def _sorted_children(self, node: int) -> list[int]:
-        kids = self.children.get(node, [])
-        if node in self.touched:
-            kids.sort(key=self.key.__getitem__)
-        return kids
+    def _in_order(self, node: int) -> None:
+        """The chain of `node`'s children in (date, UID) order again, if step 5 changed it."""
+        if node not in self.touched:
+            return
+        self.touched.discard(node)
+        first, after = self.first, self.next
+        kids = []
+        kid = first[node]
+        while kid:
+            kids.append(kid)
+            kid = after[kid]
+        if len(kids) < 2:
+            return
+        kids.sort(key=self.key.__getitem__)
+        first[node] = kids[0]
+        for a, b in pairwise(kids):
+            after[a] = b
+        after[kids[-1]] = 0
 
     def _sort_roots(self, roots: list[_Root]) -> None:
         """sort_root_nodes(): a dummy root sorts by its first child, gives way to an only
         child, and without children is no root at all."""
-        key = self.key
+        key, first, after = self.key, self.first, self.next
         for root in roots:
             if root.ignore:
                 continue
             if root.dummy:
-                kids = self._sorted_children(root.node)
-                if not kids:
+                self._in_order(root.node)
+                kid = first[root.node]
+                if not kid:
                     root.ignore = True
-                elif len(kids) == 1:
-                    root.node = kids[0]
+                elif not after[kid]:
+                    root.node = kid
                     root.dummy = False
-                    root.key = key[root.node]
+                    root.key = key[kid]
                 else:
-                    root.key = key[kids[0]]
+                    root.key = key[kid]
             else:
                 root.key = key[root.node]
         roots.sort(key=lambda r: r.key)
@@ -406,11 +431,11 @@ class _Finish:
     def _gather_subjects(self, roots: list[_Root]) -> None:
         """Step 5 (A, B): the subject table, each root pointing at the one it joins."""
         table: dict[str, _Root] = {}
+        first, subject = self.first, self.subject
         for root in roots:
             if root.ignore:
                 continue
-            first = self.children[root.node][0] if root.dummy else root.node
-            f = self.subject[first]
+            f = subject[first[root.node] if root.dummy else root.node]
             if not f.subject:
                 continue  # (ii): no subject, no gathering
             held = table.get(f.subject)
@@ -424,10 +449,11 @@ class _Finish:
             root.reply = f.reply
 
     def _merge_subjects(self, roots: list[_Root]) -> bool:
-        """Step 5 (C): each root that joins another is merged into the one at the top."""
+        """Step 5 (C): each root that joins another is merged into the one at the top. A
+        child is put at the head of the chain (the chain is put in order once, at the end):
+        a thousand roots joining one cost a thousand steps, not a million."""
         changed = False
-        children = self.children
-        touched = self.touched
+        first, after, touched = self.first, self.next, self.touched
         for cur in list(roots):
             if cur.joins is None or cur.ignore:
                 continue
@@ -436,18 +462,28 @@ class _Finish:
             while top.joins is not None:
                 top = top.joins
             if cur.dummy:  # both dummies: the children become siblings
-                children.setdefault(top.node, []).extend(children.pop(cur.node, []))
+                kid = first[cur.node]
+                if kid:
+                    while after[kid]:
+                        kid = after[kid]
+                    after[kid] = first[top.node]
+                    first[top.node] = first[cur.node]
+                    first[cur.node] = 0
                 touched.add(top.node)
                 cur.ignore = True
             elif top.dummy or (cur.reply and not top.reply):
-                children.setdefault(top.node, []).append(cur.node)
+                after[cur.node] = first[top.node]
+                first[top.node] = cur.node
                 touched.add(top.node)
                 cur.ignore = True
             else:  # a new dummy above both
                 dummy = len(self.uid)
                 self.uid.append(0)
                 self.key.append(0)
-                children[dummy] = [top.node, cur.node]
+                first.append(top.node)
+                after.append(0)
+                after[top.node] = cur.node
+                after[cur.node] = 0
                 touched.add(dummy)
                 new = _Root(dummy, True)
                 top.joins = new
@@ -459,7 +495,7 @@ class _Finish:
     def refs(self) -> Thread:
         """REFS: the threads ordered by their latest message (sort_root_nodes_ref2()): a
         thread's date is its latest message's, and at least 0, as Dovecot starts from 0."""
-        parent, uid, date = self.forest.parent, self.uid, self.forest.date
+        parent, uid, date, first = self.forest.parent, self.uid, self.forest.date, self.first
         n = len(parent)
         top = [0] * n
         latest = [0] * n
@@ -476,21 +512,15 @@ class _Finish:
             if uid[start] and latest[root] < date[start]:
                 latest[root] = date[start]
         keyed = [
-            ((latest[node], uid[node]), node)
-            for node in self.roots
-            if uid[node] or node in self.children
+            ((latest[node], uid[node]), node) for node in self.roots if uid[node] or first[node]
         ]
         keyed.sort(key=lambda item: item[0])
         return self._thread([node for _, node in keyed])
 
     def _thread(self, roots: list[int]) -> Thread:
-        key = self.key.__getitem__
-        children = self.children
-        for node in self.touched:  # the others are in order
-            kids = children.get(node)
-            if kids is not None and len(kids) > 1:
-                kids.sort(key=key)
-        return Thread(self.uid, children, roots)
+        for node in list(self.touched):  # the others are in order
+            self._in_order(node)
+        return Thread(self.uid, self.first, self.next, roots)
 
 
 class _Root:
@@ -512,43 +542,43 @@ class _Root:
 def write(thread: Thread, number: Callable[[int], int]) -> bytes:
     """`* THREAD ...` without the CRLF (imap_thread_write()): `(a b c)` for a chain, `(a (b)(c))`
     for children, `((a)(b))` under a dummy; `number` turns a UID into what the client gets.
-    An explicit stack: a thread 100,000 deep is written as any other."""
+    No recursion: a thread 100,000 deep is written as any other."""
     if not thread.roots:
         return b"* THREAD"  # RFC 5256 thread-data: "THREAD" [SP 1*thread-list]
-    out: list[bytes] = [b"* THREAD "]
+    uid, first, after = thread.uid, thread.first, thread.next
+    out: list[str] = ["* THREAD "]
     put = out.append
-    uid, children = thread.uid, thread.children
-    # Siblings still to write: the list, the next one, whether it is the top level, and
-    # what closes the list once written.
-    stack: list[tuple[list[int], int, bool, bytes]] = [(thread.roots, 0, True, b"")]
-    while stack:
-        nodes, i, top, close = stack.pop()
-        if not top and len(nodes) == 1:  # an only child: no parentheses, down the chain
-            node = nodes[0]
-            while True:
-                put(b"%d" % number(uid[node]))
-                kids = children.get(node)
-                if not kids:
-                    put(close)
-                    break
-                put(b" ")
-                if len(kids) > 1:
-                    stack.append((kids, 0, False, close))
-                    break
-                node = kids[0]
-            continue
-        n = len(nodes)
-        while i < n:
-            node = nodes[i]
-            i += 1
-            kids = children.get(node)
-            if not kids:
-                put(b"(%d)" % number(uid[node]))
+    # One entry per open parenthesis of a child written among siblings: the next sibling
+    # (0: the last one), written when the child's subtree is done.
+    open_: list[int] = []
+    push, pop = open_.append, open_.pop
+    for root in thread.roots:
+        put("(")
+        node = first[root]
+        if uid[root]:
+            put(str(number(uid[root])))
+            if node:
+                put(" ")
+        while True:
+            if node:  # the first of a list of children: only an only child has no parentheses
+                if after[node]:
+                    put("(")
+                    push(after[node])
+                put(str(number(uid[node])))
+                node = first[node]
+                if node:
+                    put(" ")
                 continue
-            put(b"(%d " % number(uid[node]) if uid[node] else b"(")
-            stack.append((nodes, i, top, close))
-            stack.append((kids, 0, False, b")"))
-            break
-        else:
-            put(close)
-    return b"".join(out)
+            if not open_:
+                break
+            put(")")
+            node = pop()
+            if node:  # the next sibling, in parentheses too
+                put("(")
+                push(after[node])
+                put(str(number(uid[node])))
+                node = first[node]
+                if node:
+                    put(" ")
+        put(")")
+    return "".join(out).encode("ascii")
