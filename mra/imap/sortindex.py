@@ -44,23 +44,45 @@ sorted again when next used (cheaper than that many moves of a 100,000-entry lis
 
 
 class _Key:
-    """One sort key's value per UID, the UIDs in (value, UID) order, and dense ranks."""
+    """One sort key's value per UID, the UIDs in (value, UID) order, their positions in UID
+    order, and dense ranks."""
 
-    __slots__ = ("order", "ranks", "values")
+    __slots__ = ("order", "positions", "ranks", "top", "values")
 
     def __init__(self, values: dict[int, int | str]) -> None:
         self.values = values
-        self.order = sorted(values)  # UID order first, then a stable sort by value
-        self.order.sort(key=values.__getitem__)
+        by_uid = sorted(values)
+        order = by_uid[:]
+        order.sort(key=values.__getitem__)  # stable: equal values stay in UID order
+        # New int objects, made in this order: an answer reads them one after the other in
+        # memory instead of jumping across the records' (twice as fast for 100,000 here).
+        self.order = [u + 0 for u in order]
+        position = dict(zip(by_uid, range(1, len(by_uid) + 1), strict=True))
+        self.positions: list[int] | None = [position[u] for u in order]
         self.ranks: dict[int, int] | None = None
+        self.top = by_uid[-1] if by_uid else 0
 
     def insert(self, uid: int, value: int | str) -> None:
         values = self.values
+        newest = uid > self.top
+        self.top = max(self.top, uid)
         values[uid] = value
         order = self.order
         where = bisect.bisect_right(order, (value, uid), key=lambda u: (values[u], u))
         order.insert(where, uid)
+        if newest and self.positions is not None:
+            self.positions.insert(where, len(values))  # the others keep their positions
+        else:
+            self.positions = None  # made again when next needed
         self.ranks = None
+
+    def numbered(self) -> tuple[list[int], list[int]]:
+        """The order and each UID's position among all the UIDs (from 1)."""
+        if self.positions is None:
+            by_uid = sorted(self.values)
+            position = dict(zip(by_uid, range(1, len(by_uid) + 1), strict=True))
+            self.positions = [position[u] for u in self.order]
+        return self.order, self.positions
 
     def dense_ranks(self) -> dict[int, int]:
         ranks = self.ranks
@@ -115,26 +137,33 @@ class FolderKeys:
             key = self._keys[name] = _Key({u: get(f) for u, f in self.records.items()})
         return key
 
-    def sort(self, uids: Sequence[int], program: Sequence[tuple[str, bool]]) -> list[int]:
+    def sort(
+        self, uids: Sequence[int], program: Sequence[tuple[str, bool]]
+    ) -> tuple[list[int], list[int] | None]:
         """The UIDs (in sequence order; those without a record are left out) in the program's
-        order: what sorting.sort_uids gives for their records."""
+        order, what sorting.sort_uids gives for their records; and, when it has them at hand,
+        the place of each in `uids` (from 1), else None."""
         with self.lock:
             records = self.records
             if len(program) == 1:
                 name, reverse = program[0]
                 key = self._key(name)
+                if (
+                    not reverse
+                    and len(uids) == len(records)
+                    and all(map(records.__contains__, uids))
+                ):
+                    order, positions = key.numbered()  # all of them: nothing to filter
+                    return list(order), list(positions)
                 wanted = set(uids)
-                if len(wanted) == len(key.order) and wanted.issubset(records):
-                    out = list(key.order)  # all of them: no filtering
-                else:
-                    out = [u for u in key.order if u in wanted]
+                out = [u for u in key.order if u in wanted]
                 if reverse:  # stable: equal values keep the UID order
                     out.sort(key=key.dense_ranks().__getitem__, reverse=True)
-                return out
+                return out, None
             out = [u for u in uids if u in records]
             for name, reverse in reversed(program):
                 out.sort(key=self._key(name).dense_ranks().__getitem__, reverse=reverse)
-            return out
+            return out, None
 
     def thread(self, uids: Sequence[int], algorithm: str) -> threads.Thread:
         """THREAD `algorithm` of these UIDs (in UID order; those without a record are left

@@ -64,15 +64,18 @@ def _matching(view: SelectedView, program: SearchProgram) -> dict[int, int]:
     return {uids[n - 1]: n for n in run_search(view, program)}
 
 
-def _sorted(view: SelectedView, uids: list[int], program: list[tuple[str, bool]]) -> list[int]:
-    """The UIDs in the sort program's order: from the folder's keys when the folder index
-    keeps its records (sortindex.py), else sorted from the fields read now."""
+def _sorted(
+    view: SelectedView, uids: list[int], program: list[tuple[str, bool]]
+) -> tuple[list[int], list[int] | None]:
+    """The UIDs in the sort program's order, from the folder's keys when the folder index
+    keeps its records (sortindex.py), else sorted from the fields read now; and the place of
+    each in `uids` when that came at no cost (else None)."""
     source = source_for(view)
     if isinstance(source, IndexedFieldSource):
         keys = source.keys(uids)
         if keys is not None:
             return keys.sort(uids, program)
-    return sorting.sort_uids(source.fields(uids), program)
+    return sorting.sort_uids(source.fields(uids), program), None
 
 
 def _threaded(view: SelectedView, uids: list[int], algorithm: str) -> threads.Thread:
@@ -111,12 +114,17 @@ def sort(s: ImapSession, req: Request) -> list[Output]:
     search = _charset_and_program(view, args[1:], save)
     try:
         seq_of = _matching(view, search)
-        order = _sorted(view, list(seq_of), program)
+        order, places = _sorted(view, list(seq_of), program)
     except MailError:
         if save:
             view.saved = NOTHING_SAVED
         raise
-    numbers = order if req.uid else list(map(seq_of.__getitem__, order))
+    if req.uid:
+        numbers = order
+    elif places is not None and len(seq_of) == len(view.uids):
+        numbers = places  # every message matched, none expunged: the place is the number
+    else:
+        numbers = list(map(seq_of.__getitem__, order))
     if options is None:
         untagged = b"* SORT" + _numbers(numbers) + b"\r\n"
     else:
