@@ -18,7 +18,8 @@ Two parts.
    rounds of the three commands, timed at the client, the median shown with the server's CPU
    time over each command (its whole process tree, from /proc); then, `--runs` times, each
    command right after an APPEND of one message and right after an EXPUNGE of one (the change
-   itself not timed; the command ran just before it), which shows what is kept per folder being updated. Every answer is
+   itself not timed; the command ran just before it), which shows what is kept per folder
+   being updated. Every answer is
    compared with Dovecot's: they must be the same, number for number (the generated dates
    stay within 1970-2106, where Dovecot's 32-bit dates and ours agree).
 
