@@ -115,20 +115,28 @@ def references(fields: Sequence[SortFields], refs: bool = False) -> Thread:
 def finish(linked: Linked, refs: bool = False) -> Thread:
     """Steps 2 to 5 (REFERENCES) or 4 (REFS) over the messages linked so far; `linked` is
     left as it was, so that it can be continued and finished again (sortindex.py)."""
-    done = _Finish(linked.forest, linked.subject)
+    if linked.prepared is None:
+        linked.prepared = _Prepared(linked.forest)
+    done = _Finish(linked.forest, linked.subject, linked.prepared)
     return done.refs() if refs else done.references()
 
 
 class Linked:
     """Step 1 over messages given in UID order, which can be continued with newer ones: the
     result of `add(a)` then `add(b)` is that of `add(a + b)`, step 1 taking one message after
-    the other. This is what Dovecot keeps as its thread index (dovecot.index.thread)."""
+    the other. This is what Dovecot keeps as its thread index (dovecot.index.thread).
 
-    __slots__ = ("forest", "subject")
+    `prepared` (made by the first `finish`) is steps 2 and 3 as far as they depend on the
+    links alone; a new message that only hangs below a node, or starts a thread, without
+    changing any other link (a reply whose references are known and linked already, as most
+    are) is put into it in place; any other drops it, to be made again."""
+
+    __slots__ = ("forest", "prepared", "subject")
 
     def __init__(self) -> None:
         self.forest = _Forest(1)
         self.subject: dict[int, SortFields] = {}  # a message's node -> its fields
+        self.prepared: _Prepared | None = None
 
     def add(self, fields: Sequence[SortFields]) -> None:
         forest = self.forest
@@ -139,9 +147,11 @@ class Linked:
         date = forest.date
         subject = self.subject
         link = forest.link
+        prepared = self.prepared
         for f in fields:
             msgid = f.message_id
             node = ids.get(msgid, 0) if msgid else 0
+            fresh = not node or bool(uid[node])
             if not node:
                 node = count
                 count += 1
@@ -155,13 +165,15 @@ class Linked:
             subject[node] = f
             chain = f.references or ((f.in_reply_to,) if f.in_reply_to else ())
             above = 0
+            relinked = False
             for ref in chain:
                 child = ids.get(ref, 0)
                 if not child:
                     child = ids[ref] = count
                     count += 1
+                    relinked = True
                 if above:
-                    link(above, child)
+                    relinked = link(above, child) or relinked
                 above = child
             if parent[node] and parent[node] != above:
                 forest.cut(node)  # its own references say otherwise: they win
@@ -173,6 +185,11 @@ class Linked:
                         forest.lct.link(node, above)
                 else:
                     link(above, node)
+            if prepared is not None:
+                if fresh and not relinked and node == len(prepared.key):
+                    prepared.hang(node, parent[node], date[node] * 4294967296 + f.uid)
+                else:
+                    prepared = self.prepared = None
         forest.trim(count)
 
 
@@ -206,19 +223,20 @@ class _Forest:
         if self.lct is not None:
             self.lct.grow(room)
 
-    def link(self, parent: int, child: int) -> None:
+    def link(self, parent: int, child: int) -> bool:
         """Make `parent` the parent of `child`, unless it has one (the first link stays) or
-        that would close a loop."""
+        that would close a loop; whether it did."""
         if parent == child or self.parent[child]:
-            return
+            return False
         # `child` is a root: the link closes a loop when it is the root of `parent`'s tree,
         # which only a node that ever had children can be.
         if self.has_child[child] and self._root_is(parent, child):
-            return
+            return False
         self.parent[child] = parent
         self.has_child[parent] = True
         if self.lct is not None:
             self.lct.link(child, parent)
+        return True
 
     def cut(self, node: int) -> None:
         self.parent[node] = 0
@@ -328,25 +346,23 @@ class _LinkCut:
             self.left[x] = 0
 
 
-class _Finish:
-    """Steps 2 to 5 over the forest (index-thread-finish.c), which is only read: the dummies
-    step 5 adds go to copies of its arrays. Children are chains (`first`, `next`, as in
-    `Thread`), made in (date, UID) order; the few that step 5 changes (`touched`) are put in
-    order again at the end."""
+class _Prepared:
+    """What steps 2 and 3 make of the links alone: `roots` (the nodes without a parent, in
+    node order), each node's `key` among siblings ((date, UID) as one integer: UIDs are below
+    2**32, a dummy has 0; integers compare in C), `above` (itself for a message, else the
+    first message above it, else the dummy at the top), and the messages below each node as
+    chains (`first`, `next`, as in `Thread`) in key order."""
 
-    def __init__(self, forest: _Forest, subject: dict[int, SortFields]) -> None:
-        self.forest = forest
-        self.subject = subject
-        parent, date = forest.parent, forest.date
-        uid = self.uid = list(forest.uid)
-        # A node's place among its siblings, (date, UID) as one integer (UIDs are below
-        # 2**32; a dummy has 0): integers compare in C.
-        key = self.key = [d * 4294967296 + u for d, u in zip(date, uid, strict=True)]
+    __slots__ = ("above", "first", "key", "next", "roots")
+
+    def __init__(self, forest: _Forest) -> None:
+        parent, uid = forest.parent, forest.uid
+        key = self.key = [d * 4294967296 + u for d, u in zip(forest.date, uid, strict=True)]
         n = len(parent)
         nodes = range(n)
-        self.roots: list[int] = list(compress(nodes, map(operator.not_, parent)))
+        self.roots = list(compress(nodes, map(operator.not_, parent)))
         del self.roots[0]  # node 0 is no node
-        above = self._first_message_above()
+        above = self.above = self._first_message_above(parent, uid)
         # Each message below another node goes to the first message above it (or the dummy at
         # the top), last first, each put at the head of its chain: the chains come in order.
         below = list(compress(nodes, map(min, parent, uid)))
@@ -357,12 +373,10 @@ class _Finish:
             target = above[parent[node]]
             after[node] = first[target]
             first[target] = node
-        self.touched: set[int] = set()  # chains changed by step 5: to put in order again
 
-    def _first_message_above(self) -> list[int]:
-        """For each node: itself if it is a message, else the first message above it, else
-        the dummy at the top (step 3), each path walked once."""
-        parent, uid = self.forest.parent, self.uid
+    @staticmethod
+    def _first_message_above(parent: list[int], uid: list[int]) -> list[int]:
+        """Each path walked once."""
         above = [n if u else 0 for n, u in enumerate(uid)]
         for start in compress(range(len(uid)), map(operator.not_, uid)):
             if above[start] or not start:
@@ -377,6 +391,43 @@ class _Finish:
             for p in path:
                 above[p] = target
         return above
+
+    def hang(self, node: int, up: int, key: int) -> None:
+        """A new message, the next node, below `up` (0: a root), nothing else changed."""
+        self.key.append(key)
+        self.above.append(node)
+        self.first.append(0)
+        self.next.append(0)
+        if not up:
+            self.roots.append(node)
+            return
+        target = self.above[up]
+        first, after, keys = self.first, self.next, self.key
+        kid = first[target]
+        if not kid or keys[kid] > key:
+            after[node] = kid
+            first[target] = node
+            return
+        while after[kid] and keys[after[kid]] < key:
+            kid = after[kid]
+        after[node] = after[kid]
+        after[kid] = node
+
+
+class _Finish:
+    """Steps 2 to 5 over the forest (index-thread-finish.c), from what is prepared of it;
+    neither is changed: step 5 works on copies of the arrays. The chains that step 5
+    changes (`touched`) are put in order again at the end."""
+
+    def __init__(self, forest: _Forest, subject: dict[int, SortFields], ready: _Prepared) -> None:
+        self.forest = forest
+        self.subject = subject
+        self.uid = list(forest.uid)
+        self.key = list(ready.key)
+        self.roots = list(ready.roots)
+        self.first = list(ready.first)
+        self.next = list(ready.next)
+        self.touched: set[int] = set()  # chains changed by step 5: to put in order again
 
     def _in_order(self, node: int) -> None:
         """The chain of `node`'s children in (date, UID) order again, if step 5 changed it."""

@@ -207,3 +207,52 @@ def test_thread_many_roots_of_one_subject_under_one_dummy() -> None:
     ]
     answer = threads.write(threads.references(fields), int)
     assert answer == b"* THREAD (" + b"".join(b"(%d)" % u for u in range(n, 0, -1)) + b")"
+
+
+def _mailing_list(seed: int, n: int) -> list[SortFields]:
+    """Replies as mail clients write them: References is the parent's References and the
+    parent's id, so a new reply names only messages known and linked already; some start a
+    thread, some share a subject, dates tie and go backwards."""
+    rng = random.Random(seed)
+    out: list[SortFields] = []
+    for uid in range(1, n + 1):
+        refs: tuple[str, ...] = ()
+        subject = f"t{rng.randrange(n // 4)}"
+        reply = False
+        if out and rng.random() < 0.7:
+            up = rng.choice(out)
+            refs = (*up.references, up.message_id)
+            subject, reply = up.subject, True
+        out.append(
+            SortFields(
+                uid, float(rng.randrange(n)), float(rng.randrange(n)), 1, subject,
+                "", "", "", "", "", f"{uid}@x", "", refs, None, reply,
+            )
+        )  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_thread_new_replies_are_put_in_place(seed: int) -> None:
+    """A reply whose references are all known and linked (what a mail client sends) is put
+    into the prepared chains in place, not prepared again: the answer is the same as that
+    of step 1 and steps 2-5 over all of them."""
+    records = _mailing_list(seed, 300)
+    linked = threads.Linked()
+    linked.add(records[:100])
+    threads.finish(linked)
+    prepared = linked.prepared
+    assert prepared is not None
+    for end in range(101, len(records) + 1):
+        linked.add(records[end - 1 : end])
+        assert linked.prepared is prepared  # still the one made first
+        for refs in (False, True):
+            expected = _answer(threads.references(records[:end], refs))
+            assert _answer(threads.finish(linked, refs)) == expected
+    strange = SortFields(
+        999, 1.0, 1.0, 1, "x", "", "", "", "", "", "new@x", "", ("unknown@x", "1@x"), None
+    )  # names an id no message has, and links it: prepared again
+    linked.add([strange])
+    assert linked.prepared is None
+    expected = _answer(threads.references([*records, strange]))
+    assert _answer(threads.finish(linked)) == expected
