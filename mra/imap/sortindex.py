@@ -16,9 +16,12 @@ every view of the folder in this worker):
   only when next needed. UIDs expunged stay in the orders, which are filtered by the messages
   a command asks for anyway, until the records are dropped (indexsource: when the expunged
   outnumber the live ones);
-- THREAD's step 1 (threads.Linked: the message-id -> node map and the parent links) over the
-  UIDs last threaded: a THREAD of the same messages plus newer ones (an APPEND, a delivery)
-  links only the new ones; any other set (an EXPUNGE, another search) links them all again.
+- THREAD's step 1 (threads.Linked: the message-id -> node map and the parent links, and what
+  steps 2 and 3 make of them) over the UIDs last threaded: a THREAD of the same messages plus
+  newer ones (an APPEND, a delivery) links only the new ones; messages expunged are taken out
+  when that leaves what step 1 without them makes (Linked.remove: a message that changed no
+  link but its own); any other set (another search, an expunged message that shaped its
+  thread) links them all again.
 
 A message's key order is the order of its UID among equals, and a view's sequence numbers go
 up with its UIDs, so "ties are broken by sequence number" (RFC 5256 3) holds.
@@ -36,11 +39,15 @@ from collections.abc import Sequence
 from mra.imap import sorting, threads
 from mra.imap.sortfields import SortFields
 
-__all__ = ["INSERT_LIMIT", "FolderKeys"]
+__all__ = ["INSERT_LIMIT", "REMOVE_LIMIT", "FolderKeys"]
 
 INSERT_LIMIT = 2000
 """New messages put into the orders one by one; more at once drop the orders, which are then
 sorted again when next used (cheaper than that many moves of a 100,000-entry list)."""
+
+REMOVE_LIMIT = 1000
+"""Messages taken out of THREAD's step 1 at once (threads.Linked.remove, each a walk along
+its siblings); more expunged since the last THREAD: step 1 is taken again over the others."""
 
 
 class _Key:
@@ -173,17 +180,31 @@ class FolderKeys:
             fields = [records[u] for u in uids if u in records]
             if algorithm == "ORDEREDSUBJECT":
                 return threads.orderedsubject(fields)
-            done = self._linked_uids
             linked = self._linked
-            if (
-                linked is None
-                or len(fields) < len(done)
-                or (done and fields[len(done) - 1].uid != done[-1])
-                or [f.uid for f in fields[: len(done)]] != done
-            ):
+            if linked is None or not self._continued(linked, fields):
                 linked = self._linked = threads.Linked()
-                done = self._linked_uids = []
-            new = fields[len(done) :]
-            linked.add(new)
-            done.extend(f.uid for f in new)
+                linked.add(fields)
+                self._linked_uids = [f.uid for f in fields]
             return threads.finish(linked, refs=algorithm == "REFS")
+
+    def _continued(self, linked: threads.Linked, fields: list[SortFields]) -> bool:
+        """Step 1 brought from the UIDs it was last taken over to these: messages newer than
+        all of those linked, others taken out when Linked.remove can (an EXPUNGE); False
+        when it cannot be (another search, an older message)."""
+        done = self._linked_uids
+        asked = [f.uid for f in fields]
+        old = bisect.bisect_right(asked, done[-1]) if done else 0
+        if asked[:old] != done:
+            kept = set(asked[:old])
+            gone = [u for u in done if u not in kept]
+            if (
+                len(done) - len(gone) != old  # an older message not linked before
+                or len(gone) > REMOVE_LIMIT
+                or not linked.remove(gone)
+            ):
+                return False
+            del done[:]
+            done.extend(asked[:old])
+        linked.add(fields[old:])
+        done.extend(asked[old:])
+        return True

@@ -131,11 +131,13 @@ class Linked:
     changing any other link (a reply whose references are known and linked already, as most
     are) is put into it in place; any other drops it, to be made again."""
 
-    __slots__ = ("forest", "prepared", "subject")
+    __slots__ = ("claimed_twice", "forest", "node_of", "prepared", "subject")
 
     def __init__(self) -> None:
         self.forest = _Forest(1)
         self.subject: dict[int, SortFields] = {}  # a message's node -> its fields
+        self.node_of: dict[int, int] = {}  # a message's UID -> its node
+        self.claimed_twice: set[int] = set()  # nodes whose Message-ID a later message had too
         self.prepared: _Prepared | None = None
 
     def add(self, fields: Sequence[SortFields]) -> None:
@@ -144,8 +146,8 @@ class Linked:
         # Every node is a message or an id it names: room for all of them at once.
         forest.grow(len(fields) + sum(len(f.references) or bool(f.in_reply_to) for f in fields))
         parent, uid, has_child, ids = forest.parent, forest.uid, forest.has_child, forest.ids
-        date = forest.date
-        subject = self.subject
+        date, named, quiet = forest.date, forest.named, forest.quiet
+        subject, node_of = self.subject, self.node_of
         link = forest.link
         prepared = self.prepared
         for f in fields:
@@ -158,11 +160,13 @@ class Linked:
                 if msgid:
                     ids[msgid] = node
             elif uid[node]:  # a Message-ID seen before: the first message keeps it
+                self.claimed_twice.add(node)
                 node = count
                 count += 1
             uid[node] = f.uid
             date[node] = int(f.arrival // 1) if f.date is None else int(f.date)  # _sort_date
             subject[node] = f
+            node_of[f.uid] = node
             chain = f.references or ((f.in_reply_to,) if f.in_reply_to else ())
             above = 0
             relinked = False
@@ -172,6 +176,7 @@ class Linked:
                     child = ids[ref] = count
                     count += 1
                     relinked = True
+                named[child] = True
                 if above:
                     relinked = link(above, child) or relinked
                 above = child
@@ -185,6 +190,7 @@ class Linked:
                         forest.lct.link(node, above)
                 else:
                     link(above, node)
+            quiet[node] = fresh and not relinked
             if prepared is not None:
                 if fresh and not relinked and node == len(prepared.key):
                     prepared.hang(node, parent[node], date[node] * 4294967296 + f.uid)
@@ -192,23 +198,55 @@ class Linked:
                     prepared = self.prepared = None
         forest.trim(count)
 
+    def remove(self, uids: Sequence[int]) -> bool:
+        """Take these messages out, if that leaves what step 1 over the others would have
+        made (True); else change nothing (False: start again without them).
+
+        It does when each message changed nothing but its own node: its node new (its
+        Message-ID not seen before, or seen and so not its), its references all known and
+        linking nothing that was not linked, its id named in no message's references (so no
+        node was ever put, or refused, below it) and had by no later message. Step 1 without
+        it then makes the same links: its node, a leaf, is on no path a loop test walks, and
+        the rest is numbered one lower after it, which orders nothing (siblings and threads
+        are ordered by date and UID). The node stays as a dummy without children, which
+        steps 2 to 5 leave out."""
+        forest, node_of = self.forest, self.node_of
+        nodes = [node_of.get(u, 0) for u in uids]
+        named, quiet, twice = forest.named, forest.quiet, self.claimed_twice
+        if not all(n and quiet[n] and not named[n] and n not in twice for n in nodes):
+            return False
+        for u, node in zip(uids, nodes, strict=True):
+            f = self.subject.pop(node)
+            del node_of[u]
+            if forest.ids.get(f.message_id) == node:
+                del forest.ids[f.message_id]  # a later message with this id gets a node of its own
+            forest.uid[node] = 0
+            forest.date[node] = 0
+            if self.prepared is not None:
+                self.prepared.unhang(node, forest.parent[node])
+        return True
+
 
 class _Forest:
     """Step 1's nodes: `parent[n]` (0: a root), `uid[n]` (0: a dummy, no message), `date[n]`
     (the sort date of a message); made with `room` nodes, `trim` to those used."""
 
-    __slots__ = ("date", "has_child", "ids", "lct", "parent", "uid")
+    __slots__ = ("date", "has_child", "ids", "lct", "named", "parent", "quiet", "uid")
 
     def __init__(self, room: int) -> None:
         self.parent = [0] * room
         self.uid = [0] * room
         self.date = [0] * room
         self.has_child = [False] * room  # has had a child (a cut does not clear it)
+        # For Linked.remove: the node's id was named in some message's references; the node
+        # is a message that changed nothing but its own node (see there).
+        self.named = [False] * room
+        self.quiet = [False] * room
         self.ids: dict[str, int] = {}
         self.lct: _LinkCut | None = None
 
     def trim(self, count: int) -> None:
-        for array in (self.parent, self.uid, self.date, self.has_child):
+        for array in (self.parent, self.uid, self.date, self.has_child, self.named, self.quiet):
             del array[count:]
         if self.lct is not None:
             self.lct.trim(count)
@@ -220,6 +258,8 @@ class _Forest:
         self.uid += zeros
         self.date += zeros
         self.has_child += [False] * room
+        self.named += [False] * room
+        self.quiet += [False] * room
         if self.lct is not None:
             self.lct.grow(room)
 
@@ -412,6 +452,23 @@ class _Prepared:
             kid = after[kid]
         after[node] = after[kid]
         after[kid] = node
+
+    def unhang(self, node: int, up: int) -> None:
+        """A message taken out (Linked.remove): its node, a leaf, is no child any more (a
+        root without children is no root to steps 2 to 5)."""
+        self.key[node] = 0
+        if not up:
+            return
+        target = self.above[up]
+        first, after = self.first, self.next
+        kid = first[target]
+        if kid == node:
+            first[target] = after[node]
+        else:
+            while after[kid] != node:
+                kid = after[kid]
+            after[kid] = after[node]
+        after[node] = 0
 
 
 class _Finish:

@@ -5,6 +5,7 @@ comparison tests (tests/interop/test_imap_dovecot_sort.py) hold to Dovecot's."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Sequence
 
@@ -159,9 +160,10 @@ def test_linked_continued_is_linked_at_once(seed: int) -> None:
 
 
 def test_thread_from_the_keys_continues_after_new_messages_only() -> None:
-    """THREAD of the same messages plus newer ones links only the new ones; an expunge (or
-    another search) links them all again; every answer is the one of the fields alone."""
+    """THREAD of the same messages plus newer ones links only the new ones, an expunge takes
+    one out; every answer is the one of the fields alone."""
     records = _folder(9, 200)
+    records[10] = dataclasses.replace(records[10], message_id="alone@x", references=())
     keys = FolderKeys(1)
     keys.add(records)
     uids = [r.uid for r in records]
@@ -194,7 +196,8 @@ def test_thread_from_the_keys_continues_after_new_messages_only() -> None:
     finally:
         threads.Linked.add = real  # type: ignore[method-assign]
     assert [_answer(tree) for tree in got] == expected
-    assert linked_counts == [150, 0, 0, 50, 199]
+    # The expunged message named no other and was named by none: taken out in place.
+    assert linked_counts == [150, 0, 0, 50, 0]
 
 
 def test_thread_many_roots_of_one_subject_under_one_dummy() -> None:
@@ -256,3 +259,35 @@ def test_thread_new_replies_are_put_in_place(seed: int) -> None:
     assert linked.prepared is None
     expected = _answer(threads.references([*records, strange]))
     assert _answer(threads.finish(linked)) == expected
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_thread_messages_taken_out_as_if_never_linked(seed: int) -> None:
+    """Linked.remove takes a message out only when step 1 without it makes the same links:
+    wherever it says so, the answers (and those after more messages come) are step 1's over
+    the others; where it refuses, nothing changed. Both kinds of folder: replies as clients
+    write them (most can be taken out) and ids named every which way (few can)."""
+    rng = random.Random(seed)
+    for records in (_mailing_list(seed, 300), _folder(seed, 300)):
+        linked = threads.Linked()
+        linked.add(records[:250])
+        threads.finish(linked)
+        left = records[:250]
+        taken = 0
+        for _ in range(40):
+            victim = rng.choice(left)
+            before = _answer(threads.finish(linked))
+            if linked.remove([victim.uid]):
+                taken += 1
+                left = [f for f in left if f is not victim]
+                for refs in (False, True):
+                    expected = _answer(threads.references(left, refs))
+                    assert _answer(threads.finish(linked, refs)) == expected
+            else:
+                assert _answer(threads.finish(linked)) == before
+        linked.add(records[250:])
+        left += records[250:]
+        for refs in (False, True):
+            assert _answer(threads.finish(linked, refs)) == _answer(threads.references(left, refs))
+        if records[0].subject.startswith("t"):  # the mailing list
+            assert taken > 5
