@@ -174,6 +174,11 @@ class IndexedFieldSource:
         missing = [u for u in uids if u not in records]
         if missing:
             keys.add(self._compute(view, missing))
+        if len(records) > len(view.uids) and view.uids:
+            # Records this view has no message for: below its newest UID, expunged (UIDs only
+            # grow); above, messages another view of the folder knows already.
+            live, newest = set(view.uids), view.uids[-1]
+            keys.forget([u for u in list(records) if u < newest and u not in live])
         return keys
 
     def _compute(self, view: SelectedView, uids: list[int]) -> list[Any]:

@@ -83,6 +83,28 @@ class _Key:
             self.positions = None  # made again when next needed
         self.ranks = None
 
+    def remove(self, gone: set[int]) -> None:
+        """Messages expunged: out of the order, the places of the others one lower for each
+        one taken out before them (new int objects, in order again)."""
+        values, order, positions = self.values, self.order, self.positions
+        for uid in gone:
+            values.pop(uid, None)
+        if positions is not None:
+            lost = sorted(p for u, p in zip(order, positions, strict=True) if u in gone)
+            if len(lost) == 1:
+                at = lost[0]
+                self.positions = [
+                    p - (p > at) for u, p in zip(order, positions, strict=True) if u not in gone
+                ]
+            else:
+                self.positions = [
+                    p - bisect.bisect_left(lost, p)
+                    for u, p in zip(order, positions, strict=True)
+                    if u not in gone
+                ]
+        self.order = [u for u in order if u not in gone]
+        self.ranks = None
+
     def numbered(self) -> tuple[list[int], list[int]]:
         """The order and each UID's position among all the UIDs (from 1)."""
         if self.positions is None:
@@ -136,6 +158,22 @@ class FolderKeys:
                 get = sorting.KEYS[name]
                 for f in fresh:
                     key.insert(f.uid, get(f))
+
+    def forget(self, uids: Sequence[int]) -> None:
+        """Messages expunged: their records go, and they leave every order (a SORT of every
+        message then needs no filtering)."""
+        with self.lock:
+            records = self.records
+            gone = {u for u in uids if u in records}
+            if not gone:
+                return
+            for uid in gone:
+                del records[uid]
+            if len(gone) > INSERT_LIMIT:
+                self._keys.clear()
+                return
+            for key in self._keys.values():
+                key.remove(gone)
 
     def _key(self, name: str) -> _Key:
         key = self._keys.get(name)

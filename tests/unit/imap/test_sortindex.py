@@ -101,6 +101,28 @@ def test_sort_from_the_keys_is_the_sort_of_the_fields(seed: int) -> None:
             assert _sort(keys, uids, [(name, reverse)]) == expected
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_sort_after_messages_are_forgotten(seed: int) -> None:
+    """Expunged messages leave every order and the places of the others move down: one, then
+    several at once, then most of them (the orders made again)."""
+    rng = random.Random(seed)
+    records = _folder(seed, 600)
+    keys = FolderKeys(1)
+    keys.add(records)
+    for name in sorting.KEYS:
+        _sort(keys, [r.uid for r in records], [(name, False)])  # every order made
+    for count in (1, 1, 7, 30, sortindex.INSERT_LIMIT + 1):
+        gone = {r.uid for r in rng.sample(records, min(count, len(records) - 1))}
+        keys.forget([*gone, 10**7])
+        records = [r for r in records if r.uid not in gone]
+        uids = [r.uid for r in records]
+        for name in sorting.KEYS:
+            program = [(name, False)]
+            assert _sort(keys, uids, program) == sorting.sort_uids(records, program)
+            program = [(name, True), ("SIZE", False)]
+            assert _sort(keys, uids, program) == sorting.sort_uids(records, program)
+
+
 def test_sort_leaves_out_messages_without_a_record() -> None:
     records = _folder(7, 50)
     keys = FolderKeys(1)
