@@ -34,16 +34,20 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from mra.imap import sorting, threads
 from mra.imap.sortfields import SortFields
 
-__all__ = ["INSERT_LIMIT", "REMOVE_LIMIT", "FolderKeys"]
+__all__ = ["INSERT_LIMIT", "KEYS_KEPT", "REMOVE_LIMIT", "FolderKeys"]
 
 INSERT_LIMIT = 2000
 """New messages put into the orders one by one; more at once drop the orders, which are then
 sorted again when next used (cheaper than that many moves of a 100,000-entry list)."""
+
+KEYS_KEPT = 4
+"""Sort keys whose order a folder keeps (each about 72 octets a message, ranks 60 more once a
+REVERSE or a second key needed them), the ones used last: clients sort by two or three."""
 
 REMOVE_LIMIT = 1000
 """Messages taken out of THREAD's step 1 at once (threads.Linked.remove, each a walk along
@@ -51,16 +55,17 @@ its siblings); more expunged since the last THREAD: step 1 is taken again over t
 
 
 class _Key:
-    """One sort key's value per UID, the UIDs in (value, UID) order, their positions in UID
-    order, and dense ranks."""
+    """One sort key (`get`, sorting.KEYS's) over the folder's records (all of them, as the
+    FolderKeys keeps them): the UIDs in (value, UID) order, the place of each in UID order,
+    and dense ranks."""
 
-    __slots__ = ("order", "positions", "ranks", "top", "values")
+    __slots__ = ("get", "order", "positions", "ranks", "records", "top")
 
-    def __init__(self, values: dict[int, int | str]) -> None:
-        self.values = values
-        by_uid = sorted(values)
+    def __init__(self, records: dict[int, SortFields], get: Callable[[SortFields], int | str]):
+        self.records, self.get = records, get
+        by_uid = sorted(records)
         order = by_uid[:]
-        order.sort(key=values.__getitem__)  # stable: equal values stay in UID order
+        order.sort(key=lambda u: get(records[u]))  # stable: equal values stay in UID order
         # New int objects, made in this order: an answer reads them one after the other in
         # memory instead of jumping across the records' (twice as fast for 100,000 here).
         self.order = [u + 0 for u in order]
@@ -69,16 +74,17 @@ class _Key:
         self.ranks: dict[int, int] | None = None
         self.top = by_uid[-1] if by_uid else 0
 
-    def insert(self, uid: int, value: int | str) -> None:
-        values = self.values
+    def insert(self, uid: int) -> None:
+        """A new record's UID, put in its place."""
+        records, get, order = self.records, self.get, self.order
         newest = uid > self.top
         self.top = max(self.top, uid)
-        values[uid] = value
-        order = self.order
-        where = bisect.bisect_right(order, (value, uid), key=lambda u: (values[u], u))
+        where = bisect.bisect_right(
+            order, (get(records[uid]), uid), key=lambda u: (get(records[u]), u)
+        )
         order.insert(where, uid)
         if newest and self.positions is not None:
-            self.positions.insert(where, len(values))  # the others keep their positions
+            self.positions.insert(where, len(order))  # the others keep their places
         else:
             self.positions = None  # made again when next needed
         self.ranks = None
@@ -86,9 +92,7 @@ class _Key:
     def remove(self, gone: set[int]) -> None:
         """Messages expunged: out of the order, the places of the others one lower for each
         one taken out before them (new int objects, in order again)."""
-        values, order, positions = self.values, self.order, self.positions
-        for uid in gone:
-            values.pop(uid, None)
+        order, positions = self.order, self.positions
         if positions is not None:
             lost = sorted(p for u, p in zip(order, positions, strict=True) if u in gone)
             if len(lost) == 1:
@@ -106,9 +110,9 @@ class _Key:
         self.ranks = None
 
     def numbered(self) -> tuple[list[int], list[int]]:
-        """The order and each UID's position among all the UIDs (from 1)."""
+        """The order and each UID's place among all the UIDs (from 1)."""
         if self.positions is None:
-            by_uid = sorted(self.values)
+            by_uid = sorted(self.order)
             position = dict(zip(by_uid, range(1, len(by_uid) + 1), strict=True))
             self.positions = [position[u] for u in self.order]
         return self.order, self.positions
@@ -116,12 +120,12 @@ class _Key:
     def dense_ranks(self) -> dict[int, int]:
         ranks = self.ranks
         if ranks is None:
-            values = self.values
+            records, get = self.records, self.get
             ranks = {}
             rank = 0
             previous: object = None
             for uid in self.order:
-                value = values[uid]
+                value = get(records[uid])
                 if value != previous:
                     rank += 1
                     previous = value
@@ -154,10 +158,9 @@ class FolderKeys:
             if len(fresh) > INSERT_LIMIT:
                 self._keys.clear()
                 return
-            for name, key in self._keys.items():
-                get = sorting.KEYS[name]
+            for key in self._keys.values():
                 for f in fresh:
-                    key.insert(f.uid, get(f))
+                    key.insert(f.uid)
 
     def forget(self, uids: Sequence[int]) -> None:
         """Messages expunged: their records go, and they leave every order (a SORT of every
@@ -176,10 +179,15 @@ class FolderKeys:
                 key.remove(gone)
 
     def _key(self, name: str) -> _Key:
-        key = self._keys.get(name)
+        """The key, made if needed; the one used longest ago goes when more than KEYS_KEPT
+        would be kept."""
+        keys = self._keys
+        key = keys.pop(name, None)
         if key is None:
-            get = sorting.KEYS[name]
-            key = self._keys[name] = _Key({u: get(f) for u, f in self.records.items()})
+            if len(keys) >= KEYS_KEPT:
+                del keys[next(iter(keys))]
+            key = _Key(self.records, sorting.KEYS[name])
+        keys[name] = key  # the last used last
         return key
 
     def sort(

@@ -143,9 +143,9 @@ def test_attack_sort_keys_a_flood_of_new_messages_is_sorted_once() -> None:
     inserted: list[int] = []
     real = sortindex._Key.insert
 
-    def counting(self: sortindex._Key, uid: int, value: int | str) -> None:
+    def counting(self: sortindex._Key, uid: int) -> None:
         inserted.append(uid)
-        real(self, uid, value)
+        real(self, uid)
 
     sortindex._Key.insert = counting  # type: ignore[method-assign]
     try:
@@ -313,3 +313,16 @@ def test_thread_messages_taken_out_as_if_never_linked(seed: int) -> None:
             assert _answer(threads.finish(linked, refs)) == _answer(threads.references(left, refs))
         if records[0].subject.startswith("t"):  # the mailing list
             assert taken > 5
+
+
+def test_attack_sort_keys_kept_are_bounded() -> None:
+    """Each key's order costs memory a message: a client sorting by every key in turn makes
+    the folder keep KEYS_KEPT of them, the ones used last, and the answers stay right."""
+    records = _folder(10, 300)
+    keys = FolderKeys(1)
+    keys.add(records)
+    uids = [r.uid for r in records]
+    for name in [*sorting.KEYS, "DATE", *sorting.KEYS]:
+        assert _sort(keys, uids, [(name, False)]) == sorting.sort_uids(records, [(name, False)])
+        assert len(keys._keys) <= sortindex.KEYS_KEPT
+        assert list(keys._keys)[-1] == name
