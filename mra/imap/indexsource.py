@@ -156,8 +156,8 @@ class IndexedFieldSource:
         if view is None:
             return []
         keys = self._known(view, uids)
-        records, gone = keys.records, view.gone
-        return [records[u] for u in uids if u in records and u not in gone]
+        get, gone = keys.records.get, view.gone  # get: another thread may forget one meanwhile
+        return [r for u in uids if u not in gone and (r := get(u)) is not None]
 
     def keys(self, uids: Sequence[int]) -> FolderKeys | None:
         """The folder's records and keys (sortindex.py), with a record for each of these

@@ -70,7 +70,7 @@ class _Key:
         # memory instead of jumping across the records' (twice as fast for 100,000 here).
         self.order = [u + 0 for u in order]
         position = dict(zip(by_uid, range(1, len(by_uid) + 1), strict=True))
-        self.positions: list[int] | None = [position[u] for u in order]
+        self.positions: list[int] | None = [position[u] + 0 for u in order]
         self.ranks: dict[int, int] | None = None
         self.top = by_uid[-1] if by_uid else 0
 
@@ -114,7 +114,7 @@ class _Key:
         if self.positions is None:
             by_uid = sorted(self.order)
             position = dict(zip(by_uid, range(1, len(by_uid) + 1), strict=True))
-            self.positions = [position[u] for u in self.order]
+            self.positions = [position[u] + 0 for u in self.order]
         return self.order, self.positions
 
     def dense_ranks(self) -> dict[int, int]:
