@@ -1,6 +1,7 @@
 """SORT and THREAD (RFC 5256), UID SORT and UID THREAD, with SORT=DISPLAY (RFC 5957) and ESORT
 (RFC 5267): the commands; the order is mra/imap/sorting.py's, the trees mra/imap/threads.py's,
-over the fields of the view's source (mra/imap/sortsource.py).
+over the fields of the view's source (mra/imap/sortsource.py), read off what the folder keeps
+(mra/imap/sortindex.py: each key's order, THREAD's step 1) when the folder index has them.
 
 `SORT [RETURN (MIN MAX ALL COUNT SAVE)] (program) charset search-key...`: the messages the
 search matches (commands/search.py's program, `$` and all), in the program's order, as
