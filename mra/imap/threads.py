@@ -26,7 +26,7 @@ client showing conversations wants: the one that just got a reply comes last.
 
 Everything grows with the folder: no recursion anywhere (a chain of 100,000 replies is a tree
 100,000 deep), and step 1's loop test is a walk up from the new parent, which is short in
-real mail; a walk longer than `WALK` switches the forest to a link/cut tree (`_LinkCut`), in
+real mail; a walk longer than `WALK` switches the forest to a link/cut tree (linkcut.py), in
 which every later link, cut and root costs O(log n) amortised, so that no crafted set of
 messages makes the loop tests quadratic.
 """
@@ -38,6 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import compress, pairwise
 
+from mra.imap.linkcut import LinkCut
 from mra.imap.sortfields import SortFields
 
 __all__ = ["ALGORITHMS", "Thread", "orderedsubject", "references", "write"]
@@ -243,7 +244,7 @@ class _Forest:
         self.named = [False] * room
         self.quiet = [False] * room
         self.ids: dict[str, int] = {}
-        self.lct: _LinkCut | None = None
+        self.lct: LinkCut | None = None
 
     def trim(self, count: int) -> None:
         for array in (self.parent, self.uid, self.date, self.has_child, self.named, self.quiet):
@@ -292,98 +293,8 @@ class _Forest:
             if not up:
                 return node == root
             node = up
-        self.lct = _LinkCut(parent)
+        self.lct = LinkCut(parent)
         return self.lct.root(node) == root
-
-
-class _LinkCut:
-    """A link/cut tree (Sleator and Tarjan) mirroring a forest of rooted trees: `root`,
-    `link` of a root below a node and `cut` of a node from its parent in O(log n) amortised.
-    Made from the forest's parent array as it is (each node a path of its own), without
-    recursion; no re-rooting is needed, so there is nothing to push down."""
-
-    __slots__ = ("left", "right", "up")
-
-    def __init__(self, parent: list[int]) -> None:
-        self.up = list(parent)  # splay parent, or the path-parent at a splay root
-        self.left = [0] * len(parent)
-        self.right = [0] * len(parent)
-
-    def grow(self, room: int) -> None:
-        zeros = [0] * room
-        self.up += zeros
-        self.left += zeros
-        self.right += zeros
-
-    def trim(self, count: int) -> None:
-        for array in (self.up, self.left, self.right):
-            del array[count:]
-
-    def _is_root(self, x: int) -> bool:
-        p = self.up[x]
-        return p == 0 or (self.left[p] != x and self.right[p] != x)
-
-    def _rotate(self, x: int) -> None:
-        up, left, right = self.up, self.left, self.right
-        y = up[x]
-        z = up[y]
-        y_is_root = self._is_root(y)
-        if left[y] == x:
-            b = right[x]
-            left[y] = b
-            right[x] = y
-        else:
-            b = left[x]
-            right[y] = b
-            left[x] = y
-        if b:
-            up[b] = y
-        if not y_is_root:
-            if left[z] == y:
-                left[z] = x
-            else:
-                right[z] = x
-        up[x] = z
-        up[y] = x
-
-    def _splay(self, x: int) -> None:
-        up, left = self.up, self.left
-        while not self._is_root(x):
-            y = up[x]
-            if not self._is_root(y):
-                z = up[y]
-                self._rotate(y if (left[y] == x) == (left[z] == y) else x)
-            self._rotate(x)
-
-    def _access(self, x: int) -> None:
-        last = 0
-        y = x
-        while y:
-            self._splay(y)
-            self.right[y] = last
-            last = y
-            y = self.up[y]
-        self._splay(x)
-
-    def root(self, x: int) -> int:
-        self._access(x)
-        left = self.left
-        while left[x]:
-            x = left[x]
-        self._splay(x)
-        return x
-
-    def link(self, child: int, parent: int) -> None:
-        """`child` is the root of its tree."""
-        self._access(child)
-        self.up[child] = parent
-
-    def cut(self, x: int) -> None:
-        self._access(x)
-        above = self.left[x]
-        if above:
-            self.up[above] = 0
-            self.left[x] = 0
 
 
 class _Prepared:
