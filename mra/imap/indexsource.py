@@ -163,18 +163,20 @@ class IndexedFieldSource:
         """The folder's records and keys (sortindex.py), with a record for each of these
         messages that is still there; None when the view is gone."""
         view = self._view()
-        return None if view is None else self._known(view, uids)
+        return None if view is None else self._known(view, uids, tidy=True)
 
-    def _known(self, view: SelectedView, uids: Sequence[int]) -> FolderKeys:
+    def _known(self, view: SelectedView, uids: Sequence[int], tidy: bool = False) -> FolderKeys:
         """The folder's keys after the records missing for `uids` were read or computed: a
-        warm folder's SORT looks up every UID once and reads nothing."""
+        warm folder's SORT looks up every UID once and reads nothing. `tidy`: records of
+        messages expunged are forgotten too (a pass over the folder: for SORT and THREAD,
+        which make one anyway, not for FETCH PREVIEW's one message at a time)."""
         self._keep_previews(view)
         keys = _keys_for(view.state, view.box.uidvalidity, len(view))
         records = keys.records
         missing = [u for u in uids if u not in records]
         if missing:
             keys.add(self._compute(view, missing))
-        if len(records) > len(view.uids) and view.uids:
+        if tidy and len(records) > len(view.uids) and view.uids:
             # Records this view has no message for: below its newest UID, expunged (UIDs only
             # grow); above, messages another view of the folder knows already.
             live, newest = set(view.uids), view.uids[-1]
