@@ -16,7 +16,10 @@ Two parts.
    mail, as installed). One session each: SELECT, then the first SORT (DATE) (Dovecot fills
    its cache, we read every header unless the folder index has the fields), then `--runs`
    rounds of the three commands, timed at the client, the median shown with the server's CPU
-   time over each command (its whole process tree, from /proc). Every answer is
+   time over each command (its whole process tree, from /proc); then, `--runs` times, each
+   command right after an APPEND of one message and right after an EXPUNGE of one (the change
+   itself not timed; the command ran just before it), which shows what is kept per folder
+   being updated. Every answer is
    compared with Dovecot's: they must be the same, number for number (the generated dates
    stay within 1970-2106, where Dovecot's 32-bit dates and ours agree).
 
@@ -54,6 +57,7 @@ from bench.results import Chart, Recorder
 from mra.auth.passwords import hash_password
 from mra.imap import sorting, threads
 from mra.imap.sortfields import fields_of
+from mra.imap.sortindex import FolderKeys
 
 USER = f"bench@{DOMAIN}"
 COMMANDS = ("SORT (DATE) UTF-8 ALL", "SORT (SUBJECT) UTF-8 ALL", "THREAD REFERENCES UTF-8 ALL")
@@ -143,38 +147,82 @@ def write_maildir(path: Path, messages: list[tuple[bytes, float]]) -> None:
 
 
 def best(fn: object, runs: int) -> float:
+    """The least CPU time of `runs` calls (the process's: this part runs in one thread; CPU
+    time, not wall time, as other work shares the machine)."""
     times = []
     for _ in range(runs):
-        t = time.perf_counter()
+        t = time.process_time()
         fn()  # type: ignore[operator]
-        times.append(time.perf_counter() - t)
+        times.append(time.process_time() - t)
     return min(times)
 
 
 def algorithms(messages: list[tuple[bytes, float]], runs: int) -> dict[str, float]:
-    """The best time of each part, in ms, by name (printed as it goes)."""
-    print(f"algorithms on {len(messages)} messages' fields (best of {runs}):")
-    t = time.perf_counter()
+    """The best CPU time of each part, in ms, by name (printed as it goes)."""
+    print(f"algorithms on {len(messages)} messages' fields (CPU, best of {runs}):")
+    t = time.process_time()
     fields = [
         fields_of(uid, stamp, len(data), data[: data.index(b"\r\n\r\n") + 4])
         for uid, (data, stamp) in enumerate(messages, 1)
     ]
-    took = time.perf_counter() - t
-    print(f"  fields_of (header parse)   {took * 1000:9.1f} ms  {len(fields) / took:,.0f}/s")
+    took = time.process_time() - t
+    print(f"  {'fields_of (header parse)':<52} {took * 1000:9.1f} ms  {len(fields) / took:,.0f}/s")
     parts = {"fields_of (header parse)": took * 1000}
-    for name, program in (
-        ("SORT (DATE)", [("DATE", False)]),
-        ("SORT (SUBJECT)", [("SUBJECT", False)]),
-    ):
-        ms = best(lambda p=program: sorting.sort_uids(fields, p), runs) * 1000
-        print(f"  {name:<26} {ms:9.1f} ms")
+
+    def show(name: str, ms: float) -> None:
+        print(f"  {name:<52} {ms:9.1f} ms")
         parts[name] = ms
-    ms = best(lambda: threads.references(fields), runs) * 1000
+
+    date, subject = [("DATE", False)], [("SUBJECT", False)]
+    show("SORT (DATE), from the fields", best(lambda: sorting.sort_uids(fields, date), runs) * 1000)
+    show(
+        "SORT (SUBJECT), from the fields",
+        best(lambda: sorting.sort_uids(fields, subject), runs) * 1000,
+    )
+    show(
+        "THREAD REFERENCES, from the fields", best(lambda: threads.references(fields), runs) * 1000
+    )
     tree = threads.references(fields)
-    ms_write = best(lambda: threads.write(tree, int), runs) * 1000
-    print(f"  THREAD REFERENCES          {ms:9.1f} ms  (+ {ms_write:.1f} ms to write it)")
-    parts["THREAD REFERENCES"] = ms
-    parts["THREAD REFERENCES, writing the answer"] = ms_write
+    show(
+        "THREAD REFERENCES, writing the answer", best(lambda: threads.write(tree, int), runs) * 1000
+    )
+    # The keys kept per folder (sortindex.py): made at the first command, then read; after one
+    # new message (put in place) and one expunged (taken out), each change a message of its own.
+    spare = 2 * runs
+    keys = FolderKeys(1)
+    keys.add(fields[:-spare])
+    uids = [f.uid for f in fields[:-spare]]
+    for label, run in (
+        ("SORT (DATE)", lambda: keys.sort(uids, date)),
+        ("SORT (SUBJECT)", lambda: keys.sort(uids, subject)),
+        ("THREAD REFERENCES", lambda: keys.thread(uids, "REFERENCES")),
+    ):
+        show(f"{label}, kept keys: made", best(run, 1) * 1000)
+        show(f"{label}, kept keys: warm", best(run, runs) * 1000)
+    added = iter(fields[-spare:])
+    rng = random.Random(1)
+    for label, change, program in (
+        ("SORT (SUBJECT)", "new message", subject),
+        ("THREAD REFERENCES", "new message", None),
+        ("SORT (SUBJECT)", "expunged", subject),
+        ("THREAD REFERENCES", "expunged", None),
+    ):
+        times = []
+        for _ in range(runs // 2 + 1):
+            if change == "new message":
+                f = next(added)
+                keys.add([f])
+                uids.append(f.uid)
+            else:
+                gone = uids.pop(rng.randrange(len(uids) // 2, len(uids)))
+                keys.forget([gone])
+            t = time.process_time()
+            if program is None:
+                keys.thread(uids, "REFERENCES")
+            else:
+                keys.sort(uids, program)
+            times.append(time.process_time() - t)
+        show(f"{label}, kept keys: after one {change}", min(times) * 1000)
     return parts
 
 
@@ -193,6 +241,7 @@ def timed(server: Server, conn: Conn, command: str) -> tuple[float, float, bytes
 def servers_part(
     base: Path,
     messages: list[tuple[bytes, float]],
+    extra: list[tuple[bytes, float]],
     runs: int,
     dovecot: bool,
     parts: dict[str, float],
@@ -240,6 +289,27 @@ def servers_part(
                     times[command].append(took)
                     cpu[command].append(used)
                     mine[command] = answer
+            # Right after a change: what is kept per folder is updated, not made again.
+            fresh = iter(extra)
+            for n in range(runs):
+                for i, command in enumerate(COMMANDS):
+                    conn.command(command)  # so that the one change below is all it missed
+                    data, stamp = next(fresh)
+                    when = time.strftime("%d-%b-%Y %H:%M:%S +0000", time.gmtime(stamp))
+                    conn.command(f'APPEND INBOX "{when}"', data)
+                    phase = f"after APPEND: {command.split(' UTF-8')[0]}"
+                    took, used, answer = timed(server, conn, command)
+                    times.setdefault(phase, []).append(took)
+                    cpu.setdefault(phase, []).append(used)
+                    mine[f"{phase} {n}"] = answer
+                    uid = 1000 + 7 * (n * len(COMMANDS) + i)
+                    conn.command(f"UID STORE {uid} +FLAGS.SILENT (\\Deleted)")
+                    conn.command("EXPUNGE")
+                    phase = f"after EXPUNGE: {command.split(' UTF-8')[0]}"
+                    took, used, answer = timed(server, conn, command)
+                    times.setdefault(phase, []).append(took)
+                    cpu.setdefault(phase, []).append(used)
+                    mine[f"{phase} {n}"] = answer
             conn.command("LOGOUT")
             conn.close()
             results[server.label] = times
@@ -261,8 +331,8 @@ def servers_part(
             f" {1000 / os.sysconf('SC_CLK_TCK'):g} ms)"
         )
         if dovecot:
-            for command in COMMANDS:
-                if answers["ours"][command] != answers["dovecot"][command]:
+            for command in answers["ours"]:
+                if answers["ours"][command] != answers["dovecot"].get(command):
                     print(f"DIFFERENT ANSWERS to {command}")
                     status = 1
             if not status:
@@ -308,7 +378,7 @@ def record(
         rows.append(row)
     recorder.table(f"SORT and THREAD on {count:,} messages", columns, rows)
     recorder.table(
-        f"The algorithms alone, on {count:,} messages' fields (best of {runs})",
+        f"The algorithms alone, on {count:,} messages' fields (CPU, best of {runs})",
         ["part", "ms"],
         [[name, f"{ms:,.1f}"] for name, ms in parts.items()],
     )
@@ -357,7 +427,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} CPUs, load average {load:.1f} before the runs")
-    messages = make_messages(args.messages)
+    # The messages APPENDed after the warm runs, one before each command: the list's next ones.
+    messages = make_messages(args.messages + len(COMMANDS) * args.runs)
+    messages, extra = messages[: args.messages], messages[args.messages :]
     parts = algorithms(messages, args.runs)
     if args.algorithms_only:
         return 0
@@ -368,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     base = traversable_tempdir("bench-sort-")
     try:
-        return servers_part(base, messages, args.runs, dovecot, parts, started)
+        return servers_part(base, messages, extra, args.runs, dovecot, parts, started)
     finally:
         if args.keep:
             print(f"kept {base}")

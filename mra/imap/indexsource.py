@@ -11,12 +11,13 @@ and keeps the result in the index (`msg.sortf`), with the INTERNALDATE and size,
 SORT or THREAD of the folder, in any session, worker or after a restart, reads neither a file
 nor a directory entry. The previews are kept the same way once FETCH PREVIEW made them.
 
-Records once decoded are also kept in memory beside the folder's shared state (`_Decoded`),
-for every view of the folder in this worker: a UID names one message for as long as the
-folder's UIDVALIDITY stays, so its fields never change (only a preview is added), and a
-second SORT of 100,000 messages decodes no JSON (1.3 s) but sorts (50-400 ms). The memory
-goes with the state, which `[index] keep_folders` and `keep_messages` bound; records of
-messages expunged since are dropped once they are as many as the live ones.
+Records once decoded are also kept in memory beside the folder's shared state, for every view
+of the folder in this worker, with what SORT and THREAD derive from them (sortindex.FolderKeys:
+the order of each sort key, THREAD's step 1): a UID names one message for as long as the
+folder's UIDVALIDITY stays, so its fields never change (only a preview is added), and a second
+SORT of 100,000 messages decodes no JSON (1.3 s) and sorts nothing again. The memory goes with
+the state, which `[index] keep_folders` and `keep_messages` bound; records of messages
+expunged since are dropped once they are as many as the live ones.
 
 The record is the fields in the dataclass's order as JSON (`_Codec`), after a number naming
 the dataclass's shape (its field names and types): a record of another shape, a value of the
@@ -41,6 +42,7 @@ from mailstore.folderindex import SORTF_MAX
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mra.imap.selected import SelectedView
+    from mra.imap.sortindex import FolderKeys
 
 __all__ = ["IndexedFieldSource", "source_for"]
 
@@ -121,26 +123,21 @@ class _Codec:
         return self.kind(uid=uid, **kw)
 
 
-class _Decoded:
-    """The records of one folder state's messages, decoded (see the module note)."""
-
-    def __init__(self, uidvalidity: int) -> None:
-        self.uidvalidity = uidvalidity
-        self.records: dict[int, Any] = {}
+_keys: weakref.WeakKeyDictionary[object, FolderKeys] = weakref.WeakKeyDictionary()
+_keys_lock = threading.Lock()
 
 
-_decoded: weakref.WeakKeyDictionary[object, _Decoded] = weakref.WeakKeyDictionary()
-_decoded_lock = threading.Lock()
+def _keys_for(state: object, uidvalidity: int, live: int) -> FolderKeys:
+    """The decoded records of `state`'s folder and what SORT and THREAD derive from them
+    (sortindex.py): new when its UIDVALIDITY changed, dropped when the expunged outnumber the
+    `live` messages (they are decoded again)."""
+    from mra.imap.sortindex import FolderKeys  # here: it imports the MIME code (see _contract)
 
-
-def _decoded_for(state: object, uidvalidity: int, live: int) -> dict[int, Any]:
-    """The decoded records of `state`'s folder: new when its UIDVALIDITY changed, pruned to
-    nothing when the expunged outnumber the `live` messages (they are decoded again)."""
-    with _decoded_lock:
-        entry = _decoded.get(state)
-        if entry is None or entry.uidvalidity != uidvalidity or len(entry.records) > 2 * live:
-            entry = _decoded[state] = _Decoded(uidvalidity)
-        return entry.records
+    with _keys_lock:
+        keys = _keys.get(state)
+        if keys is None or keys.uidvalidity != uidvalidity or len(keys.records) > 2 * live:
+            keys = _keys[state] = FolderKeys(uidvalidity)
+        return keys
 
 
 class IndexedFieldSource:
@@ -155,29 +152,53 @@ class IndexedFieldSource:
         self._previews_lock = threading.Lock()
 
     def fields(self, uids: Sequence[int]) -> list[Any]:
-        from mra.imap.searching import IndexedHeaders
-
         view = self._view()
         if view is None:
             return []
+        keys = self._known(view, uids)
+        get, gone = keys.records.get, view.gone  # get: another thread may forget one meanwhile
+        return [r for u in uids if u not in gone and (r := get(u)) is not None]
+
+    def keys(self, uids: Sequence[int]) -> FolderKeys | None:
+        """The folder's records and keys (sortindex.py), with a record for each of these
+        messages that is still there; None when the view is gone."""
+        view = self._view()
+        return None if view is None else self._known(view, uids, tidy=True)
+
+    def _known(self, view: SelectedView, uids: Sequence[int], tidy: bool = False) -> FolderKeys:
+        """The folder's keys after the records missing for `uids` were read or computed: a
+        warm folder's SORT looks up every UID once and reads nothing. `tidy`: records of
+        messages expunged are forgotten too (a pass over the folder: for SORT and THREAD,
+        which make one anyway, not for FETCH PREVIEW's one message at a time)."""
         self._keep_previews(view)
+        keys = _keys_for(view.state, view.box.uidvalidity, len(view))
+        records = keys.records
+        missing = [u for u in uids if u not in records]
+        if missing:
+            keys.add(self._compute(view, missing))
+        if tidy and len(records) > len(view.uids) and view.uids:
+            # Records this view has no message for: below its newest UID, expunged (UIDs only
+            # grow); above, messages another view of the folder knows already.
+            live, newest = set(view.uids), view.uids[-1]
+            keys.forget([u for u in list(records) if u < newest and u not in live])
+        return keys
+
+    def _compute(self, view: SelectedView, uids: list[int]) -> list[Any]:
+        """The records of these messages: the index's where it has a good one, else computed
+        and written to it; messages gone are left out."""
+        from mra.imap.searching import IndexedHeaders
+
         box, state, codec = view.box, view.state, self._codec
-        decoded = _decoded_for(state, box.uidvalidity, len(view))
-        headers = IndexedHeaders(view, list(uids))
+        headers = IndexedHeaders(view, uids)
         out: list[Any] = []
         with box.reading():
             for i in range(0, len(uids), CHUNK):
-                chunk = list(uids[i : i + CHUNK])
-                missing = [uid for uid in chunk if uid not in decoded]
-                kept = state.sort_fields(missing) if missing else {}
+                chunk = uids[i : i + CHUNK]
+                kept = state.sort_fields(chunk)
                 fresh: dict[int, bytes] = {}
                 for uid in chunk:
                     msg = view.message(uid)
                     if msg is None:
-                        continue
-                    record = decoded.get(uid)
-                    if record is not None:
-                        out.append(record)
                         continue
                     data = kept.get(uid)
                     record = None if data is None else codec.decode(uid, data)
@@ -192,7 +213,6 @@ class IndexedFieldSource:
                         data = codec.encode(record)
                         if len(data) <= SORTF_MAX:
                             fresh[uid] = data
-                    decoded[uid] = record
                     out.append(record)
                 state.keep_sort_fields(fresh)
         headers.keep()
@@ -214,13 +234,14 @@ class IndexedFieldSource:
         if not previews:
             return
         fresh = {}
-        decoded = _decoded_for(view.state, view.box.uidvalidity, len(view))
+        added = []
         for record in self.fields(sorted(previews)):
             text = previews.get(record.uid)
             if text is not None:
                 with_preview = dataclasses.replace(record, preview=text)
                 fresh[record.uid] = self._codec.encode(with_preview)
-                decoded[record.uid] = with_preview
+                added.append(with_preview)
+        _keys_for(view.state, view.box.uidvalidity, len(view)).add(added)
         view.state.keep_sort_fields(fresh)
 
 

@@ -1,6 +1,7 @@
 """SORT and THREAD (RFC 5256), UID SORT and UID THREAD, with SORT=DISPLAY (RFC 5957) and ESORT
 (RFC 5267): the commands; the order is mra/imap/sorting.py's, the trees mra/imap/threads.py's,
-over the fields of the view's source (mra/imap/sortsource.py).
+over the fields of the view's source (mra/imap/sortsource.py), read off what the folder keeps
+(mra/imap/sortindex.py: each key's order, THREAD's step 1) when the folder index has them.
 
 `SORT [RETURN (MIN MAX ALL COUNT SAVE)] (program) charset search-key...`: the messages the
 search matches (commands/search.py's program, `$` and all), in the program's order, as
@@ -25,6 +26,7 @@ from mra.imap import sorting, threads
 from mra.imap.arguments import ArgumentError, as_astring
 from mra.imap.commands.search import NOTHING_SAVED, return_options
 from mra.imap.commands.spec import Request
+from mra.imap.indexsource import IndexedFieldSource
 from mra.imap.searching import SearchFailed, compile_search, run_search, saved_result
 from mra.imap.searchkeys import All
 from mra.imap.sequence import format_set
@@ -37,7 +39,6 @@ if TYPE_CHECKING:
     from mra.imap.search import SearchProgram
     from mra.imap.selected import SelectedView
     from mra.imap.session import ImapSession
-    from mra.imap.sortfields import SortFields
 
 
 def _charset_and_program(view: SelectedView, args: list[Value], save: bool) -> SearchProgram:
@@ -53,18 +54,47 @@ def _charset_and_program(view: SelectedView, args: list[Value], save: bool) -> S
         raise r.Refusal(r.BAD_CHARSET, r.Code.badcharset(exc.charsets), reason=str(exc)) from None
 
 
-def _matching(
-    view: SelectedView, program: SearchProgram
-) -> tuple[list[SortFields], dict[int, int]]:
-    """The fields of the messages the program matches, in sequence order, and the sequence
-    number of each UID."""
+def _matching(view: SelectedView, program: SearchProgram) -> dict[int, int]:
+    """The sequence number of each UID the program matches, in sequence order."""
     uids = view.uids
     if isinstance(program.key, All):  # `ALL`, what clients send most: no message visited
         gone = view.gone
-        seq_of = {u: n for n, u in enumerate(uids, 1) if u not in gone}
-    else:
-        seq_of = {uids[n - 1]: n for n in run_search(view, program)}
-    return source_for(view).fields(list(seq_of)), seq_of
+        if not gone:
+            return dict(zip(uids, range(1, len(uids) + 1), strict=True))
+        return {u: n for n, u in enumerate(uids, 1) if u not in gone}
+    return {uids[n - 1]: n for n in run_search(view, program)}
+
+
+def _sorted(
+    view: SelectedView, uids: list[int], program: list[tuple[str, bool]]
+) -> tuple[list[int], list[int] | None]:
+    """The UIDs in the sort program's order, from the folder's keys when the folder index
+    keeps its records (sortindex.py), else sorted from the fields read now; and the place of
+    each in `uids` when that came at no cost (else None)."""
+    source = source_for(view)
+    if isinstance(source, IndexedFieldSource):
+        keys = source.keys(uids)
+        if keys is not None:
+            return keys.sort(uids, program)
+    return sorting.sort_uids(source.fields(uids), program), None
+
+
+def _threaded(view: SelectedView, uids: list[int], algorithm: str) -> threads.Thread:
+    """The THREAD `algorithm` tree of the UIDs, continuing the folder's step 1 when it can."""
+    source = source_for(view)
+    if isinstance(source, IndexedFieldSource):
+        keys = source.keys(uids)
+        if keys is not None:
+            return keys.thread(uids, algorithm)
+    fields = source.fields(uids)
+    if algorithm == "ORDEREDSUBJECT":
+        return threads.orderedsubject(fields)
+    return threads.references(fields, refs=algorithm == "REFS")
+
+
+def _numbers(numbers: list[int]) -> bytes:
+    """` 5 3 4`: one formatting in C (five times faster than a str a number, joined)."""
+    return ((" %d" * len(numbers)) % tuple(numbers)).encode("ascii")
 
 
 def sort(s: ImapSession, req: Request) -> list[Output]:
@@ -84,15 +114,20 @@ def sort(s: ImapSession, req: Request) -> list[Output]:
     save = options is not None and "SAVE" in options
     search = _charset_and_program(view, args[1:], save)
     try:
-        fields, seq_of = _matching(view, search)
-        order = sorting.sort_uids(fields, program)
+        seq_of = _matching(view, search)
+        order, places = _sorted(view, list(seq_of), program)
     except MailError:
         if save:
             view.saved = NOTHING_SAVED
         raise
-    numbers = order if req.uid else [seq_of[u] for u in order]
+    if req.uid:
+        numbers = order
+    elif places is not None and len(seq_of) == len(view.uids):
+        numbers = places  # every message matched, none expunged: the place is the number
+    else:
+        numbers = list(map(seq_of.__getitem__, order))
     if options is None:
-        untagged = b"* SORT" + b"".join(b" %d" % n for n in numbers) + b"\r\n"
+        untagged = b"* SORT" + _numbers(numbers) + b"\r\n"
     else:
         untagged = _esort(view, options, order, numbers, seq_of, req)
     code = r.Code.EXPUNGEISSUED if view.gone else None
@@ -138,12 +173,9 @@ def thread(s: ImapSession, req: Request) -> list[Output]:
     if algorithm not in threads.ALGORITHMS:
         raise ArgumentError(f"unknown thread algorithm {req.args[0].value[:20]}")
     search = _charset_and_program(view, req.args[1:], False)
-    fields, seq_of = _matching(view, search)
-    if algorithm == "ORDEREDSUBJECT":
-        tree = threads.orderedsubject(fields)
-    else:
-        tree = threads.references(fields, refs=algorithm == "REFS")
-    number = (lambda u: u) if req.uid else seq_of.__getitem__
+    seq_of = _matching(view, search)
+    tree = _threaded(view, list(seq_of), algorithm)
+    number = int if req.uid else seq_of.__getitem__
     untagged = threads.write(tree, number) + b"\r\n"
     code = r.Code.EXPUNGEISSUED if view.gone else None
     return s.ok(req, untagged=untagged, code=code)

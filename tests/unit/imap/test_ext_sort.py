@@ -19,6 +19,7 @@ import time
 import pytest
 
 from mra.imap import commands, preview, sorting, threads
+from mra.imap.linkcut import LinkCut
 from mra.imap.sortfields import (
     SortFields,
     _slow_date,
@@ -768,12 +769,12 @@ def test_attack_thread_loop_tests_on_a_deep_chain() -> None:
 
 
 def test_link_cut_tree_answers_as_the_walk() -> None:
-    """Random links and cuts on a forest: `_LinkCut.root` is the root the parent pointers
+    """Random links and cuts on a forest: `LinkCut.root` is the root the parent pointers
     lead to, always."""
     rnd = random.Random(42)
     n = 300
     parent = [0] * (n + 1)
-    lct = threads._LinkCut(parent)
+    lct = LinkCut(parent)
 
     def root(x: int) -> int:
         while parent[x]:

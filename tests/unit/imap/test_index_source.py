@@ -264,10 +264,52 @@ def test_decoded_records_are_not_kept_across_uidvalidity(tmp_path: Path) -> None
     used."""
     c = _client(tmp_path)
     view = _selected(c)
-    records = indexsource._decoded_for(view.state, 1, 3)
+    records: dict[int, Any] = indexsource._keys_for(view.state, 1, 3).records
     records[3] = "a record of the old UIDVALIDITY"
-    assert indexsource._decoded_for(view.state, 1, 3)[3] == "a record of the old UIDVALIDITY"
-    assert 3 not in indexsource._decoded_for(view.state, 2, 3)
-    many = indexsource._decoded_for(view.state, 2, 1)
+    assert indexsource._keys_for(view.state, 1, 3).records[3] == "a record of the old UIDVALIDITY"
+    assert 3 not in indexsource._keys_for(view.state, 2, 3).records
+    many: dict[int, Any] = indexsource._keys_for(view.state, 2, 1).records
     many.update({u: "x" for u in range(10)})
-    assert indexsource._decoded_for(view.state, 2, 3) == {}  # expunged ones outnumbered: pruned
+    assert indexsource._keys_for(view.state, 2, 3).records == {}  # expunged outnumbered: pruned
+
+
+def test_sort_after_an_expunge_reads_the_order_without_the_expunged(tmp_path: Path) -> None:
+    """A SORT after an EXPUNGE: the expunged message's record leaves the folder's keys (so a
+    SORT of every message reads the kept order again), and the sequence numbers are the
+    view's new ones."""
+    c = _client(tmp_path)
+    view = _selected(c)
+    first = [line for line in c.send("a SORT (SUBJECT) UTF-8 ALL\r\n") if line.startswith("* SORT")]
+    assert first == ["* SORT 1 2 3 4 5"]  # "", "", then "topic 0" to "topic 2"
+    c.send("b UID STORE 3 +FLAGS.SILENT (\\Deleted)\r\n")
+    c.send("c EXPUNGE\r\n")
+    keys = indexsource._keys_for(view.state, view.box.uidvalidity, len(view))
+    assert 3 in keys.records
+    lines = c.send("d SORT (SUBJECT) UTF-8 ALL\r\n")
+    assert "* SORT 1 2 3 4" in lines
+    assert 3 not in keys.records
+    assert keys.sort([1, 2, 4, 5], [("SUBJECT", False)]) == ([1, 2, 4, 5], [1, 2, 3, 4])
+    assert "* SORT 4 5" in c.send("e UID SORT (SUBJECT) UTF-8 FROM example.org\r\n")  # filtered
+
+
+def test_attack_preview_per_message_makes_no_pass_over_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FETCH 1:* PREVIEW asks the source one message at a time: looking for expunged records
+    there (a pass over every record) would make it quadratic in the folder. Only SORT and
+    THREAD (`keys`), which pass over the folder anyway, look."""
+    c = _client(tmp_path)
+    view = _selected(c)
+    source = indexsource.source_for(view)
+    assert source is not None
+    source.fields([3, 4, 5])
+    keys = indexsource._keys_for(view.state, view.box.uidvalidity, len(view))
+    for uid in range(10**6, 10**6 + 3):  # records of messages newer than the view knows
+        keys.records[uid] = keys.records[3]
+    passes: list[int] = []
+    monkeypatch.setattr(type(keys), "forget", lambda self, uids: passes.append(len(uids)))
+    for uid in (3, 4, 5) * 10:
+        source.fields([uid])
+    assert passes == []
+    source.keys([3, 4, 5])
+    assert passes == [0]  # looked once: nothing below the view's newest UID to forget
