@@ -103,6 +103,9 @@ class Server:
             self.tls = TLSContext(config.tls.cert, config.tls.key)
         self.sockets: dict[str, socket.socket] = {}
         self.unix_sockets: list[UnixSocket] = []  # removed when the server stops
+        # With several workers and an admin socket or metrics port: the workers' control
+        # sockets, through which the one that takes a request asks the others (control.py).
+        self.control: Any = None
         try:
             from mra.cluster.service import cluster_listeners
 
@@ -119,9 +122,6 @@ class Server:
             self.close_listeners()
             raise
         self.connections: set[SessionProtocol] = set()
-        # With several workers and an admin socket or metrics port: the workers' control
-        # sockets, through which the one that takes a request asks the others (control.py).
-        self.control: Any = None
         if config.server.workers > 1 and (config.listen.admin or config.listen.metrics):
             from mra.net.control import Control, make_directory
 
