@@ -277,18 +277,34 @@ class _Discard:
 
 class _MetricsChannel(http.HTTPChannel):
     """twisted.web's HTTP/1.1 channel, with `[admin] metrics_max_request` as the bound of a
-    request's line and headers, and no request body taken: a scrape is a GET."""
+    request's line and headers, and no request body taken: a scrape is a GET. A request that
+    announces a body is answered 413 and half-closed; what it still sends is dropped as it
+    comes (closing with it unread would reset the connection and lose the answer), for at
+    most `refusal_timeout` seconds."""
+
+    refusal_timeout = 30
+    _refusal_deadline: Any = None
 
     def allHeadersReceived(self) -> None:
         this: Any = self
         if this.length or (this._transferDecoder is not None and this.length is None):
+            from mra.net.reactor import reactor
+
             this._transferDecoder = _Discard()
             this.transport.write(
                 b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             )
-            this.transport.loseConnection()
+            this.transport.loseWriteConnection()
+            self._refusal_deadline = reactor.callLater(
+                self.refusal_timeout, this.transport.abortConnection
+            )
             return
         super().allHeadersReceived()  # type: ignore[no-untyped-call]
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        if self._refusal_deadline is not None and self._refusal_deadline.active():
+            self._refusal_deadline.cancel()
+        super().connectionLost(reason)  # type: ignore[no-untyped-call]
 
 
 def metrics_factory(srv: Server) -> server.Site:
@@ -297,6 +313,7 @@ def metrics_factory(srv: Server) -> server.Site:
 
     class Channel(_MetricsChannel):
         totalHeadersSize = limit
+        refusal_timeout = srv.config.admin.timeout
 
     site.protocol = Channel  # type: ignore[assignment]
     site.noisy = False
