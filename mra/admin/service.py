@@ -76,14 +76,20 @@ def merge_results(command: str, results: list[object]) -> object:
         if not isinstance(result, shape):
             raise AdminError(f"answered {type(result).__name__}, not a {shape.__name__}")
         checked.append(result)
-    if command == "who":
-        return [row for result in checked for row in result]
-    if command == "kick":
-        return {"kicked": sum(int(r.get("kicked", 0)) for r in checked)}
-    if command == "reload":
-        return {"reloaded": True, "workers": len(checked)}
-    if command == "stats":
-        return metrics.merge(checked)
+    try:
+        if command == "who":
+            return [row for result in checked for row in result]
+        if command == "kick":
+            kicked = [r.get("kicked") for r in checked]
+            if not all(isinstance(k, int) and not isinstance(k, bool) for k in kicked):
+                raise AdminError("answered no number of sessions kicked")
+            return {"kicked": sum(kicked)}
+        if command == "reload":
+            return {"reloaded": True, "workers": len(checked)}
+        if command == "stats":
+            return metrics.merge(checked)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise AdminError(f"answered something else ({exc!r})") from None
     raise AdminError(f"no such command: {command!r}")
 
 

@@ -45,6 +45,10 @@ def test_attack_a_worker_answer_of_the_wrong_shape_is_refused() -> None:
         merge_results("kick", [{"kicked": 1}, ["x"]])
     with pytest.raises(AdminError):
         merge_results("stats", [[], "text"])
+    with pytest.raises(AdminError):
+        merge_results("kick", [{"kicked": 1}, {"kicked": "many"}])
+    with pytest.raises(AdminError):
+        merge_results("stats", [[{"name": "x"}], []])  # a family without its samples
 
 
 def test_an_answer_names_the_workers_that_did_not_answer() -> None:
