@@ -137,8 +137,10 @@ def test_who_kick_reload_stats_and_metrics_answer_for_both_workers(
         f = fields(wait_for(s, rf"info session-end proto=imap user={re.escape(user)} .*").group(0))
         assert f["reason"] == "kicked" and int(f["pid"]) == pid
     assert mra(s, "kick", "nobody@example.test").returncode == 1
-    rows = json.loads(mra(s, "who", "--json").stdout)
-    assert len(rows) == len(where) - 2
+    deadline = time.monotonic() + 20  # a kicked session is gone once its goodbye is out
+    while len(json.loads(mra(s, "who", "--json").stdout)) != len(where) - 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     for c in socks:
         c.close()
     assert s.stop() == 0
