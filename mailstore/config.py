@@ -88,6 +88,15 @@
     keep_folders = 64             # folders no session has open that a worker keeps in memory
     keep_messages = 400000        # ... at most this many messages of them in all
     expunge_log = 100000          # expunged UIDs remembered per folder for QRESYNC
+    [admin]                       # the admin socket and metrics endpoint (mra/admin/)
+    max_request = 8192            # octets of one admin request line
+    max_argument = 512            # characters of one argument of a request
+    max_answer = 67108864         # octets of an answer `mra who|stats` (or a worker) reads
+    timeout = 30                  # seconds `mra who|kick|reload|stats` waits for the answer
+    worker_timeout = 5            # seconds a worker waits for each other worker's answer
+    metrics_max_request = 16384   # octets of a metrics request's headers (no body is taken)
+    metrics_max_series = 2000     # series of one metric family per worker
+    control_dir = ""              # where the workers' control sockets go ("" = $TMPDIR or /tmp)
 
 Every setting has a safe default, and `load_config(None)` gives all of them. Note that every
 listener is off by default: a configuration without a `[listen]` section serves nothing, so a
@@ -475,6 +484,35 @@ class IndexConfig:
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    """`[admin]`: the bounds of the admin socket and the metrics endpoint (mra/admin/), and
+    where the workers of a `workers > 1` server put their private control sockets
+    (mra/net/control.py; SECURITY.md, "The admin socket")."""
+
+    # One request line on the admin socket (or a control socket), and one string argument of
+    # it: longer is refused with an error answer, never held.
+    max_request: int = field(default=8192, metadata=_setting(_Kind.INT, 256))
+    max_argument: int = field(default=512, metadata=_setting(_Kind.INT, 64))
+    # One answer line `mra` reads, and one a worker reads from another: a `who` of a very busy
+    # server (about 200 octets a session); past it the answer is refused as not an answer.
+    max_answer: int = field(default=64 * MIB, metadata=_setting(_Kind.INT, 65536))
+    # Seconds `mra who|kick|reload|stats` waits for its answer, and seconds the worker that
+    # took a request waits for each other worker's (one that does not answer in time, or has
+    # died, is reported as unanswered, never waited for longer).
+    timeout: int = field(default=30, metadata=_setting(_Kind.INT, 1))
+    worker_timeout: int = field(default=5, metadata=_setting(_Kind.INT, 1))
+    # Octets of one metrics request's line and headers; a request with a body is refused (413).
+    metrics_max_request: int = field(default=16384, metadata=_setting(_Kind.INT, 1024))
+    # Series one metric family may hold in one worker (a bug naming series after input must
+    # not eat the memory): past it new label values are not counted.
+    metrics_max_series: int = field(default=2000, metadata=_setting(_Kind.INT, 100))
+    # The directory a fresh private directory (mode 0700, the server user's) is made in for
+    # the workers' control sockets when `[server] workers` is above 1 and `[listen] admin` or
+    # `metrics` is set; "" = $TMPDIR or /tmp. Removed when the server stops.
+    control_dir: str = field(default="", metadata=_setting(_Kind.PATH))
+
+
+@dataclass(frozen=True)
 class Config:
     listen: ListenConfig = field(default_factory=ListenConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
@@ -492,6 +530,7 @@ class Config:
     lmtp: LmtpConfig = field(default_factory=LmtpConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
     path: str | None = None  # the file it came from; None = built-in defaults
 
 
@@ -512,6 +551,7 @@ _SECTIONS: Final[Mapping[str, type[Any]]] = {
     "lmtp": LmtpConfig,
     "index": IndexConfig,
     "cluster": ClusterConfig,
+    "admin": AdminConfig,
 }
 _KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     name: tuple(f.name for f in dataclasses.fields(cls))

@@ -48,8 +48,8 @@ __all__ = ["cache_path", "load_cached", "write_cache"]
 # 2: the stamp has mode, owner and group; 3: [managesieve]; 4: [sieve]; 5: auth listeners;
 # 6: [lmtp] and [listen] lmtp beside them; 7: [index]; 8: [limits] max_sessions_per_user_address;
 # 9: [log], [listen] admin and metrics; 10: [cluster], [mail] shared;
-# 11: [server] require_readable_installation; 12: [lmtp] parallel_copies
-_FORMAT = "mailstore.configcache/12"
+# 11: [server] require_readable_installation; 12: [admin]; 13: [lmtp] parallel_copies
+_FORMAT = "mailstore.configcache/13"
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
@@ -197,6 +197,16 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_request": 8192,
         "max_login_attempts": 10,
     },
+    "admin": {
+        "max_request": 8192,
+        "max_argument": 512,
+        "max_answer": 64 * 1024 * 1024,
+        "timeout": 30,
+        "worker_timeout": 5,
+        "metrics_max_request": 16384,
+        "metrics_max_series": 2000,
+        "control_dir": "",
+    },
 }
 
 
@@ -309,6 +319,10 @@ class CachedClusterConfig(_Frozen):
     __slots__ = tuple(_DEFAULTS["cluster"])
 
 
+class CachedAdminConfig(_Frozen):
+    __slots__ = tuple(_DEFAULTS["admin"])
+
+
 class CachedConfig(_Frozen):
     """The cached configuration: the attributes of `mailstore.config.Config`, read-only."""
 
@@ -332,6 +346,7 @@ _SECTION_CLASSES: dict[str, type[_Frozen]] = {
     "lmtp": CachedLmtpConfig,
     "index": CachedIndexConfig,
     "cluster": CachedClusterConfig,
+    "admin": CachedAdminConfig,
 }
 
 

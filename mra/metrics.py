@@ -9,14 +9,17 @@ Where the numbers come from, so that they cannot disagree with the log:
 * command counts and latencies by the IMAP and POP3 dispatchers (`command`), one call a
   command, from when the command is dispatched to when its answer is complete;
 * what is a state rather than an event (connections open, IDLE sessions, the thread pools'
-  queues, inotify's fall-backs to listing) by the network layer when it is scraped
-  (`Registry.collectors`, mra/net/control.py).
+  queues) by the network layer when it is scraped (`Registry.collectors`, set by
+  mra/admin/service.py's `collectors`).
 
 Each worker process keeps its own registry. A scrape reaches one worker (they share the port);
-that worker asks the others over their control sockets for `snapshot()`s and `merge`s them, so
-every scrape shows the whole server. Label values are ours (listener, protocol and command
-names from the server's own tables, results from a fixed set), never a client's words: a client
-cannot grow the number of series.
+that worker asks the others over their control sockets (mra/net/control.py) for their
+`snapshot()`s and `merge`s them with its own, so every scrape shows the whole server:
+`mra_worker_processes` sums to the workers that answered, `mra_worker_processes_unanswered`
+counts those that did not in time. Label values are ours (listener, protocol and command names
+from the server's own tables, results from a fixed set), never a client's words: a client
+cannot grow the number of series, and a family holds at most `[admin] metrics_max_series`
+series anyway (`configure`).
 
 Exposition follows the Prometheus text format 0.0.4: `# HELP`, `# TYPE`, then one sample a line,
 histograms as cumulative `_bucket{le=...}` lines with `_sum` and `_count`.
@@ -34,7 +37,14 @@ from mra.session import Call, Delay, Output, Stream
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-MAX_SERIES = 2000  # per family: a bug naming series after input must not eat the memory
+# Series per family ([admin] metrics_max_series, set by `configure` when the server starts):
+# a bug naming series after input must not eat the memory.
+_bounds = {"max_series": 2000}
+
+
+def configure(max_series: int) -> None:
+    _bounds["max_series"] = max_series
+
 
 Labels = tuple[tuple[str, str], ...]
 Snapshot = list[dict[str, Any]]
@@ -51,7 +61,7 @@ class Family:
         self.values: dict[tuple[str, ...], Any] = {}
 
     def _key(self, values: tuple[str, ...]) -> tuple[str, ...] | None:
-        if values in self.values or len(self.values) < MAX_SERIES:
+        if values in self.values or len(self.values) < _bounds["max_series"]:
             return values
         return None
 
@@ -173,6 +183,11 @@ BUSY = _r.family("mra_threadpool_busy_threads", "gauge", "Threads working, by po
 INFO = _r.family("mra_info", "gauge", "1, with the version as a label.", "version")
 INFO.set(__version__, value=1)
 WORKERS = _r.family("mra_worker_processes", "gauge", "Worker processes answering this scrape.")
+UNANSWERED = _r.family(
+    "mra_worker_processes_unanswered",
+    "gauge",
+    "Worker processes that did not answer this scrape in time.",
+)
 
 
 def command(protocol: str, name: str, seconds: float) -> None:

@@ -6,7 +6,11 @@
     mra reload                     as SIGHUP: TLS certificate, user database, access map, log
     mra stats                      the server's counters, as `mra_* value` lines
 
-Each prints one line per item, `key=value` (the log's format), or JSON with `--json`. Exit
+Each prints one line per item, `key=value` (the log's format), or JSON with `--json`. With
+`[server] workers` above 1 the answer is every worker's (the worker that takes the request
+asks the others, mra/net/control.py): `who` lists all their sessions with each one's `pid` and
+`worker`, `kick` reaches the worker holding the user, `reload` reloads them all, `stats` sums
+them. A worker that does not answer is named on stderr, and the others' answer printed. Exit
 status: 0, 1 when the server refused the request or `kick` found nobody, 69
 (EX_UNAVAILABLE) when no server answers, 78 when `[listen] admin` is not configured.
 """
@@ -150,12 +154,25 @@ def run(args: argparse.Namespace, config_path: Any) -> int:
     if args.command == "kick" and args.ip:
         request["ip"] = args.ip
     try:
-        result = ask(path, args.command, expected_uids=server_uids(config.server.user), **request)
+        result, unanswered = ask(
+            path,
+            args.command,
+            timeout=config.admin.timeout,
+            max_answer=config.admin.max_answer,
+            expected_uids=server_uids(config.server.user),
+            **request,
+        )
     except AdminError as exc:
         print(f"mra {args.command}: {exc}", file=sys.stderr)
         text = str(exc)
         unavailable = "is `mra serve` running" in text or "no answer" in text
         return EX_UNAVAILABLE if unavailable else 1
+    for missing in unanswered:  # the others' answers are printed: this says what is not
+        print(
+            f"mra {args.command}: worker {missing.get('worker')} did not answer: "
+            f"{missing.get('error')}",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(result, indent=1))
     else:

@@ -1,9 +1,10 @@
-"""The command line's side of the admin socket (standard library only: it also runs in the
-worker that gathers its siblings' answers, in a thread).
+"""The command line's side of the admin socket (standard library only).
 
-`ask(path, command, ...)` connects, sends one request, reads one answer line and returns its
-result; every failure is an AdminError with a sentence for the administrator (no server there,
-permission denied, no answer in time, an answer too long). `expected_uids` checks who answers:
+`ask(path, command, ...)` connects, sends one request, reads one answer line (at most
+`max_answer` octets, within `timeout` seconds: `[admin] max_answer` and `timeout`) and returns
+its result and the workers that did not answer; every failure is an AdminError with a sentence
+for the administrator (no server there, permission denied, no answer in time, an answer too
+long). `expected_uids` checks who answers:
 the socket's server must run as root or as `[server] user`, so that a socket put in its place by
 someone else is not believed (SO_PEERCRED).
 """
@@ -14,20 +15,19 @@ import os
 import socket
 import struct
 
-from mra.admin.protocol import TIMEOUT, AdminError, decode_answer, encode_request
-
-MAX_ANSWER = 64 * 1024 * 1024  # a `who` of a very busy server; more is not an answer
+from mra.admin.protocol import AdminError, decode_full_answer, encode_request
 
 
 def ask(
     path: str,
     command: str,
     *,
+    timeout: float,
+    max_answer: int,
     local: bool = False,
-    timeout: float = TIMEOUT,
     expected_uids: tuple[int, ...] = (),
     **args: object,
-) -> object:
+) -> tuple[object, list[dict[str, object]]]:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         sock.settimeout(timeout)
@@ -59,9 +59,11 @@ def ask(
             if not chunk:
                 raise AdminError(f"{path}: the server closed the connection without an answer")
             buffer += chunk
-            if len(buffer) > MAX_ANSWER:
-                raise AdminError(f"{path}: the answer is too long")
-        return decode_answer(bytes(buffer))
+            if len(buffer) > max_answer:
+                raise AdminError(
+                    f"{path}: the answer is longer than {max_answer} octets ([admin] max_answer)"
+                )
+        return decode_full_answer(bytes(buffer))
     finally:
         sock.close()
 

@@ -103,6 +103,9 @@ class Server:
             self.tls = TLSContext(config.tls.cert, config.tls.key)
         self.sockets: dict[str, socket.socket] = {}
         self.unix_sockets: list[UnixSocket] = []  # removed when the server stops
+        # With several workers and an admin socket or metrics port: the workers' control
+        # sockets, through which the one that takes a request asks the others (control.py).
+        self.control: Any = None
         try:
             from mra.cluster.service import cluster_listeners
 
@@ -119,6 +122,15 @@ class Server:
             self.close_listeners()
             raise
         self.connections: set[SessionProtocol] = set()
+        if config.server.workers > 1 and (config.listen.admin or config.listen.metrics):
+            from mra.net.control import Control, make_directory
+
+            try:
+                directory = make_directory(config.admin.control_dir, config.server.user)
+            except BaseException:
+                self.close_listeners()
+                raise
+            self.control = Control(directory, config.server.workers)
         self.services: Services | None = None
         self.access: object = None
         self.stall_monitor: StallMonitor | None = None
@@ -139,6 +151,8 @@ class Server:
         for made in self.unix_sockets:
             made.remove()
         self.unix_sockets = []
+        if self.control is not None:
+            self.control.remove()
 
     def load_access(self) -> None:
         """The access map, if it has any entries (`Connect:` rules apply to every listener)."""
@@ -227,7 +241,7 @@ class Server:
                 from mra.admin import service
 
                 factory = (
-                    service.AdminFactory(self) if name == "admin" else service.metrics_factory()
+                    service.AdminFactory(self) if name == "admin" else service.metrics_factory(self)
                 )
             else:
                 factory = _Factory(self, self._session_factory(name))
@@ -483,9 +497,12 @@ def _run(server: Server, number: int | None) -> int:
     from twisted.internet.task import LoopingCall
 
     from mailstore.log import flush_suppressed
-    from mra.admin.service import collectors
+    from mra.admin import service
 
-    collectors(server)
+    service.WORKER[0] = number
+    if server.control is not None and number is not None:
+        server.control.listen(reactor, number, service.AdminFactory(server, on_control=True))
+    service.collectors(server)
     flusher = LoopingCall(flush_suppressed)
     flusher.start(max(1, server.config.log.rate_limit_interval), now=False)
     reactor.addSystemEventTrigger("before", "shutdown", flush_suppressed)
