@@ -20,12 +20,11 @@ from .actions import (
     Track,
     Vacation,
 )
-from .address import redirect_address
 from .errors import DEFAULT_LIMITS, Limits, SieveError, SieveRuntimeError
 from .flags import FlagSet, split_flags, valid_flags
 from .matching import Matcher
 from .message import SieveEnvelope, SieveMessage
-from .strings import Template, Value, apply_modifiers
+from .strings import Template, Value, apply_modifiers, check_mailbox_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -416,8 +415,6 @@ def _keep(run: Run, cmd: nodes.Node) -> None:
 
 
 def _fileinto(run: Run, cmd: nodes.Node) -> None:
-    from .commands import check_mailbox_name
-
     mailbox = run.expand(cmd.args[0])  # type: ignore[arg-type]
     if isinstance(cmd.args[0], Template):
         try:
@@ -435,6 +432,8 @@ def _redirect(run: Run, cmd: nodes.Node) -> None:
     value = cmd.args[0]
     address = run.expand(value)  # type: ignore[arg-type]
     if isinstance(value, Template):
+        from .address import redirect_address
+
         checked = redirect_address(address)
         if checked is None:
             raise SieveRuntimeError(f"invalid redirect address {address!r}", cmd.line)
