@@ -39,15 +39,15 @@ import os
 import stat
 
 from .errors import Limits, SieveError
-from .matching import Matcher
+from .matching import Matcher, Regex
 from .nodes import If, MatchSpec, Node, Script
 from .strings import Template
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
-FORMAT = 1
+FORMAT = 2
 SUFFIX = ".mdac"
 RACY_SECONDS = 2
 MAX_FACTOR = 32  # a cache file larger than this many times max_script_size is not read
@@ -64,21 +64,49 @@ _CLASSES: dict[str, tuple[type[object], tuple[str, ...]]] = {
     "P": (Template, Template.__slots__),
     "S": (Script, Script.__slots__),
 }
-# `regex.Regex`, imported only by a script that has one (its compiled form is not written)
+# `matching.Regex`: its compiled form is not written, but made again when a value needs it
 REGEX_SLOTS = ("compiled", "ignore_case", "literals", "pattern")
 
 
 def _class_table(tag: str) -> tuple[type[object], tuple[str, ...]] | None:
     if tag == "R":
-        from .regex import Regex
-
         return Regex, REGEX_SLOTS
     return _CLASSES.get(tag)
 
 
+# The modules whose code decides what tree a script compiles to, or how it is written here.
+_TREE_MODULES = (
+    "compiled",
+    "nodes",
+    "parser",
+    "lexer",
+    "grammar",
+    "checker",
+    "commands",
+    "matching",
+    "strings",
+    "regex",
+    "extensions",
+)
+_SHAPE: list[tuple[object, ...]] = []
+
+
 def _shape() -> tuple[object, ...]:
-    """The node classes' slots, part of the key: a cache from another version is stale."""
-    return (tuple((tag, slots) for tag, (_, slots) in _CLASSES.items()), REGEX_SLOTS)
+    """Part of the key: the node classes' slots, and the size and mtime of the source of
+    every module that shapes the tree (`_TREE_MODULES`), so that a cache written by another
+    version of the code (a fix in how a command is checked, say) is stale, not run."""
+    if not _SHAPE:
+        here = os.path.dirname(__file__)
+        sources: list[object] = []
+        for name in _TREE_MODULES:
+            try:
+                st = os.stat(os.path.join(here, name + ".py"))
+                sources.append((name, st.st_size, st.st_mtime_ns))
+            except OSError:
+                sources.append((name, None))  # an installation without sources
+        slots = tuple((tag, slots) for tag, (_, slots) in _CLASSES.items())
+        _SHAPE.append((slots, REGEX_SLOTS, tuple(sources)))
+    return _SHAPE[0]
 
 
 class Uncacheable(Exception):
@@ -116,11 +144,20 @@ def encode(value: object) -> object:
         for k, v in value.items():  # type: ignore[attr-defined]
             out += [encode(k), encode(v)]
         return out
+    if isinstance(value, If):
+        # Each branch's block is decoded only when the branch runs (`LazyBlock`): most
+        # rules of a filter set do not match, and their blocks are half the tree.
+        lazy = [
+            "t",
+            *(["t", encode(test), ["Z", encode(tuple(body))]] for test, body in value.branches),
+        ]
+        return ["I", lazy, value.line, value.name]
+    if isinstance(value, LazyBlock):
+        return ["Z", encode(tuple(value))]
     for tag, (cls, slots) in _CLASSES.items():
         if kind is cls:
             return [tag, *(encode(getattr(value, s)) for s in slots)]
-    if kind.__name__ == "Regex" and kind.__module__ == f"{__package__}.regex":
-        # made again from the pattern when a value needs it
+    if kind is Regex:  # made again from the pattern when a value needs it
         return ["R", None, *(encode(getattr(value, s)) for s in REGEX_SLOTS[1:])]
     raise Uncacheable(kind.__name__)
 
@@ -161,9 +198,7 @@ def _script(items: list[object]) -> Script:
     return obj
 
 
-def _regex(items: list[object]) -> object:
-    from .regex import Regex
-
+def _regex(items: list[object]) -> Regex:
     obj = _new(Regex)
     obj.compiled, obj.ignore_case, obj.literals, obj.pattern = items  # type: ignore[assignment]
     return obj
@@ -199,6 +234,7 @@ if (
     or Matcher.__slots__ != ("comparator", "keys", "match_type", "prepared", "relation")
     or Template.__slots__ != ("pieces",)
     or Script.__slots__ != ("commands", "extensions", "name")
+    or Regex.__slots__ != REGEX_SLOTS
 ):
     raise ImportError("mda.sieve.compiled: the node classes changed; update the builders")
 
@@ -210,7 +246,30 @@ def decode(value: object) -> object:
     run, which keeps the message (RFC 5228 section 2.10.6)."""
     if type(value) is not list:
         return value
-    return _BUILD[value[0]]([decode(v) if type(v) is list else v for v in value[1:]])
+    tag = value[0]
+    if tag == "Z":
+        return LazyBlock(value[1])
+    return _BUILD[tag]([decode(v) if type(v) is list else v for v in value[1:]])
+
+
+class LazyBlock:
+    """The commands of an if/elsif/else branch, decoded the first time the branch runs. A
+    block that does not decode fails that run (`run_chain`: the message is kept)."""
+
+    __slots__ = ("commands", "encoded")
+
+    def __init__(self, encoded: object) -> None:
+        self.encoded = encoded
+        self.commands: tuple[object, ...] | None = None
+
+    def __iter__(self) -> Iterator[object]:
+        if self.commands is None:
+            commands = decode(self.encoded)
+            if type(commands) is not tuple:
+                raise ValueError("not a cache")
+            self.commands = commands
+            self.encoded = None
+        return iter(self.commands)
 
 
 # -- the cache file --------------------------------------------------------------------------

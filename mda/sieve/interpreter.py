@@ -1,5 +1,5 @@
 """Running parsed scripts against a message: control, actions, implicit keep, variables,
-includes, script chains. The tests themselves are in `evaltests.py`.
+includes, script chains. The tests themselves are in `evaltests.py` and `exttests.py`.
 
 Evaluation has no side effects on the world: it returns actions (and duplicate-tracking
 entries) for the caller to carry out; what it asks of the world (does a mailbox exist, was
@@ -397,10 +397,26 @@ class Run:
             handler(self, cmd)
 
     def test(self, test: nodes.Node) -> bool:
+        self.line = test.line
+        handler = _tests().get(test.name)
+        if handler is None:
+            from .exttests import EXTENSION_TESTS
+
+            handler = EXTENSION_TESTS[test.name]
+        return handler(self, test)
+
+
+_TESTS: dict[str, Callable[[Run, nodes.Node], bool]] = {}
+
+
+def _tests() -> dict[str, Callable[[Run, nodes.Node], bool]]:
+    """`evaltests.TESTS`, imported once (it imports this module): an import statement in
+    `Run.test` would cost every test of every rule a trip through the import system."""
+    if not _TESTS:
         from .evaltests import TESTS
 
-        self.line = test.line
-        return TESTS[test.name](self, test)
+        _TESTS.update(TESTS)
+    return _TESTS
 
 
 def _stop(run: Run, cmd: nodes.Node) -> None:

@@ -10,7 +10,8 @@ imports only what those need; a script that includes another may need anything.
 The parser (`PARSER`) is imported only for a script without a current compiled cache
 (`mda.sieve.compiled`): root looks at the cache's owner, mode and first line (its key), not
 at its data. The standard library of a system Python, which everyone can read, is left for
-the run to import when it needs it.
+the run to import when it needs it, and so are our modules wanted only on a rare path
+(`RARE`) when everyone can read our source (at worst the run compiles it again).
 
 Looking is all root does with the user's file: it is opened non-blocking, only a regular file
 is read, at most `[sieve] max_script_size` octets, and only substrings are searched for
@@ -85,6 +86,23 @@ NEEDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
         ),
     ),
     (("notify",), ("mda.sieve.notify",)),
+    (
+        (
+            "hasflag",
+            "mailboxexists",
+            "string",
+            "body",
+            "date",
+            "duplicate",
+            "environment",
+            "valid_notify_method",
+            "notify_method_capability",
+            "spamtest",
+            "virustest",
+            "mime",
+        ),
+        ("mda.sieve.exttests",),
+    ),
     (("date",), ("mda.sieve.timeparts",)),
     (
         ("body", "mime", "foreverypart", "extracttext"),
@@ -93,6 +111,9 @@ NEEDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("editheader", "addheader"), ("mda.sieve.encode",)),
     (("include",), ("mda.maps.safefile",)),
 )
+# Ours, but wanted only on a rare path: `regex` compiles a key only for a value that holds its
+# required literals. Imported first only when the mailbox owner could not read its source.
+RARE = ("mda.sieve.regex",)
 EVERYTHING = tuple(dict.fromkeys(m for _, modules in NEEDS for m in modules))
 
 
@@ -153,6 +174,8 @@ def modules_for(paths: list[str], config: Config, uid: int) -> list[str]:
                 wanted.extend(modules)
     if _standard_library_is_readable():
         wanted = [m for m in wanted if m.startswith(("mda", "mailstore"))]
+    if _everyone_can_read(__file__):
+        wanted = [m for m in wanted if m not in RARE]
     return list(dict.fromkeys(wanted))
 
 

@@ -98,7 +98,7 @@ def test_cached_tree_decides_as_the_parsed_one(path: str) -> None:
     except SieveError:
         pytest.skip("a script that must not compile")
     encoded = compiled.encode(tree)
-    again = compiled.decode(marshal.loads(marshal.dumps(encoded)))
+    again = compiled.decode(marshal.loads(marshal.dumps(encoded)))  # type: ignore[arg-type]
     assert compiled.encode(again) == encoded
     for raw in MESSAGES:
         assert outcome(again, raw) == outcome(tree, raw)
