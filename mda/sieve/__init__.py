@@ -31,13 +31,15 @@ spamtestplus and virustest when the configuration enables them (`ALL_EXTENSIONS`
 `apply_extension_setting`).
 
 The modules, in the order a script meets them: `lexer` (RFC 5228 8.1), `grammar` (8.2),
-`checker` and `commands` (what each command and test means, checked once), `nodes` (the
-checked tree), `interpreter` with `evaltests` and `extcommands` (running it), `matching` and
+`checker` and `commands` (what each command and test means, checked once; `extensions` the
+capabilities), `nodes` (the checked tree), `compiled` (the tree cached on disk),
+`interpreter` with `evaltests`, `exttests` and `extcommands` (running it), `matching` and
 `regex` (comparators and match types), `strings` (variables), `message`, `mime`, `params`
 (the message as the tests see it), `timeparts`, `notify`, `spamtest`, `encode`; `actions` is
-what comes out. `delivery`, `send` and `tracking` are the delivery agent's side: running the
-user's scripts for a delivery, sending vacation replies, notifications and rejections, and
-remembering what was replied to.
+what comes out. `delivery`, `preload`, `send` and `tracking` are the delivery agent's side:
+running the user's scripts for a delivery (from their cached compiled form when it is
+current), sending vacation replies, notifications and rejections, and remembering what was
+replied to.
 
 Deliberate choices:
 
