@@ -189,7 +189,7 @@ def deliver_target(
         # those of the mailbox owner we become.
         scripts = sieve_scripts(target, config)
         if ids is not None:
-            _preload(*_modules_for(target, config, scripts))
+            _preload(*_modules_for(target, config, scripts, ids[0]))
         as_user(ids, work, config.mda.quota_bounce, fork=not last)
         return
     ids = unprivileged_ids(config)
@@ -210,8 +210,8 @@ def _preload(*modules: str) -> None:
         __import__(name)
 
 
-def _modules_for(target: MailboxTarget, config: Config, scripts: list[str]) -> list[str]:
-    """What a mailbox copy will import, loaded while still root (see `_preload`)."""
+def _modules_for(target: MailboxTarget, config: Config, scripts: list[str], uid: int) -> list[str]:
+    """What a mailbox copy made as `uid` will import, loaded while still root (`_preload`)."""
     names = ["mailstore.store", "mailstore.keywords"]  # every sync reads the keywords file
     if target.user.quota_bytes:
         names.append("mailstore.quota")
@@ -220,7 +220,7 @@ def _modules_for(target: MailboxTarget, config: Config, scripts: list[str]) -> l
     if scripts:
         from mda.sieve.preload import modules_for
 
-        names += modules_for(scripts, config)
+        names += modules_for(scripts, config, uid)
     return names
 
 

@@ -31,13 +31,15 @@ spamtestplus and virustest when the configuration enables them (`ALL_EXTENSIONS`
 `apply_extension_setting`).
 
 The modules, in the order a script meets them: `lexer` (RFC 5228 8.1), `grammar` (8.2),
-`checker` and `commands` (what each command and test means, checked once), `nodes` (the
-checked tree), `interpreter` with `evaltests` and `extcommands` (running it), `matching` and
+`checker` and `commands` (what each command and test means, checked once; `extensions` the
+capabilities), `nodes` (the checked tree), `compiled` (the tree cached on disk),
+`interpreter` with `evaltests`, `exttests` and `extcommands` (running it), `matching` and
 `regex` (comparators and match types), `strings` (variables), `message`, `mime`, `params`
 (the message as the tests see it), `timeparts`, `notify`, `spamtest`, `encode`; `actions` is
-what comes out. `delivery`, `send` and `tracking` are the delivery agent's side: running the
-user's scripts for a delivery, sending vacation replies, notifications and rejections, and
-remembering what was replied to.
+what comes out. `delivery`, `preload`, `send` and `tracking` are the delivery agent's side:
+running the user's scripts for a delivery (from their cached compiled form when it is
+current), sending vacation replies, notifications and rejections, and remembering what was
+replied to.
 
 Deliberate choices:
 
@@ -82,19 +84,69 @@ engine implements, `delivery.extensions_for(config)` what the configuration enab
 
 from __future__ import annotations
 
-from .actions import Action, Discard, FileInto, Keep, Notify, Redirect, Reject, Track, Vacation
-from .errors import DEFAULT_LIMITS, Limits, SieveError, SieveRuntimeError
-from .interpreter import Context, MailboxExists, Result, evaluate, evaluate_chain, run_chain
-from .message import SieveEnvelope, SieveMessage
-from .nodes import Script
-from .parser import (
-    ALL_EXTENSIONS,
-    EXTENSIONS,
-    apply_extension_setting,
-    check,
-    format_error,
-    parse,
-)
+# The names below are imported on first use (PEP 562), not with the package: the delivery
+# agent imports `mda.sieve.delivery`, which must not pay for the parser when the scripts are
+# cached compiled (`compiled.py`), nor for what a script does not use.
+_WHERE = {
+    "Action": "actions",
+    "Discard": "actions",
+    "FileInto": "actions",
+    "Keep": "actions",
+    "Notify": "actions",
+    "Redirect": "actions",
+    "Reject": "actions",
+    "Track": "actions",
+    "Vacation": "actions",
+    "DEFAULT_LIMITS": "errors",
+    "Limits": "errors",
+    "SieveError": "errors",
+    "SieveRuntimeError": "errors",
+    "Context": "interpreter",
+    "MailboxExists": "interpreter",
+    "Result": "interpreter",
+    "evaluate": "interpreter",
+    "evaluate_chain": "interpreter",
+    "run_chain": "interpreter",
+    "SieveEnvelope": "message",
+    "SieveMessage": "message",
+    "Script": "nodes",
+    "ALL_EXTENSIONS": "extensions",
+    "EXTENSIONS": "extensions",
+    "apply_extension_setting": "extensions",
+    "check": "parser",
+    "format_error": "parser",
+    "parse": "parser",
+}
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .actions import (
+        Action,
+        Discard,
+        FileInto,
+        Keep,
+        Notify,
+        Redirect,
+        Reject,
+        Track,
+        Vacation,
+    )
+    from .errors import DEFAULT_LIMITS, Limits, SieveError, SieveRuntimeError
+    from .extensions import ALL_EXTENSIONS, EXTENSIONS, apply_extension_setting
+    from .interpreter import Context, MailboxExists, Result, evaluate, evaluate_chain, run_chain
+    from .message import SieveEnvelope, SieveMessage
+    from .nodes import Script
+    from .parser import check, format_error, parse
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(__import__(f"{__name__}.{module}", fromlist=[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ALL_EXTENSIONS",

@@ -23,7 +23,7 @@ from .flags import split_flags
 from .grammar import Arg, RawTest
 from .message import is_header_name
 from .nodes import MatchSpec, Node
-from .strings import MODIFIERS, Value, check_variable_name, sort_modifiers
+from .strings import MODIFIERS, Value, check_mailbox_name, check_variable_name, sort_modifiers
 
 # ---------------------------------------------------------------------------- control, tests
 
@@ -320,18 +320,6 @@ _COPY: dict[str, TagSpec] = {"copy": ("copy", None, "copy")}
 def _flags_tag(c: Checker, b: Bound) -> tuple[Value, ...] | None:
     arg = b.tags.get("flags")
     return None if arg is None else c.values(arg)
-
-
-def check_mailbox_name(mailbox: str, line: int) -> None:
-    """Refuse names no mail store can hold; the store checks the rest when delivering."""
-    if not mailbox:
-        raise SieveError("empty mailbox name", line)
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in mailbox):
-        raise SieveError(f"control character in mailbox name {mailbox!r}", line)
-    try:
-        mailbox.encode("utf-8")
-    except UnicodeEncodeError:
-        raise SieveError(f"mailbox name {mailbox!r} is not valid UTF-8", line) from None
 
 
 def _keep(c: Checker, b: Bound, raw: RawTest) -> Node:

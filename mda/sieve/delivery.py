@@ -7,7 +7,8 @@ script is `~/.dovecot.sieve`, usually a symbolic link to `~/sieve/NAME.sieve` (w
 ManageSieve and Pigeonhole's managesieve maintain); `include :personal "x"` reads
 `~/sieve/x.sieve`, `include :global "x"` reads `[sieve] global_dir/x.sieve` (a trusted file,
 as the global sieve_before/sieve_after scripts). Compiled `.svbin` files that Pigeonhole
-leaves next to scripts are never read: we parse the text each time.
+leaves next to scripts are never read; our own compiled form is cached beside each script
+the user owns (`compiled.py`), and the text is parsed only when that is missing or stale.
 
 Failures never lose mail (RFC 5228 section 2.10.6): a script that does not compile or fails
 when it runs (a limit, the CPU time, an include that is missing) is reported on stderr and
@@ -25,10 +26,10 @@ import os
 from . import actions as act
 from .cpulimit import cpu_limit
 from .errors import Limits, SieveError, SieveRuntimeError
+from .extensions import apply_extension_setting
 from .interpreter import Context, Result, run_chain
 from .message import SieveEnvelope, SieveMessage
 from .nodes import Script
-from .parser import apply_extension_setting, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -107,15 +108,6 @@ def _status_tests(config: Config) -> tuple[object, object]:
     return spam, virus
 
 
-def read_script(path: str, limits: Limits) -> str:
-    """A script's text; larger than the limit is a SieveError (checked before reading it all)."""
-    with open(path, "rb") as f:
-        data = f.read(limits.max_script_size + 1)
-    if len(data) > limits.max_script_size:
-        raise SieveError(f"script larger than {limits.max_script_size} octets", 1)
-    return data.decode("utf-8", "replace")
-
-
 class _Includes:
     """`load_include` for a user: personal scripts in ~/sieve, global ones in global_dir."""
 
@@ -150,8 +142,9 @@ class _Includes:
             path = os.path.join(self.home, "sieve", name + ".sieve")
             if not os.path.isfile(path):
                 return None
-        text = read_script(path, self.limits)
-        return parse(text, limits=self.limits, extensions=self.extensions, name=name)
+        from .compiled import load
+
+        return load(path, self.limits, self.extensions, name=name)
 
 
 class _LazyTracker:
@@ -219,11 +212,12 @@ def evaluate_for(
         extensions = extensions_for(config)
         spam, virus = _status_tests(config)
         with cpu_limit(config.sieve.max_cpu_time):
+            from .compiled import load
+
             scripts = []
             for path in paths:
                 try:
-                    text = read_script(path, limits)
-                    scripts.append(parse(text, limits=limits, extensions=extensions))
+                    scripts.append(load(path, limits, extensions))
                 except SieveError as exc:
                     raise SieveError(f"{path}: {exc}", exc.line) from None
             message = SieveMessage.from_bytes(msg.raw)

@@ -1,5 +1,5 @@
 """Running parsed scripts against a message: control, actions, implicit keep, variables,
-includes, script chains. The tests themselves are in `evaltests.py`.
+includes, script chains. The tests themselves are in `evaltests.py` and `exttests.py`.
 
 Evaluation has no side effects on the world: it returns actions (and duplicate-tracking
 entries) for the caller to carry out; what it asks of the world (does a mailbox exist, was
@@ -20,12 +20,11 @@ from .actions import (
     Track,
     Vacation,
 )
-from .address import redirect_address
 from .errors import DEFAULT_LIMITS, Limits, SieveError, SieveRuntimeError
 from .flags import FlagSet, split_flags, valid_flags
 from .matching import Matcher
 from .message import SieveEnvelope, SieveMessage
-from .strings import Template, Value, apply_modifiers
+from .strings import Template, Value, apply_modifiers, check_mailbox_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -398,10 +397,26 @@ class Run:
             handler(self, cmd)
 
     def test(self, test: nodes.Node) -> bool:
+        self.line = test.line
+        handler = _tests().get(test.name)
+        if handler is None:
+            from .exttests import EXTENSION_TESTS
+
+            handler = EXTENSION_TESTS[test.name]
+        return handler(self, test)
+
+
+_TESTS: dict[str, Callable[[Run, nodes.Node], bool]] = {}
+
+
+def _tests() -> dict[str, Callable[[Run, nodes.Node], bool]]:
+    """`evaltests.TESTS`, imported once (it imports this module): an import statement in
+    `Run.test` would cost every test of every rule a trip through the import system."""
+    if not _TESTS:
         from .evaltests import TESTS
 
-        self.line = test.line
-        return TESTS[test.name](self, test)
+        _TESTS.update(TESTS)
+    return _TESTS
 
 
 def _stop(run: Run, cmd: nodes.Node) -> None:
@@ -416,8 +431,6 @@ def _keep(run: Run, cmd: nodes.Node) -> None:
 
 
 def _fileinto(run: Run, cmd: nodes.Node) -> None:
-    from .commands import check_mailbox_name
-
     mailbox = run.expand(cmd.args[0])  # type: ignore[arg-type]
     if isinstance(cmd.args[0], Template):
         try:
@@ -435,6 +448,8 @@ def _redirect(run: Run, cmd: nodes.Node) -> None:
     value = cmd.args[0]
     address = run.expand(value)  # type: ignore[arg-type]
     if isinstance(value, Template):
+        from .address import redirect_address
+
         checked = redirect_address(address)
         if checked is None:
             raise SieveRuntimeError(f"invalid redirect address {address!r}", cmd.line)

@@ -22,6 +22,7 @@ from .strings import to_octets
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from collections.abc import Iterable, Sequence
 
 OCTET = "i;octet"
@@ -169,6 +170,36 @@ def check_match(match_type: str, comparator: str, line: int) -> None:
         raise SieveError(f"comparator {comparator!r} cannot be used with ':{match_type}'", line)
 
 
+class Regex:
+    """A ":regex" key: translated (so checked) now, compiled by `re` only when a value that
+    contains its required literals comes along (`regex.py`). It lives here, not there, so
+    that running a script cached compiled (`compiled.py`) imports `regex` only when a value
+    passes that test: most never do."""
+
+    __slots__ = ("compiled", "ignore_case", "literals", "pattern")
+
+    def __init__(self, pattern: bytes, *, ignore_case: bool) -> None:
+        from .regex import required_literals, translate
+
+        translate(pattern)  # RegexError now, for a key that can never compile
+        self.pattern = pattern
+        self.ignore_case = ignore_case
+        literals = required_literals(pattern)
+        self.literals = [lit.lower() for lit in literals] if ignore_case else literals
+        self.compiled: re.Pattern[bytes] | None = None
+
+    def search(self, value: bytes) -> re.Match[bytes] | None:
+        if self.literals:
+            folded = value.lower() if self.ignore_case else value
+            if not all(literal in folded for literal in self.literals):
+                return None
+        if self.compiled is None:
+            from .regex import compile_regex
+
+            self.compiled = compile_regex(self.pattern, ignore_case=self.ignore_case)
+        return self.compiled.search(value)
+
+
 class Matcher:
     """A match type (with its relation), a comparator and a key-list, ready to test values."""
 
@@ -183,8 +214,6 @@ class Matcher:
         prepared: tuple[object, ...] = ()
         if match_type == REGEX:
             # A pattern is not folded: lower-casing "\\W" would make it "\\w".
-            from .regex import Regex
-
             self.keys = tuple(to_octets(k) for k in keys)
             prepared = tuple(Regex(k, ignore_case=comparator == ASCII_CASEMAP) for k in self.keys)
         else:

@@ -68,13 +68,18 @@ ADDRESS_HEADERS = frozenset(
 # RFC 5233: the separator between :user and :detail, as Dovecot's recipient_delimiter.
 SUBADDRESS_SEPARATOR = "+"
 
-# RFC 5322 section 3.6.8: ftext is printable US-ASCII except ":".
-_FTEXT = frozenset(chr(c) for c in range(33, 127) if c != 58)
-
 
 def is_header_name(name: str) -> bool:
-    """Whether `name` is a syntactically valid header field name."""
-    return bool(name) and all(c in _FTEXT for c in name)
+    """Whether `name` is a syntactically valid header field name: RFC 5322 section 3.6.8's
+    ftext, printable US-ASCII (33-126) except ":". (ASCII printable is 32-126: the space is
+    excluded apart. Every header test asks, so no loop over the characters in Python.)"""
+    return (
+        bool(name)
+        and name.isascii()
+        and name.isprintable()
+        and ":" not in name
+        and (" " not in name)
+    )
 
 
 class SieveMessage:

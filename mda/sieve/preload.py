@@ -7,6 +7,12 @@ everything costs a delivery 20-30 ms (`re`, `hashlib`, `subprocess`), most of it
 so the parent looks at which extension names and actions appear in the scripts' text, and
 imports only what those need; a script that includes another may need anything.
 
+The parser (`PARSER`) is imported only for a script without a current compiled cache
+(`mda.sieve.compiled`): root looks at the cache's owner, mode and first line (its key), not
+at its data. The standard library of a system Python, which everyone can read, is left for
+the run to import when it needs it, and so are our modules wanted only on a rare path
+(`RARE`) when everyone can read our source (at worst the run compiles it again).
+
 Looking is all root does with the user's file: it is opened non-blocking, only a regular file
 is read, at most `[sieve] max_script_size` octets, and only substrings are searched for
 (nothing read is shown anywhere). A name in a comment only imports a module for nothing.
@@ -21,12 +27,18 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mailstore.config import Config
 
+# What parses a script: only for a script whose cache is missing or stale.
+PARSER = (
+    "mda.sieve.parser",
+    "mda.sieve.lexer",
+    "mda.sieve.grammar",
+    "mda.sieve.checker",
+    "mda.sieve.commands",
+)
 CORE = (
     "mda.sieve",
     "mda.sieve.delivery",
-    "mda.sieve.checker",
-    "mda.sieve.commands",
-    "mda.sieve.grammar",
+    "mda.sieve.compiled",
     "mda.sieve.evaltests",
     "mda.sieve.cpulimit",
     "binascii",  # any message may have base64 encoded-words in its header
@@ -50,7 +62,8 @@ NEEDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
         ),
         ("mda.sieve.extcommands",),
     ),
-    (("regex", "spamtest", "virustest"), ("mda.sieve.regex", "mda.sieve.spamtest", "re")),
+    (("regex",), ("mda.sieve.regex", "re")),
+    (("spamtest", "virustest"), ("mda.sieve.regex", "mda.sieve.spamtest", "re")),
     (
         ("vacation", "duplicate"),
         (
@@ -63,9 +76,33 @@ NEEDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     ),
     (
         ("vacation", "notify", "reject", "redirect"),
-        ("mda.external", "subprocess", "select", "mda.sieve.send", "mda.sieve.encode"),
+        (
+            "mda.sieve.address",
+            "mda.external",
+            "subprocess",
+            "select",
+            "mda.sieve.send",
+            "mda.sieve.encode",
+        ),
     ),
     (("notify",), ("mda.sieve.notify",)),
+    (
+        (
+            "hasflag",
+            "mailboxexists",
+            "string",
+            "body",
+            "date",
+            "duplicate",
+            "environment",
+            "valid_notify_method",
+            "notify_method_capability",
+            "spamtest",
+            "virustest",
+            "mime",
+        ),
+        ("mda.sieve.exttests",),
+    ),
     (("date",), ("mda.sieve.timeparts",)),
     (
         ("body", "mime", "foreverypart", "extracttext"),
@@ -74,6 +111,9 @@ NEEDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("editheader", "addheader"), ("mda.sieve.encode",)),
     (("include",), ("mda.maps.safefile",)),
 )
+# Ours, but wanted only on a rare path: `regex` compiles a key only for a value that holds its
+# required literals. Imported first only when the mailbox owner could not read its source.
+RARE = ("mda.sieve.regex",)
 EVERYTHING = tuple(dict.fromkeys(m for _, modules in NEEDS for m in modules))
 
 
@@ -117,18 +157,30 @@ def _standard_library_is_readable() -> bool:
     return _everyone_can_read(os.__file__)
 
 
-def modules_for(paths: list[str], config: Config) -> list[str]:
-    """The modules to import before dropping privileges for a run of these scripts."""
+def modules_for(paths: list[str], config: Config, uid: int) -> list[str]:
+    """The modules to import before dropping privileges to `uid` for a run of these scripts:
+    the parser only for a script without a current cache (`compiled.is_current`)."""
     text = "\n".join(_peek(path, config.sieve.max_script_size) for path in paths)
     if config.sieve.spamtest_status_header or config.sieve.virustest_status_header:
         text += "\nspamtest"  # the configured header's expression is compiled for every run
     if "include" in text:
-        wanted = [*CORE, *EVERYTHING]
+        wanted = [*CORE, *PARSER, *EVERYTHING]
     else:
         wanted = list(CORE)
+        if not all(_is_current(path, config, uid) for path in paths):
+            wanted.extend(PARSER)
         for words, modules in NEEDS:
             if any(word in text for word in words):
                 wanted.extend(modules)
     if _standard_library_is_readable():
         wanted = [m for m in wanted if m.startswith(("mda", "mailstore"))]
+    if _everyone_can_read(__file__):
+        wanted = [m for m in wanted if m not in RARE]
     return list(dict.fromkeys(wanted))
+
+
+def _is_current(path: str, config: Config, uid: int) -> bool:
+    from .compiled import is_current
+    from .delivery import extensions_for, limits_of
+
+    return is_current(path, uid, limits_of(config), extensions_for(config))

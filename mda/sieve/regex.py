@@ -35,6 +35,7 @@ The bound is the CPU time limit of the whole Sieve run (`cpulimit`, `[sieve] max
 from __future__ import annotations
 
 from .errors import RegexError, SieveError
+from .matching import Regex as Regex  # where it lives: decoding a cached script needs it alone
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -298,30 +299,6 @@ def required_literals(pattern: bytes) -> list[bytes]:
             run.extend(atom)
     close()
     return [literal for literal in out if literal]
-
-
-class Regex:
-    """A ":regex" key: translated (so checked) now, compiled by `re` only when a value that
-    contains its required literals comes along."""
-
-    __slots__ = ("compiled", "ignore_case", "literals", "pattern")
-
-    def __init__(self, pattern: bytes, *, ignore_case: bool) -> None:
-        translate(pattern)  # RegexError now, for a key that can never compile
-        self.pattern = pattern
-        self.ignore_case = ignore_case
-        literals = required_literals(pattern)
-        self.literals = [lit.lower() for lit in literals] if ignore_case else literals
-        self.compiled: re.Pattern[bytes] | None = None
-
-    def search(self, value: bytes) -> re.Match[bytes] | None:
-        if self.literals:
-            folded = value.lower() if self.ignore_case else value
-            if not all(literal in folded for literal in self.literals):
-                return None
-        if self.compiled is None:
-            self.compiled = compile_regex(self.pattern, ignore_case=self.ignore_case)
-        return self.compiled.search(value)
 
 
 def check_regex(pattern: str, ignore_case: bool, line: int) -> None:

@@ -263,3 +263,15 @@ def _encoded_sequence(value: str, start: int, line: int) -> tuple[bytes, int] | 
             raise SieveError(f"invalid Unicode character U+{item.upper()} in string", line)
         chars.append(chr(code))
     return "".join(chars).encode("utf-8"), i + 1
+
+
+def check_mailbox_name(mailbox: str, line: int) -> None:
+    """Refuse names no mail store can hold; the store checks the rest when delivering."""
+    if not mailbox:
+        raise SieveError("empty mailbox name", line)
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in mailbox):
+        raise SieveError(f"control character in mailbox name {mailbox!r}", line)
+    try:
+        mailbox.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SieveError(f"mailbox name {mailbox!r} is not valid UTF-8", line) from None
