@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Container, Iterable, Iterator
 
     from mailstore.mailbox import Message
+    from mra.imap.searchtexts import TextCache
     from mra.imap.selected import SelectedView
 
 
@@ -86,9 +87,11 @@ def run_search(
     *,
     reverse: bool = False,
     limit: int | None = None,
+    texts: TextCache | None = None,
 ) -> list[int]:
     """The sequence numbers of the matching messages, ascending (descending with `reverse`);
-    at most `limit` of them: ESEARCH's MIN needs the first match only, MAX the last."""
+    at most `limit` of them: ESEARCH's MIN needs the first match only, MAX the last. `texts`
+    keeps the folded texts TEXT compares for the next searches (searchtexts.py)."""
     numbered: Iterable[tuple[int, int]] = enumerate(view.uids, 1)
     if reverse:
         numbered = reversed(list(numbered))
@@ -99,7 +102,7 @@ def run_search(
         if searchindex.wanted_fields(program) and view.state.highest_modseq is not None:
             numbered = list(numbered)
             headers = IndexedHeaders(view, [u for _seq, u in numbered])
-        matches = _message_matches(view, program, numbered, headers)
+        matches = _message_matches(view, program, numbered, headers, texts)
         if headers is not None:
             try:
                 return list(itertools.islice(matches, limit))
@@ -115,6 +118,7 @@ def _message_matches(
     program: search.SearchProgram,
     numbered: Iterable[tuple[int, int]],
     headers: IndexedHeaders | None = None,
+    texts: TextCache | None = None,
 ) -> Iterator[int]:
     """A message another session expunged while we read (its file gone, the session not yet
     told) matches nothing: its data is gone, and the search goes on with the others."""
@@ -123,7 +127,7 @@ def _message_matches(
         if msg is None:
             continue
         try:
-            if program.matches(_Context(view, msg, seq, headers)):
+            if program.matches(_Context(view, msg, seq, headers, texts)):
                 yield seq
         except NotFound:
             continue
@@ -217,13 +221,29 @@ class _Context:
     """One message as search.py sees it. Only what a key asks for is computed: UNSEEN needs
     no stat() of INTERNALDATE, no size, and certainly no file read."""
 
-    __slots__ = ("_flags", "_folded", "_headers", "_view", "mime_limits", "msg", "seqno", "uid")
+    __slots__ = (
+        "_flags",
+        "_folded",
+        "_headers",
+        "_texts",
+        "_view",
+        "mime_limits",
+        "msg",
+        "seqno",
+        "uid",
+    )
 
     def __init__(
-        self, view: SelectedView, msg: Message, seq: int, headers: IndexedHeaders | None = None
+        self,
+        view: SelectedView,
+        msg: Message,
+        seq: int,
+        headers: IndexedHeaders | None = None,
+        texts: TextCache | None = None,
     ) -> None:
         self._view = view
         self._headers = headers
+        self._texts = texts
         self.mime_limits = view.mime_limits
         self.msg = msg
         self.seqno = seq
@@ -274,6 +294,17 @@ class _Context:
 
     def raw(self) -> bytes:
         return self._view.box.read_message(self.msg.uid)
+
+    def remembered_text(self) -> str | None:
+        """The folded text kept by an earlier search. (A message expunged since is not
+        asked for: `view.message` no longer gives it, see _message_matches.)"""
+        if self._texts is None:
+            return None
+        return self._texts.get(self._view.box.path, self.msg.base)
+
+    def remember_text(self, text: str) -> None:
+        if self._texts is not None:
+            self._texts.put(self._view.box.path, self.msg.base, text)
 
     def header_block(self) -> bytes:
         if self._headers is not None:

@@ -1,0 +1,105 @@
+"""SEARCH TEXT's kept texts (mra/imap/searchtexts.py): the next search of a message whose
+text was made once reads no file; the cache's bounds; `[limits] search_text_cache = 0`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mra.context import Connection
+from mra.imap.searchtexts import TextCache
+from mra.imap.session import ImapSession
+from tests.unit.imap.test_ext_condstore import Worker
+from tests.unit.imap.test_search_index import _rewrite
+from tests.unit.imap.test_session_transcripts import Client
+
+# Quoted-printable: no byte scan settles a TEXT key on it, its text is made and kept.
+ENCODED = (
+    b"From: dora@example.org\r\nSubject: plans\r\nMIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    b"the caf=C3=A9 at noon, alpha=\r\nbet soup\r\n"
+)
+OTHER = b"From: mallory@example.org\r\nSubject: quux\r\n\r\nquux\r\n"
+
+
+class Sibling(Client):
+    """Another session of the same process: the same services."""
+
+    def __init__(self, first: Client) -> None:
+        self.store = first.store
+        self.session = ImapSession(Connection("imap", "127.0.0.1"), first.session.services)
+        self.closed = False
+        self.greeting = self._text(self.session.greeting())
+
+
+def _client(tmp_path: Path, config: str = "") -> Client:
+    c = Client(tmp_path, config=config)
+    inbox = c.store.mailbox("INBOX")
+    inbox.append(ENCODED)  # UID 3, after the two of Client
+    inbox.sync()
+    c.login()
+    c.send("s SELECT INBOX\r\n")
+    return c
+
+
+def test_text_search_answers_from_the_kept_text(tmp_path: Path) -> None:
+    """Once made, a message's text answers the process's next TEXT searches, in any session:
+    the file is not read again (probed by rewriting it, which a stored message never is).
+    Another worker process keeps texts of its own, and reads the file."""
+    c = _client(tmp_path)
+    c.expect("a SEARCH TEXT alphabet\r\n", "* SEARCH 3", "a OK SEARCH completed")
+    _rewrite(c, 3, OTHER)
+    c.expect("b SEARCH TEXT noon\r\n", "* SEARCH 3", "b OK SEARCH completed")
+    c.expect("c SEARCH TEXT quux\r\n", "* SEARCH", "c OK SEARCH completed")
+    again = Sibling(c)
+    again.login()
+    again.send("s SELECT INBOX\r\n")
+    again.expect("d SEARCH TEXT alphabet\r\n", "* SEARCH 3", "d OK SEARCH completed")
+    w = Worker(c)
+    w.login()
+    w.send("s SELECT INBOX\r\n")
+    w.expect("e SEARCH TEXT alphabet\r\n", "* SEARCH", "e OK SEARCH completed")
+    w.expect("f SEARCH TEXT quux\r\n", "* SEARCH 3", "f OK SEARCH completed")
+
+
+def test_no_kept_texts_when_the_setting_is_0(tmp_path: Path) -> None:
+    c = _client(tmp_path, "[limits]\nsearch_text_cache = 0\n")
+    c.expect("a SEARCH TEXT alphabet\r\n", "* SEARCH 3", "a OK SEARCH completed")
+    _rewrite(c, 3, OTHER)
+    c.expect("b SEARCH TEXT alphabet\r\n", "* SEARCH", "b OK SEARCH completed")
+    c.expect("c SEARCH TEXT quux\r\n", "* SEARCH 3", "c OK SEARCH completed")
+
+
+def test_expunged_message_is_not_answered_from_its_kept_text(tmp_path: Path) -> None:
+    """Another session of the process expunged the message, this one was not told yet: its
+    kept text does not make it match, as its file, found gone, would not (RFC 2180 4.1.3)."""
+    c = _client(tmp_path)
+    c.expect("a SEARCH TEXT alphabet\r\n", "* SEARCH 3", "a OK SEARCH completed")
+    other = Sibling(c)
+    other.login()
+    other.send("s SELECT INBOX\r\n")
+    other.send("b STORE 3 +FLAGS.SILENT (\\Deleted)\r\n")
+    other.expect("c EXPUNGE\r\n", "* 3 EXPUNGE", "c OK EXPUNGE completed")
+    lines = c.send("d SEARCH TEXT alphabet\r\n")
+    assert "* SEARCH" in lines and lines[-1].startswith("d OK"), lines
+
+
+def test_attack_one_huge_text_does_not_empty_the_cache() -> None:
+    """A text over an eighth of the budget is not kept; the budget holds however many texts
+    are put, the least recently used going first."""
+    cache = TextCache(64 * 1024)
+    small = "x" * 1000
+    for i in range(20):
+        cache.put("/f", f"m{i}", small + str(i))
+    cache.put("/f", "huge", "y" * (9 * 1024))
+    assert cache.get("/f", "huge") is None
+    assert len(cache) == 20
+    assert cache.get("/f", "m0") is not None  # now the most recently used
+    for i in range(20, 200):
+        cache.put("/f", f"m{i}", small + str(i))
+        assert cache.used <= cache.budget
+    kept = [t for i in range(200) if (t := cache.get("/f", f"m{i}")) is not None]
+    assert cache.used == sum(sys.getsizeof(t) for t in kept)
+    assert cache.get("/f", "m1") is None and cache.get("/f", "m199") is not None
+    assert cache.get("/g", "m199") is None  # another folder's message of that name
