@@ -295,14 +295,15 @@ class _Context:
     def raw(self) -> bytes:
         return self._view.box.read_message(self.msg.uid)
 
-    def remembered_text(self) -> str | None:
-        """The folded text kept by an earlier search. (A message expunged since is not
-        asked for: `view.message` no longer gives it, see _message_matches.)"""
+    def remembered_text(self) -> str | bytes | None:
+        """The folded text kept by an earlier search, or the scan form of a plain message
+        (searchkeys._Message.text_contains). (A message expunged since is not asked for:
+        `view.message` no longer gives it, see _message_matches.)"""
         if self._texts is None:
             return None
         return self._texts.get(self._view.box.path, self.msg.base)
 
-    def remember_text(self, text: str) -> None:
+    def remember_text(self, text: str | bytes) -> None:
         if self._texts is not None:
             self._texts.put(self._view.box.path, self.msg.base, text)
 

@@ -299,19 +299,36 @@ class _Message:
         its octets are not in the message's octets without line breaks, the text cannot
         hold it. That rules out most messages of a TEXT search with a scan instead of a
         MIME parse, which is where a SEARCH TEXT spent its time (issue #16).
+
+        What the context keeps for the next searches (`remembered_text`): the folded text of
+        a message once made, or this scan form of a plain one (octets: it rules out, it
+        cannot tell a match); either spares the file read.
         """
+        scan: bytes | None = None
         if self._text is None:
             remembered = getattr(self.ctx, "remembered_text", None)
-            self._text = remembered() if remembered is not None else None
+            kept = remembered() if remembered is not None else None
+            if isinstance(kept, bytes):
+                scan = kept
+            else:
+                self._text = kept
         if self._text is None and quick is not None:
-            plain = self.plain()
-            if (
-                plain is not None
-                and b"=?" not in plain
-                and quick not in plain.replace(b"\r\n", b"").replace(b"\n", b"")
-            ):
+            if scan is None:
+                scan = self._scan_form()
+                remember = getattr(self.ctx, "remember_text", None)
+                if scan is not None and remember is not None:
+                    remember(scan)
+            if scan is not None and quick not in scan:
                 return False
         return needle in self.text()
+
+    def _scan_form(self) -> bytes | None:
+        """The octets of a plain message with no encoded word, in lower case, line breaks
+        removed (see text_contains); None for any other message."""
+        plain = self.plain()
+        if plain is None or b"=?" in plain:
+            return None
+        return plain.replace(b"\r\n", b"").replace(b"\n", b"")
 
     def body(self) -> str:
         if self._body is None:

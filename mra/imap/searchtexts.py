@@ -6,9 +6,9 @@ its header fields and text parts, to compare one key. A client searches the same
 and again (Thunderbird's quick filter searches at each letter typed; webmail; several clients
 of one account), and a Maildir message never changes under its base name (Maildir's own
 rule: new content is a new file with a new name; flags change only the `:2,` suffix), so
-the folded text made once can answer the next searches without a file read.
-Messages that a byte scan of the file rules out (searchkeys._Message.text_contains) are not
-kept: their scan is cheap and they never needed the parse.
+the folded text made once can answer the next searches without a file read. Of a plain
+message, which a byte scan rules out without a parse (searchkeys._Message.text_contains),
+what is kept is that scan's form of it: the file is not read again either.
 
 Bounds (SECURITY.md 2). One cache per worker process, of `[limits] search_text_cache` bytes
 of text at most (as `sys.getsizeof` counts them), least recently used first out; a text larger
@@ -32,7 +32,8 @@ SHARED_KEY = "imap-search-texts"
 
 
 class TextCache:
-    """Folded message texts under (folder path, base name), least recently used out first.
+    """Folded message texts (or scan forms) under (folder path, base name), least recently
+    used out first.
     Searches run in the thread pool, several at once: every access holds the lock."""
 
     __slots__ = ("_lock", "_texts", "budget", "largest", "used")
@@ -41,13 +42,13 @@ class TextCache:
         self.budget = budget
         self.largest = budget // 8
         self.used = 0
-        self._texts: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._texts: OrderedDict[tuple[str, str], str | bytes] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._texts)
 
-    def get(self, folder: str, base: str) -> str | None:
+    def get(self, folder: str, base: str) -> str | bytes | None:
         key = (folder, base)
         with self._lock:
             text = self._texts.get(key)
@@ -55,7 +56,7 @@ class TextCache:
                 self._texts.move_to_end(key)
             return text
 
-    def put(self, folder: str, base: str, text: str) -> None:
+    def put(self, folder: str, base: str, text: str | bytes) -> None:
         size = sys.getsizeof(text)
         if size > self.largest:
             return

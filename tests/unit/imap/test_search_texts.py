@@ -63,12 +63,27 @@ def test_text_search_answers_from_the_kept_text(tmp_path: Path) -> None:
     w.expect("f SEARCH TEXT quux\r\n", "* SEARCH 3", "f OK SEARCH completed")
 
 
+def test_plain_message_is_ruled_out_from_its_kept_scan(tmp_path: Path) -> None:
+    """A plain message (ASCII, 7bit, no encoded word) is ruled out by a scan of its octets;
+    the scan's form is kept, and the next TEXT search does not read the file for it. A key
+    the scan finds is then answered from the file's text (and that text is kept)."""
+    c = _client(tmp_path)
+    c.expect("a SEARCH TEXT zebra\r\n", "* SEARCH", "a OK SEARCH completed")
+    _rewrite(c, 2, b"From: carol@example.test\r\nSubject: zebra\r\n\r\nzebra numbers\r\n")
+    c.expect("b SEARCH TEXT zebra\r\n", "* SEARCH", "b OK SEARCH completed")
+    c.expect("c SEARCH TEXT numbers\r\n", "* SEARCH 2", "c OK SEARCH completed")
+    c.expect("d SEARCH TEXT zebra\r\n", "* SEARCH 2", "d OK SEARCH completed")
+
+
 def test_no_kept_texts_when_the_setting_is_0(tmp_path: Path) -> None:
     c = _client(tmp_path, "[limits]\nsearch_text_cache = 0\n")
     c.expect("a SEARCH TEXT alphabet\r\n", "* SEARCH 3", "a OK SEARCH completed")
     _rewrite(c, 3, OTHER)
     c.expect("b SEARCH TEXT alphabet\r\n", "* SEARCH", "b OK SEARCH completed")
     c.expect("c SEARCH TEXT quux\r\n", "* SEARCH 3", "c OK SEARCH completed")
+    c.expect("d SEARCH TEXT numbers\r\n", "* SEARCH 2", "d OK SEARCH completed")
+    _rewrite(c, 2, b"Subject: other\r\n\r\nother\r\n")
+    c.expect("e SEARCH TEXT numbers\r\n", "* SEARCH", "e OK SEARCH completed")
 
 
 def test_expunged_message_is_not_answered_from_its_kept_text(tmp_path: Path) -> None:
