@@ -166,7 +166,7 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_mime_params": 128,
         "max_header_fields": 100_000,
         "max_header_tokens": 250_000,
-        "search_text_cache": 32 * 1024 * 1024,
+        "message_cache": 32 * 1024 * 1024,
         "auth_max_line": 16384,
         "auth_max_requests": 64,
         "auth_idle_timeout": 3600,

@@ -14,6 +14,7 @@ import itertools
 from mailstore.errors import NotFound
 from mra.imap import search, searchindex
 from mra.imap.arguments import ArgumentError
+from mra.imap.messagecache import TEXT
 from mra.imap.sequence import SequenceError, SequenceSet
 from mra.imap.values import Atom, FetchAtt, ParenList, String, Value
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Container, Iterable, Iterator
 
     from mailstore.mailbox import Message
-    from mra.imap.searchtexts import TextCache
+    from mra.imap.messagecache import MessageCache
     from mra.imap.selected import SelectedView
 
 
@@ -87,11 +88,11 @@ def run_search(
     *,
     reverse: bool = False,
     limit: int | None = None,
-    texts: TextCache | None = None,
+    texts: MessageCache | None = None,
 ) -> list[int]:
     """The sequence numbers of the matching messages, ascending (descending with `reverse`);
     at most `limit` of them: ESEARCH's MIN needs the first match only, MAX the last. `texts`
-    keeps the folded texts TEXT compares for the next searches (searchtexts.py)."""
+    keeps the folded texts TEXT compares for the next searches (messagecache.py)."""
     numbered: Iterable[tuple[int, int]] = enumerate(view.uids, 1)
     if reverse:
         numbered = reversed(list(numbered))
@@ -118,7 +119,7 @@ def _message_matches(
     program: search.SearchProgram,
     numbered: Iterable[tuple[int, int]],
     headers: IndexedHeaders | None = None,
-    texts: TextCache | None = None,
+    texts: MessageCache | None = None,
 ) -> Iterator[int]:
     """A message another session expunged while we read (its file gone, the session not yet
     told) matches nothing: its data is gone, and the search goes on with the others."""
@@ -239,7 +240,7 @@ class _Context:
         msg: Message,
         seq: int,
         headers: IndexedHeaders | None = None,
-        texts: TextCache | None = None,
+        texts: MessageCache | None = None,
     ) -> None:
         self._view = view
         self._headers = headers
@@ -301,11 +302,11 @@ class _Context:
         `view.message` no longer gives it, see _message_matches.)"""
         if self._texts is None:
             return None
-        return self._texts.get(self._view.box.path, self.msg.base)
+        return self._texts.get(self._view.box.path, self.msg.base, TEXT)
 
     def remember_text(self, text: str | bytes) -> None:
         if self._texts is not None:
-            self._texts.put(self._view.box.path, self.msg.base, text)
+            self._texts.put(self._view.box.path, self.msg.base, TEXT, text)
 
     def header_block(self) -> bytes:
         if self._headers is not None:

@@ -338,7 +338,7 @@ class _Message:
     def text(self) -> str:
         """The folded text TEXT compares: every header field, "Name: value", then the body
         text. A context may keep it (`remember_text`) for the next search, which offers it
-        (`remembered_text`, see text_contains): mra/imap/searchtexts.py."""
+        (`remembered_text`, see text_contains): mra/imap/messagecache.py."""
         if self._text is None:
             headers = "\n".join(mime.all_header_texts(self.part))
             self._text = _fold(headers) + "\n" + self.body()

@@ -32,8 +32,8 @@ from mra.imap.arguments import ArgumentError
 from mra.imap.commands import condstore
 from mra.imap.commands.enable import utf8_accept
 from mra.imap.commands.spec import Request
+from mra.imap.messagecache import MessageCache, message_cache
 from mra.imap.searching import SearchFailed, compile_search, run_search, saved_result
-from mra.imap.searchtexts import TextCache, text_cache
 from mra.imap.sequence import SequenceSet, format_set
 from mra.imap.values import Atom, ParenList, Value
 from mra.session import Call, Output
@@ -93,7 +93,7 @@ def search(s: ImapSession, req: Request) -> list[Output]:
 
     def run(s: ImapSession, req: Request) -> list[Output]:
         try:
-            untagged = head + _answer(view, program, options, req, text_cache(s.services))
+            untagged = head + _answer(view, program, options, req, message_cache(s.services))
         except MailError:
             if save:
                 view.saved = NOTHING_SAVED
@@ -112,7 +112,7 @@ def _answer(
     program: SearchProgram,
     options: frozenset[str] | None,
     req: Request,
-    texts: TextCache | None = None,
+    texts: MessageCache | None = None,
 ) -> bytes:
     """Run the program; the untagged answer; the saved result kept when asked."""
     uids = view.uids

@@ -1,5 +1,6 @@
-"""SEARCH TEXT's kept texts (mra/imap/searchtexts.py): the next search of a message whose
-text was made once reads no file; the cache's bounds; `[limits] search_text_cache = 0`."""
+"""What SEARCH TEXT and FETCH keep of messages (mra/imap/messagecache.py): the next command on
+a message reads no file for what was made of it once; the cache's bounds; `[limits]
+message_cache = 0`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 from pathlib import Path
 
 from mra.context import Connection
-from mra.imap.searchtexts import TextCache
+from mra.imap.messagecache import MessageCache
 from mra.imap.session import ImapSession
 from tests.unit.imap.test_ext_condstore import Worker
 from tests.unit.imap.test_search_index import _rewrite
@@ -75,8 +76,8 @@ def test_plain_message_is_ruled_out_from_its_kept_scan(tmp_path: Path) -> None:
     c.expect("d SEARCH TEXT zebra\r\n", "* SEARCH 2", "d OK SEARCH completed")
 
 
-def test_no_kept_texts_when_the_setting_is_0(tmp_path: Path) -> None:
-    c = _client(tmp_path, "[limits]\nsearch_text_cache = 0\n")
+def test_nothing_kept_when_the_setting_is_0(tmp_path: Path) -> None:
+    c = _client(tmp_path, "[limits]\nmessage_cache = 0\n")
     c.expect("a SEARCH TEXT alphabet\r\n", "* SEARCH 3", "a OK SEARCH completed")
     _rewrite(c, 3, OTHER)
     c.expect("b SEARCH TEXT alphabet\r\n", "* SEARCH", "b OK SEARCH completed")
@@ -84,6 +85,10 @@ def test_no_kept_texts_when_the_setting_is_0(tmp_path: Path) -> None:
     c.expect("d SEARCH TEXT numbers\r\n", "* SEARCH 2", "d OK SEARCH completed")
     _rewrite(c, 2, b"Subject: other\r\n\r\nother\r\n")
     c.expect("e SEARCH TEXT numbers\r\n", "* SEARCH", "e OK SEARCH completed")
+    c.send("f FETCH 3 (ENVELOPE)\r\n")
+    _rewrite(c, 3, ENCODED.replace(b"plans", b"other plans"))
+    lines = c.send("g FETCH 3 (ENVELOPE)\r\n")
+    assert '"other plans"' in lines[0], lines
 
 
 def test_expunged_message_is_not_answered_from_its_kept_text(tmp_path: Path) -> None:
@@ -100,21 +105,46 @@ def test_expunged_message_is_not_answered_from_its_kept_text(tmp_path: Path) -> 
     assert "* SEARCH" in lines and lines[-1].startswith("d OK"), lines
 
 
-def test_attack_one_huge_text_does_not_empty_the_cache() -> None:
-    """A text over an eighth of the budget is not kept; the budget holds however many texts
+def test_fetch_answers_structures_from_the_cache(tmp_path: Path) -> None:
+    """ENVELOPE, BODYSTRUCTURE and BODY once made are sent again without a file read (probed by
+    rewriting the file), by any session of the process; the message's bytes are still read
+    from the file; another worker process reads the file."""
+    c = _client(tmp_path)
+    first = c.send("a FETCH 3 (ENVELOPE BODYSTRUCTURE BODY)\r\n")
+    assert '"plans"' in first[0] and '"quoted-printable"' in first[0], first
+    _rewrite(c, 3, OTHER)
+    again = Sibling(c)
+    again.login()
+    again.send("s SELECT INBOX\r\n")
+    assert again.send("b FETCH 3 (ENVELOPE BODYSTRUCTURE BODY)\r\n") == [
+        first[0],
+        "b OK FETCH completed",
+    ]
+    lines = again.send("c FETCH 3 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n")
+    assert "quux" in " ".join(lines), lines
+    w = Worker(c)
+    w.login()
+    w.send("s SELECT INBOX\r\n")
+    lines = w.send("d FETCH 3 (ENVELOPE)\r\n")
+    assert '"quux"' in lines[0], lines
+
+
+def test_attack_one_huge_value_does_not_empty_the_cache() -> None:
+    """A value over an eighth of the budget is not kept; the budget holds however many values
     are put, the least recently used going first."""
-    cache = TextCache(64 * 1024)
+    cache = MessageCache(64 * 1024)
     small = "x" * 1000
     for i in range(20):
-        cache.put("/f", f"m{i}", small + str(i))
-    cache.put("/f", "huge", "y" * (9 * 1024))
-    assert cache.get("/f", "huge") is None
+        cache.put("/f", f"m{i}", "TEXT", small + str(i))
+    cache.put("/f", "huge", "TEXT", "y" * (9 * 1024))
+    assert cache.get("/f", "huge", "TEXT") is None
     assert len(cache) == 20
-    assert cache.get("/f", "m0") is not None  # now the most recently used
+    assert cache.get("/f", "m0", "TEXT") is not None  # now the most recently used
     for i in range(20, 200):
-        cache.put("/f", f"m{i}", small + str(i))
+        cache.put("/f", f"m{i}", "TEXT", small + str(i))
         assert cache.used <= cache.budget
-    kept = [t for i in range(200) if (t := cache.get("/f", f"m{i}")) is not None]
+    kept = [t for i in range(200) if (t := cache.get("/f", f"m{i}", "TEXT")) is not None]
     assert cache.used == sum(sys.getsizeof(t) for t in kept)
-    assert cache.get("/f", "m1") is None and cache.get("/f", "m199") is not None
-    assert cache.get("/g", "m199") is None  # another folder's message of that name
+    assert cache.get("/f", "m1", "TEXT") is None and cache.get("/f", "m199", "TEXT") is not None
+    assert cache.get("/g", "m199", "TEXT") is None  # another folder's message of that name
+    assert cache.get("/f", "m199", "ENVELOPE") is None  # another kind of value
