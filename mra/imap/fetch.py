@@ -198,6 +198,28 @@ _STRUCTURES = {
     "BODY": lambda part: b"BODY " + mime.bodystructure(part, False),
 }
 
+
+def flags_plan(items: list[Item], with_uid: bool) -> tuple[bool, ...] | None:
+    """For a FETCH of nothing but UID and FLAGS (`FETCH 1:* (FLAGS)`, `UID FETCH 1:* FLAGS`,
+    a client's resync of a whole folder): the items shown, in order, True for FLAGS and False
+    for UID, for render_flags; None for any other FETCH."""
+    if not items or any(i != "UID" and i != "FLAGS" for i in items):
+        return None
+    shown = items if not with_uid or "UID" in items else ["UID", *items]
+    return tuple(i == "FLAGS" for i in shown)
+
+
+def render_flags(view: SelectedView, msg: Message, seq: int, plan: tuple[bool, ...]) -> bytes:
+    """render() of a message at hand for a flags_plan: what render makes of these items,
+    without its walk through every kind of item (a resync renders every message)."""
+    if plan == (True,):
+        return b"* %d FETCH (FLAGS %s)\r\n" % (seq, view.flag_text(msg))
+    if plan == (False, True):
+        return b"* %d FETCH (UID %d FLAGS %s)\r\n" % (seq, msg.uid, view.flag_text(msg))
+    out = [b"FLAGS " + view.flag_text(msg) if flags else b"UID %d" % msg.uid for flags in plan]
+    return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(out))
+
+
 _NEEDS_FILE = frozenset(
     {"ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
 )

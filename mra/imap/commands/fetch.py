@@ -139,6 +139,7 @@ def _lines(
     failed: bytes | None = None  # the tagged answer for the first message that failed
     reads = items.reads_messages(wanted)
     kept = message_cache(s.services) if reads else None
+    plan = items.flags_plan(wanted, req.uid)
     i = 0
     while True:
         batch: list[bytes] = []
@@ -153,7 +154,10 @@ def _lines(
                 try:
                     if msg is None:
                         raise LookupError(uid)
-                    data = items.render(view, uid, seq, wanted, req.uid, uid in seen_now, kept)
+                    if plan is not None:
+                        data = items.render_flags(view, msg, seq, plan)
+                    else:
+                        data = items.render(view, uid, seq, wanted, req.uid, uid in seen_now, kept)
                 except (LookupError, NotFound):
                     # Expunged by another session, this one not told yet (RFC 2180 4.1):
                     # answered with what is still known, as Dovecot; a UID FETCH is then

@@ -7,7 +7,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from mra.context import Connection
+from mra.imap import fetch
 from mra.imap.messagecache import MessageCache
 from mra.imap.session import ImapSession
 from tests.unit.imap.test_ext_condstore import Worker
@@ -148,3 +151,27 @@ def test_attack_one_huge_value_does_not_empty_the_cache() -> None:
     assert cache.get("/f", "m1", "TEXT") is None and cache.get("/f", "m199", "TEXT") is not None
     assert cache.get("/g", "m199", "TEXT") is None  # another folder's message of that name
     assert cache.get("/f", "m199", "ENVELOPE") is None  # another kind of value
+
+
+@pytest.mark.parametrize(
+    "items",
+    [["FLAGS"], ["UID", "FLAGS"], ["FLAGS", "UID"], ["UID"], ["FLAGS", "FLAGS"], ["UID", "UID"]],
+)
+@pytest.mark.parametrize("with_uid", [False, True])
+def test_flags_fast_path_renders_what_render_does(
+    tmp_path: Path, items: list[str], with_uid: bool
+) -> None:
+    """FETCH of UID and FLAGS only (a resync of a whole folder) skips render()'s walk through
+    every kind of item: its lines are render()'s, keyword, \\Recent and all."""
+    c = _client(tmp_path)
+    c.send("k STORE 1:2 +FLAGS ($Label1 \\Flagged)\r\n")
+    view = c.session.selected()
+    plan = fetch.flags_plan(list(items), with_uid)
+    assert plan is not None
+    for seq, uid in enumerate(view.uids, 1):
+        msg = view.message(uid)
+        assert msg is not None
+        expected = fetch.render(view, uid, seq, list(items), with_uid, False)
+        assert fetch.render_flags(view, msg, seq, plan) == expected
+    assert fetch.flags_plan(["FLAGS", "INTERNALDATE"], with_uid) is None
+    assert fetch.flags_plan(["FLAGS", "MODSEQ"], with_uid) is None
