@@ -2,6 +2,7 @@
 
     python -m bench.load [--clients 10,50] [--seconds 30] [--messages 2000] [--no-dovecot]
                          [--kinds "FETCH BODY[] x5,NOOP"] [--each] [--profile DIR] [--top 30]
+                         [--message-cache BYTES]
 
 Each client logs in as the same user, selects the same INBOX, and then, until the time is up,
 picks commands at random (weights below): FETCH of flags, of bodies, ENVELOPE and
@@ -19,13 +20,16 @@ time its event loop woke 20 ms or more late is in its log (mra/net/stall.py), an
 of them is the number issue #17 asks to keep under 100 ms. Dovecot (when installed) takes the
 same load in the same run, for the commands per second.
 
-`--kinds` keeps only the named kinds of command (their weights as below); `--each` runs each
-kind alone in turn, on each server, and prints the server's CPU per command of each kind. With
-`--profile DIR` only our server runs, under the cProfile wrapper of bench/imap.py (the thread
-pool's calls merged in) timed by each thread's CPU clock (a wall clock would count the time a
-thread waits for a lock or for the GIL, summed over the pool's threads), switched on for each
-run: one .prof per client count in DIR, and its top entries printed, with each IMAP command
-handler's cumulative time, which is where the CPU per kind of command goes.
+`--message-cache 0` runs our server without the cache of what SEARCH TEXT and FETCH made of
+messages (mra/imap/messagecache.py), of which every client here searching the same folder for
+the same word is the best case. `--kinds` keeps only the named kinds of command (their weights
+as below); `--each` runs each kind alone in turn, on each server, and prints the server's CPU
+per command of each kind. With `--profile DIR` only our server runs, under the cProfile
+wrapper of bench/imap.py (the thread pool's calls merged in) timed by each thread's CPU clock
+(a wall clock would count the time a thread waits for a lock or for the GIL, summed over the
+pool's threads), switched on for each run: one .prof per client count in DIR, and its top
+entries printed, with each IMAP command handler's cumulative time, which is where the CPU per
+kind of command goes.
 """
 
 from __future__ import annotations
@@ -341,6 +345,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--each", action="store_true", help="one run per kind of command: CPU ms per command"
     )
+    parser.add_argument(
+        "--message-cache",
+        type=int,
+        metavar="BYTES",
+        help="our server's [limits] message_cache (0: none; default: the server's default)",
+    )
     parser.add_argument("--top", type=int, default=30, help="functions shown per profile")
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.clients.split(",") if c.strip()]
@@ -361,6 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     ours = (MraServer if prof_tmp is None else CpuProfiledServer)(base / "ours", passwd, prof_tmp)
     with open(ours.config, "a") as f:
         f.write("reactor_stall_ms = 20\n")  # [server] is the config's last section
+    if args.message_cache is not None:
+        text = ours.config.read_text()
+        ours.config.write_text(
+            text.replace("[limits]\n", f"[limits]\nmessage_cache = {args.message_cache}\n", 1)
+        )
     servers: list[Server] = [ours]
     if not args.no_dovecot and profile_out is None and os.access(DOVECOT, os.X_OK):
         servers.append(DovecotServer(base / "dovecot", passwd))
