@@ -67,6 +67,8 @@
     max_mime_params = 128         # parameters of one Content-Type/-Disposition
     max_header_fields = 100000    # header fields of a message, all parts
     max_header_tokens = 250000    # tokens read from the header values of one message
+    message_cache = 33554432      # bytes of what SEARCH TEXT and FETCH made of messages, kept
+                                  # per process for the next commands (0 = none)
     auth_max_line = 16384         # bytes of one auth-protocol line (Dovecot's own bound)
     auth_max_requests = 64        # auth requests in progress on one connection
     auth_idle_timeout = 3600      # seconds an auth or saslauthd connection may stay silent
@@ -388,6 +390,10 @@ class LimitsConfig:
     max_mime_params: int = field(default=128, metadata=_setting(_Kind.INT, 1))
     max_header_fields: int = field(default=100_000, metadata=_setting(_Kind.INT, 1))
     max_header_tokens: int = field(default=250_000, metadata=_setting(_Kind.INT, 1))
+    # What SEARCH TEXT and FETCH made of messages (folded texts, ENVELOPE, BODYSTRUCTURE),
+    # kept for the next commands by each worker process (mra/imap/messagecache.py,
+    # SECURITY.md 2); 0 keeps none.
+    message_cache: int = field(default=32 * MIB, metadata=_setting(_Kind.INT, 0))
 
     # The MTA's password checks (mra/authserver, SECURITY.md 2 and 3): one line of the Dovecot
     # auth protocol (Dovecot's AUTH_CLIENT_MAX_LINE_LENGTH), the requests one connection may

@@ -48,8 +48,9 @@ __all__ = ["cache_path", "load_cached", "write_cache"]
 # 2: the stamp has mode, owner and group; 3: [managesieve]; 4: [sieve]; 5: auth listeners;
 # 6: [lmtp] and [listen] lmtp beside them; 7: [index]; 8: [limits] max_sessions_per_user_address;
 # 9: [log], [listen] admin and metrics; 10: [cluster], [mail] shared;
-# 11: [server] require_readable_installation; 12: [admin]; 13: [lmtp] parallel_copies
-_FORMAT = "mailstore.configcache/13"
+# 11: [server] require_readable_installation; 12: [admin]; 13: [lmtp] parallel_copies;
+# 14: [limits] message_cache
+_FORMAT = "mailstore.configcache/14"
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
@@ -166,6 +167,7 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "max_mime_params": 128,
         "max_header_fields": 100_000,
         "max_header_tokens": 250_000,
+        "message_cache": 32 * 1024 * 1024,
         "auth_max_line": 16384,
         "auth_max_requests": 64,
         "auth_idle_timeout": 3600,

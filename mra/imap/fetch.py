@@ -19,6 +19,7 @@ from mra.imap.values import Atom, FetchAtt, ParenList, Section, Value
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mailstore.mailbox import Mailbox, Message
+    from mra.imap.messagecache import MessageCache
     from mra.imap.selected import SelectedView
 
 MACROS = {
@@ -119,9 +120,11 @@ def render(
     items: list[Item],
     with_uid: bool,
     seen_now: bool,
+    kept: MessageCache | None = None,
 ) -> bytes:
     """`* seq FETCH (...)` for one message. `seen_now`: \\Seen was just set by this FETCH, so
-    FLAGS goes along even when not asked for (RFC 3501 6.4.5)."""
+    FLAGS goes along even when not asked for (RFC 3501 6.4.5). `kept`: the process's cache of
+    ENVELOPE, BODYSTRUCTURE and BODY as sent (messagecache.py)."""
     box = view.box
     msg = view.message(uid)
     if msg is None:
@@ -162,15 +165,17 @@ def render(
         elif item == "RFC822.SIZE":
             vsize = msg.vsize
             out.append(b"RFC822.SIZE %d" % (box.message_vsize(msg) if vsize is None else vsize))
+        elif item in _STRUCTURES:
+            value = kept.get(box.path, msg.base, item) if kept is not None else None
+            if not isinstance(value, bytes):
+                body = body or _Body(box, msg, view.mime_limits)
+                value = _STRUCTURES[item](body.content())
+                if kept is not None:
+                    kept.put(box.path, msg.base, item, value)
+            out.append(value)
         else:
             body = body or _Body(box, msg, view.mime_limits)
-            if item == "ENVELOPE":
-                out.append(b"ENVELOPE " + mime.envelope(body.content()))
-            elif item == "BODYSTRUCTURE":
-                out.append(b"BODYSTRUCTURE " + mime.bodystructure(body.content(), True))
-            elif item == "BODY":
-                out.append(b"BODY " + mime.bodystructure(body.content(), False))
-            elif item == "RFC822":
+            if item == "RFC822":
                 out.append(b"RFC822 " + r.literal(body.whole()))
             elif item == "RFC822.HEADER":
                 out.append(b"RFC822.HEADER " + r.literal(body.content().header))
@@ -183,6 +188,35 @@ def render(
         out.append(b"FLAGS " + view.flag_text(msg))
     if seen_now and modseq is not None and "MODSEQ" not in items:
         out.append(b"MODSEQ (%d)" % modseq)  # RFC 7162 3.1: a FETCH that set \Seen
+    return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(out))
+
+
+# The items made of a message's MIME structure alone, as sent: what the process keeps of them.
+_STRUCTURES = {
+    "ENVELOPE": lambda part: b"ENVELOPE " + mime.envelope(part),
+    "BODYSTRUCTURE": lambda part: b"BODYSTRUCTURE " + mime.bodystructure(part, True),
+    "BODY": lambda part: b"BODY " + mime.bodystructure(part, False),
+}
+
+
+def flags_plan(items: list[Item], with_uid: bool) -> tuple[bool, ...] | None:
+    """For a FETCH of nothing but UID and FLAGS (`FETCH 1:* (FLAGS)`, `UID FETCH 1:* FLAGS`,
+    a client's resync of a whole folder): the items shown, in order, True for FLAGS and False
+    for UID, for render_flags; None for any other FETCH."""
+    if not items or any(i != "UID" and i != "FLAGS" for i in items):
+        return None
+    shown = items if not with_uid or "UID" in items else ["UID", *items]
+    return tuple(i == "FLAGS" for i in shown)
+
+
+def render_flags(view: SelectedView, msg: Message, seq: int, plan: tuple[bool, ...]) -> bytes:
+    """render() of a message at hand for a flags_plan: what render makes of these items,
+    without its walk through every kind of item (a resync renders every message)."""
+    if plan == (True,):
+        return b"* %d FETCH (FLAGS %s)\r\n" % (seq, view.flag_text(msg))
+    if plan == (False, True):
+        return b"* %d FETCH (UID %d FLAGS %s)\r\n" % (seq, msg.uid, view.flag_text(msg))
+    out = [b"FLAGS " + view.flag_text(msg) if flags else b"UID %d" % msg.uid for flags in plan]
     return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(out))
 
 

@@ -14,6 +14,7 @@ import itertools
 from mailstore.errors import NotFound
 from mra.imap import search, searchindex
 from mra.imap.arguments import ArgumentError
+from mra.imap.messagecache import TEXT
 from mra.imap.sequence import SequenceError, SequenceSet
 from mra.imap.values import Atom, FetchAtt, ParenList, String, Value
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Container, Iterable, Iterator
 
     from mailstore.mailbox import Message
+    from mra.imap.messagecache import MessageCache
     from mra.imap.selected import SelectedView
 
 
@@ -86,9 +88,11 @@ def run_search(
     *,
     reverse: bool = False,
     limit: int | None = None,
+    texts: MessageCache | None = None,
 ) -> list[int]:
     """The sequence numbers of the matching messages, ascending (descending with `reverse`);
-    at most `limit` of them: ESEARCH's MIN needs the first match only, MAX the last."""
+    at most `limit` of them: ESEARCH's MIN needs the first match only, MAX the last. `texts`
+    keeps the folded texts TEXT compares for the next searches (messagecache.py)."""
     numbered: Iterable[tuple[int, int]] = enumerate(view.uids, 1)
     if reverse:
         numbered = reversed(list(numbered))
@@ -99,7 +103,7 @@ def run_search(
         if searchindex.wanted_fields(program) and view.state.highest_modseq is not None:
             numbered = list(numbered)
             headers = IndexedHeaders(view, [u for _seq, u in numbered])
-        matches = _message_matches(view, program, numbered, headers)
+        matches = _message_matches(view, program, numbered, headers, texts)
         if headers is not None:
             try:
                 return list(itertools.islice(matches, limit))
@@ -115,6 +119,7 @@ def _message_matches(
     program: search.SearchProgram,
     numbered: Iterable[tuple[int, int]],
     headers: IndexedHeaders | None = None,
+    texts: MessageCache | None = None,
 ) -> Iterator[int]:
     """A message another session expunged while we read (its file gone, the session not yet
     told) matches nothing: its data is gone, and the search goes on with the others."""
@@ -123,7 +128,7 @@ def _message_matches(
         if msg is None:
             continue
         try:
-            if program.matches(_Context(view, msg, seq, headers)):
+            if program.matches(_Context(view, msg, seq, headers, texts)):
                 yield seq
         except NotFound:
             continue
@@ -217,13 +222,29 @@ class _Context:
     """One message as search.py sees it. Only what a key asks for is computed: UNSEEN needs
     no stat() of INTERNALDATE, no size, and certainly no file read."""
 
-    __slots__ = ("_flags", "_folded", "_headers", "_view", "mime_limits", "msg", "seqno", "uid")
+    __slots__ = (
+        "_flags",
+        "_folded",
+        "_headers",
+        "_texts",
+        "_view",
+        "mime_limits",
+        "msg",
+        "seqno",
+        "uid",
+    )
 
     def __init__(
-        self, view: SelectedView, msg: Message, seq: int, headers: IndexedHeaders | None = None
+        self,
+        view: SelectedView,
+        msg: Message,
+        seq: int,
+        headers: IndexedHeaders | None = None,
+        texts: MessageCache | None = None,
     ) -> None:
         self._view = view
         self._headers = headers
+        self._texts = texts
         self.mime_limits = view.mime_limits
         self.msg = msg
         self.seqno = seq
@@ -274,6 +295,18 @@ class _Context:
 
     def raw(self) -> bytes:
         return self._view.box.read_message(self.msg.uid)
+
+    def remembered_text(self) -> str | bytes | None:
+        """The folded text kept by an earlier search, or the scan form of a plain message
+        (searchkeys._Message.text_contains). (A message expunged since is not asked for:
+        `view.message` no longer gives it, see _message_matches.)"""
+        if self._texts is None:
+            return None
+        return self._texts.get(self._view.box.path, self.msg.base, TEXT)
+
+    def remember_text(self, text: str | bytes) -> None:
+        if self._texts is not None:
+            self._texts.put(self._view.box.path, self.msg.base, TEXT, text)
 
     def header_block(self) -> bytes:
         if self._headers is not None:

@@ -286,15 +286,65 @@ class _Message:
         # match is inside one part.
         return any(needle in _fold(text) for text in mime.body_texts(self.part))
 
+    def text_contains(self, needle: str, quick: bytes | None) -> bool:
+        """Whether the folded text of the message (header fields and body) holds `needle`;
+        `quick` is its octets when it has no line break, no colon, no other control and
+        does not start with a space.
+
+        A plain message (see plain) with no encoded word anywhere (no "=?": the header
+        fields of the parts and of enclosed messages are in the body) has as its text its
+        own octets with the line breaks removed (unfolding), folded, each field written
+        "Name: value" where the raw field may have other blanks around its colon: a key
+        with no colon that does not start with a space never spans that junction, so if
+        its octets are not in the message's octets without line breaks, the text cannot
+        hold it. That rules out most messages of a TEXT search with a scan instead of a
+        MIME parse, which is where a SEARCH TEXT spent its time (issue #16).
+
+        What the context keeps for the next searches (`remembered_text`): the folded text of
+        a message once made, or this scan form of a plain one (octets: it rules out, it
+        cannot tell a match); either spares the file read.
+        """
+        scan: bytes | None = None
+        if self._text is None:
+            remembered = getattr(self.ctx, "remembered_text", None)
+            kept = remembered() if remembered is not None else None
+            if isinstance(kept, bytes):
+                scan = kept
+            else:
+                self._text = kept
+        if self._text is None and quick is not None:
+            if scan is None:
+                scan = self._scan_form()
+                remember = getattr(self.ctx, "remember_text", None)
+                if scan is not None and remember is not None:
+                    remember(scan)
+            if scan is not None and quick not in scan:
+                return False
+        return needle in self.text()
+
+    def _scan_form(self) -> bytes | None:
+        """The octets of a plain message with no encoded word, in lower case, line breaks
+        removed (see text_contains); None for any other message."""
+        plain = self.plain()
+        if plain is None or b"=?" in plain:
+            return None
+        return plain.replace(b"\r\n", b"").replace(b"\n", b"")
+
     def body(self) -> str:
         if self._body is None:
             self._body = _fold("\n".join(mime.body_texts(self.part)))
         return self._body
 
     def text(self) -> str:
+        """The folded text TEXT compares: every header field, "Name: value", then the body
+        text. A context may keep it (`remember_text`) for the next search, which offers it
+        (`remembered_text`, see text_contains): mra/imap/messagecache.py."""
         if self._text is None:
             headers = "\n".join(mime.all_header_texts(self.part))
             self._text = _fold(headers) + "\n" + self.body()
+            remember = getattr(self.ctx, "remember_text", None)
+            if remember is not None:
+                remember(self._text)
         return self._text
 
     def internal_date(self) -> _dt.date:
@@ -576,7 +626,7 @@ class Body(Key):
         return m.body_contains(self.folded, self.quick)
 
 
-def _set_needle(key: Header | Body) -> None:
+def _set_needle(key: Header | Body | Text) -> None:
     """The folded text, once per search; `quick`, its octets in lower case for the scans of
     _Message.plain and plain_header, when it holds no line break or other control."""
     folded = fold_key(key.text)
@@ -590,16 +640,22 @@ def _set_needle(key: Header | Body) -> None:
 class Text(Key):
     text: str
     folded: str = field(init=False, repr=False, compare=False)
+    quick: bytes | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "folded", fold_key(self.text))
+        _set_needle(self)
+        if self.quick is not None and (b":" in self.quick or self.quick.startswith(b" ")):
+            # The text writes each field "Name: value", whatever blanks the file has
+            # around the colon: no scan of the file can rule out a key that holds the colon
+            # or starts with that space.
+            object.__setattr__(self, "quick", None)
 
     @property
     def cost(self) -> int:
         return COST_BODY
 
     def match(self, m: _Message) -> bool:
-        return self.folded in m.text()
+        return m.text_contains(self.folded, self.quick)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from mra.imap.arguments import ArgumentError, as_atom
 from mra.imap.commands import condstore
 from mra.imap.commands.enable import qresync
 from mra.imap.commands.spec import Request
+from mra.imap.messagecache import message_cache
 from mra.imap.sequence import contains
 from mra.imap.values import Atom, ParenList, Value
 from mra.session import Output, Stream
@@ -137,6 +138,8 @@ def _lines(
     expunged = False  # a message expunged elsewhere was answered from what is known of it
     failed: bytes | None = None  # the tagged answer for the first message that failed
     reads = items.reads_messages(wanted)
+    kept = message_cache(s.services) if reads else None
+    plan = items.flags_plan(wanted, req.uid)
     i = 0
     while True:
         batch: list[bytes] = []
@@ -151,7 +154,10 @@ def _lines(
                 try:
                     if msg is None:
                         raise LookupError(uid)
-                    data = items.render(view, uid, seq, wanted, req.uid, uid in seen_now)
+                    if plan is not None:
+                        data = items.render_flags(view, msg, seq, plan)
+                    else:
+                        data = items.render(view, uid, seq, wanted, req.uid, uid in seen_now, kept)
                 except (LookupError, NotFound):
                     # Expunged by another session, this one not told yet (RFC 2180 4.1):
                     # answered with what is still known, as Dovecot; a UID FETCH is then

@@ -32,6 +32,7 @@ from mra.imap.arguments import ArgumentError
 from mra.imap.commands import condstore
 from mra.imap.commands.enable import utf8_accept
 from mra.imap.commands.spec import Request
+from mra.imap.messagecache import MessageCache, message_cache
 from mra.imap.searching import SearchFailed, compile_search, run_search, saved_result
 from mra.imap.sequence import SequenceSet, format_set
 from mra.imap.values import Atom, ParenList, Value
@@ -92,7 +93,7 @@ def search(s: ImapSession, req: Request) -> list[Output]:
 
     def run(s: ImapSession, req: Request) -> list[Output]:
         try:
-            untagged = head + _answer(view, program, options, req)
+            untagged = head + _answer(view, program, options, req, message_cache(s.services))
         except MailError:
             if save:
                 view.saved = NOTHING_SAVED
@@ -107,22 +108,26 @@ def search(s: ImapSession, req: Request) -> list[Output]:
 
 
 def _answer(
-    view: SelectedView, program: SearchProgram, options: frozenset[str] | None, req: Request
+    view: SelectedView,
+    program: SearchProgram,
+    options: frozenset[str] | None,
+    req: Request,
+    texts: MessageCache | None = None,
 ) -> bytes:
     """Run the program; the untagged answer; the saved result kept when asked."""
     uids = view.uids
     if options is None:
-        found = run_search(view, program)
+        found = run_search(view, program, texts=texts)
         numbers = [uids[n - 1] for n in found] if req.uid else found
         return r.search_response(numbers, _highest(view, program, found))
     ends_only = not options & {"ALL", "COUNT"} and bool(options & {"MIN", "MAX"})
     if ends_only:
-        found = run_search(view, program, limit=1) if "MIN" in options else []
+        found = run_search(view, program, limit=1, texts=texts) if "MIN" in options else []
         if "MAX" in options and (found or "MIN" not in options):
-            last = run_search(view, program, reverse=True, limit=1)
+            last = run_search(view, program, reverse=True, limit=1, texts=texts)
             found = sorted(set(found + last))
     else:
-        found = run_search(view, program)
+        found = run_search(view, program, texts=texts)
     if "SAVE" in options:
         view.saved = saved_result(view, found)
         if options == {"SAVE"}:

@@ -59,6 +59,14 @@ def header_reference(raw: bytes, name: str, needle: str, form: str = "plain") ->
     return any(folded in value for value in fresh(raw).header(name, form))
 
 
+def text_reference(raw: bytes, needle: str) -> bool:
+    return search._fold(needle) in fresh(raw).text()
+
+
+def text_shortcut(raw: bytes, needle: str) -> bool:
+    return search.Text(needle).match(fresh(raw))
+
+
 def body_shortcut(raw: bytes, needle: str) -> bool:
     return search.Body(needle).match(fresh(raw))
 
@@ -624,6 +632,20 @@ def check_headers(raw: bytes, data: st.DataObject) -> None:
             assert program.matches(ctx(raw)) == expected, (name, needle)
 
 
+def check_text(raw: bytes, data: st.DataObject) -> None:
+    texts = list(mime.body_texts(raw)) + list(mime.all_header_texts(raw))
+    event("scanned" if fresh(raw).plain() is not None and b"=?" not in raw else "parsed")
+    others = ["\n".join(texts), raw.decode("latin-1"), raw.decode("utf-8", "replace")]
+    for _ in range(data.draw(st.integers(3, 8))):
+        needle = draw_needle(data, texts, others, texts)
+        expected = text_reference(raw, needle)
+        event(f"match={expected}")
+        assert text_shortcut(raw, needle) == expected, needle
+        octets = utf8(needle)
+        if octets is not None:
+            assert search.parse_search([b"TEXT", octets]).matches(ctx(raw)) == expected, needle
+
+
 FEW = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MANY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -650,6 +672,24 @@ def test_header_keys_agree_with_the_slow_path(raw: bytes, data: st.DataObject) -
 @given(raw=one_disqualifier_headers(), data=st.data())
 def test_header_keys_with_one_disqualifier(raw: bytes, data: st.DataObject) -> None:
     check_headers(raw, data)
+
+
+@FEW
+@given(raw=messages(), data=st.data())
+def test_text_key_agrees_with_the_slow_path(raw: bytes, data: st.DataObject) -> None:
+    check_text(raw, data)
+
+
+@MANY
+@given(raw=one_disqualifier_messages(), data=st.data())
+def test_text_key_with_one_disqualifier(raw: bytes, data: st.DataObject) -> None:
+    check_text(raw, data)
+
+
+@MANY
+@given(raw=one_disqualifier_headers(), data=st.data())
+def test_text_key_with_one_header_disqualifier(raw: bytes, data: st.DataObject) -> None:
+    check_text(raw, data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -764,6 +804,42 @@ def test_header_edge_cases(raw: bytes, name: str, needle: str, expected: bool) -
     assert header_shortcut(raw, name, needle) == expected
 
 
+SPACED = b"Subject  :   Weekly report\r\nX-Note:plain\r\n\r\nbody\r\n"
+TEXT_CASES: list[tuple[str, bytes, str, bool]] = [
+    ("absent from a plain message", PLAIN, "goodbye", False),
+    ("in the body", PLAIN, "world, SEE", True),
+    ("in a header value", PLAIN, "weekly rep", True),
+    ("a field name", PLAIN, "subject", True),
+    ("across a fold", PLAIN, "report\tcontinued", True),
+    ("across the colon, blanks around it in the file", SPACED, "subject: weekly", True),
+    ("across the colon, none in the file", SPACED, "x-note: plain", True),
+    ("name and colon", SPACED, "subject:", True),
+    ("the space after the colon", SPACED, " plain", True),
+    ("the space after the colon, a folded value", b"To: \r\n\thello\r\n\r\nx\r\n", " he", True),
+    ("the file's blanks are not the text's", SPACED, "subject  :", False),
+    ("across two fields", PLAIN, "report\ncontinued", False),
+    ("encoded word", b"Subject: =?utf-8?q?caf=C3=A9?=\r\n\r\nx\r\n", "caf\u00e9", True),
+    (
+        "encoded word in a part header",
+        mixed(b"X-Note: =?utf-8?b?aGVsbG8=?=\r\n\r\nx"),
+        "hello",
+        True,
+    ),
+    ("part header", mixed(b"X-Note: inner\r\n\r\nx"), "note: inner", True),
+    ("qp body", text_part(b"app=\r\nle", cte=b"quoted-printable"), "apple", True),
+    ("empty needle", PLAIN, "", True),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle", "expected"),
+    [pytest.param(raw, needle, expected, id=name) for name, raw, needle, expected in TEXT_CASES],
+)
+def test_text_edge_cases(raw: bytes, needle: str, expected: bool) -> None:
+    assert text_reference(raw, needle) == expected
+    assert text_shortcut(raw, needle) == expected
+
+
 @pytest.mark.parametrize(
     ("raw", "scannable"),
     [
@@ -834,6 +910,24 @@ def test_absent_needle_rules_a_plain_message_out_without_parsing(
         search.Body("hello").match(search._Message(ctx(PLAIN), None))
     with pytest.raises(ParseCalled):
         search.Body("\n").match(search._Message(ctx(PLAIN), None))
+
+
+def test_text_key_rules_a_plain_message_out_without_parsing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SEARCH TEXT over a mailbox parsed every message (issue #16: most of the server's CPU
+    under the mixed load); a plain message without the key's octets needs no parse."""
+    monkeypatch.setattr(mime, "parse", _refuse_parse)
+    c = ctx(PLAIN)
+    assert not search.Text("goodbye").match(search._Message(c, None))
+    assert not search.parse_search([b"TEXT", b"goodbye"]).matches(c)
+    # What the scan cannot settle is parsed: the key is there, a colon is in the key, the
+    # message has an encoded word.
+    for needle in ("hello", "subject: x", "go:odbye", " goodbye"):
+        with pytest.raises(ParseCalled):
+            search.Text(needle).match(search._Message(ctx(PLAIN), None))
+    with pytest.raises(ParseCalled):
+        search.Text("goodbye").match(fresh(PLAIN + b"=?utf-8?q?x?=\r\n"))
 
 
 def test_no_shortcut_for_an_encoded_message(monkeypatch: pytest.MonkeyPatch) -> None:
