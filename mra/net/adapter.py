@@ -51,7 +51,6 @@ from typing import Any
 
 from twisted.internet import interfaces, protocol, threads
 from twisted.internet.base import DelayedCall
-from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
@@ -60,6 +59,7 @@ from mailstore.config import LimitsConfig
 from mra import log, sessionlog
 from mra.net.deflate import CompressionError, Deflate
 from mra.net.reactor import reactor
+from mra.net.tls import TLSConnection, start_tls
 from mra.session import (
     Call,
     Close,
@@ -153,7 +153,7 @@ class SessionProtocol(protocol.Protocol):
         self._gate = _OutputGate(self)
         self.transport.registerProducer(self._gate, True)
         self._arm("login", self.limits.login_timeout, self._login_expired)
-        if isinstance(self.transport, TLSMemoryBIOProtocol):  # IMAPS, POP3S
+        if isinstance(self.transport, TLSConnection):  # IMAPS, POP3S
             self._tls_begun()
         self.session = self._make_session(self)
 
@@ -542,10 +542,8 @@ class SessionProtocol(protocol.Protocol):
                 self._queued_size = 0
                 self._update_reading()
                 self._tls_begun()
-                self.transport.startTLS(self.tls_context)
-                # startTLS registered the gate again, with the TLS layer, as not paused.
-                self._blocked = False
-                self._disarm("output")
+                # The gate stays registered with the TCP transport, under the TLS layer.
+                start_tls(self, self.tls_context)
                 assert self.session is not None
                 self._perform(self.session.tls_started())
             elif isinstance(out, StartCompression):

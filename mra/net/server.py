@@ -37,7 +37,7 @@ from mra.net.adapter import SessionProtocol
 from mra.net.listeners import UnixSocket, adopt_unix, bind, describe
 from mra.net.reactor import reactor
 from mra.net.stall import StallMonitor
-from mra.net.tls import TLSContext
+from mra.net.tls import TLSContext, TLSFactory
 from mra.session import Session
 
 # Listener name -> (protocol, implicit TLS). The protocol names a session class in SESSIONS.
@@ -232,10 +232,8 @@ class Server:
             else:
                 factory = _Factory(self, self._session_factory(name))
             if name not in OPS_LISTENERS and PROTOCOLS[name][1]:
-                from twisted.protocols.tls import TLSMemoryBIOFactory
-
                 assert self.tls is not None
-                factory = TLSMemoryBIOFactory(self.tls, False, factory)  # type: ignore[arg-type]
+                factory = TLSFactory(self.tls, factory)
             if sock.family == socket.AF_UNIX:
                 adopt_unix(reactor, sock, factory)
             else:
