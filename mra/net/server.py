@@ -280,18 +280,20 @@ class _Factory(protocol.Factory):
         self.server = server
         self.make = make
 
-    def buildProtocol(self, addr: object) -> SessionProtocol:
-        p = _TrackedProtocol(self.make, self.server.config.limits, self.server.pools)
-        p.server = self.server
-        return p
+    def buildProtocol(self, addr: object) -> SessionProtocol:  # type: ignore[override]
+        return _TrackedProtocol(self.server, self.make)
 
 
 class _TrackedProtocol(SessionProtocol):
     """A connection that first passes the process's connection limit, the access map's
     `Connect:` rules and the per-address connection limit, then gets its greeting."""
 
-    server: Server
-    _lease: Any = None
+    __slots__ = ("_lease", "server")
+
+    def __init__(self, server: Server, make: Callable[[SessionProtocol], Session]) -> None:
+        super().__init__(make, server.config.limits, server.pools)
+        self.server = server
+        self._lease: Any = None
 
     def connectionMade(self) -> None:
         open_before = len(self.server.connections)
