@@ -80,6 +80,8 @@ MAX_QUEUED_INPUT = 1 << 20  # bytes held back while a command runs, before we st
 FEED_SLICE = 1 << 16  # queued input is handed on at most one socket read's worth at a time
 THREADED_GATHER = 1 << 20  # octets of a threaded Stream made per thread hop, at most
 THREADED_SLICE = 0.02  # seconds of work per thread hop, at most
+DEADLINE_SLACK = 0.001  # seconds: a timer set for a deadline fires at it, give or take rounding
+_NEVER = float("inf")
 
 
 @implementer(interfaces.IPushProducer)
@@ -119,8 +121,11 @@ class SessionProtocol:
         "_feeding",
         "_gate",
         "_gathering",
+        "_handshake_by",
         "_handshaking",
+        "_idle_by",
         "_logged_in",
+        "_login_by",
         "_make_session",
         "_queued",
         "_queued_size",
@@ -167,6 +172,13 @@ class SessionProtocol:
         self._stream: Stream | None = None
         self._gathering = False  # a threaded Stream's chunks are being made in a thread
         self._timers: dict[str, DelayedCall] = {}
+        # The idle, login and TLS handshake deadlines (reactor time; None: none runs) share
+        # one timer, "deadline", due at the earliest: a timer cancelled (at login, at the
+        # end of a handshake) stays in Twisted's heap, about 300 octets, until the heap is
+        # mostly cancelled timers, which for thousands of idle connections is never.
+        self._idle_by = _NEVER
+        self._login_by: float | None = None
+        self._handshake_by: float | None = None
         self._closed = False
         self._logged_in = False  # the session was authenticated at the last look
         self._watched: Sequence[str] = ()  # the directories inotify watches for us
@@ -201,10 +213,11 @@ class SessionProtocol:
         self._no_delay()
         self._gate = _OutputGate(self)
         self.transport.registerProducer(self._gate, True)
-        self._arm("login", self.limits.login_timeout, self._login_expired)
+        self._login_by = reactor.seconds() + self.limits.login_timeout
         if isinstance(self.transport, TLSConnection):  # IMAPS, POP3S
             self._tls_begun()
         self.session = self._make_session(self)
+        self._arm_deadline()
 
     def _no_delay(self) -> None:
         """Nagle's algorithm would hold a short final write (POP3's `.` line, a tagged OK)
@@ -254,11 +267,12 @@ class SessionProtocol:
 
     def _tls_begun(self) -> None:
         self._handshaking = True
-        self._arm("handshake", self.limits.tls_handshake_timeout, self._handshake_expired)
+        self._handshake_by = reactor.seconds() + self.limits.tls_handshake_timeout
+        self._arm_deadline()
 
     def handshakeCompleted(self) -> None:
         self._handshaking = False
-        self._disarm("handshake")
+        self._handshake_by = None  # the deadline timer, if it fires before, finds nothing due
         self._update_reading()
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
@@ -566,13 +580,14 @@ class SessionProtocol:
         session = self.session
         if session is not None:
             if session.authenticated:
-                self._disarm("login")
+                self._login_by = None
                 self._logged_in = True
             elif self._logged_in and not self._closed:
                 # UNAUTHENTICATE (IMAP RFC 8437, ManageSieve RFC 5804 2.14.1): back before
                 # login, so under a login deadline again, or NOOPs would keep it for ever.
                 self._logged_in = False
-                self._arm("login", self.limits.login_timeout, self._login_expired)
+                self._login_by = reactor.seconds() + self.limits.login_timeout
+                self._arm_deadline()
         self._poll()
 
     def _perform_outputs(self, outputs: list[Output]) -> None:
@@ -708,8 +723,34 @@ class SessionProtocol:
         return timer is not None and timer.active()
 
     def _reset_timer(self) -> None:
+        """Input came: the idle deadline starts again."""
         if self.session is not None:
-            self._arm("idle", self.session.timeout, self._timed_out)
+            self._idle_by = reactor.seconds() + self.session.timeout
+            self._arm_deadline()
+
+    def _arm_deadline(self) -> None:
+        due = self._idle_by
+        if self._login_by is not None:
+            due = min(due, self._login_by)
+        if self._handshake_by is not None:
+            due = min(due, self._handshake_by)
+        if due != _NEVER:
+            self._arm("deadline", max(0.0, due - reactor.seconds()), self._deadline)
+
+    def _deadline(self) -> None:
+        """The deadline timer fired: whichever deadlines are due act, in the order of their
+        severity; if none is (the one it was set for went away), it is set again."""
+        if self.session is None or self._closed:
+            return
+        now = reactor.seconds() + DEADLINE_SLACK
+        if self._handshake_by is not None and now >= self._handshake_by:
+            self._handshake_expired()
+        elif self._login_by is not None and now >= self._login_by:
+            self._login_expired()
+        elif now >= self._idle_by:
+            self._timed_out()
+        else:
+            self._arm_deadline()
 
     def _timed_out(self) -> None:
         if self.session is None or self._closed:

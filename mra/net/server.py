@@ -525,6 +525,13 @@ def _supervise(server: Server, workers: int) -> int:
             except ProcessLookupError:
                 pass
 
+    # What the supervisor imported (mra/preload.py) the workers share until they write to
+    # it, and Python's collector writes to every object it examines: frozen, the workers'
+    # collections leave those pages shared (issue #16: the memory of 10,000 connections).
+    import gc
+
+    gc.collect()
+    gc.freeze()
     for n in range(workers):
         spawn(n)
     signal.signal(signal.SIGHUP, forward)
