@@ -23,6 +23,14 @@ from typing import Any
 
 from mra import log
 
+# Plaintext is encrypted, and ciphertext fed to OpenSSL, a TLS record's worth (16 KiB, RFC 8446
+# 5.1) at a time. A memory BIO never gives back what it grew to: a 1 MB FETCH encrypted in one
+# piece left 2 MB with the connection for as long as it lasted (bench: 1 MB each way, 2,047 KB
+# kept per connection; in records, 59 KB; an idle connection that never sent a record of its
+# size, 17 KB). Record-sized writes are also the cheapest (0.4 ms of CPU per MB against 0.8
+# in one piece, 0.7 in 4 KiB pieces).
+RECORD = 16384
+
 
 class TLSContext:
     """The server's TLS context, whose certificate can be replaced while connections stay up
@@ -108,6 +116,16 @@ class TLSConnection:
         return "tls"
 
     def dataReceived(self, data: bytes) -> None:
+        if len(data) <= RECORD:
+            self._received(data)
+            return
+        view = memoryview(data)
+        for start in range(0, len(data), RECORD):
+            if self._peer_closed:  # a TLS error or the peer's close_notify: the rest is moot
+                return
+            self._received(view[start : start + RECORD])
+
+    def _received(self, data: bytes | memoryview) -> None:
         self._incoming.write(data)
         if not self._handshaken:
             try:
@@ -175,16 +193,30 @@ class TLSConnection:
         self._encrypt([data])
 
     def writeSequence(self, chunks: list[bytes]) -> None:
-        self.write(b"".join(chunks))
+        if self._closing:
+            return
+        if not self._handshaken:
+            for chunk in chunks:
+                self.write(chunk)
+            return
+        self._encrypt(chunks)
 
     def _encrypt(self, chunks: list[bytes]) -> None:
+        """Encrypt a record's worth at a time, taking the ciphertext out of the BIO after
+        each (see RECORD)."""
+        tls = self._tls
         try:
             for chunk in chunks:
-                self._tls.write(chunk)
+                if len(chunk) <= RECORD:
+                    tls.write(chunk)
+                    self._flush()
+                    continue
+                view = memoryview(chunk)
+                for start in range(0, len(chunk), RECORD):
+                    tls.write(view[start : start + RECORD])
+                    self._flush()
         except (ssl.SSLError, OSError) as exc:
             self._failed(exc)
-            return
-        self._flush()
 
     def _flush(self) -> None:
         data = self._outgoing.read()

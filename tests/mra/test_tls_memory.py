@@ -74,3 +74,46 @@ def test_attack_thousands_of_idle_tls_connections_exhaust_memory(
     for s in idlers:
         s.close()
     assert grown / SESSIONS < PER_SESSION_MAX, f"{grown / SESSIONS:.0f} bytes per idle session"
+
+
+BIG = 1 << 20
+AFTER_BIG_MAX = 256 * 1024  # bytes kept per connection after a 1 MB FETCH; measured ~60 KiB
+
+
+def test_attack_one_large_fetch_over_tls_keeps_megabytes_for_the_connection(
+    server_factory: type[MraServer],
+) -> None:
+    """OpenSSL's memory BIOs never shrink: a FETCH of a 1 MB message, encrypted in one piece,
+    left about 1.3 MB with its connection for as long as the connection lasted, so that
+    connections that had each read one large message, and then idled, held megabytes each."""
+    server = server_factory(listeners=("imaps",))
+    server.access.write_text("Connect:127.0.0.1 OK\n")
+    line = b"x" * 998 + b"\r\n"
+    message = b"Subject: big\r\n\r\n" + line * (BIG // len(line))
+    server.store().mailbox("INBOX").append(message)
+    server.start()
+    assert server.proc is not None
+    port = server.ports["imaps"]
+    ctx = tls_client()
+
+    def fetch_and_idle() -> ssl.SSLSocket:
+        sock = idler(port, ctx)
+        sock.sendall(b"DONE\r\nd FETCH 1 BODY.PEEK[]\r\n")
+        got = b""
+        while not got.endswith(b"d OK FETCH completed\r\n") and b"d NO" not in got:
+            data = sock.recv(1 << 16)
+            assert data, got[-200:]
+            got += data
+        assert len(got) > BIG - 4096, got[-200:]
+        return sock
+
+    for _ in range(3):
+        fetch_and_idle().close()
+    time.sleep(0.5)
+    before = rss(server.proc.pid)
+    socks = [fetch_and_idle() for _ in range(20)]
+    time.sleep(0.5)
+    grown = rss(server.proc.pid) - before
+    for s in socks:
+        s.close()
+    assert grown / len(socks) < AFTER_BIG_MAX, f"{grown / len(socks):.0f} bytes per connection"
