@@ -217,7 +217,7 @@ class SessionProtocol:
         if isinstance(self.transport, TLSConnection):  # IMAPS, POP3S
             self._tls_begun()
         self.session = self._make_session(self)
-        self._arm_deadline()
+        self._reset_timer()  # the first deadline timer: the idle one, or sooner ones
 
     def _no_delay(self) -> None:
         """Nagle's algorithm would hold a short final write (POP3's `.` line, a tagged OK)
