@@ -65,15 +65,14 @@ LAZY_IMPORTS = (
     "_sha3",
     "_blake2",
     # Twisted: the reactor's modules (not the reactor: it is installed in each worker, after
-    # the fork), the thread pool, TLS, and the web server of the metrics endpoint
+    # the fork), the thread pool and the web server of the metrics endpoint (TLS is the
+    # standard library's ssl: mra/net/tls.py)
     "twisted.internet.default",
     "twisted.internet.epollreactor",
     "twisted.internet.pollreactor",
     "twisted.internet.selectreactor",
     "twisted.internet.posixbase",
-    "twisted.internet.ssl",
     "twisted.internet.threads",
-    "twisted.protocols.tls",
     "twisted.python.threadpool",
     "twisted.web.resource",
     "twisted.web.server",

@@ -37,7 +37,7 @@ from mra.net.adapter import SessionProtocol
 from mra.net.listeners import UnixSocket, adopt_unix, bind, describe
 from mra.net.reactor import reactor
 from mra.net.stall import StallMonitor
-from mra.net.tls import TLSContext
+from mra.net.tls import TLSContext, TLSFactory
 from mra.session import Session
 
 # Listener name -> (protocol, implicit TLS). The protocol names a session class in SESSIONS.
@@ -246,10 +246,8 @@ class Server:
             else:
                 factory = _Factory(self, self._session_factory(name))
             if name not in OPS_LISTENERS and PROTOCOLS[name][1]:
-                from twisted.protocols.tls import TLSMemoryBIOFactory
-
                 assert self.tls is not None
-                factory = TLSMemoryBIOFactory(self.tls, False, factory)  # type: ignore[arg-type]
+                factory = TLSFactory(self.tls, factory)
             if sock.family == socket.AF_UNIX:
                 adopt_unix(reactor, sock, factory)
             else:
@@ -296,18 +294,20 @@ class _Factory(protocol.Factory):
         self.server = server
         self.make = make
 
-    def buildProtocol(self, addr: object) -> SessionProtocol:
-        p = _TrackedProtocol(self.make, self.server.config.limits, self.server.pools)
-        p.server = self.server
-        return p
+    def buildProtocol(self, addr: object) -> SessionProtocol:  # type: ignore[override]
+        return _TrackedProtocol(self.server, self.make)
 
 
 class _TrackedProtocol(SessionProtocol):
     """A connection that first passes the process's connection limit, the access map's
     `Connect:` rules and the per-address connection limit, then gets its greeting."""
 
-    server: Server
-    _lease: Any = None
+    __slots__ = ("_lease", "server")
+
+    def __init__(self, server: Server, make: Callable[[SessionProtocol], Session]) -> None:
+        super().__init__(make, server.config.limits, server.pools)
+        self.server = server
+        self._lease: Any = None
 
     def connectionMade(self) -> None:
         open_before = len(self.server.connections)
@@ -542,6 +542,13 @@ def _supervise(server: Server, workers: int) -> int:
             except ProcessLookupError:
                 pass
 
+    # What the supervisor imported (mra/preload.py) the workers share until they write to
+    # it, and Python's collector writes to every object it examines: frozen, the workers'
+    # collections leave those pages shared (issue #16: the memory of 10,000 connections).
+    import gc
+
+    gc.collect()
+    gc.freeze()
     for n in range(workers):
         spawn(n)
     signal.signal(signal.SIGHUP, forward)

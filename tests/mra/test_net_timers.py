@@ -10,6 +10,7 @@ import pytest
 from twisted.internet import reactor as _reactor
 
 from mra.net.adapter import SessionProtocol
+from mra.session import Send
 
 twisted_reactor: Any = _reactor
 
@@ -70,3 +71,59 @@ def test_rearming_later_keeps_one_live_timer() -> None:
         for timer in h._timers.values():
             if timer.active():
                 timer.cancel()
+
+
+class _LoginSession:
+    """The least of a session the adapter drives: the first line logs in."""
+
+    def __init__(self) -> None:
+        self.timeout = 60.0
+        self.authenticated = False
+
+    def greeting(self) -> list[Any]:
+        return [Send(b"* OK\r\n")]
+
+    def data_received(self, data: bytes) -> list[Any]:
+        if data:
+            self.authenticated = True
+            self.timeout = 1800.0
+        return [Send(b"+ OK\r\n")] if data else []
+
+    def connection_lost(self) -> None:
+        pass
+
+
+def test_attack_logins_leave_cancelled_timers_in_the_reactor_heap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every connection armed a login timer and cancelled it at login. Twisted keeps a
+    cancelled timer in its heap until cancelled ones are half of it, which with thousands of
+    logged-in idle connections (each with live timers) is never: 10,000 dead timers of about
+    300 octets each. The idle and login deadlines now share one timer, moved later only."""
+    from twisted.internet import task
+    from twisted.internet.testing import StringTransport
+
+    from mra.net import adapter
+
+    clock = task.Clock()
+    monkeypatch.setattr(adapter, "reactor", clock)
+    made: list[Any] = []
+    call_later = clock.callLater
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        call = call_later(*args, **kwargs)
+        made.append(call)
+        return call
+
+    monkeypatch.setattr(clock, "callLater", recording)
+    proto = adapter.SessionProtocol(lambda _proto: _LoginSession())  # type: ignore[arg-type,return-value]
+    transport = StringTransport()
+    proto.makeConnection(transport)
+    clock.advance(1)
+    proto.dataReceived(b"a LOGIN\r\n")
+    clock.advance(1)
+    proto.dataReceived(b"b NOOP\r\n")
+    assert transport.value() == b"* OK\r\n+ OK\r\n+ OK\r\n"
+    assert [c for c in made if c.cancelled] == []
+    assert len([c for c in made if c.active()]) == 1
+    proto.connectionLost()
