@@ -63,7 +63,6 @@ if TYPE_CHECKING:
     from mailstore.mailbox import Mailbox
 
 LOG_MAX = 20_000  # UIDs in the change log kept for trackers that have not taken them
-
 RETRY_AFTER = 30.0  # seconds before an index that failed is opened again
 INDEX_DIR_MODE = 0o700
 
@@ -247,6 +246,19 @@ class FolderState:
             self._seen_below = uid if uid is not None else box.next_uid
             self._unseen = (self.version, uid)
             return uid
+
+    def warm(self) -> bool:
+        """A view opens without work that grows with the folder (an IMAP SELECT may then
+        answer on the reactor, without a thread-pool round trip): the folder is loaded, its
+        index open (or none is kept), UNSEEN known for this version, and nothing waits in
+        new/ to be claimed. O(1); true only until the next change."""
+        box = self._box()
+        if box is None or not box._loaded:
+            return False
+        if self.index is None and self._index_dir is not None:
+            return False
+        cached = self._unseen
+        return cached is not None and cached[0] == self.version and not box.has_new()
 
     # -- modseqs ----------------------------------------------------------------------------
 

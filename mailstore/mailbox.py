@@ -408,6 +408,10 @@ class Mailbox:
         found.sort()
         return found
 
+    def has_new(self) -> bool:
+        """Whether new/ listed anything at the last sync (messages no reader has claimed)."""
+        return bool(self._dirs["new"].listing)
+
     def first_unseen_uid(self, start: int = 0) -> int | None:
         """The lowest UID without \\Seen (SELECT's UNSEEN), looked for in UID order from
         `start`: the caller knows every message below it has \\Seen (folderstate.py keeps
