@@ -2,6 +2,7 @@
 
     python -m bench.idle [--counts 1,100,1000,10000] [--workers 2] [--no-dovecot]
                          [--dovecot-max 1000] [--modes plain,tls] [--json FILE]
+                         [--profile DIR]
 
 For each server, each mode (IMAP, IMAPS) and each count N, a fresh server is started, N
 connections log in, SELECT the same INBOX and enter IDLE (as Thunderbird keeps one per folder
@@ -13,7 +14,15 @@ and account, and every phone one), and then:
   the same server with no client (its baseline);
 * one message is delivered into the INBOX (written through mailstore, as mda writes it, by a
   process running as the mail user), and the time from its acknowledgement until every one of
-  the N connections has read `* n EXISTS` is the fan-out time (issue #16: within 2 s).
+  the N connections has read `* n EXISTS` is the fan-out time (issue #16: within 2 s), and
+  the CPU seconds the server's processes used meanwhile its fan-out CPU (the delivery runs in
+  a process of the bench, not the server's).
+
+While iterating on the fan-out, `--counts 1000 --modes plain --no-dovecot --workers 1` is a
+run of a minute. `--profile DIR` runs our server under cProfile (bench/imap.py's
+PROFILE_WRAPPER, switched on just before the delivery and off once every connection heard it)
+and writes DIR/00.prof, ... (`python -m pstats`); use it with `--workers 1`, where the one
+process serves.
 
 Our server runs with `[server] workers` (2, as the issue's targets) and the access map's
 `Connect:127.0.0.1 OK`, so one host may hold every connection. Dovecot 2.3 runs with the
@@ -40,6 +49,7 @@ import json
 import os
 import re
 import resource
+import signal
 import ssl
 import sys
 import time
@@ -53,7 +63,7 @@ from bench.common import (
     traversable_tempdir,
     wait_for_mra,
 )
-from bench.imap import DOVECOT, MRA, Server, make_maildir
+from bench.imap import DOVECOT, MRA, PROFILE_WRAPPER, PYTHON, Server, make_maildir, tree_cpu
 from mra.net.tls import generate_self_signed
 
 DOMAIN = "example.test"
@@ -109,8 +119,17 @@ def tree_memory(root: int) -> tuple[int, int, int]:
 class Ours(Server):
     label = "ours"
 
-    def __init__(self, base: Path, passwd: Path, cert: Path, key: Path, workers: int) -> None:
+    def __init__(
+        self,
+        base: Path,
+        passwd: Path,
+        cert: Path,
+        key: Path,
+        workers: int,
+        profile: Path | None = None,
+    ) -> None:
         super().__init__(base)
+        self.profile = profile
         self.mail = base / "mail"
         self.mail.mkdir()
         (base / "access").write_text("Connect:127.0.0.1 OK\n")
@@ -134,7 +153,12 @@ class Ours(Server):
         return self.mail / domain / local
 
     def start(self) -> None:
-        self.spawn([MRA, "serve", "--config", str(self.config)])
+        serve = ["serve", "--config", str(self.config)]
+        if self.profile is None:
+            self.spawn([MRA, *serve])
+        else:
+            self.profile.mkdir(parents=True, exist_ok=True)
+            self.spawn([PYTHON, "-c", PROFILE_WRAPPER, str(self.profile), *serve])
         assert self.proc is not None
         self.ports["plain"] = wait_for_mra(self.log, self.proc, "imap", "mra serve", 60)
         self.ports["tls"] = wait_for_mra(self.log, self.proc, "imaps", "mra serve", 60)
@@ -275,6 +299,7 @@ class Cell:
     processes: int = 0
     setup_seconds: float = 0.0
     fanout_seconds: float | None = None
+    fanout_cpu: float | None = None  # CPU seconds of the server's processes during the fan-out
     heard: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -300,10 +325,19 @@ async def _measure(server: Server, mode: str, count: int, port: int, cell: Cell)
     if not idlers:
         return
     waiters = [asyncio.ensure_future(i.wait_exists()) for i in idlers]
+    profiled = getattr(server, "profile", None) is not None
+    if profiled:
+        os.kill(server.proc.pid, signal.SIGUSR1)
+        await asyncio.sleep(0.5)
+    cpu_before = tree_cpu(server.proc.pid)
     acknowledged = await asyncio.get_running_loop().run_in_executor(
         None, deliver, server.mail_for(USER)
     )
     done, pending = await asyncio.wait(waiters, timeout=60)
+    cell.fanout_cpu = tree_cpu(server.proc.pid) - cpu_before
+    if profiled:
+        os.kill(server.proc.pid, signal.SIGUSR2)
+        await asyncio.sleep(2.0)
     for task in pending:
         task.cancel()
     heard = [i.heard for i in idlers if i.heard is not None]
@@ -320,17 +354,22 @@ async def _measure(server: Server, mode: str, count: int, port: int, cell: Cell)
 def deliver(inbox: Path) -> float:
     """Deliver one message as the mail user (a child process, as mda would); returns when
     it was acknowledged (time.monotonic())."""
+    # Imported before the fork: the mail user may not be able to read this checkout. As
+    # the server's processes: it stays root when the mail user cannot (server_user_line),
+    # and then the files it made are root's.
+    from mailstore.store import MailStore
+
+    drop = bool(server_user_line())
+
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
             os.close(read)
             uid, gid = mail_ids()
-            if os.geteuid() == 0:
+            if os.geteuid() == 0 and drop:
                 os.setgid(gid)
                 os.setuid(uid)
-            from mailstore.store import MailStore
-
             box = MailStore(str(inbox)).mailbox("INBOX")
             box.append(b"From: a@example.test\r\nSubject: fan-out\r\n\r\nhello\r\n")
             os.write(write, b"x")
@@ -371,15 +410,16 @@ def raise_limits(count: int) -> None:
 def report(cells: list[Cell]) -> None:
     print(
         f"\n{'server':8} {'mode':5} {'conns':>6} {'PSS MB':>8} {'RSS MB':>8} {'idle MB':>8} "
-        f"{'KiB/conn':>9} {'procs':>6} {'setup s':>8} {'fan-out s':>9}"
+        f"{'KiB/conn':>9} {'procs':>6} {'setup s':>8} {'fan-out s':>9} {'CPU s':>6}"
     )
     for c in cells:
         per = (c.pss - c.baseline_pss) / max(c.opened, 1) / 1024
         fan = f"{c.fanout_seconds:.2f}" if c.fanout_seconds is not None else "-"
+        cpu = f"{c.fanout_cpu:.2f}" if c.fanout_cpu is not None else "-"
         print(
             f"{c.server:8} {c.mode:5} {c.opened:6,} {c.pss / 1e6:8.1f} {c.rss / 1e6:8.1f} "
             f"{c.baseline_pss / 1e6:8.1f} {per:9.1f} {c.processes:6} {c.setup_seconds:8.1f} "
-            f"{fan:>9}" + (f"  heard {c.heard}" if c.heard != c.opened else "")
+            f"{fan:>9} {cpu:>6}" + (f"  heard {c.heard}" if c.heard != c.opened else "")
         )
         for e in c.errors[:3]:
             print(f"    {e}")
@@ -397,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dovecot-clients", type=int, default=1)
     parser.add_argument("--dovecot-max", type=int, default=1000)
     parser.add_argument("--json", type=Path, help="write the measurements there too")
+    parser.add_argument("--profile", type=Path, help="cProfile our server's fan-out into DIR")
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.counts.split(",")]
     modes = args.modes.split(",")
@@ -430,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
                     where = base / f"{kind}-{run_number}"
                     server: Server
                     if kind == "ours":
-                        server = Ours(where, passwd, cert, key, args.workers)
+                        server = Ours(where, passwd, cert, key, args.workers, args.profile)
                     else:
                         server = Dovecot(where, passwd, cert, key, count, args.dovecot_clients)
                     make_maildir(server.mail_for(USER), mail_ids())

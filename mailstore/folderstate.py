@@ -18,11 +18,21 @@ hands the view every change since its last take, merged, exactly once, whoever's
 a change the view itself made (a STORE: `origin`) is left out of its own `changed`, since the
 command answered it.
 
+A change seen by inotify wakes every session idling on the folder at once (mra/net/watch.py):
+one sync serves them all. The watcher wakes them inside `one_sync()`, and within it each
+folder syncs at most once on that thread; every other take only reads the log. Outside it
+(commands, the idle poll's timer) every take syncs, since a command must see what was
+delivered just before it. A take costs what the view has to learn, not the folder's size: it
+hands back the folder's UID list as of its end (`SyncResult.uids`), which a view that held
+the shared list and lost nothing takes as its own, instead of copying or comparing lists.
+
 The log is kept only as far back as the slowest tracker needs, and at most `LOG_MAX` UIDs: a
 view further behind (a session selected for days without a command while the folder churns) is
 told what differs by comparing (`_caught_up`): the UIDs it knows that are gone, those above
 its last, and the messages whose modseq is above the HIGHESTMODSEQ it last took (all of its
-messages, without an index).
+messages, without an index). Finding the slowest tracker walks them all, so a take trims
+only once per as many takes as there are trackers: 10,000 idling views woken by one delivery
+must not walk 10,000 trackers each.
 
 Locking
 =======
@@ -35,6 +45,7 @@ or written after. The registry has a lock of its own, never held while a folder'
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -54,6 +65,23 @@ if TYPE_CHECKING:
 LOG_MAX = 20_000  # UIDs in the change log kept for trackers that have not taken them
 RETRY_AFTER = 30.0  # seconds before an index that failed is opened again
 INDEX_DIR_MODE = 0o700
+
+_round = threading.local()  # the wake-up under way on this thread: see one_sync()
+_rounds = itertools.count(1)
+
+
+class one_sync:  # used as a function: `with one_sync():`
+    """`with one_sync():` the takes on this thread sync each folder once, then read its log:
+    for waking many idling sessions after one inotify event (see the module note)."""
+
+    __slots__ = ("outer",)
+
+    def __enter__(self) -> None:
+        self.outer = getattr(_round, "number", None)
+        _round.number = next(_rounds)
+
+    def __exit__(self, *exc: object) -> None:
+        _round.number = self.outer
 
 
 class Tracker:
@@ -95,6 +123,8 @@ class FolderState:
         # Every visible message with a lower UID has \Seen: UNSEEN is looked for from here.
         # Lowered to the lowest UID a change touched (added, or its flags changed).
         self._seen_below = 0
+        self._synced_round: int | None = None  # the one_sync() round that synced it last
+        self._untrimmed = 0  # takes since the last trim
         box.hooks = self
         if box._loaded:  # a mailbox used before it was shared: its index is made now
             with self.lock:
@@ -145,14 +175,20 @@ class FolderState:
         note). `known`: the UIDs the view has, for a view that fell behind the log."""
         box = self._live()
         with self.lock:
-            box.sync()
+            number = getattr(_round, "number", None)
+            if number is None or number != self._synced_round:
+                box.sync()
+                self._synced_round = number
             end = self._base + len(self._log)
             if tracker.pos < self._base:
                 merged = self._caught_up(box, tracker, known)
             else:
                 merged = _merge(self._log[tracker.pos - self._base :], tracker)
             tracker.pos = end
-            self._trim()
+            self._untrimmed += 1
+            if self._untrimmed >= len(self._trackers):
+                self._trim()
+            merged.uids = box.uids()
             index = self.index
             if index is not None:
                 mem = index.modseq_of
@@ -184,6 +220,7 @@ class FolderState:
     def _trim(self) -> None:
         """Drop the entries every tracker has taken; past LOG_MAX, also the oldest ones (the
         trackers still behind them catch up by comparing: `_caught_up`)."""
+        self._untrimmed = 0
         entries = self._log
         if self._trackers:
             drop = max(0, min(t.pos for t in self._trackers) - self._base)
@@ -209,6 +246,19 @@ class FolderState:
             self._seen_below = uid if uid is not None else box.next_uid
             self._unseen = (self.version, uid)
             return uid
+
+    def warm(self) -> bool:
+        """A view opens without work that grows with the folder (an IMAP SELECT may then
+        answer on the reactor, without a thread-pool round trip): the folder is loaded, its
+        index open (or none is kept), UNSEEN known for this version, and nothing waits in
+        new/ to be claimed. O(1); true only until the next change."""
+        box = self._box()
+        if box is None or not box._loaded:
+            return False
+        if self.index is None and self._index_dir is not None:
+            return False
+        cached = self._unseen
+        return cached is not None and cached[0] == self.version and not box.has_new()
 
     # -- modseqs ----------------------------------------------------------------------------
 

@@ -172,6 +172,7 @@ class SyncResult:
         "modseqs",
         "origin",
         "removed",
+        "uids",
         "uidvalidity_changed",
     )
 
@@ -188,6 +189,8 @@ class SyncResult:
         # Who made the change, for a change this process made itself (a STORE: that session
         # has answered it already); None for what a sync found.
         self.origin = origin
+        # Set by FolderState.take: the folder's UID list as of the end of what it merged.
+        self.uids: list[int] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.changed or self.uidvalidity_changed)
@@ -404,6 +407,10 @@ class Mailbox:
             ]
         found.sort()
         return found
+
+    def has_new(self) -> bool:
+        """Whether new/ listed anything at the last sync (messages no reader has claimed)."""
+        return bool(self._dirs["new"].listing)
 
     def first_unseen_uid(self, start: int = 0) -> int | None:
         """The lowest UID without \\Seen (SELECT's UNSEEN), looked for in UID order from

@@ -18,7 +18,14 @@ import stat
 import time
 
 from mailstore import log
-from mailstore.errors import AlreadyExists, InvalidName, NotFound, NotPossible, TemporaryFailure
+from mailstore.errors import (
+    AlreadyExists,
+    InvalidName,
+    MailError,
+    NotFound,
+    NotPossible,
+    TemporaryFailure,
+)
 from mailstore.lock import DotLock
 from mailstore.mailbox import Mailbox
 from mailstore.names import (
@@ -144,6 +151,14 @@ class MailStore:
             box = make()
         self._mailboxes[canonical] = box
         return box
+
+    def opened(self, name: str) -> Mailbox | None:
+        """Folder `name` if this store has it open already, else None: no disk access (an
+        IMAP SELECT asks whether it can answer without the thread pool)."""
+        try:
+            return self._mailboxes.get(_validate(name, create=False))
+        except MailError:
+            return None
 
     def index_dir(self, name: str) -> str | None:
         """Where folder `name`'s index is (see the class note): "" beside it, a directory, or

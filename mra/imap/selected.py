@@ -47,7 +47,7 @@ from mra.imap.values import Atom, Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from mailstore.mailbox import Mailbox, Message
+    from mailstore.mailbox import Mailbox, Message, SyncResult
 
 Folded = tuple[frozenset[str], frozenset[str]]
 SYSTEM_FLAGS = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"]
@@ -330,8 +330,7 @@ class SelectedView:
             out += self.report_expunges()
         added = [u for u in result.added if not self.uids or u > self.uids[-1]]
         if added:
-            self.uids = self.uids + added
-            self._owned = True
+            self._extend(added, result)
             self._claim_recent(added)
             out.append(r.exists(len(self.uids)))
             if not self.rev2:
@@ -344,8 +343,8 @@ class SelectedView:
                 fields += self.modseq_item(uid)  # before FLAGS is read: never newer than them
                 fields.append((b"FLAGS", self.flag_list(uid)))
                 out.append(r.fetch_response(seq, fields))
-        if self._owned and not self.gone:
-            shared = self.box.uids()
+        if self._owned and not self.gone and result.uids is not None:
+            shared = result.uids
             if shared == self.uids:
                 self.uids = shared  # one list again for every view that agrees
                 self._owned = False
@@ -357,6 +356,26 @@ class SelectedView:
             else:
                 out.append(r.say(None, r.HIGHEST_MODSEQ, r.Code.highestmodseq(pending)))
         return out
+
+    def _extend(self, added: list[int], result: SyncResult) -> None:
+        """New mail at the end of the view. A view that holds the folder's list and has lost
+        nothing since holds, after this change, what the folder's list is at the end of it
+        (`result.uids`, folderstate.py): it takes that list, not a copy of its own with the
+        new UIDs, so that 10,000 idling views of a big folder copy nothing when mail comes."""
+        old = self.uids
+        shared = result.uids
+        if (
+            not self._owned
+            and not self.gone
+            and not result.removed
+            and shared is not None
+            and len(shared) == len(old) + len(added)
+            and shared[-1] == added[-1]
+        ):
+            self.uids = shared
+            return
+        self.uids = old + added
+        self._owned = True
 
     def report_expunges(self) -> list[bytes]:
         """`* n EXPUNGE` for every message gone, highest first so each number is still right;

@@ -75,7 +75,6 @@ from mra.session import (
 )
 
 WATCHED_POLL = 30.0  # seconds between polls of a directory inotify watches anyway
-NOTIFY_DELAY = 0.05  # after an inotify event, before looking
 MAX_QUEUED_INPUT = 1 << 20  # bytes held back while a command runs, before we stop reading
 FEED_SLICE = 1 << 16  # queued input is handed on at most one socket read's worth at a time
 THREADED_GATHER = 1 << 20  # octets of a threaded Stream made per thread hop, at most
@@ -562,10 +561,12 @@ class SessionProtocol:
             self._watched = ()
 
     def _notified(self) -> None:
-        """inotify saw a change: look soon (a delivery makes several events at once)."""
+        """inotify saw a change: look now (the watcher gathered the events of a delivery and
+        wakes all its sessions at once, with one sync: mra/net/watch.py)."""
         if self._closed:
             return
-        self._arm("poll", NOTIFY_DELAY, self._polled)
+        self._disarm("poll")
+        self._polled()
 
     def _polled(self) -> None:
         self._timers.pop("poll", None)

@@ -8,6 +8,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -221,3 +222,108 @@ def test_first_unseen_follows_every_change(root: Path) -> None:
             writer.store_flags(uids, "add", ["\\Seen"])
         box.sync()
         assert state.first_unseen() == walked()
+
+
+# -- waking many idle views (issue #16: one delivery, 10,000 IDLE sessions) ----------------------
+
+
+def test_attack_one_delivery_to_many_idle_views_syncs_the_folder_once(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each woken IDLE session synced the folder itself (stat() calls and an inotify read
+    each): inside one_sync() the first sync serves every view; outside it (a command) every
+    take syncs again, so a delivery made just before a command is seen by it."""
+    folders = SharedFolders()
+    views = [SelectedView(server_store(root, folders).mailbox("INBOX"), False) for _ in range(50)]
+    box = views[0].box
+    syncs: list[int] = []
+    real = box.sync
+
+    def counted() -> SyncResult:
+        syncs.append(1)
+        return real()
+
+    monkeypatch.setattr(box, "sync", counted)
+    MailStore(str(root)).mailbox("INBOX").append(MSG)  # another process delivers
+    with folderstate.one_sync():
+        told = [v.updates(expunges=True) for v in views]
+    assert len(syncs) == 1
+    assert told[0] == [b"* 6 EXISTS\r\n", b"* 1 RECENT\r\n"]
+    assert all(t == [b"* 6 EXISTS\r\n", b"* 0 RECENT\r\n"] for t in told[1:])
+    MailStore(str(root)).mailbox("INBOX").append(MSG)
+    assert views[1].updates(expunges=False) == [b"* 7 EXISTS\r\n", b"* 1 RECENT\r\n"]
+    assert len(syncs) == 2
+    with folderstate.one_sync():  # a new round syncs again
+        assert views[2].updates(expunges=True) == [b"* 7 EXISTS\r\n", b"* 0 RECENT\r\n"]
+        assert views[3].updates(expunges=True) == [b"* 7 EXISTS\r\n", b"* 0 RECENT\r\n"]
+    assert len(syncs) == 3
+
+
+def test_attack_many_views_taking_one_change_do_not_each_walk_every_tracker(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every take trimmed the log, which finds the slowest of all trackers: N views woken by
+    one change walked N trackers each (N squared; 1.3 of 2 CPU seconds of a fan-out to 1,000
+    IDLE sessions). Now a trim comes once per as many takes as there are trackers, and the
+    log is still emptied once every view took it."""
+    folders = SharedFolders()
+    views = [SelectedView(server_store(root, folders).mailbox("INBOX"), False) for _ in range(200)]
+    state = views[0].state
+    trims: list[int] = []
+    real = FolderState._trim
+
+    def counted(self: FolderState) -> None:
+        trims.append(1)
+        real(self)
+
+    monkeypatch.setattr(FolderState, "_trim", counted)
+    MailStore(str(root)).mailbox("INBOX").store_flags([2], "add", ["\\Flagged"])
+    for v in views:
+        assert v.updates(expunges=True) == [b"* 2 FETCH (FLAGS (\\Flagged))\r\n"]
+    assert len(trims) <= 2
+    assert state._log == []
+
+
+class _Watched(list[int]):
+    """A UID list that notes every copy and comparison made of it."""
+
+    ops: ClassVar[list[str]] = []
+
+    def __add__(self, other: list[int]) -> _Watched:  # type: ignore[override]
+        _Watched.ops.append("copy")
+        return _Watched(list.__add__(self, other))
+
+    def __eq__(self, other: object) -> bool:
+        _Watched.ops.append("compare")
+        return list.__eq__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_attack_new_mail_to_idle_views_of_a_big_folder_copies_no_uid_list(root: Path) -> None:
+    """Each view told of new mail copied the folder's UID list to add it, then compared the
+    copy with the folder's to share it again: O(messages) per session, 10,000 sessions on a
+    100,000-message folder a billion steps. A view that held the folder's list takes the new
+    one as it is: the folder's own copy is the only one made."""
+    folders = SharedFolders()
+    first = SelectedView(server_store(root, folders).mailbox("INBOX"), False)
+    box = first.box
+    box._sorted = _Watched(box.uids())
+    views = [SelectedView(server_store(root, folders).mailbox("INBOX"), False) for _ in range(20)]
+    _Watched.ops = []
+    MailStore(str(root)).mailbox("INBOX").append(MSG)
+    with folderstate.one_sync():
+        for v in views:
+            assert v.updates(expunges=True)[0] == b"* 6 EXISTS\r\n"
+    assert _Watched.ops == ["copy"]  # the folder's, at its sync
+    assert all(v.uids is box.uids() and v.uids == [1, 2, 3, 4, 5, 6] for v in views)
+    # A view that lost a message it has not been told of keeps its own list meanwhile.
+    held = views[0]
+    box.expunge([2], views[1].tracker)
+    box.append(MSG)
+    told = [b"* 2 EXPUNGE\r\n", b"* 6 EXISTS\r\n", b"* 1 RECENT\r\n"]
+    assert views[1].updates(expunges=True) == told
+    assert held.updates(expunges=False) == [b"* 7 EXISTS\r\n", b"* 1 RECENT\r\n"]  # UID 6
+    assert held.uids == [1, 2, 3, 4, 5, 6, 7] and held.uids is not box.uids()
+    assert held.updates(expunges=True) == [b"* 2 EXPUNGE\r\n"]
+    assert held.uids == [1, 3, 4, 5, 6, 7]
