@@ -49,8 +49,8 @@ __all__ = ["cache_path", "load_cached", "write_cache"]
 # 6: [lmtp] and [listen] lmtp beside them; 7: [index]; 8: [limits] max_sessions_per_user_address;
 # 9: [log], [listen] admin and metrics; 10: [cluster], [mail] shared;
 # 11: [server] require_readable_installation; 12: [admin]; 13: [lmtp] parallel_copies;
-# 14: [limits] message_cache
-_FORMAT = "mailstore.configcache/14"
+# 14: [limits] message_cache; 15: [index] sort_keys
+_FORMAT = "mailstore.configcache/15"
 
 # Config's sections, their fields in order and their defaults: the one description of the cached
 # tree. tests/unit/test_configcache.py checks it against mailstore.config, which is not imported
@@ -185,6 +185,7 @@ _DEFAULTS: dict[str, dict[str, object]] = {
         "keep_folders": 64,
         "keep_messages": 400_000,
         "expunge_log": 100_000,
+        "sort_keys": 4,
     },
     "cluster": {
         "auth_http": None,

@@ -93,6 +93,7 @@ class Services:
         # The folders this process's sessions have open, shared (mailstore/folderstate.py).
         index = config.index
         self.folders = SharedFolders(index.keep_folders, index.keep_messages, index.expunge_log)
+        self.sort_keys = index.sort_keys  # SORT's orders kept per folder (mra/imap/sortindex.py)
         self.mime_limits = MimeLimits(
             max_nested_parts=limits.max_mime_depth,
             max_total_parts=limits.max_mime_parts,

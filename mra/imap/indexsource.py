@@ -127,7 +127,7 @@ _keys: weakref.WeakKeyDictionary[object, FolderKeys] = weakref.WeakKeyDictionary
 _keys_lock = threading.Lock()
 
 
-def _keys_for(state: object, uidvalidity: int, live: int) -> FolderKeys:
+def _keys_for(state: object, uidvalidity: int, live: int, keys_kept: int) -> FolderKeys:
     """The decoded records of `state`'s folder and what SORT and THREAD derive from them
     (sortindex.py): new when its UIDVALIDITY changed, dropped when the expunged outnumber the
     `live` messages (they are decoded again)."""
@@ -136,7 +136,7 @@ def _keys_for(state: object, uidvalidity: int, live: int) -> FolderKeys:
     with _keys_lock:
         keys = _keys.get(state)
         if keys is None or keys.uidvalidity != uidvalidity or len(keys.records) > 2 * live:
-            keys = _keys[state] = FolderKeys(uidvalidity)
+            keys = _keys[state] = FolderKeys(uidvalidity, keys_kept)
         return keys
 
 
@@ -171,7 +171,7 @@ class IndexedFieldSource:
         messages expunged are forgotten too (a pass over the folder: for SORT and THREAD,
         which make one anyway, not for FETCH PREVIEW's one message at a time)."""
         self._keep_previews(view)
-        keys = _keys_for(view.state, view.box.uidvalidity, len(view))
+        keys = _keys_for(view.state, view.box.uidvalidity, len(view), view.sort_keys)
         records = keys.records
         missing = [u for u in uids if u not in records]
         if missing:
@@ -241,7 +241,7 @@ class IndexedFieldSource:
                 with_preview = dataclasses.replace(record, preview=text)
                 fresh[record.uid] = self._codec.encode(with_preview)
                 added.append(with_preview)
-        _keys_for(view.state, view.box.uidvalidity, len(view)).add(added)
+        _keys_for(view.state, view.box.uidvalidity, len(view), view.sort_keys).add(added)
         view.state.keep_sort_fields(fresh)
 
 

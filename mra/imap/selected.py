@@ -63,10 +63,12 @@ class SelectedView:
         rev2: bool = False,
         condstore: bool = False,
         qresync: bool = False,
+        sort_keys: int = 4,
     ) -> None:
         self.box = box
         self.readonly = readonly
         self.mime_limits = mime_limits  # what FETCH and SEARCH may parse of one message
+        self.sort_keys = sort_keys  # `[index] sort_keys`: orders kept for SORT (sortindex.py)
         self.rev2 = rev2
         """IMAP4rev2 (RFC 9051 Appendix E 12, 21): no \\Recent and no RECENT (new mail is
         still moved to cur/, as Dovecot does), and every unsolicited FETCH names the UID."""

@@ -46,8 +46,9 @@ INSERT_LIMIT = 2000
 sorted again when next used (cheaper than that many moves of a 100,000-entry list)."""
 
 KEYS_KEPT = 4
-"""Sort keys whose order a folder keeps (each about 72 octets a message, ranks 60 more once a
-REVERSE or a second key needed them), the ones used last: clients sort by two or three."""
+"""The default of `[index] sort_keys`: sort keys whose order a folder keeps (each about 72
+octets a message, ranks 60 more once a REVERSE or a second key needed them), the ones used
+last: clients sort by two or three."""
 
 REMOVE_LIMIT = 1000
 """Messages taken out of THREAD's step 1 at once (threads.Linked.remove, each a walk along
@@ -138,8 +139,9 @@ class FolderKeys:
     """The records of one folder state's messages and what is derived from them (see the
     module note). Thread-safe: the commands run in the thread pool, several sessions at once."""
 
-    def __init__(self, uidvalidity: int) -> None:
+    def __init__(self, uidvalidity: int, keys_kept: int = KEYS_KEPT) -> None:
         self.uidvalidity = uidvalidity
+        self.keys_kept = keys_kept  # `[index] sort_keys`
         self.records: dict[int, SortFields] = {}
         self._keys: dict[str, _Key] = {}
         self._linked: threads.Linked | None = None
@@ -179,15 +181,16 @@ class FolderKeys:
                 key.remove(gone)
 
     def _key(self, name: str) -> _Key:
-        """The key, made if needed; the one used longest ago goes when more than KEYS_KEPT
-        would be kept."""
+        """The key, made if needed; the one used longest ago goes when more than `keys_kept`
+        would be kept (with none kept, the key is made for this sort alone)."""
         keys = self._keys
         key = keys.pop(name, None)
         if key is None:
-            if len(keys) >= KEYS_KEPT:
+            while keys and len(keys) >= self.keys_kept:
                 del keys[next(iter(keys))]
             key = _Key(self.records, sorting.KEYS[name])
-        keys[name] = key  # the last used last
+        if self.keys_kept > 0:
+            keys[name] = key  # the last used last
         return key
 
     def sort(

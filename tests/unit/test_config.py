@@ -403,6 +403,7 @@ def test_wrong_type(tmp_path: Path, text: str, message: str) -> None:
         ),
         ("[mda]\nprogram_timeout = 0", "[mda] program_timeout must be at least 1, not 0"),
         ("[mda]\nduplicate_window = -1", "[mda] duplicate_window must be at least 0, not -1"),
+        ("[index]\nsort_keys = 17", "[index] sort_keys must be at most 16, not 17"),
     ],
 )
 def test_out_of_range(tmp_path: Path, text: str, message: str) -> None:

@@ -53,7 +53,14 @@ def select(s: ImapSession, req: Request) -> list[Output]:
     def open_view() -> tuple[SelectedView, bytes]:
         # Opening syncs (a listing, for a folder this process does not have open yet).
         box = store.mailbox(name)
-        view = SelectedView(box, readonly, s.services.mime_limits, is_rev2, *modseqs)
+        view = SelectedView(
+            box,
+            readonly,
+            s.services.mime_limits,
+            is_rev2,
+            *modseqs,
+            sort_keys=s.services.sort_keys,
+        )
         listed = listing.selected_line(s, name, as_astring(req.args[0])) if is_rev2 else b""
         untagged = _select_response(view, listed)
         if resync is not None:

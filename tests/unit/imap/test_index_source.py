@@ -264,13 +264,15 @@ def test_decoded_records_are_not_kept_across_uidvalidity(tmp_path: Path) -> None
     used."""
     c = _client(tmp_path)
     view = _selected(c)
-    records: dict[int, Any] = indexsource._keys_for(view.state, 1, 3).records
+    records: dict[int, Any] = indexsource._keys_for(view.state, 1, 3, 4).records
     records[3] = "a record of the old UIDVALIDITY"
-    assert indexsource._keys_for(view.state, 1, 3).records[3] == "a record of the old UIDVALIDITY"
-    assert 3 not in indexsource._keys_for(view.state, 2, 3).records
-    many: dict[int, Any] = indexsource._keys_for(view.state, 2, 1).records
+    assert (
+        indexsource._keys_for(view.state, 1, 3, 4).records[3] == "a record of the old UIDVALIDITY"
+    )
+    assert 3 not in indexsource._keys_for(view.state, 2, 3, 4).records
+    many: dict[int, Any] = indexsource._keys_for(view.state, 2, 1, 4).records
     many.update({u: "x" for u in range(10)})
-    assert indexsource._keys_for(view.state, 2, 3).records == {}  # expunged outnumbered: pruned
+    assert indexsource._keys_for(view.state, 2, 3, 4).records == {}  # expunged outnumbered: pruned
 
 
 def test_sort_after_an_expunge_reads_the_order_without_the_expunged(tmp_path: Path) -> None:
@@ -283,7 +285,7 @@ def test_sort_after_an_expunge_reads_the_order_without_the_expunged(tmp_path: Pa
     assert first == ["* SORT 1 2 3 4 5"]  # "", "", then "topic 0" to "topic 2"
     c.send("b UID STORE 3 +FLAGS.SILENT (\\Deleted)\r\n")
     c.send("c EXPUNGE\r\n")
-    keys = indexsource._keys_for(view.state, view.box.uidvalidity, len(view))
+    keys = indexsource._keys_for(view.state, view.box.uidvalidity, len(view), 4)
     assert 3 in keys.records
     lines = c.send("d SORT (SUBJECT) UTF-8 ALL\r\n")
     assert "* SORT 1 2 3 4" in lines
@@ -303,7 +305,7 @@ def test_attack_preview_per_message_makes_no_pass_over_the_folder(
     source = indexsource.source_for(view)
     assert source is not None
     source.fields([3, 4, 5])
-    keys = indexsource._keys_for(view.state, view.box.uidvalidity, len(view))
+    keys = indexsource._keys_for(view.state, view.box.uidvalidity, len(view), 4)
     for uid in range(10**6, 10**6 + 3):  # records of messages newer than the view knows
         keys.records[uid] = keys.records[3]
     passes: list[int] = []

@@ -315,14 +315,19 @@ def test_thread_messages_taken_out_as_if_never_linked(seed: int) -> None:
             assert taken > 5
 
 
-def test_attack_sort_keys_kept_are_bounded() -> None:
+@pytest.mark.parametrize("kept", [sortindex.KEYS_KEPT, 1, 0])
+def test_attack_sort_keys_kept_are_bounded(kept: int) -> None:
     """Each key's order costs memory a message: a client sorting by every key in turn makes
-    the folder keep KEYS_KEPT of them, the ones used last, and the answers stay right."""
+    the folder keep `[index] sort_keys` of them, the ones used last, and the answers stay
+    right (with 0, none is kept and every SORT sorts)."""
     records = _folder(10, 300)
-    keys = FolderKeys(1)
+    keys = FolderKeys(1, kept)
     keys.add(records)
     uids = [r.uid for r in records]
     for name in [*sorting.KEYS, "DATE", *sorting.KEYS]:
-        assert _sort(keys, uids, [(name, False)]) == sorting.sort_uids(records, [(name, False)])
-        assert len(keys._keys) <= sortindex.KEYS_KEPT
-        assert list(keys._keys)[-1] == name
+        for reverse in (False, True):
+            program = [(name, reverse)]
+            assert _sort(keys, uids, program) == sorting.sort_uids(records, program)
+        assert len(keys._keys) <= kept
+        if kept:
+            assert list(keys._keys)[-1] == name
