@@ -1,6 +1,7 @@
 """IMAP under load: many sessions on one mailbox at once, and how late the reactor ever ran.
 
     python -m bench.load [--clients 10,50] [--seconds 30] [--messages 2000] [--no-dovecot]
+                         [--no-dovecot-hp]
                          [--kinds "FETCH BODY[] x5,NOOP"] [--each] [--profile DIR] [--top 30]
                          [--message-cache BYTES]
 
@@ -18,7 +19,9 @@ NO [EXPUNGEISSUED] are expected until issue #16), the server's CPU per command, 
 server the reactor's lateness: `mra serve` runs with `[server] reactor_stall_ms = 20`, so every
 time its event loop woke 20 ms or more late is in its log (mra/net/stall.py), and the longest
 of them is the number issue #17 asks to keep under 100 ms. Dovecot (when installed) takes the
-same load in the same run, for the commands per second.
+same load in the same run, for the commands per second: as installed (a login process per
+connection) and in its high-performance mode (login processes that serve many connections,
+one per core kept waiting; issue #16 compares against both).
 
 `--message-cache 0` runs our server without the cache of what SEARCH TEXT and FETCH made of
 messages (mra/imap/messagecache.py), of which every client here searching the same folder for
@@ -337,6 +340,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--no-dovecot", action="store_true")
     parser.add_argument(
+        "--no-dovecot-hp",
+        action="store_true",
+        help="leave out Dovecot in its high-performance mode (login processes kept)",
+    )
+    parser.add_argument(
         "--kinds", help=f"only these kinds of command, comma-separated, of: {', '.join(WEIGHTS)}"
     )
     parser.add_argument(
@@ -379,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     servers: list[Server] = [ours]
     if not args.no_dovecot and profile_out is None and os.access(DOVECOT, os.X_OK):
         servers.append(DovecotServer(base / "dovecot", passwd))
+        if not args.no_dovecot_hp:
+            servers.append(DovecotServer(base / "dovecot-hp", passwd, high_performance=True))
     try:
         for server in servers:
             make_maildir(server.mail_for(USER), owner(server))
