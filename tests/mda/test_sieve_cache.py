@@ -29,6 +29,17 @@ from .test_sieve import ALICE, deliver, message, script
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = sorted(glob.glob(str(REPO / "tests/interop/sieve_corpus/**/*.sieve"), recursive=True))
+
+
+def _compiles(path: str) -> bool:
+    try:
+        parse(Path(path).read_text(), extensions=ALL_EXTENSIONS)
+    except SieveError:
+        return False  # the corpus's scripts that must be refused: nothing to cache
+    return True
+
+
+COMPILING = [p for p in CORPUS if _compiles(p)]
 FILEINTO = 'require "fileinto";\nif header :contains "subject" "hello" { fileinto "Hello"; }\n'
 DISCARD = "discard;\n"
 OTHER_UID = 54321  # nobody's: stands for another user
@@ -89,14 +100,12 @@ MESSAGES = [
 # -- the same decisions -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", CORPUS, ids=lambda p: os.path.relpath(p, REPO))
+@pytest.mark.parametrize("path", COMPILING, ids=lambda p: os.path.relpath(p, REPO))
 def test_cached_tree_decides_as_the_parsed_one(path: str) -> None:
-    """Every script of the Pigeonhole cross-check corpus: encoded, written with marshal and
-    read back, it is the same tree and takes the same actions on the same messages."""
-    try:
-        tree = parse(Path(path).read_text(), extensions=ALL_EXTENSIONS)
-    except SieveError:
-        pytest.skip("a script that must not compile")
+    """Every script of the Pigeonhole cross-check corpus that compiles: encoded, written with
+    marshal and read back, it is the same tree and takes the same actions on the same
+    messages."""
+    tree = parse(Path(path).read_text(), extensions=ALL_EXTENSIONS)
     encoded = compiled.encode(tree)
     again = compiled.decode(marshal.loads(marshal.dumps(encoded)))  # type: ignore[arg-type]
     assert compiled.encode(again) == encoded
