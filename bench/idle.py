@@ -64,7 +64,7 @@ from bench.common import (
     wait_for_mra,
 )
 from bench.imap import DOVECOT, MRA, PROFILE_WRAPPER, PYTHON, Server, make_maildir, tree_cpu
-from mra.net.tls import generate_self_signed
+from mra.selfsigned import generate_self_signed
 
 DOMAIN = "example.test"
 USER = f"idle@{DOMAIN}"

@@ -79,7 +79,7 @@ def setup(base: Path) -> tuple[Path, dict[str, str], bool]:
     ids = f"{uid}:{gid}" if not root or mail_user else ":"
     if not config.exists():
         from mra.auth.passwords import hash_password
-        from mra.net.tls import generate_self_signed
+        from mra.selfsigned import generate_self_signed
 
         (base / "tls").mkdir(exist_ok=True)
         if not (base / "tls" / "cert.pem").exists():

@@ -17,7 +17,7 @@ import pytest
 
 from mailstore.store import MailStore
 from mra.auth.passwords import hash_password
-from mra.net.tls import generate_self_signed
+from mra.selfsigned import generate_self_signed
 
 MRA = str(Path(sys.executable).parent / "mra")
 PASSWORD = "sesame-Open-42"

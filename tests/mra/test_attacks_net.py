@@ -25,7 +25,7 @@ import pytest
 
 from mra.auth import passwords
 from mra.auth.passwords import hash_password
-from mra.net.tls import generate_self_signed
+from mra.selfsigned import generate_self_signed
 from tests.mra.conftest import PASSWORD, MraServer
 
 MIB = 1024 * 1024

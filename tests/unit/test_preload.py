@@ -12,7 +12,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 SKIPPED_FILES = ("demo.py", "launcher.py", "__main__.py")
 # Imported only where the server never goes: typing helpers and the test/bench tooling.
-NOT_FOR_THE_SERVER = ("typing_extensions", "pytest", "_typeshed")
+# cryptography: only mra/selfsigned.py, the demo's certificate, made before a server starts.
+NOT_FOR_THE_SERVER = ("typing_extensions", "pytest", "_typeshed", "cryptography")
 
 
 def imported_names() -> set[str]:
