@@ -40,7 +40,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -76,20 +76,27 @@ def missing() -> str:
 
 def install(root: Path = SENDMAIL_ROOT) -> str:
     """`apt-get download` the packages and unpack them below `root`; "" or what failed."""
-    with tempfile.TemporaryDirectory(prefix="sendmail-debs-") as tmp:
+    return unpack_debs(PACKAGES, root, COMMAND_TIMEOUT)
+
+
+def unpack_debs(packages: Sequence[str], root: Path, timeout: float) -> str:
+    """`apt-get download` `packages` and `dpkg-deb -x` them below `root`, for an MTA that
+    cannot be installed beside Postfix (sendmail here, Exim in test_exim.py): "" or what
+    failed."""
+    with tempfile.TemporaryDirectory(prefix="mta-debs-") as tmp:
         try:
             got = subprocess.run(
-                ["apt-get", "download", "-q", *PACKAGES],
+                ["apt-get", "download", "-q", *packages],
                 cwd=tmp,
                 capture_output=True,
                 text=True,
-                timeout=COMMAND_TIMEOUT,
+                timeout=timeout,
             )
         except (OSError, subprocess.SubprocessError) as exc:
             return f"apt-get download failed: {exc}"
         debs = sorted(Path(tmp).glob("*.deb"))
-        if got.returncode != 0 or len(debs) != len(PACKAGES):
-            return f"apt-get download {' '.join(PACKAGES)} failed: {got.stderr.strip()[-500:]}"
+        if got.returncode != 0 or len(debs) != len(packages):
+            return f"apt-get download {' '.join(packages)} failed: {got.stderr.strip()[-500:]}"
         root.mkdir(parents=True, exist_ok=True)
         for deb in debs:
             unpacked = subprocess.run(

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.interop.sendmail import unpack_debs
 from tests.mra.conftest import PASSWORD, MraServer
 
 EXIM_ROOT = Path(os.environ.get("MRA_EXIM_ROOT", "/var/cache/mra-exim"))
@@ -64,26 +65,7 @@ def missing() -> str:
 
 def install() -> str:
     """`apt-get download` the packages and unpack them below EXIM_ROOT; "" or what failed."""
-    with tempfile.TemporaryDirectory(prefix="exim-debs-") as tmp:
-        try:
-            got = subprocess.run(
-                ["apt-get", "download", "-q", *PACKAGES],
-                cwd=tmp,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            return f"apt-get download failed: {exc}"
-        debs = sorted(Path(tmp).glob("*.deb"))
-        if got.returncode != 0 or len(debs) != len(PACKAGES):
-            return f"apt-get download {' '.join(PACKAGES)} failed: {got.stderr.strip()[-500:]}"
-        EXIM_ROOT.mkdir(parents=True, exist_ok=True)
-        for deb in debs:
-            done = subprocess.run(["dpkg-deb", "-x", str(deb), str(EXIM_ROOT)], capture_output=True)
-            if done.returncode != 0:
-                return f"dpkg-deb -x {deb.name} failed: {done.stderr.decode().strip()}"
-    return ""
+    return unpack_debs(PACKAGES, EXIM_ROOT, 120)
 
 
 def _missing(reason: str) -> None:

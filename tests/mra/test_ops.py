@@ -45,6 +45,19 @@ def wait_for(s: MraServer, pattern: str) -> re.Match[str]:
     raise AssertionError(f"no {pattern!r} in the log:\n{s.log()}")
 
 
+def admin_send(sock: str, data: bytes) -> dict[str, object]:
+    """One raw request on the admin socket, its JSON answer (the connection closes after it)."""
+    with socket.socket(socket.AF_UNIX) as c:
+        c.settimeout(20)
+        c.connect(sock)
+        c.sendall(data)
+        answer = b""
+        while chunk := c.recv(4096):
+            answer += chunk
+    result: dict[str, object] = json.loads(answer)
+    return result
+
+
 def fields(line: str) -> dict[str, str]:
     return dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', line))
 
@@ -132,27 +145,20 @@ def test_attack_admin_socket_garbage_and_long_lines(
     sock = f"{tmp_path}/admin"
     s = start(server_factory, admin=f"unix:{sock}")
 
-    def send(data: bytes) -> dict[str, object]:
-        with socket.socket(socket.AF_UNIX) as c:
-            c.settimeout(20)
-            c.connect(sock)
-            c.sendall(data)
-            answer = b""
-            while chunk := c.recv(4096):
-                answer += chunk
-        result: dict[str, object] = json.loads(answer)
-        return result
-
-    assert send(b"not json\n") == {
+    assert admin_send(sock, b"not json\n") == {
         "ok": False,
         "error": "the request is not a JSON object on one line",
     }
-    assert "no such command" in str(send(b'{"command": "shutdown"}\n')["error"])
-    assert "takes no argument" in str(send(b'{"command": "who", "path": "/etc"}\n')["error"])
-    assert "control character" in str(send(b'{"command": "kick", "user": "a\\nb"}\n')["error"])
+    assert "no such command" in str(admin_send(sock, b'{"command": "shutdown"}\n')["error"])
+    assert "takes no argument" in str(
+        admin_send(sock, b'{"command": "who", "path": "/etc"}\n')["error"]
+    )
+    assert "control character" in str(
+        admin_send(sock, b'{"command": "kick", "user": "a\\nb"}\n')["error"]
+    )
     for _ in range(5):  # the answer arrives however the client's writing and closing interleave
-        assert "longer than" in str(send(b"x" * 1_000_000 + b"\n")["error"])
-    assert send(b'{"command": "who"}\n') == {"ok": True, "result": []}
+        assert "longer than" in str(admin_send(sock, b"x" * 1_000_000 + b"\n")["error"])
+    assert admin_send(sock, b'{"command": "who"}\n') == {"ok": True, "result": []}
     assert s.proc is not None and s.proc.poll() is None
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from mra.auth.passwords import hash_password
 from tests.mra.conftest import MRA, PASSWORD, MraServer, children_of
-from tests.mra.test_ops import fields, mra, parse_prometheus, start, wait_for
+from tests.mra.test_ops import admin_send, fields, mra, parse_prometheus, start, wait_for
 
 USERS = [f"u{i}@example.test" for i in range(40)]
 
@@ -232,25 +232,14 @@ def test_attack_admin_and_metrics_bounds_are_settings(
         metrics="127.0.0.1:0",
     )
 
-    def send(data: bytes) -> dict[str, object]:
-        with socket.socket(socket.AF_UNIX) as c:
-            c.settimeout(20)
-            c.connect(sock)
-            c.sendall(data)
-            answer = b""
-            while chunk := c.recv(4096):
-                answer += chunk
-        result: dict[str, object] = json.loads(answer)
-        return result
-
     long_user = "x" * 100
-    assert send(b'{"command": "who", "user": "' + long_user.encode() + b'"}\n') == {
+    assert admin_send(sock, b'{"command": "who", "user": "' + long_user.encode() + b'"}\n') == {
         "ok": False,
         "error": "who: user is longer than 64 characters",
     }
     padded = b'{"command": "who", "user": "a"' + b" " * 300 + b"}\n"
-    assert send(padded) == {"ok": False, "error": "request longer than 300 octets"}
-    assert send(b'{"command": "who"}\n') == {"ok": True, "result": []}
+    assert admin_send(sock, padded) == {"ok": False, "error": "request longer than 300 octets"}
+    assert admin_send(sock, b'{"command": "who"}\n') == {"ok": True, "result": []}
 
     def http(request: bytes) -> bytes:
         with socket.create_connection(("127.0.0.1", s.ports["metrics"]), timeout=20) as c:
