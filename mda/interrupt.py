@@ -34,6 +34,7 @@ than the rest of mda's start-up.
 from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]
+import sys
 
 # Default action: ignore, stop or continue; or uncatchable. Left as they are.
 _LEFT = frozenset(
@@ -88,10 +89,21 @@ def check() -> None:
         raise Interrupted(_received[0])
 
 
+def _unraisable(unraisable: object) -> None:
+    """sys.unraisablehook: an `Interrupted` raised where Python cannot propagate it (a weakref
+    callback, a `__del__`) is not printed: `check()` raises it again before anything becomes
+    durable, and the one line mda writes for it is the report. Anything else is printed as
+    Python would."""
+    if isinstance(getattr(unraisable, "exc_value", None), Interrupted):
+        return
+    sys.__unraisablehook__(unraisable)  # type: ignore[arg-type]
+
+
 def install() -> None:
     """Turn every signal that would end the process into `Interrupted` (faults: ignored)."""
     if _handled:
         return
+    sys.unraisablehook = _unraisable
     for signum in range(1, _signal.NSIG):
         if signum in _LEFT:
             continue
