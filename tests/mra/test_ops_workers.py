@@ -292,20 +292,25 @@ def test_readme_several_workers_example(server_factory: type[MraServer], tmp_pat
     s.start()
     while len(re.findall(r"info ready worker=\d", s.log())) < 2:
         time.sleep(0.05)
-    socks = []  # the README kicks alice: her sessions on both workers
-    seen: set[int] = set()
-    for _ in range(18):  # under max_sessions_per_user_address (20)
-        c = socket.create_connection(("127.0.0.1", s.ports["imap"]), timeout=20)
+    # The README kicks alice: her sessions on both workers. All connections are opened before
+    # any logs in, so that both workers have some to accept (one after another, the worker
+    # that took the last one often takes the next); 18 is under
+    # max_sessions_per_user_address (20).
+    socks = [
+        socket.create_connection(("127.0.0.1", s.ports["imap"]), timeout=20) for _ in range(18)
+    ]
+    for c in socks:
         c.recv(1000)
         c.sendall(f"a LOGIN alice@example.test {PASSWORD}\r\n".encode())
         answer = b""
         while not re.search(rb"^a ", answer, re.M):
             answer += c.recv(1000)
         assert b"a OK" in answer, answer
-        socks.append(c)
-        seen = {int(f["pid"]) for f in map(fields, re.findall(r"info login .*", s.log()))}
-        if len(seen) == 2 and len(socks) >= 4:
-            break
+    deadline = time.monotonic() + 10  # the log lines may come after the answers
+    while len(logins := re.findall(r"info login .*", s.log())) < len(socks):
+        assert time.monotonic() < deadline, logins
+        time.sleep(0.05)
+    seen = {int(fields(line)["pid"]) for line in logins}
     assert len(seen) == 2
     env = {**os.environ, "PATH": f"{Path(MRA).parent}:{os.environ['PATH']}"}
     outputs = []
