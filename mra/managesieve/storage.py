@@ -78,6 +78,7 @@ SIEVE_DIR = "sieve"
 TMP_DIR = "tmp"
 ACTIVE_LINK = ".dovecot.sieve"
 EXTENSION = ".sieve"
+COMPILED_SUFFIX = ".mdac"  # mda/sieve/compiled.py SUFFIX (a test holds them equal)
 RESCUED = "dovecot.orig"  # Pigeonhole's name for a rescued regular ~/.dovecot.sieve
 MAX_NAME_CHARS = 256  # Pigeonhole's SIEVE_MAX_SCRIPT_NAME_LEN (RFC 5804: at least 128)
 NAME_MAX = 255  # octets of a file name (Linux)
@@ -238,6 +239,7 @@ class ScriptStorage:
             if self._active(dirs) == name:
                 raise ScriptIsActive(name)
             _fs(os.unlink, name + EXTENSION, dir_fd=dirs.sieve)
+            _quietly(os.unlink, _compiled_name(name), dir_fd=dirs.sieve)
             _fsync(dirs.sieve)
 
     def rename(self, old: str, new: str) -> None:
@@ -265,6 +267,7 @@ class ScriptStorage:
                 _quietly(os.unlink, new + EXTENSION, dir_fd=dirs.sieve)
                 raise
             _fs(os.unlink, old + EXTENSION, dir_fd=dirs.sieve)
+            _quietly(os.unlink, _compiled_name(old), dir_fd=dirs.sieve)
             _fsync(dirs.sieve)
 
     def activate(self, name: str) -> bool:
@@ -564,6 +567,14 @@ class _Lock:
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _compiled_name(name: str) -> str:
+    """The file name of mda's compiled form of script `name` (mda/sieve/compiled.py
+    `cache_path`: `.NAME.sieve.mdac` beside the script). DELETESCRIPT and RENAMESCRIPT remove
+    it with the script: it could never be used for another script (its key holds the
+    script's name and inode), but nothing else would ever remove it."""
+    return f".{name}{EXTENSION}{COMPILED_SUFFIX}"
 
 
 def _hostname() -> str:

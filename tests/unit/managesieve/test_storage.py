@@ -98,6 +98,30 @@ def test_delete(store: ScriptStorage) -> None:
     assert store.list() == [("a", True)]
 
 
+def _compile(home: Path, name: str) -> Path:
+    """What a delivery leaves beside the script: mda's compiled cache of it."""
+    from mda.sieve.compiled import cache_path
+
+    cache = Path(cache_path(str(home / "sieve" / f"{name}.sieve")))
+    cache.write_bytes(b"compiled")
+    return cache
+
+
+def test_compiled_caches_go_with_deleted_and_renamed_scripts(
+    home: Path, store: ScriptStorage
+) -> None:
+    store.put("a", b"keep;")
+    store.put("b", b"keep;")
+    store.put("c", b"keep;")
+    gone, renamed, kept = _compile(home, "a"), _compile(home, "b"), _compile(home, "c")
+    store.delete("a")
+    store.rename("b", "bb")
+    assert not gone.exists() and not renamed.exists() and kept.exists()
+    assert sorted(os.listdir(home / "sieve")) == [".c.sieve.mdac", "bb.sieve", "c.sieve", "tmp"]
+    store.delete("bb")  # no cache: nothing to remove, no error
+    assert store.list() == [("c", False)]
+
+
 def test_a_regular_dovecot_sieve_is_rescued_before_activation(
     home: Path, store: ScriptStorage
 ) -> None:
