@@ -9,8 +9,9 @@ listens on a private control socket of its own, `worker-N` in a directory made f
 - the directory is made by `mra serve` before it drops privileges (`mkdtemp`: mode 0700, a name
   nobody can guess beforehand), in `[admin] control_dir` ($TMPDIR or /tmp by default), and
   given to `[server] user`: only that user and root can reach the sockets in it. The parent
-  removes it when the server stops. It is made only when there is something to gather for
-  (`workers` above 1, and `[listen] admin` or `metrics` set);
+  removes it when the server stops; a `pid` file in it names the parent, so that the next
+  start removes one a killed server left behind. It is made only when there is something to
+  gather for (`workers` above 1, and `[listen] admin` or `metrics` set);
 - each worker binds its own socket when it starts (mode 0600, by `listeners.bind_unix`, which
   never replaces anything but a dead socket), so a worker restarted after a crash takes its
   number's place, and a dead worker's socket refuses a connection at once;
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from typing import Any
 
@@ -43,24 +45,84 @@ from mailstore.endpoints import UnixEndpoint
 from mra.admin.protocol import AdminError, decode_full_answer
 from mra.net.listeners import ListenError, UnixSocket, adopt_unix, bind_unix
 
+PREFIX = "mra-control-"
+PID_FILE = "pid"
+
 
 def make_directory(base: str, user: str) -> str:
     """A fresh private directory for the control sockets (before the privilege drop): mode
     0700, owned by `user` when we are root, so that the workers can make their sockets in it
-    and the parent can remove it."""
-    try:
-        directory = tempfile.mkdtemp(prefix="mra-control-", dir=base or None)
-    except OSError as exc:
-        raise ListenError(
-            f"cannot make the workers' control directory in {base or tempfile.gettempdir()}: "
-            f"{exc.strerror} ([admin] control_dir)"
-        ) from exc
+    and the parent can remove it. Its name carries the parent's pid, so that the directory of
+    a server that was killed (SIGKILL leaves no time to remove it) is removed by the next
+    start (`remove_stale`). The parent's pid is written in it as `PID_FILE` (not in its name:
+    a socket's path must stay under 108 octets)."""
+    uid = -1
+    gid = -1
     if user and os.geteuid() == 0:
         import pwd
 
         pw = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
-        os.chown(directory, pw.pw_uid, pw.pw_gid)
+        uid, gid = pw.pw_uid, pw.pw_gid
+    parent = base or tempfile.gettempdir()
+    remove_stale(parent, {os.geteuid(), uid} - {-1})
+    try:
+        directory = tempfile.mkdtemp(prefix=PREFIX, dir=parent)
+        fd = os.open(os.path.join(directory, PID_FILE), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, f"{os.getpid()}\n".encode())
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise ListenError(
+            f"cannot make the workers' control directory in {parent}: "
+            f"{exc.strerror} ([admin] control_dir)"
+        ) from exc
+    if uid != -1:
+        os.chown(directory, uid, gid)
     return directory
+
+
+def remove_stale(parent: str, owners: set[int]) -> list[str]:
+    """Remove the control directories in `parent` left by servers that no longer run: named
+    `mra-control-...`, a real directory (not a link) owned by one of `owners`, whose `pid`
+    file names no running process. A live pid (even another user's, or a reused one) keeps
+    its directory; so does one without a readable pid file (a server that is starting), or
+    anything not named or owned so. Returns the names removed."""
+    removed: list[str] = []
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith(PREFIX)]
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(parent, name)
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid not in owners:
+                continue
+            fd = os.open(os.path.join(path, PID_FILE), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            try:
+                text = os.read(fd, 32).decode("ascii", "replace").strip()
+            finally:
+                os.close(fd)
+        except OSError:
+            continue
+        if not text.isascii() or not text.isdigit() or _alive(int(text)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a process of ours to judge: keep
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 class Control:
