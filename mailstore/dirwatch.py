@@ -1,7 +1,7 @@
 """Exact change tracking of a Maildir's new/ and cur/ through inotify, for long-lived readers.
 
 Why: a directory's mtime only says that something changed, and within one clock tick not even
-that (see the design note in mailbox.py), so a mailbox synced by mtime lists a changed directory
+that (see the design note in syncing.py), so a mailbox synced by mtime lists a changed directory
 again in full. After every APPEND, flag change or delivery, a server would list 100,000 names to
 learn of one. inotify tells which names changed, in order, and an event is queued before the
 system call that caused it returns: so reading the queue to its end tells everything that
@@ -11,7 +11,7 @@ Only the server turns this on (`enable()`); the delivery agent is one short proc
 imports this module. One inotify instance serves every mailbox of the process (instances are
 few per user: 128 by default), and a directory watched for several sessions is one watch.
 
-Each watched directory has a queue of (mask, name) per interested `_DirState` (mailbox.py),
+Each watched directory has a queue of (mask, name) per interested `DirState` (listing.py),
 filled by `drain()` and emptied by the mailbox at its sync. When the kernel's queue overflowed,
 a queue grew too long, or the directory itself went away, the state's queue becomes None: the
 mailbox then lists that directory in full, as without inotify, and watches again.
@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from mailstore.mailbox import _DirState
+    from mailstore.listing import DirState as _DirState
 
 IN_MOVED_FROM = 0x40
 IN_MOVED_TO = 0x80

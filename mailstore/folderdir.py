@@ -29,6 +29,20 @@ last descriptor closes): a mailbox object still waiting for the garbage collecto
 process's shared listing of a replaced `cur/` from ever being refreshed (dirwatch.py). So a
 message read costs one openat() of its directory more than a read by path (about 3-5 us here).
 Not thread-safe, like the mailbox that owns it.
+
+Who owns what we create
+=======================
+A server left running as root (`[server] user` empty) serves the Maildirs of users that own
+them. Dovecot never writes there as root: its mail processes run as the user (the userdb's
+uid, or `mail_uid`), and `mda` here delivers as the user too. So when we run as root, every
+file and directory created below a mail root is given the owner and group of the directory it
+is made in (the folder, for a message, an index or a `cur/` made again; the mail root, for a
+new folder; the parent, for each directory `make_dirs` makes): exactly what it would have had if
+that directory's owner had made it. Without it, the user's own `mda` cannot write the
+root-owned dovecot-uidlist, and COPY's hard links of root-owned files are refused as planted
+links to someone else's file (messagefile.py). A file is given away through its descriptor
+before it is renamed or linked into place, a directory by name without following a symlink;
+not as root, nothing is done (what we make is ours, as the directory's owner would have it).
 """
 
 from __future__ import annotations
@@ -164,17 +178,33 @@ class FolderDir:
                 os.close(fd)
 
     def mkdir(self, sub: str) -> None:
-        """Make a missing `cur/`, `new/` or `tmp/` again."""
+        """Make a missing `cur/`, `new/` or `tmp/` again (the folder's owner's, as root)."""
         if sub not in SUBDIRS:
             raise ValueError(f"not a Maildir directory: {sub!r}")
-        os.mkdir(sub, 0o700, dir_fd=self.folder_fd())
+        folder = self.folder_fd()
+        os.mkdir(sub, 0o700, dir_fd=folder)
+        adopt_name(sub, folder)
 
     # -- files in cur/, new/, tmp/ (the name is a single component: no `/`) ------------------
 
     def open(self, sub: str, name: str, flags: int, mode: int = 0o600) -> int:
+        """Open `sub/name`; a file this makes (O_CREAT | O_EXCL) is the folder owner's, as
+        root. Never a file that was there already: a hard link planted by the user to a file
+        of someone else's would be given to the user."""
         fd, own = self._sub(sub)
         try:
-            return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=fd)
+            new = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=fd)
+            if flags & os.O_CREAT and flags & os.O_EXCL:  # made by us, not found there
+                try:
+                    adopt(new, self.folder_fd())
+                except BaseException:
+                    os.close(new)
+                    try:
+                        os.unlink(name, dir_fd=fd)
+                    except OSError:
+                        pass
+                    raise
+            return new
         finally:
             if own:
                 os.close(fd)
@@ -225,6 +255,60 @@ class _Hold:
         folder._holding -= 1
         if not folder._holding:
             folder._close_held()
+
+
+def new_owner(directory: int | str) -> tuple[int, int] | None:
+    """Who what we create in `directory` (a descriptor, or a path, followed) must belong to:
+    its owner and group when we run as root, None otherwise (see "Who owns what we create")."""
+    if os.geteuid() != 0:
+        return None
+    st = os.fstat(directory) if isinstance(directory, int) else os.stat(directory)
+    return st.st_uid, st.st_gid
+
+
+def adopt(fd: int, directory: int | str) -> None:
+    """As root, give the file open as `fd` the owner and group of `directory`, where it is
+    made or goes; nothing otherwise. Before it is renamed or linked into place."""
+    owner = new_owner(directory)
+    if owner is not None:
+        os.fchown(fd, *owner)
+
+
+def adopt_name(name: str, dir_fd: int) -> None:
+    """As root, give `name` (just made in the directory `dir_fd`) that directory's owner and
+    group, without following a symlink put in its place meanwhile; nothing otherwise."""
+    owner = new_owner(dir_fd)
+    if owner is not None:
+        os.chown(name, *owner, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def make_dirs(path: str, mode: int) -> None:
+    """os.makedirs(path, mode, exist_ok=True), and as root each directory it makes gets the
+    owner and group of the one it is made in."""
+    path = os.path.abspath(path)
+    missing: list[str] = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for made in reversed(missing):
+        try:
+            os.mkdir(made, mode)
+        except FileExistsError:
+            if not os.path.isdir(made):
+                raise
+            continue  # made meanwhile by someone else: theirs
+        adopt_path(made)
+
+
+def adopt_path(path: str) -> None:
+    """As root, give `path` (just made by us) the owner and group of the directory it is in,
+    without following a symlink put in its place meanwhile; nothing otherwise."""
+    owner = new_owner(os.path.dirname(os.path.abspath(path)))
+    if owner is not None:
+        os.chown(path, *owner, follow_symlinks=False)
 
 
 def _open_dir(name: str, parent: int, path: str) -> int:

@@ -70,6 +70,7 @@ import stat
 import time
 
 from mailstore import log
+from mailstore.folderdir import adopt
 from mailstore.uidlist import MAX_UID
 
 TYPE_CHECKING = False
@@ -545,7 +546,19 @@ def _connect(directory: str, dir_fd: int, owner: int) -> sqlite3.Connection:
     from urllib.parse import quote
 
     _check_files(dir_fd, owner)
-    fd = os.open(NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(NAME, flags | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=dir_fd)
+    except FileExistsError:
+        fd = os.open(NAME, flags, dir_fd=dir_fd)
+    else:
+        # As root, a new index is the folder owner's (folderdir.py), and SQLite gives its
+        # -wal and -shm the owner of the database file (unixOpen, when running as root).
+        try:
+            adopt(fd, dir_fd)
+        except OSError:
+            os.close(fd)
+            raise
     try:
         mine = os.fstat(fd)
     finally:

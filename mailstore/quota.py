@@ -22,6 +22,7 @@ import time
 
 from mailstore.errors import NoQuota, TemporaryFailure
 from mailstore.filenames import sizes_of
+from mailstore.folderdir import adopt, adopt_path
 
 __all__ = ["MAILDIRSIZE", "MaildirQuota", "QuotaLimit"]
 
@@ -469,11 +470,13 @@ class MaildirQuota:
                 # A Maildir missing tmp/ is repaired the way Dovecot does; mkdir (not makedirs)
                 # so a missing root stays an error instead of being created here.
                 os.mkdir(tmp_dir, 0o700)
+                adopt_path(tmp_dir)
                 fd = os.open(tmp_path, flags, 0o600)
         except OSError as exc:
             raise _temporary("creating maildirsize", exc) from exc
         try:
             try:
+                adopt(fd, self.root)  # as root: the mail root owner's (folderdir.py)
                 view = memoryview(content)
                 while view:
                     view = view[os.write(fd, view) :]

@@ -26,6 +26,7 @@ from mailstore.errors import (
     NotPossible,
     TemporaryFailure,
 )
+from mailstore.folderdir import adopt, adopt_path, make_dirs
 from mailstore.lock import DotLock
 from mailstore.mailbox import Mailbox
 from mailstore.names import (
@@ -48,20 +49,30 @@ if TYPE_CHECKING:
 UIDVALIDITY_FILE = "dovecot-uidvalidity"
 SUBSCRIPTIONS_FILE = "subscriptions"
 MAILDIRFOLDER = "maildirfolder"
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW  # made by us, never found there
 
 
 def make_maildir(path: str, folder: bool) -> None:
-    """Create a Maildir (cur/ new/ tmp/, and `maildirfolder` for a folder)."""
+    """Create a Maildir (cur/ new/ tmp/, and `maildirfolder` for a folder). As root, what is
+    made belongs to the owner of the directory it is made in (folderdir.py)."""
     try:
-        os.makedirs(path, 0o700, exist_ok=True)
+        make_dirs(path, 0o700)
         for sub in ("cur", "new", "tmp"):
             try:
                 os.mkdir(os.path.join(path, sub), 0o700)
             except FileExistsError:
-                pass
+                continue
+            adopt_path(os.path.join(path, sub))
         if folder:
-            fd = os.open(os.path.join(path, MAILDIRFOLDER), os.O_WRONLY | os.O_CREAT, 0o600)
-            os.close(fd)
+            marker = os.path.join(path, MAILDIRFOLDER)
+            try:
+                fd = os.open(marker, _NEW_FILE, 0o600)
+            except FileExistsError:
+                return
+            try:
+                adopt(fd, path)
+            finally:
+                os.close(fd)
     except OSError as exc:
         raise TemporaryFailure(f"cannot create mailbox: {exc.strerror}") from exc
 
@@ -368,7 +379,11 @@ class MailStore:
                 os.rename(f"{path}.{last:08x}", marker)
             except OSError:
                 try:
-                    os.close(os.open(marker, os.O_WRONLY | os.O_CREAT, 0o444))
+                    fd = os.open(marker, _NEW_FILE, 0o444)
+                    try:
+                        adopt(fd, self.root)
+                    finally:
+                        os.close(fd)
                 except OSError:
                     pass
         return value

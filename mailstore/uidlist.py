@@ -502,11 +502,13 @@ def replace_file(path: str, data: bytes, tmp_dir: str, mode: int = 0o600) -> Non
     usual tmp/ clean-up does not remove.
     """
     from mailstore.filenames import unique_base
+    from mailstore.folderdir import adopt
 
     tmp = os.path.join(tmp_dir, unique_base() + "." + os.path.basename(path))
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         try:
+            adopt(fd, os.path.dirname(path))  # as root: the folder owner's (folderdir.py)
             write_all(fd, data)
             os.fsync(fd)
         finally:

@@ -159,7 +159,19 @@ class SessionLock:
     def acquire(self) -> bool:
         import fcntl
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        from mailstore.folderdir import adopt
+
+        flags = os.O_RDWR | os.O_NOFOLLOW
+        try:
+            fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            fd = os.open(self.path, flags)
+        else:
+            try:
+                adopt(fd, os.path.dirname(self.path))  # as root: the mail root owner's
+            except OSError:
+                os.close(fd)
+                raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mailstore import dirwatch, mailbox
+from mailstore.listing import Listings
 from mailstore.mailbox import Mailbox
 from mailstore.store import MailStore
 
@@ -53,7 +54,7 @@ def writer(root: str) -> Mailbox:
 
 
 def no_listing(monkeypatch: pytest.MonkeyPatch, box: Mailbox) -> None:
-    monkeypatch.setattr(box, "_list", lambda *_: pytest.fail("listed a directory"))
+    monkeypatch.setattr(box._listings, "list_names", lambda *_: pytest.fail("listed a directory"))
 
 
 def test_deliveries_flag_changes_and_expunges_elsewhere_are_seen_without_listing(
@@ -95,13 +96,13 @@ def test_lost_events_fall_back_to_a_listing(root: str, monkeypatch: pytest.Monke
     other = writer(root)
     monkeypatch.setattr(dirwatch, "QUEUE_MAX", 3)
     listed: list[str] = []
-    real_list = Mailbox._list
+    real_list = Listings.list_names
 
-    def counting(self: Mailbox, path: str) -> dict[str, str]:
+    def counting(self: Listings, path: str) -> dict[str, str]:
         listed.append(os.path.basename(path))
         return real_list(self, path)
 
-    monkeypatch.setattr(box, "_list", lambda path: counting(box, path))
+    monkeypatch.setattr(box._listings, "list_names", lambda path: counting(box._listings, path))
     uids = [other.append(MSG) for _ in range(6)]  # more events than a queue keeps
     assert box.sync().added == uids
     assert listed == ["new"]
@@ -178,7 +179,8 @@ def test_out_of_watches_the_mailbox_syncs_by_mtime(
     monkeypatch.setattr(dirwatch.DirWatch, "watch", lambda *_: (False, None))  # ENOSPC
     box = reader(root)
     registered = [state for states in watch._states.values() for state in states]
-    assert box._watch is None and not any(s in registered for s in box._dirs.values())
+    assert box._listings.watch is None
+    assert not any(s in registered for s in box._listings.dirs.values())
     other = writer(root)
     uid = other.append(MSG, flags=["\\Seen"])
     assert box.sync().added == [uid]
@@ -196,7 +198,7 @@ def test_a_second_session_copies_the_listing_the_process_keeps(
     other.expunge(uids[1:2])
     later = other.append(MSG, flags=["\\Draft"])
     # Not synced by `first` yet: the process's copy follows the events all the same.
-    monkeypatch.setattr(Mailbox, "_list", lambda *_: pytest.fail("listed a directory"))
+    monkeypatch.setattr(Listings, "list_names", lambda *_: pytest.fail("listed a directory"))
     second = reader(root)
     assert second.uids() == [uids[0], uids[2], uids[3], later]
     first.sync()
@@ -214,13 +216,13 @@ def test_a_lost_copy_is_made_again_by_the_next_listing(
     monkeypatch.setattr(dirwatch, "QUEUE_MAX", 3)
     uids = [other.append(MSG) for _ in range(6)]  # more events than a queue keeps
     listed: list[str] = []
-    real_list = Mailbox._list
+    real_list = Listings.list_names
 
-    def counting(self: Mailbox, path: str) -> dict[str, str]:
+    def counting(self: Listings, path: str) -> dict[str, str]:
         listed.append(os.path.basename(path))
         return real_list(self, path)
 
-    monkeypatch.setattr(Mailbox, "_list", counting)
+    monkeypatch.setattr(Listings, "list_names", counting)
     assert first.sync().added == uids  # new/ listed again, and the process's copy made anew
     assert listed == ["new"]
     second = reader(root)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mailstore.errors import LimitExceeded, MessageUnreadable, NoQuota, NotFound
+from mailstore.listing import Listings
 from mailstore.mailbox import Mailbox
 from mailstore.quota import QuotaLimit
 from mailstore.store import MailStore
@@ -169,7 +170,7 @@ def test_unchanged_folder_is_not_listed_again(
         inbox.append(LF_MSG)
         inbox.sync()
         # Events name the files that changed: nothing is listed, whatever the mtimes say.
-        monkeypatch.setattr(Mailbox, "_list", lambda *_: pytest.fail("listed a directory"))
+        monkeypatch.setattr(Listings, "list_names", lambda *_: pytest.fail("listed a directory"))
         Path(inbox.path, "cur", "1.sneaky.host:2,").write_bytes(LF_MSG)
         assert inbox.sync().added == [2]
         assert not inbox.sync()
