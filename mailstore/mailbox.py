@@ -36,7 +36,7 @@ __all__ = ["NO_LOCK", "Mailbox", "Message", "SyncResult", "dir_watch"]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
     from contextlib import AbstractContextManager
     from typing import BinaryIO, Protocol
 
@@ -232,23 +232,32 @@ class Mailbox:
         `start`: the caller knows every message below it has \\Seen (folderstate.py keeps
         that mark, so a SELECT after a change does not walk a big folder again)."""
         with self.lock:
-            self._ensure_loaded()
-            ordered = self.uids()
-            base_of = self._base_of
-            cur = self._listings.dirs["cur"].listing
-            new = self._listings.dirs["new"].listing
-            for i in range(bisect.bisect_left(ordered, start), len(ordered)):
-                uid = ordered[i]
-                base = base_of[uid]
-                name = cur.get(base)  # a base in both is cur/'s (Listings.locate)
+            return next(self._unseen_from(start), None)
+
+    def unseen_count(self, start: int = 0) -> int:
+        """How many messages lack \\Seen (STATUS UNSEEN), every one below `start` known to
+        have it; from the listings' names, without a Message per message."""
+        with self.lock:
+            return sum(1 for _ in self._unseen_from(start))
+
+    def _unseen_from(self, start: int) -> Iterator[int]:
+        """The UIDs without \\Seen from `start` up, ascending (the lock held while it runs)."""
+        self._ensure_loaded()
+        ordered = self.uids()
+        base_of = self._base_of
+        cur = self._listings.dirs["cur"].listing
+        new = self._listings.dirs["new"].listing
+        for i in range(bisect.bisect_left(ordered, start), len(ordered)):
+            uid = ordered[i]
+            base = base_of[uid]
+            name = cur.get(base)  # a base in both is cur/'s (Listings.locate)
+            if name is None:
+                name = new.get(base)
                 if name is None:
-                    name = new.get(base)
-                    if name is None:
-                        continue
-                j = name.find(":2,")
-                if j < 0 or "S" not in name[j + 3 :]:
-                    return uid
-            return None
+                    continue
+            j = name.find(":2,")
+            if j < 0 or "S" not in name[j + 3 :]:
+                yield uid
 
     def _peek(self, uid: int) -> Message | None:
         try:

@@ -76,23 +76,31 @@ def values(s: ImapSession, name: str, items: list[str]) -> dict[str, int]:
     if view is not None:
         box = view.box
         uids: list[int] = view.uids
+        walk = set(items) - _CHEAP
     else:
+        # Another folder: RECENT from new/'s listing, UNSEEN counted once per change of the
+        # folder (folderstate.py), so the common poll (MESSAGES RECENT UIDNEXT UNSEEN) of a
+        # big folder reads no message.
         box = s.mailstore().mailbox(name)
         box.sync()
         uids = box.uids()
-    messages = [box.get(u) for u in uids if u in box] if set(items) - _CHEAP else []
+        walk = set(items) - _CHEAP - {"RECENT", "UNSEEN"}
+    messages = [box.get(u) for u in uids if u in box] if walk else []
     out = {}
     for item in items:
         if item == "MESSAGES":
             out[item] = len(uids)
         elif item == "RECENT":
-            out[item] = len(view.recent) if view is not None else sum(m.recent for m in messages)
+            out[item] = len(view.recent) if view is not None else len(box.recent_uids())
         elif item == "UIDNEXT":
             out[item] = box.next_uid
         elif item == "UIDVALIDITY":
             out[item] = box.uidvalidity
         elif item == "UNSEEN":
-            out[item] = sum(not m.seen for m in messages)
+            if view is None:
+                out[item] = folderstate.of(box).unseen_count()
+            else:
+                out[item] = sum(not m.seen for m in messages)
         elif item == "HIGHESTMODSEQ":
             highest = view.highest if view is not None else folderstate.of(box).highest_modseq
             out[item] = highest or 0
