@@ -25,6 +25,7 @@ response (`updates`). EXPUNGE is held back during commands that use sequence num
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 
@@ -69,6 +70,14 @@ NOTHING_ENABLED: frozenset[str] = frozenset()
 BLOCKING = (Call, Delay, Stream, Close, StartTLS)
 
 
+@functools.lru_cache(maxsize=16)
+def _limits(max_literal: int, max_append: int, max_nonsync: int | None) -> Limits:
+    """One (immutable) Limits for the sessions of one configuration, not one each."""
+    return Limits(
+        max_literal_size=max_literal, max_append_size=max_append, max_nonsync_literal=max_nonsync
+    )
+
+
 class ImapSession(Session):
     def __init__(self, conn: Connection, services: Services) -> None:
         self.conn = conn
@@ -76,10 +85,10 @@ class ImapSession(Session):
         self.timeout = PREAUTH_TIMEOUT
         self.state = NOTAUTH
         mail = services.config.mail
-        limits = Limits(
-            max_literal_size=mail.max_message_size,
-            max_append_size=mail.max_append_size,
-            max_nonsync_literal=None if services.config.imap.literal_plus else LITERAL_MINUS,
+        limits = _limits(
+            mail.max_message_size,
+            mail.max_append_size,
+            None if services.config.imap.literal_plus else LITERAL_MINUS,
         )
         self.literals = services.literal_pool
         self.reader = CommandReader(

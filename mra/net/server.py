@@ -34,7 +34,7 @@ from mailstore.config import Config
 from mra import log
 from mra.context import Connection, Services
 from mra.net.adapter import SessionProtocol
-from mra.net.listeners import UnixSocket, adopt_unix, bind, describe
+from mra.net.listeners import UnixSocket, adopt_tcp, adopt_unix, bind, describe
 from mra.net.reactor import reactor
 from mra.net.stall import StallMonitor
 from mra.net.tls import TLSContext, TLSFactory
@@ -251,7 +251,7 @@ class Server:
             if sock.family == socket.AF_UNIX:
                 adopt_unix(reactor, sock, factory)
             else:
-                reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
+                adopt_tcp(reactor, sock, factory)
 
     def reload(self) -> None:
         log.info("reload")
