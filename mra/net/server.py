@@ -547,6 +547,9 @@ def _supervise(server: Server, workers: int) -> int:
     # collections leave those pages shared (issue #16: the memory of 10,000 connections).
     import gc
 
+    from mra import preload
+
+    preload.for_workers()  # shared by the workers, not imported by each (preload.py)
     gc.collect()
     gc.freeze()
     for n in range(workers):
