@@ -74,6 +74,8 @@ import sys, tempfile
 from pathlib import Path
 from mra import preload
 preload.for_workers()
+# The reactor is each worker's own (mra/net/reactor.py): one made before the fork is shared.
+assert "twisted.internet.reactor" not in sys.modules
 before = set(sys.modules)
 from tests.unit.imap.test_idle_memory import idling
 from mailstore.config import load_config
