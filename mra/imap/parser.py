@@ -56,6 +56,7 @@ Calling a mode method in the wrong state is a bug in the session: RuntimeError.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Generator
 from typing import TypeAlias
 
@@ -349,7 +350,7 @@ class CommandReader:
             raise self._bad("missing or invalid command name")
         if m.end() < len(line) and line[m.end()] != SP:
             raise self._bad("invalid command name")
-        name = m.group().decode("ascii").upper()
+        name = sys.intern(m.group().decode("ascii").upper())  # kept while idling (#16)
         self._name = name
         # Read now, not before the line arrived: the session may have changed it meanwhile.
         limits = self.limits

@@ -35,6 +35,7 @@ the client its new HIGHESTMODSEQ after a change, never one above an expunge it i
 from __future__ import annotations
 
 import bisect
+import functools
 
 from mailstore import folderstate
 from mailstore.errors import MailError
@@ -52,9 +53,55 @@ if TYPE_CHECKING:
 Folded = tuple[frozenset[str], frozenset[str]]
 SYSTEM_FLAGS = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"]
 MAX_KEYWORDS = 26
+NOTHING_SAVED = SequenceSet(())  # immutable: one for every view
+
+# What a view holds while it is empty: one shared set instead of a 216-octet one per view and
+# per attribute (issue #16: the memory of 10,000 idling connections; `recent`, `gone` and
+# `_arriving` are empty in nearly every one of them). A view replaces it with a set of its own
+# on the first change (`_recent`, `_gone`, `_arriving_set`).
+_NO_UIDS: frozenset[int] = frozenset()
+_NO_NAMES: frozenset[str] = frozenset()
+
+
+@functools.lru_cache(maxsize=1024)
+def _watch_paths(path: str) -> tuple[str, ...]:
+    """One tuple per folder for all the sessions idling in it (two strings of about 100 octets
+    each per session otherwise)."""
+    return (f"{path}/new", f"{path}/cur")
 
 
 class SelectedView:
+    # Slots: a view's 30 attributes in a __dict__ were 1.6 KB per idling session (issue #16).
+    # `__weakref__`: indexsource and sortsource key their caches by view.
+    __slots__ = (
+        "__weakref__",
+        "_arriving",
+        "_fetch_highest",
+        "_flag_text",
+        "_folded",
+        "_ghosts",
+        "_owned",
+        "_pending_highest",
+        "_unannounced",
+        "announced",
+        "box",
+        "claimed_highest",
+        "condstore",
+        "gone",
+        "highest",
+        "mime_limits",
+        "qresync",
+        "readonly",
+        "recent",
+        "rev2",
+        "saved",
+        "sort_keys",
+        "state",
+        "told_highest",
+        "tracker",
+        "uids",
+    )
+
     def __init__(
         self,
         box: Mailbox,
@@ -82,17 +129,40 @@ class SelectedView:
         self._fetch_highest = 0  # the highest MODSEQ sent in a FETCH since the last take
         self.claimed_highest: int | None = None  # see updates(claim=True)
         self._pending_highest: int | None = None
-        self.recent: set[int] = set()
-        self.gone: set[int] = set()  # expunged in the store, not yet reported
-        self._arriving: set[int] = set()  # this session's own APPEND/COPY into this mailbox
-        self._ghosts: dict[int, Message] = {}  # of `gone`: their last state, for RFC 2180 4.1
-        self.announced: set[str] = set(box.known_keywords())  # SELECT's FLAGS names them
+        # The shared empty set until the first change (see _NO_UIDS): changed through
+        # `_recent()`, `_gone()` and `_arriving_set()`, which make the view's own.
+        self.recent: frozenset[int] | set[int] = _NO_UIDS
+        self.gone: frozenset[int] | set[int] = _NO_UIDS  # expunged in the store, not reported
+        self._arriving: frozenset[int] | set[int] = _NO_UIDS  # own APPEND/COPY into this box
+        # Of `gone`: their last state, for RFC 2180 4.1. This and the two caches of flag texts
+        # below are made on first use: three empty dicts were 192 octets per idling session.
+        self._ghosts: dict[int, Message] | None = None
+        self.announced: frozenset[str] = frozenset(box.known_keywords()) or _NO_NAMES
         self._unannounced = False  # a flag text showed a keyword not in `announced`
-        self._flag_text: dict[tuple[tuple[str, ...], bool], bytes] = {}  # see flag_list
-        self._folded: dict[tuple[tuple[str, ...], bool], Folded] = {}  # see folded_flags
-        self.saved = SequenceSet(())  # SEARCHRES `$`: UIDs (commands/search.py)
+        self._flag_text: dict[tuple[tuple[str, ...], bool], bytes] | None = None  # flag_list
+        self._folded: dict[tuple[tuple[str, ...], bool], Folded] | None = None  # folded_flags
+        self.saved = NOTHING_SAVED  # SEARCHRES `$`: UIDs (commands/search.py)
         last = self.uids[-1] if self.uids else 0
         self._claim_recent([u for u in box.recent_uids() if u <= last])
+
+    def _recent(self) -> set[int]:
+        if not isinstance(self.recent, set):
+            self.recent = set()
+        return self.recent
+
+    def _gone(self) -> set[int]:
+        if not isinstance(self.gone, set):
+            self.gone = set()
+        return self.gone
+
+    def _arriving_set(self) -> set[int]:
+        if not isinstance(self._arriving, set):
+            self._arriving = set()
+        return self._arriving
+
+    def watch_paths(self) -> tuple[str, ...]:
+        """What IDLE watches (the adapter's inotify watches): new/ and cur/."""
+        return _watch_paths(self.box.path)
 
     @property
     def name(self) -> str:
@@ -108,26 +178,27 @@ class SelectedView:
         """Never raises (see `updates`): a message that vanished again meanwhile is simply
         not claimed, and a rename that fails leaves the message to whoever comes next."""
         new = [u for u in uids if (m := self.message(u)) is not None and m.recent]
-        recent = self.recent if not self.rev2 else set()
+        claimed: list[int] = []
         if self._arriving:
-            recent.update(u for u in uids if u in self._arriving)
-            self._arriving.difference_update(uids)
-        if not new:
-            return
-        if self.readonly:
-            recent.update(new)
-            return
-        try:
-            recent.update(self.box.mark_seen_by_reader(new))
-        except MailError as exc:
-            log.warn("recent-claim-failed", mailbox=self.name, error=exc.message)
+            claimed += [u for u in uids if u in self._arriving]
+            self._arriving_set().difference_update(uids)
+        if new:
+            if self.readonly:
+                claimed += new
+            else:
+                try:
+                    claimed += self.box.mark_seen_by_reader(new)
+                except MailError as exc:
+                    log.warn("recent-claim-failed", mailbox=self.name, error=exc.message)
+        if claimed and not self.rev2:
+            self._recent().update(claimed)
 
     def arriving(self, uids: list[int]) -> None:
         """This session just APPENDed or COPYed these into its own mailbox, with flags: they
         went straight to cur/, where no other session can claim them. (Those without flags
         went to new/: the rename of whoever syncs first decides, as for a delivery.)"""
         if not self.readonly:
-            self._arriving.update(uids)
+            self._arriving_set().update(uids)
 
     def resolve(self, value: Value, uid: bool) -> list[tuple[int, int]]:
         """(seq, uid) pairs of a command's sequence set, of sequence numbers or of UIDs; `$`
@@ -162,7 +233,8 @@ class SelectedView:
     def ghost(self, uid: int) -> Message | None:
         """The last state of a message expunged elsewhere that the client has not been told
         of yet (None for any other)."""
-        return self._ghosts.get(uid) if uid in self.gone else None
+        ghosts = self._ghosts
+        return ghosts.get(uid) if ghosts is not None and uid in self.gone else None
 
     def flags_of(self, uid: int) -> list[str]:
         msg = self.message(uid) or self.ghost(uid)
@@ -182,20 +254,24 @@ class SelectedView:
     def flag_text(self, msg: Message) -> bytes:
         """flag_list of a message at hand."""
         key = (self.box.flag_names(msg.flag_key), msg.uid in self.recent)
-        text = self._flag_text.get(key)
+        cache = self._flag_text
+        if cache is None:
+            cache = self._flag_text = {}
+        text = cache.get(key)
         if text is None:
-            if len(self._flag_text) > 4096:
-                self._flag_text.clear()
+            if len(cache) > 4096:
+                cache.clear()
             flags = self.flags_of(msg.uid)
             if any(f not in self.announced for f in flags if not f.startswith("\\")):
                 self._unannounced = True
-            text = self._flag_text[key] = r.flag_list(flags)
+            text = cache[key] = r.flag_list(flags)
         return text
 
     def flags_lines(self) -> bytes:
         """`* FLAGS (...)` and `* OK [PERMANENTFLAGS (...)]` for the folder's keywords now."""
         keywords = self.box.known_keywords()
-        self.announced.update(keywords)
+        if not self.announced.issuperset(keywords):
+            self.announced = self.announced.union(keywords)
         self._unannounced = False
         flags = SYSTEM_FLAGS + keywords
         if self.readonly:
@@ -227,16 +303,19 @@ class SelectedView:
         """(system flags, keywords) of a message in lower case, as SEARCH compares them; the
         sets are made once per combination of flags, not once per message."""
         key = (self.box.flag_names(msg.flag_key), msg.uid in self.recent)
-        folded = self._folded.get(key)
+        cache = self._folded
+        if cache is None:
+            cache = self._folded = {}
+        folded = cache.get(key)
         if folded is None:
-            if len(self._folded) > 4096:
-                self._folded.clear()
+            if len(cache) > 4096:
+                cache.clear()
             names, recent = key
             system = {f.lower() for f in names if f.startswith("\\")}
             if recent:
                 system.add("\\recent")
             keywords = frozenset(f.lower() for f in names if not f.startswith("\\"))
-            folded = self._folded[key] = (frozenset(system), keywords)
+            folded = cache[key] = (frozenset(system), keywords)
         return folded
 
     def first_unseen(self) -> int | None:
@@ -322,12 +401,14 @@ class SelectedView:
                 out.append(announce)
         for uid in result.removed:
             if self.seq_of(uid) is not None:
-                self.gone.add(uid)
+                self._gone().add(uid)
                 ghost = result.ghosts.get(uid)
                 if ghost is not None:
+                    if self._ghosts is None:
+                        self._ghosts = {}
                     self._ghosts[uid] = ghost
-            else:
-                self.recent.discard(uid)
+            elif uid in self.recent:
+                self._recent().discard(uid)
         if expunges and self.gone:
             out += self.report_expunges()
         added = [u for u in result.added if not self.uids or u > self.uids[-1]]
@@ -392,18 +473,20 @@ class SelectedView:
                     vanished.append(uid)
                 else:
                     out.append(r.expunge(seq))
-            self.recent.discard(uid)
+            if uid in self.recent:
+                self._recent().discard(uid)
         if vanished:
             out.append(b"* VANISHED " + format_set(sorted(vanished)).encode("ascii") + b"\r\n")
         self.uids = [u for u in self.uids if u not in gone]
         self._owned = True
-        self.gone = set()
-        self._ghosts.clear()
+        self.gone = _NO_UIDS
+        self._ghosts = None
         return out
 
     def forget(self, uids: list[int]) -> list[bytes]:
         """Our own EXPUNGE removed these: report them now (the caller may send EXPUNGE)."""
-        self.gone.update(u for u in uids if self.seq_of(u) is not None)
+        self._gone().update(u for u in uids if self.seq_of(u) is not None)
         for u in uids:
-            self.recent.discard(u)
+            if u in self.recent:
+                self._recent().discard(u)
         return self.report_expunges()

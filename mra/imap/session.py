@@ -25,6 +25,7 @@ response (`updates`). EXPUNGE is held back during commands that use sequence num
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 
@@ -65,7 +66,16 @@ PREAUTH_TIMEOUT = 60.0
 AUTH_TIMEOUT = 30 * 60.0  # RFC 3501 5.4: at least 30 minutes
 IDLE_KEEPALIVE = 120.0
 MAX_BAD = 10
+NOTHING_ENABLED: frozenset[str] = frozenset()
 BLOCKING = (Call, Delay, Stream, Close, StartTLS)
+
+
+@functools.lru_cache(maxsize=16)
+def _limits(max_literal: int, max_append: int, max_nonsync: int | None) -> Limits:
+    """One (immutable) Limits for the sessions of one configuration, not one each."""
+    return Limits(
+        max_literal_size=max_literal, max_append_size=max_append, max_nonsync_literal=max_nonsync
+    )
 
 
 class ImapSession(Session):
@@ -75,10 +85,10 @@ class ImapSession(Session):
         self.timeout = PREAUTH_TIMEOUT
         self.state = NOTAUTH
         mail = services.config.mail
-        limits = Limits(
-            max_literal_size=mail.max_message_size,
-            max_append_size=mail.max_append_size,
-            max_nonsync_literal=None if services.config.imap.literal_plus else LITERAL_MINUS,
+        limits = _limits(
+            mail.max_message_size,
+            mail.max_append_size,
+            None if services.config.imap.literal_plus else LITERAL_MINUS,
         )
         self.literals = services.literal_pool
         self.reader = CommandReader(
@@ -91,10 +101,14 @@ class ImapSession(Session):
         self.user: User | None = None
         self.store: MailStore | None = None
         self.view: SelectedView | None = None
-        self.enabled: set[str] = set()  # ENABLE (RFC 5161)
+        # ENABLE (RFC 5161): replaced, never changed in place, so that the sessions that
+        # enabled nothing share one empty set (issue #16: 10,000 idling sessions).
+        self.enabled: frozenset[str] = NOTHING_ENABLED
         self.compression: str | None = None  # COMPRESS (RFC 4978): the mechanism, once on
         self.quota_limit: QuotaLimit | None = None  # read at login (commands/quota.py)
-        self._queue: deque[Event] = deque()
+        # Made when events come, dropped when they are all handled (`_events`, `_drain`):
+        # an empty deque is 760 octets, kept by every idling session (issue #16).
+        self._queue: deque[Event] | None = None
         self._bad = 0
         self._lease: object = None
         # An AUTHENTICATE exchange under way (mra.auth.glue drives it through these).
@@ -105,7 +119,7 @@ class ImapSession(Session):
         self.idle_tag: str | None = None
         self.idle_since = 0.0
         self.poll_interval: float | None = None
-        self.watch_paths: list[str] = []
+        self.watch_paths: tuple[str, ...] = ()
         self.activity = Activity()  # for the session-end line (mra/activity.py)
 
     # -- what handlers use ----------------------------------------------------------------
@@ -152,12 +166,19 @@ class ImapSession(Session):
     def feed_reader(self, events: list[Event]) -> None:
         """Events the reader gave on a mode switch (a literal accepted, a SASL line, DONE
         expected): handled after the current one."""
-        self._queue.extend(events)
+        self._events().extend(events)
+
+    def _events(self) -> deque[Event]:
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        return queue
 
     def drop_input(self) -> None:
         """STARTTLS: whatever the client pipelined after it was sent in the clear."""
         self.reader.take_buffered()
-        self._queue.clear()
+        if self._queue is not None:
+            self._queue.clear()
 
     def select(self, view: SelectedView) -> None:
         self.view = view
@@ -185,7 +206,7 @@ class ImapSession(Session):
         self.state = NOTAUTH
         self.authenticated = False
         self.timeout = PREAUTH_TIMEOUT
-        self.enabled.clear()
+        self.enabled = NOTHING_ENABLED
         self.quota_limit = None
         self.reader.authenticated = False
         self.reader.number64 = False  # ENABLE IMAP4rev2's (commands/enable.py)
@@ -223,10 +244,12 @@ class ImapSession(Session):
         self.release()
         # Everything this connection held of the process's literal budget.
         self._finished()
-        for event in self._queue:
-            if isinstance(event, Command):
-                self.literals.release(event.literal_size)
-        self._queue.clear()
+        queue, self._queue = self._queue, None
+        if queue is not None:
+            for event in queue:
+                if isinstance(event, Command):
+                    self.literals.release(event.literal_size)
+            queue.clear()
         self.reader.close()
 
     def tls_started(self) -> list[Output]:
@@ -235,7 +258,9 @@ class ImapSession(Session):
 
     def data_received(self, data: bytes) -> list[Output]:
         if data:
-            self._queue.extend(self.reader.feed(data))
+            events = self.reader.feed(data)
+            if events:
+                self._events().extend(events)
         return self._drain()
 
     def mailbox_changed(self) -> list[Output]:
@@ -257,11 +282,12 @@ class ImapSession(Session):
 
     def _drain(self) -> list[Output]:
         out: list[Output] = []
-        queue = self._queue
+        queue = self._events()
         while True:
             self._finished()  # whatever ran before is done: its literals can go
             if not queue:
                 if not self.reader.resumable:
+                    self._queue = None  # made again by the next events (see __init__)
                     return out
                 # A suspending command has finished: read on.
                 queue.extend(self.reader.resume())

@@ -272,3 +272,65 @@ def adopt_unix(reactor: Any, sock: socket.socket, factory: Any) -> Any:
     port = adopted._fromListeningDescriptor(reactor, sock.fileno(), factory)
     port.startListening()
     return port
+
+
+class _Server(tcp.Server):
+    """Twisted's TCP connection, whose attributes all exist from the start.
+
+    CPython 3.11 keeps an object's attributes in an array whose names its class shares (PEP
+    412's key-sharing, "inline values"), but a class can learn new names only while few of its
+    objects exist: each object made takes one place from what it may still learn. Twisted sets
+    `dataBuffer` and `offset` at a connection's first write and `producer` when the adapter
+    registers, so when the first connections of a worker came in a burst the names came too
+    late, and every connection's attributes moved to a dictionary of their own, 832 octets
+    (issue #16: the memory of 10,000 idle connections; at random, as bursts go). Set here, in
+    the first connection, before any other is made, they stay shared.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        protocol: Any,
+        client: tuple[object, ...],
+        server: tcp.Port,
+        sessionno: int,
+        reactor: Any,
+    ) -> None:
+        self.dataBuffer = b""
+        self.offset = 0
+        self.producer = None
+        self.streamingProducer = False
+        self.producerPaused = False
+        super().__init__(sock, protocol, client, server, sessionno, reactor)
+
+    # Twisted writes two strings into every connection for its own log lines and repr (160
+    # octets); made when asked instead (our log lines are mra/log.py's).
+    @property
+    def logstr(self) -> str:
+        return f"{self._getLogPrefix(self.protocol)},{self.sessionno},{self.hostname}"
+
+    @logstr.setter
+    def logstr(self, value: str) -> None:
+        pass
+
+    @property
+    def repstr(self) -> str:
+        port = getattr(self.server, "_realPortNumber", None)
+        return f"<{type(self.protocol).__name__} #{self.sessionno} on {port}>"
+
+    @repstr.setter
+    def repstr(self, value: str) -> None:
+        pass
+
+
+class _Port(tcp.Port):
+    transport = _Server
+
+
+def adopt_tcp(reactor: Any, sock: socket.socket, factory: Any) -> Any:
+    """Serve the listening TCP socket `sock` with `factory`: reactor.adoptStreamPort, with the
+    connection class above."""
+    adopted: Any = _Port
+    port = adopted._fromListeningDescriptor(reactor, sock.fileno(), sock.family, factory)
+    port.startListening()
+    return port

@@ -37,7 +37,7 @@ from mailstore.config import Config
 from mra import log
 from mra.context import Connection, Services
 from mra.net.adapter import SessionProtocol
-from mra.net.listeners import UnixSocket, adopt_unix, bind, describe
+from mra.net.listeners import UnixSocket, adopt_tcp, adopt_unix, bind, describe
 from mra.net.reactor import reactor
 from mra.net.stall import StallMonitor
 from mra.net.tls import TLSContext, TLSFactory
@@ -263,7 +263,7 @@ class Server:
             if sock.family == socket.AF_UNIX:
                 adopt_unix(reactor, sock, factory)
             else:
-                reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
+                adopt_tcp(reactor, sock, factory)
 
     def reload(self) -> None:
         log.info("reload")
@@ -559,6 +559,9 @@ def _supervise(server: Server, workers: int) -> int:
     # collections leave those pages shared (issue #16: the memory of 10,000 connections).
     import gc
 
+    from mra import preload
+
+    preload.for_workers()  # shared by the workers, not imported by each (preload.py)
     gc.collect()
     gc.freeze()
     for n in range(workers):

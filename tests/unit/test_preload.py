@@ -65,3 +65,46 @@ def _is_module(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+# A worker's first IMAP session, in a process that has run `for_workers` (as the supervisor
+# does before it forks): which modules of the server's own does it still import?
+FIRST_SESSION = r"""
+import sys, tempfile
+from pathlib import Path
+from mra import preload
+preload.for_workers()
+# The reactor is each worker's own (mra/net/reactor.py): one made before the fork is shared.
+assert "twisted.internet.reactor" not in sys.modules
+before = set(sys.modules)
+from tests.unit.imap.test_idle_memory import idling
+from mailstore.config import load_config
+from mailstore.store import MailStore
+from mra.auth.glue import AuthService
+from mra.context import Services
+tmp = Path(tempfile.mkdtemp())
+(tmp / "passwd").write_text("alice@example.test:{PLAIN}pw::::::\n")
+(tmp / "mra.toml").write_text(
+    f'[auth]\npasswd_file = "{tmp}/passwd"\n[mail]\nlocation = "{tmp}/mail/%d/%n"\n'
+)
+config = load_config(str(tmp / "mra.toml"))
+MailStore(str(tmp / "mail/example.test/alice")).mailbox("INBOX").append(b"Subject: x\r\n\r\nx\r\n")
+idling(Services(config, AuthService(config)))
+late = sorted(n for n in set(sys.modules) - before if n.startswith(("mra", "mailstore", "twisted")))
+print(" ".join(late))
+"""
+
+
+def test_attack_every_worker_imports_the_server_for_itself() -> None:
+    """A server running as root (no `[server] user`) preloaded nothing: each worker imported
+    the IMAP server (136 modules, 7 MB of objects) at its first connection, one copy per
+    worker instead of one shared since the fork."""
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_SESSION],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=REPO,
+    ).stdout.split()
+    assert out == [], f"imported by the worker's first session: {out}"

@@ -55,7 +55,7 @@ def enable(s: ImapSession) -> bytes:
     first time, `* OK [HIGHESTMODSEQ n]` to send before the command's answer."""
     if condstore(s):
         return b""
-    s.enabled.add(CONDSTORE)
+    s.enabled |= {CONDSTORE}
     return s.view.enable_condstore() if s.view is not None else b""
 
 

@@ -46,7 +46,7 @@ def enable(s: ImapSession, req: Request) -> list[Output]:
     for value in req.args:
         name = _BY_UPPER.get(as_atom(value).upper())
         if name is not None and name not in s.enabled:
-            s.enabled.add(name)
+            s.enabled |= {name}
             turned_on.append(name)
     if IMAP4REV2 in turned_on:
         s.reader.number64 = True  # partials are number64 from the next command on

@@ -26,7 +26,7 @@ def idle(s: ImapSession, req: Request) -> list[Output]:
     s.idle_since = time.monotonic()
     s.poll_interval = IDLE_POLL
     if s.view is not None:
-        s.watch_paths = [f"{s.view.box.path}/new", f"{s.view.box.path}/cur"]
+        s.watch_paths = s.view.watch_paths()
     s.feed_reader(s.reader.expect_done())
     return [Send(s.updates(req) + r.continuation(r.IDLING))]
 
@@ -35,7 +35,7 @@ def done(s: ImapSession, problem: str | None) -> list[Output]:
     """DONE arrived, or (`problem`) a line that is not DONE."""
     tag, s.idle_tag = s.idle_tag, None
     s.poll_interval = None
-    s.watch_paths = []
+    s.watch_paths = ()
     assert tag is not None
     if problem is not None:
         return [Send(r.say(tag, r.IDLE_BROKEN, problem=problem))]

@@ -46,7 +46,7 @@ def select(s: ImapSession, req: Request) -> list[Output]:
     except ArgumentError as exc:
         return [Send(closed + r.bad(req.tag, f"{req.name}: {exc}"))]
     if want_condstore:
-        s.enabled.add(CONDSTORE)  # RFC 7162 3.1.8, before the mailbox opens (as Dovecot)
+        s.enabled |= {CONDSTORE}  # RFC 7162 3.1.8, before the mailbox opens (as Dovecot)
     is_rev2 = rev2(s)
     modseqs = condstore_on(s), qresync(s)
 
