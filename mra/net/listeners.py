@@ -76,44 +76,23 @@ class UnixSocket:
         return True
 
 
-def bind(
-    listener: Listener, server_user: str = "", shares: int = 1
-) -> tuple[list[socket.socket], UnixSocket | None]:
-    """Listening, non-blocking sockets for the listener (and the unix socket to remove
-    later). Raises ListenError.
-
-    A TCP listener gets `shares` sockets on the same address, one per worker, bound with
-    SO_REUSEPORT: the kernel spreads the connections over them by a hash of the peer's
-    address and port. With one socket shared by every worker, whichever worker woke first
-    took the connection, and on a quiet server that was often the same one every time (18
-    logins in a row, all on one worker), although an IMAP connection lasts for hours and its
-    worker's load is decided at accept time. A unix socket is one socket, shared."""
+def bind(listener: Listener, server_user: str = "") -> tuple[socket.socket, UnixSocket | None]:
+    """A listening, non-blocking socket for the listener (and the unix socket to remove
+    later). Raises ListenError."""
     if isinstance(listener, UnixEndpoint):
-        sock, made = bind_unix(listener, server_user)
-        return [sock], made
-    socks: list[socket.socket] = []
+        return bind_unix(listener, server_user)
     try:
-        socks.append(bind_tcp(listener, reuse_port=shares > 1))
-        same = listener._replace(port=socks[0].getsockname()[1])  # if it asked for port 0
-        for _ in range(shares - 1):
-            socks.append(bind_tcp(same, reuse_port=True))
+        return bind_tcp(listener), None
     except OSError as exc:
-        for sock in socks:
-            sock.close()
         raise ListenError(f"cannot listen on {listener}: {exc.strerror}") from exc
-    return socks, None
 
 
-def bind_tcp(endpoint: Endpoint, reuse_port: bool = False) -> socket.socket:
-    """`reuse_port`: SO_REUSEPORT, so that more sockets of this user can bind the same address
-    (`bind_shares`)."""
+def bind_tcp(endpoint: Endpoint) -> socket.socket:
     host, port = endpoint
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if not host else 1)
         sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))

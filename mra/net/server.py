@@ -2,12 +2,12 @@
 
 Start-up order matters: read the configuration and the TLS keys, bind every listening socket
 (as root, for ports below 1024), drop to `[server] user`, and only then fork the workers and
-start serving. Each TCP listener has one socket per worker on the same address (SO_REUSEPORT),
-so the kernel spreads connections over the workers evenly (listeners.bind); unix sockets are
-shared. The parent only supervises (restarts a worker that died, passes SIGHUP and SIGTERM on)
-and keeps every socket open, so the connections a dead worker's socket takes wait in its
-backlog for the worker that replaces it a second later, rather than being refused. With
-`workers = 1` the one process serves directly.
+start serving. Each worker adopts the same listening sockets, and whichever worker is waiting
+accepts: a worker that is busy, stopped or hung leaves new connections to the others. (One
+socket per worker with SO_REUSEPORT spreads connections evenly, whatever the scheduling, but
+the kernel then hands a hung worker its share of new connections, which wait: tried, and left
+for that reason.) The parent only supervises (restarts a worker that died, passes SIGHUP and
+SIGTERM on). With `workers = 1` the one process serves directly.
 
 SIGHUP re-reads the TLS certificate and the user database without dropping connections (a
 certificate that cannot be loaded, or whose key does not match it, is refused and the old one
@@ -105,28 +105,22 @@ class Server:
         if config.tls.cert:
             self.tls = TLSContext(config.tls.cert, config.tls.key)
         self.sockets: dict[str, socket.socket] = {}
-        # Per listener, the socket of each worker (the same one for all, for a unix socket).
-        self.shares: dict[str, list[socket.socket]] = {}
         self.unix_sockets: list[UnixSocket] = []  # removed when the server stops
         # With several workers and an admin socket or metrics port: the workers' control
         # sockets, through which the one that takes a request asks the others (control.py).
         self.control: Any = None
         try:
-            from mra.cluster.service import AUTH_HTTP, cluster_listeners
+            from mra.cluster.service import cluster_listeners
 
             listeners = {**config.listen.enabled(), **cluster_listeners(config)}
             for name, listener in listeners.items():
                 # The admin socket stays root's (mode 0600) unless its table names an owner.
                 owner = "" if name == "admin" else config.server.user
-                # One socket per worker (listeners.bind), but twisted.web's auth_http
-                # endpoint is adopted as one socket by the cluster service.
-                shares = config.server.workers if name != AUTH_HTTP else 1
-                socks, made = bind(listener, owner, max(1, shares))
-                self.sockets[name] = socks[0]
-                self.shares[name] = socks
+                sock, made = bind(listener, owner)
+                self.sockets[name] = sock
                 if made is not None:
                     self.unix_sockets.append(made)
-                log.info("listening", listener=name, address=describe(listener, socks[0]))
+                log.info("listening", listener=name, address=describe(listener, sock))
         except BaseException:
             self.close_listeners()
             raise
@@ -155,9 +149,8 @@ class Server:
     def close_listeners(self) -> None:
         """Close the listening sockets and remove the unix sockets we made (if we still may:
         mra/net/listeners.py). For the process that bound them, once it stops serving."""
-        for socks in self.shares.values():
-            for sock in socks:
-                sock.close()
+        for sock in self.sockets.values():
+            sock.close()
         for made in self.unix_sockets:
             made.remove()
         self.unix_sockets = []
@@ -220,9 +213,8 @@ class Server:
 
         return make
 
-    def start_listening(self, number: int | None = None) -> None:
-        """Adopt the bound sockets into this process's reactor: worker `number`'s share of
-        each (listeners.bind)."""
+    def start_listening(self) -> None:
+        """Adopt the bound sockets into this process's reactor."""
         from mailstore import dirwatch
 
         # Per process (after the fork of workers): each has its own inotify queue. With
@@ -244,8 +236,7 @@ class Server:
             cluster = ClusterService(self.config)
             self.services.cluster = cluster
             cluster.start(self)
-        for name, socks in self.shares.items():
-            sock = socks[(number or 0) % len(socks)]
+        for name, sock in self.sockets.items():
             if name == AUTH_HTTP:
                 continue  # twisted.web's, adopted by the cluster service
             factory: Any
@@ -505,7 +496,7 @@ def _run(server: Server, number: int | None) -> int:
     server.pools["auth"] = hashes
     reactor.callWhenRunning(hashes.start)
     reactor.addSystemEventTrigger("during", "shutdown", hashes.stop)
-    server.start_listening(number)
+    server.start_listening()
     from twisted.internet.task import LoopingCall
 
     from mailstore.log import flush_suppressed
