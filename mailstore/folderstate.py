@@ -119,6 +119,9 @@ class FolderState:
         self._base = 0  # the position of _log[0]
         self._trackers: weakref.WeakSet[Tracker] = weakref.WeakSet()
         self.version = 0  # counts the changes: what is cached per version (first_unseen)
+        # What a protocol derives from the folder and keeps with it, for as long as the state
+        # lives (IMAP's SORT and THREAD keys: mra/imap/indexsource.py); its owner's to lock.
+        self.derived: object = None
         self._unseen: tuple[int, int | None] | None = None
         self._unseen_count: tuple[int, int] | None = None  # (version, STATUS UNSEEN)
         # Every visible message with a lower UID has \Seen: UNSEEN is looked for from here.

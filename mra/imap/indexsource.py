@@ -41,6 +41,7 @@ from mailstore.folderindex import SORTF_MAX
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from mailstore.folderstate import FolderState
     from mra.imap.selected import SelectedView
     from mra.imap.sortindex import FolderKeys
 
@@ -123,20 +124,23 @@ class _Codec:
         return self.kind(uid=uid, **kw)
 
 
-_keys: weakref.WeakKeyDictionary[object, FolderKeys] = weakref.WeakKeyDictionary()
 _keys_lock = threading.Lock()
 
 
-def _keys_for(state: object, uidvalidity: int, live: int, keys_kept: int) -> FolderKeys:
+def _keys_for(state: FolderState, uidvalidity: int, live: int, keys_kept: int) -> FolderKeys:
     """The decoded records of `state`'s folder and what SORT and THREAD derive from them
-    (sortindex.py): new when its UIDVALIDITY changed, dropped when the expunged outnumber the
-    `live` messages (they are decoded again)."""
+    (sortindex.py), kept with the state (`derived`): new when its UIDVALIDITY changed,
+    dropped when the expunged outnumber the `live` messages (they are decoded again)."""
     from mra.imap.sortindex import FolderKeys  # here: it imports the MIME code (see _contract)
 
     with _keys_lock:
-        keys = _keys.get(state)
-        if keys is None or keys.uidvalidity != uidvalidity or len(keys.records) > 2 * live:
-            keys = _keys[state] = FolderKeys(uidvalidity, keys_kept)
+        keys = state.derived
+        if (
+            not isinstance(keys, FolderKeys)
+            or keys.uidvalidity != uidvalidity
+            or len(keys.records) > 2 * live
+        ):
+            keys = state.derived = FolderKeys(uidvalidity, keys_kept)
         return keys
 
 
@@ -245,7 +249,6 @@ class IndexedFieldSource:
         view.state.keep_sort_fields(fresh)
 
 
-_sources: weakref.WeakKeyDictionary[SelectedView, IndexedFieldSource] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -265,7 +268,7 @@ def source_for(view: SelectedView, contract: tuple[type[Any], Make] | None = Non
         return None
     contract = contract or _contract()
     with _lock:
-        source = _sources.get(view)
-        if source is None:
-            source = _sources[view] = IndexedFieldSource(view, *contract)
+        source = view.index_fields
+        if not isinstance(source, IndexedFieldSource):
+            source = view.index_fields = IndexedFieldSource(view, *contract)
         return source

@@ -89,7 +89,9 @@ class SelectedView:
         "condstore",
         "gone",
         "highest",
+        "index_fields",
         "mime_limits",
+        "parsed_fields",
         "qresync",
         "readonly",
         "recent",
@@ -142,6 +144,10 @@ class SelectedView:
         self._flag_text: dict[tuple[tuple[str, ...], bool], bytes] | None = None  # flag_list
         self._folded: dict[tuple[tuple[str, ...], bool], Folded] | None = None  # folded_flags
         self.saved = NOTHING_SAVED  # SEARCHRES `$`: UIDs (commands/search.py)
+        # Where SORT, THREAD and FETCH PREVIEW get the messages' fields, made on first use:
+        # from the folder index (indexsource.source_for), or parsed (sortsource.source_for).
+        self.index_fields: object = None
+        self.parsed_fields: object = None
         last = self.uids[-1] if self.uids else 0
         self._claim_recent([u for u in box.recent_uids() if u <= last])
 

@@ -71,7 +71,6 @@ class ParsingSource:
         return self._previews.get(uid)
 
 
-_sources: weakref.WeakKeyDictionary[SelectedView, ParsingSource] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -82,9 +81,9 @@ def source_for(view: SelectedView) -> FieldSource:
     if own is not None:
         return own
     with _lock:
-        source = _sources.get(view)
-        if source is None:
-            source = _sources[view] = ParsingSource(view)
+        source = view.parsed_fields
+        if not isinstance(source, ParsingSource):
+            source = view.parsed_fields = ParsingSource(view)
         return source
 
 
