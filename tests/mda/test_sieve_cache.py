@@ -320,10 +320,15 @@ def test_attack_cache_reached_through_a_symbolic_link_is_ignored(tmp_path: Path)
 # -- root's side: is the parser needed? ----------------------------------------------------
 
 
-def test_root_imports_the_parser_only_without_a_current_cache(tmp_path: Path, env: MdaEnv) -> None:
+def test_root_imports_the_parser_only_without_a_current_cache(
+    tmp_path: Path, env: MdaEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mailstore.configcache import load_cached
+    from mda.sieve import preload
     from mda.sieve.preload import PARSER, modules_for
 
+    # As when the mailbox owner cannot read the installation (else nothing is preloaded).
+    monkeypatch.setattr(preload, "_everyone_can_read", lambda path: False)
     config = load_cached(str(env.config))
     path = write(tmp_path / "sieve", FILEINTO)
     uid = os.geteuid()
