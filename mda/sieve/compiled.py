@@ -47,7 +47,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-FORMAT = 2
+FORMAT = 3
 SUFFIX = ".mdac"
 RACY_SECONDS = 2
 MAX_FACTOR = 32  # a cache file larger than this many times max_script_size is not read
@@ -146,14 +146,27 @@ def encode(value: object) -> object:
         return out
     if isinstance(value, If):
         # Each branch's block is decoded only when the branch runs (`LazyBlock`): most
-        # rules of a filter set do not match, and their blocks are half the tree.
-        lazy = [
-            "t",
-            *(["t", encode(test), ["Z", encode(tuple(body))]] for test, body in value.branches),
-        ]
-        return ["I", lazy, value.line, value.name]
+        # rules of a filter set do not match, and their blocks are half the tree. The
+        # branches are written flat, (test, block) after (test, block): one list to decode
+        # per rule rather than three.
+        flat: list[object] = ["I", value.line, value.name]
+        for test, body in value.branches:
+            flat += [encode(test), ["Z", encode(tuple(body))]]
+        return flat
     if isinstance(value, LazyBlock):
         return ["Z", encode(tuple(value))]
+    if kind is MatchSpec and _with_own_matcher(value):  # type: ignore[arg-type]
+        # The usual case, all keys literal: the matcher is written inside its spec ("m"),
+        # one list to decode rather than two.
+        spec: MatchSpec = value  # type: ignore[assignment]
+        matcher = spec.matcher
+        assert matcher is not None
+        return [
+            "m",
+            *(encode(getattr(spec, s)) for s in MATCH_SPEC_SLOTS),
+            encode(matcher.keys),
+            encode(matcher.prepared),
+        ]
     for tag, (cls, slots) in _CLASSES.items():
         if kind is cls:
             return [tag, *(encode(getattr(value, s)) for s in slots)]
@@ -162,15 +175,39 @@ def encode(value: object) -> object:
     raise Uncacheable(kind.__name__)
 
 
-def _node(items: list[object]) -> Node:
+# The slots of a MatchSpec written in an "m" list, before its matcher's keys and prepared keys.
+MATCH_SPEC_SLOTS = ("capture", "comparator", "keys", "match_type", "relation")
+
+
+def _with_own_matcher(spec: MatchSpec) -> bool:
+    """Whether the spec's matcher is the one its own fields make (all keys literal)."""
+    matcher = spec.matcher
+    return (
+        type(matcher) is Matcher
+        and matcher.comparator == spec.comparator
+        and matcher.match_type == spec.match_type
+        and matcher.relation == spec.relation
+    )
+
+
+def _node(value: list[object]) -> Node:
+    """A node from its whole list (tag first): the most frequent object, so its members
+    are decoded here, without the list of decoded items `decode` makes for the others."""
     obj = _new(Node)
-    obj.args, obj.block, obj.line, obj.match, obj.name, obj.tags, obj.tests = items  # type: ignore[assignment]
+    _, args, block, line, match, name, tags, tests = value
+    obj.line, obj.name = line, name  # type: ignore[assignment]
+    obj.args = decode(args) if type(args) is list else args  # type: ignore[assignment]
+    obj.block = decode(block) if type(block) is list else block  # type: ignore[assignment]
+    obj.match = decode(match) if type(match) is list else match  # type: ignore[assignment]
+    obj.tags = decode(tags) if type(tags) is list else tags  # type: ignore[assignment]
+    obj.tests = decode(tests) if type(tests) is list else tests  # type: ignore[assignment]
     return obj
 
 
 def _if(items: list[object]) -> If:
     obj = _new(If)
-    obj.branches, obj.line, obj.name = items  # type: ignore[assignment]
+    obj.line, obj.name = items[0], items[1]  # type: ignore[assignment]
+    obj.branches = tuple(zip(items[2::2], items[3::2], strict=True))  # type: ignore[arg-type]
     return obj
 
 
@@ -178,6 +215,17 @@ def _match_spec(items: list[object]) -> MatchSpec:
     obj = _new(MatchSpec)
     obj.capture, obj.comparator, obj.keys, obj.match_type, obj.matcher, obj.relation = items  # type: ignore[assignment]
     return obj
+
+
+def _spec_with_matcher(items: list[object]) -> MatchSpec:
+    spec = _new(MatchSpec)
+    matcher = _new(Matcher)
+    capture, comparator, keys, match_type, relation, matcher_keys, prepared = items
+    spec.capture, spec.comparator, spec.keys = capture, comparator, keys  # type: ignore[assignment]
+    spec.match_type, spec.relation, spec.matcher = match_type, relation, matcher  # type: ignore[assignment]
+    matcher.comparator, matcher.keys, matcher.match_type = comparator, matcher_keys, match_type  # type: ignore[assignment]
+    matcher.prepared, matcher.relation = prepared, relation  # type: ignore[assignment]
+    return spec
 
 
 def _matcher(items: list[object]) -> Matcher:
@@ -219,9 +267,9 @@ _BUILD: dict[object, Callable[[list[object]], object]] = {
     "l": list,
     "f": frozenset,
     "d": _dict,
-    "N": _node,
     "I": _if,
     "M": _match_spec,
+    "m": _spec_with_matcher,
     "X": _matcher,
     "P": _template,
     "S": _script,
@@ -247,6 +295,8 @@ def decode(value: object) -> object:
     if type(value) is not list:
         return value
     tag = value[0]
+    if tag == "N":
+        return _node(value)
     if tag == "Z":
         return LazyBlock(value[1])
     return _BUILD[tag]([decode(v) if type(v) is list else v for v in value[1:]])

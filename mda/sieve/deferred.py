@@ -34,18 +34,36 @@ _MAGIC: bytes = getattr(sys.modules.get("_frozen_importlib_external"), "MAGIC_NU
 
 
 class _Code:
-    """What was read of one module: its file, and its marshalled code or its source."""
+    """One module held open: its file, and a descriptor of its compiled code (after the
+    `.pyc` header, at `offset`) or of its source (`is_source`)."""
 
-    __slots__ = ("cached", "data", "is_source", "origin", "package")
+    __slots__ = ("cached", "fd", "is_source", "offset", "origin", "package")
 
     def __init__(
-        self, origin: str, cached: str | None, data: bytes, is_source: bool, package: bool
+        self, origin: str, cached: str | None, fd: int, offset: int, is_source: bool, package: bool
     ) -> None:
         self.origin = origin
         self.cached = cached
-        self.data = data
+        self.fd = fd
+        self.offset = offset
         self.is_source = is_source
         self.package = package
+
+    def read(self) -> bytes:
+        """The code or source, and the descriptor closed."""
+        try:
+            size = os.fstat(self.fd).st_size - self.offset
+            chunks = []
+            while size > 0:
+                chunk = os.pread(self.fd, size, self.offset)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size -= len(chunk)
+                self.offset += len(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(self.fd)
 
 
 class DeferredImports:
@@ -72,10 +90,11 @@ class DeferredImports:
 
     def exec_module(self, module: ModuleType) -> None:
         code = self.modules.pop(module.__name__)
+        data = code.read()
         if code.is_source:
-            compiled = compile(code.data, code.origin, "exec", dont_inherit=True)
+            compiled = compile(data, code.origin, "exec", dont_inherit=True)
         else:
-            compiled = marshal.loads(code.data)
+            compiled = marshal.loads(data)
         exec(compiled, module.__dict__)
 
 
@@ -90,8 +109,8 @@ def _path_finder() -> object | None:
 
 
 def _read_one(name: str, finder: object) -> _Code | None:
-    """The code of the pure-Python module `name`, not imported; None if it is not one (or
-    cannot be read now, in which case the caller imports it the ordinary way)."""
+    """The pure-Python module `name`, opened, not imported; None if it is not one (or cannot
+    be opened now, in which case the caller imports it the ordinary way)."""
     parent, _, _ = name.rpartition(".")
     path: list[str] | None = None
     if parent:
@@ -106,35 +125,44 @@ def _read_one(name: str, finder: object) -> _Code | None:
         return None
     origin = str(spec.origin)
     package = spec.submodule_search_locations is not None
+    flags = os.O_RDONLY | os.O_CLOEXEC
     try:
         st = os.stat(origin)
         if _MAGIC and spec.cached:
-            with open(spec.cached, "rb") as f:
-                data = f.read()
-            # PEP 552's header: magic, flags 0 (checked by timestamp), the source's mtime and
-            # size; anything else (hash-based, stale) is read from the source instead.
-            if (
-                data[:4] == _MAGIC
-                and data[4:8] == b"\0\0\0\0"
-                and int.from_bytes(data[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF
-                and int.from_bytes(data[12:16], "little") == st.st_size & 0xFFFFFFFF
-            ):
-                return _Code(origin, spec.cached, data[16:], False, package)
-        with open(origin, "rb") as f:
-            return _Code(origin, spec.cached, f.read(), True, package)
+            try:
+                fd = os.open(spec.cached, flags)
+            except OSError:
+                pass
+            else:
+                try:
+                    header = os.pread(fd, 16, 0)
+                except OSError:
+                    header = b""
+                # PEP 552's header: magic, flags 0 (checked by timestamp), the source's mtime
+                # and size; anything else (hash-based, stale) is read from the source instead.
+                if (
+                    header[:4] == _MAGIC
+                    and header[4:8] == b"\0\0\0\0"
+                    and int.from_bytes(header[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF
+                    and int.from_bytes(header[12:16], "little") == st.st_size & 0xFFFFFFFF
+                ):
+                    return _Code(origin, spec.cached, fd, 16, False, package)
+                os.close(fd)
+        return _Code(origin, spec.cached, os.open(origin, flags), 0, True, package)
     except OSError:
         return None
 
 
 def read(names: Iterable[str]) -> list[str]:
-    """Read ahead the pure-Python modules among `names` (a package before its submodules)
-    that are not imported yet, to be run only if imported; the finder is installed first on
-    `sys.meta_path`. Returns the names that must be imported now instead: extension,
-    built-in and frozen modules, and any that could not be read."""
+    """Open the pure-Python modules among `names` (a package before its submodules) that are
+    not imported yet, to be read and run only if imported; the finder is installed first on
+    `sys.meta_path`. Returns the names that must be imported now instead: extension and
+    frozen modules, and any that could not be opened. Built-in modules are left out: their
+    import reads no file."""
     finder = _path_finder()
     now = []
     for name in names:
-        if name in sys.modules or name in _FINDER.modules:
+        if name in sys.modules or name in _FINDER.modules or name in sys.builtin_module_names:
             continue
         code = _read_one(name, finder) if finder is not None else None
         if code is None:

@@ -32,8 +32,6 @@ from __future__ import annotations
 import os
 import stat
 
-from . import deferred
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mailstore.config import Config
@@ -127,8 +125,8 @@ NEEDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 RARE = ("mda.sieve.regex",)
 EVERYTHING = tuple(dict.fromkeys(m for _, modules in NEEDS for m in modules))
 # Standard modules read ahead rather than imported (see above), with everything they import
-# that the delivery path has not (Python 3.11; `read` skips what is loaded already and
-# returns the built-in ones): tests/mda/test_sieve_deferred.py checks that it is complete.
+# that the delivery path has not (Python 3.11; `read` skips what is loaded already and what
+# is built in): tests/mda/test_sieve_deferred.py checks that it is complete.
 DEFERRED = {
     "re": (
         "re",
@@ -213,8 +211,12 @@ def modules_for(paths: list[str], config: Config, uid: int) -> list[str]:
     if _standard_library_is_readable():
         wanted = [m for m in wanted if m.startswith(("mda", "mailstore"))]
     else:
+        from . import deferred
+
         wanted = [n for m in wanted for n in (deferred.read(DEFERRED[m]) if m in DEFERRED else [m])]
     if not _everyone_can_read(__file__):
+        from . import deferred
+
         wanted = [n for m in wanted for n in (deferred.read([m]) if m in RARE else [m])]
     else:
         wanted = [m for m in wanted if m not in RARE]
