@@ -22,11 +22,12 @@ When a cache is used (each a `test_attack_*` in tests/mda/test_sieve_cache.py):
   of all mail). Within those rules only the user can write it, who can write the script too.
 - Any file that does not decode to exactly the tree's shape (truncated, garbage, a class
   that is not a node, more than `MAX_FACTOR` times the script's size limit) is stale.
-- It is written atomically (a new file, then rename(2)), mode 0600, never fsynced: a torn
-  file after a crash is only stale. It is not written for a script changed in the last
-  `RACY_SECONDS` (a change within the file system's timestamp granularity could leave the
-  key as it was: "racy git"), nor for a tree with an object it cannot write; failing to
-  write it (a full disk, a read-only home) is not an error, the delivery goes on.
+- It is written (by `cachewrite.py`, imported only then) atomically (a new file, then
+  rename(2)), mode 0600, never fsynced: a torn file after a crash is only stale. It is not
+  written for a script changed in the last `RACY_SECONDS` (a change within the file
+  system's timestamp granularity could leave the key as it was: "racy git"), nor for a tree
+  with an object it cannot write; failing to write it (a full disk, a read-only home) is
+  not an error, the delivery goes on.
 
 Includes are resolved when the script runs (`delivery._Includes`), each through `load`: an
 included script has its own cache, keyed by its own file.
@@ -52,8 +53,6 @@ SUFFIX = ".mdac"
 RACY_SECONDS = 2
 MAX_FACTOR = 32  # a cache file larger than this many times max_script_size is not read
 
-_SCALARS = (str, int, bytes, float, bool, type(None))
-
 
 # tag -> (class, the slots written, in this order)
 _CLASSES: dict[str, tuple[type[object], tuple[str, ...]]] = {
@@ -77,6 +76,7 @@ def _class_table(tag: str) -> tuple[type[object], tuple[str, ...]] | None:
 # The modules whose code decides what tree a script compiles to, or how it is written here.
 _TREE_MODULES = (
     "compiled",
+    "cachewrite",
     "nodes",
     "parser",
     "lexer",
@@ -107,87 +107,6 @@ def _shape() -> tuple[object, ...]:
         slots = tuple((tag, slots) for tag, (_, slots) in _CLASSES.items())
         _SHAPE.append((slots, REGEX_SLOTS, tuple(sources)))
     return _SHAPE[0]
-
-
-class Uncacheable(Exception):
-    """The tree holds an object the cache cannot represent: the script is not cached."""
-
-
-# -- encoding: lists are ours, everything else is plain data -------------------------------
-
-
-def _plain(value: object) -> bool:
-    """Whether `value` is written as it is: scalars, and tuples, frozensets and dicts of
-    plain values. Lists never are: in a cache, a list is always an encoded object."""
-    kind = type(value)
-    if kind in _SCALARS:
-        return True
-    if kind is tuple or kind is frozenset:
-        return all(_plain(v) for v in value)  # type: ignore[attr-defined]
-    if kind is dict:
-        return all(_plain(k) and _plain(v) for k, v in value.items())  # type: ignore[attr-defined]
-    return False
-
-
-def encode(value: object) -> object:
-    if _plain(value):
-        return value
-    kind = type(value)
-    if kind is tuple:
-        return ["t", *(encode(v) for v in value)]  # type: ignore[attr-defined]
-    if kind is list:
-        return ["l", *(encode(v) for v in value)]  # type: ignore[attr-defined]
-    if kind is frozenset:
-        return ["f", *(encode(v) for v in value)]  # type: ignore[attr-defined]
-    if kind is dict:
-        out: list[object] = ["d"]
-        for k, v in value.items():  # type: ignore[attr-defined]
-            out += [encode(k), encode(v)]
-        return out
-    if isinstance(value, If):
-        # Each branch's block is decoded only when the branch runs (`LazyBlock`): most
-        # rules of a filter set do not match, and their blocks are half the tree. The
-        # branches are written flat, (test, block) after (test, block): one list to decode
-        # per rule rather than three.
-        flat: list[object] = ["I", value.line, value.name]
-        for test, body in value.branches:
-            flat += [encode(test), ["Z", encode(tuple(body))]]
-        return flat
-    if isinstance(value, LazyBlock):
-        return ["Z", encode(tuple(value))]
-    if kind is MatchSpec and _with_own_matcher(value):  # type: ignore[arg-type]
-        # The usual case, all keys literal: the matcher is written inside its spec ("m"),
-        # one list to decode rather than two.
-        spec: MatchSpec = value  # type: ignore[assignment]
-        matcher = spec.matcher
-        assert matcher is not None
-        return [
-            "m",
-            *(encode(getattr(spec, s)) for s in MATCH_SPEC_SLOTS),
-            encode(matcher.keys),
-            encode(matcher.prepared),
-        ]
-    for tag, (cls, slots) in _CLASSES.items():
-        if kind is cls:
-            return [tag, *(encode(getattr(value, s)) for s in slots)]
-    if kind is Regex:  # made again from the pattern when a value needs it
-        return ["R", None, *(encode(getattr(value, s)) for s in REGEX_SLOTS[1:])]
-    raise Uncacheable(kind.__name__)
-
-
-# The slots of a MatchSpec written in an "m" list, before its matcher's keys and prepared keys.
-MATCH_SPEC_SLOTS = ("capture", "comparator", "keys", "match_type", "relation")
-
-
-def _with_own_matcher(spec: MatchSpec) -> bool:
-    """Whether the spec's matcher is the one its own fields make (all keys literal)."""
-    matcher = spec.matcher
-    return (
-        type(matcher) is Matcher
-        and matcher.comparator == spec.comparator
-        and matcher.match_type == spec.match_type
-        and matcher.relation == spec.relation
-    )
 
 
 def _node(value: list[object]) -> Node:
@@ -288,7 +207,7 @@ if (
 
 
 def decode(value: object) -> object:
-    """The tree `encode` wrote. A malformed one raises ValueError, TypeError, KeyError or
+    """The tree `cachewrite.encode` wrote. A malformed one raises ValueError, TypeError, KeyError or
     IndexError, and is only stale. Plain values are taken as marshal made them: the file is
     the user's own (see the module docstring), and a value of the wrong type only fails the
     run, which keeps the message (RFC 5228 section 2.10.6)."""
@@ -448,36 +367,6 @@ def is_current(path: str, uid: int, limits: Limits, extensions: frozenset[str]) 
     return _body_length(start, header, size) is not None
 
 
-def write_cache(where: str, key: tuple[object, ...], script: Script) -> bool:
-    """Write the cache atomically; False (and nothing left behind) when it cannot be."""
-    try:
-        body = marshal.dumps(encode(script))  # type: ignore[arg-type]  # plain data only
-    except (Uncacheable, ValueError, RecursionError):
-        return False
-    data = _header(key) + str(len(body)).encode() + b"\n" + body
-    tmp = f"{where}.{os.getpid()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(tmp, flags, 0o600)
-    except OSError:
-        return False
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(tmp, where)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        return False
-    return True
-
-
 def _parser(where: str | None) -> Callable[..., Script]:
     """`parser.parse`. It is imported late only when root saw a current cache (`is_current`):
     if that cache turned out unusable after all and this process cannot import the parser
@@ -545,6 +434,10 @@ def load(
             and _key(after, limits, extensions, name) == key
             and os.stat(os.path.dirname(where)).st_uid == uid
         ):
+            try:
+                from .cachewrite import write_cache
+            except ImportError:  # our installation unreadable here: only not cached
+                return script
             write_cache(where, key, script)
         return script
     finally:

@@ -36,9 +36,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mailstore.config import Config
 
-# What parses a script: only for a script whose cache is missing or stale.
+# What parses a script (and writes its cache): only for a script whose cache is missing or
+# stale.
 PARSER = (
     "mda.sieve.parser",
+    "mda.sieve.cachewrite",
     "mda.sieve.lexer",
     "mda.sieve.grammar",
     "mda.sieve.checker",

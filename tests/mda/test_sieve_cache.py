@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mda.sieve import compiled
+from mda.sieve import cachewrite, compiled
 from mda.sieve.errors import DEFAULT_LIMITS, SieveError
 from mda.sieve.extensions import ALL_EXTENSIONS, EXTENSIONS
 from mda.sieve.interpreter import Context, run_chain
@@ -106,9 +106,9 @@ def test_cached_tree_decides_as_the_parsed_one(path: str) -> None:
     marshal and read back, it is the same tree and takes the same actions on the same
     messages."""
     tree = parse(Path(path).read_text(), extensions=ALL_EXTENSIONS)
-    encoded = compiled.encode(tree)
+    encoded = cachewrite.encode(tree)
     again = compiled.decode(marshal.loads(marshal.dumps(encoded)))  # type: ignore[arg-type]
-    assert compiled.encode(again) == encoded
+    assert cachewrite.encode(again) == encoded
     for raw in MESSAGES:
         assert outcome(again, raw) == outcome(tree, raw)
 
@@ -261,7 +261,7 @@ def planted(tmp_path: Path) -> tuple[Path, Path]:
     st = path.stat()
     key = compiled._key(st, DEFAULT_LIMITS, EXTENSIONS, "")
     cache = Path(compiled.cache_path(str(path)))
-    assert compiled.write_cache(str(cache), key, parse(DISCARD))
+    assert cachewrite.write_cache(str(cache), key, parse(DISCARD))
     counting = Counting()
     assert actions_of(load(path, counting), message())[0].__class__.__name__ == "Discard"
     assert counting.calls == 0  # it would be used, as it is
@@ -396,7 +396,7 @@ def test_attack_mda_ignores_a_cache_another_user_planted(env: MdaEnv) -> None:
     env.make_folder(ALICE, "Hello")
     key = compiled._key(path.stat(), DEFAULT_LIMITS, EXTENSIONS, "")
     cache = path.parent / ".main.sieve.mdac"
-    assert compiled.write_cache(str(cache), key, parse(DISCARD))
+    assert cachewrite.write_cache(str(cache), key, parse(DISCARD))
     os.chown(cache, env.uid, env.gid)
     r = deliver(env, message())
     assert r.returncode == 0 and b"discarded by sieve" in r.stderr  # the control
