@@ -85,6 +85,7 @@ _TREE_MODULES = (
     "commands",
     "matching",
     "strings",
+    "stringparse",
     "regex",
     "extensions",
 )

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 PARSER = (
     "mda.sieve.parser",
     "mda.sieve.cachewrite",
+    "mda.sieve.stringparse",
     "mda.sieve.lexer",
     "mda.sieve.grammar",
     "mda.sieve.checker",
