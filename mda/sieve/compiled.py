@@ -48,7 +48,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-FORMAT = 3
+FORMAT = 4
 SUFFIX = ".mdac"
 RACY_SECONDS = 2
 MAX_FACTOR = 32  # a cache file larger than this many times max_script_size is not read

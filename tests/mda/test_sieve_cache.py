@@ -107,7 +107,8 @@ def test_cached_tree_decides_as_the_parsed_one(path: str) -> None:
     messages."""
     tree = parse(Path(path).read_text(), extensions=ALL_EXTENSIONS)
     encoded = cachewrite.encode(tree)
-    again = compiled.decode(marshal.loads(marshal.dumps(encoded)))  # type: ignore[arg-type]
+    written = marshal.dumps(cachewrite.shared(encoded, {}))  # type: ignore[arg-type]
+    again = compiled.decode(marshal.loads(written))
     assert cachewrite.encode(again) == encoded
     for raw in MESSAGES:
         assert outcome(again, raw) == outcome(tree, raw)
@@ -123,6 +124,10 @@ def test_benchmark_script_cached_decides_as_parsed(tmp_path: Path) -> None:
     assert counting.calls == 1  # the second came from the cache
     for raw in MESSAGES:
         assert actions_of(second, raw) == actions_of(first, raw)
+    # Equal tags are one object in the cached tree (written once, `cachewrite.shared`).
+    rule_0, rule_10 = (second.commands[i].branches[0][0] for i in (0, 10))  # type: ignore[attr-defined]
+    assert rule_0.name == rule_10.name == "header"
+    assert rule_0.tags == rule_10.tags and rule_0.tags is rule_10.tags
     assert any(actions_of(second, raw) != actions_of(second, MESSAGES[0]) for raw in MESSAGES)
 
 
