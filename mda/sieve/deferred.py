@@ -4,16 +4,18 @@ Root must load, before it drops to the mailbox owner, whatever the run may impor
 owner may not be able to read the installation (a Python built under /root, as pyenv's).
 Importing is the costly part: `re` and what it pulls in (`enum`, `functools`...) cost a
 delivery 3 to 5 ms, for a script with a `:regex` test that, most of the time, compiles
-nothing (`regex.py` first looks for the expression's literals). So root only reads the code
-of such modules (`read`: their compiled `.pyc`, or the source when no current one exists;
-about 20 us each) and puts a finder first on `sys.meta_path` that serves exactly those names
-from memory: the import, with its cost, happens in the run, only if the run needs it.
+nothing (`regex.py` first looks for the expression's literals). So root only finds and opens
+the code of such modules (`read`: their compiled `.pyc`, or the source when no current one
+exists), and puts a finder first on `sys.meta_path` that serves exactly those names from
+the descriptors it holds: the reading and the import, with their cost, happen in the run,
+only if the run needs them (a descriptor opened before the drop stays readable after it).
 
-Only pure-Python modules can be read ahead: an extension module (a `.so`) must be opened
-by the dynamic loader from its file, so `read` returns those (and built-in or frozen ones,
-which need no file at all) for the caller to import at once. The code comes from the
-installation's own files, read by root before the drop; nothing the mailbox owner can write
-is read or run here, and a module is served once (`DeferredImports.exec_module` forgets it).
+Only pure-Python modules can be deferred: an extension module (a `.so`) must be opened by
+the dynamic loader from its file, so `read` returns those (and frozen ones) for the caller
+to import at once; built-in modules need no file at all and are left alone. The code comes
+from the installation's own files, opened read-only by root before the drop (close-on-exec:
+no program the run starts inherits them); nothing the mailbox owner can write is read or run
+here, and a module is served once (`DeferredImports.exec_module` forgets it).
 """
 
 from __future__ import annotations
