@@ -18,9 +18,9 @@ umask), so that the run would compile them again each time.
 
 When the mailbox owner cannot read the standard library (a Python built under /root), `re`
 is still not imported for a script that merely mentions `:regex`: its modules (`DEFERRED`)
-are read, not run (`deferred.read`), and the run imports them from memory if it compiles an
-expression, which most runs do not (`regex.py` looks for the literals first). `RARE`
-modules are read ahead the same way when our own source is unreadable.
+are opened, not imported (`deferred.read`), and the run imports them from those descriptors
+if it compiles an expression, which most runs do not (`regex.py` looks for the literals
+first). `RARE` modules are held open the same way when our own source is unreadable.
 
 Looking is all root does with the user's file: it is opened non-blocking, only a regular file
 is read, at most `[sieve] max_script_size` octets, and only substrings are searched for
@@ -127,7 +127,7 @@ NEEDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 # required literals. Imported first only when the mailbox owner could not read its source.
 RARE = ("mda.sieve.regex",)
 EVERYTHING = tuple(dict.fromkeys(m for _, modules in NEEDS for m in modules))
-# Standard modules read ahead rather than imported (see above), with everything they import
+# Standard modules held open rather than imported (see above), with everything they import
 # that the delivery path has not (Python 3.11; `read` skips what is loaded already and what
 # is built in): tests/mda/test_sieve_deferred.py checks that it is complete.
 DEFERRED = {
@@ -198,7 +198,7 @@ def _standard_library_is_readable() -> bool:
 def modules_for(paths: list[str], config: Config, uid: int) -> list[str]:
     """The modules to import before dropping privileges to `uid` for a run of these scripts:
     the parser only for a script without a current cache (`compiled.is_current`). Those in
-    `DEFERRED` and `RARE` are read ahead instead (`deferred.read`), when they must be."""
+    `DEFERRED` and `RARE` are held open instead (`deferred.read`), when they must be."""
     text = "\n".join(_peek(path, config.sieve.max_script_size) for path in paths)
     if config.sieve.spamtest_status_header or config.sieve.virustest_status_header:
         text += "\nspamtest"  # the configured header's expression is compiled for every run
