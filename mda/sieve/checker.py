@@ -32,7 +32,8 @@ from .matching import (
     VALUE,
     check_match,
 )
-from .strings import Template, Value, decode_encoded_characters, parse_template
+from .stringparse import decode_encoded_characters, parse_template
+from .strings import Template, Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

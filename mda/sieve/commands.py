@@ -23,7 +23,8 @@ from .flags import split_flags
 from .grammar import Arg, RawTest
 from .message import is_header_name
 from .nodes import MatchSpec, Node
-from .strings import MODIFIERS, Value, check_mailbox_name, check_variable_name, sort_modifiers
+from .stringparse import check_variable_name, sort_modifiers
+from .strings import MODIFIERS, Value, check_mailbox_name
 
 # ---------------------------------------------------------------------------- control, tests
 

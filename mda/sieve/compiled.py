@@ -22,11 +22,12 @@ When a cache is used (each a `test_attack_*` in tests/mda/test_sieve_cache.py):
   of all mail). Within those rules only the user can write it, who can write the script too.
 - Any file that does not decode to exactly the tree's shape (truncated, garbage, a class
   that is not a node, more than `MAX_FACTOR` times the script's size limit) is stale.
-- It is written atomically (a new file, then rename(2)), mode 0600, never fsynced: a torn
-  file after a crash is only stale. It is not written for a script changed in the last
-  `RACY_SECONDS` (a change within the file system's timestamp granularity could leave the
-  key as it was: "racy git"), nor for a tree with an object it cannot write; failing to
-  write it (a full disk, a read-only home) is not an error, the delivery goes on.
+- It is written (by `cachewrite.py`, imported only then) atomically (a new file, then
+  rename(2)), mode 0600, never fsynced: a torn file after a crash is only stale. It is not
+  written for a script changed in the last `RACY_SECONDS` (a change within the file
+  system's timestamp granularity could leave the key as it was: "racy git"), nor for a tree
+  with an object it cannot write; failing to write it (a full disk, a read-only home) is
+  not an error, the delivery goes on.
 
 Includes are resolved when the script runs (`delivery._Includes`), each through `load`: an
 included script has its own cache, keyed by its own file.
@@ -47,12 +48,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-FORMAT = 2
+FORMAT = 4
 SUFFIX = ".mdac"
 RACY_SECONDS = 2
 MAX_FACTOR = 32  # a cache file larger than this many times max_script_size is not read
-
-_SCALARS = (str, int, bytes, float, bool, type(None))
 
 
 # tag -> (class, the slots written, in this order)
@@ -77,6 +76,7 @@ def _class_table(tag: str) -> tuple[type[object], tuple[str, ...]] | None:
 # The modules whose code decides what tree a script compiles to, or how it is written here.
 _TREE_MODULES = (
     "compiled",
+    "cachewrite",
     "nodes",
     "parser",
     "lexer",
@@ -85,6 +85,7 @@ _TREE_MODULES = (
     "commands",
     "matching",
     "strings",
+    "stringparse",
     "regex",
     "extensions",
 )
@@ -109,68 +110,24 @@ def _shape() -> tuple[object, ...]:
     return _SHAPE[0]
 
 
-class Uncacheable(Exception):
-    """The tree holds an object the cache cannot represent: the script is not cached."""
-
-
-# -- encoding: lists are ours, everything else is plain data -------------------------------
-
-
-def _plain(value: object) -> bool:
-    """Whether `value` is written as it is: scalars, and tuples, frozensets and dicts of
-    plain values. Lists never are: in a cache, a list is always an encoded object."""
-    kind = type(value)
-    if kind in _SCALARS:
-        return True
-    if kind is tuple or kind is frozenset:
-        return all(_plain(v) for v in value)  # type: ignore[attr-defined]
-    if kind is dict:
-        return all(_plain(k) and _plain(v) for k, v in value.items())  # type: ignore[attr-defined]
-    return False
-
-
-def encode(value: object) -> object:
-    if _plain(value):
-        return value
-    kind = type(value)
-    if kind is tuple:
-        return ["t", *(encode(v) for v in value)]  # type: ignore[attr-defined]
-    if kind is list:
-        return ["l", *(encode(v) for v in value)]  # type: ignore[attr-defined]
-    if kind is frozenset:
-        return ["f", *(encode(v) for v in value)]  # type: ignore[attr-defined]
-    if kind is dict:
-        out: list[object] = ["d"]
-        for k, v in value.items():  # type: ignore[attr-defined]
-            out += [encode(k), encode(v)]
-        return out
-    if isinstance(value, If):
-        # Each branch's block is decoded only when the branch runs (`LazyBlock`): most
-        # rules of a filter set do not match, and their blocks are half the tree.
-        lazy = [
-            "t",
-            *(["t", encode(test), ["Z", encode(tuple(body))]] for test, body in value.branches),
-        ]
-        return ["I", lazy, value.line, value.name]
-    if isinstance(value, LazyBlock):
-        return ["Z", encode(tuple(value))]
-    for tag, (cls, slots) in _CLASSES.items():
-        if kind is cls:
-            return [tag, *(encode(getattr(value, s)) for s in slots)]
-    if kind is Regex:  # made again from the pattern when a value needs it
-        return ["R", None, *(encode(getattr(value, s)) for s in REGEX_SLOTS[1:])]
-    raise Uncacheable(kind.__name__)
-
-
-def _node(items: list[object]) -> Node:
+def _node(value: list[object]) -> Node:
+    """A node from its whole list (tag first): the most frequent object, so its members
+    are decoded here, without the list of decoded items `decode` makes for the others."""
     obj = _new(Node)
-    obj.args, obj.block, obj.line, obj.match, obj.name, obj.tags, obj.tests = items  # type: ignore[assignment]
+    _, args, block, line, match, name, tags, tests = value
+    obj.line, obj.name = line, name  # type: ignore[assignment]
+    obj.args = decode(args) if type(args) is list else args  # type: ignore[assignment]
+    obj.block = decode(block) if type(block) is list else block  # type: ignore[assignment]
+    obj.match = decode(match) if type(match) is list else match  # type: ignore[assignment]
+    obj.tags = decode(tags) if type(tags) is list else tags  # type: ignore[assignment]
+    obj.tests = decode(tests) if type(tests) is list else tests  # type: ignore[assignment]
     return obj
 
 
 def _if(items: list[object]) -> If:
     obj = _new(If)
-    obj.branches, obj.line, obj.name = items  # type: ignore[assignment]
+    obj.line, obj.name = items[0], items[1]  # type: ignore[assignment]
+    obj.branches = tuple(zip(items[2::2], items[3::2], strict=True))  # type: ignore[arg-type]
     return obj
 
 
@@ -178,6 +135,17 @@ def _match_spec(items: list[object]) -> MatchSpec:
     obj = _new(MatchSpec)
     obj.capture, obj.comparator, obj.keys, obj.match_type, obj.matcher, obj.relation = items  # type: ignore[assignment]
     return obj
+
+
+def _spec_with_matcher(items: list[object]) -> MatchSpec:
+    spec = _new(MatchSpec)
+    matcher = _new(Matcher)
+    capture, comparator, keys, match_type, relation, matcher_keys, prepared = items
+    spec.capture, spec.comparator, spec.keys = capture, comparator, keys  # type: ignore[assignment]
+    spec.match_type, spec.relation, spec.matcher = match_type, relation, matcher  # type: ignore[assignment]
+    matcher.comparator, matcher.keys, matcher.match_type = comparator, matcher_keys, match_type  # type: ignore[assignment]
+    matcher.prepared, matcher.relation = prepared, relation  # type: ignore[assignment]
+    return spec
 
 
 def _matcher(items: list[object]) -> Matcher:
@@ -219,9 +187,9 @@ _BUILD: dict[object, Callable[[list[object]], object]] = {
     "l": list,
     "f": frozenset,
     "d": _dict,
-    "N": _node,
     "I": _if,
     "M": _match_spec,
+    "m": _spec_with_matcher,
     "X": _matcher,
     "P": _template,
     "S": _script,
@@ -240,13 +208,15 @@ if (
 
 
 def decode(value: object) -> object:
-    """The tree `encode` wrote. A malformed one raises ValueError, TypeError, KeyError or
+    """The tree `cachewrite.encode` wrote. A malformed one raises ValueError, TypeError, KeyError or
     IndexError, and is only stale. Plain values are taken as marshal made them: the file is
     the user's own (see the module docstring), and a value of the wrong type only fails the
     run, which keeps the message (RFC 5228 section 2.10.6)."""
     if type(value) is not list:
         return value
     tag = value[0]
+    if tag == "N":
+        return _node(value)
     if tag == "Z":
         return LazyBlock(value[1])
     return _BUILD[tag]([decode(v) if type(v) is list else v for v in value[1:]])
@@ -398,36 +368,6 @@ def is_current(path: str, uid: int, limits: Limits, extensions: frozenset[str]) 
     return _body_length(start, header, size) is not None
 
 
-def write_cache(where: str, key: tuple[object, ...], script: Script) -> bool:
-    """Write the cache atomically; False (and nothing left behind) when it cannot be."""
-    try:
-        body = marshal.dumps(encode(script))  # type: ignore[arg-type]  # plain data only
-    except (Uncacheable, ValueError, RecursionError):
-        return False
-    data = _header(key) + str(len(body)).encode() + b"\n" + body
-    tmp = f"{where}.{os.getpid()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(tmp, flags, 0o600)
-    except OSError:
-        return False
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(tmp, where)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        return False
-    return True
-
-
 def _parser(where: str | None) -> Callable[..., Script]:
     """`parser.parse`. It is imported late only when root saw a current cache (`is_current`):
     if that cache turned out unusable after all and this process cannot import the parser
@@ -495,6 +435,10 @@ def load(
             and _key(after, limits, extensions, name) == key
             and os.stat(os.path.dirname(where)).st_uid == uid
         ):
+            try:
+                from .cachewrite import write_cache
+            except ImportError:  # our installation unreadable here: only not cached
+                return script
             write_cache(where, key, script)
         return script
     finally:

@@ -322,13 +322,19 @@ def perform(
         elif isinstance(action, act.Discard):
             say("discarded by sieve")
         elif isinstance(action, act.Reject):
-            _reject(action, outcome, sender, config)
+            from .send import send_rejection
+
+            send_rejection(action, outcome, sender, config)
     for action in outcome.actions:
         try:
             if isinstance(action, act.Vacation):
-                _vacation(action, outcome, sender, config)
+                from .send import send_vacation
+
+                send_vacation(action, outcome, sender, config)
             elif isinstance(action, act.Notify):
-                _notify(action, outcome, config)
+                from .send import send_notification
+
+                send_notification(action, outcome, config)
         except Exception as exc:  # the message is delivered; a reply that fails is reported
             if type(exc).__name__ == "Interrupted":
                 raise
@@ -355,69 +361,3 @@ def _bare(value: str) -> str:
     if value.startswith("<") and value.endswith(">"):
         value = value[1:-1]
     return value
-
-
-def _reject(action: act.Reject, outcome: Outcome, sender: str, config: Config) -> None:
-    """RFC 5429: ereject refuses the delivery (the MTA bounces it with the reason, 5.7.1);
-    reject sends a rejection notice to the sender, unless the sender is null."""
-    say = outcome.note
-    from mda.address import visible
-
-    reason = visible(" ".join(action.reason.split()))[:400] or "rejected"
-    if action.extended:
-        from mda.errors import Refused
-
-        raise Refused(reason, dsn="5.7.1")
-    if not sender:
-        say(f"rejected by sieve ({reason}); null sender, no notice sent")
-        return
-    from .send import rejection, sendmail
-
-    notice = rejection(
-        action.reason, outcome.msg, bytes(outcome.message.raw), sender, outcome.recipient
-    )
-    sendmail(config, [sender], notice)
-    say(f"rejected by sieve ({reason}); notice sent to <{sender}>")
-
-
-def _vacation(action: act.Vacation, outcome: Outcome, sender: str, config: Config) -> None:
-    import hashlib
-
-    say = outcome.note
-
-    from .send import sendmail, vacation_refusal, vacation_reply
-
-    refusal = vacation_refusal(action, outcome.msg, sender, outcome.recipient)
-    if refusal:
-        say(f"sieve: no vacation reply: {refusal}")
-        return
-    sieve = config.sieve
-    seconds = action.seconds if action.seconds is not None else sieve.vacation_default_period
-    seconds = max(seconds, sieve.vacation_min_period)
-    if sieve.vacation_max_period:
-        seconds = min(seconds, sieve.vacation_max_period)
-    key = hashlib.sha256(
-        f"vacation\0{action.handle}\0{sender.lower()}".encode("utf-8", "surrogateescape")
-    ).digest()
-    tracker = outcome.tracker
-    assert isinstance(tracker, _LazyTracker)
-    if not tracker.get().claim(key, seconds):
-        say(f"sieve: no vacation reply: <{sender}> got one within the last {seconds} s")
-        return
-    sendmail(config, [sender], vacation_reply(action, outcome.msg, sender, outcome.recipient))
-    say(f"sieve: vacation reply sent to <{sender}>")
-
-
-def _notify(action: act.Notify, outcome: Outcome, config: Config) -> None:
-    from .send import notification, sendmail
-
-    say = outcome.note
-
-    for value in outcome.msg.header("auto-submitted"):
-        if value.split(";")[0].strip().lower() != "no":
-            # RFC 5436 section 2.7: never notify about an auto-submitted message.
-            say("sieve: no notification: the message is auto-submitted")
-            return
-    recipients, message = notification(action, outcome.msg, outcome.recipient)
-    sendmail(config, recipients, message)
-    say(f"sieve: notification sent to {', '.join(recipients)}")

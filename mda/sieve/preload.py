@@ -11,7 +11,16 @@ The parser (`PARSER`) is imported only for a script without a current compiled c
 (`mda.sieve.compiled`): root looks at the cache's owner, mode and first line (its key), not
 at its data. The standard library of a system Python, which everyone can read, is left for
 the run to import when it needs it, and so are our modules wanted only on a rare path
-(`RARE`) when everyone can read our source (at worst the run compiles it again).
+(`RARE`) when everyone can read our source (at worst the run compiles it again). Our
+other modules are imported first even then: that costs the delivery nothing (the run needs
+them), and their compiled files may be unreadable to the owner (written by root under mda's
+umask), so that the run would compile them again each time.
+
+When the mailbox owner cannot read the standard library (a Python built under /root), `re`
+is still not imported for a script that merely mentions `:regex`: its modules (`DEFERRED`)
+are opened, not imported (`deferred.read`), and the run imports them from those descriptors
+if it compiles an expression, which most runs do not (`regex.py` looks for the literals
+first). `RARE` modules are held open the same way when our own source is unreadable.
 
 Looking is all root does with the user's file: it is opened non-blocking, only a regular file
 is read, at most `[sieve] max_script_size` octets, and only substrings are searched for
@@ -27,9 +36,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mailstore.config import Config
 
-# What parses a script: only for a script whose cache is missing or stale.
+# What parses a script (and writes its cache): only for a script whose cache is missing or
+# stale.
 PARSER = (
     "mda.sieve.parser",
+    "mda.sieve.cachewrite",
+    "mda.sieve.stringparse",
     "mda.sieve.lexer",
     "mda.sieve.grammar",
     "mda.sieve.checker",
@@ -115,6 +127,32 @@ NEEDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 # required literals. Imported first only when the mailbox owner could not read its source.
 RARE = ("mda.sieve.regex",)
 EVERYTHING = tuple(dict.fromkeys(m for _, modules in NEEDS for m in modules))
+# Standard modules held open rather than imported (see above), with everything they import
+# that the delivery path has not (Python 3.11; `read` skips what is loaded already and what
+# is built in): tests/mda/test_sieve_deferred.py checks that it is complete.
+DEFERRED = {
+    "re": (
+        "re",
+        "re._constants",
+        "re._parser",
+        "re._casefix",
+        "re._compiler",
+        "enum",
+        "types",
+        "operator",
+        "keyword",
+        "reprlib",
+        "collections",
+        "functools",
+        "copyreg",
+        "_sre",
+        "_functools",
+        "_locale",
+        "_collections",
+        "_operator",
+        "itertools",
+    ),
+}
 
 
 def _peek(path: str, limit: int) -> str:
@@ -159,7 +197,8 @@ def _standard_library_is_readable() -> bool:
 
 def modules_for(paths: list[str], config: Config, uid: int) -> list[str]:
     """The modules to import before dropping privileges to `uid` for a run of these scripts:
-    the parser only for a script without a current cache (`compiled.is_current`)."""
+    the parser only for a script without a current cache (`compiled.is_current`). Those in
+    `DEFERRED` and `RARE` are held open instead (`deferred.read`), when they must be."""
     text = "\n".join(_peek(path, config.sieve.max_script_size) for path in paths)
     if config.sieve.spamtest_status_header or config.sieve.virustest_status_header:
         text += "\nspamtest"  # the configured header's expression is compiled for every run
@@ -174,7 +213,15 @@ def modules_for(paths: list[str], config: Config, uid: int) -> list[str]:
                 wanted.extend(modules)
     if _standard_library_is_readable():
         wanted = [m for m in wanted if m.startswith(("mda", "mailstore"))]
-    if _everyone_can_read(__file__):
+    else:
+        from . import deferred
+
+        wanted = [n for m in wanted for n in (deferred.read(DEFERRED[m]) if m in DEFERRED else [m])]
+    if not _everyone_can_read(__file__):
+        from . import deferred
+
+        wanted = [n for m in wanted for n in (deferred.read([m]) if m in RARE else [m])]
+    else:
         wanted = [m for m in wanted if m not in RARE]
     return list(dict.fromkeys(wanted))
 

@@ -10,6 +10,10 @@ auto-submitted, from a list (List-Id and the other RFC 2369/2919 fields) or mark
 Precedence bulk, list or junk, nor a message none of whose To, Cc, Bcc, Resent-To, Resent-Cc
 or Resent-Bcc holds one of the user's addresses (the recipient, and :addresses). The last
 check is at most one reply per sender, handle and period, in the tracking file.
+
+`send_rejection`, `send_vacation` and `send_notification` carry out those actions for
+`delivery.perform`: here rather than there, because most deliveries take none of them and
+need not load them.
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ from __future__ import annotations
 import os
 import time
 
-from .actions import Notify, Vacation
+from .actions import Notify, Reject, Vacation
 from .encode import encode_header_value
 from .message import SieveMessage, address_part
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mailstore.config import Config
+
+    from .delivery import Outcome
 
 _LIST_FIELDS = (
     "list-id",
@@ -250,3 +256,68 @@ def sendmail(config: Config, recipients: list[str], message: bytes) -> None:
         raise TempFailure(f"cannot run {cmd[0]}: {exc.strerror}", dsn="4.3.0") from exc
     if result.returncode != 0:
         raise TempFailure(f"{cmd[0]} failed ({result.returncode}): {result.last_line()}")
+
+
+# -- what `delivery.perform` calls for these actions ----------------------------------------
+
+
+def send_rejection(action: Reject, outcome: Outcome, sender: str, config: Config) -> None:
+    """RFC 5429: ereject refuses the delivery (the MTA bounces it with the reason, 5.7.1);
+    reject sends a rejection notice to the sender, unless the sender is null."""
+    say = outcome.note
+    from mda.address import visible
+
+    reason = visible(" ".join(action.reason.split()))[:400] or "rejected"
+    if action.extended:
+        from mda.errors import Refused
+
+        raise Refused(reason, dsn="5.7.1")
+    if not sender:
+        say(f"rejected by sieve ({reason}); null sender, no notice sent")
+        return
+    notice = rejection(
+        action.reason, outcome.msg, bytes(outcome.message.raw), sender, outcome.recipient
+    )
+    sendmail(config, [sender], notice)
+    say(f"rejected by sieve ({reason}); notice sent to <{sender}>")
+
+
+def send_vacation(action: Vacation, outcome: Outcome, sender: str, config: Config) -> None:
+    import hashlib
+
+    say = outcome.note
+
+    refusal = vacation_refusal(action, outcome.msg, sender, outcome.recipient)
+    if refusal:
+        say(f"sieve: no vacation reply: {refusal}")
+        return
+    sieve = config.sieve
+    seconds = action.seconds if action.seconds is not None else sieve.vacation_default_period
+    seconds = max(seconds, sieve.vacation_min_period)
+    if sieve.vacation_max_period:
+        seconds = min(seconds, sieve.vacation_max_period)
+    key = hashlib.sha256(
+        f"vacation\0{action.handle}\0{sender.lower()}".encode("utf-8", "surrogateescape")
+    ).digest()
+    from .delivery import _LazyTracker
+
+    tracker = outcome.tracker
+    assert isinstance(tracker, _LazyTracker)
+    if not tracker.get().claim(key, seconds):
+        say(f"sieve: no vacation reply: <{sender}> got one within the last {seconds} s")
+        return
+    sendmail(config, [sender], vacation_reply(action, outcome.msg, sender, outcome.recipient))
+    say(f"sieve: vacation reply sent to <{sender}>")
+
+
+def send_notification(action: Notify, outcome: Outcome, config: Config) -> None:
+    say = outcome.note
+
+    for value in outcome.msg.header("auto-submitted"):
+        if value.split(";")[0].strip().lower() != "no":
+            # RFC 5436 section 2.7: never notify about an auto-submitted message.
+            say("sieve: no notification: the message is auto-submitted")
+            return
+    recipients, message = notification(action, outcome.msg, outcome.recipient)
+    sendmail(config, recipients, message)
+    say(f"sieve: notification sent to {', '.join(recipients)}")

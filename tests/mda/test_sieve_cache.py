@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mda.sieve import compiled
+from mda.sieve import cachewrite, compiled
 from mda.sieve.errors import DEFAULT_LIMITS, SieveError
 from mda.sieve.extensions import ALL_EXTENSIONS, EXTENSIONS
 from mda.sieve.interpreter import Context, run_chain
@@ -106,9 +106,10 @@ def test_cached_tree_decides_as_the_parsed_one(path: str) -> None:
     marshal and read back, it is the same tree and takes the same actions on the same
     messages."""
     tree = parse(Path(path).read_text(), extensions=ALL_EXTENSIONS)
-    encoded = compiled.encode(tree)
-    again = compiled.decode(marshal.loads(marshal.dumps(encoded)))  # type: ignore[arg-type]
-    assert compiled.encode(again) == encoded
+    encoded = cachewrite.encode(tree)
+    written = marshal.dumps(cachewrite.shared(encoded, {}))  # type: ignore[arg-type]
+    again = compiled.decode(marshal.loads(written))
+    assert cachewrite.encode(again) == encoded
     for raw in MESSAGES:
         assert outcome(again, raw) == outcome(tree, raw)
 
@@ -123,6 +124,10 @@ def test_benchmark_script_cached_decides_as_parsed(tmp_path: Path) -> None:
     assert counting.calls == 1  # the second came from the cache
     for raw in MESSAGES:
         assert actions_of(second, raw) == actions_of(first, raw)
+    # Equal tags are one object in the cached tree (written once, `cachewrite.shared`).
+    rule_0, rule_10 = (second.commands[i].branches[0][0] for i in (0, 10))  # type: ignore[attr-defined]
+    assert rule_0.name == rule_10.name == "header"
+    assert rule_0.tags == rule_10.tags and rule_0.tags is rule_10.tags
     assert any(actions_of(second, raw) != actions_of(second, MESSAGES[0]) for raw in MESSAGES)
 
 
@@ -261,7 +266,7 @@ def planted(tmp_path: Path) -> tuple[Path, Path]:
     st = path.stat()
     key = compiled._key(st, DEFAULT_LIMITS, EXTENSIONS, "")
     cache = Path(compiled.cache_path(str(path)))
-    assert compiled.write_cache(str(cache), key, parse(DISCARD))
+    assert cachewrite.write_cache(str(cache), key, parse(DISCARD))
     counting = Counting()
     assert actions_of(load(path, counting), message())[0].__class__.__name__ == "Discard"
     assert counting.calls == 0  # it would be used, as it is
@@ -320,10 +325,15 @@ def test_attack_cache_reached_through_a_symbolic_link_is_ignored(tmp_path: Path)
 # -- root's side: is the parser needed? ----------------------------------------------------
 
 
-def test_root_imports_the_parser_only_without_a_current_cache(tmp_path: Path, env: MdaEnv) -> None:
+def test_root_imports_the_parser_only_without_a_current_cache(
+    tmp_path: Path, env: MdaEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mailstore.configcache import load_cached
+    from mda.sieve import preload
     from mda.sieve.preload import PARSER, modules_for
 
+    # As when the mailbox owner cannot read the installation (else nothing is preloaded).
+    monkeypatch.setattr(preload, "_everyone_can_read", lambda path: False)
     config = load_cached(str(env.config))
     path = write(tmp_path / "sieve", FILEINTO)
     uid = os.geteuid()
@@ -391,7 +401,7 @@ def test_attack_mda_ignores_a_cache_another_user_planted(env: MdaEnv) -> None:
     env.make_folder(ALICE, "Hello")
     key = compiled._key(path.stat(), DEFAULT_LIMITS, EXTENSIONS, "")
     cache = path.parent / ".main.sieve.mdac"
-    assert compiled.write_cache(str(cache), key, parse(DISCARD))
+    assert cachewrite.write_cache(str(cache), key, parse(DISCARD))
     os.chown(cache, env.uid, env.gid)
     r = deliver(env, message())
     assert r.returncode == 0 and b"discarded by sieve" in r.stderr  # the control

@@ -35,7 +35,8 @@ from mda.sieve.mime import parse_message
 from mda.sieve.notify import Mailto, check_method, parse_mailto
 from mda.sieve.regex import compile_regex, translate
 from mda.sieve.send import is_system_address, vacation_refusal, vacation_reply
-from mda.sieve.strings import apply_modifiers, encode_url, sort_modifiers
+from mda.sieve.stringparse import sort_modifiers
+from mda.sieve.strings import apply_modifiers, encode_url
 from mda.sieve.timeparts import date_part, parse_date
 from mda.sieve.tracking import Tracker
 
