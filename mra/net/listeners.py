@@ -39,6 +39,7 @@ from twisted.internet import tcp, unix
 
 from mailstore.endpoints import Endpoint, Listener, UnixEndpoint
 from mra import log
+from mra.net.transport import DirectWriteUnixServer
 
 BACKLOG = 128
 
@@ -223,7 +224,10 @@ def describe(listener: Listener, sock: socket.socket) -> str:
 
 class _AdoptedUnixPort(unix.Port):
     """A listening unix socket made here, served by the reactor as it is: no chmod when it
-    starts, no unlink when it stops (see the module notes)."""
+    starts, no unlink when it stops (see the module notes). Its connections send their
+    writes at once (mra/net/transport.py)."""
+
+    transport = DirectWriteUnixServer
 
     def startListening(self) -> None:
         reserve = getattr(getattr(tcp, "_reservedFD", None), "reserve", None)

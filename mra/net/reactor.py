@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
+# Looked up on every command (the idle deadline): kept once found, the import machinery of
+# `from twisted.internet import reactor` being most of a lookup's cost. The global reactor,
+# once made, is the process's for good (Twisted refuses to install another).
+_KEPT = frozenset({"seconds", "callLater"})
+
 
 class _Reactor:
     def __getattr__(self, name: str) -> Any:
         from twisted.internet import reactor
 
-        return getattr(reactor, name)
+        value = getattr(reactor, name)
+        if name in _KEPT:
+            setattr(self, name, value)
+        return value
 
 
 # Typed as Any: Twisted's global reactor is a module to type checkers, an IReactorCore,

@@ -38,6 +38,7 @@ from mra.net.listeners import UnixSocket, adopt_unix, bind, describe
 from mra.net.reactor import reactor
 from mra.net.stall import StallMonitor
 from mra.net.tls import TLSContext, TLSFactory
+from mra.net.transport import adopt_stream_port
 from mra.session import Session
 
 # Listener name -> (protocol, implicit TLS). The protocol names a session class in SESSIONS.
@@ -251,7 +252,7 @@ class Server:
             if sock.family == socket.AF_UNIX:
                 adopt_unix(reactor, sock, factory)
             else:
-                reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
+                adopt_stream_port(reactor, sock.fileno(), sock.family, factory)
 
     def reload(self) -> None:
         log.info("reload")
