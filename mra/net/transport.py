@@ -8,7 +8,7 @@ than the one `send` it needs: `strace -c -f` on a worker counted, per IMAP NOOP,
 2 `epoll_ctl`, 1 `recvfrom`, 1 `sendto` before, 1 `epoll_wait`, 1 `recvfrom`, 1 `sendto` after.
 
 So `write` sends at once when nothing is buffered (Twisted's buffer empty; the connection open,
-not closing or half-closed): what the kernel takes is gone, and what it does not take (its
+not closing, aborted or half-closed): what the kernel takes is gone, and what it does not take (its
 socket buffer is full: the client is not reading) goes into Twisted's buffer as before, to be
 sent when the socket is writable. Once anything is buffered, every write queues behind it, so
 the order of the bytes never changes.
@@ -60,6 +60,7 @@ class _DirectWrite:
             or this._tempDataBuffer
             or not this.connected
             or this.disconnecting
+            or this._aborting
             or this._writeDisconnecting
             or this.TLS
             or not data

@@ -39,6 +39,9 @@ class _Reactor:
     def removeWriter(self, w: object) -> None:
         self.writers.discard(w)
 
+    def callLater(self, seconds: float, fn: object, *args: object) -> None:
+        pass  # abortConnection's connectionLost: not wanted here
+
 
 class _Producer:
     def __init__(self) -> None:
@@ -179,6 +182,18 @@ def test_a_write_after_lose_connection_waits_for_the_close() -> None:
     transport.loseConnection()
     transport.write(b"late\r\n")
     assert transport in reactor.writers  # Twisted's close path, not ours
+    transport.socket.close()
+
+
+def test_a_write_after_abort_is_not_sent() -> None:
+    """An aborted connection is still `connected` until the reactor's next turn: nothing
+    written meanwhile may reach the socket."""
+    transport, peer, _reactor = _pair()
+    transport.abortConnection()
+    transport.write(b"late\r\n")
+    peer.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        peer.recv(100)
     transport.socket.close()
 
 
