@@ -1,22 +1,30 @@
 """Folder index benchmark: SELECT, CHANGEDSINCE and QRESYNC on a big folder, against Dovecot 2.3
 with its index, in the same run (issue #11's targets).
 
-    python -m bench.condstore [--messages 100000] [--runs 5]
+    python -m bench.condstore [--messages 100000] [--runs 5] [--tries 1000]
+    python -m bench.condstore --profile DIR --no-dovecot   # our server under cProfile
 
 One folder of N messages is made (written directly, a third of them \\Seen, with its uidlist:
 the set-up is not timed) and copied, so that `mra serve` (one worker) and Dovecot (a daemon,
 its index inside the Maildir as in a default installation) have the same files, UIDs and
 UIDVALIDITY. The client is the same for both (bench/imap.py's: raw sockets, one command at a
 time); each time is the client's wall clock from sending a command to its tagged answer,
-the median of `--runs` tries:
+the median of `--runs` tries (of `--tries` for the NOOP and the warm SELECTs, at most
+LATENCY_BUDGET seconds of them: Dovecot's SELECT in a QRESYNC session takes 70 ms):
 
     first SELECT (index build)        a fresh server, no index: the listing, the uidlist and
                                       the index made (Dovecot: its dovecot.index* files); the
                                       rate in messages a second
+    NOOP                              a command's round trip through the server: what every
+                                      command costs before its own work
     warm SELECT, unchanged            SELECT again in the same session (QRESYNC enabled) after
                                       UNSELECT, nothing changed (ours: the worker kept the
                                       folder's state)
     ..., no ENABLE                    the same in a session that enabled nothing
+    server CPU a ...                  the server's CPU time (all its processes, from /proc) over
+                                      the NOOPs and the UNSELECT + SELECT pairs above, divided
+                                      by their number: less sensitive to a busy machine than
+                                      the wall clock, and to the client's own cost
     second session's SELECT           a new connection selects the folder another one holds
     UID FETCH CHANGEDSINCE, 10 changes
                                       `UID FETCH 1:* (FLAGS) (CHANGEDSINCE m)` after another
@@ -30,12 +38,17 @@ the median of `--runs` tries:
 Targets (the issue's): warm SELECT at most Dovecot's; a second session's SELECT under 10 ms;
 CHANGEDSINCE and the QRESYNC SELECT under 10 ms and at most 2x Dovecot; the index at most
 about 200 octets a message.
+
+With --profile DIR our server runs under bench.imap's cProfile wrapper, switched on around the
+NOOPs and the warm SELECTs (no ENABLE): DIR/NN-phase.prof, the top functions printed; the
+results are not recorded then.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pstats
 import re
 import shutil
 import statistics
@@ -45,7 +58,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import mail_ids, traversable_tempdir
-from bench.imap import DOMAIN, PASSWORD, Conn, DovecotServer, MraServer, Server
+from bench.imap import DOMAIN, PASSWORD, Conn, DovecotServer, MraServer, Server, profile_hook
 from bench.results import Chart, Recorder
 from bench.store import make_folder
 from mailstore.folderindex import NAME as INDEX_NAME
@@ -54,6 +67,8 @@ from mra.auth.passwords import hash_password
 
 USER = f"alice@{DOMAIN}"
 CHANGES = 10
+LATENCY_BUDGET = 10.0  # seconds of tries at most, per latency phase
+CPU_PREFIX = "server CPU a "
 _HIGHEST = re.compile(rb"\[HIGHESTMODSEQ (\d+)\]")
 _VALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 
@@ -78,24 +93,54 @@ def highest_of(untagged: list[list[bytes]], status: bytes) -> int:
     raise RuntimeError("no HIGHESTMODSEQ in the answer")
 
 
-def measure(server: Server, count: int, runs: int) -> dict[str, float]:
-    """Every phase of one server, in seconds (the median of `runs`)."""
+def latency(
+    server: Server, conn: Conn, commands: list[str], tries: int
+) -> tuple[float, float, int]:
+    """(the median wall time of the last command, the server's CPU seconds per try, tries
+    made): `commands` sent one after another, `tries` times or for LATENCY_BUDGET seconds."""
+    times = []
+    cpu = server.cpu()
+    deadline = time.perf_counter() + LATENCY_BUDGET
+    *before, last = commands
+    while len(times) < tries and (len(times) < 5 or time.perf_counter() < deadline):
+        for command in before:
+            conn.command(command)
+        times.append(timed(lambda: conn.command(last)))
+    return statistics.median(times), (server.cpu() - cpu) / len(times), len(times)
+
+
+def measure(
+    server: Server,
+    count: int,
+    runs: int,
+    tries: int,
+    hook: Callable[[int, bool], None] | None = None,
+) -> dict[str, float]:
+    """Every phase of one server, in seconds (the median of `runs`, or of `tries`)."""
     out: dict[str, float] = {}
     a = login(server)
     a.command("ENABLE QRESYNC")
     out["first SELECT (index build)"] = timed(lambda: a.command("SELECT INBOX"))
-    warm = []
-    for _ in range(runs):
-        a.command("UNSELECT")
-        warm.append(timed(lambda: a.command("SELECT INBOX")))
-    out["warm SELECT, unchanged"] = statistics.median(warm)
     plain = login(server)  # no ENABLE: what a client without CONDSTORE sees
     plain.command("SELECT INBOX")
-    warm = []
-    for _ in range(runs):
-        plain.command("UNSELECT")
-        warm.append(timed(lambda: plain.command("SELECT INBOX")))
-    out["warm SELECT, unchanged, no ENABLE"] = statistics.median(warm)
+    for _ in range(50):  # warm-up, untimed
+        plain.command("NOOP")
+    if hook is not None:
+        hook(0, True)
+    wall, cpu, _ = latency(server, plain, ["NOOP"], tries)
+    out["NOOP"] = wall
+    if hook is not None:
+        hook(0, False)
+        hook(1, True)
+    wall, cpu_plain, _ = latency(server, plain, ["UNSELECT", "SELECT INBOX"], tries)
+    if hook is not None:
+        hook(1, False)
+    warm, cpu_warm, _ = latency(server, a, ["UNSELECT", "SELECT INBOX"], tries)
+    out["warm SELECT, unchanged"] = warm
+    out["warm SELECT, unchanged, no ENABLE"] = wall
+    out[CPU_PREFIX + "NOOP"] = cpu
+    out[CPU_PREFIX + "UNSELECT + warm SELECT, no ENABLE"] = cpu_plain
+    out[CPU_PREFIX + "UNSELECT + warm SELECT (QRESYNC)"] = cpu_warm
     plain.close()
     second = []
     for _ in range(runs):
@@ -150,6 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--tries", type=int, default=1000, help="of NOOP and warm SELECT")
     parser.add_argument("--no-dovecot", action="store_true")
     parser.add_argument("--profile", type=Path, help="our server under cProfile, into DIR")
     args = parser.parse_args()
@@ -178,8 +224,12 @@ def main() -> None:
                     for name in files:
                         os.chown(os.path.join(dirpath, name), uid, gid)
             server.start()
+            hook = None
+            if args.profile is not None and isinstance(server, MraServer):
+                args.profile.mkdir(parents=True, exist_ok=True)
+                hook = profile_hook(server, args.profile, list(PROFILED))
             try:
-                results[server.label] = measure(server, count, args.runs)
+                results[server.label] = measure(server, count, args.runs, args.tries, hook)
                 sizes[server.label] = index_octets(target, server.label == "dovecot")
                 problems = server.problems()
                 if problems:
@@ -191,6 +241,15 @@ def main() -> None:
             server.stop()
         shutil.rmtree(base, ignore_errors=True)
     report(results, sizes, count, profiled=args.profile is not None)
+    if args.profile is not None:
+        for path in sorted(args.profile.glob("*.prof")):
+            print(f"\n=== {path} ===")
+            stats = pstats.Stats(str(path), stream=sys.stdout)
+            stats.sort_stats("cumulative").print_stats(r"/(mra|mailstore)/", 25)
+            stats.sort_stats("tottime").print_stats(12)
+
+
+PROFILED = ("noop", "warm-select-no-enable")  # the phases the profile hook names
 
 
 TARGETS = {
@@ -249,7 +308,7 @@ def record(results: dict[str, dict[str, float]], sizes: dict[str, int], count: i
     for label, octets in sizes.items():
         rows.append([f"index octets a message ({label})", f"{octets / count:.0f}", "", ""])
     recorder.table("The folder index (ms)", ["phase", "ours", "dovecot", "ratio"], rows)
-    phases = [p for p in ours if p != "first SELECT (index build)"]
+    phases = [p for p in ours if p != "first SELECT (index build)" and not p.startswith(CPU_PREFIX)]
     x: list[str | float] = list(phases)
     series: dict[str, list[float | None]] = {"ours": [ours[p] * 1000 for p in phases]}
     if theirs:

@@ -31,6 +31,15 @@ that ends in one of them raises `Refusal(SAY)` and the dispatcher writes it afte
 session owes (mra/imap/session.py), so TRYCREATE, BADCHARSET, IN-USE and the rest go out one way.
 Texts of syntax errors (BAD) stay with the grammar they describe (parser.py, the commands).
 
+Kept lines
+----------
+What every command says again with the same words is made once and kept (`lru_cache`, at most
+`KEPT_LINES` of each kind): `tag OK NOOP completed` but for its tag, a SELECT's FLAGS and
+PERMANENTFLAGS for the same keywords, its `* OK [UIDVALIDITY n]`... A warm SELECT spent more
+time writing its seven lines than finding what to put in them. Only short values are kept
+(`KEPT_MAX` octets of flags or code data: never a COPYUID of a big COPY), so the caches hold
+at most a few hundred KB whatever the clients do.
+
 Store errors
 ------------
 `error_code(kind)` and `store_error(tag, error)` are the one place the IMAP side maps the store's
@@ -44,6 +53,7 @@ import datetime
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import ClassVar
 
 from mailstore.errors import ErrorKind, MailError
@@ -101,6 +111,11 @@ QUOTED_MAX = 1024
 """Longest string written quoted; longer ones go as literals (shorter lines, no escaping)."""
 TEXT_MAX = 1024
 """Longest human-readable text in a status response, in characters."""
+KEPT_LINES = 512
+"""Lines (and flag lists) of each kind kept once made (see "Kept lines")."""
+KEPT_MAX = 256
+"""Longest code data, flag list or text (octets, characters) a kept line may hold."""
+KEPT_FLAGS = 64
 
 _ASTRING_ATOM_RE = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\]+')
 _ATOM_RE = re.compile(rb'[^\x00-\x20\x7f-\xff(){%*"\\\]]+')
@@ -178,6 +193,14 @@ def _flag(flag: str) -> bytes:
 
 def flag_list(flags: Iterable[str]) -> bytes:
     """`(\\Seen $Forwarded)`; `\\*` is allowed for PERMANENTFLAGS. ValueError for a non-flag."""
+    key = tuple(flags)
+    if len(key) <= KEPT_FLAGS and sum(map(len, key)) <= KEPT_MAX:
+        return _kept_flag_list(key)
+    return paren(_flag(f) for f in key)
+
+
+@lru_cache(maxsize=KEPT_LINES)
+def _kept_flag_list(flags: tuple[str, ...]) -> bytes:
     return paren(_flag(f) for f in flags)
 
 
@@ -376,10 +399,14 @@ def _status(prefix: bytes, status: str, text: str, code: Code | None) -> bytes:
 
 def tagged(tag: str, status: str, text: str, code: Code | None = None) -> bytes:
     """`tag OK|NO|BAD [code] text` CRLF."""
+    return _status(_tag(tag), status, text, code)
+
+
+def _tag(tag: str) -> bytes:
     raw = tag.encode("ascii", "replace")
     if not _TAG_RE.fullmatch(raw):
         raise ValueError(f"{tag!r} is not a valid tag")
-    return _status(raw, status, text, code)
+    return raw
 
 
 def untagged_status(status: str, text: str, code: Code | None = None) -> bytes:
@@ -560,16 +587,32 @@ class Say:
 def say(tag: str | None, what: Say, code: Code | None = None, **details: object) -> bytes:
     """The line for `what`: tagged, or untagged when `tag` is None. `code` replaces the
     constant's code (a CAPABILITY list, a COPYUID)."""
-    text = what.text.format(**details) if details else what.text
     code = code or what.code
+    if not details and (code is None or len(code.data) <= KEPT_MAX):
+        line = _kept_say(what, code)  # `* OK ...`: a tag takes the place of its `*`
+        return line if tag is None else _tag(tag) + line[1:]
+    text = what.text.format(**details) if details else what.text
     if tag is None:
         return untagged_status(what.status, text, code)
     return tagged(tag, what.status, text, code)
 
 
+@lru_cache(maxsize=KEPT_LINES)
+def _kept_say(what: Say, code: Code | None) -> bytes:
+    return untagged_status(what.status, what.text, code)
+
+
 def completed(tag: str, command: str, code: Code | None = None, text: str = "") -> bytes:
     """`tag OK [code] COMMAND completed`: the usual end of a command."""
+    if (code is None or len(code.data) <= KEPT_MAX) and len(text) <= KEPT_MAX:
+        return _tag(tag) + _kept_completion(command, code, text)
     return tagged(tag, "OK", text or f"{command} completed", code)
+
+
+@lru_cache(maxsize=KEPT_LINES)
+def _kept_completion(command: str, code: Code | None, text: str) -> bytes:
+    """` OK [code] COMMAND completed` CRLF, without the tag."""
+    return _status(b"", "OK", text or f"{command} completed", code)
 
 
 class Refusal(Exception):

@@ -58,6 +58,7 @@ from zope.interface import implementer
 from mailstore.config import LimitsConfig
 from mra import log, sessionlog
 from mra.net.deflate import CompressionError, Deflate
+from mra.net.polling import Polling
 from mra.net.reactor import reactor
 from mra.net.tls import TLSConnection, start_tls
 from mra.session import (
@@ -74,9 +75,9 @@ from mra.session import (
     Timer,
 )
 
-WATCHED_POLL = 30.0  # seconds between polls of a directory inotify watches anyway
 MAX_QUEUED_INPUT = 1 << 20  # bytes held back while a command runs, before we stop reading
 FEED_SLICE = 1 << 16  # queued input is handed on at most one socket read's worth at a time
+PUMP_BATCH = 1 << 16  # octets of a Stream's chunks gathered into one write (Twisted's bufferSize)
 THREADED_GATHER = 1 << 20  # octets of a threaded Stream made per thread hop, at most
 THREADED_SLICE = 0.02  # seconds of work per thread hop, at most
 DEADLINE_SLACK = 0.001  # seconds: a timer set for a deadline fires at it, give or take rounding
@@ -107,7 +108,7 @@ _NO_POOLS: dict[str, ThreadPool] = {}
 
 
 @implementer(interfaces.IProtocol, interfaces.IHandshakeListener)
-class SessionProtocol:
+class SessionProtocol(Polling):
     """One connection. Not a `twisted.internet.protocol.Protocol` (whose instances have a
     `__dict__`): its attributes are slots, about 1.5 KiB less per connection than the
     dictionary they took (issue #16: 10,000 idle connections)."""
@@ -445,11 +446,19 @@ class SessionProtocol:
         else:
             self.transport.writeSequence(chunks)
 
-    def _pump(self) -> None:
-        """Write the stream's chunks until the transport pauses us or the stream ends."""
+    def _pump(self, batch: list[bytes] | None = None) -> None:
+        """Write the stream's chunks until the transport pauses us or the stream ends,
+        PUMP_BATCH octets at a time (a chunk may be one FETCH line: one write each would be
+        a `send` each); `batch`: what to write before them (the Sends before the Stream)."""
+        batch = batch if batch is not None else []
+        size = sum(len(b) for b in batch)
         while self._stream is not None and not self._blocked and not self._closed:
             stream = self._stream
             if stream.threaded:
+                if batch:
+                    self._send(*batch)
+                    batch = []
+                    continue  # the write may have paused us
                 if not self._gathering:
                     self._gathering = True
                     d = threads.deferToThread(_gather, stream.chunks)
@@ -459,14 +468,24 @@ class SessionProtocol:
                 chunk = next(stream.chunks)
             except StopIteration:
                 self._stream = None
+                if batch:
+                    self._send(*batch)
                 self._resume(stream.then)
                 return
             except Exception as exc:  # a message vanished mid-stream, an I/O error
                 log.error("stream-failed", error=repr(exc))
                 self._stream = None
+                if batch:
+                    self._send(*batch)  # what was made before it, as it was written before
                 self._close()
                 return
-            self._send(chunk)
+            batch.append(chunk)
+            size += len(chunk)
+            if size >= PUMP_BATCH:
+                self._send(*batch)
+                batch, size = [], 0
+        if batch and not self._closed:
+            self._send(*batch)
 
     def _gathered(self, result: object, stream: Stream) -> None:
         self._gathering = False
@@ -523,59 +542,6 @@ class SessionProtocol:
 
     # -- outputs --------------------------------------------------------------------------
 
-    def _poll(self) -> None:
-        """A session that asks to be polled (IMAP IDLE: `poll_interval`, `watch_paths`) gets
-        inotify watches on those directories, which call `mailbox_changed()` at once, and a
-        timer as the fallback (every `poll_interval` without inotify, every 30 s with it).
-        The store's sync costs three stat() calls when nothing changed."""
-        interval = getattr(self.session, "poll_interval", None)
-        if interval is None or self._closed:
-            self._disarm("poll")
-            self._unwatch()
-            return
-        paths = list(getattr(self.session, "watch_paths", ()))
-        if paths and not self._watched:
-            from mra.net.watch import watcher
-
-            w = watcher()
-            if all(w.watch(p, self._notified) for p in paths):
-                self._watched = paths
-                log.debug("watching", paths=",".join(paths))
-            else:
-                for p in paths:
-                    w.unwatch(p, self._notified)
-        if self._watched:
-            from mailstore.shared import idle_check_interval
-
-            # inotify misses what other hosts write to shared storage: poll within the bound.
-            interval = max(interval, idle_check_interval(WATCHED_POLL))
-        if not self._armed("poll"):
-            self._arm("poll", interval, self._polled)
-
-    def _unwatch(self) -> None:
-        if self._watched:
-            from mra.net.watch import watcher
-
-            for p in self._watched:
-                watcher().unwatch(p, self._notified)
-            self._watched = ()
-
-    def _notified(self) -> None:
-        """inotify saw a change: look now (the watcher gathered the events of a delivery and
-        wakes all its sessions at once, with one sync: mra/net/watch.py)."""
-        if self._closed:
-            return
-        self._disarm("poll")
-        self._polled()
-
-    def _polled(self) -> None:
-        self._timers.pop("poll", None)
-        if self.session is None or self._closed:
-            return
-        if not self._busy and not self._blocked:  # a client not reading gets no pushes
-            self._perform(self.session.mailbox_changed())
-        self._poll()
-
     def _perform(self, outputs: list[Output]) -> None:
         self._perform_outputs(outputs)
         session = self.session
@@ -592,13 +558,37 @@ class SessionProtocol:
         self._poll()
 
     def _perform_outputs(self, outputs: list[Output]) -> None:
+        """Carry the outputs out in order. Consecutive Sends (the answers to a batch of
+        pipelined commands) are one write, so one `send` (mra/net/transport.py), up to
+        PUMP_BATCH octets: past that, or once the client is not reading, each is written
+        as it comes, so that `max_unsent_output` still counts them (a slice of pipelined
+        CAPABILITYs asks for a megabyte of answers). Those just before a Stream start its
+        first batch of chunks."""
+        held: list[bytes] = []
+        size = 0
         for i, out in enumerate(outputs):
             if self._closed:
                 return
             if isinstance(out, Send):
-                if not self._write(out.data):
+                held.append(out.data)
+                size += len(out.data)
+                if size >= PUMP_BATCH or self._blocked:
+                    data = held[0] if len(held) == 1 else b"".join(held)
+                    held, size = [], 0
+                    if not self._write(data):
+                        return
+                continue
+            if held:
+                if isinstance(out, Stream) and not out.threaded and not self._blocked:
+                    self._wait(outputs[i + 1 :])
+                    self._stream = out
+                    self._pump(held)
                     return
-            elif isinstance(out, Close):
+                data = held[0] if len(held) == 1 else b"".join(held)
+                held, size = [], 0
+                if not self._write(data) or self._closed:
+                    return
+            if isinstance(out, Close):
                 self._close()
                 return
             elif isinstance(out, StartTLS):
@@ -645,6 +635,8 @@ class SessionProtocol:
                 d.addBoth(self._spawned, out.then)
             elif isinstance(out, Timer):
                 self._start_timer(out)
+        if held and not self._closed:
+            self._write(held[0] if len(held) == 1 else b"".join(held))
 
     def _spawned(self, result: object, then: Callable[[object], list[Output]]) -> None:
         value = result.value if isinstance(result, Failure) else result
@@ -724,10 +716,15 @@ class SessionProtocol:
         return timer is not None and timer.active()
 
     def _reset_timer(self) -> None:
-        """Input came: the idle deadline starts again."""
-        if self.session is not None:
-            self._idle_by = reactor.seconds() + self.session.timeout
-            self._arm_deadline()
+        """Input came: the idle deadline starts again. A deadline timer due before the new
+        deadline is left as it is: when it fires it finds nothing due and is set again
+        (`_deadline`), one wake-up per idle period where moving it cost every command."""
+        session = self.session
+        if session is not None:
+            self._idle_by = reactor.seconds() + session.timeout
+            timer = self._timers.get("deadline")
+            if timer is None or not timer.active() or timer.getTime() > self._idle_by:
+                self._arm_deadline()
 
     def _arm_deadline(self) -> None:
         due = self._idle_by

@@ -39,6 +39,7 @@ from twisted.internet import tcp, unix
 
 from mailstore.endpoints import Endpoint, Listener, UnixEndpoint
 from mra import log
+from mra.net.transport import DirectWriteServer, DirectWriteUnixServer
 
 BACKLOG = 128
 
@@ -223,7 +224,10 @@ def describe(listener: Listener, sock: socket.socket) -> str:
 
 class _AdoptedUnixPort(unix.Port):
     """A listening unix socket made here, served by the reactor as it is: no chmod when it
-    starts, no unlink when it stops (see the module notes)."""
+    starts, no unlink when it stops (see the module notes). Its connections send their
+    writes at once (mra/net/transport.py)."""
+
+    transport = DirectWriteUnixServer
 
     def startListening(self) -> None:
         reserve = getattr(getattr(tcp, "_reservedFD", None), "reserve", None)
@@ -253,8 +257,9 @@ def adopt_unix(reactor: Any, sock: socket.socket, factory: Any) -> Any:
     return port
 
 
-class _Server(tcp.Server):
-    """Twisted's TCP connection, whose attributes all exist from the start.
+class _Server(DirectWriteServer):
+    """Twisted's TCP connection (writing at once: mra/net/transport.py), whose attributes all
+    exist from the start.
 
     CPython 3.11 keeps an object's attributes in an array whose names its class shares (PEP
     412's key-sharing, "inline values"), but a class can learn new names only while few of its
@@ -280,6 +285,7 @@ class _Server(tcp.Server):
         self.producer = None
         self.streamingProducer = False
         self.producerPaused = False
+        self._direct_left = 0  # set at each read (transport.py)
         super().__init__(sock, protocol, client, server, sessionno, reactor)
 
     # Twisted writes two strings into every connection for its own log lines and repr (160

@@ -486,9 +486,9 @@ def _run(server: Server, number: int | None) -> int:
         # Installed here, in the process that serves (mra/net/reactor.py), from the modules
         # imported before the drop: importing twisted.internet.reactor would read its file,
         # which the server's user may not be able to.
-        from twisted.internet import default
+        from mra.net.reactor import install
 
-        default.install()
+        install()
     from twisted.internet import threads  # noqa: F401  (the thread pool for Call outputs)
 
     reactor.suggestThreadPoolSize(8)

@@ -13,6 +13,8 @@ QRESYNC parameters are commands/condstore.py's.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from mailstore.errors import MailError
 from mailstore.folderstate import FolderState
 from mra import log
@@ -115,18 +117,39 @@ def _select_response(view: SelectedView, listed: bytes) -> bytes:
     LIST line (`listed`) in their place of RECENT and the deprecated UNSEEN code, where
     Dovecot 2.4's cmd-select.c puts it, after the flags."""
     box = view.box
-    out = [view.flags_lines()]
+    flags = view.flags_lines()
+    highest = view.highest if view.modseqs else None
     if view.rev2:
-        out += [listed, r.exists(len(view))]
-    else:
-        out += [r.exists(len(view)), r.recent(len(view.recent))]
-    unseen = view.first_unseen() if not view.rev2 else None
+        return (
+            flags + listed + _counts(len(view), None, None, box.uidvalidity, box.next_uid, highest)
+        )
+    counts = _counts(
+        len(view), len(view.recent), view.first_unseen(), box.uidvalidity, box.next_uid, highest
+    )
+    return flags + counts
+
+
+@lru_cache(maxsize=256)
+def _counts(
+    exists: int,
+    recent: int | None,
+    unseen: int | None,
+    uidvalidity: int,
+    uidnext: int,
+    highest: int | None,
+) -> bytes:
+    """The lines after the flags (and IMAP4rev2's LIST line), kept for the next SELECT of a
+    folder that has not changed: a warm SELECT spent as long writing them as finding what to
+    put in them. `recent` None: IMAP4rev2's, without RECENT; `highest` None: NOMODSEQ."""
+    out = [r.exists(exists)]
+    if recent is not None:
+        out.append(r.recent(recent))
     if unseen is not None:
         out.append(r.say(None, r.FIRST_UNSEEN, r.Code.unseen(unseen)))
-    out.append(r.say(None, r.UIDS_VALID, r.Code.uidvalidity(box.uidvalidity)))
-    out.append(r.say(None, r.NEXT_UID, r.Code.uidnext(box.next_uid)))
-    if view.modseqs:
-        out.append(r.say(None, r.HIGHEST_MODSEQ, r.Code.highestmodseq(view.highest)))
+    out.append(r.say(None, r.UIDS_VALID, r.Code.uidvalidity(uidvalidity)))
+    out.append(r.say(None, r.NEXT_UID, r.Code.uidnext(uidnext)))
+    if highest is not None:
+        out.append(r.say(None, r.HIGHEST_MODSEQ, r.Code.highestmodseq(highest)))
     else:
         out.append(r.say(None, r.NO_MODSEQ))
     return b"".join(out)
