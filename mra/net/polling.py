@@ -62,6 +62,13 @@ class Polling:
             if all(w.watch(p, self._notified) for p in paths):
                 self._watched = paths
                 log.debug("watching", paths=",".join(paths))
+                # A change made after the session's last look and before the watch existed
+                # (a delivery just before IDLE, or between IDLE's "+", which goes out at
+                # once, and now) gives no event: look once more, now that any later change
+                # will. Else it waited for the poll below, 30 s.
+                if self.session is not None and not self._busy and not self._blocked:
+                    self._perform(self.session.mailbox_changed())  # which calls _poll again
+                    return
             else:
                 for p in paths:
                     w.unwatch(p, self._notified)
