@@ -138,6 +138,7 @@ def _commit(box: Mailbox, files: list[tuple[str, int, int, str]]) -> list[int]:
     linked: list[tuple[str, str]] = []
     dirs_used = set()
     folder = box._dir
+    left = 0  # files[:left] are linked and their tmp/ names gone
     with box._dir.hold():
         try:
             for tmp_name, size, vsize, letters in files:
@@ -156,6 +157,7 @@ def _commit(box: Mailbox, files: list[tuple[str, int, int, str]]) -> list[int]:
                 else:
                     raise TemporaryFailure("cannot find a unique message file name")
                 unlink_quietly(box._dir, "tmp", tmp_name)
+                left += 1
                 entries.append((base, name))
                 dirs_used.add(sub)
             for sub in dirs_used:
@@ -169,7 +171,7 @@ def _commit(box: Mailbox, files: list[tuple[str, int, int, str]]) -> list[int]:
                 raise TemporaryFailure(f"cannot deliver: {exc.strerror}") from exc
             raise
         finally:
-            for tmp_name, *_ in files:
+            for tmp_name, *_ in files[left:]:
                 unlink_quietly(box._dir, "tmp", tmp_name)
     try:
         with DotLock(box._uidlist.path):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,54 @@ def test_remembered_recipients_still_meet_the_senders_access_rules(tmp_path: Pat
         "250 2.1.0",
         "550 5.7.1",
     ]
+
+
+ONE = "MAIL FROM:<s@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n"
+
+
+def _deliver(client: Client, text: str) -> list[str]:
+    assert client.codes(ONE) == ["250 2.1.0", "250 2.1.5", "354"]
+    return client.codes(f"Subject: {text}\r\n\r\n{text}\r\n.\r\n")
+
+
+def test_a_mailbox_removed_between_deliveries_is_made_again(client: Client) -> None:
+    """The server keeps the mail stores it delivered to (mda.delivery.open_store): one whose
+    Maildir was removed since is made again, not written into the void or refused."""
+    assert _deliver(client, "one") == ["250 2.0.0"]
+    shutil.rmtree(client.base / "mail" / "example.test" / "alice")
+    assert _deliver(client, "two") == ["250 2.0.0"]
+    [only] = client.messages("alice@example.test")
+    assert only.endswith(b"\r\n\r\ntwo\r\n")
+
+
+def test_a_mailbox_replaced_between_deliveries_gets_the_next_copy(client: Client) -> None:
+    root = client.base / "mail" / "example.test" / "alice"
+    assert _deliver(client, "one") == ["250 2.0.0"]
+    root.rename(root.with_name("alice.old"))
+    MailStore(str(root)).mailbox("INBOX").append(b"Subject: fresh\r\n\r\nfresh\r\n")
+    assert _deliver(client, "two") == ["250 2.0.0"]
+    box = MailStore(str(root), create=False).mailbox("INBOX")
+    box.sync()
+    assert box.uids() == [1, 2]
+    assert box.read_message(2).endswith(b"\r\n\r\ntwo\r\n")
+    assert len(client.messages("alice.old@example.test")) == 1
+
+
+def test_uids_stay_right_when_another_writer_appends_between_deliveries(client: Client) -> None:
+    """The server remembers where its last append left a folder's uidlist: a UID given by
+    another writer since (an IMAP APPEND, Dovecot) is seen, never given twice."""
+    root = client.base / "mail" / "example.test" / "alice"
+    assert _deliver(client, "one") == ["250 2.0.0"]
+    other = MailStore(str(root)).mailbox("INBOX")
+    other.sync()
+    assert other.append(b"Subject: other\r\n\r\nother\r\n") == 2
+    assert _deliver(client, "three") == ["250 2.0.0"]
+    assert other.append(b"Subject: other\r\n\r\nfour\r\n") == 4
+    assert _deliver(client, "five") == ["250 2.0.0"]
+    box = MailStore(str(root), create=False).mailbox("INBOX")
+    box.sync()
+    assert box.uids() == [1, 2, 3, 4, 5]
+    bodies = [box.read_message(uid).rsplit(b"\r\n\r\n", 1)[1] for uid in box.uids()]
+    assert bodies == [b"one\r\n", b"other\r\n", b"three\r\n", b"four\r\n", b"five\r\n"]
+    text = (root / "dovecot-uidlist").read_text()
+    assert len(text.splitlines()) == 6  # the header and one line per message
