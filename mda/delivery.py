@@ -72,12 +72,8 @@ def deliver_copy(
         note(f"discarded: {target.reason}")
         return
     if isinstance(target, MailboxTarget):
-        msg.check_loop(target.address)
-        if target.envelope_to != target.address:
-            # sendmail's `-d $u` names the user bare (`carol`), but a hop that writes the full
-            # address (LMTP, Postfix, Dovecot) said `Delivered-To: carol@example.test`: the
-            # same mailbox, so the same loop (RFC 9228 4).
-            msg.check_loop(target.envelope_to)
+        if msg.values("delivered-to"):  # none, the usual case: no loop to look for
+            _check_loop(msg, target)
         data = msg.for_delivery(sender, target.address, received)
         if scripts is None:
             scripts = sieve_scripts(target, config)
@@ -92,6 +88,16 @@ def deliver_copy(
         run_program(config, target.command, data, sender)
     elif isinstance(target, FileTarget):
         append_mbox(target.path, data, sender)
+
+
+def _check_loop(msg: Incoming, target: MailboxTarget) -> None:
+    """Loop: the message has passed through this mailbox already (`Incoming.check_loop`)."""
+    msg.check_loop(target.address)
+    if target.envelope_to != target.address:
+        # sendmail's `-d $u` names the user bare (`carol`), but a hop that writes the full
+        # address (LMTP, Postfix, Dovecot) said `Delivered-To: carol@example.test`: the
+        # same mailbox, so the same loop (RFC 9228 4).
+        msg.check_loop(target.envelope_to)
 
 
 def store_in_mailbox(
@@ -131,7 +137,7 @@ def store_in_mailbox(
         actions = sieve_actions(target, msg, sender, scripts, store, config, note)
         if actions is None:
             box = inbox if default == "INBOX" else store.mailbox(default)
-            adding.append(box, _source(data))
+            adding.append(box, _source(data), keep_lock=stores is not None)
         else:
             perform(actions, store, default, data, sender, config, folders, note)
         if dupes is not None:
