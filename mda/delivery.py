@@ -172,8 +172,11 @@ def open_store(
             except MailError:
                 pass  # removed: made again below
             else:
-                stores[key] = kept  # the most recent last
-                return kept[0], inbox
+                # A `maildirsize` that appeared since (Dovecot's, an admin's quota) is kept
+                # up to date from now on, as by a store made for this message.
+                if inbox.quota is not None or not os.path.exists(os.path.join(root, "maildirsize")):
+                    stores[key] = kept  # the most recent last
+                    return kept[0], inbox
     from mailstore.store import MailStore
 
     quota = None

@@ -365,3 +365,15 @@ def test_uids_stay_right_when_another_writer_appends_between_deliveries(client: 
     assert bodies == [b"one\r\n", b"other\r\n", b"three\r\n", b"four\r\n", b"five\r\n"]
     text = (root / "dovecot-uidlist").read_text()
     assert len(text.splitlines()) == 6  # the header and one line per message
+
+
+def test_a_maildirsize_made_between_deliveries_counts_the_next_copy(client: Client) -> None:
+    """A quota file that appears after the server first delivered to the mailbox (Dovecot's,
+    an admin's) is kept up to date from the next delivery on, as by a store made anew."""
+    root = client.base / "mail" / "example.test" / "alice"
+    assert _deliver(client, "one") == ["250 2.0.0"]
+    size = root / "maildirsize"
+    size.write_text("1000000S\n0 0\n")
+    assert _deliver(client, "two") == ["250 2.0.0"]
+    lines = size.read_text().splitlines()
+    assert len(lines) == 3 and lines[2].endswith(" 1")  # the copy's bytes, one message
