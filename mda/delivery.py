@@ -145,6 +145,10 @@ def store_in_mailbox(
     except BaseException:
         if sole_writer:
             _remove_own_tmp_files(store, folders)
+        if stores is not None:
+            # The next copy starts from a store made anew, which makes what is missing of
+            # the Maildir (a tmp/ or new/ removed) before it writes.
+            stores.pop((user.mail_root, user.quota_bytes or 0), None)
         raise
 
 

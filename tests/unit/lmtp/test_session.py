@@ -377,3 +377,15 @@ def test_a_maildirsize_made_between_deliveries_counts_the_next_copy(client: Clie
     assert _deliver(client, "two") == ["250 2.0.0"]
     lines = size.read_text().splitlines()
     assert len(lines) == 3 and lines[2].endswith(" 1")  # the copy's bytes, one message
+
+
+def test_a_maildir_missing_its_tmp_is_made_whole_by_the_retry(client: Client) -> None:
+    """A Maildir whose tmp/ was removed after the server first delivered to it: that copy is
+    deferred (4.x), and the MTA's retry finds the Maildir made whole again, as `mda` would."""
+    root = client.base / "mail" / "example.test" / "alice"
+    assert _deliver(client, "one") == ["250 2.0.0"]
+    shutil.rmtree(root / "tmp")
+    [deferred] = _deliver(client, "two")
+    assert deferred.startswith("4")
+    assert _deliver(client, "two") == ["250 2.0.0"]
+    assert len(client.messages("alice@example.test")) == 2
