@@ -389,3 +389,13 @@ def test_a_maildir_missing_its_tmp_is_made_whole_by_the_retry(client: Client) ->
     assert deferred.startswith("4")
     assert _deliver(client, "two") == ["250 2.0.0"]
     assert len(client.messages("alice@example.test")) == 2
+
+
+def test_pipelined_replies_go_out_in_one_write(client: Client) -> None:
+    """A pipelined MAIL, RCPT, DATA is answered with one Send (one write to the transport)."""
+    assert _deliver(client, "one") == ["250 2.0.0"]  # alice is remembered from now on
+    outputs = client.session.data_received(ONE.encode())
+    assert [type(o) for o in outputs] == [Send]
+    assert isinstance(outputs[0], Send)
+    assert outputs[0].data.count(b"\r\n") == 3
+    client.codes("Subject: x\r\n\r\nx\r\n.\r\n")
