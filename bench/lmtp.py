@@ -37,6 +37,9 @@ Each run first measures the disk's floor in the same directory (`fsync floor`): 
 loop of what one delivery must make durable (write 4 KB to tmp/, fsync, rename into new/,
 fsync new/), so that the table separates what the disk costs from what the servers spend.
 
+With --syscalls, only `mra serve` with one worker runs (the --baseline checkout's code if
+given), one connection, under `strace -c -f` for the window: its system calls per delivery.
+
 With --profile DIR, only `mra serve` with one worker runs, one connection, under bench.imap's
 cProfile wrapper (the reactor thread and every call of the thread pool, merged), switched on
 for the measured window only; the profile is DIR/00.prof, and its top is printed.
@@ -376,7 +379,10 @@ def fsync_floor(directory: Path, seconds: float = 2.0) -> tuple[float, float]:
     finally:
         os.close(tmp)
         os.close(new)
-        shutil.rmtree(root, ignore_errors=True)
+        # The loop's files stay until the run's end (they go with `directory`): removed now,
+        # they would be thousands of "recently deleted" inodes in the block group where the
+        # servers' mail is made next, and on ext4 without a journal every file the servers
+        # create would step over each of them for the next minutes (mailstore/adding.py).
     return n / elapsed, cpu * 1000 / max(n, 1)
 
 
@@ -435,6 +441,68 @@ def profile_run(
     stats = pstats.Stats(str(out / "00.prof"), stream=sys.stdout)
     stats.sort_stats("cumulative").print_stats(r"/(mra|mailstore|mda)/", args.top)
     stats.sort_stats("tottime").print_stats(args.top)
+    return 0
+
+
+def syscalls_run(base: Path, passwd: Path, users: list[list[str]], args: argparse.Namespace) -> int:
+    """mra workers=1 (or --baseline's code), one connection, `strace -c -f` on the server for
+    the window: the system calls per delivery, by name."""
+    import signal
+    import subprocess
+
+    from bench.pop3 import proc_table
+
+    uid, gid = mail_ids()
+    home = base / "mra1"
+    mail = home / "mail"
+    mail.mkdir(parents=True)
+    os.chown(mail, uid, gid)
+    tree = args.baseline.resolve() if args.baseline is not None else None
+    server = MraLmtp(home, 1, passwd, mail, tree=tree)
+    server.start()
+    out = base / "strace.txt"
+    try:
+        assert server.proc is not None
+        pids = [pid for pid, p in proc_table().items() if p.sid == server.proc.pid]
+        stop = threading.Event()
+        counter = Counter()
+        thread = threading.Thread(
+            target=deliver_loop,
+            args=(server.socket, users[0], make_message(), counter, stop),
+            daemon=True,
+        )
+        thread.start()
+        time.sleep(args.warmup)
+        trace = ["strace", "-c", "-f", "-o", str(out)]
+        # The deliveries counted from before the tracer attaches to after it has detached:
+        # the few cut in two at either end are under 1% of a few seconds' worth.
+        before = counter.delivered
+        with subprocess.Popen(
+            [*trace, *(a for p in pids for a in ("-p", str(p)))], stderr=subprocess.DEVNULL
+        ) as tracer:
+            time.sleep(args.seconds)
+            tracer.send_signal(signal.SIGINT)
+        after = counter.delivered
+        stop.set()
+        thread.join(timeout=TIMEOUT + 5)
+    finally:
+        problems = server.stop()
+    if counter.error or problems:
+        print(f"ERROR: {counter.error} {problems}", file=sys.stderr)
+        return 1
+    n = max(after - before, 1)
+    rows = []
+    for line in out.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[-1].isidentifier() and parts[3].isdigit():
+            if parts[-1] == "total":
+                continue
+            rows.append((int(parts[3]), parts[-1]))
+    rows.sort(reverse=True)
+    print(f"{server.label}: {n} deliveries under strace, system calls per delivery:")
+    for calls, name in rows:
+        print(f"  {name:<16} {calls / n:7.2f}")
+    print(f"  {'total':<16} {sum(c for c, _ in rows) / n:7.2f}")
     return 0
 
 
@@ -536,6 +604,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also mra workers=1 running another checkout's code (before/after in one run)",
     )
     parser.add_argument("--profile", type=Path, metavar="DIR", help="mra alone under cProfile")
+    parser.add_argument(
+        "--syscalls",
+        action="store_true",
+        help="mra workers=1 (or --baseline) alone under strace -c: system calls per delivery",
+    )
     parser.add_argument("--top", type=int, default=30, help="functions shown with --profile")
     args = parser.parse_args(argv)
     if os.geteuid() == 0 and not server_user_line():
@@ -564,6 +637,8 @@ def main(argv: list[str] | None = None) -> int:
         passwd.chmod(0o644)
         if args.profile is not None:
             return profile_run(base, args.profile.resolve(), passwd, users, args)
+        if args.syscalls:
+            return syscalls_run(base, passwd, users, args)
         floor, floor_cpu = fsync_floor(base)
         print(
             f"fsync floor in {base}: {floor:,.0f} write+fsync+rename+fsync-dir a second "

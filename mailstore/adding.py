@@ -37,15 +37,17 @@ def append(
     source: bytes | BinaryIO,
     flags: Iterable[str] = (),
     internaldate: float | None = None,
+    keep_lock: bool = False,
 ) -> int:
-    """Store a message durably and give it a UID (the next sync shows it as added)."""
+    """Store a message durably and give it a UID (the next sync shows it as added).
+    `keep_lock`: the caller adds message after message (LMTP): see `_UidlistLock`."""
     with box.lock:
         letters = box.letters_for(flags) if flags else ""
         # The folder's descriptor as it is now: a delivery into a folder replaced since the
         # last sync goes to the new one, as a delivery by path would.
         box._dir.release()
     tmp_name, counter = write_tmp(box, source, internaldate)
-    return commit(box, [(tmp_name, counter.size, counter.vsize, letters)])[0]
+    return commit(box, [(tmp_name, counter.size, counter.vsize, letters)], keep_lock)[0]
 
 
 def append_many(
@@ -126,18 +128,21 @@ def unlink_quietly(folder: FolderDir, sub: str, name: str) -> None:
         pass
 
 
-def commit(box: Mailbox, files: list[tuple[str, int, int, str]]) -> list[int]:
+def commit(
+    box: Mailbox, files: list[tuple[str, int, int, str]], keep_lock: bool = False
+) -> list[int]:
     """Link written tmp/ files into new/ (cur/ when flagged), fsync, then assign UIDs."""
     with box.lock:
-        return _commit(box, files)
+        return _commit(box, files, keep_lock)
 
 
-def _commit(box: Mailbox, files: list[tuple[str, int, int, str]]) -> list[int]:
+def _commit(box: Mailbox, files: list[tuple[str, int, int, str]], keep_lock: bool) -> list[int]:
     hint = _uidlist_hint(box)
     entries: list[tuple[str, str]] = []
     linked: list[tuple[str, str]] = []
     dirs_used = set()
     folder = box._dir
+    left = 0  # files[:left] are linked and their tmp/ names gone
     with box._dir.hold():
         try:
             for tmp_name, size, vsize, letters in files:
@@ -156,6 +161,7 @@ def _commit(box: Mailbox, files: list[tuple[str, int, int, str]]) -> list[int]:
                 else:
                     raise TemporaryFailure("cannot find a unique message file name")
                 unlink_quietly(box._dir, "tmp", tmp_name)
+                left += 1
                 entries.append((base, name))
                 dirs_used.add(sub)
             for sub in dirs_used:
@@ -169,10 +175,10 @@ def _commit(box: Mailbox, files: list[tuple[str, int, int, str]]) -> list[int]:
                 raise TemporaryFailure(f"cannot deliver: {exc.strerror}") from exc
             raise
         finally:
-            for tmp_name, *_ in files:
+            for tmp_name, *_ in files[left:]:
                 unlink_quietly(box._dir, "tmp", tmp_name)
     try:
-        with DotLock(box._uidlist.path):
+        with _UidlistLock(box.path, box._uidlist.path) if keep_lock else DotLock(box._uidlist.path):
             uids = _assign_uids(box, entries, hint)
     except BaseException as exc:
         # No UID, so not acknowledged (a lock that stays taken, an unreadable uidlist): take
@@ -190,6 +196,101 @@ def _commit(box: Mailbox, files: list[tuple[str, int, int, str]]) -> list[int]:
         # sessions viewing this folder hear of it.
         box.sync()
     return uids
+
+
+# The uidlist's dot-lock, taken for every message added, is a file made and removed each time:
+# an inode allocated and freed per message. On ext4 without a journal (this project's test
+# machines) a freed inode counts as "recently deleted" for a minute or more, and every
+# allocation in its group steps over each of those (ext4's find_inode_bit), so that making any
+# file there costs more the more locks were made in the last minutes: a write+fsync+rename
+# loop that also made and removed a lock file ran at a quarter of its rate here, and the
+# kernel's CPU per LMTP delivery fell by 0.7 to 1 ms without it (bench/lmtp.py). So a caller
+# that adds message after message (LMTP in the server: `keep_lock`) makes the lock by link()
+# of a file this process keeps in the folder's tmp/, holding `<pid>:<host>` as any dot-lock
+# does, its mtime set at each taking: the lock file others see is the same in every respect
+# (name, content, freshness, so Dovecot's and our staleness rules judge it alike), it is made
+# with the same exclusion (link() fails where the name exists, as O_EXCL does), it is removed
+# the same way, and no inode is freed. Folder path -> the name of its kept file in tmp/, the
+# most recent STASHES_MAX of them (an evicted one is removed; one left by a killed process is
+# tmp/ garbage that the 36-hour clean-up removes, Dovecot's as ours). Made per process: a
+# forked child (Sieve's, mra/lmtp/isolate.py) takes its locks with O_EXCL.
+_stashes: dict[str, str] = {}
+_stash_pid = 0  # the process _stashes belongs to
+STASHES_MAX = 1000
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class _UidlistLock(DotLock):
+    """The uidlist's dot-lock, made by link() of a file the process keeps (see `_stashes`)."""
+
+    def __init__(self, folder: str, path: str) -> None:
+        super().__init__(path)
+        self.folder = folder
+
+    def _create(self) -> None:
+        global _stash_pid
+        if _stash_pid != os.getpid():
+            if _stash_pid:  # a forked child: the parent's kept files say the parent's pid
+                super()._create()
+                return
+            _stash_pid = os.getpid()
+        stashes = _stashes
+        # tmp/ by a descriptor, never through a symlink (folderdir.py); the kept file's mtime
+        # set now, so that the lock looks as fresh as one just made (staleness is its age).
+        tmp = os.open(os.path.join(self.folder, "tmp"), _DIR_FLAGS)
+        try:
+            for attempt in range(2):
+                name = stashes.get(self.folder)
+                if name is None:
+                    name = _new_stash(tmp, stashes, self.folder)
+                try:
+                    os.utime(name, dir_fd=tmp, follow_symlinks=False)
+                    os.link(name, self.lock_path, src_dir_fd=tmp, follow_symlinks=False)
+                    return
+                except FileNotFoundError:
+                    # The kept file is gone (a tmp/ clean-up): make another, once.
+                    if stashes.get(self.folder) == name:
+                        del stashes[self.folder]
+                    if attempt:
+                        raise
+        finally:
+            os.close(tmp)
+
+
+def _new_stash(tmp: int, stashes: dict[str, str], folder: str) -> str:
+    """A new kept lock file in the folder's tmp/ (`tmp`), named like any temporary file."""
+    from mailstore.filenames import hostname
+
+    name = unique_base() + ".uidlist-lock"
+    fd = os.open(
+        name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=tmp
+    )
+    try:
+        os.write(fd, f"{os.getpid()}:{hostname()}".encode())
+    finally:
+        os.close(fd)
+    kept = stashes.setdefault(folder, name)
+    if kept != name:  # another thread made one for this folder meanwhile: use that one
+        _unlink_at(tmp, name)
+        return kept
+    while len(stashes) > STASHES_MAX:
+        try:
+            old_folder = next(iter(stashes))
+            old = stashes.pop(old_folder)
+        except (KeyError, RuntimeError, StopIteration):
+            break  # another thread changed the dict meanwhile: trimmed next time
+        try:
+            os.unlink(os.path.join(old_folder, "tmp", old))
+        except OSError:
+            pass
+    return name
+
+
+def _unlink_at(dir_fd: int, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError:
+        pass
 
 
 def _assign_uids(

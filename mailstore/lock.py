@@ -39,10 +39,9 @@ class DotLock:
     def acquire(self) -> None:
         deadline = time.monotonic() + self.timeout
         delay = 0.0005
-        content = f"{os.getpid()}:{hostname()}".encode()
         while True:
             try:
-                fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                self._create()
             except FileExistsError:
                 if self._break_if_stale():
                     continue
@@ -51,16 +50,21 @@ class DotLock:
                     f"cannot create lock {os.path.basename(self.lock_path)}: {exc.strerror}"
                 ) from exc
             else:
-                try:
-                    os.write(fd, content)
-                finally:
-                    os.close(fd)
                 self._held = True
                 return
             if time.monotonic() >= deadline:
                 raise TemporaryFailure(f"timed out waiting for {os.path.basename(self.lock_path)}")
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
+
+    def _create(self) -> None:
+        """Make the lock file holding `<pid>:<host>`; FileExistsError if it exists. (A
+        subclass may make it otherwise: mailstore/adding.py links a file it keeps.)"""
+        fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, f"{os.getpid()}:{hostname()}".encode())
+        finally:
+            os.close(fd)
 
     def release(self) -> None:
         if self._held:

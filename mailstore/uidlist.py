@@ -356,51 +356,43 @@ class UidList:
 
         `hint` is the (inode, size) of the file taken before the entries' files were linked.
         Another process can only have given them UIDs after they were linked, by appending
-        after `hint`'s size, so reading from there (and the last 4 KiB, for the highest UID)
-        suffices. Returns None when that does not hold (file replaced, damaged tail): the
-        caller then takes the full path. Leaves this object unloaded.
+        after `hint`'s size, so reading from there suffices. What the highest UID is comes
+        from what this process remembers of its own last append to the file (`_tails`), when
+        the file is the same one (device, inode) and no shorter: then only what was appended
+        since (usually nothing: one LMTP connection delivering to one mailbox reads no byte
+        of it); otherwise from the header and the last 4 KiB. Returns None when that does
+        not hold (file replaced since the hint, damaged tail): the caller then takes the
+        full path. Leaves this object unloaded.
         """
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+            # Read and append through one descriptor (pread() ignores O_APPEND).
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW)
         except OSError:
             return None
         try:
             st = os.fstat(fd)
             if st.st_ino != hint[0] or st.st_size < hint[1]:
                 return None
-            rfd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
-            try:
-                head = os.pread(rfd, 1024, 0)
-                header_end = head.find(b"\n") + 1
-                if header_end <= 0:
+            kept = _tails.pop(self.path, None)
+            if (
+                kept is not None
+                and (kept[0], kept[1]) == (st.st_dev, st.st_ino)
+                and (kept[2] <= st.st_size)
+            ):
+                seen = _appended_since(fd, min(hint[1], kept[2]), st.st_size)
+                if seen is None:
                     return None
-                start = max(header_end, min(hint[1], st.st_size - 4096))
-                if start > header_end:
-                    start -= 1  # include the previous byte, to know if we start mid-line
-                tail = _read_fd(rfd, start)
-            finally:
-                os.close(rfd)
-            if not tail.endswith(b"\n") and len(tail) > 0:
-                return None
-            self._reset()
-            if not self._parse_header(head[: header_end - 1].decode("ascii", "replace")):
-                self._reset()
-                return None
-            if self.version != 3:
-                self._reset()
-                return None
-            text = tail.decode("utf-8", "surrogateescape")
-            if start > header_end:
-                text = text.partition("\n")[2]
-            found: dict[str, int] = {}
-            last = 0
-            for line in text.splitlines():
-                uid_text, _, rest = line.partition(" ")
-                if _number(uid_text):
-                    last = max(last, int(uid_text))
-                    name = rest[1:] if rest[:1] == ":" else rest.partition(" :")[2]
-                    found[name.partition(":")[0]] = int(uid_text)
-            next_uid = max(self.header_next_uid, last + 1)
+                found, last = seen
+                next_uid = max(kept[3], last + 1)
+            else:
+                start = self._start_of_tail(fd, hint[1], st.st_size)
+                if start < 0:
+                    return None
+                seen = _appended_since(fd, start, st.st_size)
+                if seen is None:
+                    return None
+                found, last = seen
+                next_uid = max(self.header_next_uid, last + 1)
             if next_uid + len(entries) - 1 > MAX_UID:
                 return None  # the full path renumbers
             uids: list[int] = []
@@ -412,14 +404,34 @@ class UidList:
                     next_uid += 1
                     lines.append(record_line((uid, base, "")))
                 uids.append(uid)
+            end = st.st_size
             if lines:
                 write_all(fd, "".join(lines).encode("utf-8", "surrogateescape"))
+                # Where our lines end (O_APPEND: the end of the file once written): under the
+                # lock no one else writes, so the file is as we leave it until the next writer.
+                end = os.lseek(fd, 0, os.SEEK_CUR)
+            _remember_tail(self.path, (st.st_dev, st.st_ino, end, next_uid))
             return uids
         except OSError as exc:
             raise TemporaryFailure(f"cannot append to {NAME}: {exc.strerror}") from exc
         finally:
             os.close(fd)
             self._reset()
+
+    def _start_of_tail(self, fd: int, hint_size: int, size: int) -> int:
+        """Read the header (the next UID it says) and return where to read records from to
+        know the highest UID and whatever was appended since `hint_size`: the last 4 KiB, or
+        from the hint if that is earlier. -1 when the header is not a version 3 one."""
+        head = os.pread(fd, 1024, 0)
+        header_end = head.find(b"\n") + 1
+        if header_end <= 0:
+            return -1
+        self._reset()
+        ok = self._parse_header(head[: header_end - 1].decode("ascii", "replace"))
+        if not ok or self.version != 3:
+            self._reset()
+            return -1
+        return max(header_end, min(hint_size, size - 4096))
 
     def renumber(self, present: dict[str, str], uidvalidity: int, tmp_dir: str) -> int:
         """Number the files `present` (base -> name) 1, 2, 3... under a new `uidvalidity`:
@@ -465,6 +477,52 @@ class UidList:
         st = os.stat(self.path)
         self._identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         self._offset = len(data)
+
+
+# What this process wrote last to each uidlist: (device, inode, the size just after its lines,
+# the next UID then). A long-lived process (the server's LMTP) delivers to the same folders
+# again and again; when a folder's file is the one it wrote last and no shorter, the next
+# `append_after` reads only what others appended since (nothing, when no one did) instead of
+# the header and the last 4 KiB. Entries are read and replaced only under the file's dot-lock;
+# the oldest go first past TAILS_MAX. A stale entry costs a read, never a wrong UID: it is
+# only used while the file is that inode, and every byte after it is read.
+TAILS_MAX = 10_000
+_tails: dict[str, tuple[int, int, int, int]] = {}
+
+
+def _remember_tail(path: str, tail: tuple[int, int, int, int]) -> None:
+    _tails[path] = tail
+    if len(_tails) > TAILS_MAX:
+        try:
+            del _tails[next(iter(_tails))]
+        except (KeyError, RuntimeError, StopIteration):
+            pass  # another thread changed the dict meanwhile: trimmed next time
+
+
+def _appended_since(fd: int, start: int, size: int) -> tuple[dict[str, int], int] | None:
+    """The records from `start` (where a line should begin) to the end of the file: base ->
+    UID, and the highest UID among them (0: none). The byte before `start` is read too, and
+    a line that began before `start` is skipped. None when the file does not end with a
+    whole line (a writer died mid-line: the full path deals with it) or `start` is 0."""
+    found: dict[str, int] = {}
+    if start >= size:
+        return found, 0
+    if start < 1:
+        return None
+    data = _read_fd(fd, start - 1)
+    if not data.endswith(b"\n"):
+        return None
+    last = 0
+    text = data.decode("utf-8", "surrogateescape").partition("\n")[2]
+    for line in text.splitlines():
+        uid_text, _, rest = line.partition(" ")
+        if _number(uid_text):
+            uid = int(uid_text)
+            if uid > last:
+                last = uid
+            name = rest[1:] if rest[:1] == ":" else rest.partition(" :")[2]
+            found[name.partition(":")[0]] = uid
+    return found, last
 
 
 def _number(text: str) -> bool:

@@ -35,13 +35,19 @@ from mda.resolve import DiscardTarget, FileTarget, ForwardTarget, MailboxTarget,
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import BinaryIO
 
     from mailstore.config import Config
+    from mailstore.mailbox import Mailbox
     from mailstore.store import MailStore
     from mda.message import Incoming, Payload
     from mda.resolve import Target
 
     Note = Callable[[str], None]
+    # A thread's kept stores: (mail root, quota bytes) -> (store, its INBOX), oldest first.
+    Stores = dict[tuple[str, int], tuple[MailStore, Mailbox]]
+
+STORES_MAX = 256  # mail stores a thread of a long-lived process keeps (open_store)
 
 
 def deliver_copy(
@@ -53,27 +59,25 @@ def deliver_copy(
     received: str = "",
     sole_writer: bool = False,
     scripts: list[str] | None = None,
+    stores: Stores | None = None,
 ) -> None:
     """Make one copy, as the user this process runs as; returns once it is durable (or
     handed over: a program, the MTA). `received`: a `Received:` field to put on top of a
     mailbox copy, after `Return-Path:` and `Delivered-To:` (LMTP's trace line).
     `sole_writer`: this process makes no other delivery meanwhile (`mda`; see
     `store_in_mailbox`). `scripts`: the Sieve scripts, when the caller found them already
-    (`mda` does, as root, before it becomes the mailbox owner: `sieve_scripts`)."""
+    (`mda` does, as root, before it becomes the mailbox owner: `sieve_scripts`). `stores`:
+    the calling thread's mail stores, kept between deliveries (LMTP: see `open_store`)."""
     if isinstance(target, DiscardTarget):
         note(f"discarded: {target.reason}")
         return
     if isinstance(target, MailboxTarget):
-        msg.check_loop(target.address)
-        if target.envelope_to != target.address:
-            # sendmail's `-d $u` names the user bare (`carol`), but a hop that writes the full
-            # address (LMTP, Postfix, Dovecot) said `Delivered-To: carol@example.test`: the
-            # same mailbox, so the same loop (RFC 9228 4).
-            msg.check_loop(target.envelope_to)
+        if msg.values("delivered-to"):  # none, the usual case: no loop to look for
+            _check_loop(msg, target)
         data = msg.for_delivery(sender, target.address, received)
         if scripts is None:
             scripts = sieve_scripts(target, config)
-        store_in_mailbox(target, data, msg, sender, config, scripts, note, sole_writer)
+        store_in_mailbox(target, data, msg, sender, config, scripts, note, sole_writer, stores)
         return
     from mda.external import append_mbox, forward, run_program
 
@@ -86,6 +90,16 @@ def deliver_copy(
         append_mbox(target.path, data, sender)
 
 
+def _check_loop(msg: Incoming, target: MailboxTarget) -> None:
+    """Loop: the message has passed through this mailbox already (`Incoming.check_loop`)."""
+    msg.check_loop(target.address)
+    if target.envelope_to != target.address:
+        # sendmail's `-d $u` names the user bare (`carol`), but a hop that writes the full
+        # address (LMTP, Postfix, Dovecot) said `Delivered-To: carol@example.test`: the
+        # same mailbox, so the same loop (RFC 9228 4).
+        msg.check_loop(target.envelope_to)
+
+
 def store_in_mailbox(
     target: MailboxTarget,
     data: Payload,
@@ -95,6 +109,7 @@ def store_in_mailbox(
     scripts: list[str],
     note: Note,
     sole_writer: bool = False,
+    stores: Stores | None = None,
 ) -> None:
     """File the copy in the user's Maildir: duplicates, Sieve, quota, the durable write.
 
@@ -102,15 +117,10 @@ def store_in_mailbox(
     between two of the store's statements, so `mda`, whose process makes one delivery at a
     time (`sole_writer`), also removes whatever in tmp/ bears its pid. The server, which
     delivers in several threads at once, must not: those may be other threads' files."""
-    from mailstore.store import MailStore
+    from mailstore import adding
 
     user = target.user
-    quota = None
-    if user.quota_bytes:
-        from mailstore.quota import QuotaLimit
-
-        quota = QuotaLimit(bytes=user.quota_bytes, messages=None)
-    store = MailStore(user.mail_root, quota_limit=quota)
+    store, inbox = open_store(user.mail_root, user.quota_bytes, stores)
     if config.mda.duplicate_window and msg.message_id:
         from mda.dupes import Duplicates
 
@@ -126,7 +136,8 @@ def store_in_mailbox(
         folders.add(default)
         actions = sieve_actions(target, msg, sender, scripts, store, config, note)
         if actions is None:
-            store.mailbox(default).append(data.reader())
+            box = inbox if default == "INBOX" else store.mailbox(default)
+            adding.append(box, _source(data), keep_lock=stores is not None)
         else:
             perform(actions, store, default, data, sender, config, folders, note)
         if dupes is not None:
@@ -134,7 +145,67 @@ def store_in_mailbox(
     except BaseException:
         if sole_writer:
             _remove_own_tmp_files(store, folders)
+        if stores is not None:
+            # The next copy starts from a store made anew, which makes what is missing of
+            # the Maildir (a tmp/ or new/ removed) before it writes.
+            stores.pop((user.mail_root, user.quota_bytes or 0), None)
         raise
+
+
+def open_store(
+    root: str, quota_bytes: int | None, stores: Stores | None
+) -> tuple[MailStore, Mailbox]:
+    """The user's mail store, its Maildir made if missing, and its INBOX.
+
+    `stores`, a long-lived process's (LMTP's: one per thread, for a MailStore is not
+    thread-safe), keeps them from one delivery to the next: what a MailStore does when made
+    (the Maildir's directories made or checked, six system calls) and its INBOX object are
+    not redone for every message to the same mailbox. Nothing kept holds a descriptor or a
+    parse: the INBOX of a delivery only opens its folder for each append (adding.py), so a
+    Maildir replaced since is written where it now is; one removed since is made again. Two
+    threads delivering to one mailbox each have their own, as two processes would, and the
+    uidlist's dot-lock orders them. The most recent STORES_MAX are kept."""
+    from mailstore.errors import MailError
+
+    key = (root, quota_bytes or 0)
+    if stores is not None:
+        kept = stores.pop(key, None)
+        if kept is not None:
+            try:
+                inbox = kept[0].mailbox("INBOX")  # one stat(): is the Maildir still there?
+            except MailError:
+                pass  # removed: made again below
+            else:
+                # A `maildirsize` that appeared since (Dovecot's, an admin's quota) is kept
+                # up to date from now on, as by a store made for this message.
+                if inbox.quota is not None or not os.path.exists(os.path.join(root, "maildirsize")):
+                    stores[key] = kept  # the most recent last
+                    return kept[0], inbox
+    from mailstore.store import MailStore
+
+    quota = None
+    if quota_bytes:
+        from mailstore.quota import QuotaLimit
+
+        quota = QuotaLimit(bytes=quota_bytes, messages=None)
+    store = MailStore(root, quota_limit=quota)
+    inbox = store.mailbox("INBOX")
+    if stores is not None:
+        stores[key] = (store, inbox)
+        while len(stores) > STORES_MAX:
+            del stores[next(iter(stores))]
+    return store, inbox
+
+
+def _source(data: Payload) -> bytes | BinaryIO:
+    """What the store's append takes: a message smaller than one of the reader's pieces as
+    one bytes object (one write(), the copy no bigger than a piece would be), a bigger one
+    piece by piece (never a second whole copy: SECURITY.md 5)."""
+    from mda.message import CHUNK
+
+    if len(data) <= CHUNK:
+        return data.tobytes()
+    return data.reader()
 
 
 def _remove_own_tmp_files(store: MailStore, folders: set[str]) -> None:

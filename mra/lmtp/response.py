@@ -28,6 +28,8 @@ def _line(code: int, status: str, text: str) -> bytes:
 
 def safe(text: str) -> str:
     """A value for a reply: one line of ASCII."""
+    if text.isascii() and text.isprintable():
+        return text  # the usual case, without looking at each character
     out = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
     return out.encode("ascii", "backslashreplace").decode("ascii")
 

@@ -110,7 +110,7 @@ class LmtpSession(Session):
                 out += self._line(line)
             if out and isinstance(out[-1], Call | Close):
                 break
-        return out
+        return _joined(out)
 
     def _line(self, line: bytes | BadLine) -> list[Output]:
         if isinstance(line, BadLine):
@@ -269,9 +269,29 @@ class LmtpSession(Session):
             if self.stop_after and not self.closed:
                 self.closed = True
                 out += [Send(response.SHUTTING_DOWN), Close()]
-            return out
+            return _joined(out)
 
         return [Call(lambda: txn.deliver(data, trace), then)]
+
+
+def _joined(out: list[Output]) -> list[Output]:
+    """Replies in a row as one Send: a pipelined MAIL, RCPT, DATA (or a message's replies to
+    its recipients) goes to the transport as one write, not one per reply."""
+    if len(out) < 2:
+        return out
+    joined: list[Output] = []
+    pending: list[bytes] = []
+    for o in out:
+        if isinstance(o, Send):
+            pending.append(o.data)
+            continue
+        if pending:
+            joined.append(Send(b"".join(pending)))
+            pending = []
+        joined.append(o)
+    if pending:
+        joined.append(Send(b"".join(pending)))
+    return joined
 
 
 def _failure(exc: BaseException, quota_bounce: bool, address: str) -> DeliveryError:

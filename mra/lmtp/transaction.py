@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from mailstore.config import Config
     from mailstore.userdb import PasswdFile, SystemUsers
+    from mda.delivery import Stores
     from mda.errors import DeliveryError
     from mda.resolve import Resolver, Target
 
@@ -71,6 +72,7 @@ class LmtpService:
         self._resolver: Resolver | None = None
         self._stamp: tuple[object, ...] = ()
         self._known: OrderedDict[str, Recipient] = OrderedDict()
+        self._threads = threading.local()  # each thread's mail stores (stores())
         self._known_stamp: tuple[object, ...] = ()
         self._paths = tuple(
             p
@@ -110,6 +112,15 @@ class LmtpService:
             shared = Resolver(self.config, userdb=self._userdb).warm()
             self._resolver, self._stamp = shared, stamp
         return shared.fork(), stamp
+
+    def stores(self) -> Stores:
+        """The calling thread's mail stores, kept between its deliveries (mda.delivery's
+        `open_store`)."""
+        try:
+            stores: Stores = self._threads.stores
+        except AttributeError:
+            stores = self._threads.stores = {}
+        return stores
 
     # -- on the reactor: recipients resolved before ----------------------------------------
 
@@ -309,7 +320,8 @@ class Transaction:
         try:
             scripts = sieve_scripts(target, config) if isinstance(target, MailboxTarget) else []
             if not scripts:
-                deliver_copy(target, msg, sender, config, note, received)
+                stores = self.service.stores()
+                deliver_copy(target, msg, sender, config, note, received, scripts=[], stores=stores)
                 return None
 
             def work(child_note: Callable[[str], None]) -> None:
@@ -339,17 +351,30 @@ class Trace:
     """What our `Received:` line says (RFC 5321 4.4): who handed us the message, when."""
 
     def __init__(self, helo: str, peer: str, host: str, conn_id: str, utf8: bool) -> None:
-        from email.utils import formatdate
-
         self.helo = helo
         self.peer = peer
         self.host = host
         self.conn_id = conn_id
         self.protocol = "UTF8LMTP" if utf8 else "LMTP"  # RFC 6531 4.3
-        self.date = formatdate(localtime=True)
+        self.date = _date_now()
 
     def received(self, recipient: str) -> str:
         return (
             f"Received: from {self.helo} ({self.peer})\n\tby {self.host} with "
             f"{self.protocol} id {self.conn_id}\n\tfor <{recipient}>; {self.date}"
         )
+
+
+_date: tuple[int, str] = (0, "")  # the last second a Received: date was made for, and it
+
+
+def _date_now() -> str:
+    """The Received: line's date (RFC 5322 3.3), local time, made once a second: a server
+    taking a thousand messages a second would make the same string a thousand times."""
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        from email.utils import formatdate
+
+        _date = (now, formatdate(now, localtime=True))
+    return _date[1]

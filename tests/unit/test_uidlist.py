@@ -211,3 +211,118 @@ def test_fuzz_a_uid_of_unicode_digits_is_a_bad_line(tmp_path: Path) -> None:
     assert (ul.max_uid, ul.next_uid) == (2, 3)  # an N that is no number is not one
     new = UidList(str(path))
     assert new.append_after([("d", "d")], (os.stat(path).st_ino, 0)) == [3]
+
+
+def _uids(path: Path) -> dict[str, int]:
+    fresh = UidList(str(path))
+    fresh.refresh()
+    return {b: r[0] for b, r in fresh.records.items()}
+
+
+def _hint(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_size
+
+
+def test_append_after_reads_nothing_when_the_file_is_as_this_process_left_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process delivering again and again to one folder (LMTP) remembers where its last
+    append left the file and the next UID: the next append reads no byte of it."""
+    from mailstore import uidlist
+
+    monkeypatch.setattr(uidlist, "_tails", {})
+    path = tmp_path / "u"
+    path.write_text("3 V1 N1\n" + "".join(f"{i} :m{i}\n" for i in range(1, 300)))
+    ul = UidList(str(path))
+    with DotLock(str(path)):
+        assert ul.append_after([("a", "a")], _hint(path)) == [300]  # reads the tail once
+    reads: list[int] = []
+    real = os.pread
+
+    def spy(fd: int, n: int, offset: int) -> bytes:
+        reads.append(offset)
+        return real(fd, n, offset)
+
+    monkeypatch.setattr(uidlist.os, "pread", spy)
+    for i in range(3):
+        with DotLock(str(path)):
+            assert ul.append_after([(f"b{i}", f"b{i}")], _hint(path)) == [301 + i]
+    assert reads == []
+    assert path.read_text().endswith("300 :a\n301 :b0\n302 :b1\n303 :b2\n")
+
+
+def test_append_after_reads_only_what_others_appended_since_its_own_last_append(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailstore import uidlist
+
+    monkeypatch.setattr(uidlist, "_tails", {})
+    path = tmp_path / "u"
+    path.write_text("3 V1 N1\n1 :a\n")
+    ul = UidList(str(path))
+    with DotLock(str(path)):
+        assert ul.append_after([("b", "b")], _hint(path)) == [2]
+    with open(path, "a") as f:  # another process (Dovecot, an IMAP session) gave 3 and 7
+        f.write("3 :c\n7 W10 :d:2,S\n")
+    with DotLock(str(path)):
+        assert ul.append_after([("d", "d"), ("e", "e")], _hint(path)) == [7, 8]
+    assert _uids(path) == {"a": 1, "b": 2, "c": 3, "d": 7, "e": 8}
+
+
+def test_append_after_finds_a_uid_given_to_its_file_before_another_thread_appended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two threads of one process deliver to one folder: the first takes its hint; another
+    process gives its file a UID; the second thread appends (and is remembered as the last
+    to write). The first thread must still see that UID, which lies before where the
+    second's append left the file: it reads from its own hint, not from there."""
+    from mailstore import uidlist
+
+    monkeypatch.setattr(uidlist, "_tails", {})
+    path = tmp_path / "u"
+    path.write_text("3 V1 N1\n1 :a\n")
+    first, second = UidList(str(path)), UidList(str(path))
+    hint = _hint(path)  # the first thread's file is linked after this
+    with open(path, "a") as f:
+        f.write("2 :mine\n")  # a scan by another process found it
+    with DotLock(str(path)):
+        assert second.append_after([("theirs", "theirs")], _hint(path)) == [3]
+    with DotLock(str(path)):
+        assert first.append_after([("mine", "mine")], hint) == [2]
+    assert _uids(path) == {"a": 1, "mine": 2, "theirs": 3}
+    assert path.read_text().count(":mine") == 1
+
+
+def test_append_after_a_rewrite_reads_the_new_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the process remembers is of one inode: a file replaced since (a rewrite, a
+    renumbering under a new UIDVALIDITY with a higher N) is read as new."""
+    from mailstore import uidlist
+
+    monkeypatch.setattr(uidlist, "_tails", {})
+    path = tmp_path / "u"
+    path.write_text("3 V1 N1\n1 :a\n")
+    ul = UidList(str(path))
+    with DotLock(str(path)):
+        assert ul.append_after([("b", "b")], _hint(path)) == [2]
+    replacement = tmp_path / "r"
+    replacement.write_text("3 V2 N50\n40 :a\n41 :b\n")
+    os.rename(replacement, path)
+    with DotLock(str(path)):
+        assert ul.append_after([("c", "c")], _hint(path)) == [50]
+    assert _uids(path) == {"a": 40, "b": 41, "c": 50}
+
+
+def test_remembered_tails_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailstore import uidlist
+
+    monkeypatch.setattr(uidlist, "_tails", {})
+    monkeypatch.setattr(uidlist, "TAILS_MAX", 3)
+    for i in range(6):
+        path = tmp_path / f"u{i}"
+        path.write_text("3 V1 N1\n")
+        with DotLock(str(path)):
+            assert UidList(str(path)).append_after([("a", "a")], _hint(path)) == [1]
+    assert list(uidlist._tails) == [str(tmp_path / f"u{i}") for i in (3, 4, 5)]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,88 @@ def test_remembered_recipients_still_meet_the_senders_access_rules(tmp_path: Pat
         "250 2.1.0",
         "550 5.7.1",
     ]
+
+
+ONE = "MAIL FROM:<s@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n"
+
+
+def _deliver(client: Client, text: str) -> list[str]:
+    assert client.codes(ONE) == ["250 2.1.0", "250 2.1.5", "354"]
+    return client.codes(f"Subject: {text}\r\n\r\n{text}\r\n.\r\n")
+
+
+def test_a_mailbox_removed_between_deliveries_is_made_again(client: Client) -> None:
+    """The server keeps the mail stores it delivered to (mda.delivery.open_store): one whose
+    Maildir was removed since is made again, not written into the void or refused."""
+    assert _deliver(client, "one") == ["250 2.0.0"]
+    shutil.rmtree(client.base / "mail" / "example.test" / "alice")
+    assert _deliver(client, "two") == ["250 2.0.0"]
+    [only] = client.messages("alice@example.test")
+    assert only.endswith(b"\r\n\r\ntwo\r\n")
+
+
+def test_a_mailbox_replaced_between_deliveries_gets_the_next_copy(client: Client) -> None:
+    root = client.base / "mail" / "example.test" / "alice"
+    assert _deliver(client, "one") == ["250 2.0.0"]
+    root.rename(root.with_name("alice.old"))
+    MailStore(str(root)).mailbox("INBOX").append(b"Subject: fresh\r\n\r\nfresh\r\n")
+    assert _deliver(client, "two") == ["250 2.0.0"]
+    box = MailStore(str(root), create=False).mailbox("INBOX")
+    box.sync()
+    assert box.uids() == [1, 2]
+    assert box.read_message(2).endswith(b"\r\n\r\ntwo\r\n")
+    assert len(client.messages("alice.old@example.test")) == 1
+
+
+def test_uids_stay_right_when_another_writer_appends_between_deliveries(client: Client) -> None:
+    """The server remembers where its last append left a folder's uidlist: a UID given by
+    another writer since (an IMAP APPEND, Dovecot) is seen, never given twice."""
+    root = client.base / "mail" / "example.test" / "alice"
+    assert _deliver(client, "one") == ["250 2.0.0"]
+    other = MailStore(str(root)).mailbox("INBOX")
+    other.sync()
+    assert other.append(b"Subject: other\r\n\r\nother\r\n") == 2
+    assert _deliver(client, "three") == ["250 2.0.0"]
+    assert other.append(b"Subject: other\r\n\r\nfour\r\n") == 4
+    assert _deliver(client, "five") == ["250 2.0.0"]
+    box = MailStore(str(root), create=False).mailbox("INBOX")
+    box.sync()
+    assert box.uids() == [1, 2, 3, 4, 5]
+    bodies = [box.read_message(uid).rsplit(b"\r\n\r\n", 1)[1] for uid in box.uids()]
+    assert bodies == [b"one\r\n", b"other\r\n", b"three\r\n", b"four\r\n", b"five\r\n"]
+    text = (root / "dovecot-uidlist").read_text()
+    assert len(text.splitlines()) == 6  # the header and one line per message
+
+
+def test_a_maildirsize_made_between_deliveries_counts_the_next_copy(client: Client) -> None:
+    """A quota file that appears after the server first delivered to the mailbox (Dovecot's,
+    an admin's) is kept up to date from the next delivery on, as by a store made anew."""
+    root = client.base / "mail" / "example.test" / "alice"
+    assert _deliver(client, "one") == ["250 2.0.0"]
+    size = root / "maildirsize"
+    size.write_text("1000000S\n0 0\n")
+    assert _deliver(client, "two") == ["250 2.0.0"]
+    lines = size.read_text().splitlines()
+    assert len(lines) == 3 and lines[2].endswith(" 1")  # the copy's bytes, one message
+
+
+def test_a_maildir_missing_its_tmp_is_made_whole_by_the_retry(client: Client) -> None:
+    """A Maildir whose tmp/ was removed after the server first delivered to it: that copy is
+    deferred (4.x), and the MTA's retry finds the Maildir made whole again, as `mda` would."""
+    root = client.base / "mail" / "example.test" / "alice"
+    assert _deliver(client, "one") == ["250 2.0.0"]
+    shutil.rmtree(root / "tmp")
+    [deferred] = _deliver(client, "two")
+    assert deferred.startswith("4")
+    assert _deliver(client, "two") == ["250 2.0.0"]
+    assert len(client.messages("alice@example.test")) == 2
+
+
+def test_pipelined_replies_go_out_in_one_write(client: Client) -> None:
+    """A pipelined MAIL, RCPT, DATA is answered with one Send (one write to the transport)."""
+    assert _deliver(client, "one") == ["250 2.0.0"]  # alice is remembered from now on
+    outputs = client.session.data_received(ONE.encode())
+    assert [type(o) for o in outputs] == [Send]
+    assert isinstance(outputs[0], Send)
+    assert outputs[0].data.count(b"\r\n") == 3
+    client.codes("Subject: x\r\n\r\nx\r\n.\r\n")
