@@ -223,6 +223,20 @@ class Counter:
         self.error = ""
 
 
+def one_connection(
+    path: Path, rcpts: list[str]
+) -> tuple[threading.Thread, threading.Event, Counter]:
+    """A thread delivering a message to `rcpts` over one connection (`deliver_loop`), started;
+    set the event to stop it."""
+    stop = threading.Event()
+    counter = Counter()
+    thread = threading.Thread(
+        target=deliver_loop, args=(path, rcpts, make_message(), counter, stop), daemon=True
+    )
+    thread.start()
+    return thread, stop, counter
+
+
 def deliver_loop(
     path: Path, rcpts: list[str], message: bytes, counter: Counter, stop: threading.Event
 ) -> None:
@@ -405,14 +419,7 @@ def profile_run(
     server.start()
     try:
         assert server.proc is not None
-        stop = threading.Event()
-        counter = Counter()
-        thread = threading.Thread(
-            target=deliver_loop,
-            args=(server.socket, users[0], make_message(), counter, stop),
-            daemon=True,
-        )
-        thread.start()
+        thread, stop, counter = one_connection(server.socket, users[0])
         time.sleep(args.warmup)
         server.proc.send_signal(signal.SIGUSR1)
         before = counter.delivered
@@ -464,14 +471,7 @@ def syscalls_run(base: Path, passwd: Path, users: list[list[str]], args: argpars
     try:
         assert server.proc is not None
         pids = [pid for pid, p in proc_table().items() if p.sid == server.proc.pid]
-        stop = threading.Event()
-        counter = Counter()
-        thread = threading.Thread(
-            target=deliver_loop,
-            args=(server.socket, users[0], make_message(), counter, stop),
-            daemon=True,
-        )
-        thread.start()
+        thread, stop, counter = one_connection(server.socket, users[0])
         time.sleep(args.warmup)
         trace = ["strace", "-c", "-f", "-o", str(out)]
         # The deliveries counted from before the tracer attaches to after it has detached:
